@@ -1,0 +1,66 @@
+# gpunet: a decentralized GPU compute marketplace on its own Cosmos SDK chain.
+
+GO        ?= go
+BUILD_DIR ?= build
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SDK       := github.com/cosmos/cosmos-sdk/version
+LDFLAGS   := -X $(SDK).Name=gpunet -X $(SDK).AppName=gpunetd \
+             -X $(SDK).Version=$(VERSION) -X $(SDK).Commit=$(COMMIT)
+VALIDATORS ?= 1
+LOCALNET_DIR ?= $(HOME)/.gpunet-localnet
+
+# Packages run by test-unit: everything except the black-box suites.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests/)
+
+.PHONY: all build install test test-unit test-e2e lint proto-gen proto-check \
+        localnet localnet-down localnet-status demo clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BUILD_DIR)/gpunetd ./cmd/gpunetd
+	$(GO) build -o $(BUILD_DIR)/localnet ./cmd/localnet
+
+install:
+	$(GO) install -ldflags '$(LDFLAGS)' ./cmd/gpunetd
+
+# The whole suite: unit and keeper tests, then the black-box tests that run
+# real gpunetd processes. This is what CI runs.
+test: lint proto-check test-unit test-e2e
+
+test-unit:
+	$(GO) test -count=1 $(UNIT_PKGS)
+
+test-e2e: build
+	GPUNETD_BIN=$(abspath $(BUILD_DIR)/gpunetd) $(GO) test -count=1 -timeout 30m -v ./tests/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\(\.gw\)\?\.go$$')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+proto-gen:
+	scripts/protocgen.sh
+
+# Fails when the committed generated code differs from what proto-gen makes.
+proto-check:
+	scripts/protocgen.sh --check
+
+localnet: build
+	$(BUILD_DIR)/localnet up --config config.yml --dir $(LOCALNET_DIR) --binary $(BUILD_DIR)/gpunetd --validators $(VALIDATORS)
+
+localnet-down:
+	@$(GO) build -o $(BUILD_DIR)/localnet ./cmd/localnet
+	$(BUILD_DIR)/localnet down --dir $(LOCALNET_DIR)
+
+localnet-status:
+	@$(GO) build -o $(BUILD_DIR)/localnet ./cmd/localnet
+	$(BUILD_DIR)/localnet status --dir $(LOCALNET_DIR)
+
+# The main job: a local chain, and a transfer landing on it.
+demo:
+	scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,517 @@
+package localnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options say where and how to build a network.
+type Options struct {
+	// Binary is the gpunetd executable.
+	Binary string
+	// Dir holds one directory per node (node0, node1, ...). It is wiped first.
+	Dir string
+	// Validators is the number of validator nodes; 0 means as in the config.
+	Validators int
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+// Node is one gpunetd process of the network.
+type Node struct {
+	Index   int
+	Moniker string
+	Home    string
+	P2P     int
+	RPC     int
+	GRPC    int
+	API     int
+	NodeID  string
+
+	cmd *exec.Cmd
+}
+
+// RPCAddr is the node's CometBFT RPC address in the form the CLI's --node takes.
+func (n *Node) RPCAddr() string { return fmt.Sprintf("tcp://127.0.0.1:%d", n.RPC) }
+
+// RPCURL is the node's CometBFT RPC as an http URL.
+func (n *Node) RPCURL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.RPC) }
+
+// APIURL is the node's REST (grpc-gateway) base URL.
+func (n *Node) APIURL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.API) }
+
+// GRPCAddr is the node's gRPC address.
+func (n *Node) GRPCAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.GRPC) }
+
+// Network is a set of nodes sharing one genesis.
+type Network struct {
+	Config Config
+	Binary string
+	Dir    string
+	Nodes  []*Node
+	// Keys maps account names to their bech32 addresses.
+	Keys map[string]string
+
+	log io.Writer
+}
+
+// KeyringHome is the home whose test keyring holds every account's key.
+func (n *Network) KeyringHome() string { return n.Nodes[0].Home }
+
+// Create initialises the node directories, keys and a shared genesis. It does
+// not start any process.
+func Create(ctx context.Context, cfg Config, opts Options) (*Network, error) {
+	cfg, err := cfg.withValidators(opts.Validators)
+	if err != nil {
+		return nil, err
+	}
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	if err := os.RemoveAll(opts.Dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	net := &Network{Config: cfg, Binary: opts.Binary, Dir: opts.Dir, Keys: map[string]string{}, log: logw}
+	step := cfg.Ports.PortStep
+	for i := range cfg.Validators {
+		net.Nodes = append(net.Nodes, &Node{
+			Index:   i,
+			Moniker: fmt.Sprintf("node%d", i),
+			Home:    filepath.Join(opts.Dir, fmt.Sprintf("node%d", i)),
+			P2P:     cfg.Ports.P2P + i*step,
+			RPC:     cfg.Ports.RPC + i*step,
+			GRPC:    cfg.Ports.GRPC + i*step,
+			API:     cfg.Ports.API + i*step,
+		})
+	}
+
+	// 1. Node homes: keys, config files, node ids.
+	for _, n := range net.Nodes {
+		if _, err := net.run(ctx, nil, "init", n.Moniker, "--chain-id", cfg.ChainID, "--default-denom", "ugpn", "--home", n.Home); err != nil {
+			return nil, err
+		}
+		id, err := net.run(ctx, nil, "comet", "show-node-id", "--home", n.Home)
+		if err != nil {
+			return nil, err
+		}
+		n.NodeID = strings.TrimSpace(id)
+	}
+	fmt.Fprintf(logw, "initialised %d node(s) under %s\n", len(net.Nodes), opts.Dir)
+
+	// 2. Accounts in node0's keyring, funded in node0's genesis.
+	keyHome := net.KeyringHome()
+	type keyRecord struct {
+		Name     string `json:"name"`
+		Address  string `json:"address"`
+		Mnemonic string `json:"mnemonic,omitempty"`
+	}
+	var records []keyRecord
+	for _, a := range cfg.Accounts {
+		var out string
+		if a.Mnemonic != "" {
+			out, err = net.run(ctx, strings.NewReader(a.Mnemonic+"\n"), "keys", "add", a.Name, "--recover", "--keyring-backend", "test", "--home", keyHome, "--output", "json")
+		} else {
+			out, err = net.run(ctx, nil, "keys", "add", a.Name, "--keyring-backend", "test", "--home", keyHome, "--output", "json")
+		}
+		if err != nil {
+			return nil, err
+		}
+		var rec keyRecord
+		if err := json.Unmarshal([]byte(lastJSONLine(out)), &rec); err != nil {
+			return nil, fmt.Errorf("parse keys add output for %s: %w (output: %s)", a.Name, err, out)
+		}
+		if rec.Mnemonic == "" {
+			rec.Mnemonic = a.Mnemonic
+		}
+		records = append(records, rec)
+		net.Keys[a.Name] = rec.Address
+		if _, err := net.run(ctx, nil, "genesis", "add-genesis-account", rec.Address, a.Coins, "--home", keyHome); err != nil {
+			return nil, err
+		}
+	}
+	keysJSON, _ := json.MarshalIndent(records, "", "  ")
+	if err := os.WriteFile(filepath.Join(opts.Dir, "keys.json"), keysJSON, 0o600); err != nil {
+		return nil, err
+	}
+
+	// 3. Genesis overrides from config.yml, then the same file on every node.
+	genPath := filepath.Join(keyHome, "config", "genesis.json")
+	if err := applyGenesisOverrides(genPath, cfg.Genesis); err != nil {
+		return nil, err
+	}
+	// Per-node config files carry the ports; gentx memos read the p2p port.
+	for _, n := range net.Nodes {
+		if err := net.writeNodeConfig(n); err != nil {
+			return nil, err
+		}
+		if n.Index > 0 {
+			if err := copyFile(genPath, filepath.Join(n.Home, "config", "genesis.json")); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	// 4. One gentx per validator, signed with the key in node0's keyring and
+	// the consensus key of its own node.
+	gentxDir := filepath.Join(opts.Dir, "gentx")
+	if err := os.MkdirAll(gentxDir, 0o755); err != nil {
+		return nil, err
+	}
+	for i, v := range cfg.Validators {
+		n := net.Nodes[i]
+		if _, err := net.run(ctx, nil, "genesis", "gentx", v.Name, v.Bonded,
+			"--chain-id", cfg.ChainID, "--home", n.Home, "--keyring-dir", keyHome, "--keyring-backend", "test",
+			"--moniker", n.Moniker, "--ip", "127.0.0.1", "--p2p-port", strconv.Itoa(n.P2P),
+			"--output-document", filepath.Join(gentxDir, n.Moniker+".json")); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := net.run(ctx, nil, "genesis", "collect-gentxs", "--gentx-dir", gentxDir, "--home", keyHome); err != nil {
+		return nil, err
+	}
+	if _, err := net.run(ctx, nil, "genesis", "validate", "--home", keyHome); err != nil {
+		return nil, err
+	}
+	for _, n := range net.Nodes[1:] {
+		if err := copyFile(genPath, filepath.Join(n.Home, "config", "genesis.json")); err != nil {
+			return nil, err
+		}
+	}
+	// collect-gentxs rewrites node0's config.toml with peers from the memos;
+	// write every node's config again so all agree on the full peer list.
+	for _, n := range net.Nodes {
+		if err := net.writeNodeConfig(n); err != nil {
+			return nil, err
+		}
+	}
+	return net, nil
+}
+
+// Start launches every node. With detach the processes outlive the caller
+// (for `localnet up`); otherwise Stop or the caller's exit ends them.
+func (net *Network) Start(ctx context.Context, detach bool) error {
+	for _, n := range net.Nodes {
+		if err := net.StartNode(n, detach); err != nil {
+			return err
+		}
+	}
+	return net.WaitForHeight(ctx, 2, 90*time.Second)
+}
+
+// StartNode starts one node's gpunetd process, logging to <home>/node.log.
+func (net *Network) StartNode(n *Node, detach bool) error {
+	logFile, err := os.OpenFile(filepath.Join(n.Home, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(net.Binary, "start", "--home", n.Home)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	if detach {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start %s: %w", n.Moniker, err)
+	}
+	logFile.Close() // the child holds its own descriptor
+	n.cmd = cmd
+	pid := strconv.Itoa(cmd.Process.Pid)
+	if err := os.WriteFile(filepath.Join(n.Home, "gpunetd.pid"), []byte(pid), 0o644); err != nil {
+		return err
+	}
+	if !detach {
+		go func() { _ = cmd.Wait() }()
+	}
+	return nil
+}
+
+// StopNode ends one node with SIGTERM, then SIGKILL after a grace period.
+func (net *Network) StopNode(n *Node) error {
+	_, err := StopHome(n.Home, 15*time.Second)
+	return err
+}
+
+// StopHome stops the gpunetd whose pid file is in home, if it is running,
+// and reports whether it was.
+func StopHome(home string, grace time.Duration) (bool, error) {
+	pid, err := readPID(home)
+	if err != nil {
+		return false, nil // never started, or already stopped
+	}
+	if err := os.Remove(filepath.Join(home, "gpunetd.pid")); err != nil {
+		return false, err
+	}
+	if !alive(pid) {
+		return false, nil
+	}
+	return true, terminate(pid, grace)
+}
+
+// HomeStatus describes the node in home: running or not, and its height.
+func HomeStatus(ctx context.Context, home string) string {
+	pid, err := readPID(home)
+	if err != nil || !alive(pid) {
+		return "stopped"
+	}
+	raw, err := os.ReadFile(filepath.Join(home, "config", "config.toml"))
+	if err != nil {
+		return fmt.Sprintf("running (pid %d)", pid)
+	}
+	n := &Node{}
+	section := ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "[") {
+			section = strings.Trim(t, "[]")
+		}
+		if section == "rpc" && strings.HasPrefix(t, "laddr = ") {
+			addr := strings.Trim(strings.TrimPrefix(t, "laddr = "), `"`)
+			if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+				n.RPC, _ = strconv.Atoi(addr[i+1:])
+			}
+		}
+	}
+	h, err := n.Height(ctx)
+	if err != nil {
+		return fmt.Sprintf("running (pid %d), rpc not answering: %v", pid, err)
+	}
+	return fmt.Sprintf("running (pid %d), rpc %s, height %d", pid, n.RPCAddr(), h)
+}
+
+func alive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return p.Signal(syscall.Signal(0)) == nil && !isZombie(pid)
+}
+
+// Stop ends every node.
+func (net *Network) Stop() error {
+	var errs []error
+	for _, n := range net.Nodes {
+		errs = append(errs, net.StopNode(n))
+	}
+	return errors.Join(errs...)
+}
+
+// WaitForHeight waits until every node reports at least height h.
+func (net *Network) WaitForHeight(ctx context.Context, h int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, n := range net.Nodes {
+		for {
+			got, err := n.Height(ctx)
+			if err == nil && got >= h {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s did not reach height %d within %s (last height %d, error %v); see %s",
+					n.Moniker, h, timeout, got, err, filepath.Join(n.Home, "node.log"))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// Height returns the node's latest committed block height from its RPC.
+func (n *Node) Height(ctx context.Context) (int64, error) {
+	var st struct {
+		Result struct {
+			SyncInfo struct {
+				LatestBlockHeight string `json:"latest_block_height"`
+			} `json:"sync_info"`
+		} `json:"result"`
+	}
+	if err := getJSON(ctx, n.RPCURL()+"/status", &st); err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(st.Result.SyncInfo.LatestBlockHeight, 10, 64)
+}
+
+// CLI runs gpunetd with the given arguments against node0 and node0's keyring.
+func (net *Network) CLI(ctx context.Context, args ...string) (string, error) {
+	return net.CLIOn(ctx, net.Nodes[0], args...)
+}
+
+// CLIOn runs gpunetd against the given node's RPC, with node0's keyring.
+func (net *Network) CLIOn(ctx context.Context, n *Node, args ...string) (string, error) {
+	full := append([]string{}, args...)
+	full = append(full, "--home", net.KeyringHome(), "--node", n.RPCAddr())
+	return net.run(ctx, nil, full...)
+}
+
+func (net *Network) run(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, net.Binary, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	cmd.Stdin = stdin
+	if err := cmd.Run(); err != nil {
+		return stdout.String() + stderr.String(), fmt.Errorf("gpunetd %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()+" "+stdout.String()))
+	}
+	return stdout.String() + stderr.String(), nil
+}
+
+func (net *Network) writeNodeConfig(n *Node) error {
+	var peers []string
+	for _, o := range net.Nodes {
+		if o.Index != n.Index {
+			peers = append(peers, fmt.Sprintf("%s@127.0.0.1:%d", o.NodeID, o.P2P))
+		}
+	}
+	cfgDir := filepath.Join(n.Home, "config")
+	c := net.Config
+	if err := editTOML(filepath.Join(cfgDir, "config.toml"), map[string]map[string]string{
+		"": {
+			"moniker": quote(n.Moniker),
+		},
+		"rpc": {
+			"laddr":                quote(fmt.Sprintf("tcp://127.0.0.1:%d", n.RPC)),
+			"cors_allowed_origins": `["*"]`,
+			"pprof_laddr":          quote(""),
+		},
+		"p2p": {
+			"laddr":              quote(fmt.Sprintf("tcp://127.0.0.1:%d", n.P2P)),
+			"persistent_peers":   quote(strings.Join(peers, ",")),
+			"addr_book_strict":   "false",
+			"allow_duplicate_ip": "true",
+			"pex":                "false",
+		},
+		"consensus": {
+			"timeout_commit":  quote(time.Duration(c.Consensus.TimeoutCommit).String()),
+			"timeout_propose": quote(time.Duration(c.Consensus.TimeoutPropose).String()),
+		},
+		"instrumentation": {
+			"prometheus": "false",
+		},
+	}); err != nil {
+		return err
+	}
+	if err := editTOML(filepath.Join(cfgDir, "app.toml"), map[string]map[string]string{
+		"": {
+			"minimum-gas-prices": quote(c.MinimumGasPrices),
+		},
+		"api": {
+			"enable":              "true",
+			"address":             quote(fmt.Sprintf("tcp://127.0.0.1:%d", n.API)),
+			"enabled-unsafe-cors": "true",
+		},
+		"grpc": {
+			"enable":  "true",
+			"address": quote(fmt.Sprintf("127.0.0.1:%d", n.GRPC)),
+		},
+	}); err != nil {
+		return err
+	}
+	return editTOML(filepath.Join(cfgDir, "client.toml"), map[string]map[string]string{
+		"": {
+			"chain-id":        quote(c.ChainID),
+			"keyring-backend": quote("test"),
+			"node":            quote(n.RPCAddr()),
+			"broadcast-mode":  quote("sync"),
+		},
+	})
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	return json.Unmarshal(body, v)
+}
+
+// lastJSONLine returns the last line of out that looks like a JSON object;
+// `keys add` prints warnings before its JSON.
+func lastJSONLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(strings.TrimSpace(lines[i]), "{") {
+			return lines[i]
+		}
+	}
+	return out
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+func readPID(home string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(home, "gpunetd.pid"))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// terminate sends SIGTERM and waits for the process to go, then SIGKILLs it.
+func terminate(pid int, grace time.Duration) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return nil
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return nil // already gone
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if !alive(pid) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return p.Signal(syscall.SIGKILL)
+}
+
+// isZombie reports whether pid has exited but not been reaped (a child of a
+// process that does not wait for it, such as a detached `localnet up`).
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
