@@ -133,7 +133,7 @@ func Create(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 			return nil, err
 		}
 		var rec keyRecord
-		if err := json.Unmarshal([]byte(lastJSONLine(out)), &rec); err != nil {
+		if err := json.Unmarshal([]byte(LastJSON(out)), &rec); err != nil {
 			return nil, fmt.Errorf("parse keys add output for %s: %w (output: %s)", a.Name, err, out)
 		}
 		if rec.Mnemonic == "" {
@@ -220,7 +220,7 @@ func (net *Network) StartNode(n *Node, detach bool) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(net.Binary, "start", "--home", n.Home)
+	cmd := exec.Command(net.Binary, "start", "--home", n.Home, "--log_no_color")
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if detach {
@@ -457,13 +457,16 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.Unmarshal(body, v)
 }
 
-// lastJSONLine returns the last line of out that looks like a JSON object;
-// `keys add` prints warnings before its JSON.
-func lastJSONLine(out string) string {
+// LastJSON returns the JSON object that ends out. gpunetd prints warnings
+// before its JSON, and some commands indent it over several lines.
+func LastJSON(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.HasPrefix(strings.TrimSpace(lines[i]), "{") {
-			return lines[i]
+		if !strings.HasPrefix(lines[i], "{") {
+			continue
+		}
+		if cand := strings.Join(lines[i:], "\n"); json.Valid([]byte(cand)) {
+			return cand
 		}
 	}
 	return out
@@ -514,4 +517,9 @@ func isZombie(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// RunBinary runs gpunetd with exactly the given arguments.
+func (net *Network) RunBinary(ctx context.Context, args ...string) (string, error) {
+	return net.run(ctx, nil, args...)
 }
