@@ -37,10 +37,11 @@ height() { $BIN status 2>&1 | sed -n 's/.*"latest_block_height":"\([0-9]*\)".*/\
 step "blocks are being produced"
 for _ in 1 2 3; do echo "height $(height)"; sleep 1; done
 
-balance() { $BIN query bank balances "$1" --output json | sed -n 's/.*"denom":"ugpn","amount":"\([0-9]*\)".*/\1/p'; }
+balance() { $BIN query bank balance "$1" ugpn --output json | tr -d ' \n' | sed -n 's/.*"amount":"\([0-9]*\)".*/\1/p'; }
 step "balances before"
-echo "tenant   $tenant  $(balance "$tenant") ugpn"
-echo "provider $provider  $(balance "$provider") ugpn"
+t0=$(balance "$tenant"); p0=$(balance "$provider")
+echo "tenant   $tenant  $t0 ugpn"
+echo "provider $provider  $p0 ugpn"
 
 step "tenant sends 25 GPN (25000000ugpn) to provider, paying a 5000ugpn fee"
 txhash=$($BIN tx bank send tenant "$provider" 25000000ugpn --fees 5000ugpn --yes --output json | sed -n 's/.*"txhash":"\([0-9A-F]*\)".*/\1/p')
@@ -49,8 +50,9 @@ $BIN query wait-tx "$txhash" --timeout 30s --output json >/dev/null
 echo "tx $txhash committed"
 
 step "balances after"
-echo "tenant   $tenant  $(balance "$tenant") ugpn"
-echo "provider $provider  $(balance "$provider") ugpn"
+t1=$(balance "$tenant"); p1=$(balance "$provider")
+echo "tenant   $tenant  $t1 ugpn  (paid $((t0 - t1)) = 25000000 sent + 5000 fee)"
+echo "provider $provider  $p1 ugpn  (received $((p1 - p0)))"
 
 if [ "${KEEP:-0}" = 1 ]; then
   echo
