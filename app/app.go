@@ -29,6 +29,8 @@ import (
 	slashingkeeper "github.com/cosmos/cosmos-sdk/x/slashing/keeper"
 	stakingkeeper "github.com/cosmos/cosmos-sdk/x/staking/keeper"
 	upgradekeeper "github.com/cosmos/cosmos-sdk/x/upgrade/keeper"
+
+	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
 )
 
 // DefaultNodeHome is where gpunetd keeps its data unless --home says otherwise.
@@ -69,6 +71,8 @@ type App struct {
 	FeeGrantKeeper        feegrantkeeper.Keeper
 	ConsensusParamsKeeper consensuskeeper.Keeper
 
+	ProviderKeeper *providerkeeper.Keeper
+
 	sm *module.SimulationManager
 }
 
@@ -104,6 +108,7 @@ func New(
 		&app.EvidenceKeeper,
 		&app.FeeGrantKeeper,
 		&app.ConsensusParamsKeeper,
+		&app.ProviderKeeper,
 	); err != nil {
 		return nil, fmt.Errorf("wire app: %w", err)
 	}

@@ -51,6 +51,11 @@ import (
 	upgradetypes "github.com/cosmos/cosmos-sdk/x/upgrade/types"
 
 	"github.com/cosmos/cosmos-sdk/runtime"
+
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+	providermodulev1 "github.com/gpunet/gpunet/x/provider/types/module"
+
+	_ "github.com/gpunet/gpunet/x/provider" // registers x/provider with depinject
 )
 
 // moduleAccountPerms lists every module account and what it may do with coins.
@@ -61,6 +66,7 @@ var moduleAccountPerms = []*authmodulev1.ModuleAccountPermission{
 	{Account: stakingtypes.BondedPoolName, Permissions: []string{authtypes.Burner, stakingtypes.ModuleName}},
 	{Account: stakingtypes.NotBondedPoolName, Permissions: []string{authtypes.Burner, stakingtypes.ModuleName}},
 	{Account: govtypes.ModuleName, Permissions: []string{authtypes.Burner}},
+	{Account: providertypes.ModuleName}, // holds provider bonds
 }
 
 // blockedModuleAccounts may not receive coins from users. The gov account is
@@ -71,6 +77,7 @@ var blockedModuleAccounts = []string{
 	minttypes.ModuleName,
 	stakingtypes.BondedPoolName,
 	stakingtypes.NotBondedPoolName,
+	providertypes.ModuleName,
 }
 
 // AppConfig is the declarative module configuration of gpunet.
@@ -112,6 +119,7 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 					govtypes.ModuleName,
 					stakingtypes.ModuleName,
 					feegrant.ModuleName,
+					providertypes.ModuleName,
 				},
 				OverrideStoreKeys: []*runtimev1alpha1.StoreKeyConfig{
 					{ModuleName: authtypes.ModuleName, KvStoreKey: "acc"},
@@ -132,6 +140,7 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 					feegrant.ModuleName,
 					upgradetypes.ModuleName,
 					consensustypes.ModuleName,
+					providertypes.ModuleName,
 				},
 			}),
 		},
@@ -172,5 +181,6 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 		{Name: feegrant.ModuleName, Config: appconfig.WrapAny(&feegrantmodulev1.Module{})},
 		{Name: govtypes.ModuleName, Config: appconfig.WrapAny(&govmodulev1.Module{})},
 		{Name: consensustypes.ModuleName, Config: appconfig.WrapAny(&consensusmodulev1.Module{})},
+		{Name: providertypes.ModuleName, Config: appconfig.WrapAny(&providermodulev1.Module{})},
 	}
 }

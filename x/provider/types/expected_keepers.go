@@ -1,0 +1,26 @@
+package types
+
+import (
+	"context"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+)
+
+// BankKeeper is what x/provider needs from x/bank: moving bonds in and out of
+// its module account.
+type BankKeeper interface {
+	SendCoinsFromAccountToModule(ctx context.Context, from sdk.AccAddress, module string, amt sdk.Coins) error
+	SendCoinsFromModuleToAccount(ctx context.Context, module string, to sdk.AccAddress, amt sdk.Coins) error
+	GetBalance(ctx context.Context, addr sdk.AccAddress, denom string) sdk.Coin
+}
+
+// AccountKeeper gives x/provider its module account address.
+type AccountKeeper interface {
+	GetModuleAddress(name string) sdk.AccAddress
+}
+
+// MarketKeeper is the narrow view x/provider has of x/market: whether a
+// provider still has work that its bond must stand behind.
+type MarketKeeper interface {
+	ProviderHasLiveWork(ctx context.Context, owner sdk.AccAddress) (bool, error)
+}
