@@ -54,5 +54,8 @@ func (k msgServer) UpdateParams(ctx context.Context, msg *types.MsgUpdateParams)
 	if msg.Params.MinBond.Denom != old.MinBond.Denom {
 		return nil, errorsmod.Wrapf(types.ErrInvalidParams, "min_bond denom cannot change from %s to %s: existing bonds are in %s", old.MinBond.Denom, msg.Params.MinBond.Denom, old.MinBond.Denom)
 	}
-	return &types.MsgUpdateParamsResponse{}, k.Params.Set(ctx, msg.Params)
+	if err := k.Params.Set(ctx, msg.Params); err != nil {
+		return nil, err
+	}
+	return &types.MsgUpdateParamsResponse{}, k.emit(ctx, &types.EventParamsUpdated{Authority: msg.Authority, Params: msg.Params})
 }
