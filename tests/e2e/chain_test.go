@@ -274,7 +274,7 @@ func TestGenesisExportImport(t *testing.T) {
 	if _, err := nw.RunBinary(ctx, "comet", "unsafe-reset-all", "--home", node.Home); err != nil {
 		t.Fatal(err)
 	}
-	if err := copyFileT(exported, filepath.Join(node.Home, "config", "genesis.json")); err != nil {
+	if err := localnet.CopyFile(exported, filepath.Join(node.Home, "config", "genesis.json")); err != nil {
 		t.Fatal(err)
 	}
 	if err := nw.StartNode(node, false); err != nil {
@@ -337,12 +337,4 @@ func readGenesis(t *testing.T, path string) genesisFile {
 		g = genesisFile(alt)
 	}
 	return g
-}
-
-func copyFileT(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
 }

@@ -161,7 +161,7 @@ func Create(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 			return nil, err
 		}
 		if n.Index > 0 {
-			if err := copyFile(genPath, filepath.Join(n.Home, "config", "genesis.json")); err != nil {
+			if err := CopyFile(genPath, filepath.Join(n.Home, "config", "genesis.json")); err != nil {
 				return nil, err
 			}
 		}
@@ -189,7 +189,7 @@ func Create(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 		return nil, err
 	}
 	for _, n := range net.Nodes[1:] {
-		if err := copyFile(genPath, filepath.Join(n.Home, "config", "genesis.json")); err != nil {
+		if err := CopyFile(genPath, filepath.Join(n.Home, "config", "genesis.json")); err != nil {
 			return nil, err
 		}
 	}
@@ -472,7 +472,8 @@ func LastJSON(out string) string {
 	return out
 }
 
-func copyFile(src, dst string) error {
+// CopyFile copies a small file (genesis, keys) whole.
+func CopyFile(src, dst string) error {
 	b, err := os.ReadFile(src)
 	if err != nil {
 		return err
