@@ -1,0 +1,18 @@
+package types
+
+import errorsmod "cosmossdk.io/errors"
+
+// Registered errors of x/escrow. Codes are fixed forever; append only.
+var (
+	ErrAccountNotFound = errorsmod.Register(ModuleName, 2, "escrow account not found")
+	ErrAccountExists   = errorsmod.Register(ModuleName, 3, "escrow account already exists")
+	ErrPaymentNotFound = errorsmod.Register(ModuleName, 4, "payment not found")
+	ErrPaymentExists   = errorsmod.Register(ModuleName, 5, "payment already exists")
+	ErrInvalidDenom    = errorsmod.Register(ModuleName, 6, "invalid denom")
+	ErrInvalidAmount   = errorsmod.Register(ModuleName, 7, "invalid amount")
+	ErrInvalidRate     = errorsmod.Register(ModuleName, 8, "invalid rate")
+	ErrInvalidAddress  = errorsmod.Register(ModuleName, 9, "invalid address")
+	ErrUnauthorized    = errorsmod.Register(ModuleName, 10, "unauthorized")
+	ErrInvalidParams   = errorsmod.Register(ModuleName, 11, "invalid params")
+	ErrInvalidGenesis  = errorsmod.Register(ModuleName, 12, "invalid genesis")
+)

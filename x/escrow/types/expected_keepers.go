@@ -1,0 +1,24 @@
+package types
+
+import (
+	"context"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+)
+
+// BankKeeper moves coins in and out of the escrow module account.
+type BankKeeper interface {
+	SendCoinsFromAccountToModule(ctx context.Context, from sdk.AccAddress, module string, amt sdk.Coins) error
+	SendCoinsFromModuleToAccount(ctx context.Context, module string, to sdk.AccAddress, amt sdk.Coins) error
+	SendCoinsFromModuleToModule(ctx context.Context, from, to string, amt sdk.Coins) error
+	GetBalance(ctx context.Context, addr sdk.AccAddress, denom string) sdk.Coin
+}
+
+// Hooks let x/market react to what escrow decides on its own.
+type Hooks interface {
+	// OnAccountDepleted runs when EndBlock closes an account that ran dry.
+	// The account is settled and every payment paid out already; the hook
+	// closes the leases behind the payments and must not call back into
+	// escrow for them.
+	OnAccountDepleted(ctx context.Context, id AccountID, payments []PaymentID) error
+}

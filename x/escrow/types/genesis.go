@@ -1,0 +1,51 @@
+package types
+
+import (
+	"fmt"
+
+	"cosmossdk.io/core/address"
+)
+
+// DefaultGenesis has no accounts and default params.
+func DefaultGenesis() *GenesisState { return &GenesisState{Params: DefaultParams()} }
+
+// Validate checks that accounts and payments are well formed and that every
+// payment belongs to an account.
+func (gs GenesisState) Validate(ac address.Codec) error {
+	if err := gs.Params.Validate(); err != nil {
+		return fmt.Errorf("params: %w", err)
+	}
+	accounts := map[string]bool{}
+	for i, a := range gs.Accounts {
+		if _, err := ac.StringToBytes(a.Id.Owner); err != nil {
+			return fmt.Errorf("accounts[%d]: owner: %w", i, err)
+		}
+		if accounts[a.Id.Name()] {
+			return fmt.Errorf("accounts[%d]: duplicate %s", i, a.Id.Name())
+		}
+		accounts[a.Id.Name()] = true
+		if a.Denom == "" || a.Balance.IsNil() || a.Balance.IsNegative() || a.Deposited.IsNil() || a.Transferred.IsNil() {
+			return fmt.Errorf("accounts[%d] (%s): denom and amounts must be set and not negative", i, a.Id.Name())
+		}
+		if !a.Balance.Add(a.Transferred).Equal(a.Deposited) {
+			return fmt.Errorf("accounts[%d] (%s): balance %s + transferred %s != deposited %s", i, a.Id.Name(), a.Balance, a.Transferred, a.Deposited)
+		}
+	}
+	payments := map[string]bool{}
+	for i, p := range gs.Payments {
+		if !accounts[p.Id.Account.Name()] {
+			return fmt.Errorf("payments[%d]: account %s does not exist", i, p.Id.Account.Name())
+		}
+		if _, err := ac.StringToBytes(p.Id.Provider); err != nil {
+			return fmt.Errorf("payments[%d]: provider: %w", i, err)
+		}
+		if payments[p.Id.Name()] {
+			return fmt.Errorf("payments[%d]: duplicate %s", i, p.Id.Name())
+		}
+		payments[p.Id.Name()] = true
+		if p.Rate.IsNil() || !p.Rate.IsPositive() || p.Accrued.IsNil() || p.Withdrawn.IsNil() || p.Withdrawn.GT(p.Accrued) || p.Remainder.IsNil() || p.Remainder.IsNegative() {
+			return fmt.Errorf("payments[%d] (%s): rate must be positive and withdrawn ≤ accrued", i, p.Id.Name())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+package types
+
+import (
+	"fmt"
+
+	"cosmossdk.io/collections"
+)
+
+const (
+	// ModuleName is x/escrow's name; its module account holds every deposit
+	// and every accrued but unwithdrawn payment.
+	ModuleName = "escrow"
+	StoreKey   = ModuleName
+)
+
+// Collection prefixes. Never renumber.
+var (
+	ParamsKey             = collections.NewPrefix(0)
+	AccountsKey           = collections.NewPrefix(1)
+	PaymentsKey           = collections.NewPrefix(2)
+	PaymentsByProviderKey = collections.NewPrefix(3)
+	DepletionQueueKey     = collections.NewPrefix(4)
+)
+
+// Close reasons escrow itself reports.
+const ReasonInsufficientFunds = "insufficient_funds"
+
+// Key is the payment's key within its account: "gseq/oseq/provider".
+func (id PaymentID) Key() string { return fmt.Sprintf("%d/%d/%s", id.Gseq, id.Oseq, id.Provider) }
+
+// Name is "owner/dseq", for errors and logs.
+func (id AccountID) Name() string { return fmt.Sprintf("%s/%d", id.Owner, id.Dseq) }
+
+// Name is "owner/dseq/gseq/oseq/provider", for errors and logs.
+func (id PaymentID) Name() string { return id.Account.Name() + "/" + id.Key() }
