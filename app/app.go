@@ -30,6 +30,7 @@ import (
 	stakingkeeper "github.com/cosmos/cosmos-sdk/x/staking/keeper"
 	upgradekeeper "github.com/cosmos/cosmos-sdk/x/upgrade/keeper"
 
+	escrowkeeper "github.com/gpunet/gpunet/x/escrow/keeper"
 	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
 )
 
@@ -72,6 +73,7 @@ type App struct {
 	ConsensusParamsKeeper consensuskeeper.Keeper
 
 	ProviderKeeper *providerkeeper.Keeper
+	EscrowKeeper   *escrowkeeper.Keeper
 
 	sm *module.SimulationManager
 }
@@ -109,6 +111,7 @@ func New(
 		&app.FeeGrantKeeper,
 		&app.ConsensusParamsKeeper,
 		&app.ProviderKeeper,
+		&app.EscrowKeeper,
 	); err != nil {
 		return nil, fmt.Errorf("wire app: %w", err)
 	}

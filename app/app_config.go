@@ -52,9 +52,12 @@ import (
 
 	"github.com/cosmos/cosmos-sdk/runtime"
 
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	escrowmodulev1 "github.com/gpunet/gpunet/x/escrow/types/module"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 	providermodulev1 "github.com/gpunet/gpunet/x/provider/types/module"
 
+	_ "github.com/gpunet/gpunet/x/escrow"   // registers x/escrow with depinject
 	_ "github.com/gpunet/gpunet/x/provider" // registers x/provider with depinject
 )
 
@@ -67,6 +70,7 @@ var moduleAccountPerms = []*authmodulev1.ModuleAccountPermission{
 	{Account: stakingtypes.NotBondedPoolName, Permissions: []string{authtypes.Burner, stakingtypes.ModuleName}},
 	{Account: govtypes.ModuleName, Permissions: []string{authtypes.Burner}},
 	{Account: providertypes.ModuleName}, // holds provider bonds
+	{Account: escrowtypes.ModuleName},   // holds deployment deposits
 }
 
 // blockedModuleAccounts may not receive coins from users. The gov account is
@@ -78,6 +82,7 @@ var blockedModuleAccounts = []string{
 	stakingtypes.BondedPoolName,
 	stakingtypes.NotBondedPoolName,
 	providertypes.ModuleName,
+	escrowtypes.ModuleName,
 }
 
 // AppConfig is the declarative module configuration of gpunet.
@@ -120,6 +125,7 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 					stakingtypes.ModuleName,
 					feegrant.ModuleName,
 					providertypes.ModuleName,
+					escrowtypes.ModuleName,
 				},
 				OverrideStoreKeys: []*runtimev1alpha1.StoreKeyConfig{
 					{ModuleName: authtypes.ModuleName, KvStoreKey: "acc"},
@@ -141,6 +147,7 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 					upgradetypes.ModuleName,
 					consensustypes.ModuleName,
 					providertypes.ModuleName,
+					escrowtypes.ModuleName,
 				},
 			}),
 		},
@@ -182,5 +189,6 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 		{Name: govtypes.ModuleName, Config: appconfig.WrapAny(&govmodulev1.Module{})},
 		{Name: consensustypes.ModuleName, Config: appconfig.WrapAny(&consensusmodulev1.Module{})},
 		{Name: providertypes.ModuleName, Config: appconfig.WrapAny(&providermodulev1.Module{})},
+		{Name: escrowtypes.ModuleName, Config: appconfig.WrapAny(&escrowmodulev1.Module{})},
 	}
 }

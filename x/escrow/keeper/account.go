@@ -1,0 +1,238 @@
+package keeper
+
+import (
+	"context"
+
+	"cosmossdk.io/collections"
+	errorsmod "cosmossdk.io/errors"
+	sdkmath "cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/x/escrow/types"
+)
+
+// CreateAccount opens the escrow account of a deployment with a first
+// deposit taken from depositor.
+func (k *Keeper) CreateAccount(ctx context.Context, id types.AccountID, depositor sdk.AccAddress, deposit sdk.Coin) error {
+	key, err := k.accountKey(id)
+	if err != nil {
+		return err
+	}
+	if has, err := k.Accounts.Has(ctx, key); err != nil {
+		return err
+	} else if has {
+		return errorsmod.Wrapf(types.ErrAccountExists, "%s", id.Name())
+	}
+	if err := checkAmount(deposit); err != nil {
+		return err
+	}
+	if err := k.bank.SendCoinsFromAccountToModule(ctx, depositor, types.ModuleName, sdk.NewCoins(deposit)); err != nil {
+		return errorsmod.Wrap(err, "deposit")
+	}
+	acc := types.Account{
+		Id: id, Denom: deposit.Denom, Balance: deposit.Amount, Deposited: deposit.Amount,
+		Transferred: sdkmath.ZeroInt(), SettledAt: k.now(ctx), TotalRate: sdkmath.LegacyZeroDec(),
+	}
+	if err := k.Accounts.Set(ctx, key, acc); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventAccountCreated{Id: id, Deposit: deposit})
+}
+
+// Deposit tops up an open account; anyone may pay for anyone's deployment.
+func (k *Keeper) Deposit(ctx context.Context, id types.AccountID, depositor sdk.AccAddress, amount sdk.Coin) error {
+	l, err := k.loadSettled(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := checkAmount(amount); err != nil {
+		return err
+	}
+	if amount.Denom != l.account.Denom {
+		return errorsmod.Wrapf(types.ErrInvalidDenom, "deposit is in %q; account %s is in %s", amount.Denom, id.Name(), l.account.Denom)
+	}
+	if err := k.bank.SendCoinsFromAccountToModule(ctx, depositor, types.ModuleName, sdk.NewCoins(amount)); err != nil {
+		return errorsmod.Wrap(err, "deposit")
+	}
+	l.account.Balance = l.account.Balance.Add(amount.Amount)
+	l.account.Deposited = l.account.Deposited.Add(amount.Amount)
+	if err := k.save(ctx, l); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventAccountDeposited{Id: id, Depositor: depositor.String(), Amount: amount})
+}
+
+// OpenPayment starts paying provider rate (per hour) from the account, from
+// the current block time on.
+func (k *Keeper) OpenPayment(ctx context.Context, id types.PaymentID, rate sdkmath.LegacyDec) error {
+	if rate.IsNil() || !rate.IsPositive() {
+		return errorsmod.Wrapf(types.ErrInvalidRate, "rate must be positive, got %s", rate)
+	}
+	pk, provider, err := k.paymentKey(id)
+	if err != nil {
+		return err
+	}
+	l, err := k.loadSettled(ctx, id.Account)
+	if err != nil {
+		return err
+	}
+	if has, err := k.Payments.Has(ctx, pk); err != nil {
+		return err
+	} else if has {
+		return errorsmod.Wrapf(types.ErrPaymentExists, "%s", id.Name())
+	}
+	l.payments = append(l.payments, &types.Payment{
+		Id: id, Rate: rate, Accrued: sdkmath.ZeroInt(), Withdrawn: sdkmath.ZeroInt(),
+		Remainder: sdkmath.LegacyZeroDec(), OpenedAt: k.now(ctx),
+	})
+	if err := k.PaymentsByProvider.Set(ctx, collections.Join(provider, pk)); err != nil {
+		return err
+	}
+	if err := k.save(ctx, l); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventPaymentOpened{Id: id, Rate: rate.String()})
+}
+
+// WithdrawPayment pays the provider what the payment has accrued and not yet
+// paid, less the take, which goes to the fee collector.
+func (k *Keeper) WithdrawPayment(ctx context.Context, id types.PaymentID) (sdk.Coin, error) {
+	l, err := k.loadSettled(ctx, id.Account)
+	if err != nil {
+		return sdk.Coin{}, err
+	}
+	p := l.find(id)
+	if p == nil {
+		return sdk.Coin{}, errorsmod.Wrapf(types.ErrPaymentNotFound, "%s", id.Name())
+	}
+	net, err := k.payOut(ctx, l.account.Denom, p)
+	if err != nil {
+		return sdk.Coin{}, err
+	}
+	return net, k.save(ctx, l)
+}
+
+// ClosePayment settles and pays out a payment and stops it.
+func (k *Keeper) ClosePayment(ctx context.Context, id types.PaymentID, reason string) error {
+	l, err := k.loadSettled(ctx, id.Account)
+	if err != nil {
+		return err
+	}
+	p := l.find(id)
+	if p == nil {
+		return errorsmod.Wrapf(types.ErrPaymentNotFound, "%s", id.Name())
+	}
+	if err := k.closePayment(ctx, l, p, reason); err != nil {
+		return err
+	}
+	return k.save(ctx, l)
+}
+
+// CloseAccount settles the account, pays out and closes every payment,
+// refunds the balance to the owner and removes the account.
+func (k *Keeper) CloseAccount(ctx context.Context, id types.AccountID, reason string) (sdk.Coin, error) {
+	l, err := k.loadSettled(ctx, id)
+	if err != nil {
+		return sdk.Coin{}, err
+	}
+	return k.closeAccount(ctx, l, reason)
+}
+
+func (k *Keeper) closeAccount(ctx context.Context, l *ledger, reason string) (sdk.Coin, error) {
+	for len(l.payments) > 0 {
+		if err := k.closePayment(ctx, l, l.payments[0], reason); err != nil {
+			return sdk.Coin{}, err
+		}
+	}
+	refund := sdk.NewCoin(l.account.Denom, l.account.Balance)
+	if refund.IsPositive() {
+		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, l.key.K1(), sdk.NewCoins(refund)); err != nil {
+			return sdk.Coin{}, err
+		}
+	}
+	if l.oldDue != nil {
+		if err := k.DepletionQueue.Remove(ctx, collections.Join(*l.oldDue, l.key)); err != nil {
+			return sdk.Coin{}, err
+		}
+	}
+	if err := k.Accounts.Remove(ctx, l.key); err != nil {
+		return sdk.Coin{}, err
+	}
+	return refund, k.emit(ctx, &types.EventAccountClosed{Id: l.account.Id, Reason: reason, Refund: refund})
+}
+
+// closePayment pays out p, removes it from the store and from l.
+func (k *Keeper) closePayment(ctx context.Context, l *ledger, p *types.Payment, reason string) error {
+	if _, err := k.payOut(ctx, l.account.Denom, p); err != nil {
+		return err
+	}
+	pk, provider, err := k.paymentKey(p.Id)
+	if err != nil {
+		return err
+	}
+	if err := k.Payments.Remove(ctx, pk); err != nil {
+		return err
+	}
+	if err := k.PaymentsByProvider.Remove(ctx, collections.Join(provider, pk)); err != nil {
+		return err
+	}
+	for i, q := range l.payments {
+		if q == p {
+			l.payments = append(l.payments[:i], l.payments[i+1:]...)
+			break
+		}
+	}
+	return k.emit(ctx, &types.EventPaymentClosed{Id: p.Id, Reason: reason})
+}
+
+// payOut sends p's unwithdrawn accrual to its provider, less the take.
+func (k *Keeper) payOut(ctx context.Context, denom string, p *types.Payment) (sdk.Coin, error) {
+	gross := p.Accrued.Sub(p.Withdrawn)
+	if !gross.IsPositive() {
+		return sdk.NewCoin(denom, sdkmath.ZeroInt()), nil
+	}
+	params, err := k.Params.Get(ctx)
+	if err != nil {
+		return sdk.Coin{}, err
+	}
+	take, net := types.Take(gross, params.TakeRate)
+	provider, err := k.addressCodec.StringToBytes(p.Id.Provider)
+	if err != nil {
+		return sdk.Coin{}, err
+	}
+	if net.IsPositive() {
+		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, provider, sdk.NewCoins(sdk.NewCoin(denom, net))); err != nil {
+			return sdk.Coin{}, err
+		}
+	}
+	if take.IsPositive() {
+		if err := k.bank.SendCoinsFromModuleToModule(ctx, types.ModuleName, k.feeCollector, sdk.NewCoins(sdk.NewCoin(denom, take))); err != nil {
+			return sdk.Coin{}, err
+		}
+	}
+	p.Withdrawn = p.Accrued
+	netCoin := sdk.NewCoin(denom, net)
+	return netCoin, k.emit(ctx, &types.EventPaymentWithdrawn{
+		Id: p.Id, Gross: sdk.NewCoin(denom, gross), Take: sdk.NewCoin(denom, take), Net: netCoin,
+	})
+}
+
+func (l *ledger) find(id types.PaymentID) *types.Payment {
+	for _, p := range l.payments {
+		if p.Id.Key() == id.Key() {
+			return p
+		}
+	}
+	return nil
+}
+
+func checkAmount(c sdk.Coin) error {
+	if err := c.Validate(); err != nil {
+		return errorsmod.Wrap(types.ErrInvalidAmount, err.Error())
+	}
+	if !c.IsPositive() {
+		return errorsmod.Wrapf(types.ErrInvalidAmount, "amount must be positive, got %s", c)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+// Package keeper holds x/escrow's accounts and payments and the settlement
+// and depletion logic over them.
+package keeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/runtime/protoiface"
+
+	"cosmossdk.io/collections"
+	"cosmossdk.io/core/address"
+	"cosmossdk.io/core/event"
+	"cosmossdk.io/core/header"
+	"cosmossdk.io/core/store"
+	errorsmod "cosmossdk.io/errors"
+
+	"github.com/cosmos/cosmos-sdk/codec"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/x/escrow/types"
+)
+
+// AccountKey is the store key of an account: (owner, dseq).
+type AccountKey = collections.Pair[sdk.AccAddress, uint64]
+
+// PaymentKey is the store key of a payment: (owner, dseq, "gseq/oseq/provider").
+type PaymentKey = collections.Triple[sdk.AccAddress, uint64, string]
+
+// Keeper owns x/escrow's state.
+type Keeper struct {
+	cdc          codec.BinaryCodec
+	addressCodec address.Codec
+	events       event.Service
+	headers      header.Service
+	authority    string
+	bank         types.BankKeeper
+	feeCollector string
+	hooks        types.Hooks
+
+	Schema   collections.Schema
+	Params   collections.Item[types.Params]
+	Accounts collections.Map[AccountKey, types.Account]
+	Payments collections.Map[PaymentKey, types.Payment]
+	// PaymentsByProvider lists each provider's payments.
+	PaymentsByProvider collections.KeySet[collections.Pair[sdk.AccAddress, PaymentKey]]
+	// DepletionQueue orders accounts by the first second they cannot pay for.
+	DepletionQueue collections.KeySet[collections.Pair[time.Time, AccountKey]]
+}
+
+// NewKeeper builds the keeper and its schema.
+func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVStoreService, events event.Service,
+	headers header.Service, bank types.BankKeeper, feeCollector, authority string,
+) (*Keeper, error) {
+	if _, err := ac.StringToBytes(authority); err != nil {
+		return nil, fmt.Errorf("invalid authority address %q: %w", authority, err)
+	}
+	accountKey := collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key)
+	paymentKey := collections.TripleKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.StringKey)
+	sb := collections.NewSchemaBuilder(storeService)
+	k := &Keeper{
+		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority, bank: bank, feeCollector: feeCollector,
+
+		Params:             collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
+		Accounts:           collections.NewMap(sb, types.AccountsKey, "accounts", accountKey, codec.CollValue[types.Account](cdc)),
+		Payments:           collections.NewMap(sb, types.PaymentsKey, "payments", paymentKey, codec.CollValue[types.Payment](cdc)),
+		PaymentsByProvider: collections.NewKeySet(sb, types.PaymentsByProviderKey, "payments_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, paymentKey)),
+		DepletionQueue:     collections.NewKeySet(sb, types.DepletionQueueKey, "depletion_queue", collections.PairKeyCodec(sdk.TimeKey, accountKey)),
+	}
+	schema, err := sb.Build()
+	if err != nil {
+		return nil, err
+	}
+	k.Schema = schema
+	return k, nil
+}
+
+// SetHooks connects x/market.
+func (k *Keeper) SetHooks(h types.Hooks) { k.hooks = h }
+
+func (k *Keeper) emit(ctx context.Context, ev protoiface.MessageV1) error {
+	return k.events.EventManager(ctx).Emit(ctx, ev)
+}
+
+func (k *Keeper) now(ctx context.Context) time.Time { return k.headers.GetHeaderInfo(ctx).Time }
+
+func (k *Keeper) accountKey(id types.AccountID) (AccountKey, error) {
+	owner, err := k.addressCodec.StringToBytes(id.Owner)
+	if err != nil {
+		return AccountKey{}, errorsmod.Wrapf(types.ErrInvalidAddress, "account owner %q: %v", id.Owner, err)
+	}
+	return collections.Join(sdk.AccAddress(owner), id.Dseq), nil
+}
+
+func (k *Keeper) paymentKey(id types.PaymentID) (PaymentKey, sdk.AccAddress, error) {
+	ak, err := k.accountKey(id.Account)
+	if err != nil {
+		return PaymentKey{}, nil, err
+	}
+	provider, err := k.addressCodec.StringToBytes(id.Provider)
+	if err != nil {
+		return PaymentKey{}, nil, errorsmod.Wrapf(types.ErrInvalidAddress, "payment provider %q: %v", id.Provider, err)
+	}
+	return collections.Join3(ak.K1(), ak.K2(), id.Key()), provider, nil
+}
+
+// ledger is an account with its open payments, loaded for one change.
+type ledger struct {
+	key      AccountKey
+	account  types.Account
+	payments []*types.Payment
+	oldDue   *time.Time
+}
+
+func (k *Keeper) load(ctx context.Context, id types.AccountID) (*ledger, error) {
+	key, err := k.accountKey(id)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := k.Accounts.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil, errorsmod.Wrapf(types.ErrAccountNotFound, "%s (closed accounts are removed)", id.Name())
+	}
+	if err != nil {
+		return nil, err
+	}
+	l := &ledger{key: key, account: acc, oldDue: acc.DepletesAt}
+	rng := collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, string](key.K1(), key.K2())
+	err = k.Payments.Walk(ctx, rng, func(_ PaymentKey, p types.Payment) (bool, error) {
+		l.payments = append(l.payments, &p)
+		return false, nil
+	})
+	return l, err
+}
+
+// loadSettled loads an account and settles it to the current block time.
+func (k *Keeper) loadSettled(ctx context.Context, id types.AccountID) (*ledger, error) {
+	l, err := k.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	types.Settle(&l.account, l.payments, k.now(ctx))
+	return l, nil
+}
+
+// save writes the account and payments back and moves its depletion entry.
+func (k *Keeper) save(ctx context.Context, l *ledger) error {
+	types.Reschedule(&l.account, l.payments)
+	if l.oldDue != nil {
+		if err := k.DepletionQueue.Remove(ctx, collections.Join(*l.oldDue, l.key)); err != nil {
+			return err
+		}
+	}
+	if d := l.account.DepletesAt; d != nil {
+		if err := k.DepletionQueue.Set(ctx, collections.Join(*d, l.key)); err != nil {
+			return err
+		}
+	}
+	l.oldDue = l.account.DepletesAt
+	for _, p := range l.payments {
+		pk, _, err := k.paymentKey(p.Id)
+		if err != nil {
+			return err
+		}
+		if err := k.Payments.Set(ctx, pk, *p); err != nil {
+			return err
+		}
+	}
+	return k.Accounts.Set(ctx, l.key, l.account)
+}
