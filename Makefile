@@ -14,7 +14,7 @@ LOCALNET_DIR ?= $(HOME)/.gpunet-localnet
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests/)
 
 .PHONY: all build install test test-unit test-e2e lint proto-gen proto-check \
-        localnet localnet-down localnet-status demo clean
+        localnet localnet-down localnet-status demo bench clean
 
 all: build
 
@@ -61,6 +61,11 @@ localnet-status:
 # The main job: a local chain, and a transfer landing on it.
 demo:
 	scripts/demo.sh
+
+# In-process benchmarks (issue 9 grows this into the full table of
+# ARCHITECTURE.md §6). x/escrow EndBlock with 1k and 100k live accounts.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 200x -count 1 ./x/...
 
 clean:
 	rm -rf $(BUILD_DIR)

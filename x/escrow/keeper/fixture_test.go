@@ -1,0 +1,155 @@
+package keeper_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"cosmossdk.io/core/header"
+	errorsmod "cosmossdk.io/errors"
+
+	addresscodec "github.com/cosmos/cosmos-sdk/codec/address"
+	"github.com/cosmos/cosmos-sdk/runtime"
+	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
+	"github.com/cosmos/cosmos-sdk/testutil"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
+	moduletestutil "github.com/cosmos/cosmos-sdk/types/module/testutil"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
+
+	"github.com/gpunet/gpunet/x/escrow"
+	"github.com/gpunet/gpunet/x/escrow/keeper"
+	"github.com/gpunet/gpunet/x/escrow/types"
+)
+
+const denom = "ugpn"
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// fakeBank is a map-backed bank.
+type fakeBank struct{ balances map[string]sdk.Coins }
+
+func (b *fakeBank) send(from, to sdk.AccAddress, amt sdk.Coins) error {
+	have := b.balances[from.String()]
+	if !have.IsAllGTE(amt) {
+		return errorsmod.Wrapf(sdkerrors.ErrInsufficientFunds, "%s is smaller than %s", have, amt)
+	}
+	b.balances[from.String()] = have.Sub(amt...)
+	b.balances[to.String()] = b.balances[to.String()].Add(amt...)
+	return nil
+}
+
+func (b *fakeBank) SendCoinsFromAccountToModule(_ context.Context, from sdk.AccAddress, m string, amt sdk.Coins) error {
+	return b.send(from, authtypes.NewModuleAddress(m), amt)
+}
+
+func (b *fakeBank) SendCoinsFromModuleToAccount(_ context.Context, m string, to sdk.AccAddress, amt sdk.Coins) error {
+	return b.send(authtypes.NewModuleAddress(m), to, amt)
+}
+
+func (b *fakeBank) SendCoinsFromModuleToModule(_ context.Context, from, to string, amt sdk.Coins) error {
+	return b.send(authtypes.NewModuleAddress(from), authtypes.NewModuleAddress(to), amt)
+}
+
+func (b *fakeBank) GetBalance(_ context.Context, addr sdk.AccAddress, d string) sdk.Coin {
+	return sdk.NewCoin(d, b.balances[addr.String()].AmountOf(d))
+}
+
+func (b *fakeBank) of(addr sdk.AccAddress) int64 {
+	return b.balances[addr.String()].AmountOf(denom).Int64()
+}
+
+// fakeMarket records depletion callbacks.
+type fakeMarket struct{ depleted []types.PaymentID }
+
+func (m *fakeMarket) OnAccountDepleted(_ context.Context, _ types.AccountID, ps []types.PaymentID) error {
+	m.depleted = append(m.depleted, ps...)
+	return nil
+}
+
+type fixture struct {
+	t         testing.TB
+	ctx       sdk.Context
+	commit    func()
+	k         *keeper.Keeper
+	msgs      types.MsgServer
+	q         types.QueryServer
+	bank      *fakeBank
+	market    *fakeMarket
+	addrs     []sdk.AccAddress
+	authority string
+	ac        interface{ BytesToString([]byte) (string, error) }
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	key := storetypes.NewKVStoreKey(types.StoreKey)
+	tc := testutil.DefaultContextWithDB(t, key, storetypes.NewTransientStoreKey("transient"))
+	ctx := tc.Ctx.WithHeaderInfo(header.Info{Height: 1, Time: t0}).WithBlockTime(t0)
+	enc := moduletestutil.MakeTestEncodingConfig(escrow.AppModule{})
+	ac := addresscodec.NewBech32Codec("gpunet")
+	authority, _ := ac.BytesToString(authtypes.NewModuleAddress("gov"))
+	bank := &fakeBank{balances: map[string]sdk.Coins{}}
+	k, err := keeper.NewKeeper(enc.Codec, ac, runtime.NewKVStoreService(key), runtime.EventService{}, runtime.ProvideHeaderInfoService(nil), bank, authtypes.FeeCollectorName, authority)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.InitGenesis(ctx, *types.DefaultGenesis()); err != nil {
+		t.Fatal(err)
+	}
+	market := &fakeMarket{}
+	k.SetHooks(market)
+	f := &fixture{t: t, ctx: ctx, commit: func() { tc.CMS.Commit() }, k: k, msgs: keeper.NewMsgServerImpl(k), q: keeper.NewQueryServerImpl(k), bank: bank, market: market, authority: authority, ac: ac}
+	for i := range 6 {
+		addr := sdk.AccAddress(fmt.Appendf(nil, "escrow-test-addr-%03d", i))
+		f.addrs = append(f.addrs, addr)
+		bank.balances[addr.String()] = sdk.NewCoins(sdk.NewInt64Coin(denom, 1_000_000_000_000), sdk.NewInt64Coin("uatom", 1000))
+	}
+	return f
+}
+
+func (f *fixture) addr(i int) string {
+	s, err := f.ac.BytesToString(f.addrs[i])
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s
+}
+
+func (f *fixture) accountID(owner int, dseq uint64) types.AccountID {
+	return types.AccountID{Owner: f.addr(owner), Dseq: dseq}
+}
+
+func (f *fixture) paymentID(owner int, dseq uint64, provider int) types.PaymentID {
+	return types.PaymentID{Account: f.accountID(owner, dseq), Gseq: 1, Oseq: 1, Provider: f.addr(provider)}
+}
+
+// advance moves the block clock by dt and runs EndBlock.
+func (f *fixture) advance(dt time.Duration) {
+	f.t.Helper()
+	info := f.ctx.HeaderInfo()
+	info.Height++
+	info.Time = info.Time.Add(dt)
+	f.ctx = f.ctx.WithHeaderInfo(info).WithBlockTime(info.Time).WithBlockHeight(info.Height)
+	if err := f.k.EndBlocker(f.ctx); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) checkInvariant() {
+	f.t.Helper()
+	msg, err := f.k.BalanceInvariant(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if msg != "" {
+		f.t.Fatal(msg)
+	}
+}
+
+func coin(n int64) sdk.Coin { return sdk.NewInt64Coin(denom, n) }
+
+func feeCollector(f *fixture) int64 {
+	return f.bank.of(authtypes.NewModuleAddress(authtypes.FeeCollectorName))
+}
