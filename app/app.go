@@ -31,6 +31,7 @@ import (
 	upgradekeeper "github.com/cosmos/cosmos-sdk/x/upgrade/keeper"
 
 	escrowkeeper "github.com/gpunet/gpunet/x/escrow/keeper"
+	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
 )
 
@@ -74,6 +75,7 @@ type App struct {
 
 	ProviderKeeper *providerkeeper.Keeper
 	EscrowKeeper   *escrowkeeper.Keeper
+	MarketKeeper   *marketkeeper.Keeper
 
 	sm *module.SimulationManager
 }
@@ -112,6 +114,7 @@ func New(
 		&app.ConsensusParamsKeeper,
 		&app.ProviderKeeper,
 		&app.EscrowKeeper,
+		&app.MarketKeeper,
 	); err != nil {
 		return nil, fmt.Errorf("wire app: %w", err)
 	}

@@ -54,10 +54,13 @@ import (
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	escrowmodulev1 "github.com/gpunet/gpunet/x/escrow/types/module"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+	marketmodulev1 "github.com/gpunet/gpunet/x/market/types/module"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 	providermodulev1 "github.com/gpunet/gpunet/x/provider/types/module"
 
 	_ "github.com/gpunet/gpunet/x/escrow"   // registers x/escrow with depinject
+	_ "github.com/gpunet/gpunet/x/market"   // registers x/market with depinject
 	_ "github.com/gpunet/gpunet/x/provider" // registers x/provider with depinject
 )
 
@@ -71,6 +74,7 @@ var moduleAccountPerms = []*authmodulev1.ModuleAccountPermission{
 	{Account: govtypes.ModuleName, Permissions: []string{authtypes.Burner}},
 	{Account: providertypes.ModuleName}, // holds provider bonds
 	{Account: escrowtypes.ModuleName},   // holds deployment deposits
+	{Account: markettypes.ModuleName},   // holds bid deposits
 }
 
 // blockedModuleAccounts may not receive coins from users. The gov account is
@@ -83,6 +87,7 @@ var blockedModuleAccounts = []string{
 	stakingtypes.NotBondedPoolName,
 	providertypes.ModuleName,
 	escrowtypes.ModuleName,
+	markettypes.ModuleName,
 }
 
 // AppConfig is the declarative module configuration of gpunet.
@@ -125,6 +130,7 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 					stakingtypes.ModuleName,
 					feegrant.ModuleName,
 					providertypes.ModuleName,
+					markettypes.ModuleName, // auctions and start deadlines before escrow depletion
 					escrowtypes.ModuleName,
 				},
 				OverrideStoreKeys: []*runtimev1alpha1.StoreKeyConfig{
@@ -148,6 +154,7 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 					consensustypes.ModuleName,
 					providertypes.ModuleName,
 					escrowtypes.ModuleName,
+					markettypes.ModuleName,
 				},
 			}),
 		},
@@ -190,5 +197,6 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 		{Name: consensustypes.ModuleName, Config: appconfig.WrapAny(&consensusmodulev1.Module{})},
 		{Name: providertypes.ModuleName, Config: appconfig.WrapAny(&providermodulev1.Module{})},
 		{Name: escrowtypes.ModuleName, Config: appconfig.WrapAny(&escrowmodulev1.Module{})},
+		{Name: markettypes.ModuleName, Config: appconfig.WrapAny(&marketmodulev1.Module{})},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"cosmossdk.io/collections"
+	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 )
@@ -50,4 +51,33 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// RecordLeaseWon counts a won lease (x/market).
+func (k *Keeper) RecordLeaseWon(ctx context.Context, owner sdk.AccAddress) error {
+	return k.RecordStat(ctx, owner, StatLeaseWon)
+}
+
+// RecordStartedOnTime counts a lease started before its deadline.
+func (k *Keeper) RecordStartedOnTime(ctx context.Context, owner sdk.AccAddress) error {
+	return k.RecordStat(ctx, owner, StatStartedOnTime)
+}
+
+// RecordStartFailure counts a lease not started in time.
+func (k *Keeper) RecordStartFailure(ctx context.Context, owner sdk.AccAddress) error {
+	return k.RecordStat(ctx, owner, StatStartFailure)
+}
+
+// RecordClosedByProvider counts a lease the provider walked away from.
+func (k *Keeper) RecordClosedByProvider(ctx context.Context, owner sdk.AccAddress) error {
+	return k.RecordStat(ctx, owner, StatClosedByProvider)
+}
+
+// StartFailureSlash is the fraction slashed for a lease not started in time.
+func (k *Keeper) StartFailureSlash(ctx context.Context) (sdkmath.LegacyDec, error) {
+	p, err := k.Params.Get(ctx)
+	if err != nil {
+		return sdkmath.LegacyDec{}, err
+	}
+	return p.StartFailureSlash, nil
 }

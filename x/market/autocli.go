@@ -1,0 +1,43 @@
+package market
+
+import (
+	autocliv1 "cosmossdk.io/api/cosmos/autocli/v1"
+
+	"github.com/gpunet/gpunet/x/market/types"
+)
+
+// AutoCLIOptions declares the generated CLI of x/market. Deployments are
+// created from SDL files by `gpunetd deploy` (issue 7); the raw message is
+// available here with --groups JSON for scripts.
+func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
+	order := []*autocliv1.PositionalArgDescriptor{{ProtoField: "owner"}, {ProtoField: "dseq"}, {ProtoField: "gseq"}, {ProtoField: "oseq"}}
+	return &autocliv1.ModuleOptions{
+		Query: &autocliv1.ServiceCommandDescriptor{
+			Service: types.Query_serviceDesc.ServiceName,
+			RpcCommandOptions: []*autocliv1.RpcCommandOptions{
+				{RpcMethod: "Params", Use: "params", Short: "Show x/market params"},
+				{RpcMethod: "Deployment", Use: "deployment [owner] [dseq]", Short: "Show a deployment with its orders and leases",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "owner"}, {ProtoField: "dseq"}}},
+				{RpcMethod: "Deployments", Use: "deployments [owner]", Short: "List an owner's deployments",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "owner"}}},
+				{RpcMethod: "OpenOrders", Use: "open-orders", Short: "List open orders"},
+				{RpcMethod: "Order", Use: "order [owner] [dseq] [gseq] [oseq]", Short: "Show an order", PositionalArgs: order},
+				{RpcMethod: "BidsByOrder", Use: "bids [owner] [dseq] [gseq] [oseq]", Short: "List an order's bids", PositionalArgs: order},
+				{RpcMethod: "BidsByProvider", Use: "provider-bids [provider]", Short: "List a provider's bids",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "provider"}}},
+				{RpcMethod: "LeasesByOwner", Use: "leases [owner]", Short: "List a tenant's leases",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "owner"}}},
+				{RpcMethod: "LeasesByProvider", Use: "provider-leases [provider]", Short: "List a provider's leases",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "provider"}}},
+			},
+		},
+		Tx: &autocliv1.ServiceCommandDescriptor{
+			Service: types.Msg_serviceDesc.ServiceName,
+			RpcCommandOptions: []*autocliv1.RpcCommandOptions{
+				{RpcMethod: "CloseDeployment", Use: "close-deployment [dseq]", Short: "Close a deployment and get the rest of its escrow back",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "dseq"}}},
+				{RpcMethod: "UpdateParams", Skip: true},
+			},
+		},
+	}
+}

@@ -1,0 +1,71 @@
+package market
+
+import (
+	"cosmossdk.io/core/address"
+	"cosmossdk.io/core/appmodule"
+	"cosmossdk.io/core/event"
+	"cosmossdk.io/core/header"
+	"cosmossdk.io/core/store"
+	"cosmossdk.io/depinject"
+	"cosmossdk.io/depinject/appconfig"
+
+	"github.com/cosmos/cosmos-sdk/codec"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
+	govtypes "github.com/cosmos/cosmos-sdk/x/gov/types"
+
+	escrowkeeper "github.com/gpunet/gpunet/x/escrow/keeper"
+	"github.com/gpunet/gpunet/x/market/keeper"
+	"github.com/gpunet/gpunet/x/market/types"
+	modulev1 "github.com/gpunet/gpunet/x/market/types/module"
+	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
+)
+
+func init() {
+	appconfig.RegisterModule(&modulev1.Module{}, appconfig.Provide(ProvideModule), appconfig.Invoke(ConnectModules))
+}
+
+// ModuleInputs are what x/market needs from the app.
+type ModuleInputs struct {
+	depinject.In
+
+	Config         *modulev1.Module
+	Cdc            codec.Codec
+	AddressCodec   address.Codec
+	StoreService   store.KVStoreService
+	Events         event.Service
+	Headers        header.Service
+	BankKeeper     types.BankKeeper
+	ProviderKeeper *providerkeeper.Keeper
+	EscrowKeeper   *escrowkeeper.Keeper
+}
+
+// ModuleOutputs are what x/market gives the app.
+type ModuleOutputs struct {
+	depinject.Out
+
+	Keeper *keeper.Keeper
+	Module appmodule.AppModule
+}
+
+// ProvideModule builds the keeper and module for depinject.
+func ProvideModule(in ModuleInputs) (ModuleOutputs, error) {
+	authority, err := in.AddressCodec.BytesToString(authtypes.NewModuleAddress(govtypes.ModuleName))
+	if err != nil {
+		return ModuleOutputs{}, err
+	}
+	if in.Config.Authority != "" {
+		authority = in.Config.Authority
+	}
+	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, in.ProviderKeeper, in.EscrowKeeper, authority)
+	if err != nil {
+		return ModuleOutputs{}, err
+	}
+	return ModuleOutputs{Keeper: k, Module: NewAppModule(in.Cdc, k)}, nil
+}
+
+// ConnectModules wires the two explicit hooks: x/escrow tells the market
+// when an account runs dry, x/provider asks it whether a provider is busy.
+func ConnectModules(market *keeper.Keeper, escrow *escrowkeeper.Keeper, provider *providerkeeper.Keeper) {
+	escrow.SetHooks(market.Hooks())
+	provider.SetMarketKeeper(market)
+}

@@ -1,0 +1,149 @@
+package keeper
+
+import (
+	"context"
+	"errors"
+
+	"cosmossdk.io/collections"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/market/types"
+)
+
+// EndBlocker runs three sweeps, each from a height-keyed index and each at
+// most max_sweeps_per_block entries (the rest carry over): auctions whose
+// window closes now, orders expiring now, leases whose start deadline is
+// now. Its cost follows what is due, never the number of live objects.
+func (k *Keeper) EndBlocker(ctx context.Context) error {
+	params, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	h := k.height(ctx)
+	limit := int(params.MaxSweepsPerBlock)
+
+	auctions, err := dueHeights(ctx, k.AuctionQueue, h, limit)
+	if err != nil {
+		return err
+	}
+	for _, e := range auctions {
+		if err := k.AuctionQueue.Remove(ctx, e); err != nil {
+			return err
+		}
+		if err := k.closeAuction(ctx, e.K2()); err != nil {
+			return err
+		}
+	}
+
+	expiring, err := dueHeights(ctx, k.ExpiryQueue, h, limit)
+	if err != nil {
+		return err
+	}
+	for _, e := range expiring {
+		o, err := k.Orders.Get(ctx, e.K2())
+		if err != nil {
+			return err
+		}
+		if err := k.closeOrder(ctx, e.K2(), o, "expired"); err != nil {
+			return err
+		}
+		if err := k.closeDeploymentIfEmpty(ctx, collections.Join(e.K2().K1(), e.K2().K2()), o.Id.Owner, types.CLOSE_REASON_UNSPECIFIED); err != nil {
+			return err
+		}
+	}
+
+	deadlines, err := dueHeights(ctx, k.StartDeadlines, h, limit)
+	if err != nil {
+		return err
+	}
+	for _, e := range deadlines {
+		if err := k.startTimedOut(ctx, e.K2()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dueHeights[K any](ctx context.Context, set collections.KeySet[collections.Pair[int64, K]], h int64, limit int) ([]collections.Pair[int64, K], error) {
+	var out []collections.Pair[int64, K]
+	rng := new(collections.Range[collections.Pair[int64, K]]).EndExclusive(collections.PairPrefix[int64, K](h + 1))
+	err := set.Walk(ctx, rng, func(key collections.Pair[int64, K]) (bool, error) {
+		out = append(out, key)
+		return len(out) >= limit, nil
+	})
+	return out, err
+}
+
+// closeAuction matches an open order to its best bid, if it has any; an
+// order without bids stays open for late bids until it expires.
+func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
+	o, err := k.Orders.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil
+	}
+	if err != nil || o.State != types.ORDER_STATE_OPEN {
+		return err
+	}
+	bids, err := k.orderBids(ctx, key)
+	if err != nil || len(bids) == 0 {
+		return err
+	}
+	cands := make([]types.Candidate, len(bids))
+	for i, b := range bids {
+		provider, err := k.addr("provider", b.Id.Provider)
+		if err != nil {
+			return err
+		}
+		rel := b.Price.Amount.Sub(b.Price.Amount) // zero for a provider gone since
+		if p, err := k.providers.GetProvider(ctx, provider); err == nil {
+			rel = p.Stats.Reliability()
+		}
+		cands[i] = types.Candidate{Price: b.Price.Amount, Reliability: rel, Seq: b.Seq}
+	}
+	return k.match(ctx, key, o, bids[types.BestCandidate(cands)])
+}
+
+// startTimedOut closes a lease its provider did not start in time: the
+// provider is slashed for the tenant's benefit and the tenant pays nothing.
+func (k *Keeper) startTimedOut(ctx context.Context, key BidKey) error {
+	lease, err := k.Leases.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	provider, err := k.addr("provider", lease.Id.Provider)
+	if err != nil {
+		return err
+	}
+	fraction, err := k.providers.StartFailureSlash(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := k.providers.Slash(ctx, provider, fraction, sdk.AccAddress(key.K1()), types.CLOSE_REASON_PROVIDER_START_TIMEOUT.ReasonString(), lease.Id.Name()); err != nil {
+		return err
+	}
+	if err := k.providers.RecordStartFailure(ctx, provider); err != nil {
+		return err
+	}
+	return k.closeLease(ctx, key, lease, types.CLOSE_REASON_PROVIDER_START_TIMEOUT, true)
+}
+
+// Hooks returns x/escrow's view of the market.
+func (k *Keeper) Hooks() escrowtypes.Hooks { return escrowHooks{k} }
+
+type escrowHooks struct{ k *Keeper }
+
+// OnAccountDepleted closes the deployment whose escrow ran dry: its leases
+// end as insufficient_funds. Escrow has settled and paid them already.
+func (h escrowHooks) OnAccountDepleted(ctx context.Context, id escrowtypes.AccountID, _ []escrowtypes.PaymentID) error {
+	owner, err := h.k.addr("owner", id.Owner)
+	if err != nil {
+		return err
+	}
+	key := collections.Join(owner, id.Dseq)
+	if has, err := h.k.Deployments.Has(ctx, key); err != nil || !has {
+		return err
+	}
+	return h.k.closeDeployment(ctx, key, id.Owner, types.CLOSE_REASON_INSUFFICIENT_FUNDS, false)
+}

@@ -1,0 +1,179 @@
+// Package keeper holds x/market's deployments, orders, bids and leases and
+// runs the reverse auction.
+package keeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/runtime/protoiface"
+
+	"cosmossdk.io/collections"
+	"cosmossdk.io/core/address"
+	"cosmossdk.io/core/event"
+	"cosmossdk.io/core/header"
+	"cosmossdk.io/core/store"
+	errorsmod "cosmossdk.io/errors"
+
+	"github.com/cosmos/cosmos-sdk/codec"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/market/types"
+)
+
+type (
+	// DeploymentKey is (owner, dseq).
+	DeploymentKey = collections.Pair[sdk.AccAddress, uint64]
+	// OrderKey is (owner, dseq, gseq<<32|oseq).
+	OrderKey = collections.Triple[sdk.AccAddress, uint64, uint64]
+	// BidKey is (owner, dseq, "gseq/oseq/provider"); leases use the same key.
+	BidKey = collections.Triple[sdk.AccAddress, uint64, string]
+)
+
+// Keeper owns x/market's state.
+type Keeper struct {
+	cdc          codec.BinaryCodec
+	addressCodec address.Codec
+	events       event.Service
+	headers      header.Service
+	authority    string
+	bank         types.BankKeeper
+	providers    types.ProviderKeeper
+	escrow       types.EscrowKeeper
+
+	Schema         collections.Schema
+	Params         collections.Item[types.Params]
+	Deployments    collections.Map[DeploymentKey, types.Deployment]
+	Orders         collections.Map[OrderKey, types.Order]
+	OpenOrders     collections.KeySet[OrderKey]
+	AuctionQueue   collections.KeySet[collections.Pair[int64, OrderKey]]
+	ExpiryQueue    collections.KeySet[collections.Pair[int64, OrderKey]]
+	Bids           collections.Map[BidKey, types.Bid]
+	BidsByProvider collections.KeySet[collections.Pair[sdk.AccAddress, BidKey]]
+	Leases         collections.Map[BidKey, types.Lease]
+	LeasesByProv   collections.KeySet[collections.Pair[sdk.AccAddress, BidKey]]
+	StartDeadlines collections.KeySet[collections.Pair[int64, BidKey]]
+	NextDseq       collections.Sequence
+	NextBidSeq     collections.Sequence
+}
+
+// NewKeeper builds the keeper and its schema.
+func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVStoreService, events event.Service, headers header.Service,
+	bank types.BankKeeper, providers types.ProviderKeeper, escrow types.EscrowKeeper, authority string,
+) (*Keeper, error) {
+	if _, err := ac.StringToBytes(authority); err != nil {
+		return nil, fmt.Errorf("invalid authority address %q: %w", authority, err)
+	}
+	orderKey := collections.TripleKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.Uint64Key)
+	bidKey := collections.TripleKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.StringKey)
+	sb := collections.NewSchemaBuilder(storeService)
+	k := &Keeper{
+		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority,
+		bank: bank, providers: providers, escrow: escrow,
+
+		Params:         collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
+		Deployments:    collections.NewMap(sb, types.DeploymentsKey, "deployments", collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key), codec.CollValue[types.Deployment](cdc)),
+		Orders:         collections.NewMap(sb, types.OrdersKey, "orders", orderKey, codec.CollValue[types.Order](cdc)),
+		OpenOrders:     collections.NewKeySet(sb, types.OpenOrdersKey, "open_orders", orderKey),
+		AuctionQueue:   collections.NewKeySet(sb, types.AuctionQueueKey, "auction_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
+		ExpiryQueue:    collections.NewKeySet(sb, types.ExpiryQueueKey, "expiry_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
+		Bids:           collections.NewMap(sb, types.BidsKey, "bids", bidKey, codec.CollValue[types.Bid](cdc)),
+		BidsByProvider: collections.NewKeySet(sb, types.BidsByProviderKey, "bids_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, bidKey)),
+		Leases:         collections.NewMap(sb, types.LeasesKey, "leases", bidKey, codec.CollValue[types.Lease](cdc)),
+		LeasesByProv:   collections.NewKeySet(sb, types.LeasesByProviderKey, "leases_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, bidKey)),
+		StartDeadlines: collections.NewKeySet(sb, types.StartDeadlinesKey, "start_deadlines", collections.PairKeyCodec(collections.Int64Key, bidKey)),
+		NextDseq:       collections.NewSequence(sb, types.NextDseqKey, "next_dseq"),
+		NextBidSeq:     collections.NewSequence(sb, types.NextBidSeqKey, "next_bid_seq"),
+	}
+	schema, err := sb.Build()
+	if err != nil {
+		return nil, err
+	}
+	k.Schema = schema
+	return k, nil
+}
+
+func (k *Keeper) emit(ctx context.Context, ev protoiface.MessageV1) error {
+	return k.events.EventManager(ctx).Emit(ctx, ev)
+}
+
+func (k *Keeper) height(ctx context.Context) int64 { return k.headers.GetHeaderInfo(ctx).Height }
+
+func (k *Keeper) addr(field, s string) (sdk.AccAddress, error) {
+	bz, err := k.addressCodec.StringToBytes(s)
+	if err != nil {
+		return nil, errorsmod.Wrapf(types.ErrInvalidAddress, "%s %q: %v", field, s, err)
+	}
+	return bz, nil
+}
+
+func (k *Keeper) orderKey(id types.OrderID) (OrderKey, error) {
+	owner, err := k.addr("owner", id.Owner)
+	if err != nil {
+		return OrderKey{}, err
+	}
+	return collections.Join3(owner, id.Dseq, id.GroupOrder()), nil
+}
+
+func (k *Keeper) bidKey(id types.BidID) (BidKey, sdk.AccAddress, error) {
+	owner, err := k.addr("owner", id.Order.Owner)
+	if err != nil {
+		return BidKey{}, nil, err
+	}
+	provider, err := k.addr("provider", id.Provider)
+	if err != nil {
+		return BidKey{}, nil, err
+	}
+	return collections.Join3(owner, id.Dseq(), id.Suffix()), provider, nil
+}
+
+func (k *Keeper) getOrder(ctx context.Context, id types.OrderID) (OrderKey, types.Order, error) {
+	key, err := k.orderKey(id)
+	if err != nil {
+		return key, types.Order{}, err
+	}
+	o, err := k.Orders.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return key, o, errorsmod.Wrapf(types.ErrOrderNotFound, "%s", id.Name())
+	}
+	return key, o, err
+}
+
+func (k *Keeper) getLease(ctx context.Context, id types.BidID) (BidKey, types.Lease, error) {
+	key, _, err := k.bidKey(id)
+	if err != nil {
+		return key, types.Lease{}, err
+	}
+	l, err := k.Leases.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return key, l, errorsmod.Wrapf(types.ErrLeaseNotFound, "%s", id.Name())
+	}
+	return key, l, err
+}
+
+func accountID(owner string, dseq uint64) escrowtypes.AccountID {
+	return escrowtypes.AccountID{Owner: owner, Dseq: dseq}
+}
+
+func paymentID(id types.BidID) escrowtypes.PaymentID {
+	return escrowtypes.PaymentID{Account: accountID(id.Order.Owner, id.Order.Dseq), Gseq: id.Order.Gseq, Oseq: id.Order.Oseq, Provider: id.Provider}
+}
+
+// ProviderHasLiveWork implements x/provider's MarketKeeper: a provider with
+// an open bid or a lease may not deregister.
+func (k *Keeper) ProviderHasLiveWork(ctx context.Context, provider sdk.AccAddress) (bool, error) {
+	for _, set := range []collections.KeySet[collections.Pair[sdk.AccAddress, BidKey]]{k.BidsByProvider, k.LeasesByProv} {
+		it, err := set.Iterate(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, BidKey](provider))
+		if err != nil {
+			return false, err
+		}
+		valid := it.Valid()
+		it.Close()
+		if valid {
+			return true, nil
+		}
+	}
+	return false, nil
+}

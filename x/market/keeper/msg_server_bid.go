@@ -1,0 +1,258 @@
+package keeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"cosmossdk.io/collections"
+	errorsmod "cosmossdk.io/errors"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/x/market/types"
+)
+
+// CreateBid places a provider's bid. Checks run in this order: open order,
+// registered provider, bond at least min_bond, declared inventory and
+// attributes satisfy the spec, price ≤ max, deposit ≥ bid_min_deposit, bid
+// limit, one bid per provider.
+func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*types.MsgCreateBidResponse, error) {
+	provider, err := k.addr("provider", msg.Provider)
+	if err != nil {
+		return nil, err
+	}
+	orderKey, order, err := k.getOrder(ctx, msg.Order)
+	if err != nil {
+		return nil, err
+	}
+	if order.State != types.ORDER_STATE_OPEN {
+		return nil, errorsmod.Wrapf(types.ErrOrderNotOpen, "%s is %s", msg.Order.Name(), order.State)
+	}
+	// 1. Registered.
+	p, err := k.providers.GetProvider(ctx, provider)
+	if err != nil {
+		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "%s is not a registered provider", msg.Provider)
+	}
+	// 2. Bonded.
+	if ok, err := k.providers.IsEligible(ctx, provider); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "bond %s of %s is below min_bond", p.Bond, msg.Provider)
+	}
+	// 3. Inventory and attributes.
+	if err := types.MatchSpec(order.Spec, p); err != nil {
+		return nil, errorsmod.Wrapf(types.ErrSpecNotMatched, "%s: %v", msg.Order.Name(), err)
+	}
+	// 4. Price.
+	if msg.Price.Denom != order.Spec.MaxPrice.Denom || msg.Price.Amount.IsNil() || !msg.Price.Amount.IsPositive() {
+		return nil, errorsmod.Wrapf(types.ErrInvalidPrice, "price %s must be positive and in %s", msg.Price, order.Spec.MaxPrice.Denom)
+	}
+	if msg.Price.Amount.GT(order.Spec.MaxPrice.Amount) {
+		return nil, errorsmod.Wrapf(types.ErrPriceTooHigh, "price %s is above max_price %s", msg.Price, order.Spec.MaxPrice)
+	}
+	params, err := k.Params.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// 5. Deposit.
+	if msg.Deposit.Denom != params.BidMinDeposit.Denom || msg.Deposit.Amount.IsNil() || msg.Deposit.Amount.LT(params.BidMinDeposit.Amount) {
+		return nil, errorsmod.Wrapf(types.ErrBidDepositTooLow, "deposit %s is below %s", msg.Deposit, params.BidMinDeposit)
+	}
+	// 6. Bid limit, 7. one bid per provider.
+	bids, err := k.orderBids(ctx, orderKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(bids) >= int(params.MaxBidsPerOrder) {
+		return nil, errorsmod.Wrapf(types.ErrTooManyBids, "%s has %d bids", msg.Order.Name(), len(bids))
+	}
+	id := types.BidID{Order: msg.Order, Provider: msg.Provider}
+	bidKey, _, err := k.bidKey(id)
+	if err != nil {
+		return nil, err
+	}
+	if has, err := k.Bids.Has(ctx, bidKey); err != nil {
+		return nil, err
+	} else if has {
+		return nil, errorsmod.Wrapf(types.ErrBidExists, "%s", id.Name())
+	}
+
+	if msg.Deposit.IsPositive() {
+		if err := k.bank.SendCoinsFromAccountToModule(ctx, provider, types.ModuleName, sdk.NewCoins(msg.Deposit)); err != nil {
+			return nil, errorsmod.Wrap(err, "bid deposit")
+		}
+	}
+	seq, err := k.NextBidSeq.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := k.height(ctx)
+	if err := k.Bids.Set(ctx, bidKey, types.Bid{Id: id, Price: msg.Price, Deposit: msg.Deposit, Seq: seq, CreatedAt: h}); err != nil {
+		return nil, err
+	}
+	if err := k.BidsByProvider.Set(ctx, collections.Join(provider, bidKey)); err != nil {
+		return nil, err
+	}
+	// A bid after an empty window is decided at the end of this block.
+	if h >= order.BidClosesAt {
+		if err := k.AuctionQueue.Set(ctx, collections.Join(h, orderKey)); err != nil {
+			return nil, err
+		}
+	}
+	return &types.MsgCreateBidResponse{}, k.emit(ctx, &types.EventBidCreated{Id: id, Price: msg.Price})
+}
+
+// CloseBid withdraws an open bid and refunds its deposit.
+func (k msgServer) CloseBid(ctx context.Context, msg *types.MsgCloseBid) (*types.MsgCloseBidResponse, error) {
+	id := types.BidID{Order: msg.Order, Provider: msg.Provider}
+	key, _, err := k.bidKey(id)
+	if err != nil {
+		return nil, err
+	}
+	bid, err := k.Bids.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil, errorsmod.Wrapf(types.ErrBidNotFound, "%s", id.Name())
+	} else if err != nil {
+		return nil, err
+	}
+	if err := k.removeBid(ctx, key, bid, "withdrawn"); err != nil {
+		return nil, err
+	}
+	return &types.MsgCloseBidResponse{}, nil
+}
+
+// AcceptBid lets the tenant take any open bid before the window closes.
+func (k msgServer) AcceptBid(ctx context.Context, msg *types.MsgAcceptBid) (*types.MsgAcceptBidResponse, error) {
+	if msg.Owner != msg.Bid.Order.Owner {
+		return nil, errorsmod.Wrapf(types.ErrUnauthorized, "%s does not own %s", msg.Owner, msg.Bid.Order.Name())
+	}
+	orderKey, order, err := k.getOrder(ctx, msg.Bid.Order)
+	if err != nil {
+		return nil, err
+	}
+	if order.State != types.ORDER_STATE_OPEN {
+		return nil, errorsmod.Wrapf(types.ErrOrderNotOpen, "%s is %s", msg.Bid.Order.Name(), order.State)
+	}
+	key, _, err := k.bidKey(msg.Bid)
+	if err != nil {
+		return nil, err
+	}
+	bid, err := k.Bids.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil, errorsmod.Wrapf(types.ErrBidNotFound, "%s", msg.Bid.Name())
+	} else if err != nil {
+		return nil, err
+	}
+	return &types.MsgAcceptBidResponse{}, k.match(ctx, orderKey, order, bid)
+}
+
+// orderBids lists the open bids on an order.
+func (k *Keeper) orderBids(ctx context.Context, orderKey OrderKey) ([]types.Bid, error) {
+	gseq, oseq := types.UnpackGroupOrder(orderKey.K3())
+	prefix := fmt.Sprintf("%d/%d/", gseq, oseq)
+	var out []types.Bid
+	rng := collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, string](orderKey.K1(), orderKey.K2())
+	err := k.Bids.Walk(ctx, rng, func(key BidKey, b types.Bid) (bool, error) {
+		if strings.HasPrefix(key.K3(), prefix) {
+			out = append(out, b)
+		}
+		return false, nil
+	})
+	return out, err
+}
+
+// removeBid refunds a bid's deposit and deletes it.
+func (k *Keeper) removeBid(ctx context.Context, key BidKey, bid types.Bid, reason string) error {
+	provider, err := k.addr("provider", bid.Id.Provider)
+	if err != nil {
+		return err
+	}
+	if bid.Deposit.IsPositive() {
+		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, provider, sdk.NewCoins(bid.Deposit)); err != nil {
+			return err
+		}
+	}
+	if err := k.Bids.Remove(ctx, key); err != nil {
+		return err
+	}
+	if err := k.BidsByProvider.Remove(ctx, collections.Join(provider, key)); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventBidClosed{Id: bid.Id, Reason: reason})
+}
+
+// match turns winner into a pending lease and refunds every other bid.
+func (k *Keeper) match(ctx context.Context, orderKey OrderKey, order types.Order, winner types.Bid) error {
+	params, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	bids, err := k.orderBids(ctx, orderKey)
+	if err != nil {
+		return err
+	}
+	for _, b := range bids {
+		key, _, err := k.bidKey(b.Id)
+		if err != nil {
+			return err
+		}
+		if b.Id.Provider == winner.Id.Provider {
+			provider, err := k.addr("provider", b.Id.Provider)
+			if err != nil {
+				return err
+			}
+			if err := k.Bids.Remove(ctx, key); err != nil {
+				return err
+			}
+			if err := k.BidsByProvider.Remove(ctx, collections.Join(provider, key)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := k.removeBid(ctx, key, b, "lost"); err != nil {
+			return err
+		}
+	}
+	order.State = types.ORDER_STATE_MATCHED
+	if err := k.Orders.Set(ctx, orderKey, order); err != nil {
+		return err
+	}
+	if err := k.unqueueOrder(ctx, orderKey, order); err != nil {
+		return err
+	}
+	h := k.height(ctx)
+	lease := types.Lease{
+		Id: winner.Id, Price: winner.Price, State: types.LEASE_STATE_PENDING, CreatedAt: h,
+		StartDeadline: h + int64(params.StartTimeout), BidDeposit: winner.Deposit,
+	}
+	leaseKey, provider, err := k.bidKey(lease.Id)
+	if err != nil {
+		return err
+	}
+	if err := k.Leases.Set(ctx, leaseKey, lease); err != nil {
+		return err
+	}
+	if err := k.LeasesByProv.Set(ctx, collections.Join(provider, leaseKey)); err != nil {
+		return err
+	}
+	if err := k.StartDeadlines.Set(ctx, collections.Join(lease.StartDeadline, leaseKey)); err != nil {
+		return err
+	}
+	if err := k.providers.RecordLeaseWon(ctx, provider); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventLeaseCreated{Id: lease.Id, Price: lease.Price, StartDeadline: lease.StartDeadline})
+}
+
+// unqueueOrder drops an order from the open index and both sweep queues.
+func (k *Keeper) unqueueOrder(ctx context.Context, key OrderKey, o types.Order) error {
+	if err := k.OpenOrders.Remove(ctx, key); err != nil {
+		return err
+	}
+	if err := k.AuctionQueue.Remove(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
+		return err
+	}
+	return k.ExpiryQueue.Remove(ctx, collections.Join(o.ExpiresAt, key))
+}

@@ -1,0 +1,39 @@
+package types
+
+import (
+	"context"
+
+	sdkmath "cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+// BankKeeper moves bid deposits.
+type BankKeeper interface {
+	SendCoinsFromAccountToModule(ctx context.Context, from sdk.AccAddress, module string, amt sdk.Coins) error
+	SendCoinsFromModuleToAccount(ctx context.Context, module string, to sdk.AccAddress, amt sdk.Coins) error
+}
+
+// ProviderKeeper is what x/market needs from x/provider.
+type ProviderKeeper interface {
+	GetProvider(ctx context.Context, owner sdk.AccAddress) (providertypes.Provider, error)
+	IsEligible(ctx context.Context, owner sdk.AccAddress) (bool, error)
+	Slash(ctx context.Context, owner sdk.AccAddress, fraction sdkmath.LegacyDec, recipient sdk.AccAddress, reason, lease string) (sdk.Coin, error)
+	StartFailureSlash(ctx context.Context) (sdkmath.LegacyDec, error)
+	RecordLeaseWon(ctx context.Context, owner sdk.AccAddress) error
+	RecordStartedOnTime(ctx context.Context, owner sdk.AccAddress) error
+	RecordStartFailure(ctx context.Context, owner sdk.AccAddress) error
+	RecordClosedByProvider(ctx context.Context, owner sdk.AccAddress) error
+}
+
+// EscrowKeeper is what x/market needs from x/escrow.
+type EscrowKeeper interface {
+	CreateAccount(ctx context.Context, id escrowtypes.AccountID, depositor sdk.AccAddress, deposit sdk.Coin) error
+	OpenPayment(ctx context.Context, id escrowtypes.PaymentID, rate sdkmath.LegacyDec) error
+	WithdrawPayment(ctx context.Context, id escrowtypes.PaymentID) (sdk.Coin, error)
+	ClosePayment(ctx context.Context, id escrowtypes.PaymentID, reason string) error
+	CloseAccount(ctx context.Context, id escrowtypes.AccountID, reason string) (sdk.Coin, error)
+}

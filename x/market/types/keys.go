@@ -1,0 +1,53 @@
+package types
+
+import (
+	"fmt"
+
+	"cosmossdk.io/collections"
+)
+
+const (
+	// ModuleName is x/market's name; its module account holds bid deposits.
+	ModuleName = "market"
+	StoreKey   = ModuleName
+)
+
+// Collection prefixes. Never renumber.
+var (
+	ParamsKey           = collections.NewPrefix(0)
+	DeploymentsKey      = collections.NewPrefix(1)
+	OrdersKey           = collections.NewPrefix(2)
+	OpenOrdersKey       = collections.NewPrefix(3)
+	AuctionQueueKey     = collections.NewPrefix(4)
+	ExpiryQueueKey      = collections.NewPrefix(5)
+	BidsKey             = collections.NewPrefix(6)
+	BidsByProviderKey   = collections.NewPrefix(7)
+	LeasesKey           = collections.NewPrefix(8)
+	LeasesByProviderKey = collections.NewPrefix(9)
+	StartDeadlinesKey   = collections.NewPrefix(10)
+	NextDseqKey         = collections.NewPrefix(11)
+	NextBidSeqKey       = collections.NewPrefix(12)
+)
+
+// GroupOrder packs gseq and oseq into one key part.
+func (id OrderID) GroupOrder() uint64 { return uint64(id.Gseq)<<32 | uint64(id.Oseq) }
+
+// UnpackGroupOrder is the inverse of GroupOrder.
+func UnpackGroupOrder(v uint64) (gseq, oseq uint32) { return uint32(v >> 32), uint32(v) }
+
+// Suffix is the bid's (and lease's, and escrow payment's) key within its
+// deployment: "gseq/oseq/provider".
+func (id BidID) Suffix() string {
+	return fmt.Sprintf("%d/%d/%s", id.Order.Gseq, id.Order.Oseq, id.Provider)
+}
+
+// Name is "owner/dseq/gseq/oseq" for errors and logs.
+func (id OrderID) Name() string {
+	return fmt.Sprintf("%s/%d/%d/%d", id.Owner, id.Dseq, id.Gseq, id.Oseq)
+}
+
+// Name is "owner/dseq/gseq/oseq/provider" for errors and logs.
+func (id BidID) Name() string { return id.Order.Name() + "/" + id.Provider }
+
+// Dseq is the deployment sequence of the bid's order.
+func (id BidID) Dseq() uint64 { return id.Order.Dseq }
