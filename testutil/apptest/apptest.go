@@ -15,6 +15,7 @@ import (
 	cmttypes "github.com/cometbft/cometbft/types"
 	dbm "github.com/cosmos/cosmos-db"
 
+	"cosmossdk.io/core/header"
 	"cosmossdk.io/log/v2"
 	sdkmath "cosmossdk.io/math"
 
@@ -156,4 +157,22 @@ func (c *Chain) Export() servertypes.ExportedApp {
 		c.t.Fatal(err)
 	}
 	return exp
+}
+
+// Do runs fn inside the next block, dt after the previous one, as if its
+// calls were that block's transactions; then the block's EndBlock runs and
+// it is committed. fn's context writes to the block's state.
+func (c *Chain) Do(dt time.Duration, fn func(ctx sdk.Context)) {
+	c.t.Helper()
+	h, tm := c.Height+1, c.Time.Add(dt)
+	ctx := c.App.NewNextBlockContext(cmtproto.Header{Height: h, Time: tm, ChainID: ChainID}).
+		WithHeaderInfo(header.Info{Height: h, Time: tm, ChainID: ChainID})
+	fn(ctx)
+	c.NextBlock(dt)
+}
+
+// Query returns a read-only context on the last committed state.
+func (c *Chain) Query() sdk.Context {
+	return c.App.NewContextLegacy(true, cmtproto.Header{Height: c.Height, Time: c.Time, ChainID: ChainID}).
+		WithHeaderInfo(header.Info{Height: c.Height, Time: c.Time, ChainID: ChainID})
 }

@@ -177,3 +177,6 @@ func (k *Keeper) ProviderHasLiveWork(ctx context.Context, provider sdk.AccAddres
 	}
 	return false, nil
 }
+
+// Authority is the address allowed to update params.
+func (k *Keeper) Authority() string { return k.authority }

@@ -1,0 +1,308 @@
+package keeper_test
+
+import (
+	"crypto/sha256"
+	"errors"
+	"testing"
+	"time"
+
+	sdkmath "cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
+
+	"github.com/gpunet/gpunet/testutil/apptest"
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
+	"github.com/gpunet/gpunet/x/market/types"
+	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+const denom = "ugpn"
+
+type world struct {
+	t         *testing.T
+	c         *apptest.Chain
+	market    types.MsgServer
+	providers providertypes.MsgServer
+	tenant    sdk.AccAddress
+	provs     []sdk.AccAddress
+}
+
+func newWorld(t *testing.T) *world {
+	c := apptest.New(t, 5)
+	w := &world{
+		t: t, c: c,
+		market:    marketkeeper.NewMsgServerImpl(c.App.MarketKeeper),
+		providers: providerkeeper.NewMsgServerImpl(c.App.ProviderKeeper),
+		tenant:    c.Accounts[0],
+		provs:     c.Accounts[1:4],
+	}
+	c.Do(time.Second, func(ctx sdk.Context) {
+		for i, p := range w.provs {
+			gpu := providertypes.GPU{Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Interface: "sxm", Count: 8}
+			if i == 2 {
+				gpu.Model = "a100"
+			}
+			_, err := w.providers.RegisterProvider(ctx, &providertypes.MsgRegisterProvider{
+				Owner: p.String(), HostUri: "https://p.example.com", TlsCertSha256: hex64(),
+				Attributes: []providertypes.Attribute{{Key: "region", Value: "eu"}},
+				Gpus:       []providertypes.GPU{gpu},
+				Capacity:   providertypes.Capacity{CpuMillis: 64_000, MemoryBytes: 256 << 30, StorageBytes: 1 << 40},
+				Bond:       sdk.NewInt64Coin(denom, 600_000_000),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	return w
+}
+
+func hex64() string { return "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" }
+
+func (w *world) balance(addr sdk.AccAddress) int64 {
+	return w.c.App.BankKeeper.GetBalance(w.c.Query(), addr, denom).Amount.Int64()
+}
+
+func (w *world) moduleBalance(name string) int64 {
+	return w.balance(authtypes.NewModuleAddress(name))
+}
+
+func group(models ...string) types.GroupSpec {
+	return types.GroupSpec{
+		Name:         "train",
+		Requirements: []providertypes.Attribute{{Key: "region", Value: "eu"}},
+		Resources: []types.ResourceUnit{{
+			Count: 1, CpuMillis: 8_000, MemoryBytes: 32 << 30, StorageBytes: 100 << 30,
+			Gpu: types.GPUSpec{Units: 2, Models: models, MinMemoryMib: 40_000},
+		}},
+		MaxPrice: sdk.NewDecCoin(denom, sdkmath.NewInt(5_000_000_000)),
+	}
+}
+
+func (w *world) deploy(ctx sdk.Context, deposit int64, groups ...types.GroupSpec) uint64 {
+	w.t.Helper()
+	hash := sha256.Sum256([]byte("manifest"))
+	res, err := w.market.CreateDeployment(ctx, &types.MsgCreateDeployment{
+		Owner: w.tenant.String(), Groups: groups, ManifestHash: hash[:],
+		Deposit: sdk.NewInt64Coin(denom, deposit), BidWindow: 2,
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return res.Dseq
+}
+
+func (w *world) bid(ctx sdk.Context, dseq uint64, p int, price int64) error {
+	_, err := w.market.CreateBid(ctx, &types.MsgCreateBid{
+		Provider: w.provs[p].String(),
+		Order:    types.OrderID{Owner: w.tenant.String(), Dseq: dseq, Gseq: 1, Oseq: 1},
+		Price:    sdk.NewDecCoin(denom, sdkmath.NewInt(price)),
+		Deposit:  sdk.NewInt64Coin(denom, 1_000_000),
+	})
+	return err
+}
+
+func (w *world) leaseID(dseq uint64, p int) types.BidID {
+	return types.BidID{Order: types.OrderID{Owner: w.tenant.String(), Dseq: dseq, Gseq: 1, Oseq: 1}, Provider: w.provs[p].String()}
+}
+
+// TestWholeLife: deploy → three providers bid → the lowest wins when the
+// window closes → start → rent accrues → tenant tops up → provider withdraws
+// → escrow runs dry → the lease closes as insufficient_funds; every balance
+// is checked to the ugpn.
+func TestWholeLife(t *testing.T) {
+	w := newWorld(t)
+	tenant0 := w.balance(w.tenant)
+	prov0 := []int64{w.balance(w.provs[0]), w.balance(w.provs[1]), w.balance(w.provs[2])}
+
+	var dseq uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) { dseq = w.deploy(ctx, 5_000_000, group()) })
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		for p, price := range []int64{4_000_000_000, 3_600_000_000, 3_800_000_000} {
+			if err := w.bid(ctx, dseq, p, price); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if w.moduleBalance(types.ModuleName) != 3_000_000 {
+		t.Fatalf("market holds %d, want three 1 GPN bid deposits", w.moduleBalance(types.ModuleName))
+	}
+	w.c.NextBlock(time.Second) // the window closes at the end of this block
+
+	q := w.c.Query()
+	leases, err := marketkeeper.NewQueryServerImpl(w.c.App.MarketKeeper).LeasesByOwner(q, &types.QueryByOwnerRequest{Owner: w.tenant.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases.Leases) != 1 || leases.Leases[0].Id.Provider != w.provs[1].String() || leases.Leases[0].State != types.LEASE_STATE_PENDING {
+		t.Fatalf("leases after the auction = %+v, want one pending lease with the lowest bidder", leases.Leases)
+	}
+	for _, p := range []int{0, 2} {
+		if got := w.balance(w.provs[p]); got != prov0[p] {
+			t.Errorf("losing bidder %d: balance %d, want its deposit back (%d)", p, got, prov0[p])
+		}
+	}
+	if w.moduleBalance(types.ModuleName) != 1_000_000 {
+		t.Errorf("market holds %d, want only the winner's deposit", w.moduleBalance(types.ModuleName))
+	}
+
+	// Start: 3.6e9 ugpn/h = 1,000,000 ugpn/s from this block's time.
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if _, err := w.market.StartLease(ctx, &types.MsgStartLease{Provider: w.provs[1].String(), Lease: w.leaseID(dseq, 1)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.c.Do(time.Second, func(ctx sdk.Context) { // 1 s in: top up 3 GPN
+		if _, err := escrowMsgs(w).Deposit(ctx, &escrowtypes.MsgDeposit{Depositor: w.tenant.String(), Account: escrowtypes.AccountID{Owner: w.tenant.String(), Dseq: dseq}, Amount: sdk.NewInt64Coin(denom, 3_000_000)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.c.Do(time.Second, func(ctx sdk.Context) { // 2 s in: withdraw 2,000,000 gross
+		res, err := w.market.WithdrawLease(ctx, &types.MsgWithdrawLease{Provider: w.provs[1].String(), Lease: w.leaseID(dseq, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Net.Amount.Int64() != 1_960_000 {
+			t.Errorf("withdraw net %s, want 1960000 (2%% take)", res.Net)
+		}
+	})
+	for range 12 { // 8,000,000 funds 8 s; the account closes at 9 s
+		w.c.NextBlock(time.Second)
+	}
+
+	q = w.c.Query()
+	if has, _ := w.c.App.MarketKeeper.Leases.Has(q, mustLeaseKey(t, w, dseq, 1)); has {
+		t.Fatal("lease still open after the escrow ran dry")
+	}
+	if n := countDeployments(t, w); n != 0 {
+		t.Fatalf("%d deployments left, want the drained one closed", n)
+	}
+	if got, want := w.balance(w.tenant), tenant0-8_000_000; got != want {
+		t.Errorf("tenant balance %d, want %d (5 GPN deposit + 3 GPN top-up, nothing refunded)", got, want)
+	}
+	// 8,000,000 gross in two payouts: take 40,000 + 120,000.
+	if got, want := w.balance(w.provs[1]), prov0[1]+8_000_000-160_000; got != want {
+		t.Errorf("provider balance %d, want %d (8 GPN less 2%% take, bid deposit back)", got, want)
+	}
+	if w.moduleBalance(escrowtypes.ModuleName) != 0 || w.moduleBalance(types.ModuleName) != 0 {
+		t.Errorf("escrow holds %d, market holds %d; want both empty", w.moduleBalance(escrowtypes.ModuleName), w.moduleBalance(types.ModuleName))
+	}
+	p, err := w.c.App.ProviderKeeper.GetProvider(q, w.provs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Stats.LeasesWon != 1 || p.Stats.LeasesStartedOnTime != 1 {
+		t.Errorf("winner stats = %+v", p.Stats)
+	}
+}
+
+// TestStartTimeoutSlashesProvider: a winner that never starts is slashed for
+// the tenant, who pays nothing for the lease.
+func TestStartTimeoutSlashesProvider(t *testing.T) {
+	w := newWorld(t)
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		params := types.DefaultParams()
+		params.StartTimeout = 3
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: params}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	tenant0 := w.balance(w.tenant)
+	var dseq uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) { dseq = w.deploy(ctx, 5_000_000, group("h100")) })
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if err := w.bid(ctx, dseq, 0, 1_000_000_000); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for range 6 {
+		w.c.NextBlock(time.Second)
+	}
+	q := w.c.Query()
+	p, err := w.c.App.ProviderKeeper.GetProvider(q, w.provs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5% of 600 GPN.
+	if p.Bond.Amount.Int64() != 570_000_000 || p.Stats.StartFailures != 1 {
+		t.Errorf("provider after timeout: bond %s, stats %+v", p.Bond, p.Stats)
+	}
+	// Tenant: deposit refunded, 30 GPN slash and the 1 GPN bid deposit received.
+	if got, want := w.balance(w.tenant), tenant0+30_000_000+1_000_000; got != want {
+		t.Errorf("tenant balance %d, want %d", got, want)
+	}
+	if n := countDeployments(t, w); n != 0 {
+		t.Errorf("%d deployments left after the only lease timed out", n)
+	}
+}
+
+func TestCreateBidChecksInOrder(t *testing.T) {
+	w := newWorld(t)
+	var dseq uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) { dseq = w.deploy(ctx, 5_000_000, group("h100")) })
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		order := types.OrderID{Owner: w.tenant.String(), Dseq: dseq, Gseq: 1, Oseq: 1}
+		price := sdk.NewDecCoin(denom, sdkmath.NewInt(1_000))
+		dep := sdk.NewInt64Coin(denom, 1_000_000)
+		cases := []struct {
+			name string
+			msg  types.MsgCreateBid
+			want error
+		}{
+			{"unknown order", types.MsgCreateBid{Provider: w.provs[0].String(), Order: types.OrderID{Owner: w.tenant.String(), Dseq: 99, Gseq: 1, Oseq: 1}, Price: price, Deposit: dep}, types.ErrOrderNotFound},
+			{"not a provider", types.MsgCreateBid{Provider: w.c.Accounts[4].String(), Order: order, Price: price, Deposit: dep}, types.ErrProviderNotEligible},
+			{"wrong gpu model", types.MsgCreateBid{Provider: w.provs[2].String(), Order: order, Price: price, Deposit: dep}, types.ErrSpecNotMatched},
+			{"price above max", types.MsgCreateBid{Provider: w.provs[0].String(), Order: order, Price: sdk.NewDecCoin(denom, sdkmath.NewInt(6_000_000_000)), Deposit: dep}, types.ErrPriceTooHigh},
+			{"foreign price denom", types.MsgCreateBid{Provider: w.provs[0].String(), Order: order, Price: sdk.NewDecCoin("uatom", sdkmath.NewInt(1)), Deposit: dep}, types.ErrInvalidPrice},
+			{"deposit too low", types.MsgCreateBid{Provider: w.provs[0].String(), Order: order, Price: price, Deposit: sdk.NewInt64Coin(denom, 1)}, types.ErrBidDepositTooLow},
+		}
+		for _, c := range cases {
+			if _, err := w.market.CreateBid(ctx, &c.msg); !errors.Is(err, c.want) {
+				t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+			}
+		}
+		if err := w.bid(ctx, dseq, 0, 1_000); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.bid(ctx, dseq, 0, 900); !errors.Is(err, types.ErrBidExists) {
+			t.Errorf("second bid by the same provider: %v", err)
+		}
+		// The tenant may accept early; a stranger may not.
+		if _, err := w.market.AcceptBid(ctx, &types.MsgAcceptBid{Owner: w.provs[1].String(), Bid: w.leaseID(dseq, 0)}); !errors.Is(err, types.ErrUnauthorized) {
+			t.Errorf("accept by a stranger: %v", err)
+		}
+		if _, err := w.market.AcceptBid(ctx, &types.MsgAcceptBid{Owner: w.tenant.String(), Bid: w.leaseID(dseq, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		// Provider-only reasons are refused from the tenant.
+		if _, err := w.market.CloseLease(ctx, &types.MsgCloseLease{Sender: w.tenant.String(), Lease: w.leaseID(dseq, 0), Reason: types.CLOSE_REASON_WORKLOAD_COMPLETED}); !errors.Is(err, types.ErrInvalidReason) {
+			t.Errorf("tenant closing as workload_completed: %v", err)
+		}
+		// Deregistering with a live lease is refused by x/provider.
+		if _, err := w.providers.DeregisterProvider(ctx, &providertypes.MsgDeregisterProvider{Owner: w.provs[0].String()}); !errors.Is(err, providertypes.ErrProviderBusy) {
+			t.Errorf("deregister with a lease: %v", err)
+		}
+	})
+}
+
+func escrowMsgs(w *world) escrowtypes.MsgServer { return escrowMsgServer(w.c.App.EscrowKeeper) }
+
+func mustLeaseKey(t *testing.T, w *world, dseq uint64, p int) marketkeeper.BidKey {
+	t.Helper()
+	return collectionsJoin3(w.tenant, dseq, w.leaseID(dseq, p).Suffix())
+}
+
+func countDeployments(t *testing.T, w *world) int {
+	t.Helper()
+	n := 0
+	if err := w.c.App.MarketKeeper.Deployments.Walk(w.c.Query(), nil, func(marketkeeper.DeploymentKey, types.Deployment) (bool, error) {
+		n++
+		return false, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
