@@ -10,7 +10,9 @@ import (
 	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 )
 
-func escrowMsgServer(k *escrowkeeper.Keeper) escrowtypes.MsgServer { return escrowkeeper.NewMsgServerImpl(k) }
+func escrowMsgServer(k *escrowkeeper.Keeper) escrowtypes.MsgServer {
+	return escrowkeeper.NewMsgServerImpl(k)
+}
 
 func collectionsJoin3(owner sdk.AccAddress, dseq uint64, suffix string) marketkeeper.BidKey {
 	return collections.Join3(owner, dseq, suffix)

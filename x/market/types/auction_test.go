@@ -11,7 +11,9 @@ import (
 
 func TestBestCandidate(t *testing.T) {
 	d := sdkmath.LegacyMustNewDecFromStr
-	c := func(price, rel string, seq uint64) Candidate { return Candidate{Price: d(price), Reliability: d(rel), Seq: seq} }
+	c := func(price, rel string, seq uint64) Candidate {
+		return Candidate{Price: d(price), Reliability: d(rel), Seq: seq}
+	}
 	cases := []struct {
 		name  string
 		cands []Candidate
