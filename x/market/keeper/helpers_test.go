@@ -8,6 +8,7 @@ import (
 	escrowkeeper "github.com/gpunet/gpunet/x/escrow/keeper"
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
+	"github.com/gpunet/gpunet/x/market/types"
 )
 
 func escrowMsgServer(k *escrowkeeper.Keeper) escrowtypes.MsgServer {
@@ -17,3 +18,5 @@ func escrowMsgServer(k *escrowkeeper.Keeper) escrowtypes.MsgServer {
 func collectionsJoin3(owner sdk.AccAddress, dseq uint64, suffix string) marketkeeper.BidKey {
 	return collections.Join3(owner, dseq, suffix)
 }
+
+func marketQuery(k *marketkeeper.Keeper) types.QueryServer { return marketkeeper.NewQueryServerImpl(k) }
