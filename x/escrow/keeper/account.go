@@ -236,3 +236,25 @@ func checkAmount(c sdk.Coin) error {
 	}
 	return nil
 }
+
+// Refund returns up to amount of an open account's balance to its owner (an
+// order that expired unleased gives its share back) and reports what was
+// refunded; running payments keep what they have already earned.
+func (k *Keeper) Refund(ctx context.Context, id types.AccountID, amount sdk.Coin) (sdk.Coin, error) {
+	l, err := k.loadSettled(ctx, id)
+	if err != nil {
+		return sdk.Coin{}, err
+	}
+	if amount.Denom != l.account.Denom {
+		return sdk.Coin{}, errorsmod.Wrapf(types.ErrInvalidDenom, "refund is in %q; account %s is in %s", amount.Denom, id.Name(), l.account.Denom)
+	}
+	refund := sdk.NewCoin(l.account.Denom, sdkmath.MinInt(amount.Amount, l.account.Balance))
+	if refund.IsPositive() {
+		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, l.key.K1(), sdk.NewCoins(refund)); err != nil {
+			return sdk.Coin{}, err
+		}
+		l.account.Balance = l.account.Balance.Sub(refund.Amount)
+		l.account.Deposited = l.account.Deposited.Sub(refund.Amount)
+	}
+	return refund, k.save(ctx, l)
+}

@@ -157,7 +157,7 @@ type Account struct {
 	Denom string    `protobuf:"bytes,2,opt,name=denom,proto3" json:"denom,omitempty"`
 	// balance is what is left to pay with, as of settled_at.
 	Balance cosmossdk_io_math.Int `protobuf:"bytes,3,opt,name=balance,proto3,customtype=cosmossdk.io/math.Int" json:"balance"`
-	// deposited is everything ever deposited.
+	// deposited is everything deposited, less partial refunds.
 	Deposited cosmossdk_io_math.Int `protobuf:"bytes,4,opt,name=deposited,proto3,customtype=cosmossdk.io/math.Int" json:"deposited"`
 	// transferred is everything moved from the balance to payments.
 	Transferred cosmossdk_io_math.Int `protobuf:"bytes,5,opt,name=transferred,proto3,customtype=cosmossdk.io/math.Int" json:"transferred"`

@@ -46,10 +46,7 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := k.closeOrder(ctx, e.K2(), o, "expired"); err != nil {
-			return err
-		}
-		if err := k.closeDeploymentIfEmpty(ctx, collections.Join(e.K2().K1(), e.K2().K2()), o.Id.Owner, types.CLOSE_REASON_UNSPECIFIED); err != nil {
+		if err := k.expireOrder(ctx, e.K2(), o); err != nil {
 			return err
 		}
 	}
@@ -64,6 +61,35 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// expireOrder closes an order nobody bid on: its group's share of the
+// initial deposit goes back to the tenant, and a deployment with nothing
+// left closes altogether (refunding the rest).
+func (k *Keeper) expireOrder(ctx context.Context, key OrderKey, o types.Order) error {
+	if err := k.closeOrder(ctx, key, o, "expired"); err != nil {
+		return err
+	}
+	dkey := collections.Join(key.K1(), key.K2())
+	d, err := k.Deployments.Get(ctx, dkey)
+	if err != nil {
+		return err
+	}
+	it, err := k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2()))
+	if err != nil {
+		return err
+	}
+	remaining := it.Valid()
+	it.Close()
+	if !remaining {
+		return k.closeDeployment(ctx, dkey, o.Id.Owner, types.CLOSE_REASON_UNSPECIFIED, true)
+	}
+	if d.Groups == 0 || !d.Deposit.IsPositive() {
+		return nil
+	}
+	share := sdk.NewCoin(d.Deposit.Denom, d.Deposit.Amount.QuoRaw(int64(d.Groups)))
+	_, err = k.escrow.Refund(ctx, accountID(o.Id.Owner, o.Id.Dseq), share)
+	return err
 }
 
 func dueHeights[K any](ctx context.Context, set collections.KeySet[collections.Pair[int64, K]], h int64, limit int) ([]collections.Pair[int64, K], error) {

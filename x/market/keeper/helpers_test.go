@@ -20,3 +20,7 @@ func collectionsJoin3(owner sdk.AccAddress, dseq uint64, suffix string) marketke
 }
 
 func marketQuery(k *marketkeeper.Keeper) types.QueryServer { return marketkeeper.NewQueryServerImpl(k) }
+
+func collectionsPair(owner sdk.AccAddress, dseq uint64) collections.Pair[sdk.AccAddress, uint64] {
+	return collections.Join(owner, dseq)
+}

@@ -169,3 +169,44 @@ func TestGenesisRoundTrip(t *testing.T) {
 		t.Fatalf("open-order index not rebuilt: %v %v", open, err)
 	}
 }
+
+// A two-group deployment where one group is leased and the other expires:
+// the expired group's half of the initial deposit comes back at once.
+func TestExpiredGroupRefundsItsShare(t *testing.T) {
+	w := newWorld(t)
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		p := types.DefaultParams()
+		p.OrderTtl = 8
+		p.MaxBidWindow = 4
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: p}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	tenant0 := w.balance(w.tenant)
+	infer := group()
+	infer.Name = "infer"
+	infer.Resources[0].Gpu.Models = []string{"rtx4090"} // nobody offers it
+	var dseq uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		dseq = w.deploy(ctx, 6_000_000, group(), infer)
+		if err := w.bid(ctx, dseq, 0, 1_000); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for range 9 {
+		w.c.NextBlock(time.Second)
+	}
+	if countDeployments(t, w) != 1 {
+		t.Fatal("the leased deployment should stay")
+	}
+	if got, want := w.balance(w.tenant), tenant0-3_000_000; got != want {
+		t.Errorf("tenant %d, want %d: half of the 6 GPN deposit back for the expired group", got, want)
+	}
+	acc, err := w.c.App.EscrowKeeper.Accounts.Get(w.c.Query(), collectionsPair(w.tenant, dseq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Balance.Int64() != 3_000_000 || !acc.Balance.Add(acc.Transferred).Equal(acc.Deposited) {
+		t.Errorf("escrow after the refund: balance %s transferred %s deposited %s", acc.Balance, acc.Transferred, acc.Deposited)
+	}
+}

@@ -62,7 +62,7 @@ func (k msgServer) CreateDeployment(ctx context.Context, msg *types.MsgCreateDep
 	h := k.height(ctx)
 	d := types.Deployment{
 		Owner: msg.Owner, Dseq: dseq, State: types.DEPLOYMENT_STATE_ACTIVE,
-		ManifestHash: msg.ManifestHash, CreatedAt: h, Groups: uint32(len(msg.Groups)),
+		ManifestHash: msg.ManifestHash, CreatedAt: h, Groups: uint32(len(msg.Groups)), Deposit: msg.Deposit,
 	}
 	if err := k.Deployments.Set(ctx, collections.Join(owner, dseq), d); err != nil {
 		return nil, err

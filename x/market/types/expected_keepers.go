@@ -36,4 +36,5 @@ type EscrowKeeper interface {
 	WithdrawPayment(ctx context.Context, id escrowtypes.PaymentID) (sdk.Coin, error)
 	ClosePayment(ctx context.Context, id escrowtypes.PaymentID, reason string) error
 	CloseAccount(ctx context.Context, id escrowtypes.AccountID, reason string) (sdk.Coin, error)
+	Refund(ctx context.Context, id escrowtypes.AccountID, amount sdk.Coin) (sdk.Coin, error)
 }
