@@ -210,3 +210,63 @@ func TestExpiredGroupRefundsItsShare(t *testing.T) {
 		t.Errorf("escrow after the refund: balance %s transferred %s deposited %s", acc.Balance, acc.Transferred, acc.Deposited)
 	}
 }
+
+func TestLeaseErrorsAndClosing(t *testing.T) {
+	w := newWorld(t)
+	tenant0, prov0 := w.balance(w.tenant), w.balance(w.provs[0])
+	var dseq uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		dseq = w.deploy(ctx, 10_000_000, group("h100"))
+		if err := w.bid(ctx, dseq, 0, 3_600_000_000); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.c.NextBlock(time.Second)
+	w.c.NextBlock(time.Second) // the window closes
+	lease := w.leaseID(dseq, 0)
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if _, err := w.market.WithdrawLease(ctx, &types.MsgWithdrawLease{Provider: lease.Provider, Lease: lease}); !errors.Is(err, types.ErrLeaseNotActive) {
+			t.Errorf("withdraw before start: %v", err)
+		}
+		if _, err := w.market.StartLease(ctx, &types.MsgStartLease{Provider: w.provs[1].String(), Lease: lease}); !errors.Is(err, types.ErrUnauthorized) {
+			t.Errorf("start by another provider: %v", err)
+		}
+		if _, err := w.market.StartLease(ctx, &types.MsgStartLease{Provider: lease.Provider, Lease: lease}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.market.StartLease(ctx, &types.MsgStartLease{Provider: lease.Provider, Lease: lease}); !errors.Is(err, types.ErrLeaseNotPending) {
+			t.Errorf("second start: %v", err)
+		}
+		if _, err := w.market.CloseLease(ctx, &types.MsgCloseLease{Sender: w.provs[2].String(), Lease: lease}); !errors.Is(err, types.ErrUnauthorized) {
+			t.Errorf("close by a stranger: %v", err)
+		}
+		if _, err := w.market.CloseLease(ctx, &types.MsgCloseLease{Sender: lease.Provider, Lease: lease, Reason: types.CLOSE_REASON_INSUFFICIENT_FUNDS}); !errors.Is(err, types.ErrInvalidReason) {
+			t.Errorf("provider claiming insufficient_funds: %v", err)
+		}
+		other := lease
+		other.Order.Dseq = 999
+		if _, err := w.market.StartLease(ctx, &types.MsgStartLease{Provider: lease.Provider, Lease: other}); !errors.Is(err, types.ErrLeaseNotFound) {
+			t.Errorf("start of an unknown lease: %v", err)
+		}
+	})
+	w.c.NextBlock(4 * time.Second) // rent: 1,000,000 ugpn/s
+	w.c.Do(time.Second, func(ctx sdk.Context) { // 5 s in: the job is done
+		if _, err := w.market.CloseLease(ctx, &types.MsgCloseLease{Sender: lease.Provider, Lease: lease, Reason: types.CLOSE_REASON_WORKLOAD_COMPLETED}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The only group closed, so the deployment closed and the rest came back.
+	if countDeployments(t, w) != 0 {
+		t.Fatal("deployment still open after its only lease completed")
+	}
+	if got, want := w.balance(w.tenant), tenant0-5_000_000; got != want {
+		t.Errorf("tenant %d, want %d (5 s of rent; the rest refunded)", got, want)
+	}
+	if got, want := w.balance(w.provs[0]), prov0+5_000_000-100_000; got != want {
+		t.Errorf("provider %d, want %d (5 s less 2%%, bid deposit back)", got, want)
+	}
+	p, _ := w.c.App.ProviderKeeper.GetProvider(w.c.Query(), w.provs[0])
+	if p.Stats.LeasesClosedByProvider != 0 {
+		t.Error("a completed job counted against the provider")
+	}
+}
