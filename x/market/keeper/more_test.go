@@ -249,7 +249,7 @@ func TestLeaseErrorsAndClosing(t *testing.T) {
 			t.Errorf("start of an unknown lease: %v", err)
 		}
 	})
-	w.c.NextBlock(4 * time.Second) // rent: 1,000,000 ugpn/s
+	w.c.NextBlock(4 * time.Second)              // rent: 1,000,000 ugpn/s
 	w.c.Do(time.Second, func(ctx sdk.Context) { // 5 s in: the job is done
 		if _, err := w.market.CloseLease(ctx, &types.MsgCloseLease{Sender: lease.Provider, Lease: lease, Reason: types.CLOSE_REASON_WORKLOAD_COMPLETED}); err != nil {
 			t.Fatal(err)
