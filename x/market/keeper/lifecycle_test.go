@@ -274,8 +274,14 @@ func TestCreateBidChecksInOrder(t *testing.T) {
 		if _, err := w.market.AcceptBid(ctx, &types.MsgAcceptBid{Owner: w.provs[1].String(), Bid: w.leaseID(dseq, 0)}); !errors.Is(err, types.ErrUnauthorized) {
 			t.Errorf("accept by a stranger: %v", err)
 		}
+		if _, err := w.market.AcceptBid(ctx, &types.MsgAcceptBid{Owner: w.tenant.String(), Bid: w.leaseID(dseq, 1)}); !errors.Is(err, types.ErrBidNotFound) {
+			t.Errorf("accepting a bid that does not exist: %v", err)
+		}
 		if _, err := w.market.AcceptBid(ctx, &types.MsgAcceptBid{Owner: w.tenant.String(), Bid: w.leaseID(dseq, 0)}); err != nil {
 			t.Fatal(err)
+		}
+		if err := w.bid(ctx, dseq, 1, 800); !errors.Is(err, types.ErrOrderNotOpen) {
+			t.Errorf("bid on a matched order: %v", err)
 		}
 		// Provider-only reasons are refused from the tenant.
 		if _, err := w.market.CloseLease(ctx, &types.MsgCloseLease{Sender: w.tenant.String(), Lease: w.leaseID(dseq, 0), Reason: types.CLOSE_REASON_WORKLOAD_COMPLETED}); !errors.Is(err, types.ErrInvalidReason) {
@@ -284,6 +290,33 @@ func TestCreateBidChecksInOrder(t *testing.T) {
 		// Deregistering with a live lease is refused by x/provider.
 		if _, err := w.providers.DeregisterProvider(ctx, &providertypes.MsgDeregisterProvider{Owner: w.provs[0].String()}); !errors.Is(err, providertypes.ErrProviderBusy) {
 			t.Errorf("deregister with a lease: %v", err)
+		}
+	})
+}
+
+func TestBidLimit(t *testing.T) {
+	w := newWorld(t)
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		p := types.DefaultParams()
+		p.MaxBidsPerOrder = 1
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: p}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.tenant.String(), Params: p}); !errors.Is(err, types.ErrUnauthorized) {
+			t.Errorf("params from a non-authority: %v", err)
+		}
+		p.MinBidWindow = 0
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: p}); !errors.Is(err, types.ErrInvalidParams) {
+			t.Errorf("invalid params: %v", err)
+		}
+	})
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		dseq := w.deploy(ctx, 5_000_000, group())
+		if err := w.bid(ctx, dseq, 0, 1_000); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.bid(ctx, dseq, 1, 900); !errors.Is(err, types.ErrTooManyBids) {
+			t.Errorf("bid beyond max_bids_per_order: %v", err)
 		}
 	})
 }
