@@ -11,8 +11,8 @@ import (
 
 	"github.com/cosmos/cosmos-sdk/codec"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
-	govtypes "github.com/cosmos/cosmos-sdk/x/gov/types"
 
+	"github.com/gpunet/gpunet/internal/wiring"
 	"github.com/gpunet/gpunet/x/escrow/keeper"
 	"github.com/gpunet/gpunet/x/escrow/types"
 	modulev1 "github.com/gpunet/gpunet/x/escrow/types/module"
@@ -45,12 +45,9 @@ type ModuleOutputs struct {
 
 // ProvideModule builds the keeper and module for depinject.
 func ProvideModule(in ModuleInputs) (ModuleOutputs, error) {
-	authority, err := in.AddressCodec.BytesToString(authtypes.NewModuleAddress(govtypes.ModuleName))
+	authority, err := wiring.Authority(in.AddressCodec, in.Config.Authority)
 	if err != nil {
 		return ModuleOutputs{}, err
-	}
-	if in.Config.Authority != "" {
-		authority = in.Config.Authority
 	}
 	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, authtypes.FeeCollectorName, authority)
 	if err != nil {

@@ -7,17 +7,16 @@ import (
 	"time"
 
 	"cosmossdk.io/core/header"
-	errorsmod "cosmossdk.io/errors"
 
 	addresscodec "github.com/cosmos/cosmos-sdk/codec/address"
 	"github.com/cosmos/cosmos-sdk/runtime"
 	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
 	"github.com/cosmos/cosmos-sdk/testutil"
 	sdk "github.com/cosmos/cosmos-sdk/types"
-	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
 	moduletestutil "github.com/cosmos/cosmos-sdk/types/module/testutil"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
+	"github.com/gpunet/gpunet/testutil/fakebank"
 	"github.com/gpunet/gpunet/x/escrow"
 	"github.com/gpunet/gpunet/x/escrow/keeper"
 	"github.com/gpunet/gpunet/x/escrow/types"
@@ -27,38 +26,10 @@ const denom = "ugpn"
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeBank is a map-backed bank.
-type fakeBank struct{ balances map[string]sdk.Coins }
+// fakeBank adds the test's shorthand to the shared map-backed bank.
+type fakeBank struct{ *fakebank.Bank }
 
-func (b *fakeBank) send(from, to sdk.AccAddress, amt sdk.Coins) error {
-	have := b.balances[from.String()]
-	if !have.IsAllGTE(amt) {
-		return errorsmod.Wrapf(sdkerrors.ErrInsufficientFunds, "%s is smaller than %s", have, amt)
-	}
-	b.balances[from.String()] = have.Sub(amt...)
-	b.balances[to.String()] = b.balances[to.String()].Add(amt...)
-	return nil
-}
-
-func (b *fakeBank) SendCoinsFromAccountToModule(_ context.Context, from sdk.AccAddress, m string, amt sdk.Coins) error {
-	return b.send(from, authtypes.NewModuleAddress(m), amt)
-}
-
-func (b *fakeBank) SendCoinsFromModuleToAccount(_ context.Context, m string, to sdk.AccAddress, amt sdk.Coins) error {
-	return b.send(authtypes.NewModuleAddress(m), to, amt)
-}
-
-func (b *fakeBank) SendCoinsFromModuleToModule(_ context.Context, from, to string, amt sdk.Coins) error {
-	return b.send(authtypes.NewModuleAddress(from), authtypes.NewModuleAddress(to), amt)
-}
-
-func (b *fakeBank) GetBalance(_ context.Context, addr sdk.AccAddress, d string) sdk.Coin {
-	return sdk.NewCoin(d, b.balances[addr.String()].AmountOf(d))
-}
-
-func (b *fakeBank) of(addr sdk.AccAddress) int64 {
-	return b.balances[addr.String()].AmountOf(denom).Int64()
-}
+func (b *fakeBank) of(addr sdk.AccAddress) int64 { return b.Of(addr, denom) }
 
 // fakeMarket records depletion callbacks.
 type fakeMarket struct{ depleted []types.PaymentID }
@@ -90,7 +61,7 @@ func newFixture(t testing.TB) *fixture {
 	enc := moduletestutil.MakeTestEncodingConfig(escrow.AppModule{})
 	ac := addresscodec.NewBech32Codec("gpunet")
 	authority, _ := ac.BytesToString(authtypes.NewModuleAddress("gov"))
-	bank := &fakeBank{balances: map[string]sdk.Coins{}}
+	bank := &fakeBank{fakebank.New()}
 	k, err := keeper.NewKeeper(enc.Codec, ac, runtime.NewKVStoreService(key), runtime.EventService{}, runtime.ProvideHeaderInfoService(nil), bank, authtypes.FeeCollectorName, authority)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +75,7 @@ func newFixture(t testing.TB) *fixture {
 	for i := range 6 {
 		addr := sdk.AccAddress(fmt.Appendf(nil, "escrow-test-addr-%03d", i))
 		f.addrs = append(f.addrs, addr)
-		bank.balances[addr.String()] = sdk.NewCoins(sdk.NewInt64Coin(denom, 1_000_000_000_000), sdk.NewInt64Coin("uatom", 1000))
+		bank.Fund(addr, sdk.NewInt64Coin(denom, 1_000_000_000_000), sdk.NewInt64Coin("uatom", 1000))
 	}
 	return f
 }

@@ -257,7 +257,7 @@ func TestGenesisRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := newFixture(t)
-	g.bank.balances = f.bank.balances
+	g.bank.Balances = f.bank.Balances
 	g.ctx = g.ctx.WithHeaderInfo(f.ctx.HeaderInfo()).WithBlockTime(f.ctx.BlockTime())
 	if err := g.k.InitGenesis(g.ctx, *gs); err != nil {
 		t.Fatal(err)

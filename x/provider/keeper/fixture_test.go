@@ -1,13 +1,11 @@
 package keeper_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"cosmossdk.io/core/header"
-	errorsmod "cosmossdk.io/errors"
 	sdkmath "cosmossdk.io/math"
 
 	addresscodec "github.com/cosmos/cosmos-sdk/codec/address"
@@ -15,10 +13,10 @@ import (
 	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
 	"github.com/cosmos/cosmos-sdk/testutil"
 	sdk "github.com/cosmos/cosmos-sdk/types"
-	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
 	moduletestutil "github.com/cosmos/cosmos-sdk/types/module/testutil"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
+	"github.com/gpunet/gpunet/testutil/fakebank"
 	"github.com/gpunet/gpunet/x/provider"
 	"github.com/gpunet/gpunet/x/provider/keeper"
 	"github.com/gpunet/gpunet/x/provider/types"
@@ -28,36 +26,10 @@ const denom = "ugpn"
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeBank is a map-backed bank: enough to move coins and check balances.
-type fakeBank struct {
-	balances map[string]sdk.Coins
-}
+// fakeBank adds the test's shorthand to the shared map-backed bank.
+type fakeBank struct{ *fakebank.Bank }
 
-func (b *fakeBank) send(from, to sdk.AccAddress, amt sdk.Coins) error {
-	have := b.balances[from.String()]
-	if !have.IsAllGTE(amt) {
-		return errorsmod.Wrapf(sdkerrors.ErrInsufficientFunds, "%s is smaller than %s", have, amt)
-	}
-	b.balances[from.String()] = have.Sub(amt...)
-	b.balances[to.String()] = b.balances[to.String()].Add(amt...)
-	return nil
-}
-
-func (b *fakeBank) SendCoinsFromAccountToModule(_ context.Context, from sdk.AccAddress, module string, amt sdk.Coins) error {
-	return b.send(from, authtypes.NewModuleAddress(module), amt)
-}
-
-func (b *fakeBank) SendCoinsFromModuleToAccount(_ context.Context, module string, to sdk.AccAddress, amt sdk.Coins) error {
-	return b.send(authtypes.NewModuleAddress(module), to, amt)
-}
-
-func (b *fakeBank) GetBalance(_ context.Context, addr sdk.AccAddress, d string) sdk.Coin {
-	return sdk.NewCoin(d, b.balances[addr.String()].AmountOf(d))
-}
-
-func (b *fakeBank) balance(addr sdk.AccAddress) int64 {
-	return b.balances[addr.String()].AmountOf(denom).Int64()
-}
+func (b *fakeBank) balance(addr sdk.AccAddress) int64 { return b.Of(addr, denom) }
 
 type fixture struct {
 	t         *testing.T
@@ -81,7 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bank := &fakeBank{balances: map[string]sdk.Coins{}}
+	bank := &fakeBank{fakebank.New()}
 	k, err := keeper.NewKeeper(enc.Codec, ac, runtime.NewKVStoreService(key), runtime.EventService{}, runtime.ProvideHeaderInfoService(nil), bank, authority)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +65,7 @@ func newFixture(t *testing.T) *fixture {
 	for i := range 4 {
 		addr := sdk.AccAddress(fmt.Appendf(nil, "provider-address-%03d", i))
 		f.addrs = append(f.addrs, addr)
-		bank.balances[addr.String()] = sdk.NewCoins(sdk.NewInt64Coin(denom, 10_000_000_000), sdk.NewInt64Coin("uatom", 1_000_000))
+		bank.Fund(addr, sdk.NewInt64Coin(denom, 10_000_000_000), sdk.NewInt64Coin("uatom", 1_000_000))
 	}
 	return f
 }

@@ -149,7 +149,7 @@ func TestGenesisRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := newFixture(t)
-	g.bank.balances = f.bank.balances // the module account's coins come with the chain
+	g.bank.Balances = f.bank.Balances // the module account's coins come with the chain
 	if err := g.k.InitGenesis(g.ctx, *exported); err != nil {
 		t.Fatal(err)
 	}
