@@ -147,8 +147,12 @@ func ParseSize(s string) (uint64, error) {
 // parseScaled multiplies a non-negative decimal by mult exactly, refusing
 // fractions of the base unit and overflow.
 func parseScaled(num string, mult uint64) (uint64, error) {
+	// Checked before parsing: big.Rat would expand an exponent like 1e999999999.
+	if len(num) > 40 || strings.ContainsAny(num, "eE/") {
+		return 0, fmt.Errorf("%q is not a plain decimal number", num)
+	}
 	r, ok := new(big.Rat).SetString(num)
-	if !ok || r.Sign() < 0 || strings.ContainsAny(num, "eE/") {
+	if !ok || r.Sign() < 0 {
 		return 0, fmt.Errorf("%q is not a non-negative number", num)
 	}
 	r.Mul(r, new(big.Rat).SetInt(new(big.Int).SetUint64(mult)))

@@ -1,0 +1,60 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gpunet/gpunet/sdl"
+)
+
+// sdlCommand is `gpunetd sdl`: read SDL files without touching the chain.
+func sdlCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "sdl", Short: "Read SDL (Akash SDL v2.0/2.1) deployment files"}
+	check := &cobra.Command{
+		Use:   "check [file]",
+		Short: "Show how an SDL file is understood: groups, resources, GPUs, max price per hour, manifest hash",
+		Long: `Parses the file as gpunetd deploy would and prints the deployment groups, their
+resources, acceptable GPU models, the max price per hour (in ugpn) and the manifest hash
+that goes on chain. Errors name the YAML line and field.`,
+		Example: "gpunetd sdl check examples/gpu-job.yaml",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := sdl.Load(args[0])
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			hash, err := d.Manifest.HashHex()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+				return json.NewEncoder(out).Encode(map[string]any{"groups": d.Groups, "manifest_hash": hash, "manifest": d.Manifest})
+			}
+			for i, g := range d.Groups {
+				fmt.Fprintf(out, "group %d %q  max price %s per hour\n", i+1, g.Name, g.MaxPrice)
+				for _, r := range g.Requirements {
+					fmt.Fprintf(out, "  requires %s=%s\n", r.Key, r.Value)
+				}
+				for j, r := range g.Resources {
+					svc := d.Manifest.Groups[i].Services[j]
+					fmt.Fprintf(out, "  %s ×%d  image %s  cpu %dm  memory %d MiB  storage %d MiB", svc.Name, r.Count, svc.Image, r.CpuMillis, r.MemoryBytes>>20, r.StorageBytes>>20)
+					if r.Gpu.Units > 0 {
+						fmt.Fprintf(out, "  gpu %d × %v (≥ %d MiB)", r.Gpu.Units, r.Gpu.Models, r.Gpu.MinMemoryMib)
+					}
+					if svc.Restart == "never" {
+						fmt.Fprint(out, "  job (runs to exit)")
+					}
+					fmt.Fprintln(out)
+				}
+			}
+			fmt.Fprintf(out, "manifest hash %s\n", hash)
+			return nil
+		},
+	}
+	check.Flags().Bool("json", false, "print groups and manifest as JSON")
+	cmd.AddCommand(check)
+	return cmd
+}

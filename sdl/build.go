@@ -1,0 +1,373 @@
+package sdl
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	sdkmath "cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+// Deployment is what a file becomes: groups for MsgCreateDeployment and the
+// manifest that goes only to the winning provider.
+type Deployment struct {
+	Groups   []markettypes.GroupSpec
+	Manifest Manifest
+}
+
+// Manifest is what providers run. Its canonical JSON's SHA-256 goes on chain.
+type Manifest struct {
+	Version string          `json:"version"`
+	Groups  []ManifestGroup `json:"groups"`
+}
+
+// ManifestGroup is one placement's services.
+type ManifestGroup struct {
+	Name     string            `json:"name"`
+	Services []ManifestService `json:"services"`
+}
+
+// ManifestService is one service as a provider starts it.
+type ManifestService struct {
+	Name      string           `json:"name"`
+	Image     string           `json:"image"`
+	Command   []string         `json:"command"`
+	Args      []string         `json:"args"`
+	Env       []string         `json:"env"`
+	Count     uint32           `json:"count"`
+	Resources ManifestResource `json:"resources"`
+	Expose    []ManifestExpose `json:"expose"`
+	// Restart is "always" for services and "never" for jobs (run to exit).
+	Restart string `json:"restart"`
+}
+
+// ManifestResource is one replica's resources.
+type ManifestResource struct {
+	CPUMillis    uint64   `json:"cpu_millis"`
+	MemoryBytes  uint64   `json:"memory_bytes"`
+	StorageBytes uint64   `json:"storage_bytes"`
+	GPUUnits     uint32   `json:"gpu_units"`
+	GPUModels    []string `json:"gpu_models"`
+	GPUMemoryMiB uint64   `json:"gpu_memory_mib"`
+}
+
+// ManifestExpose is a published port.
+type ManifestExpose struct {
+	Port   uint32 `json:"port"`
+	As     uint32 `json:"as"`
+	Proto  string `json:"proto"`
+	Global bool   `json:"global"`
+}
+
+// CanonicalJSON is the manifest as JSON with sorted keys and no
+// insignificant whitespace; providers compute it the same way.
+func (m Manifest) CanonicalJSON() ([]byte, error) {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	// Round-trip through a generic value: encoding/json sorts map keys, so
+	// the result no longer depends on struct field order.
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// Hash is the SHA-256 of the canonical JSON.
+func (m Manifest) Hash() ([]byte, error) {
+	c, err := m.CanonicalJSON()
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(c)
+	return h[:], nil
+}
+
+// HashHex is Hash in hex.
+func (m Manifest) HashHex() (string, error) {
+	h, err := m.Hash()
+	return hex.EncodeToString(h), err
+}
+
+func (f *File) build() (*Deployment, error) {
+	switch f.Version {
+	case "2.0", "2.1":
+	case "":
+		return nil, f.fail(`missing; gpunet reads SDL "2.0" and "2.1"`, "version")
+	default:
+		return nil, f.fail(fmt.Sprintf("%q is not supported; gpunet reads SDL \"2.0\" and \"2.1\"", f.Version), "version")
+	}
+	if f.Endpoints != nil {
+		return nil, f.fail("leased IP endpoints are not offered by gpunet yet", "endpoints")
+	}
+	if f.Include != nil {
+		return nil, f.fail("includes are not supported", "include")
+	}
+	if len(f.Services) == 0 {
+		return nil, f.fail("at least one service is needed", "services")
+	}
+	if len(f.Deployment) == 0 {
+		return nil, f.fail("at least one service must be deployed", "deployment")
+	}
+	for _, name := range sortedKeys(f.Services) {
+		if err := f.checkService(name, f.Services[name]); err != nil {
+			return nil, err
+		}
+	}
+
+	// Group services by placement: one group per placement, in name order.
+	byPlacement := map[string][]string{}
+	for _, svc := range sortedKeys(f.Deployment) {
+		if _, ok := f.Services[svc]; !ok {
+			return nil, f.fail(fmt.Sprintf("service %q is not defined under services", svc), "deployment", svc)
+		}
+		for _, pl := range sortedKeys(f.Deployment[svc]) {
+			byPlacement[pl] = append(byPlacement[pl], svc)
+		}
+	}
+	d := &Deployment{Manifest: Manifest{Version: f.Version}}
+	for _, pl := range sortedKeys(byPlacement) {
+		group, mgroup, err := f.buildGroup(pl, byPlacement[pl])
+		if err != nil {
+			return nil, err
+		}
+		d.Groups = append(d.Groups, group)
+		d.Manifest.Groups = append(d.Manifest.Groups, mgroup)
+	}
+	return d, nil
+}
+
+func (f *File) checkService(name string, s Service) error {
+	if s.Image == "" {
+		return f.fail("image is required", "services", name, "image")
+	}
+	if s.Params != nil {
+		return f.fail("service params (persistent storage mounts) are not offered by gpunet yet", "services", name, "params")
+	}
+	switch s.Restart {
+	case "", "always", "never":
+	default:
+		return f.fail(fmt.Sprintf("%q: use always (a service) or never (a job that runs to exit)", s.Restart), "services", name, "restart")
+	}
+	for i, env := range s.Env {
+		if k, _, ok := strings.Cut(env, "="); !ok || k == "" {
+			return f.fail(fmt.Sprintf("env[%d] %q must be KEY=value", i, env), "services", name, "env")
+		}
+	}
+	for i, e := range s.Expose {
+		if e.Port == 0 || e.Port > 65535 || e.As > 65535 {
+			return f.fail(fmt.Sprintf("expose[%d]: port must be 1-65535", i), "services", name, "expose")
+		}
+		switch strings.ToLower(e.Proto) {
+		case "", "tcp", "udp":
+		default:
+			return f.fail(fmt.Sprintf("expose[%d]: proto %q must be tcp or udp", i, e.Proto), "services", name, "expose")
+		}
+		for _, to := range e.To {
+			if to.IP != "" {
+				return f.fail(fmt.Sprintf("expose[%d]: leased IP %q is not offered by gpunet yet", i, to.IP), "services", name, "expose")
+			}
+			if to.Service != "" {
+				if _, ok := f.Services[to.Service]; !ok {
+					return f.fail(fmt.Sprintf("expose[%d]: service %q is not defined", i, to.Service), "services", name, "expose")
+				}
+			}
+		}
+		if len(e.Accept) > 0 || e.HTTPOptions != nil {
+			return f.fail(fmt.Sprintf("expose[%d]: accept and http_options (ingress hostnames) are not offered by gpunet yet", i), "services", name, "expose")
+		}
+	}
+	return nil
+}
+
+func (f *File) buildGroup(placement string, services []string) (markettypes.GroupSpec, ManifestGroup, error) {
+	pp, ok := f.Profiles.Placement[placement]
+	if !ok {
+		return markettypes.GroupSpec{}, ManifestGroup{}, f.fail(fmt.Sprintf("placement profile %q is not defined under profiles.placement", placement), "deployment")
+	}
+	if pp.SignedBy != nil {
+		return markettypes.GroupSpec{}, ManifestGroup{}, f.fail("signed provider attributes are not offered by gpunet yet", "profiles", "placement", placement, "signedBy")
+	}
+	group := markettypes.GroupSpec{Name: placement}
+	for _, k := range sortedKeys(pp.Attributes) {
+		group.Requirements = append(group.Requirements, providertypes.Attribute{Key: k, Value: pp.Attributes[k]})
+	}
+	if err := providertypes.ValidateAttributes(group.Requirements); err != nil {
+		return group, ManifestGroup{}, f.fail(err.Error(), "profiles", "placement", placement, "attributes")
+	}
+	mgroup := ManifestGroup{Name: placement}
+	total := sdkmath.LegacyZeroDec()
+	for _, svcName := range services {
+		dp := f.Deployment[svcName][placement]
+		where := []string{"deployment", svcName, placement}
+		if dp.Count == 0 || dp.Count > MaxCount {
+			return group, mgroup, f.fail(fmt.Sprintf("count must be 1-%d", MaxCount), append(where, "count")...)
+		}
+		cp, ok := f.Profiles.Compute[dp.Profile]
+		if !ok {
+			return group, mgroup, f.fail(fmt.Sprintf("compute profile %q is not defined under profiles.compute", dp.Profile), append(where, "profile")...)
+		}
+		res, err := f.resources(dp.Profile, cp.Resources)
+		if err != nil {
+			return group, mgroup, err
+		}
+		price, ok := pp.Pricing[dp.Profile]
+		if !ok {
+			return group, mgroup, f.fail(fmt.Sprintf("no price for compute profile %q", dp.Profile), "profiles", "placement", placement, "pricing")
+		}
+		if price.Denom != Denom {
+			return group, mgroup, f.fail(fmt.Sprintf("denom %q: gpunet prices are per hour in %s (1 GPN = 1000000%s)", price.Denom, Denom, Denom), "profiles", "placement", placement, "pricing", dp.Profile, "denom")
+		}
+		amount, err := parsePrice(price.Amount)
+		if err != nil {
+			return group, mgroup, f.fail(err.Error(), "profiles", "placement", placement, "pricing", dp.Profile, "amount")
+		}
+		total = total.Add(amount.MulInt64(int64(dp.Count)))
+
+		group.Resources = append(group.Resources, markettypes.ResourceUnit{
+			Count: dp.Count, CpuMillis: res.CPUMillis, MemoryBytes: res.MemoryBytes, StorageBytes: res.StorageBytes,
+			Gpu: markettypes.GPUSpec{Units: res.GPUUnits, Models: res.GPUModels, MinMemoryMib: res.GPUMemoryMiB},
+		})
+		svc := f.Services[svcName]
+		restart := svc.Restart
+		if restart == "" {
+			restart = "always"
+		}
+		ms := ManifestService{
+			Name: svcName, Image: svc.Image, Command: nonNil(svc.Command), Args: nonNil(svc.Args), Env: nonNil(svc.Env),
+			Count: dp.Count, Resources: res, Restart: restart, Expose: []ManifestExpose{},
+		}
+		for _, e := range svc.Expose {
+			me := ManifestExpose{Port: e.Port, As: e.As, Proto: strings.ToLower(e.Proto)}
+			if me.As == 0 {
+				me.As = me.Port
+			}
+			if me.Proto == "" {
+				me.Proto = "tcp"
+			}
+			for _, to := range e.To {
+				me.Global = me.Global || to.Global
+			}
+			ms.Expose = append(ms.Expose, me)
+		}
+		mgroup.Services = append(mgroup.Services, ms)
+	}
+	group.MaxPrice = sdk.NewDecCoinFromDec(Denom, total)
+	return group, mgroup, nil
+}
+
+func (f *File) resources(profile string, r Resources) (ManifestResource, error) {
+	where := []string{"profiles", "compute", profile, "resources"}
+	var out ManifestResource
+	var err error
+	if out.CPUMillis, err = parseCPU(r.CPU.Units); err != nil {
+		return out, f.fail(err.Error(), append(where, "cpu", "units")...)
+	}
+	if out.CPUMillis > MaxCPUMillis {
+		return out, f.fail(fmt.Sprintf("%d millicores is more than %d", out.CPUMillis, MaxCPUMillis), append(where, "cpu", "units")...)
+	}
+	if out.MemoryBytes, err = parseSize(r.Memory.Size.Value); err != nil {
+		return out, f.fail(err.Error(), append(where, "memory", "size")...)
+	}
+	if out.MemoryBytes > MaxMemoryBytes {
+		return out, f.fail("more than 16Ti", append(where, "memory", "size")...)
+	}
+	if out.StorageBytes, err = f.storage(r.Storage, where); err != nil {
+		return out, err
+	}
+	if r.GPU == nil {
+		out.GPUModels = []string{}
+		return out, nil
+	}
+	units, err := strconv.ParseUint(strings.TrimSpace(r.GPU.Units.Value), 10, 32)
+	if err != nil || units > MaxGPUUnits {
+		return out, f.fail(fmt.Sprintf("%q must be a whole number 0-%d", r.GPU.Units.Value, MaxGPUUnits), append(where, "gpu", "units")...)
+	}
+	out.GPUUnits = uint32(units)
+	out.GPUModels = []string{}
+	for _, vendor := range sortedKeys(r.GPU.Attributes.Vendor) {
+		if vendor != "nvidia" {
+			return out, f.fail(fmt.Sprintf("vendor %q: gpunet providers offer nvidia GPUs", vendor), append(where, "gpu", "attributes", "vendor")...)
+		}
+		for i, m := range r.GPU.Attributes.Vendor[vendor] {
+			slug := providertypes.CanonicalGPUModel(m.Model)
+			if m.Model == "" || !providertypes.IsGPUModelSlug(slug) {
+				return out, f.fail(fmt.Sprintf("[%d].model %q is not a GPU model", i, m.Model), append(where, "gpu", "attributes", "vendor", vendor)...)
+			}
+			out.GPUModels = append(out.GPUModels, slug)
+			if m.RAM != "" {
+				b, err := parseSize(m.RAM)
+				if err != nil {
+					return out, f.fail(fmt.Sprintf("[%d].ram: %v", i, err), append(where, "gpu", "attributes", "vendor", vendor)...)
+				}
+				mib := b >> 20
+				if out.GPUMemoryMiB == 0 || mib < out.GPUMemoryMiB {
+					out.GPUMemoryMiB = mib // the least any acceptable model may have
+				}
+			}
+		}
+	}
+	if out.GPUUnits == 0 && len(out.GPUModels) > 0 {
+		return out, f.fail("GPU models given but units is 0", append(where, "gpu", "units")...)
+	}
+	return out, nil
+}
+
+// storage reads either a single {size} or a list of volumes, refusing
+// persistent classes by name.
+func (f *File) storage(n yaml.Node, where []string) (uint64, error) {
+	where = append(where, "storage")
+	type volume struct {
+		Name       string         `yaml:"name"`
+		Size       string         `yaml:"size"`
+		Attributes map[string]any `yaml:"attributes"`
+	}
+	var vols []volume
+	switch n.Kind {
+	case 0:
+		return 0, f.fail("missing (e.g. storage: {size: 10Gi})", where...)
+	case yaml.MappingNode:
+		var v volume
+		if err := n.Decode(&v); err != nil {
+			return 0, f.fail(err.Error(), where...)
+		}
+		vols = []volume{v}
+	case yaml.SequenceNode:
+		if err := n.Decode(&vols); err != nil {
+			return 0, f.fail(err.Error(), where...)
+		}
+	default:
+		return 0, f.fail("must be {size: ...} or a list of volumes", where...)
+	}
+	var total uint64
+	for i, v := range vols {
+		if len(v.Attributes) > 0 {
+			return 0, f.fail(fmt.Sprintf("volume %d (%s): attributes (persistent storage classes) are not offered by gpunet yet", i, v.Name), where...)
+		}
+		b, err := parseSize(v.Size)
+		if err != nil {
+			return 0, f.fail(fmt.Sprintf("volume %d size: %v", i, err), where...)
+		}
+		total += b
+	}
+	return total, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

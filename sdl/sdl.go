@@ -1,0 +1,280 @@
+// Package sdl reads Akash SDL v2.0/2.1 files, as gpunet tenants bring them,
+// and turns them into deployment groups for the chain and a manifest for the
+// winning provider. Two documented differences from Akash: prices are per
+// hour, and in ugpn. Features gpunet does not offer yet are refused by name.
+package sdl
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"os"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	sdkmath "cosmossdk.io/math"
+
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// Denom is the only pricing denom gpunet accepts.
+const Denom = "ugpn"
+
+// Limits that keep a file's groups within what the chain accepts.
+const (
+	MaxCount       = markettypes.MaxReplicas
+	MaxCPUMillis   = 1 << 20 // 1,048 cores
+	MaxMemoryBytes = 16 << 40
+	MaxGPUUnits    = 64
+)
+
+// Error is a problem in an SDL file, with the line it was found on.
+type Error struct {
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Field, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Field, e.Msg)
+}
+
+// File is a parsed SDL.
+type File struct {
+	Version    string                          `yaml:"version"`
+	Services   map[string]Service              `yaml:"services"`
+	Profiles   Profiles                        `yaml:"profiles"`
+	Deployment map[string]map[string]Placement `yaml:"deployment"`
+	Endpoints  map[string]any                  `yaml:"endpoints"`
+	Include    any                             `yaml:"include"`
+	root       *yaml.Node
+}
+
+// Service is one container image and how to run it.
+type Service struct {
+	Image   string         `yaml:"image"`
+	Command []string       `yaml:"command"`
+	Args    []string       `yaml:"args"`
+	Env     []string       `yaml:"env"`
+	Expose  []Expose       `yaml:"expose"`
+	Restart string         `yaml:"restart"`
+	Params  map[string]any `yaml:"params"`
+	Depends []string       `yaml:"depends_on"`
+}
+
+// Expose is a port a service listens on.
+type Expose struct {
+	Port        uint32         `yaml:"port"`
+	As          uint32         `yaml:"as"`
+	Proto       string         `yaml:"proto"`
+	To          []ExposeTarget `yaml:"to"`
+	Accept      []string       `yaml:"accept"`
+	HTTPOptions map[string]any `yaml:"http_options"`
+}
+
+// ExposeTarget says who may reach a port.
+type ExposeTarget struct {
+	Global  bool   `yaml:"global"`
+	Service string `yaml:"service"`
+	IP      string `yaml:"ip"`
+}
+
+// Profiles are the compute and placement profiles.
+type Profiles struct {
+	Compute   map[string]Compute          `yaml:"compute"`
+	Placement map[string]PlacementProfile `yaml:"placement"`
+}
+
+// Compute is a resource shape.
+type Compute struct {
+	Resources Resources `yaml:"resources"`
+}
+
+// Resources of one replica.
+type Resources struct {
+	CPU struct {
+		Units      yaml.Node      `yaml:"units"`
+		Attributes map[string]any `yaml:"attributes"`
+	} `yaml:"cpu"`
+	Memory struct {
+		Size yaml.Node `yaml:"size"`
+	} `yaml:"memory"`
+	Storage yaml.Node `yaml:"storage"`
+	GPU     *struct {
+		Units      yaml.Node `yaml:"units"`
+		Attributes struct {
+			Vendor map[string][]GPUModel `yaml:"vendor"`
+		} `yaml:"attributes"`
+	} `yaml:"gpu"`
+}
+
+// GPUModel is one acceptable GPU.
+type GPUModel struct {
+	Model     string `yaml:"model"`
+	RAM       string `yaml:"ram"`
+	Interface string `yaml:"interface"`
+}
+
+// PlacementProfile is where a group may run and what it pays.
+type PlacementProfile struct {
+	Attributes map[string]string `yaml:"attributes"`
+	SignedBy   any               `yaml:"signedBy"`
+	Pricing    map[string]Price  `yaml:"pricing"`
+}
+
+// Price is a per-hour price per replica.
+type Price struct {
+	Denom  string    `yaml:"denom"`
+	Amount yaml.Node `yaml:"amount"`
+}
+
+// Placement deploys a service in a placement with a compute profile.
+type Placement struct {
+	Profile string `yaml:"profile"`
+	Count   uint32 `yaml:"count"`
+}
+
+// Load reads and parses an SDL file.
+func Load(path string) (*Deployment, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(raw)
+}
+
+// Parse parses SDL content into groups and a manifest.
+func Parse(raw []byte) (*Deployment, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return nil, errors.New("the file is empty")
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w", err)
+	}
+	f.root = root.Content[0]
+	return f.build()
+}
+
+// line finds the line of a path of mapping keys in the file.
+func (f *File) line(path ...string) int {
+	n := f.root
+	best := 0
+	for _, key := range path {
+		if n == nil || n.Kind != yaml.MappingNode {
+			break
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				best = n.Content[i].Line
+				next = n.Content[i+1]
+				break
+			}
+		}
+		n = next
+	}
+	return best
+}
+
+func (f *File) fail(msg string, path ...string) error {
+	return &Error{Line: f.line(path...), Field: strings.Join(path, "."), Msg: msg}
+}
+
+// sortedKeys returns a map's keys in order, so output never depends on Go's
+// map iteration.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// parseCPU reads cpu units: cores as a number ("0.5", 2) or millis ("500m").
+func parseCPU(n yaml.Node) (uint64, error) {
+	s := strings.TrimSpace(n.Value)
+	if s == "" {
+		return 0, errors.New("missing")
+	}
+	if m, ok := strings.CutSuffix(s, "m"); ok {
+		return scaled(m, 1)
+	}
+	return scaled(s, 1000)
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   uint64
+}{
+	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"Pi", 1 << 50}, {"Ei", 1 << 60},
+	{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"P", 1e15}, {"E", 1e18},
+}
+
+// parseSize reads a byte size: "512Mi", "1.5G", "1024".
+func parseSize(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("missing")
+	}
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "b")
+	for _, u := range sizeUnits {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			return scaled(n, u.mult)
+		}
+	}
+	return scaled(s, 1)
+}
+
+func scaled(num string, mult uint64) (uint64, error) {
+	num = strings.TrimSpace(num)
+	// Checked before parsing: big.Rat would expand an exponent like 1e999999999.
+	if len(num) > 40 || strings.ContainsAny(num, "eE/") {
+		return 0, fmt.Errorf("%q is not a plain decimal number", num)
+	}
+	r, ok := new(big.Rat).SetString(num)
+	if !ok {
+		return 0, fmt.Errorf("%q is not a number", num)
+	}
+	if r.Sign() <= 0 {
+		return 0, fmt.Errorf("%q must be positive", num)
+	}
+	r.Mul(r, new(big.Rat).SetInt(new(big.Int).SetUint64(mult)))
+	if !r.IsInt() {
+		return 0, fmt.Errorf("%q is not a whole number of base units", num)
+	}
+	if !r.Num().IsUint64() || r.Num().Uint64() > math.MaxInt64 {
+		return 0, fmt.Errorf("%q is too large", num)
+	}
+	return r.Num().Uint64(), nil
+}
+
+// parsePrice reads a per-hour price amount as a decimal.
+func parsePrice(n yaml.Node) (sdkmath.LegacyDec, error) {
+	s := strings.TrimSpace(n.Value)
+	if s == "" {
+		return sdkmath.LegacyDec{}, errors.New("missing")
+	}
+	d, err := sdkmath.LegacyNewDecFromStr(s)
+	if err != nil {
+		return sdkmath.LegacyDec{}, fmt.Errorf("%q is not a decimal amount", s)
+	}
+	if !d.IsPositive() {
+		return sdkmath.LegacyDec{}, fmt.Errorf("%q must be positive", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSDLCheck runs `gpunetd sdl check` on the example job and on a file
+// priced in a foreign denom, as a tenant would before deploying.
+func TestSDLCheck(t *testing.T) {
+	example := filepath.Join(repoRoot(), "examples", "gpu-job.yaml")
+	out, err := exec.Command(gpunetd, "sdl", "check", example).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sdl check failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{`group 1 "dc"`, "max price 2500000.000000000000000000ugpn per hour", "gpu 1 × [h100 a100]", "job (runs to exit)", "manifest hash "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	raw, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "akash.yaml")
+	if err := os.WriteFile(bad, []byte(strings.Replace(string(raw), "denom: ugpn", "denom: uakt", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(gpunetd, "sdl", "check", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `line 37: profiles.placement.dc.pricing.gpu1.denom: denom "uakt": gpunet prices are per hour in ugpn`) {
+		t.Errorf("foreign denom: err %v, output %s", err, out)
+	}
+}
