@@ -132,9 +132,7 @@ func TestSingleValidatorTransfers(t *testing.T) {
 
 // signedSendBytes builds and signs a bank send offline-style with the CLI
 // (generate-only, sign, encode) and returns the base64 transaction bytes.
-func signedSendBytes(t *testing.T, nw interface {
-	CLI(context.Context, ...string) (string, error)
-}, from, to, amount, fees string) string {
+func signedSendBytes(t *testing.T, nw *localnet.Network, from, to, amount, fees string) string {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"cosmossdk.io/collections"
+	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
@@ -82,7 +83,7 @@ func (k *Keeper) expireOrder(ctx context.Context, key OrderKey, o types.Order) e
 	remaining := it.Valid()
 	it.Close()
 	if !remaining {
-		return k.closeDeployment(ctx, dkey, o.Id.Owner, types.CLOSE_REASON_UNSPECIFIED, true)
+		return k.closeDeployment(ctx, dkey, o.Id.Owner, types.CLOSE_REASON_UNSPECIFIED, "order_expired")
 	}
 	if d.Groups == 0 || !d.Deposit.IsPositive() {
 		return nil
@@ -122,7 +123,7 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 		if err != nil {
 			return err
 		}
-		rel := b.Price.Amount.Sub(b.Price.Amount) // zero for a provider gone since
+		rel := sdkmath.LegacyZeroDec() // a provider gone since scores zero
 		if p, err := k.providers.GetProvider(ctx, provider); err == nil {
 			rel = p.Stats.Reliability()
 		}
@@ -171,5 +172,5 @@ func (h escrowHooks) OnAccountDepleted(ctx context.Context, id escrowtypes.Accou
 	if has, err := h.k.Deployments.Has(ctx, key); err != nil || !has {
 		return err
 	}
-	return h.k.closeDeployment(ctx, key, id.Owner, types.CLOSE_REASON_INSUFFICIENT_FUNDS, false)
+	return h.k.closeDeployment(ctx, key, id.Owner, types.CLOSE_REASON_INSUFFICIENT_FUNDS, "")
 }

@@ -34,17 +34,16 @@ func (k *Keeper) closeOrder(ctx context.Context, key OrderKey, o types.Order, re
 	return k.emit(ctx, &types.EventOrderClosed{Id: o.Id, Reason: reason})
 }
 
-// closeDeployment ends every lease and order of a deployment and removes
-// it; with closeEscrow the escrow account is closed and refunded too (a
-// depleted account is gone already).
-func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner string, reason types.CloseReason, closeEscrow bool) error {
+// closeDeployment ends every lease (with reason) and order of a deployment
+// and removes it. With an escrowReason the escrow account is closed and
+// refunded too; "" leaves it alone (a depleted account is gone already).
+func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner string, reason types.CloseReason, escrowReason string) error {
 	rngBids := collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, string](key.K1(), key.K2())
-	var leases []collections.KeyValue[BidKey, types.Lease]
 	iter, err := k.Leases.Iterate(ctx, rngBids)
 	if err != nil {
 		return err
 	}
-	leases, err = iter.KeyValues()
+	leases, err := iter.KeyValues()
 	if err != nil {
 		return err
 	}
@@ -66,8 +65,8 @@ func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner s
 			return err
 		}
 	}
-	if closeEscrow {
-		if _, err := k.escrow.CloseAccount(ctx, accountID(owner, key.K2()), reason.ReasonString()); err != nil {
+	if escrowReason != "" {
+		if _, err := k.escrow.CloseAccount(ctx, accountID(owner, key.K2()), escrowReason); err != nil {
 			return err
 		}
 	}
@@ -88,5 +87,5 @@ func (k *Keeper) closeDeploymentIfEmpty(ctx context.Context, key DeploymentKey, 
 	if any {
 		return nil
 	}
-	return k.closeDeployment(ctx, key, owner, reason, true)
+	return k.closeDeployment(ctx, key, owner, reason, reason.ReasonString())
 }

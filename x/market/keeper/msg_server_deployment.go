@@ -115,7 +115,7 @@ func (k msgServer) CloseDeployment(ctx context.Context, msg *types.MsgCloseDeplo
 	if err != nil {
 		return nil, err
 	}
-	if err := k.closeDeployment(ctx, key, msg.Owner, types.CLOSE_REASON_TENANT, true); err != nil {
+	if err := k.closeDeployment(ctx, key, msg.Owner, types.CLOSE_REASON_TENANT, types.CLOSE_REASON_TENANT.ReasonString()); err != nil {
 		return nil, err
 	}
 	return &types.MsgCloseDeploymentResponse{}, nil
