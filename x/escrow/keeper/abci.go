@@ -24,14 +24,11 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 		return err
 	}
 	for _, key := range due {
-		acc, err := k.Accounts.Get(ctx, key)
+		l, err := k.loadKey(ctx, key, "due account")
 		if err != nil {
 			return err
 		}
-		l, err := k.loadSettled(ctx, acc.Id)
-		if err != nil {
-			return err
-		}
+		types.Settle(&l.account, l.payments, k.now(ctx))
 		ids := make([]types.PaymentID, len(l.payments))
 		for i, p := range l.payments {
 			ids[i] = p.Id
@@ -40,7 +37,7 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 			return err
 		}
 		if k.hooks != nil {
-			if err := k.hooks.OnAccountDepleted(ctx, acc.Id, ids); err != nil {
+			if err := k.hooks.OnAccountDepleted(ctx, l.account.Id, ids); err != nil {
 				return err
 			}
 		}

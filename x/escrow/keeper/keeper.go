@@ -119,9 +119,14 @@ func (k *Keeper) load(ctx context.Context, id types.AccountID) (*ledger, error) 
 	if err != nil {
 		return nil, err
 	}
+	return k.loadKey(ctx, key, id.Name())
+}
+
+// loadKey reads an account and its open payments by store key.
+func (k *Keeper) loadKey(ctx context.Context, key AccountKey, name string) (*ledger, error) {
 	acc, err := k.Accounts.Get(ctx, key)
 	if errors.Is(err, collections.ErrNotFound) {
-		return nil, errorsmod.Wrapf(types.ErrAccountNotFound, "%s (closed accounts are removed)", id.Name())
+		return nil, errorsmod.Wrapf(types.ErrAccountNotFound, "%s (closed accounts are removed)", name)
 	}
 	if err != nil {
 		return nil, err
