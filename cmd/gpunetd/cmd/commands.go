@@ -44,6 +44,8 @@ func initRootCmd(rootCmd *cobra.Command, txConfig client.TxConfig, basicManager 
 		txCommand(),
 		keys.Commands(),
 		sdlCommand(),
+		deployCommand(),
+		leaseCommand(),
 	)
 }
 

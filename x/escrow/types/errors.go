@@ -1,12 +1,15 @@
 package types
 
-import errorsmod "cosmossdk.io/errors"
+import (
+	errorsmod "cosmossdk.io/errors"
+	"google.golang.org/grpc/codes"
+)
 
 // Registered errors of x/escrow. Codes are fixed forever; append only.
 var (
-	ErrAccountNotFound = errorsmod.Register(ModuleName, 2, "escrow account not found")
+	ErrAccountNotFound = errorsmod.RegisterWithGRPCCode(ModuleName, 2, codes.NotFound, "escrow account not found")
 	ErrAccountExists   = errorsmod.Register(ModuleName, 3, "escrow account already exists")
-	ErrPaymentNotFound = errorsmod.Register(ModuleName, 4, "payment not found")
+	ErrPaymentNotFound = errorsmod.RegisterWithGRPCCode(ModuleName, 4, codes.NotFound, "payment not found")
 	ErrPaymentExists   = errorsmod.Register(ModuleName, 5, "payment already exists")
 	ErrInvalidDenom    = errorsmod.Register(ModuleName, 6, "invalid denom")
 	ErrInvalidAmount   = errorsmod.Register(ModuleName, 7, "invalid amount")

@@ -1,15 +1,18 @@
 package types
 
-import errorsmod "cosmossdk.io/errors"
+import (
+	errorsmod "cosmossdk.io/errors"
+	"google.golang.org/grpc/codes"
+)
 
 // Registered errors of x/market. Codes are fixed forever; append only.
 var (
-	ErrDeploymentNotFound  = errorsmod.Register(ModuleName, 2, "deployment not found")
+	ErrDeploymentNotFound  = errorsmod.RegisterWithGRPCCode(ModuleName, 2, codes.NotFound, "deployment not found")
 	ErrInvalidGroups       = errorsmod.Register(ModuleName, 3, "invalid deployment groups")
 	ErrInvalidManifestHash = errorsmod.Register(ModuleName, 4, "invalid manifest hash")
 	ErrInvalidDeposit      = errorsmod.Register(ModuleName, 5, "invalid deposit")
 	ErrInvalidBidWindow    = errorsmod.Register(ModuleName, 6, "invalid bid window")
-	ErrOrderNotFound       = errorsmod.Register(ModuleName, 7, "order not found")
+	ErrOrderNotFound       = errorsmod.RegisterWithGRPCCode(ModuleName, 7, codes.NotFound, "order not found")
 	ErrOrderNotOpen        = errorsmod.Register(ModuleName, 8, "order not open")
 	ErrProviderNotEligible = errorsmod.Register(ModuleName, 9, "provider not registered or bonded below minimum")
 	ErrSpecNotMatched      = errorsmod.Register(ModuleName, 10, "provider does not satisfy the order's requirements")
@@ -17,8 +20,8 @@ var (
 	ErrBidDepositTooLow    = errorsmod.Register(ModuleName, 12, "bid deposit below minimum")
 	ErrTooManyBids         = errorsmod.Register(ModuleName, 13, "order has the maximum number of bids")
 	ErrBidExists           = errorsmod.Register(ModuleName, 14, "provider already bid on this order")
-	ErrBidNotFound         = errorsmod.Register(ModuleName, 15, "bid not found")
-	ErrLeaseNotFound       = errorsmod.Register(ModuleName, 16, "lease not found")
+	ErrBidNotFound         = errorsmod.RegisterWithGRPCCode(ModuleName, 15, codes.NotFound, "bid not found")
+	ErrLeaseNotFound       = errorsmod.RegisterWithGRPCCode(ModuleName, 16, codes.NotFound, "lease not found")
 	ErrLeaseNotPending     = errorsmod.Register(ModuleName, 17, "lease is not waiting to start")
 	ErrUnauthorized        = errorsmod.Register(ModuleName, 18, "unauthorized")
 	ErrInvalidReason       = errorsmod.Register(ModuleName, 19, "invalid close reason")

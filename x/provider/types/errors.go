@@ -1,10 +1,13 @@
 package types
 
-import errorsmod "cosmossdk.io/errors"
+import (
+	errorsmod "cosmossdk.io/errors"
+	"google.golang.org/grpc/codes"
+)
 
 // Registered errors of x/provider. Codes are fixed forever; append only.
 var (
-	ErrProviderNotFound  = errorsmod.Register(ModuleName, 2, "provider not found")
+	ErrProviderNotFound  = errorsmod.RegisterWithGRPCCode(ModuleName, 2, codes.NotFound, "provider not found")
 	ErrProviderExists    = errorsmod.Register(ModuleName, 3, "provider already registered")
 	ErrInvalidHostURI    = errorsmod.Register(ModuleName, 4, "invalid host uri")
 	ErrInvalidCertHash   = errorsmod.Register(ModuleName, 5, "invalid tls certificate hash")

@@ -1,0 +1,150 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cosmos/cosmos-sdk/client"
+	"github.com/cosmos/cosmos-sdk/client/flags"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/spf13/cobra"
+
+	"github.com/gpunet/gpunet/sdl"
+	"github.com/gpunet/gpunet/tenant"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+const (
+	flagDeposit   = "deposit"
+	flagBidWindow = "bid-window"
+	flagFollow    = "follow"
+	flagWait      = "wait"
+)
+
+func tenantClient(cmd *cobra.Command) (*tenant.Client, client.Context, error) {
+	ctx, err := client.GetClientTxContext(cmd)
+	if err != nil {
+		return nil, ctx, err
+	}
+	c, err := tenant.NewClient(ctx)
+	return c, ctx, err
+}
+
+func jsonOutput(cmd *cobra.Command) bool {
+	// The tx flags default --output to json; these commands print text unless asked.
+	o, _ := cmd.Flags().GetString(flags.FlagOutput)
+	return cmd.Flags().Changed(flags.FlagOutput) && o == "json"
+}
+
+// deployCommand is `gpunetd deploy FILE`.
+func deployCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deploy [sdl-file]",
+		Short: "Deploy an SDL file: create the deployment, watch the auction, send the manifest, wait until it runs",
+		Long: `Creates the deployment on chain with the manifest's hash, shows bids as they arrive
+(provider, price per hour, reliability), waits for the auction to close, sends the manifest to
+the winning provider over its certificate-pinned HTTPS API with a request signed by your key,
+and waits until the containers run, printing their endpoints. With --follow it streams the
+logs until the job ends (or Ctrl-C) and prints how the lease closed and where the money went.
+The manifest is kept under <home>/deployments so 'gpunetd lease ...' needs only the dseq.`,
+		Example: `gpunetd deploy examples/gpu-job.yaml --from tenant --deposit 10000000ugpn --follow
+gpunetd deploy examples/cpu-service.yaml --from tenant --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := sdl.Load(args[0])
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			c, cctx, err := tenantClient(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			deposit, err := depositFlag(ctx, cmd, c)
+			if err != nil {
+				return err
+			}
+			window, _ := cmd.Flags().GetUint64(flagBidWindow)
+			follow, _ := cmd.Flags().GetBool(flagFollow)
+			wait, _ := cmd.Flags().GetDuration(flagWait)
+			asJSON := jsonOutput(cmd)
+			opts := tenant.Options{Deposit: deposit, BidWindow: window, Follow: follow, SDLFile: args[0], Wait: wait,
+				Progress: cmd.ErrOrStderr(), Logs: cmd.OutOrStdout()}
+			if asJSON {
+				opts.Logs = cmd.ErrOrStderr()
+			}
+			res, err := c.Deploy(ctx, d, tenant.NewStore(cctx.HomeDir), opts)
+			if res != nil && asJSON {
+				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+			}
+			if err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "\ninterrupted: deployment %d keeps running. Logs: gpunetd lease logs %d --follow; stop it: gpunetd tx market close-deployment %d\n", res.DSeq, res.DSeq, res.DSeq)
+				return nil
+			}
+			if !asJSON {
+				printSettlement(cmd, res)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().String(flagDeposit, "", "escrow deposit, e.g. 10000000ugpn (default: the chain's minimum)")
+	cmd.Flags().Uint64(flagBidWindow, 0, "blocks the auction stays open (default: the chain's default)")
+	cmd.Flags().Bool(flagFollow, false, "stream logs until the job ends, then show how it closed and settled")
+	cmd.Flags().Duration(flagWait, 2*time.Minute, "how long to wait for each step (auction, start, close)")
+	flags.AddTxFlagsToCmd(cmd)
+	return cmd
+}
+
+func depositFlag(ctx context.Context, cmd *cobra.Command, c *tenant.Client) (sdk.Coin, error) {
+	s, _ := cmd.Flags().GetString(flagDeposit)
+	if s == "" {
+		p, err := c.Market.Params(ctx, &markettypes.QueryParamsRequest{})
+		if err != nil {
+			return sdk.Coin{}, fmt.Errorf("read market params: %w", err)
+		}
+		return p.Params.MinDeposit, nil
+	}
+	coin, err := sdk.ParseCoinNormalized(s)
+	if err != nil {
+		return sdk.Coin{}, fmt.Errorf("--deposit %q: %w", s, err)
+	}
+	if coin.Denom != "ugpn" {
+		return sdk.Coin{}, fmt.Errorf("--deposit %q: deposits are in ugpn (1 GPN = 1000000ugpn)", s)
+	}
+	return coin, nil
+}
+
+func printSettlement(cmd *cobra.Command, res *tenant.Result) {
+	out := cmd.ErrOrStderr()
+	var steps []string
+	for _, s := range res.Steps {
+		steps = append(steps, fmt.Sprintf("%s %.1fs", s.Name, s.Seconds))
+	}
+	fmt.Fprintf(out, "steps: %s\n", strings.Join(steps, ", "))
+	if s := res.Settlement; s != nil {
+		fmt.Fprintf(out, "settlement of deployment %d:\n  tenant paid      %s\n  provider earned  %s\n  stakers (take)   %s\n  refunded         %s\n",
+			res.DSeq, gpn(s.TenantPaid), gpn(s.ProviderEarned), gpn(s.StakersTake), gpn(s.Refunded))
+	} else {
+		fmt.Fprintf(out, "deployment %d is running. Logs: gpunetd lease logs %d --follow; status: gpunetd lease status %d; stop: gpunetd tx market close-deployment %d\n", res.DSeq, res.DSeq, res.DSeq, res.DSeq)
+	}
+}
+
+func gpn(c sdk.Coin) string {
+	return fmt.Sprintf("%s (%s GPN)", c, sdkDec(c))
+}
+
+func sdkDec(c sdk.Coin) string {
+	whole := c.Amount.QuoRaw(1_000_000)
+	frac := c.Amount.ModRaw(1_000_000)
+	return fmt.Sprintf("%s.%06d", whole, frac.Int64())
+}

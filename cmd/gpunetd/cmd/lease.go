@@ -1,0 +1,164 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cosmos/cosmos-sdk/client/flags"
+	"github.com/spf13/cobra"
+
+	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/tenant"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// leaseCommand is `gpunetd lease`: talk to the providers running a deployment.
+func leaseCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "lease", Short: "Status, logs and manifests of your leases (talks to the providers' APIs)"}
+	cmd.AddCommand(leaseStatusCmd(), leaseLogsCmd(), leaseSendManifestCmd())
+	return cmd
+}
+
+func leasesOf(cmd *cobra.Command, dseqArg string) (*tenant.Client, []markettypes.Lease, uint64, error) {
+	dseq, err := strconv.ParseUint(dseqArg, 10, 64)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("dseq %q is not a number", dseqArg)
+	}
+	c, _, err := tenantClient(cmd)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	res, err := c.Market.Deployment(cmd.Context(), &markettypes.QueryDeploymentRequest{Owner: c.Owner.String(), Dseq: dseq})
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("deployment %d of %s: %w", dseq, c.Owner, err)
+	}
+	if len(res.Leases) == 0 {
+		return nil, nil, 0, fmt.Errorf("deployment %d has no lease yet (orders: %d)", dseq, len(res.Orders))
+	}
+	return c, res.Leases, dseq, nil
+}
+
+func leaseStatusCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "status [dseq]",
+		Short:   "Show each lease of a deployment: state on chain and its containers on the provider",
+		Example: "gpunetd lease status 12 --from tenant",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, leases, _, err := leasesOf(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			var all []api.LeaseStatus
+			for _, l := range leases {
+				cl, _, err := c.ProviderAPI(cmd.Context(), l.Id.Provider)
+				if err != nil {
+					return err
+				}
+				st, err := cl.Status(cmd.Context(), l.Id.Order.Owner, l.Id.Order.Dseq, l.Id.Order.Gseq, l.Id.Order.Oseq)
+				if err != nil {
+					return fmt.Errorf("lease %d/%d on %s: %w", l.Id.Order.Gseq, l.Id.Order.Oseq, l.Id.Provider, err)
+				}
+				all = append(all, st)
+			}
+			if jsonOutput(cmd) {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(all)
+			}
+			out := cmd.OutOrStdout()
+			for _, st := range all {
+				fmt.Fprintf(out, "lease %s\n  provider %s  state %s  phase %s  price %s/h\n", st.Lease, st.Provider, st.State, st.Phase, st.Price)
+				tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "  SERVICE\tREPLICA\tSTATE\tEXIT\tPORTS")
+				for _, r := range st.Replicas {
+					var ports []string
+					for _, p := range r.Ports {
+						ports = append(ports, fmt.Sprintf("%d/%s->%s:%d", p.Port, p.Proto, p.HostIP, p.HostPort))
+					}
+					fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\n", r.Service, r.Replica, r.State, r.ExitCode, strings.Join(ports, " "))
+				}
+				tw.Flush()
+			}
+			return nil
+		},
+	}
+	flags.AddTxFlagsToCmd(cmd)
+	return cmd
+}
+
+func leaseLogsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "logs [dseq]",
+		Short:   "Print (or follow) the logs of a deployment's containers",
+		Example: "gpunetd lease logs 12 --from tenant --follow",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, leases, _, err := leasesOf(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			follow, _ := cmd.Flags().GetBool(flagFollow)
+			tail, _ := cmd.Flags().GetInt("tail")
+			service, _ := cmd.Flags().GetString("service")
+			for _, l := range leases {
+				cl, _, err := c.ProviderAPI(cmd.Context(), l.Id.Provider)
+				if err != nil {
+					return err
+				}
+				if err := cl.Logs(cmd.Context(), l.Id.Order.Owner, l.Id.Order.Dseq, l.Id.Order.Gseq, l.Id.Order.Oseq, service, follow, tail, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Bool(flagFollow, false, "keep streaming until the containers exit")
+	cmd.Flags().Int("tail", 0, "only the last N lines of each container (0: all)")
+	cmd.Flags().String("service", "", "only this service")
+	flags.AddTxFlagsToCmd(cmd)
+	return cmd
+}
+
+func leaseSendManifestCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "send-manifest [dseq]",
+		Short:   "Send the locally kept manifest of a deployment to its providers again",
+		Example: "gpunetd lease send-manifest 12 --from tenant",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, leases, dseq, err := leasesOf(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			saved, err := tenant.NewStore(c.Ctx.HomeDir).Load(c.Owner.String(), dseq)
+			if err != nil {
+				return err
+			}
+			raw, err := saved.Manifest.CanonicalJSON()
+			if err != nil {
+				return err
+			}
+			done := map[string]bool{}
+			for _, l := range leases {
+				if done[l.Id.Provider] {
+					continue
+				}
+				cl, pv, err := c.ProviderAPI(cmd.Context(), l.Id.Provider)
+				if err != nil {
+					return err
+				}
+				acc, err := cl.SendManifest(cmd.Context(), c.Owner.String(), dseq, raw)
+				if err != nil {
+					return fmt.Errorf("%s: %w", pv.Provider.HostUri, err)
+				}
+				done[l.Id.Provider] = true
+				fmt.Fprintf(cmd.OutOrStdout(), "manifest %s… accepted by %s for %s\n", acc.Hash[:16], pv.Provider.HostUri, strings.Join(acc.Leases, ", "))
+			}
+			return nil
+		},
+	}
+	flags.AddTxFlagsToCmd(cmd)
+	return cmd
+}

@@ -1,0 +1,211 @@
+// Package api owns the provider API's wire format and its client: the
+// types the daemon serves and the signed, certificate-pinned requests a
+// tenant (gpunetd) sends.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gpunet/gpunet/provider/leaseauth"
+)
+
+// LeaseStatus is what GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/status returns.
+type LeaseStatus struct {
+	Lease    string    `json:"lease"`
+	Provider string    `json:"provider"`
+	State    string    `json:"state"` // on chain: pending, active
+	Phase    string    `json:"phase"` // daemon: awaiting_manifest, deploying, running, closing
+	Price    string    `json:"price_per_hour"`
+	Manifest bool      `json:"manifest_received"`
+	Replicas []Replica `json:"replicas"`
+}
+
+// Replica is one container.
+type Replica struct {
+	Service    string     `json:"service"`
+	Replica    int        `json:"replica"`
+	Container  string     `json:"container"`
+	Image      string     `json:"image"`
+	State      string     `json:"state"` // created, running, restarting, exited, dead
+	ExitCode   int        `json:"exit_code"`
+	Error      string     `json:"error,omitempty"`
+	OOMKilled  bool       `json:"oom_killed,omitempty"`
+	Restarts   int        `json:"restarts"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Ports      []Port     `json:"ports,omitempty"`
+}
+
+// Port is a published port: the service's port reachable at HostIP:HostPort.
+type Port struct {
+	Port     uint16 `json:"port"`
+	Proto    string `json:"proto"`
+	HostIP   string `json:"host_ip"`
+	HostPort uint16 `json:"host_port"`
+}
+
+// Running reports whether every replica is running.
+func (s LeaseStatus) Running() bool {
+	if len(s.Replicas) == 0 {
+		return false
+	}
+	for _, r := range s.Replicas {
+		if r.State != "running" {
+			return false
+		}
+	}
+	return true
+}
+
+// Exited reports whether every replica has stopped for good.
+func (s LeaseStatus) Exited() bool {
+	if len(s.Replicas) == 0 {
+		return false
+	}
+	for _, r := range s.Replicas {
+		if r.State != "exited" && r.State != "dead" {
+			return false
+		}
+	}
+	return true
+}
+
+// ManifestAccepted is what PUT /v1/deployments/{owner}/{dseq}/manifest returns.
+type ManifestAccepted struct {
+	Deployment string   `json:"deployment"`
+	Hash       string   `json:"manifest_hash"`
+	Leases     []string `json:"leases"`
+}
+
+// Error is every error body.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Client calls one provider's API as one tenant.
+type Client struct {
+	base     string // https://host:port
+	provider string // provider address, part of what is signed
+	signer   string // tenant address
+	sign     leaseauth.SignFunc
+	http     *http.Client
+}
+
+// NewClient returns a client for the provider at hostURI whose certificate
+// has the on-chain fingerprint.
+func NewClient(hostURI, provider, fingerprint, signer string, sign leaseauth.SignFunc) *Client {
+	return &Client{
+		base: strings.TrimRight(hostURI, "/"), provider: provider, signer: signer, sign: sign,
+		http: leaseauth.PinnedClient(fingerprint, 0),
+	}
+}
+
+// LeasePath is the path of a lease resource.
+func LeasePath(owner string, dseq uint64, gseq, oseq uint32, what string) string {
+	return fmt.Sprintf("/v1/leases/%s/%d/%d/%d/%s", url.PathEscape(owner), dseq, gseq, oseq, what)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if err := leaseauth.Sign(req, body, c.provider, c.signer, c.sign, time.Now()); err != nil {
+		return nil, err
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("provider API %s: %w", c.base, err)
+	}
+	if res.StatusCode >= 300 {
+		defer res.Body.Close()
+		var e Error
+		raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(raw))
+		}
+		return nil, &StatusError{Code: res.StatusCode, Message: e.Error}
+	}
+	return res, nil
+}
+
+// StatusError is a refusal by the provider.
+type StatusError struct {
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("provider refused (%d %s): %s", e.Code, http.StatusText(e.Code), e.Message)
+}
+
+// SendManifest uploads a deployment's manifest (canonical JSON).
+func (c *Client) SendManifest(ctx context.Context, owner string, dseq uint64, manifest []byte) (ManifestAccepted, error) {
+	var out ManifestAccepted
+	res, err := c.do(ctx, http.MethodPut, fmt.Sprintf("/v1/deployments/%s/%d/manifest", url.PathEscape(owner), dseq), manifest)
+	if err != nil {
+		return out, err
+	}
+	defer res.Body.Close()
+	return out, json.NewDecoder(res.Body).Decode(&out)
+}
+
+// Status reads a lease's status.
+func (c *Client) Status(ctx context.Context, owner string, dseq uint64, gseq, oseq uint32) (LeaseStatus, error) {
+	var out LeaseStatus
+	res, err := c.do(ctx, http.MethodGet, LeasePath(owner, dseq, gseq, oseq, "status"), nil)
+	if err != nil {
+		return out, err
+	}
+	defer res.Body.Close()
+	return out, json.NewDecoder(res.Body).Decode(&out)
+}
+
+// Logs copies a lease's logs to w; with follow it returns when the
+// containers exit, the provider ends the stream or ctx ends.
+func (c *Client) Logs(ctx context.Context, owner string, dseq uint64, gseq, oseq uint32, service string, follow bool, tail int, w io.Writer) error {
+	q := url.Values{}
+	if follow {
+		q.Set("follow", "true")
+	}
+	if tail > 0 {
+		q.Set("tail", fmt.Sprint(tail))
+	}
+	if service != "" {
+		q.Set("service", service)
+	}
+	path := LeasePath(owner, dseq, gseq, oseq, "logs")
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	res, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	_, err = io.Copy(w, res.Body)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// FormatDecCoin prints a decimal amount without trailing zeros: "5600ugpn",
+// "0.5ugpn".
+func FormatDecCoin(amount, denom string) string {
+	if strings.Contains(amount, ".") {
+		amount = strings.TrimRight(strings.TrimRight(amount, "0"), ".")
+	}
+	return amount + denom
+}

@@ -1,0 +1,297 @@
+// Package bidengine decides whether and at what price the provider bids on
+// an order: it matches the order's resources against free inventory, holds
+// a reservation while the auction runs (and for the lease if it is won) and
+// prices the match from the provider's config. It is pure logic: no chain,
+// no Docker.
+package bidengine
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	sdkmath "cosmossdk.io/math"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/provider/config"
+	"github.com/gpunet/gpunet/provider/inventory"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+const gib = 1 << 30
+
+// Resources is CPU, memory and storage.
+type Resources struct {
+	CPUMillis    uint64 `json:"cpu_millis"`
+	MemoryBytes  uint64 `json:"memory_bytes"`
+	StorageBytes uint64 `json:"storage_bytes"`
+}
+
+func (r Resources) fits(in Resources) bool {
+	return r.CPUMillis <= in.CPUMillis && r.MemoryBytes <= in.MemoryBytes && r.StorageBytes <= in.StorageBytes
+}
+
+func (r Resources) add(o Resources) Resources {
+	return Resources{r.CPUMillis + o.CPUMillis, r.MemoryBytes + o.MemoryBytes, r.StorageBytes + o.StorageBytes}
+}
+
+func (r Resources) sub(o Resources) Resources {
+	return Resources{r.CPUMillis - o.CPUMillis, r.MemoryBytes - o.MemoryBytes, r.StorageBytes - o.StorageBytes}
+}
+
+// Reservation is what one order (and then its lease) holds.
+type Reservation struct {
+	Key       string    `json:"key"` // the order id "owner/dseq/gseq/oseq"
+	Resources Resources `json:"resources"`
+	// GPUs are the UUIDs held, in the order replicas take them.
+	GPUs  []string          `json:"gpus"`
+	Price sdkmath.LegacyDec `json:"price"` // ugpn per hour
+}
+
+// Decision is the outcome of evaluating an order.
+type Decision struct {
+	Bid         bool
+	Price       sdk.DecCoin
+	Reservation Reservation
+	// Reason says why not, in a few words a provider can grep.
+	Reason string
+}
+
+// Engine matches orders against a pool of resources.
+type Engine struct {
+	mu         sync.Mutex
+	prices     config.PriceTable
+	attributes map[string]string
+	capacity   Resources
+	gpus       []inventory.GPU // healthy, leasable
+	held       map[string]Reservation
+	gpuHolder  map[string]string // uuid → reservation key
+	used       Resources
+}
+
+// New builds an engine for an inventory and price table.
+func New(inv inventory.Inventory, prices config.PriceTable, attributes map[string]string) *Engine {
+	return &Engine{
+		prices:     prices,
+		attributes: attributes,
+		capacity:   Resources{inv.CPUMillis, inv.MemoryBytes, inv.StorageBytes},
+		gpus:       inv.Healthy(),
+		held:       map[string]Reservation{},
+		gpuHolder:  map[string]string{},
+	}
+}
+
+// Evaluate decides on an order and, when bidding, reserves what the order
+// needs under key. Evaluating a key that already holds a reservation
+// returns it unchanged.
+func (e *Engine) Evaluate(key string, spec markettypes.GroupSpec) Decision {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.held[key]; ok {
+		return Decision{Bid: true, Price: sdk.NewDecCoinFromDec(config.Denom, r.Price), Reservation: r}
+	}
+	for _, req := range spec.Requirements {
+		if e.attributes[req.Key] != req.Value {
+			return Decision{Reason: fmt.Sprintf("attribute %s=%s not offered", req.Key, req.Value)}
+		}
+	}
+	if spec.MaxPrice.Denom != config.Denom {
+		return Decision{Reason: fmt.Sprintf("max price in %q, not %s", spec.MaxPrice.Denom, config.Denom)}
+	}
+	res, gpus, price, reason := e.match(spec)
+	if reason != "" {
+		return Decision{Reason: reason}
+	}
+	if price.GT(spec.MaxPrice.Amount) {
+		return Decision{Reason: fmt.Sprintf("price %s above max %s ugpn/h", price, spec.MaxPrice.Amount)}
+	}
+	if !price.IsPositive() {
+		return Decision{Reason: "configured price is zero for this order"}
+	}
+	r := Reservation{Key: key, Resources: res, GPUs: gpus, Price: price}
+	e.hold(r)
+	return Decision{Bid: true, Price: sdk.NewDecCoinFromDec(config.Denom, price), Reservation: r}
+}
+
+// match finds free resources for every replica of every unit; it changes nothing.
+func (e *Engine) match(spec markettypes.GroupSpec) (Resources, []string, sdkmath.LegacyDec, string) {
+	var need Resources
+	price := sdkmath.LegacyZeroDec()
+	taken := map[string]bool{}
+	var gpus []string
+	for ui, u := range spec.Resources {
+		if u.Count == 0 {
+			return need, nil, price, fmt.Sprintf("unit %d has count 0", ui)
+		}
+		per := Resources{u.CpuMillis, u.MemoryBytes, u.StorageBytes}
+		perPrice := e.prices.CPUCore.MulInt64(int64(u.CpuMillis)).QuoInt64(1000).
+			Add(e.prices.MemoryGiB.MulInt(sdkmath.NewIntFromUint64(u.MemoryBytes)).QuoInt64(gib)).
+			Add(e.prices.StorageGiB.MulInt(sdkmath.NewIntFromUint64(u.StorageBytes)).QuoInt64(gib))
+		for c := uint32(0); c < u.Count; c++ {
+			need = need.add(per)
+			price = price.Add(perPrice)
+			if u.Gpu.Units == 0 {
+				continue
+			}
+			picked, model, reason := e.pickGPUs(u.Gpu, taken)
+			if reason != "" {
+				return need, nil, price, reason
+			}
+			gpuPrice, ok := e.gpuPrice(model)
+			if !ok {
+				return need, nil, price, fmt.Sprintf("no price configured for GPU model %s", model)
+			}
+			price = price.Add(gpuPrice.MulInt64(int64(u.Gpu.Units)))
+			gpus = append(gpus, picked...)
+		}
+	}
+	free := e.capacity.sub(e.used)
+	switch {
+	case need.CPUMillis > free.CPUMillis:
+		return need, nil, price, fmt.Sprintf("insufficient cpu: need %dm, free %dm", need.CPUMillis, free.CPUMillis)
+	case need.MemoryBytes > free.MemoryBytes:
+		return need, nil, price, fmt.Sprintf("insufficient memory: need %d, free %d bytes", need.MemoryBytes, free.MemoryBytes)
+	case need.StorageBytes > free.StorageBytes:
+		return need, nil, price, fmt.Sprintf("insufficient storage: need %d, free %d bytes", need.StorageBytes, free.StorageBytes)
+	}
+	return need, gpus, price, ""
+}
+
+// pickGPUs takes units free GPUs of one model for one replica: among the
+// allowed models with enough free devices of enough memory, the cheapest
+// (so pricier devices stay free for orders that need them), then lowest index.
+func (e *Engine) pickGPUs(g markettypes.GPUSpec, taken map[string]bool) ([]string, string, string) {
+	allowed := map[string]bool{}
+	for _, m := range g.Models {
+		allowed[providertypes.CanonicalGPUModel(m)] = true
+	}
+	byModel := map[string][]string{}
+	var models []string
+	for _, d := range e.gpus {
+		if taken[d.UUID] || e.gpuHolder[d.UUID] != "" || d.MemoryMiB < g.MinMemoryMib {
+			continue
+		}
+		if len(allowed) > 0 && !allowed[d.Model] {
+			continue
+		}
+		if _, seen := byModel[d.Model]; !seen {
+			models = append(models, d.Model)
+		}
+		byModel[d.Model] = append(byModel[d.Model], d.UUID)
+	}
+	sort.SliceStable(models, func(i, j int) bool {
+		pi, _ := e.gpuPrice(models[i])
+		pj, _ := e.gpuPrice(models[j])
+		if !pi.Equal(pj) {
+			return pi.LT(pj)
+		}
+		return models[i] < models[j]
+	})
+	for _, m := range models {
+		if uint32(len(byModel[m])) >= g.Units {
+			picked := byModel[m][:g.Units]
+			for _, u := range picked {
+				taken[u] = true
+			}
+			return picked, m, ""
+		}
+	}
+	want := "any model"
+	if len(g.Models) > 0 {
+		want = fmt.Sprint(g.Models)
+	}
+	return nil, "", fmt.Sprintf("insufficient gpus: need %d x %s with >= %d MiB", g.Units, want, g.MinMemoryMib)
+}
+
+func (e *Engine) gpuPrice(model string) (sdkmath.LegacyDec, bool) {
+	if p, ok := e.prices.GPU[model]; ok {
+		return p, true
+	}
+	p, ok := e.prices.GPU["default"]
+	return p, ok
+}
+
+func (e *Engine) hold(r Reservation) {
+	e.held[r.Key] = r
+	e.used = e.used.add(r.Resources)
+	for _, u := range r.GPUs {
+		e.gpuHolder[u] = r.Key
+	}
+}
+
+// Restore holds a reservation recorded before a restart. It fails when the
+// resources it names are no longer free (a GPU vanished, say).
+func (e *Engine) Restore(r Reservation) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.held[r.Key]; ok {
+		return nil
+	}
+	if !r.Resources.fits(e.capacity.sub(e.used)) {
+		return fmt.Errorf("reservation %s no longer fits the free capacity", r.Key)
+	}
+	known := map[string]bool{}
+	for _, d := range e.gpus {
+		known[d.UUID] = true
+	}
+	for _, u := range r.GPUs {
+		if !known[u] {
+			return fmt.Errorf("reservation %s holds GPU %s which is not in the inventory", r.Key, u)
+		}
+		if h := e.gpuHolder[u]; h != "" {
+			return fmt.Errorf("reservation %s holds GPU %s already held by %s", r.Key, u, h)
+		}
+	}
+	e.hold(r)
+	return nil
+}
+
+// Release frees what key holds; releasing nothing is fine.
+func (e *Engine) Release(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.held[key]
+	if !ok {
+		return false
+	}
+	delete(e.held, key)
+	e.used = e.used.sub(r.Resources)
+	for _, u := range r.GPUs {
+		delete(e.gpuHolder, u)
+	}
+	return true
+}
+
+// Get returns what key holds.
+func (e *Engine) Get(key string) (Reservation, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.held[key]
+	return r, ok
+}
+
+// Reservations lists every reservation, sorted by key.
+func (e *Engine) Reservations() []Reservation {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Reservation, 0, len(e.held))
+	for _, r := range e.held {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Free is what is not reserved: resources and GPU UUIDs.
+func (e *Engine) Free() (Resources, []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var free []string
+	for _, d := range e.gpus {
+		if e.gpuHolder[d.UUID] == "" {
+			free = append(free, d.UUID)
+		}
+	}
+	return e.capacity.sub(e.used), free
+}

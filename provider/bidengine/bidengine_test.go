@@ -1,0 +1,158 @@
+package bidengine
+
+import (
+	"strings"
+	"testing"
+
+	sdkmath "cosmossdk.io/math"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/provider/config"
+	"github.com/gpunet/gpunet/provider/inventory"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+func testEngine(t *testing.T) *Engine {
+	t.Helper()
+	table, err := config.Pricing{
+		GPUPerHour:        map[string]string{"NVIDIA H100 80GB HBM3": "2000000", "a100": "1200000ugpn"},
+		CPUCorePerHour:    "10000",
+		MemoryGiBPerHour:  "2000",
+		StorageGiBPerHour: "100",
+	}.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := inventory.Inventory{
+		CPUMillis: 16000, MemoryBytes: 64 * gib, StorageBytes: 500 * gib,
+		GPUs: []inventory.GPU{
+			{Index: 0, UUID: "GPU-h0", Model: "h100", MemoryMiB: 81559, Healthy: true},
+			{Index: 1, UUID: "GPU-h1", Model: "h100", MemoryMiB: 81559, Healthy: true},
+			{Index: 2, UUID: "GPU-a0", Model: "a100", MemoryMiB: 40960, Healthy: true},
+			{Index: 3, UUID: "GPU-a1", Model: "a100", MemoryMiB: 81920, Healthy: true},
+			{Index: 4, UUID: "GPU-bad", Model: "h100", MemoryMiB: 81559, Healthy: false},
+		},
+	}
+	return New(inv, table, map[string]string{"region": "eu"})
+}
+
+func unit(count uint32, cpu uint64, memGiB uint64, gpus uint32, models ...string) markettypes.ResourceUnit {
+	return markettypes.ResourceUnit{Count: count, CpuMillis: cpu, MemoryBytes: memGiB * gib, StorageBytes: gib,
+		Gpu: markettypes.GPUSpec{Units: gpus, Models: models}}
+}
+
+func spec(max int64, units ...markettypes.ResourceUnit) markettypes.GroupSpec {
+	return markettypes.GroupSpec{Name: "g", Resources: units, MaxPrice: sdk.NewDecCoin("ugpn", sdkmath.NewInt(max))}
+}
+
+func TestEvaluate(t *testing.T) {
+	cases := []struct {
+		name      string
+		spec      markettypes.GroupSpec
+		bid       bool
+		price     string // ugpn/h
+		gpus      []string
+		reasonHas string
+	}{
+		// 2 cores (20000) + 8 GiB (16000) + 1 GiB storage (100) + h100 (2000000)
+		{"one h100", spec(3_000_000, unit(1, 2000, 8, 1, "h100")), true, "2036100", []string{"GPU-h0"}, ""},
+		{"model alternatives pick the cheaper", spec(3_000_000, unit(1, 2000, 8, 1, "h100", "a100")), true, "1236100", []string{"GPU-a0"}, ""},
+		{"any model picks the cheapest", spec(3_000_000, unit(1, 2000, 8, 1)), true, "1236100", []string{"GPU-a0"}, ""},
+		{"gpu memory floor skips the small a100", spec(3_000_000, markettypes.ResourceUnit{Count: 1, CpuMillis: 1000, MemoryBytes: gib,
+			Gpu: markettypes.GPUSpec{Units: 1, Models: []string{"a100"}, MinMemoryMib: 80000}}), true, "1212000", []string{"GPU-a1"}, ""},
+		{"two replicas of two h100", spec(10_000_000, unit(1, 1000, 1, 2, "h100")), true, "4012100", []string{"GPU-h0", "GPU-h1"}, ""},
+		{"one replica cannot mix models", spec(10_000_000, unit(1, 1000, 1, 3, "h100", "a100")), false, "", nil, "insufficient gpus"},
+		{"unhealthy gpu not offered", spec(10_000_000, unit(3, 1000, 1, 1, "h100")), false, "", nil, "insufficient gpus"},
+		{"cpu only", spec(100_000, unit(2, 500, 1, 0)), true, "14200", nil, ""},
+		{"too much cpu", spec(10_000_000, unit(1, 17000, 1, 0)), false, "", nil, "insufficient cpu"},
+		{"too much memory", spec(10_000_000, unit(1, 1000, 65, 0)), false, "", nil, "insufficient memory"},
+		{"price above max", spec(2_000_000, unit(1, 2000, 8, 1, "h100")), false, "", nil, "above max"},
+		{"unknown model", spec(10_000_000, unit(1, 1000, 1, 1, "rtx4090")), false, "", nil, "insufficient gpus"},
+		{"attribute satisfied", func() markettypes.GroupSpec {
+			s := spec(100_000, unit(1, 1000, 1, 0))
+			s.Requirements = []providertypes.Attribute{{Key: "region", Value: "eu"}}
+			return s
+		}(), true, "12100", nil, ""},
+		{"attribute missing", func() markettypes.GroupSpec {
+			s := spec(100_000, unit(1, 1000, 1, 0))
+			s.Requirements = []providertypes.Attribute{{Key: "region", Value: "us"}}
+			return s
+		}(), false, "", nil, "attribute region=us"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := testEngine(t)
+			d := e.Evaluate("o/1/1/1", tc.spec)
+			if d.Bid != tc.bid {
+				t.Fatalf("bid=%v reason=%q", d.Bid, d.Reason)
+			}
+			if !tc.bid {
+				if !strings.Contains(d.Reason, tc.reasonHas) {
+					t.Fatalf("reason %q lacks %q", d.Reason, tc.reasonHas)
+				}
+				if len(e.Reservations()) != 0 {
+					t.Fatal("a skipped order reserved something")
+				}
+				return
+			}
+			want, _ := sdkmath.LegacyNewDecFromStr(tc.price)
+			if !d.Price.Amount.Equal(want) || d.Price.Denom != "ugpn" {
+				t.Fatalf("price %s, want %s", d.Price, want)
+			}
+			if strings.Join(d.Reservation.GPUs, ",") != strings.Join(tc.gpus, ",") {
+				t.Fatalf("gpus %v, want %v", d.Reservation.GPUs, tc.gpus)
+			}
+		})
+	}
+}
+
+func TestReservationsHoldUntilReleased(t *testing.T) {
+	e := testEngine(t)
+	s := spec(10_000_000, unit(1, 6000, 20, 2, "h100"))
+	if d := e.Evaluate("a", s); !d.Bid {
+		t.Fatal(d.Reason)
+	}
+	// Both H100s are held by "a": a second order for one cannot get it.
+	if d := e.Evaluate("b", spec(10_000_000, unit(1, 1000, 1, 1, "h100"))); d.Bid || !strings.Contains(d.Reason, "insufficient gpus") {
+		t.Fatalf("second order: %+v", d)
+	}
+	// Re-evaluating the same order returns the same reservation, not a second one.
+	if d := e.Evaluate("a", s); !d.Bid || len(e.Reservations()) != 1 {
+		t.Fatalf("re-evaluate: %+v, %d reservations", d, len(e.Reservations()))
+	}
+	free, gpus := e.Free()
+	if free.CPUMillis != 10000 || free.MemoryBytes != 44*gib || len(gpus) != 2 {
+		t.Fatalf("free %+v gpus %v", free, gpus)
+	}
+	// CPU is shared: two orders of 6 cores fit, a third does not.
+	if d := e.Evaluate("c", spec(1_000_000, unit(1, 6000, 1, 0))); !d.Bid {
+		t.Fatal(d.Reason)
+	}
+	if d := e.Evaluate("d", spec(1_000_000, unit(1, 6000, 1, 0))); d.Bid {
+		t.Fatal("over-committed cpu")
+	}
+	if !e.Release("a") || e.Release("a") {
+		t.Fatal("release should succeed once")
+	}
+	if d := e.Evaluate("b", spec(10_000_000, unit(1, 1000, 1, 1, "h100"))); !d.Bid || d.Reservation.GPUs[0] != "GPU-h0" {
+		t.Fatalf("after release: %+v", d)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	e := testEngine(t)
+	r := Reservation{Key: "x", Resources: Resources{CPUMillis: 1000}, GPUs: []string{"GPU-h1"}, Price: sdkmath.LegacyNewDec(5)}
+	if err := e.Restore(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Restore(Reservation{Key: "y", GPUs: []string{"GPU-h1"}}); err == nil || !strings.Contains(err.Error(), "already held by x") {
+		t.Fatalf("double hold: %v", err)
+	}
+	if err := e.Restore(Reservation{Key: "z", GPUs: []string{"GPU-gone"}}); err == nil || !strings.Contains(err.Error(), "not in the inventory") {
+		t.Fatalf("vanished gpu: %v", err)
+	}
+	if err := e.Restore(Reservation{Key: "w", Resources: Resources{CPUMillis: 99000}}); err == nil {
+		t.Fatal("restore beyond capacity")
+	}
+}

@@ -1,0 +1,295 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	sdkmath "cosmossdk.io/math"
+	"github.com/cosmos/cosmos-sdk/client/tx"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
+	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
+	"github.com/cosmos/cosmos-sdk/types/tx/signing"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// MaxBatch is the most messages one transaction carries.
+const MaxBatch = 20
+
+// Result is what became of a broadcast request.
+type Result struct {
+	TxHash string
+	Err    error
+}
+
+type request struct {
+	msgs   []sdk.Msg
+	gasMul float64 // extra factor on the simulated gas (retry after out-of-gas)
+	done   chan Result
+}
+
+// Broadcaster owns the provider account's sequence: every transaction goes
+// through its one goroutine, which batches queued messages, simulates gas,
+// signs and broadcasts, and resyncs the sequence when the node reports a
+// mismatch (by ABCI error code).
+type Broadcaster struct {
+	c        *Client
+	gasPrice sdkmath.LegacyDec
+	gasAdj   float64
+	log      *slog.Logger
+	queue    chan request
+
+	accNum, seq uint64
+	synced      bool
+}
+
+// NewBroadcaster returns a broadcaster for the client's key; Run starts it.
+func NewBroadcaster(c *Client, gasPrice sdkmath.LegacyDec, gasAdj float64, logger *slog.Logger) *Broadcaster {
+	return &Broadcaster{c: c, gasPrice: gasPrice, gasAdj: gasAdj, log: logger, queue: make(chan request, 1024)}
+}
+
+// Submit queues msgs for one transaction (possibly batched with others) and
+// returns a channel that receives the outcome of CheckTx.
+func (b *Broadcaster) Submit(msgs ...sdk.Msg) <-chan Result {
+	return b.submit(1, msgs)
+}
+
+func (b *Broadcaster) submit(gasMul float64, msgs []sdk.Msg) <-chan Result {
+	done := make(chan Result, 1)
+	b.queue <- request{msgs: msgs, gasMul: gasMul, done: done}
+	return done
+}
+
+// Send submits and waits for the transaction to be accepted into the mempool.
+func (b *Broadcaster) Send(ctx context.Context, msgs ...sdk.Msg) (string, error) {
+	select {
+	case r := <-b.Submit(msgs...):
+		return r.TxHash, r.Err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// SendAndWait sends and then waits for the transaction to be committed,
+// returning an error when it failed in the block.
+// A transaction that ran out of gas (the state moved between simulation
+// and execution) is sent again once with more gas.
+func (b *Broadcaster) SendAndWait(ctx context.Context, timeout time.Duration, msgs ...sdk.Msg) (*sdk.TxResponse, error) {
+	gasMul := 1.0
+	for attempt := 0; ; attempt++ {
+		var r Result
+		select {
+		case r = <-b.submit(gasMul, msgs):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		res, err := b.c.WaitTx(ctx, r.TxHash, timeout)
+		if err != nil {
+			return nil, err
+		}
+		if res.Code == 0 {
+			return res, nil
+		}
+		if attempt == 0 && res.Code == sdkerrors.ErrOutOfGas.ABCICode() && res.Codespace == sdkerrors.ErrOutOfGas.Codespace() {
+			b.log.Info("out of gas in the block; sending again with more gas", "tx", r.TxHash, "gas_used", res.GasUsed, "gas_wanted", res.GasWanted)
+			gasMul = 2
+			continue
+		}
+		return res, fmt.Errorf("tx %s failed in block %d: code %d (%s): %s", r.TxHash, res.Height, res.Code, res.Codespace, res.RawLog)
+	}
+}
+
+// Run processes the queue until ctx ends.
+func (b *Broadcaster) Run(ctx context.Context) {
+	for {
+		var batch []request
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-b.queue:
+			batch = append(batch, r)
+		}
+		n := len(batch[0].msgs)
+	drain:
+		for n < MaxBatch {
+			select {
+			case r := <-b.queue:
+				batch = append(batch, r)
+				n += len(r.msgs)
+			default:
+				break drain
+			}
+		}
+		b.process(ctx, batch)
+	}
+}
+
+// process sends a batch as one transaction; if the batch as a whole is
+// refused, each request is sent alone so one bad message cannot sink the rest.
+func (b *Broadcaster) process(ctx context.Context, batch []request) {
+	var msgs []sdk.Msg
+	gasMul := 1.0
+	for _, r := range batch {
+		msgs = append(msgs, r.msgs...)
+		gasMul = max(gasMul, r.gasMul)
+	}
+	hash, err := b.broadcast(ctx, msgs, gasMul)
+	if err == nil || len(batch) == 1 {
+		for _, r := range batch {
+			r.done <- Result{TxHash: hash, Err: err}
+		}
+		return
+	}
+	b.log.Info("batch refused, sending its requests one by one", "requests", len(batch), "err", err)
+	for _, r := range batch {
+		hash, err := b.broadcast(ctx, r.msgs, max(1, r.gasMul))
+		r.done <- Result{TxHash: hash, Err: err}
+	}
+}
+
+// errSequence marks a refusal for a wrong sequence.
+var errSequence = errors.New("account sequence mismatch")
+
+// broadcast simulates, signs and broadcasts msgs, retrying while the node
+// is unreachable and resyncing the sequence once on a mismatch.
+func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul float64) (string, error) {
+	backoff := 500 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		if !b.synced {
+			if err := b.resync(ctx); err != nil {
+				b.log.Warn("cannot read provider account; retrying", "err", err, "in", backoff)
+				if !sleep(ctx, backoff) {
+					return "", ctx.Err()
+				}
+				backoff = min(2*backoff, 10*time.Second)
+				continue
+			}
+		}
+		hash, err := b.try(ctx, msgs, gasMul)
+		if err == nil {
+			b.seq++
+			return hash, nil
+		}
+		if unavailable(err) {
+			b.log.Warn("node unreachable; retrying", "err", err, "in", backoff)
+			if !sleep(ctx, backoff) {
+				return "", ctx.Err()
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		if errors.Is(err, errSequence) && attempt < 3 {
+			b.log.Info("sequence mismatch; resyncing", "local_sequence", b.seq)
+			b.synced = false
+			continue
+		}
+		var simErr *simulationError
+		if errors.As(err, &simErr) && attempt == 0 {
+			// Simulation gives no ABCI code: compare our sequence with the
+			// committed one and retry once if they differ.
+			_, committed, qerr := b.c.Account(ctx, b.c.Address)
+			if qerr == nil && committed != b.seq {
+				b.log.Info("simulation failed with a sequence other than the committed one; retrying with it",
+					"local_sequence", b.seq, "committed_sequence", committed)
+				prev := b.seq
+				b.seq = committed
+				if hash, err2 := b.try(ctx, msgs, gasMul); err2 == nil {
+					b.seq++
+					return hash, nil
+				}
+				b.seq = prev
+			}
+		}
+		return "", err
+	}
+}
+
+// unavailable reports a transport failure (node down), as opposed to a refusal.
+func unavailable(err error) bool {
+	var s interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &s) {
+		return s.GRPCStatus().Code() == codes.Unavailable
+	}
+	return false
+}
+
+type simulationError struct{ err error }
+
+func (e *simulationError) Error() string { return "simulate: " + e.err.Error() }
+func (e *simulationError) Unwrap() error { return e.err }
+
+func (b *Broadcaster) factory() tx.Factory {
+	return tx.Factory{}.
+		WithChainID(b.c.ChainID).
+		WithKeybase(b.c.Keyring).
+		WithTxConfig(b.c.Enc.TxConfig).
+		WithAccountNumber(b.accNum).
+		WithSequence(b.seq).
+		WithSignMode(signing.SignMode_SIGN_MODE_DIRECT)
+}
+
+func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (string, error) {
+	f := b.factory()
+	simBz, err := f.BuildSimTx(msgs...)
+	if err != nil {
+		return "", fmt.Errorf("build simulation tx: %w", err)
+	}
+	sim, err := b.c.Tx.Simulate(ctx, &txtypes.SimulateRequest{TxBytes: simBz})
+	if err != nil {
+		return "", &simulationError{err}
+	}
+	gas := uint64(math.Ceil(float64(sim.GasInfo.GasUsed) * b.gasAdj * gasMul))
+	fee := b.gasPrice.MulInt64(int64(gas)).Ceil().TruncateInt()
+	f = f.WithGas(gas).WithFees(fee.String() + "ugpn")
+	txb, err := f.BuildUnsignedTx(msgs...)
+	if err != nil {
+		return "", err
+	}
+	if err := tx.Sign(ctx, f, b.c.KeyName, txb, true); err != nil {
+		return "", fmt.Errorf("sign: %w", err)
+	}
+	bz, err := b.c.Enc.TxConfig.TxEncoder()(txb.GetTx())
+	if err != nil {
+		return "", err
+	}
+	res, err := b.c.Tx.BroadcastTx(ctx, &txtypes.BroadcastTxRequest{TxBytes: bz, Mode: txtypes.BroadcastMode_BROADCAST_MODE_SYNC})
+	if err != nil {
+		return "", fmt.Errorf("broadcast: %w", err)
+	}
+	r := res.TxResponse
+	if r.Code == sdkerrors.ErrWrongSequence.ABCICode() && r.Codespace == sdkerrors.ErrWrongSequence.Codespace() {
+		return "", errSequence
+	}
+	if r.Code != 0 {
+		return "", fmt.Errorf("refused by the node: code %d (%s): %s", r.Code, r.Codespace, r.RawLog)
+	}
+	return r.TxHash, nil
+}
+
+func (b *Broadcaster) resync(ctx context.Context) error {
+	accNum, seq, err := b.c.Account(ctx, b.c.Address)
+	if err != nil {
+		return err
+	}
+	b.accNum, b.seq, b.synced = accNum, seq, true
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

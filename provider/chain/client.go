@@ -1,0 +1,182 @@
+// Package chain is gpunet-provider's (and the tenant CLI's) view of the
+// chain: gRPC queries, a serial broadcaster that owns the account sequence,
+// and a block watcher that follows the chain over the CometBFT websocket and
+// never skips a block.
+package chain
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"cosmossdk.io/depinject"
+	"cosmossdk.io/log/v2"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	"github.com/cosmos/cosmos-sdk/client"
+	"github.com/cosmos/cosmos-sdk/codec"
+	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/gpunet/gpunet/app"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+// Encoding is the app's codecs, as a client needs them.
+type Encoding struct {
+	TxConfig client.TxConfig
+	Codec    codec.Codec
+	Registry codectypes.InterfaceRegistry
+}
+
+type appOptions map[string]any
+
+func (o appOptions) Get(key string) any { return o[key] }
+
+// NewEncoding wires the app's codecs the same way the node does.
+func NewEncoding() (Encoding, error) {
+	var e Encoding
+	err := depinject.Inject(
+		depinject.Configs(app.AppConfig(), depinject.Supply(log.NewNopLogger(), appOptions{})),
+		&e.TxConfig, &e.Codec, &e.Registry,
+	)
+	return e, err
+}
+
+// Options say how to reach the chain and whose key signs.
+type Options struct {
+	ChainID        string
+	RPC            string // http://host:26657
+	GRPC           string // host:9090
+	KeyName        string
+	KeyringBackend string
+	KeyringDir     string // default ~/.gpunetd
+}
+
+// Client talks to one node.
+type Client struct {
+	Enc     Encoding
+	ChainID string
+	RPC     *rpchttp.HTTP
+	Conn    *grpc.ClientConn
+	Keyring keyring.Keyring
+	KeyName string
+	Address sdk.AccAddress
+
+	Market   markettypes.QueryClient
+	Provider providertypes.QueryClient
+	Auth     authtypes.QueryClient
+	Tx       txtypes.ServiceClient
+}
+
+// Dial connects to the node and opens the keyring. It does not wait for
+// the node: the watcher and broadcaster retry while it is down.
+func Dial(opts Options) (*Client, error) {
+	enc, err := NewEncoding()
+	if err != nil {
+		return nil, fmt.Errorf("wire codecs: %w", err)
+	}
+	rpc, err := rpchttp.New(opts.RPC, "/websocket")
+	if err != nil {
+		return nil, fmt.Errorf("chain rpc %s: %w", opts.RPC, err)
+	}
+	conn, err := grpc.NewClient(opts.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		return nil, fmt.Errorf("chain grpc %s: %w", opts.GRPC, err)
+	}
+	c := &Client{
+		Enc: enc, ChainID: opts.ChainID, RPC: rpc, Conn: conn, KeyName: opts.KeyName,
+		Market:   markettypes.NewQueryClient(conn),
+		Provider: providertypes.NewQueryClient(conn),
+		Auth:     authtypes.NewQueryClient(conn),
+		Tx:       txtypes.NewServiceClient(conn),
+	}
+	if opts.KeyName != "" {
+		dir := opts.KeyringDir
+		if dir == "" {
+			dir = app.DefaultNodeHome
+		}
+		kr, err := keyring.New(sdk.KeyringServiceName(), opts.KeyringBackend, dir, os.Stdin, enc.Codec)
+		if err != nil {
+			return nil, fmt.Errorf("open keyring (%s in %s): %w", opts.KeyringBackend, dir, err)
+		}
+		rec, err := kr.Key(opts.KeyName)
+		if err != nil {
+			return nil, fmt.Errorf("key %q not in the %s keyring at %s: %w", opts.KeyName, opts.KeyringBackend, dir, err)
+		}
+		addr, err := rec.GetAddress()
+		if err != nil {
+			return nil, err
+		}
+		c.Keyring, c.Address = kr, addr
+	}
+	return c, nil
+}
+
+// Close releases the connections.
+func (c *Client) Close() error { return c.Conn.Close() }
+
+// LatestHeight asks the node for its latest block height.
+func (c *Client) LatestHeight(ctx context.Context) (int64, error) {
+	st, err := c.RPC.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.SyncInfo.LatestBlockHeight, nil
+}
+
+// Account returns the account number and committed sequence of addr.
+func (c *Client) Account(ctx context.Context, addr sdk.AccAddress) (uint64, uint64, error) {
+	res, err := c.Auth.Account(ctx, &authtypes.QueryAccountRequest{Address: addr.String()})
+	if err != nil {
+		return 0, 0, err
+	}
+	var acc sdk.AccountI
+	if err := c.Enc.Registry.UnpackAny(res.Account, &acc); err != nil {
+		return 0, 0, err
+	}
+	return acc.GetAccountNumber(), acc.GetSequence(), nil
+}
+
+// AccountPubKey returns the public key on chain for addr (nil if the
+// account never signed).
+func (c *Client) AccountPubKey(ctx context.Context, addr string) ([]byte, error) {
+	res, err := c.Auth.Account(ctx, &authtypes.QueryAccountRequest{Address: addr})
+	if err != nil {
+		return nil, err
+	}
+	var acc sdk.AccountI
+	if err := c.Enc.Registry.UnpackAny(res.Account, &acc); err != nil {
+		return nil, err
+	}
+	if acc.GetPubKey() == nil {
+		return nil, nil
+	}
+	return acc.GetPubKey().Bytes(), nil
+}
+
+// WaitTx polls for a committed transaction by hash.
+func (c *Client) WaitTx(ctx context.Context, hash string, timeout time.Duration) (*sdk.TxResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(300 * time.Millisecond)
+	defer t.Stop()
+	for {
+		res, err := c.Tx.GetTx(ctx, &txtypes.GetTxRequest{Hash: hash})
+		if err == nil && res.TxResponse != nil {
+			return res.TxResponse, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("tx %s not committed within %s", hash, timeout)
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package chain
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+)
+
+// Block is what the watcher hands on for each height: the events of the
+// successful transactions and the finalize-block (Begin/EndBlock) events.
+type Block struct {
+	Height int64
+	Events []abci.Event
+}
+
+// HandleFunc processes one block; an error makes the watcher retry the same
+// block, so handlers must be idempotent.
+type HandleFunc func(ctx context.Context, b Block) error
+
+// Watcher follows the chain block by block. It persists the last processed
+// height, backfills every gap after a reconnect or a restart, and retries a
+// failed query instead of skipping its block.
+type Watcher struct {
+	c         *Client
+	stateFile string
+	handle    HandleFunc
+	log       *slog.Logger
+	// Poll is the fallback period when no websocket event arrives.
+	Poll time.Duration
+	// OnPruned is called when the node no longer has blocks the watcher
+	// missed; the daemon reconciles from state instead.
+	OnPruned func(ctx context.Context, from, to int64)
+	// OnHeight reports progress (processed, latest) for metrics.
+	OnHeight func(processed, latest int64)
+
+	last int64
+}
+
+type watcherState struct {
+	LastHeight int64 `json:"last_height"`
+}
+
+// NewWatcher returns a watcher that keeps its height in stateFile.
+func NewWatcher(c *Client, stateFile string, handle HandleFunc, logger *slog.Logger) *Watcher {
+	return &Watcher{c: c, stateFile: stateFile, handle: handle, log: logger, Poll: 2 * time.Second}
+}
+
+// LastHeight is the last processed height.
+func (w *Watcher) LastHeight() int64 { return w.last }
+
+// Load reads the persisted height; 0 means none.
+func (w *Watcher) Load() error {
+	raw, err := os.ReadFile(w.stateFile)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var st watcherState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("%s: %w", w.stateFile, err)
+	}
+	w.last = st.LastHeight
+	return nil
+}
+
+func (w *Watcher) save() error {
+	raw, _ := json.Marshal(watcherState{LastHeight: w.last})
+	return writeFileAtomic(w.stateFile, raw)
+}
+
+// Run follows the chain until ctx ends. Without a persisted height it
+// starts at the current head (the daemon reconciles the past from state).
+func (w *Watcher) Run(ctx context.Context) error {
+	if err := w.Load(); err != nil {
+		return err
+	}
+	wake := make(chan struct{}, 1)
+	go w.subscribe(ctx, wake)
+	t := time.NewTicker(w.Poll)
+	defer t.Stop()
+	backoff := 500 * time.Millisecond
+	for {
+		if err := w.catchUp(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.log.Warn("chain query failed; retrying the same block", "next_height", w.last+1, "err", err, "in", backoff)
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		backoff = 500 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-t.C:
+		}
+	}
+}
+
+// catchUp processes every block after the last one up to the head.
+func (w *Watcher) catchUp(ctx context.Context) error {
+	st, err := w.c.RPC.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	latest := st.SyncInfo.LatestBlockHeight
+	if w.last == 0 {
+		w.last = latest - 1
+		w.log.Info("no processed height recorded; following from the head", "height", latest)
+	}
+	if earliest := st.SyncInfo.EarliestBlockHeight; w.last+1 < earliest {
+		w.log.Error("node has pruned blocks the daemon missed; reconciling from state", "missed_from", w.last+1, "missed_to", earliest-1)
+		if w.OnPruned != nil {
+			w.OnPruned(ctx, w.last+1, earliest-1)
+		}
+		w.last = earliest - 1
+	}
+	for h := w.last + 1; h <= latest; h++ {
+		b, err := w.fetch(ctx, h)
+		if err != nil {
+			return err
+		}
+		if err := w.handle(ctx, b); err != nil {
+			return fmt.Errorf("handle block %d: %w", h, err)
+		}
+		w.last = h
+		if err := w.save(); err != nil {
+			return fmt.Errorf("persist height: %w", err)
+		}
+		if w.OnHeight != nil {
+			w.OnHeight(h, latest)
+		}
+	}
+	return nil
+}
+
+func (w *Watcher) fetch(ctx context.Context, h int64) (Block, error) {
+	res, err := w.c.RPC.BlockResults(ctx, &h)
+	if err != nil {
+		return Block{}, fmt.Errorf("block_results %d: %w", h, err)
+	}
+	return blockFromResults(res), nil
+}
+
+func blockFromResults(res *ctypes.ResultBlockResults) Block {
+	b := Block{Height: res.Height}
+	for _, tx := range res.TxsResults {
+		if tx.Code == 0 {
+			b.Events = append(b.Events, tx.Events...)
+		}
+	}
+	b.Events = append(b.Events, res.FinalizeBlockEvents...)
+	return b
+}
+
+// subscribe wakes the loop on every new block; it reconnects forever.
+func (w *Watcher) subscribe(ctx context.Context, wake chan<- struct{}) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := w.subscribeOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		w.log.Warn("block subscription lost; polling until it is back", "err", err, "retry_in", backoff)
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (w *Watcher) subscribeOnce(ctx context.Context, wake chan<- struct{}) error {
+	if !w.c.RPC.IsRunning() {
+		if err := w.c.RPC.Start(); err != nil {
+			return err
+		}
+	}
+	sub, err := w.c.RPC.Subscribe(ctx, "gpunet-provider", "tm.event='NewBlock'", 16)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.c.RPC.UnsubscribeAll(context.Background(), "gpunet-provider") }()
+	w.log.Info("subscribed to new blocks")
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-sub:
+			if !ok {
+				return fmt.Errorf("subscription closed")
+			}
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// writeFileAtomic writes via a temporary file and rename, so a crash leaves
+// the old or the new content, never half of it.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// WriteFileAtomic is writeFileAtomic for other packages.
+func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }

@@ -1,0 +1,428 @@
+// Package config owns gpunet-provider's configuration file: its format, its
+// defaults, its validation and the commented template `gpunet-provider init`
+// writes.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	sdkmath "cosmossdk.io/math"
+	"go.yaml.in/yaml/v3"
+
+	providercli "github.com/gpunet/gpunet/x/provider/client/cli"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+// Denom is the only denom prices are quoted in.
+const Denom = "ugpn"
+
+// Config is the whole provider.yaml of the daemon.
+type Config struct {
+	Chain     Chain     `yaml:"chain"`
+	Key       Key       `yaml:"key"`
+	Provider  Provider  `yaml:"provider"`
+	Pricing   Pricing   `yaml:"pricing"`
+	Inventory Inventory `yaml:"inventory"`
+	Runtime   Runtime   `yaml:"runtime"`
+	API       API       `yaml:"api"`
+	DataDir   string    `yaml:"data_dir"`
+	// ReconcileInterval is how often the daemon re-reads its orders and
+	// leases from gRPC besides following blocks.
+	ReconcileInterval Duration `yaml:"reconcile_interval"`
+	// WithdrawInterval is how often earnings of running leases are withdrawn.
+	WithdrawInterval Duration `yaml:"withdraw_interval"`
+	// LogFormat is "text" or "json".
+	LogFormat string `yaml:"log_format"`
+
+	dir string // directory of the file, for relative paths
+}
+
+// Chain says where the chain is.
+type Chain struct {
+	ID            string  `yaml:"id"`
+	RPC           string  `yaml:"rpc"`
+	GRPC          string  `yaml:"grpc"`
+	GasPrices     string  `yaml:"gas_prices"`
+	GasAdjustment float64 `yaml:"gas_adjustment"`
+}
+
+// Key names the provider's account key.
+type Key struct {
+	Name           string `yaml:"name"`
+	KeyringBackend string `yaml:"keyring_backend"`
+	KeyringDir     string `yaml:"keyring_dir"`
+}
+
+// Provider is what `register` publishes on chain besides the inventory.
+type Provider struct {
+	HostURI    string            `yaml:"host_uri"`
+	Attributes map[string]string `yaml:"attributes"`
+	Email      string            `yaml:"email"`
+	Website    string            `yaml:"website"`
+	// Bond is staked on first registration, e.g. "500000000ugpn".
+	Bond string `yaml:"bond"`
+}
+
+// Pricing is what a bid asks, in ugpn per hour.
+type Pricing struct {
+	// GPUPerHour maps a GPU model slug (or NVML name) to its hourly price;
+	// "default" prices any other model.
+	GPUPerHour        map[string]string `yaml:"gpu_per_hour"`
+	CPUCorePerHour    string            `yaml:"cpu_core_per_hour"`
+	MemoryGiBPerHour  string            `yaml:"memory_gib_per_hour"`
+	StorageGiBPerHour string            `yaml:"storage_gib_per_hour"`
+	// BidDeposit overrides the chain's minimum bid deposit, e.g. "1000000ugpn".
+	BidDeposit string `yaml:"bid_deposit"`
+}
+
+// Inventory sets what the host offers besides the GPUs NVML finds.
+type Inventory struct {
+	CPU     string `yaml:"cpu"`     // cores for tenants, e.g. "14"; default: all host cores
+	Memory  string `yaml:"memory"`  // e.g. "48Gi"; default: host memory
+	Storage string `yaml:"storage"` // e.g. "500Gi"
+	// Declared GPUs are used only when NVML finds no driver, for CPU-only
+	// or test operation; they are always reported as declared.
+	Declared []DeclaredGPU `yaml:"declared"`
+}
+
+// DeclaredGPU is a GPU the operator states exists.
+type DeclaredGPU struct {
+	Model     string `yaml:"model"`
+	MemoryMiB uint64 `yaml:"memory_mib"`
+	Interface string `yaml:"interface"`
+	Count     uint32 `yaml:"count"`
+}
+
+// Runtime configures the container engine.
+type Runtime struct {
+	DockerHost  string `yaml:"docker_host"`  // default: DOCKER_HOST or the local socket
+	PublishHost string `yaml:"publish_host"` // host IP ports are published on
+	PidsLimit   int64  `yaml:"pids_limit"`
+	PullImages  bool   `yaml:"pull_images"`
+}
+
+// API configures the tenant HTTPS API.
+type API struct {
+	Listen   string `yaml:"listen"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// MaxClockSkew is how far a signed request's timestamp may be from now.
+	MaxClockSkew Duration `yaml:"max_clock_skew"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML reads "30s", "5m".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 30s", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes "30s".
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Load reads, defaults and validates a config file.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	abs, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	c.dir = abs
+	return c, nil
+}
+
+// Parse reads config YAML; unknown fields are errors.
+func Parse(raw []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Chain.RPC == "" {
+		c.Chain.RPC = "http://127.0.0.1:26657"
+	}
+	if c.Chain.GRPC == "" {
+		c.Chain.GRPC = "127.0.0.1:9090"
+	}
+	if c.Chain.GasPrices == "" {
+		c.Chain.GasPrices = "0.025ugpn"
+	}
+	if c.Chain.GasAdjustment == 0 {
+		c.Chain.GasAdjustment = 1.4
+	}
+	if c.Key.KeyringBackend == "" {
+		c.Key.KeyringBackend = "test"
+	}
+	if c.Runtime.PublishHost == "" {
+		c.Runtime.PublishHost = "0.0.0.0"
+	}
+	if c.Runtime.PidsLimit == 0 {
+		c.Runtime.PidsLimit = 512
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = "0.0.0.0:8443"
+	}
+	if c.API.MaxClockSkew == 0 {
+		c.API.MaxClockSkew = Duration(60 * time.Second)
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = Duration(30 * time.Second)
+	}
+	if c.WithdrawInterval == 0 {
+		c.WithdrawInterval = Duration(time.Hour)
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+}
+
+// Validate checks every field and names the first wrong one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Chain.ID == "" {
+		bad("chain.id", "missing (the chain id, e.g. gpunet-local)")
+	}
+	if u, err := url.Parse(c.Chain.RPC); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "tcp") || u.Host == "" {
+		bad("chain.rpc", "%q is not an http(s) URL of a CometBFT RPC", c.Chain.RPC)
+	}
+	if _, _, err := net.SplitHostPort(c.Chain.GRPC); err != nil {
+		bad("chain.grpc", "%q is not host:port", c.Chain.GRPC)
+	}
+	if _, err := ParseGasPrice(c.Chain.GasPrices); err != nil {
+		bad("chain.gas_prices", "%v", err)
+	}
+	if c.Chain.GasAdjustment < 1 || c.Chain.GasAdjustment > 5 {
+		bad("chain.gas_adjustment", "%v is outside 1..5", c.Chain.GasAdjustment)
+	}
+	if c.Key.Name == "" {
+		bad("key.name", "missing (the keyring key the provider signs with)")
+	}
+	switch c.Key.KeyringBackend {
+	case "os", "file", "test", "pass", "kwallet", "memory":
+	default:
+		bad("key.keyring_backend", "%q is not one of os, file, test, pass, kwallet", c.Key.KeyringBackend)
+	}
+	if err := providertypes.ValidateHostURI(c.Provider.HostURI); err != nil {
+		bad("provider.host_uri", "%v", err)
+	}
+	if c.Provider.Bond != "" {
+		if _, err := ParseCoin(c.Provider.Bond); err != nil {
+			bad("provider.bond", "%v", err)
+		}
+	}
+	if len(c.Pricing.GPUPerHour) == 0 && c.Pricing.CPUCorePerHour == "" {
+		bad("pricing", "no prices: set gpu_per_hour and cpu_core_per_hour")
+	}
+	if _, err := c.Pricing.Table(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Pricing.BidDeposit != "" {
+		if _, err := ParseCoin(c.Pricing.BidDeposit); err != nil {
+			bad("pricing.bid_deposit", "%v", err)
+		}
+	}
+	if c.Inventory.CPU != "" {
+		if _, err := providercli.ParseCPU(c.Inventory.CPU); err != nil {
+			bad("inventory.cpu", "%v", err)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"inventory.memory", c.Inventory.Memory}, {"inventory.storage", c.Inventory.Storage}} {
+		if f.v != "" {
+			if _, err := providercli.ParseSize(f.v); err != nil {
+				bad(f.name, "%v", err)
+			}
+		}
+	}
+	for i, g := range c.Inventory.Declared {
+		if !providertypes.IsGPUModelSlug(providertypes.CanonicalGPUModel(g.Model)) {
+			bad(fmt.Sprintf("inventory.declared[%d].model", i), "%q is not a GPU model", g.Model)
+		}
+		if g.Count == 0 {
+			bad(fmt.Sprintf("inventory.declared[%d].count", i), "must be at least 1")
+		}
+		if g.MemoryMiB == 0 {
+			bad(fmt.Sprintf("inventory.declared[%d].memory_mib", i), "must be set")
+		}
+	}
+	if ip := net.ParseIP(c.Runtime.PublishHost); ip == nil {
+		bad("runtime.publish_host", "%q is not an IP address", c.Runtime.PublishHost)
+	}
+	if c.Runtime.PidsLimit < 16 {
+		bad("runtime.pids_limit", "%d is below 16", c.Runtime.PidsLimit)
+	}
+	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+		bad("api.listen", "%q is not host:port", c.API.Listen)
+	}
+	if c.API.MaxClockSkew.D() < time.Second || c.API.MaxClockSkew.D() > 10*time.Minute {
+		bad("api.max_clock_skew", "%s is outside 1s..10m", c.API.MaxClockSkew.D())
+	}
+	if c.ReconcileInterval.D() < time.Second {
+		bad("reconcile_interval", "%s is below 1s", c.ReconcileInterval.D())
+	}
+	if c.WithdrawInterval.D() < 10*time.Second {
+		bad("withdraw_interval", "%s is below 10s", c.WithdrawInterval.D())
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "%q is not text or json", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// Path resolves a path from the config relative to the config file.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// DataPath is a file in the data directory.
+func (c *Config) DataPath(name string) string { return filepath.Join(c.Path(c.DataDir), name) }
+
+// CertFile is the API's certificate path (default data_dir/tls.crt).
+func (c *Config) CertFile() string {
+	if c.API.CertFile != "" {
+		return c.Path(c.API.CertFile)
+	}
+	return c.DataPath("tls.crt")
+}
+
+// KeyFile is the API's private key path (default data_dir/tls.key).
+func (c *Config) KeyFile() string {
+	if c.API.KeyFile != "" {
+		return c.Path(c.API.KeyFile)
+	}
+	return c.DataPath("tls.key")
+}
+
+// PriceTable is parsed pricing.
+type PriceTable struct {
+	GPU        map[string]sdkmath.LegacyDec // by model slug; "default" for any
+	CPUCore    sdkmath.LegacyDec
+	MemoryGiB  sdkmath.LegacyDec
+	StorageGiB sdkmath.LegacyDec
+}
+
+// Table parses the prices.
+func (p Pricing) Table() (PriceTable, error) {
+	t := PriceTable{GPU: map[string]sdkmath.LegacyDec{}}
+	models := make([]string, 0, len(p.GPUPerHour))
+	for m := range p.GPUPerHour {
+		models = append(models, m)
+	}
+	sort.Strings(models)
+	for _, m := range models {
+		v, err := parsePrice(p.GPUPerHour[m])
+		if err != nil {
+			return t, fmt.Errorf("pricing.gpu_per_hour.%s: %w", m, err)
+		}
+		slug := m
+		if m != "default" {
+			slug = providertypes.CanonicalGPUModel(m)
+		}
+		t.GPU[slug] = v
+	}
+	var err error
+	for _, f := range []struct {
+		name string
+		v    string
+		dst  *sdkmath.LegacyDec
+	}{
+		{"pricing.cpu_core_per_hour", p.CPUCorePerHour, &t.CPUCore},
+		{"pricing.memory_gib_per_hour", p.MemoryGiBPerHour, &t.MemoryGiB},
+		{"pricing.storage_gib_per_hour", p.StorageGiBPerHour, &t.StorageGiB},
+	} {
+		if f.v == "" {
+			*f.dst = sdkmath.LegacyZeroDec()
+			continue
+		}
+		if *f.dst, err = parsePrice(f.v); err != nil {
+			return t, fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	return t, nil
+}
+
+// parsePrice reads "2000000" or "2000000ugpn" (ugpn per hour).
+func parsePrice(s string) (sdkmath.LegacyDec, error) {
+	s = strings.TrimSpace(s)
+	if num, ok := strings.CutSuffix(s, Denom); ok {
+		s = num
+	} else if strings.IndexFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0 {
+		return sdkmath.LegacyDec{}, fmt.Errorf("%q: prices are in %s per hour", s, Denom)
+	}
+	if len(s) > 40 {
+		return sdkmath.LegacyDec{}, fmt.Errorf("%q is too long", s)
+	}
+	v, err := sdkmath.LegacyNewDecFromStr(s)
+	if err != nil || v.IsNegative() {
+		return sdkmath.LegacyDec{}, fmt.Errorf("%q is not a non-negative amount of %s per hour", s, Denom)
+	}
+	return v, nil
+}
+
+// ParseCoin reads "500000000ugpn" and refuses other denoms.
+func ParseCoin(s string) (sdkmath.Int, error) {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), Denom)
+	if !ok {
+		return sdkmath.Int{}, fmt.Errorf("%q must be an amount of %s, e.g. 500000000%s", s, Denom, Denom)
+	}
+	v, ok := sdkmath.NewIntFromString(num)
+	if !ok || !v.IsPositive() {
+		return sdkmath.Int{}, fmt.Errorf("%q is not a positive amount of %s", s, Denom)
+	}
+	return v, nil
+}
+
+// ParseGasPrice reads "0.025ugpn".
+func ParseGasPrice(s string) (sdkmath.LegacyDec, error) {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), Denom)
+	if !ok {
+		return sdkmath.LegacyDec{}, fmt.Errorf("%q must be a price in %s, e.g. 0.025%s", s, Denom, Denom)
+	}
+	v, err := sdkmath.LegacyNewDecFromStr(num)
+	if err != nil || v.IsNegative() {
+		return sdkmath.LegacyDec{}, fmt.Errorf("%q is not a gas price", s)
+	}
+	return v, nil
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// TemplateParams fill the file `gpunet-provider init` writes.
+type TemplateParams struct {
+	ChainID string
+	RPC     string
+	GRPC    string
+	KeyName string
+	HostURI string
+	Listen  string
+}
+
+// Template returns a commented provider.yaml that Parse accepts.
+func Template(p TemplateParams) string {
+	return fmt.Sprintf(`# gpunet-provider configuration. Every field is explained; sizes accept
+# Ki/Mi/Gi/Ti (binary) or K/M/G/T (decimal); prices are ugpn per hour.
+
+chain:
+  id: %q
+  rpc: %q      # CometBFT RPC (blocks are followed over its websocket)
+  grpc: %q           # gRPC (queries, simulation, broadcast)
+  gas_prices: 0.025ugpn
+  gas_adjustment: 1.4
+
+key:
+  name: %q             # key in the keyring that owns the provider
+  keyring_backend: test      # os | file | test
+  keyring_dir: ""            # default: ~/.gpunetd
+
+provider:
+  host_uri: %q   # where tenants reach this daemon's API
+  attributes:
+    region: local
+  email: ""
+  website: ""
+  bond: 500000000ugpn        # staked by the first 'gpunet-provider register'
+
+pricing:
+  gpu_per_hour:              # by model slug or NVML name
+    h100: 2000000
+    a100: 1200000
+    rtx4090: 400000
+    default: 1000000
+  cpu_core_per_hour: 10000
+  memory_gib_per_hour: 2000
+  storage_gib_per_hour: 100
+  bid_deposit: ""            # default: the chain's minimum
+
+inventory:
+  cpu: ""                    # cores offered to tenants; default: all host cores
+  memory: ""                 # default: host memory
+  storage: 100Gi
+  # GPUs declared here are used ONLY when NVML finds no NVIDIA driver (CPU-only
+  # or test hosts); they are registered and reported as declared, not detected.
+  declared: []
+  #  - model: h100
+  #    memory_mib: 81559
+  #    interface: sxm
+  #    count: 1
+
+runtime:
+  docker_host: ""            # default: DOCKER_HOST or unix:///var/run/docker.sock
+  publish_host: 0.0.0.0      # host IP tenant ports are published on
+  pids_limit: 512
+  pull_images: true          # pull images that are not present locally
+
+api:
+  listen: %q
+  cert_file: ""              # default: <data_dir>/tls.crt (created by init)
+  key_file: ""
+  max_clock_skew: 60s        # signed requests older or newer than this are refused
+
+data_dir: data               # relative to this file
+reconcile_interval: 30s
+withdraw_interval: 1h
+log_format: text             # text | json
+`, p.ChainID, p.RPC, p.GRPC, p.KeyName, p.HostURI, p.Listen)
+}
+
+// WriteTemplate writes the template to path, refusing to overwrite.
+func WriteTemplate(path string, p TemplateParams) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%s exists; remove it first or edit it", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(Template(p)), 0o600)
+}

@@ -1,0 +1,342 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/provider/leaseauth"
+	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/sdl"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// MaxManifestBytes bounds a manifest upload.
+const MaxManifestBytes = 1 << 20
+
+func (d *Daemon) startAPI(errc chan<- error) error {
+	cert, err := tls.LoadX509KeyPair(d.cfg.CertFile(), d.cfg.KeyFile())
+	if err != nil {
+		return fmt.Errorf("API certificate (%s, %s): %w; run 'gpunet-provider init' to create one", d.cfg.CertFile(), d.cfg.KeyFile(), err)
+	}
+	ln, err := net.Listen("tcp", d.cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("API listen %s: %w", d.cfg.API.Listen, err)
+	}
+	d.api = &http.Server{
+		Handler:           d.routes(leaseauth.NewVerifier(d.provider, d.cfg.API.MaxClockSkew.D())),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	d.log.Info("tenant API listening", "addr", ln.Addr().String())
+	go func() {
+		if err := d.api.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	return nil
+}
+
+func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "provider": d.provider, "processed_height": d.watcher.LastHeight()})
+	})
+	mux.HandleFunc("GET /v1/inventory", d.handleInventory)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	auth := &authorizer{d: d, v: v, keys: map[string]cachedKey{}}
+	mux.HandleFunc("PUT /v1/deployments/{owner}/{dseq}/manifest", auth.wrap(d.handleManifest))
+	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/status", auth.wrap(d.handleStatus))
+	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/logs", auth.wrap(d.handleLogs))
+	return mux
+}
+
+func (d *Daemon) handleInventory(w http.ResponseWriter, _ *http.Request) {
+	free, freeGPUs := d.engine.Free()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"provider": d.provider, "source": d.inv.Source, "gpus": d.inv.GPUs,
+		"cpu_millis": d.inv.CPUMillis, "memory_bytes": d.inv.MemoryBytes, "storage_bytes": d.inv.StorageBytes,
+		"free": free, "free_gpus": freeGPUs,
+	})
+}
+
+// authorizer checks that a request is signed by the owner named in its path
+// with the key the chain knows for that account.
+type authorizer struct {
+	d    *Daemon
+	v    *leaseauth.Verifier
+	mu   sync.Mutex
+	keys map[string]cachedKey
+}
+
+type cachedKey struct {
+	pub []byte
+	at  time.Time
+}
+
+func (a *authorizer) wrap(h func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxManifestBytes))
+		if err != nil {
+			writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", MaxManifestBytes))
+			return
+		}
+		ver, err := a.v.Verify(r, body)
+		if err != nil {
+			a.d.log.Info("api request refused", "path", r.URL.Path, "err", err)
+			code := http.StatusUnauthorized
+			if errors.Is(err, leaseauth.ErrBusy) {
+				code = http.StatusServiceUnavailable
+			}
+			writeErr(w, code, err)
+			return
+		}
+		owner := r.PathValue("owner")
+		if ver.Signer != owner {
+			writeErr(w, http.StatusForbidden, fmt.Errorf("signed by %s, but the deployment belongs to %s", ver.Signer, owner))
+			return
+		}
+		onChain, err := a.pubKey(r.Context(), owner)
+		if err != nil {
+			writeErr(w, http.StatusBadGateway, fmt.Errorf("cannot read %s's account from the chain: %v", owner, err))
+			return
+		}
+		if !bytes.Equal(onChain, ver.PubKey.Bytes()) {
+			writeErr(w, http.StatusForbidden, errors.New("the signing key is not the key of the owner's account on chain"))
+			return
+		}
+		h(w, r, body)
+	}
+}
+
+// pubKey reads (and caches for a minute) an account's on-chain public key.
+func (a *authorizer) pubKey(ctx context.Context, addr string) ([]byte, error) {
+	a.mu.Lock()
+	c, ok := a.keys[addr]
+	a.mu.Unlock()
+	if ok && time.Since(c.at) < time.Minute {
+		return c.pub, nil
+	}
+	pub, err := a.d.chain.AccountPubKey(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	if pub == nil {
+		return nil, errors.New("account has no public key on chain yet")
+	}
+	a.mu.Lock()
+	if len(a.keys) > 10_000 {
+		a.keys = map[string]cachedKey{}
+	}
+	a.keys[addr] = cachedKey{pub: pub, at: time.Now()}
+	a.mu.Unlock()
+	return pub, nil
+}
+
+func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []byte) {
+	owner := r.PathValue("owner")
+	dseq, err := strconv.ParseUint(r.PathValue("dseq"), 10, 64)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("dseq %q is not a number", r.PathValue("dseq")))
+		return
+	}
+	var m sdl.Manifest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("manifest is not valid JSON of the gpunet manifest format: %v", err))
+		return
+	}
+	hash, err := m.Hash()
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := d.chain.Market.Deployment(r.Context(), &markettypes.QueryDeploymentRequest{Owner: owner, Dseq: dseq})
+	if err != nil {
+		if isNotFound(err) {
+			writeErr(w, http.StatusNotFound, fmt.Errorf("deployment %s/%d not found on chain", owner, dseq))
+			return
+		}
+		writeErr(w, http.StatusBadGateway, err)
+		return
+	}
+	if !bytes.Equal(hash, res.Deployment.ManifestHash) {
+		writeErr(w, http.StatusUnprocessableEntity, fmt.Errorf("manifest hash %x does not match the deployment's on-chain hash %x", hash, res.Deployment.ManifestHash))
+		return
+	}
+	var ours []markettypes.Lease
+	for _, l := range res.Leases {
+		if l.Id.Provider == d.provider {
+			ours = append(ours, l)
+		}
+	}
+	if len(ours) == 0 {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("this provider holds no lease in deployment %s/%d", owner, dseq))
+		return
+	}
+	for _, l := range ours {
+		var spec markettypes.GroupSpec
+		for _, o := range res.Orders {
+			if o.Id.Gseq == l.Id.Order.Gseq && o.Id.Oseq == l.Id.Order.Oseq {
+				spec = o.Spec
+			}
+		}
+		if _, err := groupFor(m, spec); err != nil {
+			writeErr(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+	}
+	canonical, _ := m.CanonicalJSON()
+	dep := deploymentKey(owner, dseq)
+	if err := d.store.saveManifest(dep, canonical); err != nil {
+		writeErr(w, http.StatusInternalServerError, fmt.Errorf("store manifest: %v", err))
+		return
+	}
+	out := api.ManifestAccepted{Deployment: dep, Hash: fmt.Sprintf("%x", hash)}
+	for _, l := range ours {
+		key := orderKey(l.Id.Order)
+		out.Leases = append(out.Leases, key)
+		d.log.Info("manifest received", "lease", key, "hash", out.Hash)
+		if err := d.trackLease(context.WithoutCancel(r.Context()), l, false); err != nil {
+			d.log.Warn("cannot start lease yet; reconcile will retry", "lease", key, "err", err)
+		}
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+// leaseFromPath finds a live lease of this provider named by the path.
+func (d *Daemon) leaseFromPath(w http.ResponseWriter, r *http.Request) (*lease, bool) {
+	key := fmt.Sprintf("%s/%s/%s/%s", r.PathValue("owner"), r.PathValue("dseq"), r.PathValue("gseq"), r.PathValue("oseq"))
+	d.mu.Lock()
+	l, ok := d.leases[key]
+	d.mu.Unlock()
+	if !ok {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("no live lease %s on this provider", key))
+		return nil, false
+	}
+	return l, true
+}
+
+func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, _ []byte) {
+	l, ok := d.leaseFromPath(w, r)
+	if !ok {
+		return
+	}
+	st, err := d.rt.Status(r.Context(), l.ref)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	raw, _ := d.store.loadManifest(deploymentKey(l.ref.Owner, l.ref.DSeq))
+	d.mu.Lock()
+	out := api.LeaseStatus{Lease: l.key, Provider: d.provider, State: stateName(l.state), Phase: l.phase, Price: api.FormatDecCoin(l.price.Amount.String(), l.price.Denom), Manifest: raw != nil, Replicas: replicas(st)}
+	d.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {
+	l, ok := d.leaseFromPath(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	follow := q.Get("follow") == "true" || q.Get("follow") == "1"
+	tail := 0
+	if s := q.Get("tail"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("tail %q is not a non-negative number", s))
+			return
+		}
+		tail = n
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	fw := &flushWriter{w: w}
+	if f, ok := w.(http.Flusher); ok {
+		fw.f = f
+		f.Flush()
+	}
+	if err := d.rt.Logs(r.Context(), l.ref, q.Get("service"), follow, tail, fw); err != nil && r.Context().Err() == nil {
+		fmt.Fprintf(fw, "\n[gpunet-provider] log stream ended: %v\n", err)
+	}
+}
+
+type flushWriter struct {
+	w io.Writer
+	f http.Flusher
+}
+
+func (fw *flushWriter) Write(p []byte) (int, error) {
+	n, err := fw.w.Write(p)
+	if fw.f != nil {
+		fw.f.Flush()
+	}
+	return n, err
+}
+
+func stateName(s markettypes.LeaseState) string {
+	switch s {
+	case markettypes.LEASE_STATE_PENDING:
+		return "pending"
+	case markettypes.LEASE_STATE_ACTIVE:
+		return "active"
+	}
+	return "unknown"
+}
+
+// replicas turns the runtime's view into the API's, sorted by service and replica.
+func replicas(st runtime.LeaseStatus) []api.Replica {
+	names := make([]string, 0, len(st.Services))
+	for name := range st.Services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []api.Replica
+	for _, name := range names {
+		reps := st.Services[name]
+		sort.Slice(reps, func(i, j int) bool { return reps[i].Replica < reps[j].Replica })
+		for _, r := range reps {
+			a := api.Replica{Service: r.Service, Replica: r.Replica, Container: r.ContainerName, Image: r.Image, State: r.State,
+				ExitCode: r.ExitCode, Error: r.Error, OOMKilled: r.OOMKilled, Restarts: r.RestartCount}
+			if !r.StartedAt.IsZero() {
+				t := r.StartedAt
+				a.StartedAt = &t
+			}
+			if !r.FinishedAt.IsZero() {
+				t := r.FinishedAt
+				a.FinishedAt = &t
+			}
+			for _, p := range r.Ports {
+				a.Ports = append(a.Ports, api.Port{Port: p.ContainerPort, Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort})
+			}
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, api.Error{Error: err.Error()})
+}

@@ -1,0 +1,34 @@
+package daemon
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are served on /metrics in Prometheus' text format.
+type metrics struct {
+	reg          *prometheus.Registry
+	bids         *prometheus.CounterVec
+	leasesWon    prometheus.Counter
+	leasesClosed *prometheus.CounterVec
+	leases       prometheus.Gauge
+	containers   prometheus.Gauge
+	earnings     prometheus.Counter
+	height       prometheus.Gauge
+	lag          prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg:          prometheus.NewRegistry(),
+		bids:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gpunet_provider_bids_total", Help: "Orders considered, by outcome (placed, skipped, refused, closed_<reason>)."}, []string{"outcome"}),
+		leasesWon:    prometheus.NewCounter(prometheus.CounterOpts{Name: "gpunet_provider_leases_won_total", Help: "Leases won."}),
+		leasesClosed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gpunet_provider_leases_closed_total", Help: "Leases closed, by reason."}, []string{"reason"}),
+		leases:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "gpunet_provider_leases", Help: "Live leases (pending or active) of this provider."}),
+		containers:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "gpunet_provider_containers_running", Help: "Lease containers running."}),
+		earnings:     prometheus.NewCounter(prometheus.CounterOpts{Name: "gpunet_provider_earnings_ugpn_total", Help: "Net ugpn paid to this provider since the daemon started."}),
+		height:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "gpunet_provider_processed_height", Help: "Last block height processed."}),
+		lag:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "gpunet_provider_chain_lag_blocks", Help: "Blocks between the node's head and the last processed."}),
+	}
+	m.reg.MustRegister(m.bids, m.leasesWon, m.leasesClosed, m.leases, m.containers, m.earnings, m.height, m.lag)
+	return m
+}

@@ -1,0 +1,147 @@
+package leaseauth
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+)
+
+type tenant struct {
+	priv *secp256k1.PrivKey
+	addr string
+}
+
+func newTenant() tenant {
+	p := secp256k1.GenPrivKey()
+	return tenant{priv: p, addr: sdk.AccAddress(p.PubKey().Address()).String()}
+}
+
+func (t tenant) sign(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+	sig, err := t.priv.Sign(msg)
+	return sig, t.priv.PubKey(), err
+}
+
+const provider = "cosmos1provider"
+
+func signed(t *testing.T, tn tenant, method, path string, body []byte, prov string, at time.Time) *http.Request {
+	t.Helper()
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	if err := Sign(req, body, prov, tn.addr, tn.sign, at); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	alice, mallory := newTenant(), newTenant()
+	body := []byte(`{"version":"2.0"}`)
+	path := "/v1/deployments/x/7/manifest?x=1"
+
+	newV := func() *Verifier {
+		v := NewVerifier(provider, time.Minute)
+		v.Now = func() time.Time { return now }
+		return v
+	}
+
+	t.Run("valid request verifies once, replay refused", func(t *testing.T) {
+		v := newV()
+		req := signed(t, alice, http.MethodPut, path, body, provider, now)
+		got, err := v.Verify(req, body)
+		if err != nil || got.Signer != alice.addr {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+		if _, err := v.Verify(req, body); !errors.Is(err, ErrReplayed) {
+			t.Fatalf("replay: %v", err)
+		}
+	})
+
+	cases := []struct {
+		name string
+		req  func() (*http.Request, []byte)
+		want error
+	}{
+		{"unsigned", func() (*http.Request, []byte) { return httptest.NewRequest("GET", path, nil), nil }, ErrMissing},
+		{"body changed", func() (*http.Request, []byte) {
+			return signed(t, alice, "PUT", path, body, provider, now), []byte(`{"version":"evil"}`)
+		}, ErrBadSignature},
+		{"path changed", func() (*http.Request, []byte) {
+			r := signed(t, alice, "PUT", path, body, provider, now)
+			r.URL.Path = "/v1/deployments/x/8/manifest"
+			return r, body
+		}, ErrBadSignature},
+		{"method changed", func() (*http.Request, []byte) {
+			r := signed(t, alice, "PUT", path, body, provider, now)
+			r.Method = "DELETE"
+			return r, body
+		}, ErrBadSignature},
+		{"signed for another provider", func() (*http.Request, []byte) {
+			return signed(t, alice, "PUT", path, body, "cosmos1other", now), body
+		}, ErrBadSignature},
+		{"expired", func() (*http.Request, []byte) {
+			return signed(t, alice, "PUT", path, body, provider, now.Add(-61*time.Second)), body
+		}, ErrStale},
+		{"from the future", func() (*http.Request, []byte) {
+			return signed(t, alice, "PUT", path, body, provider, now.Add(2*time.Minute)), body
+		}, ErrStale},
+		{"claims alice with mallory's key", func() (*http.Request, []byte) {
+			r := signed(t, mallory, "PUT", path, body, provider, now)
+			r.Header.Set(HeaderSigner, alice.addr)
+			return r, body
+		}, ErrKeyMismatch},
+		{"forged signature bytes", func() (*http.Request, []byte) {
+			r := signed(t, alice, "PUT", path, body, provider, now)
+			other := signed(t, alice, "GET", path, nil, provider, now)
+			r.Header.Set(HeaderSignature, other.Header.Get(HeaderSignature))
+			return r, body
+		}, ErrBadSignature},
+		{"garbage key", func() (*http.Request, []byte) {
+			r := signed(t, alice, "PUT", path, body, provider, now)
+			r.Header.Set(HeaderPubKey, "AAAA")
+			return r, body
+		}, ErrMalformed},
+		{"missing nonce", func() (*http.Request, []byte) {
+			r := signed(t, alice, "PUT", path, body, provider, now)
+			r.Header.Del(HeaderNonce)
+			return r, body
+		}, ErrMalformed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, b := tc.req()
+			if _, err := newV().Verify(req, b); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNonceCacheForgetsStaleEntriesAndIsBounded(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	alice := newTenant()
+	v := NewVerifier(provider, time.Minute)
+	v.MaxNonces = 2
+	v.Now = func() time.Time { return now }
+	for i := 0; i < 2; i++ {
+		if _, err := v.Verify(signed(t, alice, "GET", "/x", nil, provider, now), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := v.Verify(signed(t, alice, "GET", "/x", nil, provider, now), nil); !errors.Is(err, ErrBusy) {
+		t.Fatalf("full cache: %v", err)
+	}
+	now = now.Add(3 * time.Minute) // the first two are past any valid timestamp now
+	if _, err := v.Verify(signed(t, alice, "GET", "/x", nil, provider, now), nil); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	if len(v.nonces) != 1 || len(v.order) != 1 {
+		t.Fatalf("cache holds %d/%d entries, want 1", len(v.nonces), len(v.order))
+	}
+}

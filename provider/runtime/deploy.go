@@ -1,0 +1,212 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+)
+
+// cleanupTimeout bounds the removal of a failed deployment, which runs even
+// when the caller's context is already cancelled.
+const cleanupTimeout = 30 * time.Second
+
+// Deploy runs the workload's lease and returns its status.
+//
+// It is idempotent: when the engine already has containers for the lease,
+// in any state, it creates and starts nothing and returns their status, so
+// a restarted daemon adopts what it left running. Otherwise it checks that
+// every image is on the engine (pulling it when Options.Pull) before
+// creating anything, creates the lease's bridge network and one container
+// per service replica, and starts them. If any step after the first
+// creation fails, everything Deploy created is removed and the error is
+// returned.
+func (r *Runtime) Deploy(ctx context.Context, w Workload) (LeaseStatus, error) {
+	if err := r.checkLease(w.Lease); err != nil {
+		return LeaseStatus{}, err
+	}
+	unlock := r.lockLease(w.Lease)
+	defer unlock()
+	log := r.log.With("lease", w.Lease.String())
+
+	existing, err := r.leaseContainers(ctx, w.Lease)
+	if err != nil {
+		return LeaseStatus{}, err
+	}
+	if len(existing) > 0 {
+		log.Info("lease adopted", "containers", len(existing))
+		return r.Status(ctx, w.Lease)
+	}
+
+	set := r.settings(w.Lease)
+	specs, err := planReplicas(w, set)
+	if err != nil {
+		log.Warn("deploy refused", "err", err)
+		return LeaseStatus{}, err
+	}
+	if err := r.ensureImages(ctx, w); err != nil {
+		return LeaseStatus{}, err
+	}
+	if err := r.createAndStart(ctx, w.Lease, set.Network, specs); err != nil {
+		log.Warn("deploy failed, removing what it created", "err", err)
+		r.cleanup(ctx, w.Lease)
+		return LeaseStatus{}, err
+	}
+	log.Info("lease deployed", "containers", len(specs), "network", set.Network)
+	return r.Status(ctx, w.Lease)
+}
+
+// ensureImages makes sure every image of the group is on the engine,
+// pulling missing ones when Options.Pull is set.
+func (r *Runtime) ensureImages(ctx context.Context, w Workload) error {
+	seen := map[string]bool{}
+	for _, svc := range w.Group.Services {
+		if seen[svc.Image] {
+			continue
+		}
+		seen[svc.Image] = true
+		if err := r.ensureImage(ctx, svc.Image); err != nil {
+			r.log.Warn("image unavailable", "lease", w.Lease.String(), "service", svc.Name, "image", svc.Image, "err", err)
+			return fmt.Errorf("lease %s service %q: %w", w.Lease, svc.Name, err)
+		}
+	}
+	return nil
+}
+
+func (r *Runtime) ensureImage(ctx context.Context, ref string) error {
+	_, err := r.cli.ImageInspect(ctx, ref)
+	if err == nil {
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	if !r.opts.Pull {
+		return fmt.Errorf("%w: %s is not on the engine and pulling is off", ErrImageUnavailable, ref)
+	}
+	r.log.Info("pulling image", "image", ref)
+	if err := r.pull(ctx, ref); err != nil {
+		return fmt.Errorf("%w: %s is not on the engine and could not be pulled: %v", ErrImageUnavailable, ref, err)
+	}
+	// A pull can fail inside its progress stream; the image being there
+	// afterwards is the only reliable sign of success.
+	if _, err := r.cli.ImageInspect(ctx, ref); err != nil {
+		return fmt.Errorf("%w: %s is not on the engine after pulling: %v", ErrImageUnavailable, ref, err)
+	}
+	r.log.Info("image pulled", "image", ref)
+	return nil
+}
+
+func (r *Runtime) pull(ctx context.Context, ref string) error {
+	body, err := r.cli.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return pullStreamError(body)
+}
+
+// pullStreamError reads a pull's JSON progress stream to the end and
+// returns the error it reports, if any.
+func pullStreamError(stream io.Reader) error {
+	dec := json.NewDecoder(stream)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("reading pull progress: %w", err)
+		}
+		if msg.Error != "" {
+			return errors.New(msg.Error)
+		}
+	}
+}
+
+// createAndStart creates the lease network (or reuses one left by an
+// interrupted deploy) and the containers, then starts them in order.
+func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, netName string, specs []replicaSpec) error {
+	if err := r.ensureNetwork(ctx, l, netName); err != nil {
+		return err
+	}
+	ids := make([]string, len(specs))
+	for i, s := range specs {
+		resp, err := r.cli.ContainerCreate(ctx, s.Config, s.Host, s.Net, nil, s.Name)
+		if err != nil {
+			return fmt.Errorf("lease %s service %q replica %d: create container %s: %w", l, s.Service, s.Replica, s.Name, err)
+		}
+		ids[i] = resp.ID
+		r.log.Info("container created", "lease", l.String(), "service", s.Service, "replica", s.Replica,
+			"container", s.Name, "gpus", s.GPUs, "warnings", resp.Warnings)
+	}
+	for i, s := range specs {
+		if err := r.cli.ContainerStart(ctx, ids[i], container.StartOptions{}); err != nil {
+			return startError(l, s, err)
+		}
+		r.log.Info("container started", "lease", l.String(), "service", s.Service, "replica", s.Replica, "container", s.Name)
+	}
+	return nil
+}
+
+// ensureNetwork creates the lease's bridge network. A network of that name
+// with this provider's label is one an earlier, interrupted Deploy left:
+// it is reused.
+func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) error {
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("name", name), filters.Arg("label", LabelProvider+"="+r.opts.Provider))})
+	if err != nil {
+		return fmt.Errorf("lease %s: list networks: %w", l, err)
+	}
+	for _, n := range nets {
+		if n.Name == name { // the name filter matches substrings
+			r.log.Info("network reused", "lease", l.String(), "network", name)
+			return nil
+		}
+	}
+	_, err = r.cli.NetworkCreate(ctx, name, network.CreateOptions{
+		Driver:   "bridge",
+		Internal: false, // workloads may reach the internet; the engine keeps bridges apart
+		Labels:   leaseLabels(r.opts.Provider, l),
+	})
+	if err != nil {
+		return fmt.Errorf("lease %s: create network %s: %w", l, name, err)
+	}
+	r.log.Info("network created", "lease", l.String(), "network", name)
+	return nil
+}
+
+// startError explains a failed start. An engine without the NVIDIA
+// container toolkit creates a container with a GPU request but refuses to
+// start it with HTTP 500 "could not select device driver "nvidia" with
+// capabilities: [[gpu]]"; no error type marks that case, so the message is
+// matched, and only for replicas that asked for GPUs.
+func startError(l LeaseRef, s replicaSpec, err error) error {
+	if len(s.GPUs) > 0 && strings.Contains(err.Error(), "could not select device driver") {
+		return fmt.Errorf("%w: lease %s service %q replica %d: the engine has no %q GPU device driver (is the NVIDIA container toolkit installed?): %v",
+			ErrGPUUnavailable, l, s.Service, s.Replica, gpuDriver, err)
+	}
+	return fmt.Errorf("lease %s service %q replica %d: start container %s: %w", l, s.Service, s.Replica, s.Name, err)
+}
+
+// cleanup removes what a failed Deploy created, even when ctx is done.
+func (r *Runtime) cleanup(ctx context.Context, l LeaseRef) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := r.remove(ctx, l); err != nil {
+		r.log.Error("cleanup after failed deploy incomplete", "lease", l.String(), "err", err)
+		return
+	}
+	r.log.Info("failed deploy cleaned up", "lease", l.String())
+}

@@ -1,0 +1,115 @@
+package runtime
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// LeaseRef identifies a lease: the deployment owner and sequence numbers, and
+// the provider that won it (both bech32 addresses).
+type LeaseRef struct {
+	Owner    string
+	DSeq     uint64
+	GSeq     uint32
+	OSeq     uint32
+	Provider string
+}
+
+// String is "owner/dseq/gseq/oseq", the value of the gpunet.lease label and
+// the key of List's map.
+func (l LeaseRef) String() string {
+	return fmt.Sprintf("%s/%d/%d/%d", l.Owner, l.DSeq, l.GSeq, l.OSeq)
+}
+
+// Labels on every container and network the runtime creates.
+const (
+	LabelProvider = "gpunet.provider"
+	LabelOwner    = "gpunet.owner"
+	LabelDSeq     = "gpunet.dseq"
+	LabelGSeq     = "gpunet.gseq"
+	LabelOSeq     = "gpunet.oseq"
+	LabelLease    = "gpunet.lease"
+	LabelGroup    = "gpunet.group"
+	LabelService  = "gpunet.service"
+	LabelReplica  = "gpunet.replica"
+)
+
+// leaseLabels are the labels that tie an object to a lease of a provider.
+func leaseLabels(provider string, l LeaseRef) map[string]string {
+	return map[string]string{
+		LabelProvider: provider,
+		LabelOwner:    l.Owner,
+		LabelDSeq:     strconv.FormatUint(l.DSeq, 10),
+		LabelGSeq:     strconv.FormatUint(uint64(l.GSeq), 10),
+		LabelOSeq:     strconv.FormatUint(uint64(l.OSeq), 10),
+		LabelLease:    l.String(),
+	}
+}
+
+// replicaLabels are leaseLabels plus the group, service and replica index.
+func replicaLabels(provider string, l LeaseRef, group, service string, replica int) map[string]string {
+	labels := leaseLabels(provider, l)
+	labels[LabelGroup] = group
+	labels[LabelService] = service
+	labels[LabelReplica] = strconv.Itoa(replica)
+	return labels
+}
+
+// leaseFromLabels reads a LeaseRef back from an object's labels; ok is false
+// when a label is missing or malformed (an object someone else labelled).
+func leaseFromLabels(labels map[string]string) (LeaseRef, bool) {
+	dseq, err1 := strconv.ParseUint(labels[LabelDSeq], 10, 64)
+	gseq, err2 := strconv.ParseUint(labels[LabelGSeq], 10, 32)
+	oseq, err3 := strconv.ParseUint(labels[LabelOSeq], 10, 32)
+	l := LeaseRef{Owner: labels[LabelOwner], DSeq: dseq, GSeq: uint32(gseq), OSeq: uint32(oseq), Provider: labels[LabelProvider]}
+	if err1 != nil || err2 != nil || err3 != nil || l.Owner == "" || labels[LabelLease] != l.String() {
+		return LeaseRef{}, false
+	}
+	return l, true
+}
+
+// leaseHash is a short, stable name fragment for a lease of a provider. The
+// provider is part of it so that two providers sharing one engine (tests,
+// a demo) never collide on names.
+func leaseHash(provider string, l LeaseRef) string {
+	sum := sha256.Sum256([]byte(provider + "\x00" + l.String()))
+	return hex.EncodeToString(sum[:6])
+}
+
+// networkName is the lease's bridge network: "gpunet-<hash>".
+func networkName(provider string, l LeaseRef) string {
+	return "gpunet-" + leaseHash(provider, l)
+}
+
+// containerName is "gpunet-<hash>-<service>-<replica>", with the service
+// name reduced to the characters Docker accepts in names.
+func containerName(provider string, l LeaseRef, service string, replica int) string {
+	return fmt.Sprintf("gpunet-%s-%s-%d", leaseHash(provider, l), sanitizeName(service), replica)
+}
+
+// sanitizeName lowercases s and replaces every character outside
+// [a-z0-9_.-] with '-'. Docker names are [a-zA-Z0-9][a-zA-Z0-9_.-]*; the
+// "gpunet-<hash>-" prefix already supplies the leading alphanumeric.
+func sanitizeName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "svc"
+	}
+	return b.String()
+}
+
+// replicaKey is the "service-replica" prefix of log lines.
+func replicaKey(service string, replica int) string {
+	return fmt.Sprintf("%s-%d", service, replica)
+}

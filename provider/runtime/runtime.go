@@ -1,0 +1,149 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/gpunet/gpunet/sdl"
+)
+
+var (
+	// ErrImageUnavailable is wrapped, with the image name, when an image is
+	// not on the engine and cannot be pulled (or pulling is off).
+	ErrImageUnavailable = errors.New("image unavailable")
+	// ErrGPUUnavailable is wrapped when a lease's GPUs cannot be given to its
+	// containers: too few UUIDs were assigned, or the engine has no GPU
+	// device driver (the NVIDIA container toolkit is missing).
+	ErrGPUUnavailable = errors.New("GPU unavailable")
+	// ErrLeaseNotFound is wrapped by Logs and WaitJob when the engine has no
+	// containers for the lease.
+	ErrLeaseNotFound = errors.New("no containers for lease")
+)
+
+// Options configure a Runtime.
+type Options struct {
+	// Provider is the provider's bech32 address; every container and network
+	// gets the label gpunet.provider=<Provider>, and the runtime only ever
+	// sees objects carrying it. Required.
+	Provider string
+	// PublishHost is the host IP exposed ports are published on (default
+	// "0.0.0.0").
+	PublishHost string
+	// PidsLimit caps processes per container (default DefaultPidsLimit).
+	PidsLimit int64
+	// Pull lets Deploy pull an image that is not on the engine.
+	Pull bool
+	// DockerHost is the engine address, e.g. "unix:///var/run/docker.sock";
+	// empty means DOCKER_HOST, or the default socket when that is unset.
+	DockerHost string
+	// Logger receives one line per decision (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Runtime runs leases on one Docker engine. It is safe for concurrent use;
+// calls for the same lease that change it (Deploy, Remove) are serialized.
+type Runtime struct {
+	cli  *client.Client
+	opts Options
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // lease key → its lock
+}
+
+// Workload is what Deploy runs for one lease.
+type Workload struct {
+	Lease LeaseRef
+	// Group is the manifest group the lease runs.
+	Group sdl.ManifestGroup
+	// GPUs are the NVML UUIDs assigned to the lease, handed out to GPU-using
+	// replicas in manifest order, each taking Resources.GPUUnits of them.
+	GPUs []string
+}
+
+// pingTimeout bounds New's check that the engine answers.
+const pingTimeout = 10 * time.Second
+
+// New connects to the Docker engine (DockerHost, else DOCKER_HOST, else the
+// default socket) and checks that it answers.
+func New(ctx context.Context, opts Options) (*Runtime, error) {
+	if opts.Provider == "" {
+		return nil, errors.New("runtime: Options.Provider (the provider address) is required")
+	}
+	if opts.PublishHost == "" {
+		opts.PublishHost = "0.0.0.0"
+	}
+	if opts.PidsLimit <= 0 {
+		opts.PidsLimit = DefaultPidsLimit
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if opts.DockerHost != "" {
+		clientOpts = append(clientOpts, client.WithHost(opts.DockerHost))
+	}
+	cli, err := client.NewClientWithOpts(clientOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: docker client (check DOCKER_HOST): %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	ping, err := cli.Ping(pingCtx)
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("runtime: Docker engine not reachable at %s (is dockerd running? set DOCKER_HOST, or the provider's docker host setting, to its socket, e.g. unix:///var/run/docker.sock): %w", cli.DaemonHost(), err)
+	}
+	r := &Runtime{
+		cli:   cli,
+		opts:  opts,
+		log:   opts.Logger.With("component", "runtime", "provider", opts.Provider),
+		locks: map[string]*sync.Mutex{},
+	}
+	r.log.Info("docker engine connected", "host", cli.DaemonHost(), "api_version", ping.APIVersion)
+	return r, nil
+}
+
+// Close releases the engine connection; containers keep running.
+func (r *Runtime) Close() error {
+	return r.cli.Close()
+}
+
+// lockLease serializes changes to one lease; the returned func unlocks.
+// Locks are few (one per lease this process touched) and small, so they
+// are kept rather than reference-counted.
+func (r *Runtime) lockLease(l LeaseRef) func() {
+	r.mu.Lock()
+	m, ok := r.locks[l.String()]
+	if !ok {
+		m = &sync.Mutex{}
+		r.locks[l.String()] = m
+	}
+	r.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// checkLease refuses a lease won by another provider: its objects would be
+// labelled with this runtime's provider and look like ours.
+func (r *Runtime) checkLease(l LeaseRef) error {
+	if l.Provider != "" && l.Provider != r.opts.Provider {
+		return fmt.Errorf("lease %s belongs to provider %s, this runtime runs %s", l, l.Provider, r.opts.Provider)
+	}
+	return nil
+}
+
+func (r *Runtime) settings(l LeaseRef) specSettings {
+	return specSettings{
+		Provider:    r.opts.Provider,
+		PublishHost: r.opts.PublishHost,
+		PidsLimit:   r.opts.PidsLimit,
+		Network:     networkName(r.opts.Provider, l),
+	}
+}

@@ -1,0 +1,289 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+)
+
+// LeaseStatus is what the engine has for a lease.
+type LeaseStatus struct {
+	Lease LeaseRef
+	// Network is the lease's bridge network name.
+	Network string
+	// Services maps service name to its replicas, in replica order. Empty
+	// when the engine has no containers for the lease (see Found).
+	Services map[string][]ReplicaStatus
+}
+
+// Found reports whether the engine has any container of the lease.
+func (s LeaseStatus) Found() bool { return len(s.Services) > 0 }
+
+// Exited reports whether the lease has containers and none of them is
+// running, restarting or yet to start.
+func (s LeaseStatus) Exited() bool {
+	if !s.Found() {
+		return false
+	}
+	for _, replicas := range s.Services {
+		for _, rep := range replicas {
+			if !rep.Exited() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ReplicaStatus is one replica's container.
+type ReplicaStatus struct {
+	Service       string
+	Replica       int
+	ContainerName string
+	ContainerID   string
+	Image         string
+	// State is the engine's: created, running, restarting, paused, exited,
+	// removing or dead.
+	State string
+	// ExitCode is the last exit's code (0 while running for the first time).
+	ExitCode int
+	// Error is the engine's explanation when the container could not run.
+	Error        string
+	OOMKilled    bool
+	RestartCount int
+	// StartedAt and FinishedAt are zero when the container has not started
+	// or finished.
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// Ports are the published ports as actually bound on the host.
+	Ports []PortStatus
+}
+
+// Exited reports whether the replica's container ran and stopped for good
+// (exited or dead).
+func (r ReplicaStatus) Exited() bool {
+	return r.State == string(container.StateExited) || r.State == string(container.StateDead)
+}
+
+// PortStatus is one published port.
+type PortStatus struct {
+	ContainerPort uint16
+	Proto         string // tcp or udp
+	HostIP        string
+	HostPort      uint16
+}
+
+// Status reports the lease's containers. A lease the engine has nothing for
+// is not an error: the status has no Services and Found is false.
+func (r *Runtime) Status(ctx context.Context, l LeaseRef) (LeaseStatus, error) {
+	st := LeaseStatus{
+		Lease:    l,
+		Network:  networkName(r.opts.Provider, l),
+		Services: map[string][]ReplicaStatus{},
+	}
+	if st.Lease.Provider == "" {
+		st.Lease.Provider = r.opts.Provider
+	}
+	summaries, err := r.leaseContainers(ctx, l)
+	if err != nil {
+		return st, err
+	}
+	for _, c := range summaries {
+		rep, err := r.replicaStatus(ctx, c.ID)
+		if cerrdefs.IsNotFound(err) {
+			continue // removed since the list
+		}
+		if err != nil {
+			return st, fmt.Errorf("lease %s: %w", l, err)
+		}
+		st.Services[rep.Service] = append(st.Services[rep.Service], rep)
+	}
+	return st, nil
+}
+
+// replicaStatus inspects one container.
+func (r *Runtime) replicaStatus(ctx context.Context, id string) (ReplicaStatus, error) {
+	c, err := r.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return ReplicaStatus{}, fmt.Errorf("inspect container %s: %w", id, err)
+	}
+	rep := ReplicaStatus{
+		ContainerName: trimSlash(c.Name),
+		ContainerID:   c.ID,
+		RestartCount:  c.RestartCount,
+	}
+	if c.Config != nil {
+		rep.Service = c.Config.Labels[LabelService]
+		rep.Replica, _ = strconv.Atoi(c.Config.Labels[LabelReplica])
+		rep.Image = c.Config.Image
+	}
+	if s := c.State; s != nil {
+		rep.State = string(s.Status)
+		rep.ExitCode = s.ExitCode
+		rep.Error = s.Error
+		rep.OOMKilled = s.OOMKilled
+		rep.StartedAt = engineTime(s.StartedAt)
+		rep.FinishedAt = engineTime(s.FinishedAt)
+	}
+	if c.NetworkSettings != nil {
+		for port, bindings := range c.NetworkSettings.Ports {
+			for _, b := range bindings {
+				hostPort, err := strconv.ParseUint(b.HostPort, 10, 16)
+				if err != nil {
+					continue
+				}
+				rep.Ports = append(rep.Ports, PortStatus{
+					ContainerPort: uint16(port.Int()),
+					Proto:         port.Proto(),
+					HostIP:        b.HostIP,
+					HostPort:      uint16(hostPort),
+				})
+			}
+		}
+		sort.Slice(rep.Ports, func(i, j int) bool {
+			a, b := rep.Ports[i], rep.Ports[j]
+			if a.ContainerPort != b.ContainerPort {
+				return a.ContainerPort < b.ContainerPort
+			}
+			if a.Proto != b.Proto {
+				return a.Proto < b.Proto
+			}
+			return a.HostIP < b.HostIP
+		})
+	}
+	return rep, nil
+}
+
+// engineTime parses the engine's RFC 3339 times; "0001-01-01T00:00:00Z"
+// (never) becomes the zero time.
+func engineTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t
+}
+
+func trimSlash(name string) string {
+	if len(name) > 0 && name[0] == '/' {
+		return name[1:]
+	}
+	return name
+}
+
+// leaseContainers lists the lease's containers in any state, ordered by
+// service and replica.
+func (r *Runtime) leaseContainers(ctx context.Context, l LeaseRef) ([]container.Summary, error) {
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: r.leaseFilter(l)})
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: list containers: %w", l, err)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		a, b := list[i].Labels, list[j].Labels
+		if a[LabelService] != b[LabelService] {
+			return a[LabelService] < b[LabelService]
+		}
+		ra, _ := strconv.Atoi(a[LabelReplica])
+		rb, _ := strconv.Atoi(b[LabelReplica])
+		return ra < rb
+	})
+	return list, nil
+}
+
+// leaseFilter selects this provider's objects of one lease.
+func (r *Runtime) leaseFilter(l LeaseRef) filters.Args {
+	return filters.NewArgs(
+		filters.Arg("label", LabelProvider+"="+r.opts.Provider),
+		filters.Arg("label", LabelLease+"="+l.String()),
+	)
+}
+
+// Remove force-removes the lease's containers and its network. It is
+// idempotent: a lease with nothing on the engine is not an error.
+func (r *Runtime) Remove(ctx context.Context, l LeaseRef) error {
+	if err := r.checkLease(l); err != nil {
+		return err
+	}
+	unlock := r.lockLease(l)
+	defer unlock()
+	return r.remove(ctx, l)
+}
+
+// remove is Remove without the lease lock, for Deploy's cleanup.
+func (r *Runtime) remove(ctx context.Context, l LeaseRef) error {
+	containers, err := r.leaseContainers(ctx, l)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range containers {
+		err := r.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("lease %s: remove container %s: %w", l, c.ID, err))
+			continue
+		}
+		r.log.Info("container removed", "lease", l.String(), "service", c.Labels[LabelService],
+			"replica", c.Labels[LabelReplica], "container", trimSlash(firstName(c.Names)))
+	}
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: r.leaseFilter(l)})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("lease %s: list networks: %w", l, err))...)
+	}
+	for _, n := range nets {
+		err := r.cli.NetworkRemove(ctx, n.ID)
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("lease %s: remove network %s: %w", l, n.Name, err))
+			continue
+		}
+		r.log.Info("network removed", "lease", l.String(), "network", n.Name)
+	}
+	return errors.Join(errs...)
+}
+
+func firstName(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
+}
+
+// List returns every lease this provider has containers or a network for on
+// the engine, keyed by LeaseRef.String(), so a restarted daemon can
+// reconcile the engine with the chain: adopt live leases, Remove the rest.
+// A lease with only a network is one whose Deploy was interrupted.
+func (r *Runtime) List(ctx context.Context) (map[string]LeaseRef, error) {
+	mine := filters.NewArgs(filters.Arg("label", LabelProvider+"="+r.opts.Provider))
+	containers, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: mine})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: mine})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	labelSets := make([]map[string]string, 0, len(containers)+len(nets))
+	for _, c := range containers {
+		labelSets = append(labelSets, c.Labels)
+	}
+	for _, n := range nets {
+		labelSets = append(labelSets, n.Labels)
+	}
+	leases := map[string]LeaseRef{}
+	for _, labels := range labelSets {
+		l, ok := leaseFromLabels(labels)
+		if !ok {
+			r.log.Warn("object with malformed lease labels ignored", "labels", labels)
+			continue
+		}
+		leases[l.String()] = l
+	}
+	return leases, nil
+}
