@@ -13,6 +13,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
 	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/sdl"
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -61,6 +62,9 @@ type Result struct {
 	Owner        string      `json:"owner"`
 	DSeq         uint64      `json:"dseq"`
 	Height       int64       `json:"height"`
+	TxHash       string      `json:"txhash"`
+	Fee          string      `json:"fee"` // what creating the deployment cost in fees
+	Deposit      sdk.Coin    `json:"deposit"`
 	ManifestHash string      `json:"manifest_hash"`
 	Bids         []BidSeen   `json:"bids"`
 	Leases       []LeaseRun  `json:"leases"`
@@ -111,7 +115,14 @@ func (c *Client) Deploy(ctx context.Context, d *sdl.Deployment, store Store, opt
 	if res.DSeq, err = dseqFromEvents(txr.Events); err != nil {
 		return res, err
 	}
-	res.Height = txr.Height
+	res.Height, res.TxHash, res.Deposit = txr.Height, txr.TxHash, opts.Deposit
+	for _, ev := range txr.Events {
+		for _, a := range ev.Attributes {
+			if ev.Type == "tx" && a.Key == "fee" {
+				res.Fee = a.Value
+			}
+		}
+	}
 	if err := store.Save(Saved{Owner: res.Owner, DSeq: res.DSeq, SDLFile: opts.SDLFile, Hash: res.ManifestHash, Manifest: d.Manifest, CreatedAt: time.Now().UTC(), Height: txr.Height}); err != nil {
 		return res, fmt.Errorf("deployment %d created but its manifest could not be saved locally: %w", res.DSeq, err)
 	}
@@ -313,7 +324,7 @@ func dseqFromEvents(events []abci.Event) (uint64, error) {
 		if ev.Type != "gpunet.market.v1.EventDeploymentCreated" {
 			continue
 		}
-		msg, err := sdk.ParseTypedEvent(ev)
+		msg, err := chain.ParseEvent(ev)
 		if err != nil {
 			return 0, err
 		}
@@ -383,7 +394,7 @@ func (c *Client) AwaitClosure(ctx context.Context, owner string, dseq uint64, fr
 				if !strings.HasPrefix(ev.Type, "gpunet.") {
 					continue
 				}
-				msg, err := sdk.ParseTypedEvent(ev)
+				msg, err := chain.ParseEvent(ev)
 				if err != nil {
 					continue
 				}

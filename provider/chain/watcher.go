@@ -11,6 +11,8 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/gogoproto/proto"
 )
 
 // Block is what the watcher hands on for each height: the events of the
@@ -237,3 +239,19 @@ func writeFileAtomic(path string, data []byte) error {
 
 // WriteFileAtomic is writeFileAtomic for other packages.
 func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }
+
+// ParseEvent decodes a typed event of a block's results. The SDK adds
+// attributes that are not part of the event (msg_index on transaction
+// events, mode=EndBlock on finalize-block events, whose values are not
+// JSON); they are dropped first, or sdk.ParseTypedEvent would refuse every
+// Begin/EndBlock event.
+func ParseEvent(ev abci.Event) (proto.Message, error) {
+	clean := abci.Event{Type: ev.Type}
+	for _, a := range ev.Attributes {
+		if a.Key == "mode" || a.Key == "msg_index" {
+			continue
+		}
+		clean.Attributes = append(clean.Attributes, a)
+	}
+	return sdk.ParseTypedEvent(clean)
+}

@@ -46,6 +46,7 @@ type Daemon struct {
 	bids    map[string]bool   // order key → a bid is placed or in flight
 	skipped map[string]string // order key → last skip reason (logged once)
 	leases  map[string]*lease // order key → lease won by us
+	missing map[string]bool   // tracked leases the last reconcile did not find on chain
 }
 
 // lease is a lease this provider won and is running or about to.
@@ -90,7 +91,7 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 		engine:   bidengine.New(inv, prices, cfg.Provider.Attributes),
 		provider: c.Address.String(),
 		metrics:  newMetrics(),
-		bids:     map[string]bool{}, skipped: map[string]string{}, leases: map[string]*lease{},
+		bids:     map[string]bool{}, skipped: map[string]string{}, leases: map[string]*lease{}, missing: map[string]bool{},
 	}
 	d.bcast = chain.NewBroadcaster(c, gasPrice, cfg.Chain.GasAdjustment, logger.With("component", "broadcaster"))
 	d.watcher = chain.NewWatcher(c, cfg.DataPath("watcher.json"), d.handleBlock, logger.With("component", "watcher"))
@@ -246,26 +247,38 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		openBids[orderKey(b.Id.Order)] = true
 	}
 
-	// Containers of leases that no longer exist go.
-	for key, ref := range running {
-		if _, ok := live[key]; !ok {
-			d.log.Info("removing containers of a lease closed while away", "lease", key)
-			if err := d.rt.Remove(ctx, ref); err != nil {
-				return err
-			}
-		}
-	}
-	// Leases we track but the chain no longer has are closed.
+	// Leases we track but the chain no longer has are closed. The block's
+	// closing event normally gets there first and says why; a lease missing
+	// on two reconciles in a row is torn down here.
 	d.mu.Lock()
 	var gone []string
 	for key := range d.leases {
-		if _, ok := live[key]; !ok {
+		if _, ok := live[key]; ok {
+			delete(d.missing, key)
+			continue
+		}
+		if d.missing[key] {
 			gone = append(gone, key)
+		} else {
+			d.missing[key] = true
 		}
 	}
 	d.mu.Unlock()
 	for _, key := range gone {
 		d.leaseClosed(ctx, key, "not on chain any more")
+	}
+	// Containers of leases that exist neither on chain nor in our books
+	// (closed while the daemon was down) go.
+	for key, ref := range running {
+		d.mu.Lock()
+		_, tracked := d.leases[key]
+		d.mu.Unlock()
+		if _, ok := live[key]; !ok && !tracked {
+			d.log.Info("removing containers of a lease closed while away", "lease", key)
+			if err := d.rt.Remove(ctx, ref); err != nil {
+				return err
+			}
+		}
 	}
 	// Every live lease is tracked; its containers are adopted or started.
 	for key, l := range live {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	sdk "github.com/cosmos/cosmos-sdk/types"
 
 	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/provider/chain"
@@ -20,7 +19,7 @@ func (d *Daemon) handleBlock(ctx context.Context, b chain.Block) error {
 		if !strings.HasPrefix(ev.Type, "gpunet.") {
 			continue
 		}
-		msg, err := sdk.ParseTypedEvent(ev)
+		msg, err := chain.ParseEvent(ev)
 		if err != nil {
 			// An event type this daemon does not know (a newer chain): not ours to act on.
 			continue

@@ -236,6 +236,7 @@ func (d *Daemon) leaseClosed(ctx context.Context, key, reason string) {
 	l, ok := d.leases[key]
 	if ok {
 		delete(d.leases, key)
+		delete(d.missing, key)
 		l.phase = "closing"
 	}
 	d.mu.Unlock()

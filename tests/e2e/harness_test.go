@@ -23,30 +23,41 @@ import (
 	"github.com/gpunet/gpunet/testutil/localnet"
 )
 
-// gpunetd is the binary under test: $GPUNETD_BIN (set by `make test-e2e`) or
-// one built by TestMain.
-var gpunetd string
+// gpunetd and providerBin are the binaries under test: $GPUNETD_BIN and
+// $GPUNET_PROVIDER_BIN (set by `make test-e2e`) or built by TestMain.
+var gpunetd, providerBin string
 
 func TestMain(m *testing.M) {
 	gpunetd = os.Getenv("GPUNETD_BIN")
-	if gpunetd == "" {
-		dir, err := os.MkdirTemp("", "gpunet-e2e-bin")
-		if err != nil {
+	providerBin = os.Getenv("GPUNET_PROVIDER_BIN")
+	var dir string
+	if gpunetd == "" || providerBin == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "gpunet-e2e-bin"); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		gpunetd = filepath.Join(dir, "gpunetd")
-		build := exec.Command("go", "build", "-o", gpunetd, "github.com/gpunet/gpunet/cmd/gpunetd")
-		build.Stdout, build.Stderr = os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build gpunetd:", err)
-			os.Exit(1)
+		for _, b := range []struct {
+			dst *string
+			pkg string
+		}{{&gpunetd, "cmd/gpunetd"}, {&providerBin, "cmd/gpunet-provider"}} {
+			if *b.dst != "" {
+				continue
+			}
+			*b.dst = filepath.Join(dir, filepath.Base(b.pkg))
+			build := exec.Command("go", "build", "-o", *b.dst, "github.com/gpunet/gpunet/"+b.pkg)
+			build.Stdout, build.Stderr = os.Stdout, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "build", b.pkg+":", err)
+				os.Exit(1)
+			}
 		}
-		code := m.Run()
-		os.RemoveAll(dir)
-		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
 }
 
 func repoRoot() string {

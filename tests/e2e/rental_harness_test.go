@@ -1,0 +1,376 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/gpunet/gpunet/provider/runtime/imagebuild"
+	"github.com/gpunet/gpunet/testutil/localnet"
+)
+
+// jobImage is the sample job image, built once from examples/images/gpu-job.
+const jobImage = "gpunet/gpu-job:e2e"
+
+var buildImageOnce sync.Once
+var buildImageErr error
+
+func dockerClient(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(ctx); err != nil {
+		t.Fatalf("Docker engine unreachable (%v): start dockerd (scripts/setup.sh does)", err)
+	}
+	return cli
+}
+
+func ensureJobImage(t *testing.T) {
+	t.Helper()
+	cli := dockerClient(t)
+	buildImageOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		buildImageErr = imagebuild.BuildGoImage(ctx, cli, jobImage, filepath.Join(repoRoot(), "examples", "images", "gpu-job"))
+	})
+	if buildImageErr != nil {
+		t.Fatalf("build %s: %v", jobImage, buildImageErr)
+	}
+}
+
+// providerProc is a running gpunet-provider daemon.
+type providerProc struct {
+	t       *testing.T
+	dir     string
+	config  string
+	logPath string
+	addr    string
+	apiURL  string
+	cmd     *exec.Cmd
+}
+
+// startProvider initialises, registers and runs a provider daemon for the
+// network's "provider" key, with two declared h100s priced at gpuPrice
+// ugpn/h. Its containers are removed when the test ends.
+func startProvider(t *testing.T, nw *localnet.Network, gpuPrice string) *providerProc {
+	t.Helper()
+	ensureJobImage(t)
+	node := nw.Nodes[0]
+	port := freeLocalPort(t)
+	p := &providerProc{t: t, dir: t.TempDir(), addr: nw.Keys["provider"], apiURL: fmt.Sprintf("https://127.0.0.1:%d", port)}
+	p.config = filepath.Join(p.dir, "provider.yaml")
+	p.logPath = filepath.Join(p.dir, "daemon.log")
+	p.exec("init", "--chain-id", nw.Config.ChainID, "--key", "provider", "--host-uri", p.apiURL,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--rpc", node.RPCURL(), "--grpc", node.GRPCAddr())
+	raw, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(raw)
+	for old, new := range map[string]string{
+		`keyring_dir: ""`:           fmt.Sprintf("keyring_dir: %q", nw.KeyringHome()),
+		"publish_host: 0.0.0.0":     "publish_host: 127.0.0.1",
+		"pull_images: true":         "pull_images: false",
+		"declared: []":              "declared:\n    - {model: h100, memory_mib: 81559, interface: sxm, count: 2}",
+		"reconcile_interval: 30s":   "reconcile_interval: 3s",
+		"withdraw_interval: 1h":     "withdraw_interval: 10s",
+		"h100: 2000000":             "h100: " + gpuPrice,
+		"cpu_core_per_hour: 10000":  "cpu_core_per_hour: 20000",
+		`cpu: ""                    # cores`: `cpu: "4"                   # cores`,
+	} {
+		if !strings.Contains(cfg, old) {
+			t.Fatalf("provider.yaml template lacks %q", old)
+		}
+		cfg = strings.Replace(cfg, old, new, 1)
+	}
+	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := p.exec("register")
+	if !strings.Contains(out, "registered in block") || !strings.Contains(out, "gpu-inventory=declared") {
+		t.Fatalf("register output:\n%s", out)
+	}
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		removeProviderContainers(t, p.addr)
+		if t.Failed() {
+			dumpLogTail(t, p.logPath)
+		}
+	})
+	p.start()
+	return p
+}
+
+func (p *providerProc) exec(args ...string) string {
+	p.t.Helper()
+	cmd := exec.Command(providerBin, append([]string{"--config", p.config}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("gpunet-provider %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// start runs the daemon and waits until its API answers.
+func (p *providerProc) start() {
+	p.t.Helper()
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.cmd = exec.Command(providerBin, "--config", p.config, "run")
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); logf.Close() }()
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := hc.Get(p.apiURL + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	dumpLogTail(p.t, p.logPath)
+	p.t.Fatal("provider API did not come up within 30s")
+}
+
+// stop signals the daemon and waits for it to exit.
+func (p *providerProc) stop(sig syscall.Signal) {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && p.cmd.ProcessState == nil {
+		if err := p.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.cmd = nil
+}
+
+// log returns the daemon's log so far.
+func (p *providerProc) log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+// waitLog waits until the daemon has logged a line containing every part.
+func (p *providerProc) waitLog(timeout time.Duration, parts ...string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(p.log(), "\n") {
+			all := true
+			for _, part := range parts {
+				all = all && strings.Contains(line, part)
+			}
+			if all {
+				return line
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	dumpLogTail(p.t, p.logPath)
+	p.t.Fatalf("provider never logged a line with %q", parts)
+	return ""
+}
+
+func removeProviderContainers(t *testing.T, provider string) {
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=gpunet.provider="+provider).Output()
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+	out, _ = exec.Command("docker", "network", "ls", "-q", "--filter", "label=gpunet.provider="+provider).Output()
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"network", "rm"}, ids...)...).Run()
+	}
+}
+
+// leaseContainers lists the containers of a tenant's deployment on the engine.
+func leaseContainers(t *testing.T, owner string, dseq uint64) []containerInfo {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=gpunet.owner="+owner, "--filter", fmt.Sprintf("label=gpunet.dseq=%d", dseq)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := strings.Fields(string(out))
+	if len(ids) == 0 {
+		return nil
+	}
+	raw, err := exec.Command("docker", append([]string{"inspect"}, ids...)...).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var infos []containerInfo
+	if err := json.Unmarshal(raw, &infos); err != nil {
+		t.Fatal(err)
+	}
+	return infos
+}
+
+type containerInfo struct {
+	Name  string `json:"Name"`
+	State struct {
+		Status   string `json:"Status"`
+		ExitCode int    `json:"ExitCode"`
+	} `json:"State"`
+	HostConfig struct {
+		NanoCpus    int64    `json:"NanoCpus"`
+		Memory      int64    `json:"Memory"`
+		PidsLimit   *int64   `json:"PidsLimit"`
+		Privileged  bool     `json:"Privileged"`
+		CapDrop     []string `json:"CapDrop"`
+		NetworkMode string   `json:"NetworkMode"`
+	} `json:"HostConfig"`
+}
+
+func freeLocalPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// deployResult is `gpunetd deploy -o json`.
+type deployResult struct {
+	Owner   string `json:"owner"`
+	DSeq    uint64 `json:"dseq"`
+	Height  int64  `json:"height"`
+	Fee     string `json:"fee"`
+	Deposit struct {
+		Amount string `json:"amount"`
+	} `json:"deposit"`
+	Bids []struct {
+		Provider string `json:"provider"`
+		Price    string `json:"price_per_hour"`
+	} `json:"bids"`
+	Leases []struct {
+		ID       string `json:"id"`
+		Provider string `json:"provider"`
+		Price    string `json:"price_per_hour"`
+		Replicas []struct {
+			Service string `json:"service"`
+			State   string `json:"state"`
+		} `json:"replicas"`
+	} `json:"leases"`
+	Closed []struct {
+		Reason string `json:"reason"`
+	} `json:"closed"`
+	Settlement *struct {
+		TenantPaid     coin `json:"tenant_paid"`
+		ProviderEarned coin `json:"provider_earned"`
+		StakersTake    coin `json:"stakers_take"`
+		Refunded       coin `json:"refunded"`
+	} `json:"settlement"`
+}
+
+type coin struct {
+	Amount string `json:"amount"`
+}
+
+// deploy runs `gpunetd deploy` as the tenant; it returns the JSON result,
+// the progress/log output, and the command's error.
+func deploy(t *testing.T, nw *localnet.Network, sdlPath string, args ...string) (deployResult, string, error) {
+	t.Helper()
+	full := append([]string{"deploy", sdlPath, "--from", "tenant", "--keyring-backend", "test", "--chain-id", nw.Config.ChainID,
+		"--home", nw.KeyringHome(), "--node", nw.Nodes[0].RPCAddr(), "--output", "json"}, args...)
+	cmd := exec.Command(gpunetd, full...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var res deployResult
+	if jerr := json.Unmarshal([]byte(localnet.LastJSON(stdout.String())), &res); jerr != nil && err == nil {
+		t.Fatalf("decode deploy output: %v\n%s\n%s", jerr, stdout.String(), stderr.String())
+	}
+	return res, stderr.String(), err
+}
+
+// writeSDL writes an SDL file into the test's temp dir.
+func writeSDL(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "deploy.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// moduleBalance is the ugpn balance of a module account.
+func moduleBalance(t *testing.T, nw *localnet.Network, module string) int64 {
+	t.Helper()
+	var acc struct {
+		Account struct {
+			Value struct {
+				Address string `json:"address"`
+			} `json:"value"`
+			BaseAccount struct {
+				Address string `json:"address"`
+			} `json:"base_account"`
+		} `json:"account"`
+	}
+	out, err := nw.CLI(context.Background(), "query", "auth", "module-account", module, "--output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := localnet.LastJSON(out)
+	if err := json.Unmarshal([]byte(raw), &acc); err != nil {
+		t.Fatalf("decode module account: %v\n%s", err, raw)
+	}
+	addr := acc.Account.Value.Address
+	if addr == "" {
+		addr = acc.Account.BaseAccount.Address
+	}
+	if addr == "" {
+		var generic map[string]any
+		_ = json.Unmarshal([]byte(raw), &generic)
+		addr = findAddress(generic)
+	}
+	if addr == "" {
+		t.Fatalf("no address for module %s in %s", module, raw)
+	}
+	return balanceCLI(t, nw, nw.Nodes[0], addr)
+}
+
+func findAddress(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		if a, ok := x["address"].(string); ok {
+			return a
+		}
+		for _, e := range x {
+			if a := findAddress(e); a != "" {
+				return a
+			}
+		}
+	}
+	return ""
+}
