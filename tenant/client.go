@@ -60,15 +60,35 @@ func (c *Client) SendTx(ctx context.Context, msgs ...sdk.Msg) (*sdk.TxResponse, 
 	if err != nil {
 		return nil, fmt.Errorf("read account %s (is it funded?): %w", c.Owner, err)
 	}
-	f := tx.Factory{}.WithChainID(c.Ctx.ChainID).WithKeybase(c.Ctx.Keyring).WithTxConfig(c.Ctx.TxConfig).
-		WithAccountNumber(num).WithSequence(seq).WithSignMode(signing.SignMode_SIGN_MODE_DIRECT)
-	simBz, err := f.BuildSimTx(msgs...)
-	if err != nil {
-		return nil, err
-	}
-	sim, err := txtypes.NewServiceClient(c.Ctx).Simulate(ctx, &txtypes.SimulateRequest{TxBytes: simBz})
-	if err != nil {
-		return nil, fmt.Errorf("the chain refused the transaction: %w", err)
+	var f tx.Factory
+	var sim *txtypes.SimulateResponse
+	for attempt := 0; ; attempt++ {
+		f = tx.Factory{}.WithChainID(c.Ctx.ChainID).WithKeybase(c.Ctx.Keyring).WithTxConfig(c.Ctx.TxConfig).
+			WithAccountNumber(num).WithSequence(seq).WithSignMode(signing.SignMode_SIGN_MODE_DIRECT)
+		simBz, err := f.BuildSimTx(msgs...)
+		if err != nil {
+			return nil, err
+		}
+		sim, err = txtypes.NewServiceClient(c.Ctx).Simulate(ctx, &txtypes.SimulateRequest{TxBytes: simBz})
+		if err == nil {
+			break
+		}
+		// An earlier transaction of this account may still be in the
+		// mempool, so the committed sequence is behind: when the sequence
+		// moves within a block or two, simulate again with it.
+		if attempt >= 5 {
+			return nil, fmt.Errorf("the chain refused the transaction: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(1200 * time.Millisecond):
+		}
+		_, next, qerr := c.Ctx.AccountRetriever.GetAccountNumberSequence(c.Ctx, c.Owner)
+		if qerr != nil || next == seq {
+			return nil, fmt.Errorf("the chain refused the transaction: %w", err)
+		}
+		seq = next
 	}
 	gas := uint64(math.Ceil(float64(sim.GasInfo.GasUsed) * c.GasAdj))
 	fee := c.GasPrice.MulInt64(int64(gas)).Ceil().TruncateInt()

@@ -235,10 +235,13 @@ func leaseContainers(t *testing.T, owner string, dseq uint64) []containerInfo {
 }
 
 type containerInfo struct {
-	Name  string `json:"Name"`
-	State struct {
-		Status   string `json:"Status"`
-		ExitCode int    `json:"ExitCode"`
+	ID           string `json:"Id"`
+	Name         string `json:"Name"`
+	RestartCount int    `json:"RestartCount"`
+	State        struct {
+		Status    string `json:"Status"`
+		ExitCode  int    `json:"ExitCode"`
+		StartedAt string `json:"StartedAt"`
 	} `json:"State"`
 	HostConfig struct {
 		NanoCpus    int64    `json:"NanoCpus"`
@@ -311,7 +314,10 @@ func deploy(t *testing.T, nw *localnet.Network, sdlPath string, args ...string) 
 	if jerr := json.Unmarshal([]byte(localnet.LastJSON(stdout.String())), &res); jerr != nil && err == nil {
 		t.Fatalf("decode deploy output: %v\n%s\n%s", jerr, stdout.String(), stderr.String())
 	}
-	return res, stderr.String(), err
+	if err != nil {
+		return res, stderr.String() + stdout.String(), err
+	}
+	return res, stderr.String(), nil
 }
 
 // writeSDL writes an SDL file into the test's temp dir.

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gpunet/gpunet/testutil/localnet"
+)
+
+// TestProviderCrashRecovery kills the daemon with SIGKILL while it runs two
+// leases; while it is down one lease closes on chain and a new order
+// appears. After a restart the live container is untouched, the closed
+// lease's container is gone, the new order gets a bid and runs, and no
+// container exists twice. Then the chain's RPC goes away for a while: the
+// daemon waits, tears nothing down, and catches up.
+func TestProviderCrashRecovery(t *testing.T) {
+	nw := startNetwork(t, 1)
+	prov := startProvider(t, nw, "2000000000")
+	tenant := nw.Keys["tenant"]
+	long := jobSDL(jobImage, `"-steps", "900", "-interval", "1s"`, false)
+	flags := []string{"--from", "tenant", "--keyring-backend", "test", "--chain-id", nw.Config.ChainID}
+
+	a, out, err := deploy(t, nw, writeSDL(t, long), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy A: %v\n%s", err, out)
+	}
+	b, out, err := deploy(t, nw, writeSDL(t, long), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy B: %v\n%s", err, out)
+	}
+	before := leaseContainers(t, tenant, a.DSeq)
+	if len(before) != 1 || len(leaseContainers(t, tenant, b.DSeq)) != 1 {
+		t.Fatal("A or B is not running one container")
+	}
+
+	prov.stop(syscall.SIGKILL)
+	if _, err := nw.CLI(context.Background(), append([]string{"tx", "market", "close-deployment", strconv.FormatUint(b.DSeq, 10), "--fees", "10000ugpn", "--gas", "400000", "--yes"}, flags...)...); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		res deployResult
+		out string
+		err error
+	}
+	cDone := make(chan result, 1)
+	go func() {
+		res, out, err := deploy(t, nw, writeSDL(t, long), "--deposit", "5000000ugpn", "--bid-window", "12")
+		cDone <- result{res, out, err}
+	}()
+	waitBlocks(t, nw, 3) // B's close and C's order are committed while the daemon is down
+	prov.start()
+
+	var c result
+	select {
+	case c = <-cDone:
+	case <-time.After(90 * time.Second):
+		t.Fatal("deployment C did not run after the restart")
+	}
+	if c.err != nil {
+		t.Fatalf("deploy C: %v\n%s", c.err, c.out)
+	}
+	waitNoContainers(t, tenant, b.DSeq)
+	after := leaseContainers(t, tenant, a.DSeq)
+	if len(after) != 1 || after[0].ID != before[0].ID || after[0].State.StartedAt != before[0].State.StartedAt ||
+		after[0].State.Status != "running" || after[0].RestartCount != 0 {
+		t.Fatalf("A's container changed across the crash:\nbefore %+v\nafter  %+v", before[0], after)
+	}
+	if cs := leaseContainers(t, tenant, c.res.DSeq); len(cs) != 1 {
+		t.Fatalf("C has %d containers, want 1", len(cs))
+	}
+	prov.waitLog(5*time.Second, "containers adopted", fmt.Sprintf("/%d/1/1", a.DSeq))
+	prov.waitLog(5*time.Second, "removing containers of a lease closed while away", fmt.Sprintf("/%d/1/1", b.DSeq))
+
+	t.Run("chain RPC outage", func(t *testing.T) {
+		node := nw.Nodes[0]
+		h := mustHeight(t, nw)
+		if err := nw.StopNode(node); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(8 * time.Second)
+		if cs := leaseContainers(t, tenant, a.DSeq); len(cs) != 1 || cs[0].ID != before[0].ID || cs[0].State.Status != "running" {
+			t.Fatalf("A's container touched during the outage: %+v", cs)
+		}
+		if err := nw.StartNode(node, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := nw.WaitForHeight(context.Background(), h+3, 60*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		d, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, false)), "--deposit", "5000000ugpn", "--follow")
+		if err != nil {
+			t.Fatalf("deploy after the outage: %v\n%s", err, out)
+		}
+		if len(d.Closed) != 1 || d.Closed[0].Reason != "workload_completed" {
+			t.Fatalf("after the outage: closed %+v", d.Closed)
+		}
+		if cs := leaseContainers(t, tenant, a.DSeq); len(cs) != 1 || cs[0].ID != before[0].ID || cs[0].State.Status != "running" {
+			t.Fatalf("A's container touched after the outage: %+v", cs)
+		}
+		if strings.Count(prov.log(), "lease closed") < 2 { // B while away, D completed
+			t.Errorf("daemon log:\n%s", prov.log())
+		}
+	})
+}
+
+func mustHeight(t *testing.T, nw *localnet.Network) int64 {
+	t.Helper()
+	h, err := nw.Nodes[0].Height(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
