@@ -2,9 +2,14 @@ package market
 
 import (
 	autocliv1 "cosmossdk.io/api/cosmos/autocli/v1"
+	"github.com/spf13/cobra"
 
+	"github.com/gpunet/gpunet/x/market/client/cli"
 	"github.com/gpunet/gpunet/x/market/types"
 )
+
+// GetTxCmd returns the hand-written tx commands; autocli adds the rest.
+func (AppModule) GetTxCmd() *cobra.Command { return cli.TxCmd() }
 
 // AutoCLIOptions declares the generated CLI of x/market. Deployments are
 // created from SDL files by `gpunetd deploy` (issue 7); the raw message is
@@ -32,11 +37,13 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 			},
 		},
 		Tx: &autocliv1.ServiceCommandDescriptor{
-			Service: types.Msg_serviceDesc.ServiceName,
+			Service:              types.Msg_serviceDesc.ServiceName,
+			EnhanceCustomCommand: true,
 			RpcCommandOptions: []*autocliv1.RpcCommandOptions{
 				{RpcMethod: "CloseDeployment", Use: "close-deployment [dseq]", Short: "Close a deployment and get the rest of its escrow back",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "dseq"}}},
 				{RpcMethod: "UpdateParams", Skip: true},
+				{RpcMethod: "CreateBid", Skip: true}, // cli.TxCmd: price as a plain decimal
 			},
 		},
 	}
