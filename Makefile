@@ -13,27 +13,34 @@ LOCALNET_DIR ?= $(HOME)/.gpunet-localnet
 # Packages run by test-unit: everything except the black-box suites.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests/)
 
-.PHONY: all build install test test-unit test-e2e lint proto-gen proto-check \
+.PHONY: all setup build install test test-unit test-e2e lint proto-gen proto-check \
         localnet localnet-down localnet-status demo bench clean
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BUILD_DIR)/gpunetd ./cmd/gpunetd
+	$(GO) build -ldflags '-X main.version=$(VERSION)' -o $(BUILD_DIR)/gpunet-provider ./cmd/gpunet-provider
 	$(GO) build -o $(BUILD_DIR)/localnet ./cmd/localnet
 
 install:
 	$(GO) install -ldflags '$(LDFLAGS)' ./cmd/gpunetd
+	$(GO) install -ldflags '-X main.version=$(VERSION)' ./cmd/gpunet-provider
 
 # The whole suite: unit and keeper tests, then the black-box tests that run
 # real gpunetd processes. This is what CI runs.
-test: lint proto-check test-unit test-e2e
+test: setup lint proto-check test-unit test-e2e
+
+# Installs and starts what Go does not bring (protoc, a Docker engine).
+setup:
+	scripts/setup.sh
 
 test-unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
 
 test-e2e: build
-	GPUNETD_BIN=$(abspath $(BUILD_DIR)/gpunetd) $(GO) test -count=1 -timeout 30m -v ./tests/...
+	GPUNETD_BIN=$(abspath $(BUILD_DIR)/gpunetd) GPUNET_PROVIDER_BIN=$(abspath $(BUILD_DIR)/gpunet-provider) \
+	  $(GO) test -count=1 -timeout 30m -v ./tests/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\(\.gw\)\?\.go$$')); \

@@ -111,7 +111,7 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 func (d *Daemon) Run(ctx context.Context) error {
 	rt, err := runtime.New(ctx, runtime.Options{
 		Provider: d.provider, PublishHost: d.cfg.Runtime.PublishHost, PidsLimit: d.cfg.Runtime.PidsLimit,
-		Pull: d.cfg.Runtime.PullImages, Logger: d.log.With("component", "runtime"), DockerHost: d.cfg.Runtime.DockerHost,
+		Pull: d.cfg.Runtime.PullImages, Logger: d.log, DockerHost: d.cfg.Runtime.DockerHost,
 	})
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ func TestSDLCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sdl check failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{`group 1 "dc"`, "max price 2500000.000000000000000000ugpn per hour", "gpu 1 × [h100 a100]", "job (runs to exit)", "manifest hash "} {
+	for _, want := range []string{`group 1 "dc"`, "max price 2500000ugpn per hour", "gpu 1 × [h100 a100]", "job (runs to exit)", "manifest hash "} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/sdl"
 )
 
@@ -34,7 +35,7 @@ that goes on chain. Errors name the YAML line and field.`,
 				return json.NewEncoder(out).Encode(map[string]any{"groups": d.Groups, "manifest_hash": hash, "manifest": d.Manifest})
 			}
 			for i, g := range d.Groups {
-				fmt.Fprintf(out, "group %d %q  max price %s per hour\n", i+1, g.Name, g.MaxPrice)
+				fmt.Fprintf(out, "group %d %q  max price %s per hour\n", i+1, g.Name, api.FormatDecCoin(g.MaxPrice.Amount.String(), g.MaxPrice.Denom))
 				for _, r := range g.Requirements {
 					fmt.Fprintf(out, "  requires %s=%s\n", r.Key, r.Value)
 				}
