@@ -145,3 +145,41 @@ func TestNonceCacheForgetsStaleEntriesAndIsBounded(t *testing.T) {
 		t.Fatalf("cache holds %d/%d entries, want 1", len(v.nonces), len(v.order))
 	}
 }
+
+// FuzzVerify feeds arbitrary headers and bodies to the verifier: it never
+// panics and refuses everything with one of its registered errors.
+func FuzzVerify(f *testing.F) {
+	now := time.Unix(1_800_000_000, 0)
+	alice := newTenant()
+	good := httptest.NewRequest("PUT", "/v1/x", nil)
+	if err := Sign(good, []byte("b"), provider, alice.addr, alice.sign, now); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.Header.Get(HeaderSigner), good.Header.Get(HeaderPubKey), good.Header.Get(HeaderTimestamp), good.Header.Get(HeaderNonce), good.Header.Get(HeaderSignature), []byte("c"))
+	f.Add("", "", "", "", "", []byte{})
+	f.Add("cosmos1x", "AAAA", "-1", "0000000000000000", "!!", []byte("x"))
+	f.Fuzz(func(t *testing.T, signer, pub, ts, nonce, sig string, body []byte) {
+		req := httptest.NewRequest("PUT", "/v1/x", nil)
+		req.Header.Set(HeaderSigner, signer)
+		req.Header.Set(HeaderPubKey, pub)
+		req.Header.Set(HeaderTimestamp, ts)
+		req.Header.Set(HeaderNonce, nonce)
+		req.Header.Set(HeaderSignature, sig)
+		v := NewVerifier(provider, time.Minute)
+		v.Now = func() time.Time { return now }
+		_, err := v.Verify(req, body)
+		if err == nil {
+			if string(body) == "b" && sig == good.Header.Get(HeaderSignature) && nonce == good.Header.Get(HeaderNonce) {
+				return // the one genuinely signed request
+			}
+			t.Fatalf("accepted a request that was not signed: %q", body)
+		}
+		known := []error{ErrMissing, ErrMalformed, ErrStale, ErrReplayed, ErrBadSignature, ErrKeyMismatch, ErrBusy}
+		for _, k := range known {
+			if errors.Is(err, k) {
+				return
+			}
+		}
+		t.Fatalf("unregistered refusal: %v", err)
+	})
+}

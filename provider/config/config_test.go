@@ -1,0 +1,81 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTemplateParsesWithDefaults(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "provider.yaml")
+	if err := WriteTemplate(path, TemplateParams{ChainID: "gpunet-local-1", RPC: "http://127.0.0.1:26657", GRPC: "127.0.0.1:9090", KeyName: "provider", HostURI: "https://gpu1.example.com:8443", Listen: "0.0.0.0:8443"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("the template does not load: %v", err)
+	}
+	if c.ReconcileInterval.D() != 30*time.Second || c.API.MaxClockSkew.D() != time.Minute || c.CertFile() != filepath.Join(dir, "data", "tls.crt") {
+		t.Fatalf("defaults: %+v cert %s", c, c.CertFile())
+	}
+	table, err := c.Pricing.Table()
+	if err != nil || !table.GPU["h100"].IsPositive() || !table.GPU["default"].IsPositive() {
+		t.Fatalf("prices %+v %v", table, err)
+	}
+	if err := WriteTemplate(path, TemplateParams{}); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("overwrite: %v", err)
+	}
+}
+
+func TestParseRefusesBadConfigsByField(t *testing.T) {
+	base := "chain: {id: c}\nkey: {name: k}\nprovider: {host_uri: 'https://h:8443'}\npricing: {cpu_core_per_hour: '10'}\n"
+	if _, err := Parse([]byte(base)); err != nil {
+		t.Fatalf("minimal config: %v", err)
+	}
+	cases := []struct{ yaml, want string }{
+		{"key: {name: k}\nprovider: {host_uri: 'https://h:8443'}\npricing: {cpu_core_per_hour: '10'}\n", "chain.id: missing"},
+		{strings.Replace(base, "https://h:8443", "http://h:8443", 1), "provider.host_uri"},
+		{base + "bogus: 1\n", "field bogus not found"},
+		{strings.Replace(base, "cpu_core_per_hour: '10'", "cpu_core_per_hour: '10uatom'", 1), "prices are in ugpn per hour"},
+		{strings.Replace(base, "cpu_core_per_hour: '10'", "cpu_core_per_hour: '-1'", 1), "pricing.cpu_core_per_hour"},
+		{base + "runtime: {publish_host: nowhere}\n", "runtime.publish_host"},
+		{base + "inventory: {memory: lots}\n", "inventory.memory"},
+		{base + "inventory: {declared: [{model: h100, count: 0, memory_mib: 1}]}\n", "inventory.declared[0].count"},
+		{base + "reconcile_interval: soon\n", "not a duration"},
+		{base + "provider: {host_uri: 'https://h:8443', bond: '5GPN'}\n", "mapping key \"provider\" already defined"},
+		{strings.Replace(base, "provider: {host_uri: 'https://h:8443'}", "provider: {host_uri: 'https://h:8443', bond: '5gpn'}", 1), "provider.bond"},
+		{base + "api: {max_clock_skew: 1h}\n", "api.max_clock_skew"},
+		{base + "log_format: xml\n", "log_format"},
+	}
+	for _, tc := range cases {
+		_, err := Parse([]byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error containing %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+func TestPathsAreRelativeToTheConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "p.yaml")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	raw := "chain: {id: c}\nkey: {name: k}\nprovider: {host_uri: 'https://h:8443'}\npricing: {cpu_core_per_hour: '10'}\ndata_dir: state\napi: {cert_file: /etc/cert.pem}\n"
+	if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.DataPath("x"); got != filepath.Join(dir, "sub", "state", "x") {
+		t.Errorf("data path %s", got)
+	}
+	if c.CertFile() != "/etc/cert.pem" {
+		t.Errorf("absolute cert path rewritten: %s", c.CertFile())
+	}
+}
