@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-
 	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/provider/chain"
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"

@@ -86,14 +86,14 @@ func startProvider(t *testing.T, nw *localnet.Network, gpuPrice string) *provide
 	}
 	cfg := string(raw)
 	for old, new := range map[string]string{
-		`keyring_dir: ""`:           fmt.Sprintf("keyring_dir: %q", nw.KeyringHome()),
-		"publish_host: 0.0.0.0":     "publish_host: 127.0.0.1",
-		"pull_images: true":         "pull_images: false",
-		"declared: []":              "declared:\n    - {model: h100, memory_mib: 81559, interface: sxm, count: 2}",
-		"reconcile_interval: 30s":   "reconcile_interval: 3s",
-		"withdraw_interval: 1h":     "withdraw_interval: 10s",
-		"h100: 2000000":             "h100: " + gpuPrice,
-		"cpu_core_per_hour: 10000":  "cpu_core_per_hour: 20000",
+		`keyring_dir: ""`:                    fmt.Sprintf("keyring_dir: %q", nw.KeyringHome()),
+		"publish_host: 0.0.0.0":              "publish_host: 127.0.0.1",
+		"pull_images: true":                  "pull_images: false",
+		"declared: []":                       "declared:\n    - {model: h100, memory_mib: 81559, interface: sxm, count: 2}",
+		"reconcile_interval: 30s":            "reconcile_interval: 3s",
+		"withdraw_interval: 1h":              "withdraw_interval: 10s",
+		"h100: 2000000":                      "h100: " + gpuPrice,
+		"cpu_core_per_hour: 10000":           "cpu_core_per_hour: 20000",
 		`cpu: ""                    # cores`: `cpu: "4"                   # cores`,
 	} {
 		if !strings.Contains(cfg, old) {

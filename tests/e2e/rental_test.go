@@ -136,6 +136,10 @@ func TestRentalEndToEnd(t *testing.T) {
 		if err != nil || !strings.Contains(logs, "[job-0] step 1/600") {
 			t.Fatalf("owner's logs: %v\n%s", err, logs)
 		}
+		resent, err := nw.CLI(context.Background(), append([]string{"lease", "send-manifest", dseq}, flags...)...)
+		if err != nil || !strings.Contains(resent, "accepted by "+prov.apiURL) {
+			t.Fatalf("send-manifest from the local copy: %v\n%s", err, resent)
+		}
 		status, err := nw.CLI(context.Background(), append([]string{"lease", "status", dseq}, flags...)...)
 		if err != nil || !strings.Contains(status, "state active") || !strings.Contains(status, "running") {
 			t.Fatalf("lease status: %v\n%s", err, status)
