@@ -16,7 +16,7 @@ func TestSDLCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sdl check failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{`group 1 "dc"`, "max price 2500000ugpn per hour", "gpu 1 × [h100 a100]", "job (runs to exit)", "manifest hash "} {
+	for _, want := range []string{`group 1 "anywhere"`, "max price 3000000ugpn per hour", "gpu 1 × [h100 a100 rtx4090]", "job (runs to exit)", "manifest hash "} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -30,7 +30,7 @@ func TestSDLCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = exec.Command(gpunetd, "sdl", "check", bad).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), `line 37: profiles.placement.dc.pricing.gpu1.denom: denom "uakt": gpunet prices are per hour in ugpn`) {
+	if err == nil || !strings.Contains(string(out), `line 40: profiles.placement.anywhere.pricing.one-gpu.denom: denom "uakt": gpunet prices are per hour in ugpn`) {
 		t.Errorf("foreign denom: err %v, output %s", err, out)
 	}
 }
