@@ -2,8 +2,7 @@ package app
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"github.com/gpunet/gpunet/app/params"
 
 	dbm "github.com/cosmos/cosmos-db"
 
@@ -36,15 +35,7 @@ import (
 )
 
 // DefaultNodeHome is where gpunetd keeps its data unless --home says otherwise.
-var DefaultNodeHome = defaultNodeHome()
-
-func defaultNodeHome() string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ".gpunet"
-	}
-	return filepath.Join(home, ".gpunet")
-}
+var DefaultNodeHome = params.DefaultHome()
 
 var (
 	_ runtime.AppI            = (*App)(nil)

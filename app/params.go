@@ -3,7 +3,7 @@
 package app
 
 import (
-	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/gpunet/gpunet/app/params"
 )
 
 const (
@@ -12,28 +12,17 @@ const (
 
 	// BondDenom is the base denomination of GPN; it is the only denom the
 	// chain uses for staking, fees, governance deposits, bonds and rent.
-	BondDenom = "ugpn"
+	BondDenom = params.BondDenom
 	// DisplayDenom is the human unit: 1 GPN = 10^6 ugpn.
 	DisplayDenom = "GPN"
 	// DenomExponent is the number of decimals between ugpn and GPN.
 	DenomExponent = 6
 
 	// Bech32 prefixes.
-	AccountAddressPrefix   = "gpunet"
-	ValidatorAddressPrefix = AccountAddressPrefix + "valoper"
-	ConsensusAddressPrefix = AccountAddressPrefix + "valcons"
+	AccountAddressPrefix   = params.AccountAddressPrefix
+	ValidatorAddressPrefix = params.ValidatorAddressPrefix
+	ConsensusAddressPrefix = params.ConsensusAddressPrefix
 
 	// DefaultMinGasPrice is the minimum gas price a fresh node accepts.
 	DefaultMinGasPrice = "0.025" + BondDenom
 )
-
-func init() {
-	// Module default params (staking bond denom, mint denom, gov min deposit)
-	// read sdk.DefaultBondDenom when a genesis file is first generated, so
-	// setting it here makes every freshly initialised genesis speak ugpn.
-	sdk.DefaultBondDenom = BondDenom
-	cfg := sdk.GetConfig()
-	cfg.SetBech32PrefixForAccount(AccountAddressPrefix, AccountAddressPrefix+"pub")
-	cfg.SetBech32PrefixForValidator(ValidatorAddressPrefix, ValidatorAddressPrefix+"pub")
-	cfg.SetBech32PrefixForConsensusNode(ConsensusAddressPrefix, ConsensusAddressPrefix+"pub")
-}

@@ -59,18 +59,22 @@ type LeaseRun struct {
 
 // Result is what deploy reports (also as --output json).
 type Result struct {
-	Owner        string      `json:"owner"`
-	DSeq         uint64      `json:"dseq"`
-	Height       int64       `json:"height"`
-	TxHash       string      `json:"txhash"`
-	Fee          string      `json:"fee"` // what creating the deployment cost in fees
-	Deposit      sdk.Coin    `json:"deposit"`
-	ManifestHash string      `json:"manifest_hash"`
-	Bids         []BidSeen   `json:"bids"`
-	Leases       []LeaseRun  `json:"leases"`
-	Steps        []Step      `json:"steps"`
-	Closed       []Closure   `json:"closed,omitempty"`
-	Settlement   *Settlement `json:"settlement,omitempty"`
+	Owner        string    `json:"owner"`
+	DSeq         uint64    `json:"dseq"`
+	Height       int64     `json:"height"`
+	TxHash       string    `json:"txhash"`
+	Fee          string    `json:"fee"` // what creating the deployment cost in fees
+	Deposit      sdk.Coin  `json:"deposit"`
+	ManifestHash string    `json:"manifest_hash"`
+	Bids         []BidSeen `json:"bids"`
+	// FirstBidBlocks is how many blocks after the deployment's block the
+	// first bid landed; FirstBidSeconds how long after the commit it was seen.
+	FirstBidBlocks  int64       `json:"first_bid_blocks"`
+	FirstBidSeconds float64     `json:"first_bid_seconds"`
+	Leases          []LeaseRun  `json:"leases"`
+	Steps           []Step      `json:"steps"`
+	Closed          []Closure   `json:"closed,omitempty"`
+	Settlement      *Settlement `json:"settlement,omitempty"`
 }
 
 type progress struct {
@@ -253,11 +257,21 @@ func (c *Client) awaitLeases(ctx context.Context, p *progress, res *Result, grou
 					rel = pv.Provider.Reliability.String()
 					rel = strings.TrimRight(strings.TrimRight(rel, "0"), ".")
 				}
+				if len(res.Bids) == 0 {
+					res.FirstBidBlocks = b.CreatedAt - res.Height
+					res.FirstBidSeconds = time.Since(p.last).Seconds()
+				}
 				res.Bids = append(res.Bids, BidSeen{Order: orderName(o.Id), Provider: b.Id.Provider, Price: api.FormatDecCoin(b.Price.Amount.String(), b.Price.Denom), Reliability: rel})
 				p.printf("bid on group %d from %s: %s/h, reliability %s", o.Id.Gseq, short(b.Id.Provider), api.FormatDecCoin(b.Price.Amount.String(), b.Price.Denom), rel)
 			}
 		}
 		if len(dep.Leases) >= groups {
+			if len(res.Bids) == 0 && len(dep.Leases) > 0 {
+				// A one-block window closes the auction in the block of the
+				// bid, before any poll sees it: the lease dates the bid.
+				res.FirstBidBlocks = dep.Leases[0].CreatedAt - res.Height
+				res.FirstBidSeconds = time.Since(p.last).Seconds()
+			}
 			sort.Slice(dep.Leases, func(i, j int) bool { return dep.Leases[i].Id.Order.Gseq < dep.Leases[j].Id.Order.Gseq })
 			for _, l := range dep.Leases {
 				p.printf("lease won on group %d by %s at %s/h", l.Id.Order.Gseq, short(l.Id.Provider), api.FormatDecCoin(l.Price.Amount.String(), l.Price.Denom))

@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	_ "github.com/gpunet/gpunet/app" // bech32 prefixes and the ugpn bond denom
+	_ "github.com/gpunet/gpunet/app/params" // bech32 prefixes and the ugpn denom
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/provider/config"
 	"github.com/gpunet/gpunet/provider/daemon"

@@ -10,8 +10,6 @@ import (
 	"os"
 	"time"
 
-	"cosmossdk.io/depinject"
-	"cosmossdk.io/log/v2"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	"github.com/cosmos/cosmos-sdk/client"
 	"github.com/cosmos/cosmos-sdk/codec"
@@ -19,11 +17,16 @@ import (
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
+	"github.com/cosmos/cosmos-sdk/std"
+	authtx "github.com/cosmos/cosmos-sdk/x/auth/tx"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
+	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
+	"github.com/cosmos/gogoproto/proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/gpunet/gpunet/app"
+	"github.com/gpunet/gpunet/app/params"
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
@@ -35,18 +38,26 @@ type Encoding struct {
 	Registry codectypes.InterfaceRegistry
 }
 
-type appOptions map[string]any
-
-func (o appOptions) Get(key string) any { return o[key] }
-
-// NewEncoding wires the app's codecs the same way the node does.
+// NewEncoding builds the codecs a client needs (crypto keys, transactions,
+// accounts, bank and gpunet's messages) without wiring the whole app: the
+// daemon stays small.
 func NewEncoding() (Encoding, error) {
-	var e Encoding
-	err := depinject.Inject(
-		depinject.Configs(app.AppConfig(), depinject.Supply(log.NewNopLogger(), appOptions{})),
-		&e.TxConfig, &e.Codec, &e.Registry,
-	)
-	return e, err
+	signing, err := authtx.NewDefaultSigningOptions()
+	if err != nil {
+		return Encoding{}, err
+	}
+	ir, err := codectypes.NewInterfaceRegistryWithOptions(codectypes.InterfaceRegistryOptions{ProtoFiles: proto.HybridResolver, SigningOptions: *signing})
+	if err != nil {
+		return Encoding{}, err
+	}
+	std.RegisterInterfaces(ir)
+	authtypes.RegisterInterfaces(ir)
+	banktypes.RegisterInterfaces(ir)
+	markettypes.RegisterInterfaces(ir)
+	providertypes.RegisterInterfaces(ir)
+	escrowtypes.RegisterInterfaces(ir)
+	cdc := codec.NewProtoCodec(ir)
+	return Encoding{TxConfig: authtx.NewTxConfig(cdc, authtx.DefaultSignModes), Codec: cdc, Registry: ir}, nil
 }
 
 // Options say how to reach the chain and whose key signs.
@@ -101,7 +112,7 @@ func Dial(opts Options) (*Client, error) {
 	if opts.KeyName != "" {
 		dir := opts.KeyringDir
 		if dir == "" {
-			dir = app.DefaultNodeHome
+			dir = params.DefaultHome()
 		}
 		kr, err := keyring.New(sdk.KeyringServiceName(), opts.KeyringBackend, dir, os.Stdin, enc.Codec)
 		if err != nil {

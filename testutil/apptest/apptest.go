@@ -37,7 +37,9 @@ const ChainID = "gpunet-apptest-1"
 type Chain struct {
 	App      *app.App
 	Accounts []sdk.AccAddress
-	Height   int64
+	// Keys are the accounts' private keys, for tests that sign real txs.
+	Keys   []*secp256k1.PrivKey
+	Height int64
 	Time     time.Time
 
 	t      testing.TB
@@ -66,10 +68,12 @@ func New(t testing.TB, n int) *Chain {
 		genAccs  []authtypes.GenesisAccount
 		balances []banktypes.Balance
 	)
-	for range n {
-		addr := sdk.AccAddress(secp256k1.GenPrivKey().PubKey().Address())
+	for i := range n {
+		key := secp256k1.GenPrivKey()
+		addr := sdk.AccAddress(key.PubKey().Address())
 		c.Accounts = append(c.Accounts, addr)
-		genAccs = append(genAccs, authtypes.NewBaseAccount(addr, nil, 0, 0))
+		c.Keys = append(c.Keys, key)
+		genAccs = append(genAccs, authtypes.NewBaseAccount(addr, nil, uint64(i), 0))
 		balances = append(balances, banktypes.Balance{
 			Address: addr.String(),
 			Coins:   sdk.NewCoins(sdk.NewCoin(app.BondDenom, sdkmath.NewInt(1_000_000_000_000))),
@@ -147,6 +151,26 @@ func (c *Chain) NextBlock(dt time.Duration) {
 	if _, err := c.App.Commit(); err != nil {
 		c.t.Fatalf("commit block %d: %v", c.Height, err)
 	}
+}
+
+// DeliverTxs finalizes and commits a block dt after the previous one with
+// the given encoded transactions and returns their results.
+func (c *Chain) DeliverTxs(dt time.Duration, txs [][]byte) []*abci.ExecTxResult {
+	c.t.Helper()
+	c.Height++
+	c.Time = c.Time.Add(dt)
+	req := &abci.RequestFinalizeBlock{Height: c.Height, Time: c.Time, Txs: txs}
+	if c.valSet != nil {
+		req.NextValidatorsHash = c.valSet.Hash()
+	}
+	res, err := c.App.FinalizeBlock(req)
+	if err != nil {
+		c.t.Fatalf("finalize block %d: %v", c.Height, err)
+	}
+	if _, err := c.App.Commit(); err != nil {
+		c.t.Fatalf("commit block %d: %v", c.Height, err)
+	}
+	return res.TxResults
 }
 
 // Export exports the chain's state as `gpunetd export` does.

@@ -73,5 +73,5 @@ func benchSizes() []int {
 	if os.Getenv("ESCROW_BENCH_QUICK") != "" {
 		return []int{1_000, 10_000}
 	}
-	return []int{1_000, 100_000}
+	return []int{1_000, 10_000, 100_000}
 }

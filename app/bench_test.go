@@ -1,0 +1,141 @@
+package app_test
+
+import (
+	"crypto/sha256"
+	"math/rand"
+	"testing"
+	"time"
+
+	sdkmath "cosmossdk.io/math"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+	simtestutil "github.com/cosmos/cosmos-sdk/testutil/sims"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
+
+	"github.com/gpunet/gpunet/provider/chain"
+	"github.com/gpunet/gpunet/testutil/apptest"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+// txsPerBlock is the block size of the execution benchmarks.
+const txsPerBlock = 100
+
+// BenchmarkTxExecution measures the execution cost of full signed
+// transactions delivered through FinalizeBlock (ante handler, signature
+// check, fees, message, events) in blocks of 100: bank send, create-
+// deployment (one GPU group) and create-bid. ns/op is per transaction; gas/tx
+// is the gas each used. The create-deployment ÷ bank-send ratio of
+// execution throughput is the inverse ratio of their ns/op.
+func BenchmarkTxExecution(b *testing.B) {
+	for _, kind := range []string{"bank-send", "create-deployment", "create-bid"} {
+		b.Run(kind, func(b *testing.B) {
+			c := apptest.New(b, txsPerBlock+2)
+			provIdx := txsPerBlock + 1
+			seqs := make([]uint64, len(c.Accounts))
+			if kind == "create-bid" {
+				c.Do(time.Second, func(ctx sdk.Context) {
+					if _, err := providerkeeper.NewMsgServerImpl(c.App.ProviderKeeper).RegisterProvider(ctx, &providertypes.MsgRegisterProvider{
+						Owner: c.Accounts[provIdx].String(), HostUri: "https://p.example.com", TlsCertSha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+						Attributes: []providertypes.Attribute{{Key: "region", Value: "eu"}},
+						Gpus:       []providertypes.GPU{{Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Count: 8}},
+						Capacity:   providertypes.Capacity{CpuMillis: 64_000, MemoryBytes: 256 << 30, StorageBytes: 1 << 40},
+						Bond:       sdk.NewInt64Coin("ugpn", 600_000_000),
+					}); err != nil {
+						b.Fatal(err)
+					}
+				})
+			}
+			r := rand.New(rand.NewSource(1))
+			sign := func(i int, msg sdk.Msg) []byte {
+				acc := c.App.AccountKeeper.GetAccount(c.Query(), c.Accounts[i])
+				tx, err := simtestutil.GenSignedMockTx(r, c.App.TxConfig(), []sdk.Msg{msg},
+					sdk.NewCoins(sdk.NewInt64Coin("ugpn", 10_000)), 400_000, apptest.ChainID,
+					[]uint64{acc.GetAccountNumber()}, []uint64{seqs[i]}, []cryptotypes.PrivKey{c.Keys[i]}...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				seqs[i]++
+				bz, err := c.App.TxConfig().TxEncoder()(tx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return bz
+			}
+			hash := sha256.Sum256([]byte("manifest"))
+			deployment := func(owner sdk.AccAddress) *markettypes.MsgCreateDeployment {
+				return &markettypes.MsgCreateDeployment{Owner: owner.String(), Groups: []markettypes.GroupSpec{benchGroup()},
+					ManifestHash: hash[:], Deposit: sdk.NewInt64Coin("ugpn", 5_000_000), BidWindow: 5}
+			}
+			var gas, n int64
+			var elapsed time.Duration
+			for done := 0; done < b.N; done += txsPerBlock {
+				b.StopTimer()
+				var txs [][]byte
+				switch kind {
+				case "bank-send":
+					for i := range txsPerBlock {
+						txs = append(txs, sign(i, banktypes.NewMsgSend(c.Accounts[i], c.Accounts[(i+1)%txsPerBlock], sdk.NewCoins(sdk.NewInt64Coin("ugpn", 1_000)))))
+					}
+				case "create-deployment":
+					for i := range txsPerBlock {
+						txs = append(txs, sign(i, deployment(c.Accounts[i])))
+					}
+				case "create-bid":
+					// The orders to bid on come from the block before.
+					var orders [][]byte
+					for i := range txsPerBlock {
+						orders = append(orders, sign(i, deployment(c.Accounts[i])))
+					}
+					res := c.DeliverTxs(time.Second, orders)
+					for i, r := range res {
+						if r.Code != 0 {
+							b.Fatalf("deployment %d: %s", i, r.Log)
+						}
+						dseq := uint64(0)
+						for _, ev := range r.Events {
+							if msg, err := chain.ParseEvent(ev); err == nil {
+								if e, ok := msg.(*markettypes.EventDeploymentCreated); ok {
+									dseq = e.Dseq
+								}
+							}
+						}
+						txs = append(txs, sign(provIdx, &markettypes.MsgCreateBid{
+							Provider: c.Accounts[provIdx].String(),
+							Order:    markettypes.OrderID{Owner: c.Accounts[i].String(), Dseq: dseq, Gseq: 1, Oseq: 1},
+							Price:    sdk.NewDecCoin("ugpn", sdkmath.NewInt(1_000)), Deposit: sdk.NewInt64Coin("ugpn", 1_000_000),
+						}))
+					}
+				}
+				b.StartTimer()
+				t0 := time.Now()
+				res := c.DeliverTxs(time.Second, txs)
+				elapsed += time.Since(t0)
+				b.StopTimer()
+				for i, r := range res {
+					if r.Code != 0 {
+						b.Fatalf("%s tx %d: code %d: %s", kind, i, r.Code, r.Log)
+					}
+					gas += r.GasUsed
+					n++
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(n), "ns/tx")
+			b.ReportMetric(float64(gas)/float64(n), "gas/tx")
+		})
+	}
+}
+
+func benchGroup() markettypes.GroupSpec {
+	return markettypes.GroupSpec{
+		Name:         "train",
+		Requirements: []providertypes.Attribute{{Key: "region", Value: "eu"}},
+		Resources: []markettypes.ResourceUnit{{
+			Count: 1, CpuMillis: 8_000, MemoryBytes: 32 << 30, StorageBytes: 100 << 30,
+			Gpu: markettypes.GPUSpec{Units: 1, Models: []string{"h100"}, MinMemoryMib: 40_000},
+		}},
+		MaxPrice: sdk.NewDecCoin("ugpn", sdkmath.NewInt(5_000_000_000)),
+	}
+}

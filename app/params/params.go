@@ -1,0 +1,40 @@
+// Package params holds gpunet's chain-wide constants (denom, address
+// prefixes) and sets them in the SDK's global config when imported. It is
+// light on purpose: the provider daemon imports it instead of the whole app.
+package params
+
+import (
+	"os"
+	"path/filepath"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+)
+
+const (
+	// BondDenom is the base denomination of GPN.
+	BondDenom = "ugpn"
+	// AccountAddressPrefix and the derived prefixes are the bech32 prefixes.
+	AccountAddressPrefix   = "gpunet"
+	ValidatorAddressPrefix = AccountAddressPrefix + "valoper"
+	ConsensusAddressPrefix = AccountAddressPrefix + "valcons"
+)
+
+func init() {
+	// Module default params (staking bond denom, mint denom, gov min deposit)
+	// read sdk.DefaultBondDenom when a genesis file is first generated, so
+	// setting it here makes every freshly initialised genesis speak ugpn.
+	sdk.DefaultBondDenom = BondDenom
+	cfg := sdk.GetConfig()
+	cfg.SetBech32PrefixForAccount(AccountAddressPrefix, AccountAddressPrefix+"pub")
+	cfg.SetBech32PrefixForValidator(ValidatorAddressPrefix, ValidatorAddressPrefix+"pub")
+	cfg.SetBech32PrefixForConsensusNode(ConsensusAddressPrefix, ConsensusAddressPrefix+"pub")
+}
+
+// DefaultHome is gpunetd's default home (~/.gpunet): its data, config and keyring.
+func DefaultHome() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".gpunet"
+	}
+	return filepath.Join(home, ".gpunet")
+}

@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cosmos/cosmos-sdk/client"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
+	dockerclient "github.com/docker/docker/client"
+
+	"github.com/gpunet/gpunet/provider/chain"
+	"github.com/gpunet/gpunet/provider/runtime/imagebuild"
+	"github.com/gpunet/gpunet/sdl"
+	"github.com/gpunet/gpunet/tenant"
+	"github.com/gpunet/gpunet/testutil/localnet"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+const image = "gpunet/gpu-job:bench"
+
+type bench struct {
+	gpunetd, provider, dir string
+	nw                     *localnet.Network
+	prov                   *exec.Cmd
+	apiURL                 string
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (b *bench) startChain(ctx context.Context, cfgPath string) error {
+	cfg, err := localnet.LoadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	base := 31000 + (os.Getpid()%200)*10
+	cfg.Ports = localnet.Ports{P2P: base, RPC: base + 1, GRPC: base + 2, API: base + 3, PortStep: 10}
+	// Leases that never get a manifest must stay live for the footprint figure.
+	app := cfg.Genesis["app_state"].(map[string]any)
+	market, _ := app["market"].(map[string]any)
+	if market == nil {
+		market = map[string]any{}
+		app["market"] = market
+	}
+	params, _ := market["params"].(map[string]any)
+	if params == nil {
+		params = map[string]any{}
+		market["params"] = params
+	}
+	params["start_timeout"] = "100000"
+	params["max_sweeps_per_block"] = 2000
+	b.nw, err = localnet.Create(ctx, cfg, localnet.Options{Binary: b.gpunetd, Dir: filepath.Join(b.dir, "chain"), Validators: 1})
+	if err != nil {
+		return err
+	}
+	return b.nw.Start(ctx, false)
+}
+
+func (b *bench) stop() {
+	if b.prov != nil && b.prov.Process != nil {
+		_ = b.prov.Process.Kill()
+		_ = b.prov.Wait()
+	}
+	if b.nw != nil {
+		_ = b.nw.Stop()
+	}
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=gpunet.provider="+b.nw.Keys["provider"]).Output()
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+	out, _ = exec.Command("docker", "network", "ls", "-q", "--filter", "label=gpunet.provider="+b.nw.Keys["provider"]).Output()
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"network", "rm"}, ids...)...).Run()
+	}
+}
+
+func (b *bench) buildImage(ctx context.Context, src string) error {
+	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	return imagebuild.BuildGoImage(ctx, cli, image, src)
+}
+
+func (b *bench) run(bin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, out.String())
+	}
+	return out.String(), nil
+}
+
+func (b *bench) startProvider(ctx context.Context, leases int) error {
+	node := b.nw.Nodes[0]
+	port := freePort()
+	b.apiURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	cfg := filepath.Join(b.dir, "provider", "provider.yaml")
+	if _, err := b.run(b.provider, "--config", cfg, "init", "--chain-id", b.nw.Config.ChainID, "--key", "provider", "--host-uri", b.apiURL,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--rpc", node.RPCURL(), "--grpc", node.GRPCAddr()); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		return err
+	}
+	s := string(raw)
+	for old, new := range map[string]string{
+		`keyring_dir: ""`:                    fmt.Sprintf("keyring_dir: %q", b.nw.KeyringHome()),
+		"publish_host: 0.0.0.0":              "publish_host: 127.0.0.1",
+		"pull_images: true":                  "pull_images: false",
+		"reconcile_interval: 30s":            "reconcile_interval: 10s",
+		`cpu: ""                    # cores`: fmt.Sprintf(`cpu: "%d" # cores`, leases),
+		`memory: ""`:                         `memory: "2Ti"`,
+		"storage: 100Gi":                     "storage: 10Ti",
+		"log_format: text":                   "log_format: json",
+	} {
+		if !strings.Contains(s, old) {
+			return fmt.Errorf("provider.yaml template lacks %q", old)
+		}
+		s = strings.Replace(s, old, new, 1)
+	}
+	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+		return err
+	}
+	if _, err := b.run(b.provider, "--config", cfg, "register"); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(b.dir, "provider", "daemon.log"))
+	if err != nil {
+		return err
+	}
+	b.prov = exec.Command(b.provider, "--config", cfg, "run")
+	b.prov.Stdout, b.prov.Stderr = logf, logf
+	if err := b.prov.Start(); err != nil {
+		return err
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := b.metrics(); err == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("provider API did not come up")
+}
+
+var insecure = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+// metrics reads the daemon's Prometheus gauges and counters.
+func (b *bench) metrics() (map[string]float64, error) {
+	res, err := insecure.Get(b.apiURL + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) == 2 {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			out[f[0]] = v
+		}
+	}
+	return out, nil
+}
+
+type deployOut struct {
+	DSeq            uint64  `json:"dseq"`
+	FirstBidBlocks  int64   `json:"first_bid_blocks"`
+	FirstBidSeconds float64 `json:"first_bid_seconds"`
+	Steps           []struct {
+		Name    string  `json:"name"`
+		Seconds float64 `json:"seconds"`
+	} `json:"steps"`
+}
+
+const jobSDL = `version: "2.0"
+services:
+  job:
+    image: ` + image + `
+    args: ["-steps", "600", "-interval", "1s", "-samples", "1000"]
+    restart: never
+profiles:
+  compute:
+    small:
+      resources:
+        cpu: {units: 0.5}
+        memory: {size: 128Mi}
+        storage: {size: 1Gi}
+  placement:
+    local:
+      pricing:
+        small: {denom: ugpn, amount: 1000000}
+deployment:
+  job:
+    local: {profile: small, count: 1}
+`
+
+// latency deploys n jobs one after another with a one-block auction and
+// reports p50/p95 of submitted → first bid, → lease, → running.
+func (b *bench) latency(ctx context.Context, n int) ([]Figure, error) {
+	path := filepath.Join(b.dir, "job.yaml")
+	if err := os.WriteFile(path, []byte(jobSDL), 0o600); err != nil {
+		return nil, err
+	}
+	flags := []string{"--from", "tenant", "--keyring-backend", "test", "--chain-id", b.nw.Config.ChainID, "--home", b.nw.KeyringHome(), "--node", b.nw.Nodes[0].RPCAddr()}
+	var firstBid, lease, running, bidBlocks []float64
+	for i := 0; i < n; i++ {
+		out, err := b.run(b.gpunetd, append([]string{"deploy", path, "--output", "json", "--bid-window", "1", "--deposit", "5000000ugpn"}, flags...)...)
+		if err != nil {
+			return nil, err
+		}
+		var d deployOut
+		if err := json.Unmarshal([]byte(localnet.LastJSON(out)), &d); err != nil {
+			return nil, fmt.Errorf("deploy output: %v\n%s", err, out)
+		}
+		step := map[string]float64{}
+		for _, s := range d.Steps {
+			step[s.Name] = s.Seconds
+		}
+		// "submitted" ends when the deployment's block is committed, which
+		// is when the order exists; the tenant waited that long already.
+		firstBid = append(firstBid, step["submitted"]+d.FirstBidSeconds)
+		lease = append(lease, step["submitted"]+step["auction"])
+		running = append(running, step["submitted"]+step["auction"]+step["manifest"]+step["running"])
+		bidBlocks = append(bidBlocks, float64(d.FirstBidBlocks))
+		if _, err := b.run(b.gpunetd, append([]string{"tx", "market", "close-deployment", strconv.FormatUint(d.DSeq, 10), "--fees", "10000ugpn", "--gas", "400000", "--yes"}, flags...)...); err != nil {
+			return nil, err
+		}
+		time.Sleep(1200 * time.Millisecond) // let the close commit before the next deployment
+	}
+	note := fmt.Sprintf("%d deployments, bid window 1 block", n)
+	return []Figure{
+		{Name: "rental: submitted → first bid seen, p50", Value: percentile(firstBid, .5), Unit: "s", Note: note},
+		{Name: "rental: submitted → first bid seen, p95", Value: percentile(firstBid, .95), Unit: "s", Note: note},
+		{Name: "rental: first bid, blocks after the order, p50", Value: percentile(bidBlocks, .5), Unit: "blocks", Target: "≤ 1"},
+		{Name: "rental: first bid, blocks after the order, max", Value: percentile(bidBlocks, 1), Unit: "blocks", Target: "≤ 1"},
+		{Name: "rental: submitted → lease, p50", Value: percentile(lease, .5), Unit: "s", Note: note},
+		{Name: "rental: submitted → lease, p95", Value: percentile(lease, .95), Unit: "s", Note: note},
+		{Name: "rental: submitted → container running, p50", Value: percentile(running, .5), Unit: "s", Target: "≤ 3 s"},
+		{Name: "rental: submitted → container running, p95", Value: percentile(running, .95), Unit: "s", Note: note},
+	}, nil
+}
+
+// footprint opens n deployments in batches of 50 per transaction, waits
+// until the daemon has won and tracks all n leases (no manifest is sent, so
+// they wait for one), and samples the daemon's RSS and CPU for 30 s.
+func (b *bench) footprint(ctx context.Context, n int) ([]Figure, error) {
+	idleRSS := rssMB(b.prov.Process.Pid)
+	tc, err := b.tenantClient()
+	if err != nil {
+		return nil, err
+	}
+	d, err := sdl.Parse([]byte(jobSDL))
+	if err != nil {
+		return nil, err
+	}
+	hash, _ := d.Manifest.Hash()
+	for done := 0; done < n; done += 50 {
+		var msgs []sdk.Msg
+		for range min(50, n-done) {
+			msgs = append(msgs, &markettypes.MsgCreateDeployment{Owner: tc.Owner.String(), Groups: d.Groups, ManifestHash: hash,
+				Deposit: sdk.NewInt64Coin("ugpn", 5_000_000), BidWindow: 2})
+		}
+		if _, err := tc.SendTx(ctx, msgs...); err != nil {
+			return nil, fmt.Errorf("open deployments: %w", err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	var m map[string]float64
+	for time.Now().Before(deadline) {
+		if m, err = b.metrics(); err == nil && m["gpunet_provider_leases"] >= float64(n) {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if m["gpunet_provider_leases"] < float64(n) {
+		return nil, fmt.Errorf("daemon tracks %v leases after 5 minutes, want %d", m["gpunet_provider_leases"], n)
+	}
+	pid := b.prov.Process.Pid
+	cpu0, t0 := cpuTicks(pid), time.Now()
+	var peak float64
+	for time.Since(t0) < 30*time.Second {
+		peak = max(peak, rssMB(pid))
+		time.Sleep(time.Second)
+	}
+	cpuPct := float64(cpuTicks(pid)-cpu0) / 100 / time.Since(t0).Seconds() * 100
+	note := fmt.Sprintf("%d leases tracked (awaiting manifests, no containers), reconcile every 10 s", n)
+	return []Figure{
+		{Name: "provider daemon RSS, idle", Value: idleRSS, Unit: "MB"},
+		{Name: fmt.Sprintf("provider daemon RSS, %d tracked leases (peak of 30 s)", n), Value: peak, Unit: "MB", Target: "≤ 100 MB", Note: note},
+		{Name: fmt.Sprintf("provider daemon CPU, %d tracked leases (mean of 30 s)", n), Value: cpuPct, Unit: "% core", Note: note},
+	}, nil
+}
+
+func (b *bench) tenantClient() (*tenant.Client, error) {
+	enc, err := chain.NewEncoding()
+	if err != nil {
+		return nil, err
+	}
+	kr, err := keyring.New(sdk.KeyringServiceName(), "test", b.nw.KeyringHome(), nil, enc.Codec)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := kr.Key("tenant")
+	if err != nil {
+		return nil, err
+	}
+	addr, _ := rec.GetAddress()
+	rpc, err := client.NewClientFromNode(b.nw.Nodes[0].RPCAddr())
+	if err != nil {
+		return nil, err
+	}
+	ctx := client.Context{}.WithCodec(enc.Codec).WithInterfaceRegistry(enc.Registry).WithTxConfig(enc.TxConfig).
+		WithKeyring(kr).WithChainID(b.nw.Config.ChainID).WithClient(rpc).WithNodeURI(b.nw.Nodes[0].RPCAddr()).
+		WithAccountRetriever(authtypes.AccountRetriever{}).WithFromName("tenant").WithFromAddress(addr).WithHomeDir(b.nw.KeyringHome())
+	return tenant.NewClient(ctx)
+}
+
+func rssMB(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// cpuTicks is utime+stime of pid in clock ticks (USER_HZ = 100).
+func cpuTicks(pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndex(s, ")")+2:])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st
+}
+
+var _ = io.Discard
+var _ = sha256.Sum256

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// goBench parses `go test -bench` output: benchmark name (without the -N
+// GOMAXPROCS suffix) → unit → value.
+func goBench(path string) (map[string]map[string]float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]map[string]float64{}
+	suffix := regexp.MustCompile(`-\d+$`)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") {
+			continue
+		}
+		name := suffix.ReplaceAllString(fields[0], "")
+		m := map[string]float64{}
+		for i := 2; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err == nil {
+				m[fields[i+1]] = v
+			}
+		}
+		out[name] = m
+	}
+	return out, sc.Err()
+}
+
+// inProcessFigures turns the Go benchmarks into the table's figures.
+func inProcessFigures(b map[string]map[string]float64) []Figure {
+	get := func(name, unit string) float64 { return b[name][unit] }
+	var figs []Figure
+	bank, dep, bid := get("BenchmarkTxExecution/bank-send", "ns/tx"), get("BenchmarkTxExecution/create-deployment", "ns/tx"), get("BenchmarkTxExecution/create-bid", "ns/tx")
+	if bank > 0 && dep > 0 {
+		figs = append(figs,
+			Figure{Name: "execution: bank send per tx (blocks of 100 signed txs)", Value: bank / 1e3, Unit: "µs"},
+			Figure{Name: "execution: create-deployment per tx", Value: dep / 1e3, Unit: "µs"},
+			Figure{Name: "execution: create-bid per tx", Value: bid / 1e3, Unit: "µs"},
+			Figure{Name: "execution throughput create-deployment ÷ bank send", Value: bank / dep, Unit: "×", Target: "≥ 0.8"},
+			Figure{Name: "gas: bank send", Value: get("BenchmarkTxExecution/bank-send", "gas/tx"), Unit: "gas"},
+			Figure{Name: "gas: create-deployment", Value: get("BenchmarkTxExecution/create-deployment", "gas/tx"), Unit: "gas", Target: "≤ 110k"},
+			Figure{Name: "gas: create-bid", Value: get("BenchmarkTxExecution/create-bid", "gas/tx"), Unit: "gas", Target: "≤ 90k"},
+		)
+	}
+	for _, mod := range []struct{ label, bench, key string }{
+		{"x/market EndBlock (5 auctions close)", "BenchmarkMarketEndBlock", "leases"},
+		{"x/escrow EndBlock (5 accounts run dry)", "BenchmarkEndBlock", "live"},
+	} {
+		small := get(fmt.Sprintf("%s/%s=1000", mod.bench, mod.key), "ns/op")
+		for _, n := range []int{1_000, 10_000, 100_000} {
+			v := get(fmt.Sprintf("%s/%s=%d", mod.bench, mod.key, n), "ns/op")
+			if v > 0 {
+				figs = append(figs, Figure{Name: fmt.Sprintf("%s, %dk live", mod.label, n/1000), Value: v / 1e3, Unit: "µs"})
+			}
+		}
+		if big := get(fmt.Sprintf("%s/%s=100000", mod.bench, mod.key), "ns/op"); big > 0 && small > 0 {
+			figs = append(figs, Figure{Name: mod.label + ", 100k ÷ 1k", Value: big / small, Unit: "×", Target: "≤ 1.1"})
+		}
+	}
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		if v := get(fmt.Sprintf("BenchmarkMarketEndBlock/leases=%d", n), "ns/block"); v > 0 {
+			figs = append(figs, Figure{Name: fmt.Sprintf("whole block through the app (FinalizeBlock+Commit), %dk live leases", n/1000), Value: v / 1e6, Unit: "ms"})
+		}
+	}
+	if v := get("BenchmarkStatePerLease", "bytes/lease"); v > 0 {
+		figs = append(figs,
+			Figure{Name: "state per live lease (deployment, order, lease, escrow account+payment, indexes)", Value: v, Unit: "bytes", Target: "≤ 2048"},
+			Figure{Name: "state left after 10k deployments opened, leased and closed", Value: get("BenchmarkStatePerLease", "bytes-left-after-10k"), Unit: "bytes", Target: "≈ 0"},
+		)
+	}
+	return figs
+}
