@@ -73,12 +73,13 @@ demo:
 # in-process Go benchmarks (transaction execution and gas, EndBlock with 1k/
 # 10k/100k live leases, state per lease) and, on a local chain with a real
 # provider daemon and Docker, rental latency and the daemon's footprint.
-# BENCH_JSON=path also writes them as JSON. Takes ~15 minutes.
+# Medians over repeated runs (-count). BENCH_JSON=path also writes them as
+# JSON. Takes ~25 minutes on 2 cores.
 bench: setup build
 	$(GO) build -o $(BUILD_DIR)/gpunet-bench ./cmd/gpunet-bench
-	$(GO) test -run '^$$' -bench 'TxExecution' -benchtime 1000x -count 1 ./app/ | tee $(BUILD_DIR)/gobench.txt
+	$(GO) test -run '^$$' -bench 'TxExecution' -benchtime 300x -count 5 ./app/ | tee $(BUILD_DIR)/gobench.txt
 	$(GO) test -run '^$$' -bench 'StatePerLease' -benchtime 1x -count 1 ./app/ | tee -a $(BUILD_DIR)/gobench.txt
-	$(GO) test -run '^$$' -bench . -benchtime 200x -count 1 ./x/market/keeper/ ./x/escrow/keeper/ | tee -a $(BUILD_DIR)/gobench.txt
+	$(GO) test -run '^$$' -bench . -benchtime 200x -count 3 ./x/market/keeper/ ./x/escrow/keeper/ | tee -a $(BUILD_DIR)/gobench.txt
 	$(BUILD_DIR)/gpunet-bench -gobench $(BUILD_DIR)/gobench.txt $(if $(BENCH_JSON),-json $(BENCH_JSON))
 
 clean:

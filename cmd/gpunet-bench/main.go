@@ -28,16 +28,18 @@ type Figure struct {
 
 func main() {
 	var (
-		gpunetd   = flag.String("gpunetd", "build/gpunetd", "gpunetd binary")
-		provider  = flag.String("provider", "build/gpunet-provider", "gpunet-provider binary")
-		cfgPath   = flag.String("config", "config.yml", "local network config")
-		deploys   = flag.Int("deployments", 20, "deployments for the latency figures")
-		tracked   = flag.Int("leases", 1000, "leases the daemon tracks for the footprint figure")
-		jsonOut   = flag.String("json", "", "write the figures as JSON to this file")
-		keepDir   = flag.Bool("keep", false, "keep the work directory")
-		imageRepo = flag.String("image-src", "examples/images/gpu-job", "Go package of the job image")
-		goBenchIn = flag.String("gobench", "", "also report the in-process figures from this `go test -bench` output")
-		noNet     = flag.Bool("no-network", false, "skip the network figures")
+		gpunetd        = flag.String("gpunetd", "build/gpunetd", "gpunetd binary")
+		provider       = flag.String("provider", "build/gpunet-provider", "gpunet-provider binary")
+		cfgPath        = flag.String("config", "config.yml", "local network config")
+		deploys        = flag.Int("deployments", 20, "deployments for the latency figures")
+		tracked        = flag.Int("leases", 1000, "leases the daemon tracks for the footprint figure")
+		jsonOut        = flag.String("json", "", "write the figures as JSON to this file")
+		keepDir        = flag.Bool("keep", false, "keep the work directory")
+		imageRepo      = flag.String("image-src", "examples/images/gpu-job", "Go package of the job image")
+		goBenchIn      = flag.String("gobench", "", "also report the in-process figures from this `go test -bench` output")
+		noNet          = flag.Bool("no-network", false, "skip the network figures")
+		loadAccounts   = flag.Int("load-accounts", 25, "accounts sending the throughput load")
+		loadPerAccount = flag.Int("load-per-account", 20, "pre-signed transactions per account and kind")
 	)
 	flag.Parse()
 	var figs []Figure
@@ -71,6 +73,9 @@ func main() {
 	foot, err := env.footprint(ctx, *tracked)
 	must(err)
 	figs = append(figs, foot...)
+	tput, err := env.throughput(ctx, *loadAccounts, *loadPerAccount)
+	must(err)
+	figs = append(figs, tput...)
 
 	report(figs, *jsonOut)
 }

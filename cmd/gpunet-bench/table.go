@@ -10,14 +10,15 @@ import (
 )
 
 // goBench parses `go test -bench` output: benchmark name (without the -N
-// GOMAXPROCS suffix) → unit → value.
+// GOMAXPROCS suffix) → unit → the median of that figure over repeated runs
+// (-count).
 func goBench(path string) (map[string]map[string]float64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out := map[string]map[string]float64{}
+	runs := map[string]map[string][]float64{}
 	suffix := regexp.MustCompile(`-\d+$`)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -26,14 +27,22 @@ func goBench(path string) (map[string]map[string]float64, error) {
 			continue
 		}
 		name := suffix.ReplaceAllString(fields[0], "")
-		m := map[string]float64{}
+		if runs[name] == nil {
+			runs[name] = map[string][]float64{}
+		}
 		for i := 2; i+1 < len(fields); i += 2 {
 			v, err := strconv.ParseFloat(fields[i], 64)
 			if err == nil {
-				m[fields[i+1]] = v
+				runs[name][fields[i+1]] = append(runs[name][fields[i+1]], v)
 			}
 		}
-		out[name] = m
+	}
+	out := map[string]map[string]float64{}
+	for name, units := range runs {
+		out[name] = map[string]float64{}
+		for unit, vs := range units {
+			out[name][unit] = percentile(vs, .5)
+		}
 	}
 	return out, sc.Err()
 }

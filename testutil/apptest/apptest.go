@@ -40,7 +40,7 @@ type Chain struct {
 	// Keys are the accounts' private keys, for tests that sign real txs.
 	Keys   []*secp256k1.PrivKey
 	Height int64
-	Time     time.Time
+	Time   time.Time
 
 	t      testing.TB
 	valSet *cmttypes.ValidatorSet

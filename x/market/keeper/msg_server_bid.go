@@ -35,8 +35,8 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	if err != nil {
 		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "%s is not a registered provider", msg.Provider)
 	}
-	// 2. Bonded.
-	if ok, err := k.providers.IsEligible(ctx, provider); err != nil {
+	// 2. Bonded (from the record just read: no second read).
+	if ok, err := k.providers.HasMinBond(ctx, p); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "bond %s of %s is below min_bond", p.Bond, msg.Provider)
@@ -69,14 +69,14 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 		return nil, errorsmod.Wrapf(types.ErrTooManyBids, "%s has %d bids", msg.Order.Name(), len(bids))
 	}
 	id := types.BidID{Order: msg.Order, Provider: msg.Provider}
+	for _, b := range bids { // the order's bids are in hand: no extra read
+		if b.Id.Provider == msg.Provider {
+			return nil, errorsmod.Wrapf(types.ErrBidExists, "%s", id.Name())
+		}
+	}
 	bidKey, _, err := k.bidKey(id)
 	if err != nil {
 		return nil, err
-	}
-	if has, err := k.Bids.Has(ctx, bidKey); err != nil {
-		return nil, err
-	} else if has {
-		return nil, errorsmod.Wrapf(types.ErrBidExists, "%s", id.Name())
 	}
 
 	if msg.Deposit.IsPositive() {

@@ -20,7 +20,7 @@ type BankKeeper interface {
 // ProviderKeeper is what x/market needs from x/provider.
 type ProviderKeeper interface {
 	GetProvider(ctx context.Context, owner sdk.AccAddress) (providertypes.Provider, error)
-	IsEligible(ctx context.Context, owner sdk.AccAddress) (bool, error)
+	HasMinBond(ctx context.Context, p providertypes.Provider) (bool, error)
 	Slash(ctx context.Context, owner sdk.AccAddress, fraction sdkmath.LegacyDec, recipient sdk.AccAddress, reason, lease string) (sdk.Coin, error)
 	StartFailureSlash(ctx context.Context) (sdkmath.LegacyDec, error)
 	RecordLeaseWon(ctx context.Context, owner sdk.AccAddress) error

@@ -112,7 +112,13 @@ func (k *Keeper) IsEligible(ctx context.Context, owner sdk.AccAddress) (bool, er
 	if err != nil {
 		return false, err
 	}
-	// Compared with the current min_bond, so a params change takes effect at once.
+	return k.HasMinBond(ctx, p)
+}
+
+// HasMinBond reports whether a provider record (already read) is bonded at
+// least min_bond. It is compared with the current min_bond, so a params
+// change takes effect at once.
+func (k *Keeper) HasMinBond(ctx context.Context, p types.Provider) (bool, error) {
 	params, err := k.Params.Get(ctx)
 	if err != nil {
 		return false, err
