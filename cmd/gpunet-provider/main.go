@@ -82,8 +82,8 @@ func initCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write a commented provider.yaml and the API's self-signed TLS certificate",
-		Example: `gpunet-provider init --chain-id gpunet-local --key provider --host-uri https://gpu1.example.com:8443
-gpunet-provider --config ./prov/provider.yaml init --chain-id gpunet-local --key provider --host-uri https://127.0.0.1:8443`,
+		Example: `gpunet-provider init --chain-id gpunet-local-1 --key provider --host-uri https://gpu1.example.com:8443
+gpunet-provider --config ./prov/provider.yaml init --chain-id gpunet-local-1 --key provider --host-uri https://127.0.0.1:8443`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, _ := cmd.Flags().GetString("config")
@@ -116,7 +116,7 @@ gpunet-provider --config ./prov/provider.yaml init --chain-id gpunet-local --key
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&p.ChainID, "chain-id", "gpunet-local", "chain id")
+	cmd.Flags().StringVar(&p.ChainID, "chain-id", "gpunet-local-1", "chain id")
 	cmd.Flags().StringVar(&p.RPC, "rpc", "http://127.0.0.1:26657", "CometBFT RPC URL")
 	cmd.Flags().StringVar(&p.GRPC, "grpc", "127.0.0.1:9090", "gRPC host:port")
 	cmd.Flags().StringVar(&p.KeyName, "key", "provider", "keyring key of the provider account")

@@ -220,7 +220,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	if c.Chain.ID == "" {
-		bad("chain.id", "missing (the chain id, e.g. gpunet-local)")
+		bad("chain.id", "missing (the chain id, e.g. gpunet-local-1)")
 	}
 	if u, err := url.Parse(c.Chain.RPC); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "tcp") || u.Host == "" {
 		bad("chain.rpc", "%q is not an http(s) URL of a CometBFT RPC", c.Chain.RPC)

@@ -42,8 +42,10 @@ type Daemon struct {
 	provider string // bech32 address
 	deposit  sdk.Coin
 
-	mu      sync.Mutex
-	bids    map[string]bool   // order key → a bid is placed or in flight
+	mu sync.Mutex
+	// bids holds the orders this provider has bid on: the time the bid was
+	// sent while it is not yet seen on chain, the zero time once it is.
+	bids    map[string]time.Time
 	skipped map[string]string // order key → last skip reason (logged once)
 	leases  map[string]*lease // order key → lease won by us
 	missing map[string]bool   // tracked leases the last reconcile did not find on chain
@@ -91,7 +93,7 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 		engine:   bidengine.New(inv, prices, cfg.Provider.Attributes),
 		provider: c.Address.String(),
 		metrics:  newMetrics(),
-		bids:     map[string]bool{}, skipped: map[string]string{}, leases: map[string]*lease{}, missing: map[string]bool{},
+		bids:     map[string]time.Time{}, skipped: map[string]string{}, leases: map[string]*lease{}, missing: map[string]bool{},
 	}
 	d.bcast = chain.NewBroadcaster(c, gasPrice, cfg.Chain.GasAdjustment, logger.With("component", "broadcaster"))
 	d.watcher = chain.NewWatcher(c, cfg.DataPath("watcher.json"), d.handleBlock, logger.With("component", "watcher"))
@@ -287,28 +289,31 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			d.log.Warn("cannot track lease", "lease", key, "err", err)
 		}
 	}
-	// Reservations held for neither a live lease nor an open bid are freed.
+	// Reservations held for neither a live lease nor an open or in-flight
+	// bid are freed.
 	changed := false
 	for _, r := range d.engine.Reservations() {
 		d.mu.Lock()
-		inFlight := d.bids[r.Key]
+		_, placed := d.bids[r.Key]
 		d.mu.Unlock()
-		if _, ok := live[r.Key]; !ok && !openBids[r.Key] && !inFlight {
+		if _, ok := live[r.Key]; !ok && !openBids[r.Key] && !placed {
 			d.engine.Release(r.Key)
 			changed = true
 			d.log.Info("released reservation", "order", r.Key, "why", "no open bid or lease")
 		}
 	}
+	// Bids the chain no longer holds are forgotten, except those still on
+	// their way into a block: forgetting one of those would bid twice.
 	d.mu.Lock()
-	for key := range d.bids {
-		if !openBids[key] {
-			if _, ok := live[key]; !ok {
-				delete(d.bids, key)
-			}
+	now := time.Now()
+	for key, sent := range d.bids {
+		_, isLive := live[key]
+		if !openBids[key] && !isLive && (sent.IsZero() || now.Sub(sent) > bidSettle) {
+			delete(d.bids, key)
 		}
 	}
 	for key := range openBids {
-		d.bids[key] = true
+		d.bids[key] = time.Time{}
 	}
 	d.mu.Unlock()
 	if changed {
@@ -392,11 +397,11 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 		return nil
 	}
 	d.mu.Lock()
-	if d.bids[key] {
-		d.mu.Unlock()
+	_, placed := d.bids[key]
+	d.mu.Unlock()
+	if placed {
 		return nil
 	}
-	d.mu.Unlock()
 	dec := d.engine.Evaluate(key, o.Spec)
 	if !dec.Bid {
 		d.mu.Lock()
@@ -415,7 +420,7 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 		return fmt.Errorf("bid deposit: %w", err)
 	}
 	d.mu.Lock()
-	d.bids[key] = true
+	d.bids[key] = time.Now()
 	delete(d.skipped, key)
 	d.mu.Unlock()
 	d.persistReservations()
@@ -424,6 +429,15 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 	d.log.Info("bid placed", "order", key, "price", api.FormatDecCoin(dec.Price.Amount.String(), dec.Price.Denom)+"/h", "gpus", dec.Reservation.GPUs, "max_price", api.FormatDecCoin(o.Spec.MaxPrice.Amount.String(), o.Spec.MaxPrice.Denom)+"/h")
 	go func() {
 		r := <-result
+		if r.Err != nil && d.bidOnChain(ctx, o.Id) {
+			// Refused because an earlier send of it already landed (a retry
+			// after an outage): the bid stands, and so does its reservation.
+			d.log.Info("bid already on chain", "order", key)
+			d.mu.Lock()
+			d.bids[key] = time.Time{}
+			d.mu.Unlock()
+			return
+		}
 		if r.Err != nil {
 			d.log.Warn("bid refused", "order", key, "err", r.Err)
 			d.metrics.bids.WithLabelValues("refused").Inc()
@@ -442,6 +456,25 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 		d.log.Debug("bid accepted into the mempool", "order", key, "tx", r.TxHash)
 	}()
 	return nil
+}
+
+// bidSettle is how long a bid sent to the node may take to show up on chain
+// before reconcile stops counting it as in flight.
+const bidSettle = 30 * time.Second
+
+// bidOnChain reports whether the chain holds this provider's bid on the
+// order. A failed query counts as no.
+func (d *Daemon) bidOnChain(ctx context.Context, id markettypes.OrderID) bool {
+	res, err := d.chain.Market.BidsByOrder(ctx, &markettypes.QueryOrderRequest{Owner: id.Owner, Dseq: id.Dseq, Gseq: id.Gseq, Oseq: id.Oseq})
+	if err != nil {
+		return false
+	}
+	for _, b := range res.Bids {
+		if b.Id.Provider == d.provider {
+			return true
+		}
+	}
+	return false
 }
 
 // withdrawAll withdraws the earnings of every active lease in one batch.

@@ -102,10 +102,25 @@ func TestProviderCrashRecovery(t *testing.T) {
 		if cs := leaseContainers(t, tenant, a.DSeq); len(cs) != 1 || cs[0].ID != before[0].ID || cs[0].State.Status != "running" {
 			t.Fatalf("A's container touched after the outage: %+v", cs)
 		}
-		if strings.Count(prov.log(), "lease closed") < 2 { // B while away, D completed
-			t.Errorf("daemon log:\n%s", prov.log())
+		dKey := fmt.Sprintf("/%d/1/1", d.DSeq)
+		prov.waitLog(10*time.Second, "lease closed", dKey, "reason=workload_completed")
+		// The bid sent while the node was coming back is placed once, not
+		// again by each reconcile that did not see it on chain yet.
+		if n := countLines(prov.log(), "bid placed", dKey); n != 1 {
+			t.Errorf("%d bids placed on D's order, want 1; daemon log:\n%s", n, prov.log())
 		}
 	})
+}
+
+// countLines counts the log lines that contain every part.
+func countLines(log string, parts ...string) int {
+	n := 0
+	for _, line := range strings.Split(log, "\n") {
+		if lineHas(line, parts) {
+			n++
+		}
+	}
+	return n
 }
 
 func mustHeight(t *testing.T, nw *localnet.Network) int64 {

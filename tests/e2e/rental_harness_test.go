@@ -186,11 +186,7 @@ func (p *providerProc) waitLog(timeout time.Duration, parts ...string) string {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		for _, line := range strings.Split(p.log(), "\n") {
-			all := true
-			for _, part := range parts {
-				all = all && strings.Contains(line, part)
-			}
-			if all {
+			if lineHas(line, parts) {
 				return line
 			}
 		}
@@ -199,6 +195,16 @@ func (p *providerProc) waitLog(timeout time.Duration, parts ...string) string {
 	dumpLogTail(p.t, p.logPath)
 	p.t.Fatalf("provider never logged a line with %q", parts)
 	return ""
+}
+
+// lineHas reports whether a log line contains every part.
+func lineHas(line string, parts []string) bool {
+	for _, part := range parts {
+		if !strings.Contains(line, part) {
+			return false
+		}
+	}
+	return true
 }
 
 func removeProviderContainers(t *testing.T, provider string) {

@@ -140,9 +140,17 @@ func TestRentalEndToEnd(t *testing.T) {
 		if err != nil || !strings.Contains(resent, "accepted by "+prov.apiURL) {
 			t.Fatalf("send-manifest from the local copy: %v\n%s", err, resent)
 		}
-		status, err := nw.CLI(context.Background(), append([]string{"lease", "status", dseq}, flags...)...)
-		if err != nil || !strings.Contains(status, "state active") || !strings.Contains(status, "running") {
-			t.Fatalf("lease status: %v\n%s", err, status)
+		// deploy returns once the container runs; the provider's start
+		// transaction lands in the next block or so.
+		var status string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			status, err = nw.CLI(context.Background(), append([]string{"lease", "status", dseq}, flags...)...)
+			if err == nil && strings.Contains(status, "state active") && strings.Contains(status, "running") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("lease status: %v\n%s", err, status)
+			}
 		}
 
 		// Another funded account (the validator, whose key is on chain)
