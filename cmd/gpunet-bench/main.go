@@ -54,6 +54,14 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
+	// A failing network step still prints what was measured before it.
+	must := func(err error) {
+		if err != nil {
+			report(figs, *jsonOut)
+			fmt.Fprintln(os.Stderr, "gpunet-bench:", err)
+			os.Exit(1)
+		}
+	}
 
 	dir, err := os.MkdirTemp("", "gpunet-bench")
 	must(err)
@@ -85,6 +93,9 @@ func report(figs []Figure, jsonOut string) {
 	fmt.Printf("\n%-82s %12s %-7s %s\n", "figure", "value", "unit", "target")
 	for _, f := range figs {
 		fmt.Printf("%-82s %12.2f %-7s %s\n", f.Name, f.Value, f.Unit, f.Target)
+		if f.Note != "" {
+			fmt.Printf("    %s\n", f.Note)
+		}
 	}
 	if jsonOut != "" {
 		raw, _ := json.MarshalIndent(figs, "", "  ")

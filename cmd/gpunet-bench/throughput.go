@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	cmttypes "github.com/cometbft/cometbft/types"
 	"sync"
 	"time"
 
@@ -41,7 +42,7 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount int) ([]Fig
 			return nil, err
 		}
 		addrs[i], _ = rec.GetAddress()
-		fund = append(fund, banktypes.NewMsgSend(tc.Owner, addrs[i], sdk.NewCoins(sdk.NewInt64Coin("ugpn", 2_000_000_000))))
+		fund = append(fund, banktypes.NewMsgSend(tc.Owner, addrs[i], sdk.NewCoins(sdk.NewInt64Coin("ugpn", loadFunding(perAccount)))))
 	}
 	if _, err := tc.SendTx(ctx, fund...); err != nil {
 		return nil, fmt.Errorf("fund load accounts: %w", err)
@@ -68,7 +69,7 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount int) ([]Fig
 		}},
 		{"create-deployment", 180_000, func(i int) sdk.Msg {
 			return &markettypes.MsgCreateDeployment{Owner: addrs[i].String(), Groups: d.Groups, ManifestHash: hash,
-				Deposit: sdk.NewInt64Coin("ugpn", 5_000_000), BidWindow: 600}
+				Deposit: sdk.NewInt64Coin("ugpn", loadDeposit), BidWindow: 600}
 		}},
 	}
 	var figs []Figure
@@ -80,7 +81,7 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount int) ([]Fig
 			for j := 0; j < perAccount; j++ {
 				f := tx.Factory{}.WithChainID(b.nw.Config.ChainID).WithKeybase(kr).WithTxConfig(enc.TxConfig).
 					WithAccountNumber(nums[i]).WithSequence(seqs[i]).WithSignMode(signing.SignMode_SIGN_MODE_DIRECT).
-					WithGas(k.gas).WithFees(fmt.Sprintf("%dugpn", k.gas/40+1))
+					WithGas(k.gas).WithFees(fmt.Sprintf("%dugpn", loadFee(k.gas)))
 				txb, err := f.BuildUnsignedTx(k.msg(i))
 				if err != nil {
 					return nil, err
@@ -126,6 +127,12 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount int) ([]Fig
 		}
 		wg.Wait()
 		close(errs)
+		ours := map[string]bool{}
+		for _, acc := range txs {
+			for _, bz := range acc {
+				ours[string(cmttypes.Tx(bz).Hash())] = true
+			}
+		}
 		if err := <-errs; err != nil {
 			return nil, err
 		}
@@ -143,7 +150,12 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount int) ([]Fig
 				time.Sleep(300 * time.Millisecond)
 				continue
 			}
-			n := len(blk.Block.Txs)
+			n := 0 // the provider daemon's bids share these blocks: count only the load
+			for _, t := range blk.Block.Txs {
+				if ours[string(t.Hash())] {
+					n++
+				}
+			}
 			if n > 0 && got == 0 {
 				prev := hh - 1
 				pb, err := rpc.Block(ctx, &prev)
@@ -163,6 +175,20 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount int) ([]Fig
 	figs = append(figs, Figure{Name: "network: committed create-deployment ÷ bank send tx/s", Value: tps[1] / tps[0], Unit: "×",
 		Note: "one load client on the same 2 cores as the node; see the execution figure for the chain's own cost"})
 	return figs, nil
+}
+
+// The throughput load's deposit per deployment and the fee per transaction
+// (gas × the node's minimum price of 0.025ugpn, rounded up).
+const loadDeposit = 5_000_000
+
+func loadFee(gas uint64) int64 { return int64(gas/40 + 1) }
+
+// loadFunding is what one load account needs for its bank sends (1 ugpn
+// each) and create-deployments, with a fifth to spare: enough, and small
+// enough that the tenant account can fund every load account.
+func loadFunding(perAccount int) int64 {
+	need := int64(perAccount) * (1 + loadFee(120_000) + loadDeposit + loadFee(180_000))
+	return need + need/5
 }
 
 var _ = tenant.NewStore

@@ -30,7 +30,11 @@ type Result struct {
 type request struct {
 	msgs   []sdk.Msg
 	gasMul float64 // extra factor on the simulated gas (retry after out-of-gas)
-	done   chan Result
+	// alone keeps the request out of batches: CheckTx does not run message
+	// handlers, so a batched message failing in the block (a bid on an
+	// order just matched) would take a lease start or close down with it.
+	alone bool
+	done  chan Result
 }
 
 // Broadcaster owns the provider account's sequence: every transaction goes
@@ -56,12 +60,12 @@ func NewBroadcaster(c *Client, gasPrice sdkmath.LegacyDec, gasAdj float64, logge
 // Submit queues msgs for one transaction (possibly batched with others) and
 // returns a channel that receives the outcome of CheckTx.
 func (b *Broadcaster) Submit(msgs ...sdk.Msg) <-chan Result {
-	return b.submit(1, msgs)
+	return b.submit(1, false, msgs)
 }
 
-func (b *Broadcaster) submit(gasMul float64, msgs []sdk.Msg) <-chan Result {
+func (b *Broadcaster) submit(gasMul float64, alone bool, msgs []sdk.Msg) <-chan Result {
 	done := make(chan Result, 1)
-	b.queue <- request{msgs: msgs, gasMul: gasMul, done: done}
+	b.queue <- request{msgs: msgs, gasMul: gasMul, alone: alone, done: done}
 	return done
 }
 
@@ -75,8 +79,8 @@ func (b *Broadcaster) Send(ctx context.Context, msgs ...sdk.Msg) (string, error)
 	}
 }
 
-// SendAndWait sends and then waits for the transaction to be committed,
-// returning an error when it failed in the block.
+// SendAndWait sends msgs in a transaction of their own and waits for it to
+// be committed, returning an error when it failed in the block.
 // A transaction that ran out of gas (the state moved between simulation
 // and execution) is sent again once with more gas.
 func (b *Broadcaster) SendAndWait(ctx context.Context, timeout time.Duration, msgs ...sdk.Msg) (*sdk.TxResponse, error) {
@@ -84,7 +88,7 @@ func (b *Broadcaster) SendAndWait(ctx context.Context, timeout time.Duration, ms
 	for attempt := 0; ; attempt++ {
 		var r Result
 		select {
-		case r = <-b.submit(gasMul, msgs):
+		case r = <-b.submit(gasMul, true, msgs):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -107,29 +111,46 @@ func (b *Broadcaster) SendAndWait(ctx context.Context, timeout time.Duration, ms
 	}
 }
 
-// Run processes the queue until ctx ends.
+// Run processes the queue until ctx ends, one transaction at a time.
 func (b *Broadcaster) Run(ctx context.Context) {
+	var next *request // taken from the queue but kept for the next round
 	for {
-		var batch []request
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-b.queue:
-			batch = append(batch, r)
-		}
-		n := len(batch[0].msgs)
-	drain:
-		for n < MaxBatch {
+		var first request
+		if next != nil {
+			first, next = *next, nil
+		} else {
 			select {
-			case r := <-b.queue:
-				batch = append(batch, r)
-				n += len(r.msgs)
-			default:
-				break drain
+			case <-ctx.Done():
+				return
+			case first = <-b.queue:
 			}
 		}
+		var batch []request
+		batch, next = takeBatch(first, b.queue)
 		b.process(ctx, batch)
 	}
+}
+
+// takeBatch adds to first what is already queued, up to MaxBatch messages.
+// A request marked alone gets a transaction of its own: it ends the batch
+// and is returned as next, to be sent in the following round, so queue
+// order is kept.
+func takeBatch(first request, queue <-chan request) (batch []request, next *request) {
+	batch = []request{first}
+	n := len(first.msgs)
+	for !first.alone && n < MaxBatch {
+		select {
+		case r := <-queue:
+			if r.alone {
+				return batch, &r
+			}
+			batch = append(batch, r)
+			n += len(r.msgs)
+		default:
+			return batch, nil
+		}
+	}
+	return batch, nil
 }
 
 // process sends a batch as one transaction; if the batch as a whole is

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -42,7 +43,7 @@ type Watcher struct {
 	// OnHeight reports progress (processed, latest) for metrics.
 	OnHeight func(processed, latest int64)
 
-	last int64
+	last atomic.Int64 // read by the API while the watcher writes it
 }
 
 type watcherState struct {
@@ -55,7 +56,7 @@ func NewWatcher(c *Client, stateFile string, handle HandleFunc, logger *slog.Log
 }
 
 // LastHeight is the last processed height.
-func (w *Watcher) LastHeight() int64 { return w.last }
+func (w *Watcher) LastHeight() int64 { return w.last.Load() }
 
 // Load reads the persisted height; 0 means none.
 func (w *Watcher) Load() error {
@@ -70,12 +71,12 @@ func (w *Watcher) Load() error {
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return fmt.Errorf("%s: %w", w.stateFile, err)
 	}
-	w.last = st.LastHeight
+	w.last.Store(st.LastHeight)
 	return nil
 }
 
 func (w *Watcher) save() error {
-	raw, _ := json.Marshal(watcherState{LastHeight: w.last})
+	raw, _ := json.Marshal(watcherState{LastHeight: w.last.Load()})
 	return writeFileAtomic(w.stateFile, raw)
 }
 
@@ -95,7 +96,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			w.log.Warn("chain query failed; retrying the same block", "next_height", w.last+1, "err", err, "in", backoff)
+			w.log.Warn("chain query failed; retrying the same block", "next_height", w.last.Load()+1, "err", err, "in", backoff)
 			if !sleep(ctx, backoff) {
 				return nil
 			}
@@ -119,18 +120,18 @@ func (w *Watcher) catchUp(ctx context.Context) error {
 		return fmt.Errorf("status: %w", err)
 	}
 	latest := st.SyncInfo.LatestBlockHeight
-	if w.last == 0 {
-		w.last = latest - 1
+	if w.last.Load() == 0 {
+		w.last.Store(latest - 1)
 		w.log.Info("no processed height recorded; following from the head", "height", latest)
 	}
-	if earliest := st.SyncInfo.EarliestBlockHeight; w.last+1 < earliest {
-		w.log.Error("node has pruned blocks the daemon missed; reconciling from state", "missed_from", w.last+1, "missed_to", earliest-1)
+	if earliest := st.SyncInfo.EarliestBlockHeight; w.last.Load()+1 < earliest {
+		w.log.Error("node has pruned blocks the daemon missed; reconciling from state", "missed_from", w.last.Load()+1, "missed_to", earliest-1)
 		if w.OnPruned != nil {
-			w.OnPruned(ctx, w.last+1, earliest-1)
+			w.OnPruned(ctx, w.last.Load()+1, earliest-1)
 		}
-		w.last = earliest - 1
+		w.last.Store(earliest - 1)
 	}
-	for h := w.last + 1; h <= latest; h++ {
+	for h := w.last.Load() + 1; h <= latest; h++ {
 		b, err := w.fetch(ctx, h)
 		if err != nil {
 			return err
@@ -138,7 +139,7 @@ func (w *Watcher) catchUp(ctx context.Context) error {
 		if err := w.handle(ctx, b); err != nil {
 			return fmt.Errorf("handle block %d: %w", h, err)
 		}
-		w.last = h
+		w.last.Store(h)
 		if err := w.save(); err != nil {
 			return fmt.Errorf("persist height: %w", err)
 		}

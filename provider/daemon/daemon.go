@@ -39,8 +39,8 @@ type Daemon struct {
 	metrics *metrics
 	api     *http.Server
 
-	provider string // bech32 address
-	deposit  sdk.Coin
+	provider string   // bech32 address
+	deposit  sdk.Coin // the chain's minimum bid deposit, cached; under mu
 
 	mu sync.Mutex
 	// bids holds the orders this provider has bid on: the time the bid was
@@ -109,8 +109,13 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	return d, nil
 }
 
-// Run serves until ctx ends.
-func (d *Daemon) Run(ctx context.Context) error {
+// Run serves until ctx ends or the tenant API fails.
+func (d *Daemon) Run(parent context.Context) error {
+	// Every goroutine below ends with ctx: a failed API server cancels it,
+	// so the daemon exits (and its supervisor restarts it) instead of
+	// running on without an API.
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
 	rt, err := runtime.New(ctx, runtime.Options{
 		Provider: d.provider, PublishHost: d.cfg.Runtime.PublishHost, PidsLimit: d.cfg.Runtime.PidsLimit,
 		Pull: d.cfg.Runtime.PullImages, Logger: d.log, DockerHost: d.cfg.Runtime.DockerHost,
@@ -162,7 +167,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-apiErr:
-		d.log.Error("API server stopped", "err", err)
+		d.log.Error("API server stopped; shutting down", "err", err)
+		cancel()
 	}
 	wg.Wait()
 	if serr := d.shutdown(); err == nil {
@@ -212,15 +218,20 @@ func (d *Daemon) bidDeposit(ctx context.Context) (sdk.Coin, error) {
 		}
 		return sdk.NewCoin(config.Denom, amt), nil
 	}
-	if d.deposit.IsValid() && d.deposit.Denom != "" {
-		return d.deposit, nil
+	d.mu.Lock()
+	cached := d.deposit
+	d.mu.Unlock()
+	if cached.Denom != "" && cached.IsValid() {
+		return cached, nil
 	}
 	res, err := d.chain.Market.Params(ctx, &markettypes.QueryParamsRequest{})
 	if err != nil {
 		return sdk.Coin{}, err
 	}
+	d.mu.Lock()
 	d.deposit = res.Params.BidMinDeposit
-	return d.deposit, nil
+	d.mu.Unlock()
+	return res.Params.BidMinDeposit, nil
 }
 
 // reconcile makes the daemon agree with the chain and Docker: leases won
@@ -396,14 +407,25 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 	if o.State != markettypes.ORDER_STATE_OPEN {
 		return nil
 	}
+	// The watcher and reconcile may both reach an order: claiming it under
+	// the lock (as a bid in flight) before reserving makes one of them bid,
+	// and keeps reconcile from freeing the reservation before the bid is
+	// sent.
 	d.mu.Lock()
-	_, placed := d.bids[key]
-	d.mu.Unlock()
-	if placed {
+	if _, placed := d.bids[key]; placed {
+		d.mu.Unlock()
 		return nil
+	}
+	d.bids[key] = time.Now()
+	d.mu.Unlock()
+	unclaim := func() {
+		d.mu.Lock()
+		delete(d.bids, key)
+		d.mu.Unlock()
 	}
 	dec := d.engine.Evaluate(key, o.Spec)
 	if !dec.Bid {
+		unclaim()
 		d.mu.Lock()
 		first := d.skipped[key] != dec.Reason
 		d.skipped[key] = dec.Reason
@@ -417,10 +439,10 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 	deposit, err := d.bidDeposit(ctx)
 	if err != nil {
 		d.engine.Release(key)
+		unclaim()
 		return fmt.Errorf("bid deposit: %w", err)
 	}
 	d.mu.Lock()
-	d.bids[key] = time.Now()
 	delete(d.skipped, key)
 	d.mu.Unlock()
 	d.persistReservations()

@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"strings"
+	"math/big"
+
+	"github.com/cosmos/gogoproto/proto"
 
 	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/provider/chain"
@@ -11,21 +13,50 @@ import (
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
+// handledEvents are the event types the daemon acts on; others (a newer
+// chain's included) are not its business.
+var handledEvents = map[string]bool{}
+
+func init() {
+	for _, ev := range []proto.Message{
+		&markettypes.EventOrderCreated{}, &markettypes.EventOrderClosed{}, &markettypes.EventBidClosed{},
+		&markettypes.EventLeaseCreated{}, &markettypes.EventLeaseStarted{}, &markettypes.EventLeaseClosed{},
+		&escrowtypes.EventPaymentWithdrawn{},
+	} {
+		handledEvents[proto.MessageName(ev)] = true
+	}
+}
+
 // handleBlock applies one block's events. It is idempotent: the watcher
-// retries a block whose handling failed.
+// retries a block whose handling failed, so earnings are counted only once
+// the whole block went through.
 func (d *Daemon) handleBlock(ctx context.Context, b chain.Block) error {
+	earned := new(big.Int)
 	for _, ev := range b.Events {
-		if !strings.HasPrefix(ev.Type, "gpunet.") {
+		if !handledEvents[ev.Type] {
 			continue
 		}
 		msg, err := chain.ParseEvent(ev)
 		if err != nil {
-			// An event type this daemon does not know (a newer chain): not ours to act on.
+			// The chain and the daemon disagree on this event's schema:
+			// retrying cannot help, reconcile from state covers what it
+			// said. Loud, so the operator upgrades the daemon.
+			d.log.Error("cannot decode a chain event; relying on reconcile", "type", ev.Type, "height", b.Height, "err", err)
+			continue
+		}
+		if w, ok := msg.(*escrowtypes.EventPaymentWithdrawn); ok {
+			if w.Id.Provider == d.provider {
+				earned.Add(earned, w.Net.Amount.BigInt())
+			}
 			continue
 		}
 		if err := d.handleEvent(ctx, b.Height, msg); err != nil {
 			return fmt.Errorf("%s: %w", ev.Type, err)
 		}
+	}
+	if earned.Sign() > 0 {
+		f, _ := new(big.Float).SetInt(earned).Float64()
+		d.metrics.earnings.Add(f)
 	}
 	return nil
 }
@@ -94,11 +125,6 @@ func (d *Daemon) handleEvent(ctx context.Context, height int64, ev any) error {
 		}
 		d.leaseClosed(ctx, orderKey(e.Id.Order), e.Reason.ReasonString())
 
-	case *escrowtypes.EventPaymentWithdrawn:
-		if e.Id.Provider != d.provider {
-			return nil
-		}
-		d.metrics.earnings.Add(float64(e.Net.Amount.Int64()))
 	}
 	return nil
 }

@@ -72,10 +72,77 @@ func (d *Daemon) adopt(ctx context.Context, l *lease) {
 		d.mu.Unlock()
 		return
 	}
+	pending := l.state == markettypes.LEASE_STATE_PENDING
+	d.mu.Unlock()
+	// A lease not yet started on chain may have been caught mid-deploy (a
+	// network without containers, containers never started): starting it
+	// would charge the tenant for nothing. Its remains go and it is
+	// deployed again from the stored manifest.
+	if pending {
+		complete, err := d.deployComplete(ctx, l)
+		if err != nil {
+			d.log.Warn("cannot check adopted containers; reconcile will retry", "lease", l.key, "err", err)
+			return
+		}
+		if !complete {
+			d.log.Info("removing an interrupted deploy to run it again", "lease", l.key)
+			if err := d.rt.Remove(ctx, l.ref); err != nil {
+				d.log.Error("cannot remove an interrupted deploy; reconcile will retry", "lease", l.key, "err", err)
+				return
+			}
+			d.maybeDeploy(ctx, l)
+			return
+		}
+	}
+	d.mu.Lock()
+	if l.phase == "running" || l.phase == "closing" || l.phase == "deploying" {
+		d.mu.Unlock()
+		return
+	}
 	l.phase = "running"
 	d.mu.Unlock()
 	d.log.Info("containers adopted", "lease", l.key, "state", l.state.String())
 	go d.afterDeploy(ctx, l)
+}
+
+// deployComplete reports whether the engine runs all of a lease's group
+// as its stored manifest describes.
+func (d *Daemon) deployComplete(ctx context.Context, l *lease) (bool, error) {
+	raw, err := d.store.loadManifest(deploymentKey(l.ref.Owner, l.ref.DSeq))
+	if err != nil || raw == nil {
+		return false, err
+	}
+	var m sdl.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return false, nil
+	}
+	group, err := groupFor(m, l.spec)
+	if err != nil {
+		return false, nil
+	}
+	st, err := d.rt.Status(ctx, l.ref)
+	if err != nil {
+		return false, err
+	}
+	return replicasComplete(group, st), nil
+}
+
+// replicasComplete reports whether every replica of every service of the
+// group has a container that was started: running, or (a job) finished.
+// A container only created, or a missing one, means the deploy was cut off.
+func replicasComplete(g sdl.ManifestGroup, st runtime.LeaseStatus) bool {
+	for _, svc := range g.Services {
+		reps := st.Services[svc.Name]
+		if uint32(len(reps)) != svc.Count {
+			return false
+		}
+		for _, r := range reps {
+			if r.StartedAt.IsZero() || (r.State != "running" && !r.Exited()) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // maybeDeploy starts a lease whose manifest has arrived.

@@ -221,12 +221,15 @@ func hostConfig(svc sdl.ManifestService, replicaGPUs []string, set specSettings)
 	// limit on the writable layer only on xfs with project quotas, which
 	// provider hosts are not required to have. The container can fill the
 	// host's Docker disk up to what the host allows.
-	// Every exposed port is published, global or not, on a free host port
-	// ("" asks the engine for one; Status reports which). Expose.As cannot
-	// be honoured on a shared host and is left to whoever fronts the
+	// Global exposes are published on a free host port ("" asks the engine
+	// for one; Status reports which). The others are for the lease's own
+	// services and stay on its network, reached by service name. Expose.As
+	// cannot be honoured on a shared host and is left to whoever fronts the
 	// provider.
 	for _, e := range svc.Expose {
-		hc.PortBindings[exposePort(e)] = []nat.PortBinding{{HostIP: set.PublishHost, HostPort: ""}}
+		if e.Global {
+			hc.PortBindings[exposePort(e)] = []nat.PortBinding{{HostIP: set.PublishHost, HostPort: ""}}
+		}
 	}
 	if len(replicaGPUs) > 0 {
 		hc.DeviceRequests = []container.DeviceRequest{{

@@ -116,7 +116,8 @@ func TestHostConfigConfinesTheReplica(t *testing.T) {
 	svc := sdl.ManifestService{
 		Name: "web", Count: 1, Restart: "always",
 		Resources: sdl.ManifestResource{CPUMillis: 1500, MemoryBytes: 512 << 20, StorageBytes: 1 << 30},
-		Expose:    []sdl.ManifestExpose{{Port: 8080, Proto: "tcp"}, {Port: 53, Proto: "UDP"}, {Port: 9000}},
+		Expose: []sdl.ManifestExpose{{Port: 8080, Proto: "tcp", Global: true}, {Port: 53, Proto: "UDP", Global: true},
+			{Port: 9000, Global: true}, {Port: 5432}},
 	}
 	hc := hostConfig(svc, nil, set)
 
@@ -144,6 +145,8 @@ func TestHostConfigConfinesTheReplica(t *testing.T) {
 	if hc.LogConfig.Type != "json-file" || hc.LogConfig.Config["max-size"] != "10m" || hc.LogConfig.Config["max-file"] != "3" {
 		t.Errorf("LogConfig = %+v, want rotated json-file", hc.LogConfig)
 	}
+	// Only global exposes are published; 5432 (to other services of the
+	// lease only) stays on the lease network.
 	wantPorts := nat.PortMap{
 		"8080/tcp": {{HostIP: "127.0.0.1"}},
 		"53/udp":   {{HostIP: "127.0.0.1"}},
