@@ -97,6 +97,9 @@ type Client struct {
 	signer   string // tenant address
 	sign     leaseauth.SignFunc
 	http     *http.Client
+	// Timeout bounds each request that is not a log stream (RequestTimeout
+	// unless changed).
+	Timeout time.Duration
 }
 
 // NewClient returns a client for the provider at hostURI whose certificate
@@ -104,7 +107,7 @@ type Client struct {
 func NewClient(hostURI, provider, fingerprint, signer string, sign leaseauth.SignFunc) *Client {
 	return &Client{
 		base: strings.TrimRight(hostURI, "/"), provider: provider, signer: signer, sign: sign,
-		http: leaseauth.PinnedClient(fingerprint, 0),
+		http: leaseauth.PinnedClient(fingerprint, 0), Timeout: RequestTimeout,
 	}
 }
 
@@ -150,8 +153,13 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("provider refused (%d %s): %s", e.Code, http.StatusText(e.Code), e.Message)
 }
 
+// RequestTimeout bounds a whole request that is not a log stream.
+const RequestTimeout = 60 * time.Second
+
 // SendManifest uploads a deployment's manifest (canonical JSON).
 func (c *Client) SendManifest(ctx context.Context, owner string, dseq uint64, manifest []byte) (ManifestAccepted, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
 	var out ManifestAccepted
 	res, err := c.do(ctx, http.MethodPut, fmt.Sprintf("/v1/deployments/%s/%d/manifest", url.PathEscape(owner), dseq), manifest)
 	if err != nil {
@@ -163,6 +171,8 @@ func (c *Client) SendManifest(ctx context.Context, owner string, dseq uint64, ma
 
 // Status reads a lease's status.
 func (c *Client) Status(ctx context.Context, owner string, dseq uint64, gseq, oseq uint32) (LeaseStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
 	var out LeaseStatus
 	res, err := c.do(ctx, http.MethodGet, LeasePath(owner, dseq, gseq, oseq, "status"), nil)
 	if err != nil {
@@ -185,6 +195,11 @@ func (c *Client) Logs(ctx context.Context, owner string, dseq uint64, gseq, oseq
 	if service != "" {
 		q.Set("service", service)
 	}
+	if !follow {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
 	path := LeasePath(owner, dseq, gseq, oseq, "logs")
 	if len(q) > 0 {
 		path += "?" + q.Encode()
@@ -195,8 +210,8 @@ func (c *Client) Logs(ctx context.Context, owner string, dseq uint64, gseq, oseq
 	}
 	defer res.Body.Close()
 	_, err = io.Copy(w, res.Body)
-	if ctx.Err() != nil {
-		return nil
+	if follow && ctx.Err() != nil {
+		return nil // the caller stopped following
 	}
 	return err
 }

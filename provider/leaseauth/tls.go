@@ -104,6 +104,12 @@ func PinnedClient(fingerprint string, timeout time.Duration) *http.Client {
 		},
 		Proxy:             nil,
 		ForceAttemptHTTP2: true,
+		// A provider that accepts the connection and then hangs must not
+		// hold a tenant's command forever; a streaming body (followed
+		// logs) may still run as long as the caller's context allows.
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}
 }

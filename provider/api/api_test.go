@@ -1,0 +1,51 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+)
+
+// A provider that accepts a tenant's request and never answers must not
+// hang `gpunetd deploy` or `lease status`: the request fails with an error
+// naming the provider once the client's timeout passes.
+func TestClientGivesUpOnAHungProvider(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	sum := sha256.Sum256(srv.Certificate().Raw)
+
+	key := secp256k1.GenPrivKey()
+	sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+		sig, err := key.Sign(msg)
+		return sig, key.PubKey(), err
+	}
+	c := NewClient(srv.URL, "gpunet1provider", hex.EncodeToString(sum[:]), "gpunet1tenant", sign)
+	c.Timeout = 300 * time.Millisecond
+
+	began := time.Now()
+	_, err := c.Status(context.Background(), "gpunet1tenant", 1, 1, 1)
+	if err == nil || !strings.Contains(err.Error(), srv.URL) {
+		t.Fatalf("Status = %v, want an error naming the provider", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("Status took %s with a 300ms timeout", took)
+	}
+	if _, err := c.SendManifest(context.Background(), "gpunet1tenant", 1, []byte(`{}`)); err == nil {
+		t.Fatal("SendManifest to a hung provider succeeded")
+	}
+}
