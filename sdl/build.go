@@ -1,6 +1,7 @@
 package sdl
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -77,9 +78,12 @@ func (m Manifest) CanonicalJSON() ([]byte, error) {
 		return nil, err
 	}
 	// Round-trip through a generic value: encoding/json sorts map keys, so
-	// the result no longer depends on struct field order.
+	// the result no longer depends on struct field order. Numbers stay as
+	// their exact digits: through float64 an integer above 2^53 would change.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
 	return json.Marshal(v)
@@ -156,6 +160,9 @@ func (f *File) checkService(name string, s Service) error {
 	if s.Params != nil {
 		return f.fail("service params (persistent storage mounts) are not offered by gpunet yet", "services", name, "params")
 	}
+	if len(s.Depends) > 0 {
+		return f.fail("starting services in dependency order is not offered by gpunet yet; remove it", "services", name, "depends_on")
+	}
 	switch s.Restart {
 	case "", "always", "never":
 	default:
@@ -167,35 +174,47 @@ func (f *File) checkService(name string, s Service) error {
 		}
 	}
 	for i, e := range s.Expose {
+		where := []string{"services", name, "expose", at(i)}
 		if e.Port == 0 || e.Port > 65535 || e.As > 65535 {
-			return f.fail(fmt.Sprintf("expose[%d]: port must be 1-65535", i), "services", name, "expose")
+			return f.fail("port must be 1-65535", where...)
 		}
 		switch strings.ToLower(e.Proto) {
 		case "", "tcp", "udp":
 		default:
-			return f.fail(fmt.Sprintf("expose[%d]: proto %q must be tcp or udp", i, e.Proto), "services", name, "expose")
+			return f.fail(fmt.Sprintf("proto %q must be tcp or udp", e.Proto), append(where, "proto")...)
 		}
-		for _, to := range e.To {
+		for j, to := range e.To {
 			if to.IP != "" {
-				return f.fail(fmt.Sprintf("expose[%d]: leased IP %q is not offered by gpunet yet", i, to.IP), "services", name, "expose")
+				return f.fail(fmt.Sprintf("leased IP %q is not offered by gpunet yet", to.IP), append(where, "to", at(j), "ip")...)
 			}
 			if to.Service != "" {
 				if _, ok := f.Services[to.Service]; !ok {
-					return f.fail(fmt.Sprintf("expose[%d]: service %q is not defined", i, to.Service), "services", name, "expose")
+					return f.fail(fmt.Sprintf("service %q is not defined", to.Service), append(where, "to", at(j), "service")...)
 				}
 			}
 		}
-		if len(e.Accept) > 0 || e.HTTPOptions != nil {
-			return f.fail(fmt.Sprintf("expose[%d]: accept and http_options (ingress hostnames) are not offered by gpunet yet", i), "services", name, "expose")
+		if len(e.Accept) > 0 {
+			return f.fail("accept (ingress hostnames) is not offered by gpunet yet; remove it", append(where, "accept")...)
+		}
+		if e.HTTPOptions != nil {
+			return f.fail("http_options (HTTP ingress settings) are not offered by gpunet yet; remove them", append(where, "http_options")...)
 		}
 	}
 	return nil
 }
 
 func (f *File) buildGroup(placement string, services []string) (markettypes.GroupSpec, ManifestGroup, error) {
+	// services is never empty and sorted: point at the first reference.
+	ref := []string{"deployment", services[0], placement}
 	pp, ok := f.Profiles.Placement[placement]
 	if !ok {
-		return markettypes.GroupSpec{}, ManifestGroup{}, f.fail(fmt.Sprintf("placement profile %q is not defined under profiles.placement", placement), "deployment")
+		return markettypes.GroupSpec{}, ManifestGroup{}, f.fail(fmt.Sprintf("placement profile %q is not defined under profiles.placement", placement), ref...)
+	}
+	if placement == "" || len(placement) > MaxPlacementName {
+		return markettypes.GroupSpec{}, ManifestGroup{}, f.fail(fmt.Sprintf("placement name must be 1-%d characters", MaxPlacementName), ref...)
+	}
+	if len(services) > MaxServicesPerPlacement {
+		return markettypes.GroupSpec{}, ManifestGroup{}, f.fail(fmt.Sprintf("%d services deployed in placement %q, at most %d", len(services), placement, MaxServicesPerPlacement), ref...)
 	}
 	if pp.SignedBy != nil {
 		return markettypes.GroupSpec{}, ManifestGroup{}, f.fail("signed provider attributes are not offered by gpunet yet", "profiles", "placement", placement, "signedBy")
@@ -278,6 +297,9 @@ func (f *File) resources(profile string, r Resources) (ManifestResource, error) 
 	if out.CPUMillis > MaxCPUMillis {
 		return out, f.fail(fmt.Sprintf("%d millicores is more than %d", out.CPUMillis, MaxCPUMillis), append(where, "cpu", "units")...)
 	}
+	if len(r.CPU.Attributes) > 0 {
+		return out, f.fail("CPU attributes (such as arch) are not offered by gpunet yet; remove them", append(where, "cpu", "attributes")...)
+	}
 	if out.MemoryBytes, err = parseSize(r.Memory.Size.Value); err != nil {
 		return out, f.fail(err.Error(), append(where, "memory", "size")...)
 	}
@@ -292,25 +314,35 @@ func (f *File) resources(profile string, r Resources) (ManifestResource, error) 
 		return out, nil
 	}
 	units, err := strconv.ParseUint(strings.TrimSpace(r.GPU.Units.Value), 10, 32)
-	if err != nil || units > MaxGPUUnits {
+	if err != nil || units > MaxGPUUnits || r.GPU.Units.Kind != yaml.ScalarNode {
 		return out, f.fail(fmt.Sprintf("%q must be a whole number 0-%d", r.GPU.Units.Value, MaxGPUUnits), append(where, "gpu", "units")...)
 	}
 	out.GPUUnits = uint32(units)
 	out.GPUModels = []string{}
 	for _, vendor := range sortedKeys(r.GPU.Attributes.Vendor) {
 		if vendor != "nvidia" {
-			return out, f.fail(fmt.Sprintf("vendor %q: gpunet providers offer nvidia GPUs", vendor), append(where, "gpu", "attributes", "vendor")...)
+			return out, f.fail(fmt.Sprintf("vendor %q: gpunet providers offer nvidia GPUs", vendor), append(where, "gpu", "attributes", "vendor", vendor)...)
 		}
-		for i, m := range r.GPU.Attributes.Vendor[vendor] {
+		models := r.GPU.Attributes.Vendor[vendor]
+		if len(models) > MaxGPUModels {
+			return out, f.fail(fmt.Sprintf("%d models, at most %d", len(models), MaxGPUModels), append(where, "gpu", "attributes", "vendor", vendor)...)
+		}
+		for i, m := range models {
+			model := append(where, "gpu", "attributes", "vendor", vendor, at(i))
 			slug := providertypes.CanonicalGPUModel(m.Model)
 			if m.Model == "" || !providertypes.IsGPUModelSlug(slug) {
-				return out, f.fail(fmt.Sprintf("[%d].model %q is not a GPU model", i, m.Model), append(where, "gpu", "attributes", "vendor", vendor)...)
+				return out, f.fail(fmt.Sprintf("%q is not a GPU model", m.Model), append(model, "model")...)
+			}
+			if m.Interface != "" {
+				// The chain's GPU requirement has no interface: a provider
+				// would never see it, so the choice would be silently lost.
+				return out, f.fail("choosing the GPU interface (sxm/pcie) is not offered by gpunet yet; remove it", append(model, "interface")...)
 			}
 			out.GPUModels = append(out.GPUModels, slug)
 			if m.RAM != "" {
 				b, err := parseSize(m.RAM)
 				if err != nil {
-					return out, f.fail(fmt.Sprintf("[%d].ram: %v", i, err), append(where, "gpu", "attributes", "vendor", vendor)...)
+					return out, f.fail(err.Error(), append(model, "ram")...)
 				}
 				mib := b >> 20
 				if out.GPUMemoryMiB == 0 || mib < out.GPUMemoryMiB {
@@ -334,31 +366,57 @@ func (f *File) storage(n yaml.Node, where []string) (uint64, error) {
 		Size       string         `yaml:"size"`
 		Attributes map[string]any `yaml:"attributes"`
 	}
-	var vols []volume
+	// Each volume with the path to it; a single {size} has no index.
+	type located struct {
+		node *yaml.Node
+		path []string
+	}
+	var nodes []located
 	switch n.Kind {
 	case 0:
 		return 0, f.fail("missing (e.g. storage: {size: 10Gi})", where...)
 	case yaml.MappingNode:
-		var v volume
-		if err := n.Decode(&v); err != nil {
-			return 0, f.fail(err.Error(), where...)
-		}
-		vols = []volume{v}
+		nodes = []located{{&n, where}}
 	case yaml.SequenceNode:
-		if err := n.Decode(&vols); err != nil {
-			return 0, f.fail(err.Error(), where...)
+		if len(n.Content) > MaxVolumes {
+			return 0, f.fail(fmt.Sprintf("%d volumes, at most %d", len(n.Content), MaxVolumes), where...)
+		}
+		for i, c := range n.Content {
+			nodes = append(nodes, located{c, append(where[:len(where):len(where)], at(i))})
 		}
 	default:
 		return 0, f.fail("must be {size: ...} or a list of volumes", where...)
 	}
 	var total uint64
-	for i, v := range vols {
+	for i, vn := range nodes {
+		// yaml.Node.Decode does not refuse unknown keys as the file's
+		// decoder does, so look for them here rather than drop them.
+		if vn.node.Kind == yaml.MappingNode {
+			for k := 0; k+1 < len(vn.node.Content); k += 2 {
+				switch key := vn.node.Content[k].Value; key {
+				case "name", "size", "attributes":
+				default:
+					return 0, f.fail(fmt.Sprintf("field %s is not a volume field (name, size, attributes)", key), append(vn.path, key)...)
+				}
+			}
+		}
+		var v volume
+		if err := vn.node.Decode(&v); err != nil {
+			return 0, f.fail(err.Error(), vn.path...)
+		}
 		if len(v.Attributes) > 0 {
-			return 0, f.fail(fmt.Sprintf("volume %d (%s): attributes (persistent storage classes) are not offered by gpunet yet", i, v.Name), where...)
+			return 0, f.fail(fmt.Sprintf("volume %d (%s): attributes (persistent storage classes) are not offered by gpunet yet", i, v.Name), append(vn.path, "attributes")...)
 		}
 		b, err := parseSize(v.Size)
 		if err != nil {
-			return 0, f.fail(fmt.Sprintf("volume %d size: %v", i, err), where...)
+			return 0, f.fail(fmt.Sprintf("volume %d size: %v", i, err), append(vn.path, "size")...)
+		}
+		if b > MaxVolumeBytes {
+			return 0, f.fail(fmt.Sprintf("volume %d size: more than 256Ti", i), append(vn.path, "size")...)
+		}
+		// Compared before adding, so the sum cannot wrap around.
+		if b > MaxStorageBytes-total {
+			return 0, f.fail("all volumes together: more than 1Pi", where...)
 		}
 		total += b
 	}

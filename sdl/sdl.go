@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -24,12 +25,24 @@ import (
 // Denom is the only pricing denom gpunet accepts.
 const Denom = "ugpn"
 
-// Limits that keep a file's groups within what the chain accepts.
+// Limits that keep a file's groups within what the chain accepts, and its
+// sums far from overflowing.
 const (
 	MaxCount       = markettypes.MaxReplicas
 	MaxCPUMillis   = 1 << 20 // 1,048 cores
 	MaxMemoryBytes = 16 << 40
 	MaxGPUUnits    = 64
+	MaxGPUModels   = markettypes.MaxGPUModels
+	// MaxServicesPerPlacement is how many services one placement may hold:
+	// each becomes a resource unit of the placement's group.
+	MaxServicesPerPlacement = markettypes.MaxResourceUnits
+	MaxPlacementName        = markettypes.MaxGroupNameLength
+	MaxVolumes              = 16
+	MaxVolumeBytes          = 256 << 40 // per volume
+	MaxStorageBytes         = 1 << 50   // all volumes of a replica: 1Pi
+	// MaxPriceAmount is the most a replica may be priced per hour, in ugpn
+	// (10^12 GPN): far larger prices could overflow a decimal when summed.
+	MaxPriceAmount = 1_000_000_000_000_000_000
 )
 
 // Error is a problem in an SDL file, with the line it was found on.
@@ -169,20 +182,29 @@ func Parse(raw []byte) (*Deployment, error) {
 	return f.build()
 }
 
-// line finds the line of a path of mapping keys in the file.
+// line finds the line of a path in the file: mapping keys, and list
+// elements written as "[i]". It stops at the deepest part it finds.
 func (f *File) line(path ...string) int {
 	n := f.root
 	best := 0
 	for _, key := range path {
-		if n == nil || n.Kind != yaml.MappingNode {
+		if n == nil {
 			break
 		}
 		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				best = n.Content[i].Line
-				next = n.Content[i+1]
-				break
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == key {
+					best = n.Content[i].Line
+					next = n.Content[i+1]
+					break
+				}
+			}
+		case yaml.SequenceNode:
+			if i, ok := index(key); ok && i < len(n.Content) {
+				next = n.Content[i]
+				best = next.Line
 			}
 		}
 		n = next
@@ -190,8 +212,32 @@ func (f *File) line(path ...string) int {
 	return best
 }
 
+// index reads a path element "[i]".
+func index(key string) (int, bool) {
+	s, found := strings.CutPrefix(key, "[")
+	if !found {
+		return 0, false
+	}
+	s, found = strings.CutSuffix(s, "]")
+	if !found {
+		return 0, false
+	}
+	i, err := strconv.Atoi(s)
+	return i, err == nil && i >= 0
+}
+
+// at is the path element of list element i.
+func at(i int) string { return fmt.Sprintf("[%d]", i) }
+
 func (f *File) fail(msg string, path ...string) error {
-	return &Error{Line: f.line(path...), Field: strings.Join(path, "."), Msg: msg}
+	var field strings.Builder
+	for i, p := range path {
+		if i > 0 && !strings.HasPrefix(p, "[") {
+			field.WriteByte('.')
+		}
+		field.WriteString(p)
+	}
+	return &Error{Line: f.line(path...), Field: field.String(), Msg: msg}
 }
 
 // sortedKeys returns a map's keys in order, so output never depends on Go's
@@ -275,6 +321,9 @@ func parsePrice(n yaml.Node) (sdkmath.LegacyDec, error) {
 	}
 	if !d.IsPositive() {
 		return sdkmath.LegacyDec{}, fmt.Errorf("%q must be positive", s)
+	}
+	if d.GT(sdkmath.LegacyNewDec(MaxPriceAmount)) {
+		return sdkmath.LegacyDec{}, fmt.Errorf("%q is more than %d%s per hour", s, int64(MaxPriceAmount), Denom)
 	}
 	return d, nil
 }

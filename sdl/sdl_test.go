@@ -2,10 +2,16 @@ package sdl
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
+
+	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
 const cpuOnly = `
@@ -32,6 +38,36 @@ profiles:
 deployment:
   web:
     anywhere: {profile: small, count: 2}
+`
+
+// gpuBase is a one-GPU job for the GPU refusals.
+const gpuBase = `
+version: "2.0"
+services:
+  train:
+    image: trainer:1
+    restart: never
+profiles:
+  compute:
+    gpu1:
+      resources:
+        cpu: {units: 4}
+        memory: {size: 16Gi}
+        storage: {size: 20Gi}
+        gpu:
+          units: 1
+          attributes:
+            vendor:
+              nvidia:
+                - model: h100
+                  ram: 80Gi
+  placement:
+    dc:
+      pricing:
+        gpu1: {denom: ugpn, amount: 2500000}
+deployment:
+  train:
+    dc: {profile: gpu1, count: 1}
 `
 
 func TestParseCPUOnly(t *testing.T) {
@@ -122,6 +158,7 @@ deployment:
 }
 
 func TestParseRefusals(t *testing.T) {
+	const nines = "999999999999999999999999999999"
 	cases := []struct {
 		name, from, to, want string
 	}{
@@ -142,18 +179,57 @@ func TestParseRefusals(t *testing.T) {
 		{"bad restart", "image: nginx:1.25", "image: nginx:1.25\n    restart: sometimes", `"sometimes": use always`},
 		{"fraction of a millicore", "units: 0.5", "units: 0.0001", "not a whole number"},
 		{"malformed yaml", "profiles:", "profiles: [", "not valid YAML"},
+
+		// Akash features gpunet does not offer: refused by name, never dropped.
+		{"endpoints", "deployment:", "endpoints:\n  myip: {kind: ip}\ndeployment:", "line 22: endpoints: leased IP endpoints are not offered"},
+		{"service params", "image: nginx:1.25", "image: nginx:1.25\n    params: {storage: {data: {mount: /data}}}", "line 6: services.web.params: service params (persistent storage mounts) are not offered"},
+		{"depends_on", "image: nginx:1.25", "image: nginx:1.25\n    depends_on: [db]", "line 6: services.web.depends_on: starting services in dependency order is not offered"},
+		{"expose accept", "- port: 80", "- port: 80\n        accept: [example.com]", "line 8: services.web.expose[0].accept: accept (ingress hostnames) is not offered"},
+		{"expose http_options", "- port: 80", "- port: 80\n        http_options: {max_body_size: 1048576}", "line 8: services.web.expose[0].http_options: http_options (HTTP ingress settings) are not offered"},
+		{"cpu attributes", "cpu: {units: 0.5}", "cpu: {units: 0.5, attributes: {arch: amd64}}", "line 15: profiles.compute.small.resources.cpu.attributes: CPU attributes (such as arch) are not offered"},
+		{"count above the cap", "count: 2", "count: 257", "line 24: deployment.web.anywhere.count: count must be 1-256"},
+		{"oversized cpu", "units: 0.5", "units: 2000", "line 15: profiles.compute.small.resources.cpu.units: 2000000 millicores is more than 1048576"},
+		{"oversized volume", "storage: {size: 1Gi}", "storage: {size: 300Ti}", "line 17: profiles.compute.small.resources.storage.size: volume 0 size: more than 256Ti"},
+		{"oversized storage in total", "storage: {size: 1Gi}", "storage: [" + strings.Repeat("{size: 200Ti}, ", 5) + "{size: 200Ti}]", "line 17: profiles.compute.small.resources.storage: all volumes together: more than 1Pi"},
+		// Before the caps, these three summed past 2^64 and wrapped to a small number.
+		{"storage overflow", "storage: {size: 1Gi}", "storage: [{size: 7Ei}, {size: 7Ei}, {size: 7Ei}]", "storage[0].size: volume 0 size: more than 256Ti"},
+		{"too many volumes", "storage: {size: 1Gi}", "storage: [" + strings.Repeat("{size: 1Gi}, ", 16) + "{size: 1Gi}]", "line 17: profiles.compute.small.resources.storage: 17 volumes, at most 16"},
+		{"unknown volume field", "storage: {size: 1Gi}", "storage: {size: 1Gi, class: ssd}", "line 17: profiles.compute.small.resources.storage.class: field class is not a volume field"},
+		{"oversized price", "amount: 1000", "amount: " + nines, "line 21: profiles.placement.anywhere.pricing.small.amount: \"" + nines + "\" is more than 1000000000000000000ugpn per hour"},
+	}
+	// The same kind of edits, on a GPU job.
+	gpuCases := []struct {
+		name, from, to, want string
+	}{
+		{"gpu interface", "ram: 80Gi", "ram: 80Gi\n                  interface: sxm", "line 21: profiles.compute.gpu1.resources.gpu.attributes.vendor.nvidia[0].interface: choosing the GPU interface (sxm/pcie) is not offered"},
+		{"gpu vendor", "nvidia:", "amd:", `line 18: profiles.compute.gpu1.resources.gpu.attributes.vendor.amd: vendor "amd": gpunet providers offer nvidia GPUs`},
+		{"gpu model", "model: h100", "model: NVIDIA", `line 19: profiles.compute.gpu1.resources.gpu.attributes.vendor.nvidia[0].model: "NVIDIA" is not a GPU model`},
+		{"gpu model missing", "model: h100\n                  ram", "ram", `line 19: profiles.compute.gpu1.resources.gpu.attributes.vendor.nvidia[0].model: "" is not a GPU model`},
+		{"too many gpu models", "- model: h100", "- model: h100\n" + strings.Repeat("                - model: a100\n", 8), "line 18: profiles.compute.gpu1.resources.gpu.attributes.vendor.nvidia: 9 models, at most 8"},
+		{"gpu ram", "ram: 80Gi", "ram: lots", `line 20: profiles.compute.gpu1.resources.gpu.attributes.vendor.nvidia[0].ram: "lots" is not a number`},
+		{"zero gpu units", "units: 1", "units: 0", "line 15: profiles.compute.gpu1.resources.gpu.units: GPU models given but units is 0"},
+		{"negative gpu units", "units: 1", "units: -1", `line 15: profiles.compute.gpu1.resources.gpu.units: "-1" must be a whole number 0-64`},
+		{"fractional gpu units", "units: 1", "units: 0.5", `gpu.units: "0.5" must be a whole number 0-64`},
+		{"oversized gpu units", "units: 1", "units: 65", `line 15: profiles.compute.gpu1.resources.gpu.units: "65" must be a whole number 0-64`},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			src := strings.Replace(cpuOnly, c.from, c.to, 1)
-			if src == cpuOnly {
-				t.Fatalf("test edit %q not found", c.from)
-			}
-			_, err := Parse([]byte(src))
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("got %v, want an error containing %q", err, c.want)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { refused(t, cpuOnly, c.from, c.to, c.want) })
+	}
+	for _, c := range gpuCases {
+		t.Run(c.name, func(t *testing.T) { refused(t, gpuBase, c.from, c.to, c.want) })
+	}
+}
+
+// refused edits base and checks that the result is refused with want.
+func refused(t *testing.T, base, from, to, want string) {
+	t.Helper()
+	src := strings.Replace(base, from, to, 1)
+	if src == base {
+		t.Fatalf("test edit %q not found", from)
+	}
+	_, err := Parse([]byte(src))
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want an error containing %q", err, want)
 	}
 }
 
@@ -202,8 +278,141 @@ func TestManifestHashIsStable(t *testing.T) {
 	}
 }
 
+// Hashes recorded before the canonical encoding stopped going through
+// float64: within normal ranges the hash on chain must never change.
+func TestManifestHashGolden(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"cpuOnly", cpuOnly, "b84a414b405690e6e80ca1879010790a34c5f0afbac921139f538faf86056af6"},
+		{"testdata/gpu-job.yaml", "", "b3d7b3a9019a62fb60cdbbf1509b5bcb71320fd03e2fd6c17a6e29a44be3310f"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := []byte(c.src)
+			if c.src == "" {
+				var err error
+				if src, err = os.ReadFile(c.name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for run := 0; run < 3; run++ { // and the same on every run
+				d, err := Parse(src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h, err := d.Manifest.HashHex(); err != nil || h != c.want {
+					t.Fatalf("run %d: hash %s (%v), want %s", run, h, err, c.want)
+				}
+			}
+		})
+	}
+	d, err := Parse([]byte(cpuOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Manifest.CanonicalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"groups":[{"name":"anywhere","services":[{"args":[],"command":[],"count":2,"env":[],"expose":[{"as":8080,"global":true,"port":80,"proto":"tcp"}],"image":"nginx:1.25","name":"web","resources":{"cpu_millis":500,"gpu_memory_mib":0,"gpu_models":[],"gpu_units":0,"memory_bytes":536870912,"storage_bytes":1073741824},"restart":"always"}]}],"version":"2.0"}`
+	if string(c) != want {
+		t.Errorf("canonical JSON\n%s\nwant\n%s", c, want)
+	}
+}
+
+func TestCanonicalJSONKeepsLargeIntegers(t *testing.T) {
+	m := Manifest{Version: "2.0", Groups: []ManifestGroup{{Name: "g", Services: []ManifestService{{
+		Name: "s", Resources: ManifestResource{StorageBytes: 1<<53 + 1, MemoryBytes: math.MaxUint64},
+	}}}}}
+	c, err := m.CanonicalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"storage_bytes":9007199254740993`, `"memory_bytes":18446744073709551615`} {
+		if !strings.Contains(string(c), want) {
+			t.Errorf("canonical JSON lost precision: want %s in %s", want, c)
+		}
+	}
+	var back Manifest
+	if err := json.Unmarshal(c, &back); err != nil {
+		t.Fatal(err)
+	}
+	if r := back.Groups[0].Services[0].Resources; r.StorageBytes != 1<<53+1 || r.MemoryBytes != math.MaxUint64 {
+		t.Errorf("decoded %+v", r)
+	}
+}
+
+// The same deployment written with services, profiles and placements in
+// another order (not only fields) has the same manifest and hash.
+func TestManifestHashIgnoresOrder(t *testing.T) {
+	a := `
+version: "2.0"
+services:
+  api: {image: api:1, env: [A=1], expose: [{port: 8000, to: [{global: true}]}]}
+  worker: {image: worker:1, restart: never}
+profiles:
+  compute:
+    big: {resources: {cpu: {units: 8}, memory: {size: 64Gi}, storage: {size: 50Gi}, gpu: {units: 2, attributes: {vendor: {nvidia: [{model: h100}, {model: a100}]}}}}}
+    small: {resources: {cpu: {units: 1}, memory: {size: 1Gi}, storage: {size: 5Gi}}}
+  placement:
+    edge: {pricing: {small: {denom: ugpn, amount: 100}}}
+    gpus: {attributes: {tier: dc, region: eu}, pricing: {big: {denom: ugpn, amount: 9000}}}
+deployment:
+  api: {edge: {profile: small, count: 2}}
+  worker: {gpus: {profile: big, count: 1}}
+`
+	b := `
+deployment:
+  worker: {gpus: {count: 1, profile: big}}
+  api: {edge: {count: 2, profile: small}}
+profiles:
+  placement:
+    gpus: {pricing: {big: {amount: 9000, denom: ugpn}}, attributes: {region: eu, tier: dc}}
+    edge: {pricing: {small: {amount: 100, denom: ugpn}}}
+  compute:
+    small: {resources: {storage: {size: 5Gi}, memory: {size: 1Gi}, cpu: {units: 1}}}
+    big: {resources: {gpu: {attributes: {vendor: {nvidia: [{model: h100}, {model: a100}]}}, units: 2}, cpu: {units: 8}, storage: {size: 50Gi}, memory: {size: 64Gi}}}
+services:
+  worker: {restart: never, image: worker:1}
+  api: {expose: [{to: [{global: true}], port: 8000}], env: [A=1], image: api:1}
+version: "2.0"
+`
+	hash := func(src string) (string, string) {
+		t.Helper()
+		d, err := Parse([]byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := d.Manifest.HashHex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h, fmt.Sprint(d.Groups)
+	}
+	ha, ga := hash(a)
+	hb, gb := hash(b)
+	if ha != hb {
+		t.Errorf("hash depends on the order of services and profiles: %s vs %s", ha, hb)
+	}
+	if ga != gb {
+		t.Errorf("groups depend on order:\n%s\n%s", ga, gb)
+	}
+}
+
+func TestUnknownPlacementNamesItsReference(t *testing.T) {
+	src := strings.Replace(cpuOnly, "anywhere: {profile", "nowhere: {profile", 1)
+	_, err := Parse([]byte(src))
+	// Line 24 is "    nowhere: {profile: small, count: 2}", not the deployment key.
+	want := `line 24: deployment.web.nowhere: placement profile "nowhere" is not defined under profiles.placement`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(cpuOnly))
+	f.Add([]byte(gpuBase))
 	raw, _ := os.ReadFile("testdata/gpu-job.yaml")
 	f.Add(raw)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -211,11 +420,38 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := d.Manifest.Hash(); err != nil {
-			t.Fatalf("parsed file has no hash: %v", err)
-		}
 		if len(d.Groups) == 0 {
 			t.Fatal("parsed file has no groups")
+		}
+		if err := markettypes.ValidateGroups(d.Groups, math.MaxUint32, Denom); err != nil {
+			t.Fatalf("the chain would refuse groups the SDL accepted: %v", err)
+		}
+		c, err := d.Manifest.CanonicalJSON()
+		if err != nil {
+			t.Fatalf("parsed file has no canonical JSON: %v", err)
+		}
+		h, err := d.Manifest.Hash()
+		if err != nil {
+			t.Fatalf("parsed file has no hash: %v", err)
+		}
+		if sum := sha256.Sum256(c); !bytes.Equal(sum[:], h) {
+			t.Fatal("hash is not the SHA-256 of the canonical JSON")
+		}
+		// What a provider receives decodes to the same manifest: encoding
+		// it again gives the same bytes, so the same hash.
+		var back Manifest
+		if err := json.Unmarshal(c, &back); err != nil {
+			t.Fatalf("canonical JSON does not decode: %v\n%s", err, c)
+		}
+		c2, err := back.CanonicalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(c, c2) {
+			t.Fatalf("canonical JSON changes after a round trip:\n%s\n%s", c, c2)
+		}
+		if h2, err := back.Hash(); err != nil || !bytes.Equal(h, h2) {
+			t.Fatalf("hash changes after a round trip: %v", err)
 		}
 	})
 }

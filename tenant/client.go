@@ -7,10 +7,8 @@ package tenant
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
-	sdkmath "cosmossdk.io/math"
 	"github.com/cosmos/cosmos-sdk/client"
 	"github.com/cosmos/cosmos-sdk/client/tx"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
@@ -27,10 +25,13 @@ import (
 
 // Client acts for one tenant account through a gpunetd client context.
 type Client struct {
-	Ctx      client.Context
-	Owner    sdk.AccAddress
-	GasPrice sdkmath.LegacyDec
-	GasAdj   float64
+	Ctx   client.Context
+	Owner sdk.AccAddress
+	// Fees is what transactions pay: the command's fee flags.
+	Fees FeeSettings
+	// ProviderTimeout bounds each status or manifest request to a provider;
+	// 0: api.RequestTimeout. Log streams are never cut short.
+	ProviderTimeout time.Duration
 
 	Market   markettypes.QueryClient
 	Provider providertypes.QueryClient
@@ -43,7 +44,7 @@ func NewClient(ctx client.Context) (*Client, error) {
 		return nil, fmt.Errorf("no tenant key: pass --from <key name>")
 	}
 	return &Client{
-		Ctx: ctx, Owner: ctx.GetFromAddress(), GasPrice: sdkmath.LegacyNewDecWithPrec(25, 3), GasAdj: 1.4,
+		Ctx: ctx, Owner: ctx.GetFromAddress(),
 		Market: markettypes.NewQueryClient(ctx), Provider: providertypes.NewQueryClient(ctx), Escrow: escrowtypes.NewQueryClient(ctx),
 	}, nil
 }
@@ -90,9 +91,13 @@ func (c *Client) SendTx(ctx context.Context, msgs ...sdk.Msg) (*sdk.TxResponse, 
 		}
 		seq = next
 	}
-	gas := uint64(math.Ceil(float64(sim.GasInfo.GasUsed) * c.GasAdj))
-	fee := c.GasPrice.MulInt64(int64(gas)).Ceil().TruncateInt()
-	f = f.WithGas(gas).WithFees(fee.String() + "ugpn")
+	// The simulation runs even with a fixed --gas: it checks the
+	// transaction before it costs fees, and finds the account's sequence.
+	gas, fees, err := c.Fees.Choose(sim.GasInfo.GasUsed)
+	if err != nil {
+		return nil, err
+	}
+	f = f.WithGas(gas).WithFees(fees.String())
 	txb, err := f.BuildUnsignedTx(msgs...)
 	if err != nil {
 		return nil, err
@@ -131,12 +136,17 @@ func (c *Client) SendTx(ctx context.Context, msgs ...sdk.Msg) (*sdk.TxResponse, 
 	}
 }
 
-// ProviderAPI returns a client for provider's API, pinned to its on-chain certificate.
+// ProviderAPI returns a client for provider's API, pinned to its on-chain
+// certificate, whose status and manifest requests time out.
 func (c *Client) ProviderAPI(ctx context.Context, provider string) (*api.Client, providertypes.ProviderView, error) {
 	res, err := c.Provider.Provider(ctx, &providertypes.QueryProviderRequest{Owner: provider})
 	if err != nil {
 		return nil, providertypes.ProviderView{}, fmt.Errorf("provider %s: %w", provider, err)
 	}
 	p := res.Provider.Provider
-	return api.NewClient(p.HostUri, p.Owner, p.TlsCertSha256, c.Owner.String(), c.Sign), res.Provider, nil
+	cl := api.NewClient(p.HostUri, p.Owner, p.TlsCertSha256, c.Owner.String(), c.Sign)
+	if c.ProviderTimeout > 0 {
+		cl.Timeout = c.ProviderTimeout
+	}
+	return cl, res.Provider, nil
 }

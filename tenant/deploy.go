@@ -113,6 +113,9 @@ func (c *Client) Deploy(ctx context.Context, d *sdl.Deployment, store Store, opt
 	// 1. The deployment goes on chain.
 	msg := &markettypes.MsgCreateDeployment{Owner: res.Owner, Groups: d.Groups, ManifestHash: hash, Deposit: opts.Deposit, BidWindow: opts.BidWindow}
 	txr, err := c.SendTx(ctx, msg)
+	if err != nil && ctx.Err() != nil {
+		return res, fmt.Errorf("interrupted before the deployment was confirmed; it may still land on chain: see 'gpunetd query market deployments %s' and close it with 'gpunetd tx market close-deployment DSEQ --from %s': %w", res.Owner, c.fromName(), err)
+	}
 	if err != nil {
 		return res, fmt.Errorf("create deployment: %w (check the deposit and your balance: gpunetd query bank balances %s)", err, res.Owner)
 	}
@@ -132,11 +135,24 @@ func (c *Client) Deploy(ctx context.Context, d *sdl.Deployment, store Store, opt
 	}
 	p.step("submitted")
 	p.printf("deployment %d created in block %d (tx %s…), deposit %s, manifest %s…", res.DSeq, txr.Height, txr.TxHash[:12], opts.Deposit, res.ManifestHash[:16])
+	return c.afterCreate(ctx, d, res, p, opts)
+}
+
+// afterCreate runs a deployment once it is on chain. Stopped (Ctrl-C), it
+// returns an *Interrupted that says how to close or resume the deployment,
+// which keeps running on chain.
+func (c *Client) afterCreate(ctx context.Context, d *sdl.Deployment, res *Result, p *progress, opts Options) (*Result, error) {
+	stopped := func(err error, stage string, leased bool) error {
+		if ctx.Err() == nil {
+			return err
+		}
+		return &Interrupted{DSeq: res.DSeq, Owner: res.Owner, From: c.fromName(), Stage: stage, Leased: leased}
+	}
 
 	// 2. Bids arrive; the auction closes on its own at the end of the window.
 	leases, err := c.awaitLeases(ctx, p, res, len(d.Groups), opts.Wait)
 	if err != nil {
-		return res, err
+		return res, stopped(err, "during the auction", false)
 	}
 	p.step("auction")
 
@@ -152,11 +168,11 @@ func (c *Client) Deploy(ctx context.Context, d *sdl.Deployment, store Store, opt
 		}
 		cl, pv, err := c.ProviderAPI(ctx, l.Id.Provider)
 		if err != nil {
-			return res, err
+			return res, stopped(err, "while sending the manifest", true)
 		}
 		t0 := time.Now()
 		if err := sendManifestRetry(ctx, cl, res.Owner, res.DSeq, canonical); err != nil {
-			return res, fmt.Errorf("send manifest to %s: %w (retry with: gpunetd lease send-manifest %d)", pv.Provider.HostUri, err, res.DSeq)
+			return res, stopped(fmt.Errorf("send manifest to %s: %w (retry with: gpunetd lease send-manifest %d)", pv.Provider.HostUri, err, res.DSeq), "while sending the manifest", true)
 		}
 		sent[l.Id.Provider] = true
 		p.printf("manifest sent to %s (%.1fs)", pv.Provider.HostUri, time.Since(t0).Seconds())
@@ -167,7 +183,7 @@ func (c *Client) Deploy(ctx context.Context, d *sdl.Deployment, store Store, opt
 	for _, l := range leases {
 		run, err := c.awaitRunning(ctx, l, opts.Wait)
 		if err != nil {
-			return res, err
+			return res, stopped(err, "while waiting for the containers to start", true)
 		}
 		res.Leases = append(res.Leases, run)
 		states := []string{}
@@ -227,6 +243,40 @@ func sendManifestRetry(ctx context.Context, cl *api.Client, owner string, dseq u
 		}
 	}
 	return err
+}
+
+// Interrupted is how Deploy ends when stopped after the deployment went on
+// chain: the deployment stays open, its deposit in escrow, and any lease
+// keeps being paid, so the message says how to close or resume it.
+type Interrupted struct {
+	DSeq   uint64
+	Owner  string
+	From   string // the tenant's key name, for the commands shown
+	Stage  string // "during the auction", ...
+	Leased bool   // every group had a lease when it stopped
+}
+
+func (e *Interrupted) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "interrupted %s: deployment %d keeps running on chain with its deposit in escrow.\n", e.Stage, e.DSeq)
+	fmt.Fprintf(&b, "  close it and get the rest of the deposit back: gpunetd tx market close-deployment %d --from %s\n", e.DSeq, e.From)
+	if e.Leased {
+		fmt.Fprintf(&b, "  or resume: gpunetd lease send-manifest %d --from %s, then gpunetd lease status %d --from %s", e.DSeq, e.From, e.DSeq, e.From)
+	} else {
+		fmt.Fprintf(&b, "  or resume once its groups are leased (see gpunetd query market deployment %s %d): gpunetd lease send-manifest %d --from %s", e.Owner, e.DSeq, e.DSeq, e.From)
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is(err, context.Canceled) see why it stopped.
+func (e *Interrupted) Unwrap() error { return context.Canceled }
+
+// fromName is the tenant's key name for commands shown to the user.
+func (c *Client) fromName() string {
+	if n := c.Ctx.GetFromName(); n != "" {
+		return n
+	}
+	return "<key>"
 }
 
 // awaitLeases prints bids as they come and returns once every group has a lease.

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -153,33 +154,48 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("provider refused (%d %s): %s", e.Code, http.StatusText(e.Code), e.Message)
 }
 
-// RequestTimeout bounds a whole request that is not a log stream.
-const RequestTimeout = 60 * time.Second
+// RequestTimeout bounds a whole request that is not a log stream: a
+// healthy provider answers status and manifest requests at once.
+const RequestTimeout = 30 * time.Second
+
+// bounded gives a request that is not a log stream its deadline.
+func (c *Client) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.Timeout)
+}
+
+// explain says so when the request's own deadline, not the caller's
+// context, ended it.
+func (c *Client) explain(parent, rctx context.Context, err error) error {
+	if err == nil || parent.Err() != nil || !errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("provider %s did not answer within %s (is it up?): %w", c.base, c.Timeout, err)
+}
 
 // SendManifest uploads a deployment's manifest (canonical JSON).
 func (c *Client) SendManifest(ctx context.Context, owner string, dseq uint64, manifest []byte) (ManifestAccepted, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	rctx, cancel := c.bounded(ctx)
 	defer cancel()
 	var out ManifestAccepted
-	res, err := c.do(ctx, http.MethodPut, fmt.Sprintf("/v1/deployments/%s/%d/manifest", url.PathEscape(owner), dseq), manifest)
+	res, err := c.do(rctx, http.MethodPut, fmt.Sprintf("/v1/deployments/%s/%d/manifest", url.PathEscape(owner), dseq), manifest)
 	if err != nil {
-		return out, err
+		return out, c.explain(ctx, rctx, err)
 	}
 	defer res.Body.Close()
-	return out, json.NewDecoder(res.Body).Decode(&out)
+	return out, c.explain(ctx, rctx, json.NewDecoder(res.Body).Decode(&out))
 }
 
 // Status reads a lease's status.
 func (c *Client) Status(ctx context.Context, owner string, dseq uint64, gseq, oseq uint32) (LeaseStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	rctx, cancel := c.bounded(ctx)
 	defer cancel()
 	var out LeaseStatus
-	res, err := c.do(ctx, http.MethodGet, LeasePath(owner, dseq, gseq, oseq, "status"), nil)
+	res, err := c.do(rctx, http.MethodGet, LeasePath(owner, dseq, gseq, oseq, "status"), nil)
 	if err != nil {
-		return out, err
+		return out, c.explain(ctx, rctx, err)
 	}
 	defer res.Body.Close()
-	return out, json.NewDecoder(res.Body).Decode(&out)
+	return out, c.explain(ctx, rctx, json.NewDecoder(res.Body).Decode(&out))
 }
 
 // Logs copies a lease's logs to w; with follow it returns when the
@@ -195,9 +211,10 @@ func (c *Client) Logs(ctx context.Context, owner string, dseq uint64, gseq, oseq
 	if service != "" {
 		q.Set("service", service)
 	}
+	parent := ctx
 	if !follow {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		ctx, cancel = c.bounded(ctx)
 		defer cancel()
 	}
 	path := LeasePath(owner, dseq, gseq, oseq, "logs")
@@ -206,14 +223,14 @@ func (c *Client) Logs(ctx context.Context, owner string, dseq uint64, gseq, oseq
 	}
 	res, err := c.do(ctx, http.MethodGet, path, nil)
 	if err != nil {
-		return err
+		return c.explain(parent, ctx, err)
 	}
 	defer res.Body.Close()
 	_, err = io.Copy(w, res.Body)
 	if follow && ctx.Err() != nil {
 		return nil // the caller stopped following
 	}
-	return err
+	return c.explain(parent, ctx, err)
 }
 
 // FormatDecCoin prints a decimal amount without trailing zeros: "5600ugpn",

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -39,13 +40,41 @@ func TestClientGivesUpOnAHungProvider(t *testing.T) {
 
 	began := time.Now()
 	_, err := c.Status(context.Background(), "gpunet1tenant", 1, 1, 1)
-	if err == nil || !strings.Contains(err.Error(), srv.URL) {
-		t.Fatalf("Status = %v, want an error naming the provider", err)
+	if err == nil || !strings.Contains(err.Error(), "provider "+srv.URL+" did not answer within 300ms") {
+		t.Fatalf("Status = %v, want an error saying the provider did not answer", err)
 	}
 	if took := time.Since(began); took > 5*time.Second {
 		t.Fatalf("Status took %s with a 300ms timeout", took)
 	}
-	if _, err := c.SendManifest(context.Background(), "gpunet1tenant", 1, []byte(`{}`)); err == nil {
-		t.Fatal("SendManifest to a hung provider succeeded")
+	if _, err := c.SendManifest(context.Background(), "gpunet1tenant", 1, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "did not answer") {
+		t.Fatalf("SendManifest = %v, want a timeout", err)
+	}
+}
+
+// A followed log stream lasts as long as the workload: the request timeout
+// never cuts it.
+func TestFollowedLogsOutliveTheTimeout(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range 3 {
+			fmt.Fprintf(w, "line %d\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(150 * time.Millisecond)
+		}
+	}))
+	defer srv.Close()
+	sum := sha256.Sum256(srv.Certificate().Raw)
+	key := secp256k1.GenPrivKey()
+	sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+		sig, err := key.Sign(msg)
+		return sig, key.PubKey(), err
+	}
+	c := NewClient(srv.URL, "gpunet1provider", hex.EncodeToString(sum[:]), "gpunet1tenant", sign)
+	c.Timeout = 100 * time.Millisecond
+	var out strings.Builder
+	if err := c.Logs(context.Background(), "gpunet1tenant", 1, 1, 1, "", true, 0, &out); err != nil {
+		t.Fatalf("a followed log stream was cut: %v", err)
+	}
+	if out.String() != "line 0\nline 1\nline 2\n" {
+		t.Errorf("logs %q", out.String())
 	}
 }

@@ -33,7 +33,13 @@ func tenantClient(cmd *cobra.Command) (*tenant.Client, client.Context, error) {
 		return nil, ctx, err
 	}
 	c, err := tenant.NewClient(ctx)
-	return c, ctx, err
+	if err != nil {
+		return nil, ctx, err
+	}
+	if c.Fees, err = tenant.FeeSettingsFromFlags(cmd.Flags()); err != nil {
+		return nil, ctx, err
+	}
+	return c, ctx, nil
 }
 
 func jsonOutput(cmd *cobra.Command) bool {
@@ -52,7 +58,10 @@ func deployCommand() *cobra.Command {
 the winning provider over its certificate-pinned HTTPS API with a request signed by your key,
 and waits until the containers run, printing their endpoints. With --follow it streams the
 logs until the job ends (or Ctrl-C) and prints how the lease closed and where the money went.
-The manifest is kept under <home>/deployments so 'gpunetd lease ...' needs only the dseq.`,
+The manifest is kept under <home>/deployments so 'gpunetd lease ...' needs only the dseq.
+Ctrl-C before the containers run leaves the deployment open on chain and prints how to close
+or resume it. Transactions pay --fees, or --gas-prices (default 0.025ugpn) per unit of gas:
+--gas, or the simulated gas times --gas-adjustment (default 1.4 here).`,
 		Example: `gpunetd deploy examples/gpu-job.yaml --from tenant --deposit 10000000ugpn --follow
 gpunetd deploy examples/cpu-service.yaml --from tenant --output json`,
 		Args: cobra.ExactArgs(1),
@@ -85,10 +94,12 @@ gpunetd deploy examples/cpu-service.yaml --from tenant --output json`,
 				_ = json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 			}
 			if err != nil {
+				// A *tenant.Interrupted (Ctrl-C) says how to close or resume.
 				return err
 			}
 			if ctx.Err() != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "\ninterrupted: deployment %d keeps running. Logs: gpunetd lease logs %d --follow; stop it: gpunetd tx market close-deployment %d\n", res.DSeq, res.DSeq, res.DSeq)
+				from := cctx.GetFromName()
+				fmt.Fprintf(cmd.ErrOrStderr(), "\ninterrupted: deployment %d keeps running. Logs: gpunetd lease logs %d --from %s --follow; stop it: gpunetd tx market close-deployment %d --from %s\n", res.DSeq, res.DSeq, from, res.DSeq, from)
 				return nil
 			}
 			if !asJSON {
