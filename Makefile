@@ -65,7 +65,10 @@ localnet-status:
 	@$(GO) build -o $(BUILD_DIR)/localnet ./cmd/localnet
 	$(BUILD_DIR)/localnet status --dir $(LOCALNET_DIR)
 
-# The main job: a local chain, and a transfer landing on it.
+# The main job (scripts/demo.sh): a local chain, a provider daemon running
+# Docker and a tenant renting a GPU slot end to end — examples/gpu-job.yaml
+# deployed with --follow, its output, the lease closing and the settlement.
+# KEEP=1 leaves the chain and daemon running; SDL=file deploys another file.
 demo:
 	scripts/demo.sh
 

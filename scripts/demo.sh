@@ -32,12 +32,19 @@ step "building the sample job image locally (nothing is pulled)"
 scripts/build-images.sh
 
 provider_pid=""
+provider=""
 cleanup() {
   if [ "${KEEP:-0}" != 1 ]; then
     step "cleaning up"
     if [ -n "$provider_pid" ]; then kill "$provider_pid" 2>/dev/null || true; wait "$provider_pid" 2>/dev/null || true; fi
-    ids=$(docker ps -aq --filter label=gpunet.provider 2>/dev/null || true)
-    [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
+    # The demo provider's containers, then its per-lease gpunet-* networks
+    # (a network goes only once no container uses it).
+    if [ -n "$provider" ]; then
+      ids=$(docker ps -aq --filter "label=gpunet.provider=$provider" 2>/dev/null || true)
+      if [ -n "$ids" ]; then docker rm -f $ids >/dev/null 2>&1 || true; fi
+      nets=$(docker network ls -q --filter "label=gpunet.provider=$provider" --filter name=gpunet- 2>/dev/null || true)
+      if [ -n "$nets" ]; then docker network rm $nets >/dev/null 2>&1 || true; fi
+    fi
     build/localnet down --dir "$DIR" || true
   else
     echo

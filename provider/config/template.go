@@ -66,7 +66,7 @@ inventory:
 
 runtime:
   docker_host: ""            # default: DOCKER_HOST or unix:///var/run/docker.sock
-  publish_host: 0.0.0.0      # host IP tenant ports are published on
+  publish_host: 0.0.0.0      # host IP tenants' global ports are published on
   pids_limit: 512
   pull_images: true          # pull images that are not present locally
 

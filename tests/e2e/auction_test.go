@@ -66,7 +66,7 @@ func TestLowestBidWinsAndNoShowIsSlashed(t *testing.T) {
 
 	t.Run("the daemon's cheaper bid wins", func(t *testing.T) {
 		bid := rivalBids("50000ugpn")
-		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, false)), "--deposit", "5000000ugpn", "--bid-window", "5", "--follow")
+		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--bid-window", "5", "--follow")
 		if err != nil {
 			t.Fatalf("deploy: %v\n%s", err, out)
 		}
@@ -84,7 +84,7 @@ func TestLowestBidWinsAndNoShowIsSlashed(t *testing.T) {
 	t.Run("a cheaper provider that never starts is slashed", func(t *testing.T) {
 		tenantBefore := balanceCLI(t, nw, node, tenant)
 		bid := rivalBids("5000ugpn")
-		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, false)), "--deposit", "5000000ugpn", "--bid-window", "5", "--wait", "20s")
+		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--bid-window", "5", "--wait", "20s")
 		if err == nil {
 			t.Fatalf("deploy to a provider that does not exist succeeded:\n%s", out)
 		}

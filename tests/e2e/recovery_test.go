@@ -22,7 +22,7 @@ func TestProviderCrashRecovery(t *testing.T) {
 	nw := startNetwork(t, 1)
 	prov := startProvider(t, nw, "2000000000")
 	tenant := nw.Keys["tenant"]
-	long := jobSDL(jobImage, `"-steps", "900", "-interval", "1s"`, false)
+	long := jobSDL(jobImage, `"-steps", "900", "-interval", "1s"`, "")
 	flags := []string{"--from", "tenant", "--keyring-backend", "test", "--chain-id", nw.Config.ChainID}
 
 	a, out, err := deploy(t, nw, writeSDL(t, long), "--deposit", "5000000ugpn")
@@ -92,7 +92,7 @@ func TestProviderCrashRecovery(t *testing.T) {
 		if err := nw.WaitForHeight(context.Background(), h+3, 60*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		d, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, false)), "--deposit", "5000000ugpn", "--follow")
+		d, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--follow")
 		if err != nil {
 			t.Fatalf("deploy after the outage: %v\n%s", err, out)
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,11 +66,31 @@ type providerProc struct {
 	addr    string
 	apiURL  string
 	cmd     *exec.Cmd
+	// inv is the daemon's inventory; gpuModel the model slug of its GPUs,
+	// for SDL files that rent one.
+	inv      inventoryReport
+	gpuModel string
+}
+
+// inventoryReport is `gpunet-provider inventory --json`.
+type inventoryReport struct {
+	Source        string `json:"source"`
+	DriverVersion string `json:"driver_version"`
+	NVMLError     string `json:"nvml_error"`
+	GPUs          []struct {
+		UUID      string `json:"uuid"`
+		Model     string `json:"model"`
+		MemoryMiB uint64 `json:"memory_mib"`
+		Interface string `json:"interface"`
+		Healthy   bool   `json:"healthy"`
+	} `json:"gpus"`
 }
 
 // startProvider initialises, registers and runs a provider daemon for the
-// network's "provider" key, with two declared h100s priced at gpuPrice
-// ugpn/h. Its containers are removed when the test ends.
+// network's "provider" key. Every GPU is priced at gpuPrice ugpn/h: the GPUs
+// NVML detects when this host has an NVIDIA driver, otherwise two declared
+// h100s, and the chain record must say which (gpu-inventory=nvml or
+// declared). Its containers are removed when the test ends.
 func startProvider(t *testing.T, nw *localnet.Network, gpuPrice string) *providerProc {
 	t.Helper()
 	ensureJobImage(t)
@@ -93,6 +114,9 @@ func startProvider(t *testing.T, nw *localnet.Network, gpuPrice string) *provide
 		"reconcile_interval: 30s":            "reconcile_interval: 3s",
 		"withdraw_interval: 1h":              "withdraw_interval: 10s",
 		"h100: 2000000":                      "h100: " + gpuPrice,
+		"a100: 1200000":                      "a100: " + gpuPrice,
+		"rtx4090: 400000":                    "rtx4090: " + gpuPrice,
+		"default: 1000000":                   "default: " + gpuPrice,
 		"cpu_core_per_hour: 10000":           "cpu_core_per_hour: 20000",
 		`cpu: ""                    # cores`: `cpu: "4"                   # cores`,
 	} {
@@ -104,10 +128,14 @@ func startProvider(t *testing.T, nw *localnet.Network, gpuPrice string) *provide
 	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := json.Unmarshal([]byte(localnet.LastJSON(p.exec("inventory", "--json"))), &p.inv); err != nil {
+		t.Fatalf("inventory --json: %v", err)
+	}
 	out := p.exec("register")
-	if !strings.Contains(out, "registered in block") || !strings.Contains(out, "gpu-inventory=declared") {
+	if !strings.Contains(out, "registered in block") {
 		t.Fatalf("register output:\n%s", out)
 	}
+	p.gpuModel = checkInventory(t, nw, p, out)
 	t.Cleanup(func() {
 		p.stop(syscall.SIGTERM)
 		removeProviderContainers(t, p.addr)
@@ -339,6 +367,12 @@ func writeSDL(t *testing.T, body string) string {
 // moduleBalance is the ugpn balance of a module account.
 func moduleBalance(t *testing.T, nw *localnet.Network, module string) int64 {
 	t.Helper()
+	return balanceCLI(t, nw, nw.Nodes[0], moduleAddress(t, nw, module))
+}
+
+// moduleAddress is the address of a module account.
+func moduleAddress(t *testing.T, nw *localnet.Network, module string) string {
+	t.Helper()
 	var acc struct {
 		Account struct {
 			Value struct {
@@ -369,7 +403,7 @@ func moduleBalance(t *testing.T, nw *localnet.Network, module string) int64 {
 	if addr == "" {
 		t.Fatalf("no address for module %s in %s", module, raw)
 	}
-	return balanceCLI(t, nw, nw.Nodes[0], addr)
+	return addr
 }
 
 func findAddress(v any) string {
@@ -385,4 +419,126 @@ func findAddress(v any) string {
 		}
 	}
 	return ""
+}
+
+// nvidiaDriverPresent is the test's own look at the host, independent of the
+// daemon's: NVML can start when the NVIDIA kernel driver's control device
+// exists and the dynamic loader finds libnvidia-ml.so.1.
+func nvidiaDriverPresent() bool {
+	if _, err := os.Stat("/dev/nvidiactl"); err != nil {
+		return false
+	}
+	for _, ldconfig := range []string{"ldconfig", "/sbin/ldconfig", "/usr/sbin/ldconfig"} {
+		if out, err := exec.Command(ldconfig, "-p").Output(); err == nil && strings.Contains(string(out), "libnvidia-ml.so.1") {
+			return true
+		}
+	}
+	dirs := append(filepath.SplitList(os.Getenv("LD_LIBRARY_PATH")), "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+		"/usr/lib64", "/usr/lib", "/lib64", "/lib", "/usr/local/nvidia/lib64")
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "libnvidia-ml.so.1")); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// flexInt decodes a JSON integer written as a number or as a string.
+type flexInt int64
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	v, err := strconv.ParseInt(strings.Trim(string(b), `"`), 10, 64)
+	*f = flexInt(v)
+	return err
+}
+
+// checkInventory asserts that the daemon's inventory, the register output
+// and the chain record agree with the host: GPUs detected by NVML and
+// marked gpu-inventory=nvml when an NVIDIA driver is present, the two
+// declared h100s marked gpu-inventory=declared when not (or when the daemon
+// was built without cgo and cannot use NVML). It returns the model slug to
+// rent.
+func checkInventory(t *testing.T, nw *localnet.Network, p *providerProc, registerOut string) string {
+	t.Helper()
+	var rec struct {
+		Provider struct {
+			Provider struct {
+				Attributes []struct {
+					Key   string `json:"key"`
+					Value string `json:"value"`
+				} `json:"attributes"`
+				GPUs []struct {
+					Vendor    string  `json:"vendor"`
+					Model     string  `json:"model"`
+					MemoryMiB flexInt `json:"memory_mib"`
+					Interface string  `json:"interface"`
+					Count     flexInt `json:"count"`
+				} `json:"gpus"`
+			} `json:"provider"`
+		} `json:"provider"`
+	}
+	cli(t, nw, nw.Nodes[0], &rec, "query", "provider", "provider", p.addr, "--output", "json")
+	marking := ""
+	for _, a := range rec.Provider.Provider.Attributes {
+		if a.Key == "gpu-inventory" {
+			marking = a.Value
+		}
+	}
+	onChain := rec.Provider.Provider.GPUs
+	inv := p.inv
+	cgoOff := strings.Contains(inv.NVMLError, "CGO_ENABLED=0")
+	if nvidiaDriverPresent() && !cgoOff {
+		// Detected: real devices, the chain says nvml, nothing declared.
+		models := map[string]int64{}
+		for _, g := range inv.GPUs {
+			if strings.HasPrefix(g.UUID, "declared-") {
+				t.Fatalf("NVIDIA driver present but the inventory holds declared GPU %s: %+v", g.UUID, inv)
+			}
+			if g.Healthy {
+				models[g.Model]++
+			}
+		}
+		if inv.Source != "nvml" || inv.DriverVersion == "" || inv.NVMLError != "" || len(models) == 0 {
+			t.Fatalf("NVIDIA driver present: want healthy GPUs detected by NVML, inventory says %+v", inv)
+		}
+		if !strings.Contains(registerOut, "inventory nvml") || strings.Contains(registerOut, "declared") {
+			t.Fatalf("register output with NVML GPUs:\n%s", registerOut)
+		}
+		if marking != "nvml" {
+			t.Fatalf("chain record marks gpu-inventory=%q, want nvml", marking)
+		}
+		for _, g := range onChain {
+			models[g.Model] -= int64(g.Count)
+		}
+		for m, n := range models {
+			if n != 0 {
+				t.Fatalf("chain record GPUs %+v differ from NVML's healthy GPUs (%s off by %d)", onChain, m, n)
+			}
+		}
+		for _, g := range inv.GPUs {
+			if g.Healthy {
+				return g.Model
+			}
+		}
+	}
+	// No driver: the declared h100s, marked as declared everywhere.
+	if inv.Source != "declared" || inv.NVMLError == "" || len(inv.GPUs) != 2 {
+		t.Fatalf("no NVIDIA driver: want the 2 declared h100s, inventory says %+v", inv)
+	}
+	for _, g := range inv.GPUs {
+		if !strings.HasPrefix(g.UUID, "declared-h100-") || g.Model != "h100" || g.MemoryMiB != 81559 || !g.Healthy {
+			t.Fatalf("declared GPU %+v", g)
+		}
+	}
+	if !strings.Contains(registerOut, "inventory declared") || !strings.Contains(registerOut, "gpu-inventory=declared") {
+		t.Fatalf("register output with declared GPUs:\n%s", registerOut)
+	}
+	if marking != "declared" {
+		t.Fatalf("chain record marks gpu-inventory=%q, want declared", marking)
+	}
+	if len(onChain) != 1 || onChain[0].Vendor != "nvidia" || onChain[0].Model != "h100" || onChain[0].MemoryMiB != 81559 ||
+		onChain[0].Interface != "sxm" || onChain[0].Count != 2 {
+		t.Fatalf("chain record GPUs %+v, want 2 declared nvidia h100 81559 MiB sxm", onChain)
+	}
+	return "h100"
 }

@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gpunet/gpunet/provider/leaseauth"
+	"io"
+	"math/big"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -17,19 +21,22 @@ import (
 
 	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/testutil/localnet"
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
-// jobSDL is a CPU job of the sample image: half a core, 256 MiB.
-func jobSDL(image, args string, gpu bool) string {
+// jobSDL is a job of the sample image: half a core, 256 MiB, and one GPU
+// of gpuModel unless that is empty.
+func jobSDL(image, args string, gpuModel string) string {
 	gpuBlock := ""
-	if gpu {
+	if gpuModel != "" {
 		gpuBlock = `
         gpu:
           units: 1
           attributes:
             vendor:
               nvidia:
-                - model: h100`
+                - model: ` + gpuModel
 	}
 	return fmt.Sprintf(`version: "2.0"
 services:
@@ -62,13 +69,19 @@ deployment:
 }
 
 // The provider's price for jobSDL without a GPU: 0.5 core × 20000 + 0.25 GiB ×
-// 2000 + 1 GiB storage × 100 (provider.yaml prices, per hour).
-const cpuJobPrice = "10600ugpn"
+// 2000 + 1 GiB storage × 100 (provider.yaml prices, per hour); with one GPU
+// at startProvider's 2000000000 ugpn/h on top.
+const (
+	cpuJobPrice = "10600ugpn"
+	gpuJobPrice = "2000010600ugpn"
+)
 
 // TestRentalEndToEnd rents a slot from a real provider daemon on a real
-// chain and runs it in a real Docker engine: a job that completes and
-// settles, a running workload with the SDL's limits and owner-only logs,
-// and a missing image that costs the tenant nothing.
+// chain and runs it in a real Docker engine: a GPU job that completes and
+// settles with every ugpn found in the bank balances, a running workload
+// with the SDL's limits and owner-only logs, a missing image that costs the
+// tenant nothing, and an escrow that runs dry and is closed in the block
+// its deposit ran out.
 func TestRentalEndToEnd(t *testing.T) {
 	nw := startNetwork(t, 1)
 	prov := startProvider(t, nw, "2000000000")
@@ -76,22 +89,29 @@ func TestRentalEndToEnd(t *testing.T) {
 	node := nw.Nodes[0]
 
 	t.Run("job completes and settles", func(t *testing.T) {
-		before := balanceCLI(t, nw, node, tenant)
-		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "3", "-interval", "2s"`, false)), "--follow", "--deposit", "5000000ugpn")
+		// A GPU job worth millions of ugpn, so that the 2% take is not
+		// rounded away and the bank balances show every flow.
+		chain := newChainReader(t, node)
+		feeCollector, distribution := moduleAddress(t, nw, "fee_collector"), moduleAddress(t, nw, "distribution")
+		h0 := chain.height()
+		tenantBefore, provBefore := chain.balanceAt(tenant, h0), chain.balanceAt(prov.addr, h0)
+		const deposit = 50_000_000 // 90 s of the lease: the job ends long before
+		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "3", "-interval", "2s"`, prov.gpuModel)), "--follow", "--deposit", fmt.Sprintf("%dugpn", deposit))
 		if err != nil {
 			t.Fatalf("deploy: %v\n%s", err, out)
 		}
-		if len(res.Bids) != 1 || res.Bids[0].Provider != prov.addr || res.Bids[0].Price != cpuJobPrice {
-			t.Fatalf("bids %+v, want one from %s at %s", res.Bids, prov.addr, cpuJobPrice)
+		if len(res.Bids) != 1 || res.Bids[0].Provider != prov.addr || res.Bids[0].Price != gpuJobPrice {
+			t.Fatalf("bids %+v, want one from %s at %s", res.Bids, prov.addr, gpuJobPrice)
 		}
-		if len(res.Leases) != 1 || res.Leases[0].Price != cpuJobPrice {
+		if len(res.Leases) != 1 || res.Leases[0].Price != gpuJobPrice {
 			t.Fatalf("leases %+v", res.Leases)
 		}
-		for _, want := range []string{"no GPU visible to this container", "step 3/3", "done in"} {
+		for _, want := range []string{"step 3/3", "done in"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("deploy output lacks the job's %q:\n%s", want, out)
 			}
 		}
+		checkJobSawGPU(t, prov, out)
 		if len(res.Closed) != 1 || res.Closed[0].Reason != "workload_completed" {
 			t.Fatalf("closed %+v, want workload_completed", res.Closed)
 		}
@@ -100,24 +120,77 @@ func TestRentalEndToEnd(t *testing.T) {
 			t.Fatal("no settlement")
 		}
 		paid, earned, take, refund := mustInt(t, s.TenantPaid.Amount), mustInt(t, s.ProviderEarned.Amount), mustInt(t, s.StakersTake.Amount), mustInt(t, s.Refunded.Amount)
-		if paid <= 0 || paid != earned+take || refund != 5_000_000-paid {
-			t.Fatalf("settlement paid %d earned %d take %d refund %d (deposit 5000000)", paid, earned, take, refund)
+		if paid <= 0 || take <= 0 || paid != earned+take || refund != deposit-paid {
+			t.Fatalf("settlement paid %d earned %d take %d refund %d (deposit %d)", paid, earned, take, refund, deposit)
 		}
 		fee := mustInt(t, strings.TrimSuffix(res.Fee, "ugpn"))
-		if got := before - balanceCLI(t, nw, node, tenant); got != fee+paid {
-			t.Errorf("tenant spent %d, want fee %d + paid %d", got, fee, paid)
+		waitNoContainers(t, tenant, res.DSeq)
+		prov.waitLog(5*time.Second, "lease closed", "reason=workload_completed")
+
+		// The bank balances over every block from before the deployment to
+		// after its closing (deploy --follow has seen it): the tenant's
+		// outflow is its fee and what it paid; the provider's inflow is what
+		// it earned, less the fees of its own transactions (the bid deposit
+		// has come back); the fee collector holds at each block's end
+		// exactly that block's fees and takes, and the next block hands it
+		// on to distribution (validators and community pool).
+		h1 := chain.height() + 1
+		chain.waitHeight(h1)
+		bs := chain.blocks(h0+1, h1)
+		var tenantFees, provFees int64
+		for _, b := range bs {
+			tenantFees += b.FeesBy[tenant]
+			provFees += b.FeesBy[prov.addr]
 		}
+		if tenantFees != fee {
+			t.Errorf("tenant paid %d ugpn in fees over blocks %d-%d, deploy reports %d", tenantFees, h0+1, h1, fee)
+		}
+		if got := tenantBefore - chain.balanceAt(tenant, h1); got != fee+paid {
+			t.Errorf("tenant balance fell by %d, want fee %d + paid %d", got, fee, paid)
+		}
+		if all, lease := sumPayouts(bs, "", 0, ""), sumPayouts(bs, tenant, res.DSeq, prov.addr); all != lease || lease != (payouts{Gross: paid, Take: take, Net: earned}) {
+			t.Errorf("escrow payouts on chain: all %+v, this lease %+v; settlement says gross %d take %d net %d", all, lease, paid, take, earned)
+		}
+		if provFees <= 0 {
+			t.Errorf("provider paid no fees over blocks %d-%d: its bid and lease transactions are missing", h0+1, h1)
+		}
+		if got := chain.balanceAt(prov.addr, h1) - provBefore; got+provFees != earned {
+			t.Errorf("provider balance rose by %d and it paid %d in fees: %d, want earned %d", got, provFees, got+provFees, earned)
+		}
+		var taken int64
+		for i, b := range bs {
+			blockTake := sumPayouts(bs[i:i+1], "", 0, "").Take
+			fc := chain.balanceAt(feeCollector, b.Height)
+			if fc != b.TotalFees+blockTake {
+				t.Errorf("fee collector holds %d after block %d, want its fees %d + take %d", fc, b.Height, b.TotalFees, blockTake)
+			}
+			if blockTake == 0 {
+				continue
+			}
+			if i+1 == len(bs) {
+				t.Errorf("take %d in block %d, the last one read", blockTake, b.Height)
+				continue
+			}
+			taken += blockTake
+			next := bs[i+1]
+			if got := chain.balanceAt(distribution, next.Height) - chain.balanceAt(distribution, b.Height); got != fc+next.Minted {
+				t.Errorf("distribution gained %d in block %d, want the fee collector's %d + minted %d", got, next.Height, fc, next.Minted)
+			}
+		}
+		if taken != take {
+			t.Errorf("takes seen moving to distribution: %d, want %d", taken, take)
+		}
+		t.Logf("blocks %d-%d: tenant paid fee %d + lease %d; provider earned %d and paid %d in fees; take %d to the fee collector and on to distribution",
+			h0+1, h1, fee, paid, earned, provFees, take)
 		for _, m := range []string{"escrow", "market"} {
 			if b := moduleBalance(t, nw, m); b != 0 {
 				t.Errorf("%s module holds %d ugpn after the only deployment closed", m, b)
 			}
 		}
-		waitNoContainers(t, tenant, res.DSeq)
-		prov.waitLog(5*time.Second, "lease closed", "reason=workload_completed")
 	})
 
 	t.Run("running workload has the SDL limits and owner-only logs", func(t *testing.T) {
-		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, false)), "--deposit", "5000000ugpn")
+		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
 		if err != nil {
 			t.Fatalf("deploy: %v\n%s", err, out)
 		}
@@ -177,7 +250,7 @@ func TestRentalEndToEnd(t *testing.T) {
 
 	t.Run("image not on the provider closes the lease and costs nothing", func(t *testing.T) {
 		before := balanceCLI(t, nw, node, tenant)
-		res, out, err := deploy(t, nw, writeSDL(t, jobSDL("gpunet/no-such-image:1", `"-steps", "1"`, false)), "--deposit", "5000000ugpn", "--wait", "30s")
+		res, out, err := deploy(t, nw, writeSDL(t, jobSDL("gpunet/no-such-image:1", `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--wait", "30s")
 		if err == nil {
 			t.Fatalf("deploy of a missing image succeeded:\n%s", out)
 		}
@@ -193,18 +266,177 @@ func TestRentalEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a failing job closes as workload_failed and the public endpoints say so", func(t *testing.T) {
+		// The sample image refuses an unknown flag and exits 2.
+		res, out, _ := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-no-such-flag"`, "")), "--deposit", "5000000ugpn", "--follow")
+		if len(res.Closed) != 1 || res.Closed[0].Reason != "workload_failed" {
+			t.Fatalf("closed %+v, want workload_failed\n%s", res.Closed, out)
+		}
+		prov.waitLog(10*time.Second, "lease closed", fmt.Sprintf("/%d/1/1", res.DSeq), "reason=workload_failed")
+		waitNoContainers(t, tenant, res.DSeq)
+
+		// Anyone may read health, inventory and metrics over the pinned
+		// certificate; no signature needed.
+		hc := leaseauth.PinnedClient(providerCert(t, nw, prov.addr), 10*time.Second)
+		get := func(path string) string {
+			r, err := hc.Get(prov.apiURL + path)
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			defer r.Body.Close()
+			body, _ := io.ReadAll(r.Body)
+			if r.StatusCode != 200 {
+				t.Fatalf("GET %s: %d %s", path, r.StatusCode, body)
+			}
+			return string(body)
+		}
+		var health struct {
+			Status          string `json:"status"`
+			Provider        string `json:"provider"`
+			ProcessedHeight int64  `json:"processed_height"`
+		}
+		if err := json.Unmarshal([]byte(get("/healthz")), &health); err != nil || health.Status != "ok" || health.Provider != prov.addr || health.ProcessedHeight < res.Height {
+			t.Fatalf("healthz %+v (%v), want ok for %s past height %d", health, err, prov.addr, res.Height)
+		}
+		var inv struct {
+			Source string `json:"source"`
+			GPUs   []any  `json:"gpus"`
+		}
+		if err := json.Unmarshal([]byte(get("/v1/inventory")), &inv); err != nil || inv.Source != prov.inv.Source || len(inv.GPUs) != len(prov.inv.GPUs) {
+			t.Fatalf("inventory %+v (%v), want source %q with %d GPUs", inv, err, prov.inv.Source, len(prov.inv.GPUs))
+		}
+		metrics := get("/metrics")
+		for _, want := range []string{
+			`gpunet_provider_leases_closed_total{reason="workload_failed"} 1`,
+			`gpunet_provider_bids_total{outcome="placed"}`,
+			"gpunet_provider_leases_won_total",
+			"gpunet_provider_chain_lag_blocks",
+			"gpunet_provider_earnings_ugpn_total",
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %q:\n%s", want, metrics)
+			}
+		}
+	})
+
 	t.Run("escrow running dry closes the lease and removes the container", func(t *testing.T) {
-		// One declared h100 at 2000 GPN/h: a 5 GPN deposit lasts 9 seconds.
-		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, true)), "--deposit", "5000000ugpn")
+		// One GPU at 2000 GPN/h: a 5 GPN deposit lasts 8 whole seconds.
+		chain := newChainReader(t, node)
+		h0 := chain.height()
+		tenantBefore := chain.balanceAt(tenant, h0)
+		const deposit = 5_000_000
+		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, prov.gpuModel)), "--deposit", fmt.Sprintf("%dugpn", deposit))
 		if err != nil {
 			t.Fatalf("deploy: %v\n%s", err, out)
 		}
 		if cs := leaseContainers(t, tenant, res.DSeq); len(cs) != 1 || cs[0].State.Status != "running" {
 			t.Fatalf("containers %+v", cs)
 		}
+		if len(res.Leases) != 1 || res.Leases[0].Price != gpuJobPrice {
+			t.Fatalf("leases %+v, want one at %s", res.Leases, gpuJobPrice)
+		}
 		prov.waitLog(40*time.Second, "lease closed", "reason=insufficient_funds")
 		waitNoContainers(t, tenant, res.DSeq)
+
+		// x/escrow/README.md: the account's clock starts at the deployment's
+		// block and advances in whole seconds, so when the lease starts it
+		// reads the start block's time less the sub-second rest; the deposit
+		// pays for the largest s with floor(rate·s/3600) ≤ deposit, and the
+		// account runs dry s+1 seconds after that. The first block whose time
+		// is at or past it closes the lease, pays the provider for s seconds
+		// and refunds the rest.
+		h1 := chain.height()
+		bs := chain.blocks(h0+1, h1)
+		createH, _ := leaseEventHeight(bs, isAccountCreated(tenant, res.DSeq))
+		startH, _ := leaseEventHeight(bs, isLeaseStarted(tenant, res.DSeq))
+		closeH, closed := leaseEventHeight(bs, isLeaseClosed(tenant, res.DSeq))
+		accH, accClosed := leaseEventHeight(bs, isAccountClosed(tenant, res.DSeq))
+		if createH == 0 || startH == 0 || closeH == 0 || accH != closeH {
+			t.Fatalf("blocks %d-%d: account created at %d, lease started at %d, closed at %d, account closed at %d", h0+1, h1, createH, startH, closeH, accH)
+		}
+		if r := closed.(*markettypes.EventLeaseClosed).Reason; r != markettypes.CLOSE_REASON_INSUFFICIENT_FUNDS {
+			t.Fatalf("lease closed as %s", r.ReasonString())
+		}
+		rate, ok := new(big.Rat).SetString(strings.TrimSuffix(res.Leases[0].Price, "ugpn"))
+		if !ok {
+			t.Fatalf("lease price %q", res.Leases[0].Price)
+		}
+		secs, paid := fundable(deposit, rate)
+		created, started := blockAt(bs, createH).Time, blockAt(bs, startH).Time
+		clock := created.Add(started.Sub(created).Truncate(time.Second))
+		dry := clock.Add(time.Duration(secs+1) * time.Second)
+		var want int64
+		for _, b := range bs {
+			if b.Height > startH && !b.Time.Before(dry) {
+				want = b.Height
+				break
+			}
+		}
+		if closeH != want {
+			var times []string
+			for _, b := range bs {
+				if b.Height >= startH {
+					times = append(times, fmt.Sprintf("%d@%s", b.Height, b.Time.Format("15:04:05.000")))
+				}
+			}
+			t.Fatalf("deposit %d at %s ugpn/h pays %d s from %s: dry at %s, so block %d should close the lease; it closed in block %d (blocks %s)",
+				deposit, rate.FloatString(0), secs, clock.Format("15:04:05.000"), dry.Format("15:04:05.000"), want, closeH, strings.Join(times, " "))
+		}
+		t.Logf("lease started in block %d, deposit pays %d s (%d ugpn) from %s, dry at %s: closed in block %d at %s",
+			startH, secs, paid, clock.Format("15:04:05.000"), dry.Format("15:04:05.000"), closeH, blockAt(bs, closeH).Time.Format("15:04:05.000"))
+		acc := accClosed.(*escrowtypes.EventAccountClosed)
+		if acc.Reason != "insufficient_funds" || acc.Refund.Amount.Int64() != deposit-paid {
+			t.Errorf("account closed as %q refunding %s, want insufficient_funds refunding %d", acc.Reason, acc.Refund, deposit-paid)
+		}
+		if got := sumPayouts(bs, tenant, res.DSeq, ""); got.Gross != paid || got.Take+got.Net != paid {
+			t.Errorf("escrow paid %+v for the lease, want gross %d", got, paid)
+		}
+		fee := mustInt(t, strings.TrimSuffix(res.Fee, "ugpn"))
+		if got := tenantBefore - chain.balanceAt(tenant, h1); got != fee+paid {
+			t.Errorf("tenant balance fell by %d, want fee %d + %d s of the lease %d: the dust %d should have come back", got, fee, secs, paid, deposit-paid)
+		}
+		for _, m := range []string{"escrow", "market"} {
+			if b := moduleBalance(t, nw, m); b != 0 {
+				t.Errorf("%s module holds %d ugpn after every deployment closed", m, b)
+			}
+		}
 	})
+}
+
+// fundable returns how many whole seconds a deposit pays for at rate per
+// hour — the largest s with floor(rate·s/3600) ≤ deposit, i.e. the s with
+// rate·s < (deposit+1)·3600 — and what those seconds cost.
+func fundable(deposit int64, rate *big.Rat) (int64, int64) {
+	limit := new(big.Rat).Quo(new(big.Rat).SetInt64((deposit+1)*3600), rate)
+	// s = ceil(limit) − 1: the largest integer strictly below limit.
+	s := new(big.Int).Quo(new(big.Int).Add(limit.Num(), new(big.Int).Sub(limit.Denom(), big.NewInt(1))), limit.Denom())
+	s.Sub(s, big.NewInt(1))
+	cost := new(big.Rat).Quo(new(big.Rat).Mul(rate, new(big.Rat).SetInt(s)), big.NewRat(3600, 1))
+	return s.Int64(), new(big.Int).Quo(cost.Num(), cost.Denom()).Int64()
+}
+
+// checkJobSawGPU asserts what the sample job reports about its GPU: the
+// device NVML detected on this host, or, with declared GPUs, the declared
+// one it was given and that no device is attached.
+func checkJobSawGPU(t *testing.T, prov *providerProc, out string) {
+	t.Helper()
+	if prov.inv.Source == "declared" {
+		for _, want := range []string{"lease holds declared GPU(s) declared-h100-", "no GPU visible to this container"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("job output with a declared GPU lacks %q:\n%s", want, out)
+			}
+		}
+		return
+	}
+	if strings.Contains(out, "no GPU visible") || strings.Contains(out, "declared GPU") {
+		t.Errorf("job on a host with NVIDIA GPUs saw none:\n%s", out)
+	}
+	for _, g := range prov.inv.GPUs {
+		if g.Healthy && strings.Contains(out, "GPU: ") && strings.Contains(out, g.UUID) {
+			return
+		}
+	}
+	t.Errorf("job output names none of the host's GPUs %+v:\n%s", prov.inv.GPUs, out)
 }
 
 // waitNoContainers waits until the deployment has no containers left.

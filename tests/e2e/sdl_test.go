@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,7 @@ func TestSDLCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sdl check failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{`group 1 "anywhere"`, "max price 3000000ugpn per hour", "gpu 1 × [h100 a100 rtx4090]", "job (runs to exit)", "manifest hash "} {
+	for _, want := range []string{`group 1 "anywhere"`, "max price 3000000ugpn per hour", "gpu 1 × [h100 h200 a100 l40s l4 a10g t4 rtx4090]", "job (runs to exit)", "manifest hash "} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -29,8 +30,9 @@ func TestSDLCheck(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(strings.Replace(string(raw), "denom: ugpn", "denom: uakt", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	line := 1 + strings.Count(string(raw[:strings.Index(string(raw), "denom: ugpn")]), "\n")
 	out, err = exec.Command(gpunetd, "sdl", "check", bad).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), `line 40: profiles.placement.anywhere.pricing.one-gpu.denom: denom "uakt": gpunet prices are per hour in ugpn`) {
+	if err == nil || !strings.Contains(string(out), fmt.Sprintf(`line %d: profiles.placement.anywhere.pricing.one-gpu.denom: denom "uakt": gpunet prices are per hour in ugpn`, line)) {
 		t.Errorf("foreign denom: err %v, output %s", err, out)
 	}
 }
