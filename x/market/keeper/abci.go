@@ -11,6 +11,7 @@ import (
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	"github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // EndBlocker runs three sweeps, each from a height-keyed index and each at
@@ -124,8 +125,11 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 			return err
 		}
 		rel := sdkmath.LegacyZeroDec() // a provider gone since scores zero
-		if p, err := k.providers.GetProvider(ctx, provider); err == nil {
+		switch p, err := k.providers.GetProvider(ctx, provider); {
+		case err == nil:
 			rel = p.Stats.Reliability()
+		case !errors.Is(err, providertypes.ErrProviderNotFound):
+			return err // a store failure must not quietly change the winner
 		}
 		cands[i] = types.Candidate{Price: b.Price.Amount, Reliability: rel, Seq: b.Seq}
 	}

@@ -339,3 +339,71 @@ func countDeployments(t *testing.T, w *world) int {
 	}
 	return n
 }
+
+// The start-deadline sweep handles at most max_sweeps_per_block leases and
+// carries the rest over; a provider whose lease was carried over cannot
+// slip its start in late: the start is refused and the slash still comes.
+func TestLateStartIsRefusedWhenTheSweepCarriesOver(t *testing.T) {
+	w := newWorld(t)
+	setParams := func(ctx sdk.Context, edit func(*types.Params)) {
+		params, err := w.c.App.MarketKeeper.Params.Get(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(&params)
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: params}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.c.Do(time.Second, func(ctx sdk.Context) { setParams(ctx, func(p *types.Params) { p.StartTimeout = 3 }) })
+	var a, b uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		a = w.deploy(ctx, 5_000_000, group("h100"))
+		b = w.deploy(ctx, 5_000_000, group("h100"))
+	})
+	// Both bids accepted in one block: both leases must start by the same height.
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		for _, dseq := range []uint64{a, b} {
+			if err := w.bid(ctx, dseq, 0, 1_000_000_000); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.market.AcceptBid(ctx, &types.MsgAcceptBid{Owner: w.tenant.String(), Bid: w.leaseID(dseq, 0)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setParams(ctx, func(p *types.Params) { p.MaxSweepsPerBlock = 1 })
+	})
+	failures := func() uint64 {
+		p, err := w.c.App.ProviderKeeper.GetProvider(w.c.Query(), w.provs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Stats.StartFailures
+	}
+	w.c.NextBlock(time.Second)
+	w.c.NextBlock(time.Second)
+	if n := failures(); n != 0 {
+		t.Fatalf("%d start failures before the deadline", n)
+	}
+	w.c.NextBlock(time.Second) // the deadline: one lease swept, one carried over
+	if n := failures(); n != 1 {
+		t.Fatalf("%d start failures at the deadline with max_sweeps_per_block 1, want 1", n)
+	}
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		var lateErr error
+		for _, dseq := range []uint64{a, b} {
+			_, err := w.market.StartLease(ctx, &types.MsgStartLease{Provider: w.provs[0].String(), Lease: w.leaseID(dseq, 0)})
+			if errors.Is(err, types.ErrStartDeadlinePassed) {
+				lateErr = err
+			} else if !errors.Is(err, types.ErrLeaseNotFound) {
+				t.Errorf("start of %d after the deadline: %v", dseq, err)
+			}
+		}
+		if lateErr == nil {
+			t.Error("the carried-over lease was started after its deadline")
+		}
+	})
+	if n := failures(); n != 2 {
+		t.Fatalf("%d start failures after the carry-over block, want 2", n)
+	}
+}

@@ -24,6 +24,12 @@ func (k msgServer) StartLease(ctx context.Context, msg *types.MsgStartLease) (*t
 	if lease.State != types.LEASE_STATE_PENDING {
 		return nil, errorsmod.Wrapf(types.ErrLeaseNotPending, "%s is %s", msg.Lease.Name(), lease.State)
 	}
+	// Past its deadline the lease is due for the start-timeout sweep (which
+	// may carry it over to a later block when many are due): a late start
+	// must not escape the slash or count as on time.
+	if h := k.height(ctx); h > lease.StartDeadline {
+		return nil, errorsmod.Wrapf(types.ErrStartDeadlinePassed, "%s had to start by height %d, now %d", msg.Lease.Name(), lease.StartDeadline, h)
+	}
 	if err := k.escrow.OpenPayment(ctx, paymentID(lease.Id), lease.Price.Amount); err != nil {
 		return nil, err
 	}

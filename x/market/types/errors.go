@@ -29,4 +29,5 @@ var (
 	ErrInvalidParams       = errorsmod.Register(ModuleName, 21, "invalid params")
 	ErrInvalidAddress      = errorsmod.Register(ModuleName, 22, "invalid address")
 	ErrLeaseNotActive      = errorsmod.Register(ModuleName, 23, "lease is not active")
+	ErrStartDeadlinePassed = errorsmod.Register(ModuleName, 24, "lease start deadline passed")
 )
