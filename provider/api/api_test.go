@@ -20,27 +20,18 @@ import (
 // naming the provider once the client's timeout passes.
 func TestClientGivesUpOnAHungProvider(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	defer close(release)
+	c, url := pinnedTestClient(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
-	}))
-	defer srv.Close()
-	defer close(release)
-	sum := sha256.Sum256(srv.Certificate().Raw)
-
-	key := secp256k1.GenPrivKey()
-	sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
-		sig, err := key.Sign(msg)
-		return sig, key.PubKey(), err
-	}
-	c := NewClient(srv.URL, "gpunet1provider", hex.EncodeToString(sum[:]), "gpunet1tenant", sign)
+	})
 	c.Timeout = 300 * time.Millisecond
 
 	began := time.Now()
 	_, err := c.Status(context.Background(), "gpunet1tenant", 1, 1, 1)
-	if err == nil || !strings.Contains(err.Error(), "provider "+srv.URL+" did not answer within 300ms") {
+	if err == nil || !strings.Contains(err.Error(), "provider "+url+" did not answer within 300ms") {
 		t.Fatalf("Status = %v, want an error saying the provider did not answer", err)
 	}
 	if took := time.Since(began); took > 5*time.Second {
@@ -54,21 +45,13 @@ func TestClientGivesUpOnAHungProvider(t *testing.T) {
 // A followed log stream lasts as long as the workload: the request timeout
 // never cuts it.
 func TestFollowedLogsOutliveTheTimeout(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, _ := pinnedTestClient(t, func(w http.ResponseWriter, r *http.Request) {
 		for i := range 3 {
 			fmt.Fprintf(w, "line %d\n", i)
 			w.(http.Flusher).Flush()
 			time.Sleep(150 * time.Millisecond)
 		}
-	}))
-	defer srv.Close()
-	sum := sha256.Sum256(srv.Certificate().Raw)
-	key := secp256k1.GenPrivKey()
-	sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
-		sig, err := key.Sign(msg)
-		return sig, key.PubKey(), err
-	}
-	c := NewClient(srv.URL, "gpunet1provider", hex.EncodeToString(sum[:]), "gpunet1tenant", sign)
+	})
 	c.Timeout = 100 * time.Millisecond
 	var out strings.Builder
 	if err := c.Logs(context.Background(), "gpunet1tenant", 1, 1, 1, "", true, 0, &out); err != nil {
@@ -77,4 +60,19 @@ func TestFollowedLogsOutliveTheTimeout(t *testing.T) {
 	if out.String() != "line 0\nline 1\nline 2\n" {
 		t.Errorf("logs %q", out.String())
 	}
+}
+
+// pinnedTestClient serves h over TLS and returns a tenant's client pinned
+// to the server's certificate, and the server's URL.
+func pinnedTestClient(t *testing.T, h http.HandlerFunc) (*Client, string) {
+	t.Helper()
+	srv := httptest.NewTLSServer(h)
+	t.Cleanup(srv.Close)
+	sum := sha256.Sum256(srv.Certificate().Raw)
+	key := secp256k1.GenPrivKey()
+	sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+		sig, err := key.Sign(msg)
+		return sig, key.PubKey(), err
+	}
+	return NewClient(srv.URL, "gpunet1provider", hex.EncodeToString(sum[:]), "gpunet1tenant", sign), srv.URL
 }
