@@ -29,9 +29,6 @@ type Client struct {
 	Owner sdk.AccAddress
 	// Fees is what transactions pay: the command's fee flags.
 	Fees FeeSettings
-	// ProviderTimeout bounds each status or manifest request to a provider;
-	// 0: api.RequestTimeout. Log streams are never cut short.
-	ProviderTimeout time.Duration
 
 	Market   markettypes.QueryClient
 	Provider providertypes.QueryClient
@@ -137,16 +134,13 @@ func (c *Client) SendTx(ctx context.Context, msgs ...sdk.Msg) (*sdk.TxResponse, 
 }
 
 // ProviderAPI returns a client for provider's API, pinned to its on-chain
-// certificate, whose status and manifest requests time out.
+// certificate; its status and manifest requests time out after
+// api.RequestTimeout.
 func (c *Client) ProviderAPI(ctx context.Context, provider string) (*api.Client, providertypes.ProviderView, error) {
 	res, err := c.Provider.Provider(ctx, &providertypes.QueryProviderRequest{Owner: provider})
 	if err != nil {
 		return nil, providertypes.ProviderView{}, fmt.Errorf("provider %s: %w", provider, err)
 	}
 	p := res.Provider.Provider
-	cl := api.NewClient(p.HostUri, p.Owner, p.TlsCertSha256, c.Owner.String(), c.Sign)
-	if c.ProviderTimeout > 0 {
-		cl.Timeout = c.ProviderTimeout
-	}
-	return cl, res.Provider, nil
+	return api.NewClient(p.HostUri, p.Owner, p.TlsCertSha256, c.Owner.String(), c.Sign), res.Provider, nil
 }

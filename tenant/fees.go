@@ -28,20 +28,31 @@ type FeeSettings struct {
 	GasAdjustment float64      // multiplies simulated gas; 0: DefaultGasAdjustment
 }
 
+// check refuses settings no transaction can pay with.
+func (s FeeSettings) check() error {
+	if !s.Fees.IsZero() && !s.GasPrices.IsZero() {
+		return errors.New("give --fees or --gas-prices, not both")
+	}
+	if s.GasAdjustment < 0 || math.IsNaN(s.GasAdjustment) || math.IsInf(s.GasAdjustment, 0) {
+		return fmt.Errorf("--gas-adjustment %v must be a positive number", s.GasAdjustment)
+	}
+	if s.Gas > math.MaxInt64 {
+		return fmt.Errorf("--gas %d is too large", s.Gas)
+	}
+	return nil
+}
+
 // Choose returns the gas limit and fees of a transaction whose simulation
 // used simulated gas.
 func (s FeeSettings) Choose(simulated uint64) (uint64, sdk.Coins, error) {
-	if !s.Fees.IsZero() && !s.GasPrices.IsZero() {
-		return 0, nil, errors.New("give --fees or --gas-prices, not both")
+	if err := s.check(); err != nil {
+		return 0, nil, err
 	}
 	gas := s.Gas
 	if gas == 0 {
 		adj := s.GasAdjustment
 		if adj == 0 {
 			adj = DefaultGasAdjustment
-		}
-		if adj < 0 || math.IsNaN(adj) || math.IsInf(adj, 0) {
-			return 0, nil, fmt.Errorf("--gas-adjustment %v must be positive", adj)
 		}
 		g := math.Ceil(float64(simulated) * adj)
 		if g >= math.MaxInt64 {
@@ -58,9 +69,6 @@ func (s FeeSettings) Choose(simulated uint64) (uint64, sdk.Coins, error) {
 		if prices, err = sdk.ParseDecCoins(DefaultGasPrice); err != nil {
 			return 0, nil, err
 		}
-	}
-	if gas > math.MaxInt64 {
-		return 0, nil, fmt.Errorf("gas %d is too large", gas)
 	}
 	limit := sdkmath.LegacyNewDec(int64(gas))
 	fees := sdk.Coins{}
@@ -86,9 +94,6 @@ func FeeSettingsFromFlags(fs *pflag.FlagSet) (FeeSettings, error) {
 			return s, fmt.Errorf("--gas-prices %q: %w", v, err)
 		}
 	}
-	if !s.Fees.IsZero() && !s.GasPrices.IsZero() {
-		return s, errors.New("give --fees or --gas-prices, not both")
-	}
 	if v, _ := fs.GetString(flags.FlagGas); v != "" && v != flags.GasFlagAuto {
 		g, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || g == 0 {
@@ -98,10 +103,10 @@ func FeeSettingsFromFlags(fs *pflag.FlagSet) (FeeSettings, error) {
 	}
 	if fs.Changed(flags.FlagGasAdjustment) {
 		adj, err := fs.GetFloat64(flags.FlagGasAdjustment)
-		if err != nil || !(adj > 0) || math.IsInf(adj, 0) {
+		if err != nil || adj <= 0 {
 			return s, fmt.Errorf("--gas-adjustment must be a positive number")
 		}
 		s.GasAdjustment = adj
 	}
-	return s, nil
+	return s, s.check()
 }
