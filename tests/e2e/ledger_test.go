@@ -21,6 +21,7 @@ import (
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 
+	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/testutil/localnet"
 )
 
@@ -137,7 +138,7 @@ func (r *chainReader) block(h int64) block {
 		if !strings.HasPrefix(ev.Type, "gpunet.") {
 			continue
 		}
-		msg, err := parseTypedEvent(ev)
+		msg, err := chain.ParseEvent(ev)
 		if err != nil {
 			r.t.Fatalf("block %d: event %s: %v", h, ev.Type, err)
 		}
@@ -163,18 +164,6 @@ func attr(ev abci.Event, key string) string {
 		}
 	}
 	return ""
-}
-
-// parseTypedEvent decodes a typed event, leaving out the attributes the SDK
-// adds to every event (msg_index, mode), which are not fields of it.
-func parseTypedEvent(ev abci.Event) (proto.Message, error) {
-	clean := abci.Event{Type: ev.Type}
-	for _, a := range ev.Attributes {
-		if a.Key != "msg_index" && a.Key != "mode" {
-			clean.Attributes = append(clean.Attributes, a)
-		}
-	}
-	return sdk.ParseTypedEvent(clean)
 }
 
 // balanceAt is addr's ugpn balance at the end of block h (REST, with the
