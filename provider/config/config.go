@@ -18,6 +18,7 @@ import (
 	sdkmath "cosmossdk.io/math"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gpunet/gpunet/provider/subnet"
 	providercli "github.com/gpunet/gpunet/x/provider/client/cli"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
@@ -108,6 +109,10 @@ type Runtime struct {
 	PublishHost string `yaml:"publish_host"` // host IP ports are published on
 	PidsLimit   int64  `yaml:"pids_limit"`
 	PullImages  bool   `yaml:"pull_images"`
+	// LeaseSubnets is the IPv4 pool lease networks get their subnets from;
+	// LeaseSubnetBits the prefix length of each (see package subnet).
+	LeaseSubnets    string `yaml:"lease_subnets"`
+	LeaseSubnetBits int    `yaml:"lease_subnet_bits"`
 }
 
 // API configures the tenant HTTPS API.
@@ -192,6 +197,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Runtime.PidsLimit == 0 {
 		c.Runtime.PidsLimit = 512
+	}
+	if c.Runtime.LeaseSubnets == "" {
+		c.Runtime.LeaseSubnets = subnet.DefaultPool
+	}
+	if c.Runtime.LeaseSubnetBits == 0 {
+		c.Runtime.LeaseSubnetBits = subnet.DefaultBits
 	}
 	if c.API.Listen == "" {
 		c.API.Listen = "0.0.0.0:8443"
@@ -289,6 +300,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Runtime.PidsLimit < 16 {
 		bad("runtime.pids_limit", "%d is below 16", c.Runtime.PidsLimit)
+	}
+	if _, err := subnet.Parse(c.Runtime.LeaseSubnets, c.Runtime.LeaseSubnetBits); err != nil {
+		bad("runtime.lease_subnets", "%v", err)
 	}
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		bad("api.listen", "%q is not host:port", c.API.Listen)

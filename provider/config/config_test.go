@@ -42,6 +42,8 @@ func TestParseRefusesBadConfigsByField(t *testing.T) {
 		{strings.Replace(base, "cpu_core_per_hour: '10'", "cpu_core_per_hour: '10uatom'", 1), "prices are in ugpn per hour"},
 		{strings.Replace(base, "cpu_core_per_hour: '10'", "cpu_core_per_hour: '-1'", 1), "pricing.cpu_core_per_hour"},
 		{base + "runtime: {publish_host: nowhere}\n", "runtime.publish_host"},
+		{base + "runtime: {lease_subnets: 10.240.0.1/12}\n", "runtime.lease_subnets"},
+		{base + "runtime: {lease_subnets: 10.240.0.0/24, lease_subnet_bits: 16}\n", "runtime.lease_subnets"},
 		{base + "inventory: {memory: lots}\n", "inventory.memory"},
 		{base + "inventory: {declared: [{model: h100, count: 0, memory_mib: 1}]}\n", "inventory.declared[0].count"},
 		{base + "reconcile_interval: soon\n", "not a duration"},

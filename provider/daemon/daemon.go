@@ -119,6 +119,7 @@ func (d *Daemon) Run(parent context.Context) error {
 	rt, err := runtime.New(ctx, runtime.Options{
 		Provider: d.provider, PublishHost: d.cfg.Runtime.PublishHost, PidsLimit: d.cfg.Runtime.PidsLimit,
 		Pull: d.cfg.Runtime.PullImages, Logger: d.log, DockerHost: d.cfg.Runtime.DockerHost,
+		LeaseSubnets: d.cfg.Runtime.LeaseSubnets, LeaseSubnetBits: d.cfg.Runtime.LeaseSubnetBits,
 	})
 	if err != nil {
 		return err

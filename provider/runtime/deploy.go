@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -175,16 +176,46 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 			return nil
 		}
 	}
-	_, err = r.cli.NetworkCreate(ctx, name, network.CreateOptions{
-		Driver:   "bridge",
-		Internal: false, // workloads may reach the internet; the engine keeps bridges apart
-		Labels:   leaseLabels(r.opts.Provider, l),
-	})
-	if err != nil {
-		return fmt.Errorf("lease %s: create network %s: %w", l, name, err)
+	// Docker's default address pools hold only ~30 bridge networks; each
+	// lease's network gets its own subnet from the provider's pool instead.
+	// Another process may take the chosen subnet between the listing and
+	// the create: the engine refuses the overlap and the next free one is
+	// tried.
+	r.netMu.Lock()
+	defer r.netMu.Unlock()
+	for attempt := 1; ; attempt++ {
+		all, err := r.cli.NetworkList(ctx, network.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("lease %s: list networks: %w", l, err)
+		}
+		var used []netip.Prefix
+		for _, n := range all {
+			for _, c := range n.IPAM.Config {
+				if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+					used = append(used, p)
+				}
+			}
+		}
+		sub, err := r.subnets.Free(used)
+		if err != nil {
+			return fmt.Errorf("lease %s: create network %s: %w", l, name, err)
+		}
+		_, err = r.cli.NetworkCreate(ctx, name, network.CreateOptions{
+			Driver:   "bridge",
+			Internal: false, // workloads may reach the internet; the engine keeps bridges apart
+			Labels:   leaseLabels(r.opts.Provider, l),
+			IPAM:     &network.IPAM{Config: []network.IPAMConfig{{Subnet: sub.String()}}},
+		})
+		if err != nil && attempt < 3 && strings.Contains(err.Error(), "overlaps") {
+			r.log.Warn("lease subnet taken meanwhile, trying the next", "lease", l.String(), "subnet", sub.String(), "err", err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("lease %s: create network %s (subnet %s): %w", l, name, sub, err)
+		}
+		r.log.Info("network created", "lease", l.String(), "network", name, "subnet", sub.String())
+		return nil
 	}
-	r.log.Info("network created", "lease", l.String(), "network", name)
-	return nil
 }
 
 // startError explains a failed start. An engine without the NVIDIA

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"reflect"
 	"regexp"
 	"strings"
@@ -477,4 +478,49 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestLeaseNetworksOutnumberDockerDefaultPools: Docker's default address
+// pools run out after about 30 bridge networks, so a provider leaving the
+// subnet to the engine could not run more leases than that. Each lease's
+// network gets its own subnet from the provider's pool instead: 40 leases
+// get 40 distinct subnets inside it, and Remove gives them back.
+func TestLeaseNetworksOutnumberDockerDefaultPools(t *testing.T) {
+	r := newTestRuntime(t, Options{LeaseSubnets: "10.250.0.0/16", LeaseSubnetBits: 26})
+	ctx := context.Background()
+	pool := netip.MustParsePrefix("10.250.0.0/16")
+	seen := map[netip.Prefix]bool{}
+	var leases []LeaseRef
+	for i := range 40 {
+		l := newLease(t, r)
+		leases = append(leases, l)
+		name := fmt.Sprintf("gpunet-test-%s-%d", randomHex(t, 4), i)
+		if err := r.ensureNetwork(ctx, l, name); err != nil {
+			t.Fatalf("network %d: %v", i, err)
+		}
+		n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(n.IPAM.Config) != 1 {
+			t.Fatalf("network %d: IPAM %+v, want one subnet", i, n.IPAM.Config)
+		}
+		sub := netip.MustParsePrefix(n.IPAM.Config[0].Subnet)
+		if sub.Bits() != 26 || !pool.Overlaps(sub) || sub.Bits() < pool.Bits() || seen[sub] {
+			t.Fatalf("network %d got subnet %s: want a fresh /26 inside %s (have %v)", i, sub, pool, seen)
+		}
+		seen[sub] = true
+	}
+	for _, l := range leases {
+		if err := r.Remove(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelProvider+"="+r.opts.Provider))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Fatalf("%d networks left after Remove", len(left))
+	}
 }

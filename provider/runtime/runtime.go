@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/gpunet/gpunet/provider/subnet"
 	"github.com/gpunet/gpunet/sdl"
 )
 
@@ -42,6 +43,13 @@ type Options struct {
 	// DockerHost is the engine address, e.g. "unix:///var/run/docker.sock";
 	// empty means DOCKER_HOST, or the default socket when that is unset.
 	DockerHost string
+	// LeaseSubnets is the IPv4 pool each lease's bridge network gets its
+	// subnet from (default subnet.DefaultPool). It must not overlap the
+	// host's own networks.
+	LeaseSubnets string
+	// LeaseSubnetBits is the prefix length of one lease's subnet (default
+	// subnet.DefaultBits).
+	LeaseSubnetBits int
 	// Logger receives one line per decision (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -55,6 +63,9 @@ type Runtime struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // lease key → its lock
+
+	subnets subnet.Pool
+	netMu   sync.Mutex // one subnet is chosen and its network created at a time
 }
 
 // Workload is what Deploy runs for one lease.
@@ -85,6 +96,16 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.LeaseSubnets == "" {
+		opts.LeaseSubnets = subnet.DefaultPool
+	}
+	if opts.LeaseSubnetBits == 0 {
+		opts.LeaseSubnetBits = subnet.DefaultBits
+	}
+	pool, err := subnet.Parse(opts.LeaseSubnets, opts.LeaseSubnetBits)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
 	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if opts.DockerHost != "" {
 		clientOpts = append(clientOpts, client.WithHost(opts.DockerHost))
@@ -105,6 +126,8 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		opts:  opts,
 		log:   opts.Logger.With("component", "runtime", "provider", opts.Provider),
 		locks: map[string]*sync.Mutex{},
+
+		subnets: pool,
 	}
 	r.log.Info("docker engine connected", "host", cli.DaemonHost(), "api_version", ping.APIVersion)
 	return r, nil
