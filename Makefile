@@ -13,8 +13,8 @@ LOCALNET_DIR ?= $(HOME)/.gpunet-localnet
 # Packages run by test-unit: everything except the black-box suites.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests/)
 
-.PHONY: all setup build install test test-unit test-e2e lint proto-gen proto-check \
-        localnet localnet-down localnet-status demo bench clean
+.PHONY: all setup build install test test-unit test-e2e test-sim test-sim-long test-fuzz lint \
+        proto-gen proto-check localnet localnet-down localnet-status demo bench clean
 
 all: build
 
@@ -27,9 +27,10 @@ install:
 	$(GO) install -ldflags '$(LDFLAGS)' ./cmd/gpunetd
 	$(GO) install -ldflags '-X main.version=$(VERSION)' ./cmd/gpunet-provider
 
-# The whole suite: unit and keeper tests, then the black-box tests that run
-# real gpunetd processes. This is what CI runs.
-test: setup lint proto-check test-unit test-e2e
+# The whole suite: unit and keeper tests (with the short simulation), each
+# fuzz target for FUZZTIME, then the black-box tests that run real gpunetd
+# processes. This is what CI runs.
+test: setup lint proto-check test-unit test-fuzz test-e2e
 
 # Installs and starts what Go does not bring (protoc, a Docker engine).
 setup:
@@ -37,6 +38,30 @@ setup:
 
 test-unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
+
+# The full-app simulation: random transactions for every gpunet message with
+# every invariant checked after each block, export/import half way, and the
+# determinism check (same seed, same app hashes). test-unit runs the short
+# version; SIM_BLOCKS and SIM_SEEDS change it.
+SIM_BLOCKS ?= 200
+SIM_SEEDS  ?= 1,2,3
+test-sim:
+	$(GO) test -count=1 -timeout 60m -run '^TestSimulation' ./app/ -v -sim.blocks=$(SIM_BLOCKS) -sim.seeds=$(SIM_SEEDS)
+
+test-sim-long:
+	$(MAKE) test-sim SIM_BLOCKS=1500 SIM_SEEDS=1,2,3,4,5,6,7,8,9,10
+
+# Every fuzz target for FUZZTIME each. Inputs that fail are written to the
+# package's testdata/fuzz (commit them: they become regression seeds); the
+# generated corpus stays in the Go cache between runs.
+FUZZTIME ?= 10s
+FUZZ_TARGETS = ./sdl:FuzzParse ./provider/leaseauth:FuzzVerify \
+               ./provider/daemon:FuzzManifestRequest ./app:FuzzMsgServer
+test-fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 test-e2e: build
 	GPUNETD_BIN=$(abspath $(BUILD_DIR)/gpunetd) GPUNET_PROVIDER_BIN=$(abspath $(BUILD_DIR)/gpunet-provider) \
@@ -82,7 +107,7 @@ bench: setup build
 	$(GO) build -o $(BUILD_DIR)/gpunet-bench ./cmd/gpunet-bench
 	$(GO) test -run '^$$' -bench 'TxExecution' -benchtime 300x -count 5 ./app/ | tee $(BUILD_DIR)/gobench.txt
 	$(GO) test -run '^$$' -bench 'StatePerLease' -benchtime 1x -count 1 ./app/ | tee -a $(BUILD_DIR)/gobench.txt
-	$(GO) test -run '^$$' -bench . -benchtime 200x -count 3 ./x/market/keeper/ ./x/escrow/keeper/ | tee -a $(BUILD_DIR)/gobench.txt
+	$(GO) test -run '^$$' -bench 'EndBlock' -benchtime 200x -count 5 -timeout 60m ./app/ | tee -a $(BUILD_DIR)/gobench.txt
 	$(BUILD_DIR)/gpunet-bench -gobench $(BUILD_DIR)/gobench.txt $(if $(BENCH_JSON),-json $(BENCH_JSON))
 
 clean:

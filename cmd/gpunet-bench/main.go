@@ -32,7 +32,7 @@ func main() {
 		provider       = flag.String("provider", "build/gpunet-provider", "gpunet-provider binary")
 		cfgPath        = flag.String("config", "config.yml", "local network config")
 		deploys        = flag.Int("deployments", 20, "deployments for the latency figures")
-		tracked        = flag.Int("leases", 1000, "leases the daemon tracks for the footprint figure")
+		tracked        = flag.Int("leases", 1000, "running leases (one container each) for the daemon's footprint figure")
 		jsonOut        = flag.String("json", "", "write the figures as JSON to this file")
 		keepDir        = flag.Bool("keep", false, "keep the work directory")
 		imageRepo      = flag.String("image-src", "examples/images/gpu-job", "Go package of the job image")
@@ -40,6 +40,7 @@ func main() {
 		noNet          = flag.Bool("no-network", false, "skip the network figures")
 		loadAccounts   = flag.Int("load-accounts", 25, "accounts sending the throughput load")
 		loadPerAccount = flag.Int("load-per-account", 20, "pre-signed transactions per account and kind")
+		loadRounds     = flag.Int("load-rounds", 3, "rounds of the throughput load (figures are medians)")
 	)
 	flag.Parse()
 	var figs []Figure
@@ -52,7 +53,7 @@ func main() {
 		report(figs, *jsonOut)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	// A failing network step still prints what was measured before it.
 	must := func(err error) {
@@ -78,12 +79,12 @@ func main() {
 	lat, err := env.latency(ctx, *deploys)
 	must(err)
 	figs = append(figs, lat...)
+	tput, err := env.throughput(ctx, *loadAccounts, *loadPerAccount, *loadRounds)
+	must(err)
+	figs = append(figs, tput...)
 	foot, err := env.footprint(ctx, *tracked)
 	must(err)
 	figs = append(figs, foot...)
-	tput, err := env.throughput(ctx, *loadAccounts, *loadPerAccount)
-	must(err)
-	figs = append(figs, tput...)
 
 	report(figs, *jsonOut)
 }

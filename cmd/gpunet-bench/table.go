@@ -63,24 +63,23 @@ func inProcessFigures(b map[string]map[string]float64) []Figure {
 			Figure{Name: "gas: create-bid", Value: get("BenchmarkTxExecution/create-bid", "gas/tx"), Unit: "gas", Target: "≤ 90k"},
 		)
 	}
-	for _, mod := range []struct{ label, bench, key string }{
-		{"x/market EndBlock (5 auctions close)", "BenchmarkMarketEndBlock", "leases"},
-		{"x/escrow EndBlock (5 accounts run dry)", "BenchmarkEndBlock", "live"},
+	for _, f := range []struct{ label, unit, outUnit string }{
+		{"x/market EndBlock (5 auctions close)", "market-ns/op", "µs"},
+		{"x/escrow EndBlock (5 accounts run dry, their leases close)", "escrow-ns/op", "µs"},
+		{"whole block through the app (5 orders+bids, 5 auctions close, 5 accounts run dry; FinalizeBlock+Commit)", "ns/block", "ms"},
 	} {
-		small := get(fmt.Sprintf("%s/%s=1000", mod.bench, mod.key), "ns/op")
+		scale := 1e3
+		if f.outUnit == "ms" {
+			scale = 1e6
+		}
 		for _, n := range []int{1_000, 10_000, 100_000} {
-			v := get(fmt.Sprintf("%s/%s=%d", mod.bench, mod.key, n), "ns/op")
-			if v > 0 {
-				figs = append(figs, Figure{Name: fmt.Sprintf("%s, %dk live", mod.label, n/1000), Value: v / 1e3, Unit: "µs"})
+			if v := get(fmt.Sprintf("BenchmarkEndBlock/leases=%d", n), f.unit); v > 0 {
+				figs = append(figs, Figure{Name: fmt.Sprintf("%s, %dk running leases", f.label, n/1000), Value: v / scale, Unit: f.outUnit})
 			}
 		}
-		if big := get(fmt.Sprintf("%s/%s=100000", mod.bench, mod.key), "ns/op"); big > 0 && small > 0 {
-			figs = append(figs, Figure{Name: mod.label + ", 100k ÷ 1k", Value: big / small, Unit: "×", Target: "≤ 1.1"})
-		}
-	}
-	for _, n := range []int{1_000, 10_000, 100_000} {
-		if v := get(fmt.Sprintf("BenchmarkMarketEndBlock/leases=%d", n), "ns/block"); v > 0 {
-			figs = append(figs, Figure{Name: fmt.Sprintf("whole block through the app (FinalizeBlock+Commit), %dk live leases", n/1000), Value: v / 1e6, Unit: "ms"})
+		small, big := get("BenchmarkEndBlock/leases=1000", f.unit), get("BenchmarkEndBlock/leases=100000", f.unit)
+		if small > 0 && big > 0 {
+			figs = append(figs, Figure{Name: f.label + ", 100k ÷ 1k", Value: big / small, Unit: "×", Target: "≤ 1.1"})
 		}
 	}
 	if v := get("BenchmarkStatePerLease", "bytes/lease"); v > 0 {

@@ -153,14 +153,7 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("dseq %q is not a number", r.PathValue("dseq")))
 		return
 	}
-	var m sdl.Manifest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		writeErr(w, http.StatusBadRequest, fmt.Errorf("manifest is not valid JSON of the gpunet manifest format: %v", err))
-		return
-	}
-	hash, err := m.Hash()
+	m, hash, err := parseManifest(body)
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err)
 		return
@@ -216,6 +209,25 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		}
 	}
 	writeJSON(w, http.StatusAccepted, out)
+}
+
+// parseManifest decodes a manifest request body, refusing unknown fields
+// and anything after the JSON value, and hashes its canonical form.
+func parseManifest(body []byte) (sdl.Manifest, []byte, error) {
+	var m sdl.Manifest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return sdl.Manifest{}, nil, fmt.Errorf("manifest is not valid JSON of the gpunet manifest format: %v", err)
+	}
+	if dec.More() {
+		return sdl.Manifest{}, nil, errors.New("manifest is followed by more data")
+	}
+	hash, err := m.Hash()
+	if err != nil {
+		return sdl.Manifest{}, nil, err
+	}
+	return m, hash, nil
 }
 
 // leaseFromPath finds a live lease of this provider named by the path.

@@ -66,6 +66,13 @@ type Runtime struct {
 
 	subnets subnet.Pool
 	netMu   sync.Mutex // one subnet is chosen and its network created at a time
+
+	// bg lives until Close; the engine events stream that wakes WaitJob's
+	// waiters runs on it, started by the first wait.
+	bg        context.Context
+	stop      context.CancelFunc
+	exits     exitWaiters
+	exitsOnce sync.Once
 }
 
 // Workload is what Deploy runs for one lease.
@@ -129,12 +136,14 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 
 		subnets: pool,
 	}
+	r.bg, r.stop = context.WithCancel(context.Background())
 	r.log.Info("docker engine connected", "host", cli.DaemonHost(), "api_version", ping.APIVersion)
 	return r, nil
 }
 
 // Close releases the engine connection; containers keep running.
 func (r *Runtime) Close() error {
+	r.stop()
 	return r.cli.Close()
 }
 

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 )
 
 // JobResult is how a job lease ended.
@@ -65,26 +68,113 @@ func (r *Runtime) WaitJob(ctx context.Context, l LeaseRef) (JobResult, error) {
 }
 
 // waitExit waits until the container is not running and returns its name
-// and exit code.
+// and exit code. It does not hold a connection to the engine while it
+// waits: one events stream for the whole runtime tells every waiter when
+// its container dies (a long-poll per container cost the daemon a socket,
+// buffers and goroutines for each of its running jobs).
 func (r *Runtime) waitExit(ctx context.Context, id string) (string, int, error) {
-	waitCh, errCh := r.cli.ContainerWait(ctx, id, container.WaitConditionNotRunning)
-	select {
-	case resp := <-waitCh:
-		if resp.Error != nil && resp.Error.Message != "" {
-			return "", 0, fmt.Errorf("wait for container %s: %s", id, resp.Error.Message)
+	died := r.exits.subscribe(id)
+	defer r.exits.unsubscribe(id, died)
+	r.exitsOnce.Do(func() { go r.watchExits() })
+	for {
+		// Inspect after subscribing: a container that dies in between is
+		// seen either here or by the event.
+		c, err := r.cli.ContainerInspect(ctx, id)
+		if err != nil {
+			return "", 0, fmt.Errorf("inspect container %s: %w", id, err)
 		}
-	case err := <-errCh:
-		return "", 0, fmt.Errorf("wait for container %s: %w", id, err)
+		name := trimSlash(c.Name)
+		if c.State == nil || c.State.Status == container.StateCreated {
+			return name, 0, fmt.Errorf("container %s was created but never started", name)
+		}
+		if !c.State.Running && !c.State.Restarting {
+			return name, c.State.ExitCode, nil
+		}
+		select {
+		case <-died:
+		case <-ctx.Done():
+			return "", 0, fmt.Errorf("wait for container %s: %w", id, ctx.Err())
+		}
 	}
-	// Inspect rather than trust the wait response: it also tells a
-	// container that never started from one that exited 0.
-	c, err := r.cli.ContainerInspect(ctx, id)
-	if err != nil {
-		return "", 0, fmt.Errorf("inspect container %s: %w", id, err)
+}
+
+// exitWaiters maps container ids to the channels of their waiters.
+type exitWaiters struct {
+	mu sync.Mutex
+	m  map[string][]chan struct{}
+}
+
+func (w *exitWaiters) subscribe(id string) chan struct{} {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[string][]chan struct{}{}
 	}
-	name := trimSlash(c.Name)
-	if c.State == nil || c.State.Status == container.StateCreated {
-		return name, 0, fmt.Errorf("container %s was created but never started", name)
+	w.m[id] = append(w.m[id], ch)
+	return ch
+}
+
+func (w *exitWaiters) unsubscribe(id string, ch chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.m[id]
+	for i, c := range list {
+		if c == ch {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
 	}
-	return name, c.State.ExitCode, nil
+	if len(list) == 0 {
+		delete(w.m, id)
+	} else {
+		w.m[id] = list
+	}
+}
+
+// notify wakes the waiters of id, or of every container when id is "".
+func (w *exitWaiters) notify(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for cid, list := range w.m {
+		if id != "" && cid != id {
+			continue
+		}
+		for _, ch := range list {
+			select {
+			case ch <- struct{}{}:
+			default: // already woken
+			}
+		}
+	}
+}
+
+// watchExits follows the engine's die events for this provider's
+// containers until the runtime is closed. When the stream breaks every
+// waiter is woken to look again (an event may have been missed), and the
+// stream is opened anew.
+func (r *Runtime) watchExits() {
+	for r.bg.Err() == nil {
+		msgs, errs := r.cli.Events(r.bg, events.ListOptions{Filters: filters.NewArgs(
+			filters.Arg("type", string(events.ContainerEventType)),
+			filters.Arg("event", string(events.ActionDie)),
+			filters.Arg("label", LabelProvider+"="+r.opts.Provider))})
+		r.exits.notify("")
+	stream:
+		for {
+			select {
+			case m := <-msgs:
+				r.exits.notify(m.Actor.ID)
+			case err := <-errs:
+				if r.bg.Err() == nil {
+					r.log.Warn("engine events stream ended; reconnecting", "err", err)
+				}
+				break stream
+			}
+		}
+		select {
+		case <-r.bg.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }

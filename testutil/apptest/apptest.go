@@ -6,10 +6,12 @@ package apptest
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/crypto/ed25519"
 	cryptoenc "github.com/cometbft/cometbft/crypto/encoding"
 	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
 	cmttypes "github.com/cometbft/cometbft/types"
@@ -41,6 +43,8 @@ type Chain struct {
 	Keys   []*secp256k1.PrivKey
 	Height int64
 	Time   time.Time
+	// AppHash is the app hash of the last finalized block.
+	AppHash []byte
 
 	t      testing.TB
 	valSet *cmttypes.ValidatorSet
@@ -54,22 +58,44 @@ func ConsensusParams() *cmtproto.ConsensusParams {
 }
 
 // New starts a chain whose genesis funds n accounts with 1,000,000 GPN each
-// and has one validator, then commits the first block.
+// and has one validator, then commits the first block. Keys are random.
 func New(t testing.TB, n int) *Chain {
 	t.Helper()
-	a := newApp(t)
 	valSet, err := simtestutil.CreateRandomValidatorSet()
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys := make([]*secp256k1.PrivKey, n)
+	for i := range keys {
+		keys[i] = secp256k1.GenPrivKey()
+	}
+	return newChain(t, keys, valSet)
+}
+
+// NewSeeded is New with the accounts' and the validator's keys derived from
+// seed: two chains of the same seed given the same blocks have the same app
+// hashes, which is what determinism checks compare.
+func NewSeeded(t testing.TB, n int, seed int64) *Chain {
+	t.Helper()
+	keys := make([]*secp256k1.PrivKey, n)
+	for i := range keys {
+		keys[i] = secp256k1.GenPrivKeyFromSecret(fmt.Appendf(nil, "gpunet-apptest/%d/account/%d", seed, i))
+	}
+	val := ed25519.GenPrivKeyFromSecret(fmt.Appendf(nil, "gpunet-apptest/%d/validator", seed))
+	valSet := cmttypes.NewValidatorSet([]*cmttypes.Validator{cmttypes.NewValidator(val.PubKey(), 1)})
+	return newChain(t, keys, valSet)
+}
+
+func newChain(t testing.TB, keys []*secp256k1.PrivKey, valSet *cmttypes.ValidatorSet) *Chain {
+	t.Helper()
+	a := newApp(t)
 	c := &Chain{App: a, t: t, valSet: valSet, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 
 	var (
 		genAccs  []authtypes.GenesisAccount
 		balances []banktypes.Balance
 	)
-	for i := range n {
-		key := secp256k1.GenPrivKey()
+	for i, key := range keys {
 		addr := sdk.AccAddress(key.PubKey().Address())
 		c.Accounts = append(c.Accounts, addr)
 		c.Keys = append(c.Keys, key)
@@ -145,9 +171,11 @@ func (c *Chain) NextBlock(dt time.Duration) {
 	if c.valSet != nil {
 		req.NextValidatorsHash = c.valSet.Hash()
 	}
-	if _, err := c.App.FinalizeBlock(req); err != nil {
+	res, err := c.App.FinalizeBlock(req)
+	if err != nil {
 		c.t.Fatalf("finalize block %d: %v", c.Height, err)
 	}
+	c.AppHash = res.AppHash
 	if _, err := c.App.Commit(); err != nil {
 		c.t.Fatalf("commit block %d: %v", c.Height, err)
 	}
@@ -167,6 +195,7 @@ func (c *Chain) DeliverTxs(dt time.Duration, txs [][]byte) []*abci.ExecTxResult 
 	if err != nil {
 		c.t.Fatalf("finalize block %d: %v", c.Height, err)
 	}
+	c.AppHash = res.AppHash
 	if _, err := c.App.Commit(); err != nil {
 		c.t.Fatalf("commit block %d: %v", c.Height, err)
 	}
@@ -194,6 +223,10 @@ func (c *Chain) Do(dt time.Duration, fn func(ctx sdk.Context)) {
 	fn(ctx)
 	c.NextBlock(dt)
 }
+
+// Rebind makes the chain report failures to t: a chain built once and
+// shared by several (sub-)benchmarks must fail the one running now.
+func (c *Chain) Rebind(t testing.TB) { c.t = t }
 
 // Query returns a read-only context on the last committed state.
 func (c *Chain) Query() sdk.Context {

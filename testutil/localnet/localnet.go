@@ -15,6 +15,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cosmos/cosmos-sdk/client"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
+
+	"github.com/gpunet/gpunet/provider/chain"
+	"github.com/gpunet/gpunet/tenant"
 )
 
 // Options say where and how to build a network.
@@ -27,6 +35,10 @@ type Options struct {
 	Validators int
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// PeerAddr, when set, is the host:port node from dials to reach node
+	// to (a fault test routes peers through proxies it can cut); by
+	// default it is to's P2P port on loopback.
+	PeerAddr func(from, to *Node) string
 }
 
 // Node is one gpunetd process of the network.
@@ -64,7 +76,8 @@ type Network struct {
 	// Keys maps account names to their bech32 addresses.
 	Keys map[string]string
 
-	log io.Writer
+	log      io.Writer
+	peerAddr func(from, to *Node) string
 }
 
 // KeyringHome is the home whose test keyring holds every account's key.
@@ -87,7 +100,7 @@ func Create(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	net := &Network{Config: cfg, Binary: opts.Binary, Dir: opts.Dir, Keys: map[string]string{}, log: logw}
+	net := &Network{Config: cfg, Binary: opts.Binary, Dir: opts.Dir, Keys: map[string]string{}, log: logw, peerAddr: opts.PeerAddr}
 	step := cfg.Ports.PortStep
 	for i := range cfg.Validators {
 		net.Nodes = append(net.Nodes, &Node{
@@ -377,9 +390,14 @@ func (net *Network) run(ctx context.Context, stdin io.Reader, args ...string) (s
 func (net *Network) writeNodeConfig(n *Node) error {
 	var peers []string
 	for _, o := range net.Nodes {
-		if o.Index != n.Index {
-			peers = append(peers, fmt.Sprintf("%s@127.0.0.1:%d", o.NodeID, o.P2P))
+		if o.Index == n.Index {
+			continue
 		}
+		addr := fmt.Sprintf("127.0.0.1:%d", o.P2P)
+		if net.peerAddr != nil {
+			addr = net.peerAddr(n, o)
+		}
+		peers = append(peers, fmt.Sprintf("%s@%s", o.NodeID, addr))
 	}
 	cfgDir := filepath.Join(n.Home, "config")
 	c := net.Config
@@ -523,4 +541,52 @@ func isZombie(pid int) bool {
 // RunBinary runs gpunetd with exactly the given arguments.
 func (net *Network) RunBinary(ctx context.Context, args ...string) (string, error) {
 	return net.run(ctx, nil, args...)
+}
+
+// PID is the node's process id, or 0 when this Network did not start it.
+func (n *Node) PID() int {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Signal sends sig to the node's process (SIGKILL to crash it, SIGSTOP and
+// SIGCONT to freeze and thaw it).
+func (n *Node) Signal(sig syscall.Signal) error {
+	pid := n.PID()
+	if pid == 0 {
+		return fmt.Errorf("%s: not started by this network", n.Moniker)
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// TxClient is a Go client signing as the named key of the network's test
+// keyring and talking to node: it simulates, signs, broadcasts and waits
+// for the block like `gpunetd tx`, without a process per transaction.
+func (net *Network) TxClient(name string, node *Node) (*tenant.Client, error) {
+	enc, err := chain.NewEncoding()
+	if err != nil {
+		return nil, err
+	}
+	kr, err := keyring.New(sdk.KeyringServiceName(), keyring.BackendTest, net.KeyringHome(), nil, enc.Codec)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := kr.Key(name)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := rec.GetAddress()
+	if err != nil {
+		return nil, err
+	}
+	rpc, err := client.NewClientFromNode(node.RPCAddr())
+	if err != nil {
+		return nil, err
+	}
+	ctx := client.Context{}.WithCodec(enc.Codec).WithInterfaceRegistry(enc.Registry).WithTxConfig(enc.TxConfig).
+		WithKeyring(kr).WithChainID(net.Config.ChainID).WithClient(rpc).WithNodeURI(node.RPCAddr()).
+		WithAccountRetriever(authtypes.AccountRetriever{}).WithFromName(name).WithFromAddress(addr).WithHomeDir(net.KeyringHome())
+	return tenant.NewClient(ctx)
 }

@@ -84,7 +84,7 @@ func (am AppModule) ValidateGenesis(cdc codec.JSONCodec, _ client.TxEncodingConf
 	if err := cdc.UnmarshalJSON(bz, &gs); err != nil {
 		return fmt.Errorf("decode %s genesis: %w", types.ModuleName, err)
 	}
-	return gs.Params.Validate()
+	return gs.Validate(am.cdc.InterfaceRegistry().SigningContext().AddressCodec())
 }
 
 // InitGenesis loads the genesis state. The SDK's interface has no error

@@ -31,10 +31,17 @@ type fakeBank struct{ *fakebank.Bank }
 
 func (b *fakeBank) of(addr sdk.AccAddress) int64 { return b.Of(addr, denom) }
 
-// fakeMarket records depletion callbacks.
-type fakeMarket struct{ depleted []types.PaymentID }
+// fakeMarket records depletion callbacks; it fails for the account of
+// dseq failFor.
+type fakeMarket struct {
+	depleted []types.PaymentID
+	failFor  uint64
+}
 
-func (m *fakeMarket) OnAccountDepleted(_ context.Context, _ types.AccountID, ps []types.PaymentID) error {
+func (m *fakeMarket) OnAccountDepleted(_ context.Context, id types.AccountID, ps []types.PaymentID) error {
+	if m.failFor != 0 && id.Dseq == m.failFor {
+		return fmt.Errorf("market cannot close deployment %d", id.Dseq)
+	}
 	m.depleted = append(m.depleted, ps...)
 	return nil
 }

@@ -80,6 +80,9 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 // SetHooks connects x/market.
 func (k *Keeper) SetHooks(h types.Hooks) { k.hooks = h }
 
+// Authority is the address allowed to update the params (the gov module).
+func (k *Keeper) Authority() string { return k.authority }
+
 func (k *Keeper) emit(ctx context.Context, ev protoiface.MessageV1) error {
 	return k.events.EventManager(ctx).Emit(ctx, ev)
 }

@@ -3,13 +3,14 @@ package keeper
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"cosmossdk.io/collections"
-	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 	"github.com/gpunet/gpunet/x/market/types"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
@@ -17,7 +18,10 @@ import (
 // EndBlocker runs three sweeps, each from a height-keyed index and each at
 // most max_sweeps_per_block entries (the rest carry over): auctions whose
 // window closes now, orders expiring now, leases whose start deadline is
-// now. Its cost follows what is due, never the number of live objects.
+// now. Its cost follows what is due, never the number of live objects. Each
+// entry is processed on its own branch: one that fails is logged, emitted
+// as a sweep_failed event and taken off its queue with none of its writes,
+// so a bad record cannot halt the chain.
 func (k *Keeper) EndBlocker(ctx context.Context) error {
 	params, err := k.Params.Get(ctx)
 	if err != nil {
@@ -31,10 +35,13 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 		return err
 	}
 	for _, e := range auctions {
-		if err := k.AuctionQueue.Remove(ctx, e); err != nil {
-			return err
-		}
-		if err := k.closeAuction(ctx, e.K2()); err != nil {
+		drop := func(ctx context.Context) error { return k.AuctionQueue.Remove(ctx, e) }
+		if err := sweep.Item(ctx, types.ModuleName, "auction of order "+orderName(e.K2()), func(ctx context.Context) error {
+			if err := drop(ctx); err != nil {
+				return err
+			}
+			return k.closeAuction(ctx, e.K2())
+		}, drop); err != nil {
 			return err
 		}
 	}
@@ -44,11 +51,13 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 		return err
 	}
 	for _, e := range expiring {
-		o, err := k.Orders.Get(ctx, e.K2())
-		if err != nil {
-			return err
-		}
-		if err := k.expireOrder(ctx, e.K2(), o); err != nil {
+		if err := sweep.Item(ctx, types.ModuleName, "expiry of order "+orderName(e.K2()), func(ctx context.Context) error {
+			o, err := k.Orders.Get(ctx, e.K2())
+			if err != nil {
+				return err
+			}
+			return k.expireOrder(ctx, e.K2(), o)
+		}, func(ctx context.Context) error { return k.ExpiryQueue.Remove(ctx, e) }); err != nil {
 			return err
 		}
 	}
@@ -58,11 +67,22 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 		return err
 	}
 	for _, e := range deadlines {
-		if err := k.startTimedOut(ctx, e.K2()); err != nil {
+		if err := sweep.Item(ctx, types.ModuleName, "start deadline of lease "+bidName(e.K2()), func(ctx context.Context) error {
+			return k.startTimedOut(ctx, e.K2())
+		}, func(ctx context.Context) error { return k.StartDeadlines.Remove(ctx, e) }); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// orderName and bidName name index keys in logs and events.
+func orderName(k OrderKey) string {
+	return fmt.Sprintf("%s/%d/%d/%d", k.K1(), k.K2(), k.K3()>>32, k.K3()&0xffffffff)
+}
+
+func bidName(k BidKey) string {
+	return fmt.Sprintf("%s/%d/%s", k.K1(), k.K2(), k.K3())
 }
 
 // expireOrder closes an order nobody bid on: its group's share of the
@@ -104,8 +124,9 @@ func dueHeights[K any](ctx context.Context, set collections.KeySet[collections.P
 	return out, err
 }
 
-// closeAuction matches an open order to its best bid, if it has any; an
-// order without bids stays open for late bids until it expires.
+// closeAuction matches an open order to its best bid from an eligible
+// provider, if it has any; an order without one stays open for late bids
+// until it expires.
 func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 	o, err := k.Orders.Get(ctx, key)
 	if errors.Is(err, collections.ErrNotFound) {
@@ -118,22 +139,38 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 	if err != nil || len(bids) == 0 {
 		return err
 	}
-	cands := make([]types.Candidate, len(bids))
-	for i, b := range bids {
+	// Only a provider still registered and bonded at min_bond may win: a
+	// bond slashed or unbonded since the bid leaves the bid in place (it can
+	// win a later auction round once the bond is topped up) but out of this
+	// one.
+	var cands []types.Candidate
+	var eligible []types.Bid
+	for _, b := range bids {
 		provider, err := k.addr("provider", b.Id.Provider)
 		if err != nil {
 			return err
 		}
-		rel := sdkmath.LegacyZeroDec() // a provider gone since scores zero
-		switch p, err := k.providers.GetProvider(ctx, provider); {
-		case err == nil:
-			rel = p.Stats.Reliability()
-		case !errors.Is(err, providertypes.ErrProviderNotFound):
+		p, err := k.providers.GetProvider(ctx, provider)
+		if errors.Is(err, providertypes.ErrProviderNotFound) {
+			continue
+		}
+		if err != nil {
 			return err // a store failure must not quietly change the winner
 		}
-		cands[i] = types.Candidate{Price: b.Price.Amount, Reliability: rel, Seq: b.Seq}
+		ok, err := k.providers.HasMinBond(ctx, p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		cands = append(cands, types.Candidate{Price: b.Price.Amount, Reliability: p.Stats.Reliability(), Seq: b.Seq})
+		eligible = append(eligible, b)
 	}
-	return k.match(ctx, key, o, bids[types.BestCandidate(cands)])
+	if len(eligible) == 0 {
+		return nil
+	}
+	return k.match(ctx, key, o, eligible[types.BestCandidate(cands)])
 }
 
 // startTimedOut closes a lease its provider did not start in time: the

@@ -3,9 +3,12 @@ package keeper_test
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"cosmossdk.io/collections"
 	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
@@ -405,5 +408,115 @@ func TestLateStartIsRefusedWhenTheSweepCarriesOver(t *testing.T) {
 	})
 	if n := failures(); n != 2 {
 		t.Fatalf("%d start failures after the carry-over block, want 2", n)
+	}
+}
+
+// TestEndBlockSkipsBrokenEntriesAndCarriesOn: index entries that point at
+// nothing (a bug or a bad genesis could leave them) once made EndBlock fail,
+// which halts the chain for every validator. Now each is logged, dropped
+// with none of its writes, and the rest of the block's work goes on.
+func TestEndBlockSkipsBrokenEntriesAndCarriesOn(t *testing.T) {
+	w := newWorld(t)
+	k := w.c.App.MarketKeeper
+	var dseq uint64
+	staleOrder := collections.Join3(w.tenant, uint64(999), uint64(1)<<32|1)
+	staleLease := collections.Join3(w.tenant, uint64(999), "1/1/"+w.provs[0].String())
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		dseq = w.deploy(ctx, 5_000_000, group("h100"))
+		if err := w.bid(ctx, dseq, 0, 1_000_000_000); err != nil {
+			t.Fatal(err)
+		}
+		h := ctx.BlockHeight() + 1
+		for _, err := range []error{
+			k.ExpiryQueue.Set(ctx, collections.Join(h, staleOrder)),
+			k.StartDeadlines.Set(ctx, collections.Join(h, staleLease)),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	for range 2 {
+		w.c.NextBlock(time.Second) // would fail the test if FinalizeBlock failed
+	}
+	ctx := w.c.Query()
+	if _, err := k.Leases.Get(ctx, collections.Join3(w.tenant, dseq, "1/1/"+w.provs[0].String())); err != nil {
+		t.Fatalf("the sound auction in the same block was not decided: %v", err)
+	}
+	for name, has := range map[string]func() (bool, error){
+		"expiry":         func() (bool, error) { return k.ExpiryQueue.Has(ctx, collections.Join(w.c.Height-1, staleOrder)) },
+		"start deadline": func() (bool, error) { return k.StartDeadlines.Has(ctx, collections.Join(w.c.Height-1, staleLease)) },
+	} {
+		if ok, err := has(); err != nil || ok {
+			t.Errorf("stale %s entry still queued (err %v)", name, err)
+		}
+	}
+}
+
+// TestDeploymentGroupBound: a deployment may have at most
+// max_groups_per_deployment groups, which bounds the per-deployment work
+// of closing it and of its orders.
+func TestDeploymentGroupBound(t *testing.T) {
+	w := newWorld(t)
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		params, err := w.c.App.MarketKeeper.Params.Get(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups := func(n int) []types.GroupSpec {
+			var gs []types.GroupSpec
+			for i := range n {
+				g := group("h100")
+				g.Name = fmt.Sprintf("g%d", i)
+				gs = append(gs, g)
+			}
+			return gs
+		}
+		hash := sha256.Sum256([]byte("m"))
+		msg := func(n int) *types.MsgCreateDeployment {
+			return &types.MsgCreateDeployment{Owner: w.tenant.String(), Groups: groups(n), ManifestHash: hash[:],
+				Deposit: sdk.NewInt64Coin(denom, 5_000_000), BidWindow: 2}
+		}
+		balance := func() sdkmath.Int { return w.c.App.BankKeeper.GetBalance(ctx, w.tenant, denom).Amount }
+		before := balance()
+		if _, err := w.market.CreateDeployment(ctx, msg(int(params.MaxGroupsPerDeployment)+1)); err == nil || !strings.Contains(err.Error(), "group") {
+			t.Fatalf("%d groups accepted (err %v)", params.MaxGroupsPerDeployment+1, err)
+		}
+		if !balance().Equal(before) {
+			t.Fatal("a refused deployment moved funds")
+		}
+		if _, err := w.market.CreateDeployment(ctx, msg(int(params.MaxGroupsPerDeployment))); err != nil {
+			t.Fatalf("%d groups refused: %v", params.MaxGroupsPerDeployment, err)
+		}
+	})
+}
+
+// TestAuctionPassesOverAnUnderbondedProvider: a provider whose bond fell
+// below min_bond after bidding cannot win the auction, however cheap its
+// bid; the next best eligible bid wins.
+func TestAuctionPassesOverAnUnderbondedProvider(t *testing.T) {
+	w := newWorld(t)
+	var dseq uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		dseq = w.deploy(ctx, 5_000_000, group("h100"))
+		if err := w.bid(ctx, dseq, 0, 1_000_000); err != nil { // the cheapest
+			t.Fatal(err)
+		}
+		if err := w.bid(ctx, dseq, 1, 2_000_000); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.providers.Unbond(ctx, &providertypes.MsgUnbond{Owner: w.provs[0].String(), Amount: sdk.NewInt64Coin(denom, 200_000_000)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for range 3 {
+		w.c.NextBlock(time.Second)
+	}
+	ctx := w.c.Query()
+	if _, err := w.c.App.MarketKeeper.Leases.Get(ctx, collections.Join3(w.tenant, dseq, "1/1/"+w.provs[1].String())); err != nil {
+		t.Fatalf("the eligible provider did not win: %v", err)
+	}
+	if has, _ := w.c.App.MarketKeeper.Leases.Has(ctx, collections.Join3(w.tenant, dseq, "1/1/"+w.provs[0].String())); has {
+		t.Fatal("the underbonded provider won")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"cosmossdk.io/collections"
 	errorsmod "cosmossdk.io/errors"
@@ -95,8 +94,16 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	if err := k.BidsByProvider.Set(ctx, collections.Join(provider, bidKey)); err != nil {
 		return nil, err
 	}
-	// A bid after an empty window is decided at the end of this block.
-	if h >= order.BidClosesAt {
+	// A bid after an empty window is decided at the end of this block: the
+	// order's auction moves to this height, in the order as in the queue.
+	if h > order.BidClosesAt {
+		if err := k.AuctionQueue.Remove(ctx, collections.Join(order.BidClosesAt, orderKey)); err != nil {
+			return nil, err
+		}
+		order.BidClosesAt = h
+		if err := k.Orders.Set(ctx, orderKey, order); err != nil {
+			return nil, err
+		}
 		if err := k.AuctionQueue.Set(ctx, collections.Join(h, orderKey)); err != nil {
 			return nil, err
 		}
@@ -148,16 +155,18 @@ func (k msgServer) AcceptBid(ctx context.Context, msg *types.MsgAcceptBid) (*typ
 	return &types.MsgAcceptBidResponse{}, k.match(ctx, orderKey, order, bid)
 }
 
-// orderBids lists the open bids on an order.
+// orderBids lists the open bids on an order: a range over the bid keys
+// "gseq/oseq/…" of its deployment, so the cost follows this order's bids
+// (at most max_bids_per_order), not the whole deployment's.
 func (k *Keeper) orderBids(ctx context.Context, orderKey OrderKey) ([]types.Bid, error) {
 	gseq, oseq := types.UnpackGroupOrder(orderKey.K3())
 	prefix := fmt.Sprintf("%d/%d/", gseq, oseq)
 	var out []types.Bid
-	rng := collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, string](orderKey.K1(), orderKey.K2())
-	err := k.Bids.Walk(ctx, rng, func(key BidKey, b types.Bid) (bool, error) {
-		if strings.HasPrefix(key.K3(), prefix) {
-			out = append(out, b)
-		}
+	rng := new(collections.Range[BidKey]).
+		StartInclusive(collections.Join3(orderKey.K1(), orderKey.K2(), prefix)).
+		EndExclusive(collections.Join3(orderKey.K1(), orderKey.K2(), prefix+"\xff"))
+	err := k.Bids.Walk(ctx, rng, func(_ BidKey, b types.Bid) (bool, error) {
+		out = append(out, b)
 		return false, nil
 	})
 	return out, err

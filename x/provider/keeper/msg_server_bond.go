@@ -35,8 +35,14 @@ func (k msgServer) Bond(ctx context.Context, msg *types.MsgBond) (*types.MsgBond
 	return &types.MsgBondResponse{}, k.emit(ctx, &types.EventProviderBonded{Owner: msg.Owner, Amount: msg.Amount, Bond: p.Bond})
 }
 
+// MaxUnbondingEntries is how many unbonding entries one provider may have
+// waiting at once. Slash walks a provider's entries, so they must be few;
+// a deregistration may add one more.
+const MaxUnbondingEntries = 7
+
 // Unbond moves part of the bond into an unbonding entry that pays out after
-// unbonding_period and stays slashable until then.
+// unbonding_period and stays slashable until then. A provider may have at
+// most MaxUnbondingEntries waiting.
 func (k msgServer) Unbond(ctx context.Context, msg *types.MsgUnbond) (*types.MsgUnbondResponse, error) {
 	owner, err := k.parseAddress("owner", msg.Owner)
 	if err != nil {
@@ -51,6 +57,16 @@ func (k msgServer) Unbond(ctx context.Context, msg *types.MsgUnbond) (*types.Msg
 	}
 	if msg.Amount.Amount.GT(old.Bond.Amount) {
 		return nil, errorsmod.Wrapf(types.ErrInsufficientBond, "cannot unbond %s: bond is %s", msg.Amount, old.Bond)
+	}
+	n := 0
+	if err := k.UnbondingsByOwner.Walk(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, uint64](owner), func(collections.Pair[sdk.AccAddress, uint64]) (bool, error) {
+		n++
+		return n >= MaxUnbondingEntries, nil
+	}); err != nil {
+		return nil, err
+	}
+	if n >= MaxUnbondingEntries {
+		return nil, errorsmod.Wrapf(types.ErrTooManyUnbondings, "%s has %d unbonding entries waiting, the most allowed; wait for one to complete", msg.Owner, n)
 	}
 	p := old
 	p.Bond = p.Bond.Sub(msg.Amount)

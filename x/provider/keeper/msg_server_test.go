@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"cosmossdk.io/collections"
 	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
 
+	"github.com/gpunet/gpunet/x/provider/keeper"
 	"github.com/gpunet/gpunet/x/provider/types"
 )
 
@@ -226,6 +228,54 @@ func TestUnbondingQueueIsBoundedPerBlock(t *testing.T) {
 	f.nextBlock(time.Second)
 	if paid() != 50 {
 		t.Fatalf("paid %d after the queue emptied", paid())
+	}
+	f.checkInvariant()
+}
+
+func TestUnbondingEntriesPerProviderAreCapped(t *testing.T) {
+	f := newFixture(t)
+	f.register(0)
+	for range keeper.MaxUnbondingEntries {
+		if _, err := f.msgs.Unbond(f.ctx, &types.MsgUnbond{Owner: f.addr(0), Amount: coin(10)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := f.k.GetProvider(f.ctx, f.addrs[0])
+	if _, err := f.msgs.Unbond(f.ctx, &types.MsgUnbond{Owner: f.addr(0), Amount: coin(10)}); !errors.Is(err, types.ErrTooManyUnbondings) {
+		t.Fatalf("unbond beyond the cap: %v, want ErrTooManyUnbondings", err)
+	}
+	after, _ := f.k.GetProvider(f.ctx, f.addrs[0])
+	if !after.Bond.Equal(before.Bond) {
+		t.Fatalf("refused unbond moved the bond: %s → %s", before.Bond, after.Bond)
+	}
+	f.checkInvariant()
+}
+
+// TestUnbondingSweepSkipsAStaleEntry: a queue entry without its unbonding
+// record is dropped and logged instead of failing EndBlock (which would
+// halt the chain); the sound entry due in the same block is paid.
+func TestUnbondingSweepSkipsAStaleEntry(t *testing.T) {
+	f := newFixture(t)
+	params, _ := f.k.Params.Get(f.ctx)
+	params.UnbondingPeriod = time.Minute
+	if _, err := f.msgs.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.authority, Params: params}); err != nil {
+		t.Fatal(err)
+	}
+	f.register(0)
+	if _, err := f.msgs.Unbond(f.ctx, &types.MsgUnbond{Owner: f.addr(0), Amount: coin(10)}); err != nil {
+		t.Fatal(err)
+	}
+	stale := collections.Join(f.ctx.HeaderInfo().Time, uint64(9_999))
+	if err := f.k.UnbondingQueue.Set(f.ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	start := f.bank.balance(f.addrs[0])
+	f.nextBlock(2 * time.Minute)
+	if got := f.bank.balance(f.addrs[0]) - start; got != 10 {
+		t.Fatalf("paid %d, want the sound entry's 10", got)
+	}
+	if has, err := f.k.UnbondingQueue.Has(f.ctx, stale); err != nil || has {
+		t.Fatalf("stale entry still queued (err %v)", err)
 	}
 	f.checkInvariant()
 }

@@ -25,4 +25,5 @@ var (
 	ErrInvalidAmount     = errorsmod.Register(ModuleName, 17, "invalid amount")
 	ErrInvalidSlash      = errorsmod.Register(ModuleName, 18, "invalid slash")
 	ErrInvalidGenesis    = errorsmod.Register(ModuleName, 19, "invalid genesis")
+	ErrTooManyUnbondings = errorsmod.Register(ModuleName, 20, "too many unbonding entries")
 )

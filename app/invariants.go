@@ -1,0 +1,118 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"cosmossdk.io/collections"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	escrowkeeper "github.com/gpunet/gpunet/x/escrow/keeper"
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// Invariant is a property of the whole state that every block must keep.
+// Check describes the first violation, or returns "".
+type Invariant struct {
+	Name  string
+	Check func(ctx context.Context) (string, error)
+}
+
+// Invariants are gpunet's: every ugpn held by escrow, the provider bonds and
+// the market's bid deposits is accounted for, and the market, escrow and
+// provider registries agree about every deployment and lease. They walk the
+// whole state, so they are for simulations, tests and `gpunetd` debugging,
+// never for blocks.
+func (app *App) Invariants() []Invariant {
+	return []Invariant{
+		{"escrow/balances", app.EscrowKeeper.BalanceInvariant},
+		{"provider/bonds", app.ProviderKeeper.BondInvariant},
+		{"market/deposits", app.MarketKeeper.DepositInvariant},
+		{"market/leases", app.leaseInvariant},
+	}
+}
+
+// CheckInvariants runs every invariant and returns the first violation.
+func (app *App) CheckInvariants(ctx context.Context) error {
+	for _, inv := range app.Invariants() {
+		msg, err := inv.Check(ctx)
+		if err != nil {
+			return fmt.Errorf("invariant %s: %w", inv.Name, err)
+		}
+		if msg != "" {
+			return fmt.Errorf("invariant %s broken: %s", inv.Name, msg)
+		}
+	}
+	return nil
+}
+
+// leaseInvariant: each deployment has its escrow account and each account a
+// deployment; every lease's order is matched and its provider registered;
+// an active lease has an open escrow payment at the lease's price and a
+// pending one none; and every payment belongs to an active lease.
+func (app *App) leaseInvariant(ctx context.Context) (string, error) {
+	mk, ek, pk := app.MarketKeeper, app.EscrowKeeper, app.ProviderKeeper
+	var broken string
+	fail := func(format string, args ...any) (bool, error) {
+		broken = fmt.Sprintf(format, args...)
+		return true, nil
+	}
+	if err := mk.Deployments.Walk(ctx, nil, func(k marketkeeper.DeploymentKey, d markettypes.Deployment) (bool, error) {
+		if has, err := ek.Accounts.Has(ctx, k); err != nil || !has {
+			if err != nil {
+				return true, err
+			}
+			return fail("deployment %s/%d has no escrow account", d.Owner, d.Dseq)
+		}
+		return false, nil
+	}); err != nil || broken != "" {
+		return broken, err
+	}
+	if err := ek.Accounts.Walk(ctx, nil, func(k escrowkeeper.AccountKey, a escrowtypes.Account) (bool, error) {
+		if has, err := mk.Deployments.Has(ctx, k); err != nil || !has {
+			if err != nil {
+				return true, err
+			}
+			return fail("escrow account %s has no deployment", a.Id.Name())
+		}
+		return false, nil
+	}); err != nil || broken != "" {
+		return broken, err
+	}
+	if err := mk.Leases.Walk(ctx, nil, func(k marketkeeper.BidKey, l markettypes.Lease) (bool, error) {
+		o, err := mk.Orders.Get(ctx, collections.Join3(k.K1(), k.K2(), l.Id.Order.GroupOrder()))
+		if err != nil || o.State != markettypes.ORDER_STATE_MATCHED {
+			return fail("lease %s: its order is missing or not matched (%v)", l.Id.Name(), err)
+		}
+		provider, err := app.AccountKeeper.AddressCodec().StringToBytes(l.Id.Provider)
+		if err != nil {
+			return fail("lease %s: provider address: %v", l.Id.Name(), err)
+		}
+		if _, err := pk.GetProvider(ctx, sdk.AccAddress(provider)); err != nil {
+			return fail("lease %s: provider: %v", l.Id.Name(), err)
+		}
+		p, err := ek.Payments.Get(ctx, k)
+		switch {
+		case l.State == markettypes.LEASE_STATE_ACTIVE && err != nil:
+			return fail("active lease %s has no escrow payment (%v)", l.Id.Name(), err)
+		case l.State == markettypes.LEASE_STATE_ACTIVE && !p.Rate.Equal(l.Price.Amount):
+			return fail("active lease %s pays %s/h, its payment streams %s/h", l.Id.Name(), l.Price.Amount, p.Rate)
+		case l.State == markettypes.LEASE_STATE_PENDING && err == nil:
+			return fail("pending lease %s already has an escrow payment", l.Id.Name())
+		}
+		return false, nil
+	}); err != nil || broken != "" {
+		return broken, err
+	}
+	err := ek.Payments.Walk(ctx, nil, func(k escrowkeeper.PaymentKey, p escrowtypes.Payment) (bool, error) {
+		l, err := mk.Leases.Get(ctx, k)
+		if err != nil || l.State != markettypes.LEASE_STATE_ACTIVE {
+			return fail("escrow payment %s has no active lease (%v)", p.Id.Name(), err)
+		}
+		return false, nil
+	})
+	return broken, err
+}

@@ -1,0 +1,112 @@
+package types
+
+import (
+	"fmt"
+
+	"cosmossdk.io/core/address"
+)
+
+// Validate checks a genesis state on its own: params, that every order
+// belongs to a deployment and every bid and lease to an order, that each
+// object appears once and is in a state that can be exported, and that the
+// sequences are ahead of what they numbered. A node refuses to start from a
+// genesis that fails it, rather than carrying broken records into EndBlock.
+func (gs GenesisState) Validate(ac address.Codec) error {
+	if err := gs.Params.Validate(); err != nil {
+		return fmt.Errorf("params: %w", err)
+	}
+	if gs.NextDseq == 0 || gs.NextBidSeq == 0 {
+		return fmt.Errorf("next_dseq and next_bid_seq must be at least 1")
+	}
+	groups := map[string]uint32{}
+	for i, d := range gs.Deployments {
+		name := fmt.Sprintf("%s/%d", d.Owner, d.Dseq)
+		if _, err := ac.StringToBytes(d.Owner); err != nil {
+			return fmt.Errorf("deployments[%d]: owner: %w", i, err)
+		}
+		if _, dup := groups[name]; dup {
+			return fmt.Errorf("deployments[%d]: duplicate %s", i, name)
+		}
+		if d.Dseq == 0 || d.Dseq >= gs.NextDseq {
+			return fmt.Errorf("deployments[%d] (%s): dseq must be in [1, next_dseq %d)", i, name, gs.NextDseq)
+		}
+		if d.State != DEPLOYMENT_STATE_ACTIVE {
+			return fmt.Errorf("deployments[%d] (%s): state %s; only active deployments are kept", i, name, d.State)
+		}
+		if d.Groups == 0 || d.Groups > gs.Params.MaxGroupsPerDeployment {
+			return fmt.Errorf("deployments[%d] (%s): %d groups, want 1 to %d", i, name, d.Groups, gs.Params.MaxGroupsPerDeployment)
+		}
+		if !d.Deposit.IsValid() {
+			return fmt.Errorf("deployments[%d] (%s): deposit %s is not a valid coin", i, name, d.Deposit)
+		}
+		groups[name] = d.Groups
+	}
+	orders := map[string]OrderState{}
+	for i, o := range gs.Orders {
+		name := o.Id.Name()
+		n, ok := groups[fmt.Sprintf("%s/%d", o.Id.Owner, o.Id.Dseq)]
+		if !ok {
+			return fmt.Errorf("orders[%d] (%s): its deployment does not exist", i, name)
+		}
+		if o.Id.Gseq == 0 || o.Id.Gseq > n || o.Id.Oseq == 0 {
+			return fmt.Errorf("orders[%d] (%s): gseq must be in [1, %d] and oseq at least 1", i, name, n)
+		}
+		if _, dup := orders[name]; dup {
+			return fmt.Errorf("orders[%d]: duplicate %s", i, name)
+		}
+		if o.State != ORDER_STATE_OPEN && o.State != ORDER_STATE_MATCHED {
+			return fmt.Errorf("orders[%d] (%s): state %s; only open and matched orders are kept", i, name, o.State)
+		}
+		if o.State == ORDER_STATE_OPEN && o.BidClosesAt > o.ExpiresAt {
+			return fmt.Errorf("orders[%d] (%s): bid_closes_at %d is after expires_at %d", i, name, o.BidClosesAt, o.ExpiresAt)
+		}
+		orders[name] = o.State
+	}
+	bids := map[string]bool{}
+	for i, b := range gs.Bids {
+		name := b.Id.Name()
+		if orders[b.Id.Order.Name()] != ORDER_STATE_OPEN {
+			return fmt.Errorf("bids[%d] (%s): its order is not open", i, name)
+		}
+		if _, err := ac.StringToBytes(b.Id.Provider); err != nil {
+			return fmt.Errorf("bids[%d] (%s): provider: %w", i, name, err)
+		}
+		if bids[name] {
+			return fmt.Errorf("bids[%d]: duplicate %s", i, name)
+		}
+		if b.Seq >= gs.NextBidSeq {
+			return fmt.Errorf("bids[%d] (%s): seq %d is not below next_bid_seq %d", i, name, b.Seq, gs.NextBidSeq)
+		}
+		if !b.Price.IsValid() || !b.Price.IsPositive() || !b.Deposit.IsValid() {
+			return fmt.Errorf("bids[%d] (%s): price %s and deposit %s must be valid, the price positive", i, name, b.Price, b.Deposit)
+		}
+		bids[name] = true
+	}
+	leased := map[string]bool{}
+	for i, l := range gs.Leases {
+		name := l.Id.Name()
+		order := l.Id.Order.Name()
+		if orders[order] != ORDER_STATE_MATCHED {
+			return fmt.Errorf("leases[%d] (%s): its order is not matched", i, name)
+		}
+		if _, err := ac.StringToBytes(l.Id.Provider); err != nil {
+			return fmt.Errorf("leases[%d] (%s): provider: %w", i, name, err)
+		}
+		if leased[order] {
+			return fmt.Errorf("leases[%d] (%s): order %s has another lease", i, name, order)
+		}
+		if l.State != LEASE_STATE_PENDING && l.State != LEASE_STATE_ACTIVE {
+			return fmt.Errorf("leases[%d] (%s): state %s; only pending and active leases are kept", i, name, l.State)
+		}
+		if !l.Price.IsValid() || !l.Price.IsPositive() || !l.BidDeposit.IsValid() {
+			return fmt.Errorf("leases[%d] (%s): price %s and bid deposit %s must be valid, the price positive", i, name, l.Price, l.BidDeposit)
+		}
+		leased[order] = true
+	}
+	for i, o := range gs.Orders {
+		if o.State == ORDER_STATE_MATCHED && !leased[o.Id.Name()] {
+			return fmt.Errorf("orders[%d] (%s): matched but has no lease", i, o.Id.Name())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package types_test
+
+import (
+	"strings"
+	"testing"
+
+	sdkmath "cosmossdk.io/math"
+	addresscodec "github.com/cosmos/cosmos-sdk/codec/address"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/x/market/types"
+)
+
+func validGenesis(t *testing.T) types.GenesisState {
+	ac := addresscodec.NewBech32Codec("gpunet")
+	addr := func(s string) string {
+		a, err := ac.BytesToString([]byte(s + strings.Repeat("_", 20-len(s))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	owner, prov := addr("owner"), addr("prov")
+	price := sdk.NewDecCoin("ugpn", sdkmath.NewInt(1000))
+	deposit := sdk.NewInt64Coin("ugpn", 1_000_000)
+	open := types.OrderID{Owner: owner, Dseq: 3, Gseq: 1, Oseq: 1}
+	matched := types.OrderID{Owner: owner, Dseq: 3, Gseq: 2, Oseq: 1}
+	gs := types.DefaultGenesis()
+	gs.NextDseq, gs.NextBidSeq = 4, 10
+	gs.Deployments = []types.Deployment{{Owner: owner, Dseq: 3, State: types.DEPLOYMENT_STATE_ACTIVE, Groups: 2, Deposit: sdk.NewInt64Coin("ugpn", 5_000_000)}}
+	gs.Orders = []types.Order{
+		{Id: open, State: types.ORDER_STATE_OPEN, BidClosesAt: 10, ExpiresAt: 100},
+		{Id: matched, State: types.ORDER_STATE_MATCHED},
+	}
+	gs.Bids = []types.Bid{{Id: types.BidID{Order: open, Provider: prov}, Price: price, Deposit: deposit, Seq: 9}}
+	gs.Leases = []types.Lease{{Id: types.BidID{Order: matched, Provider: prov}, Price: price, State: types.LEASE_STATE_ACTIVE, BidDeposit: deposit}}
+	return *gs
+}
+
+func TestGenesisValidate(t *testing.T) {
+	ac := addresscodec.NewBech32Codec("gpunet")
+	if err := validGenesis(t).Validate(ac); err != nil {
+		t.Fatalf("valid genesis refused: %v", err)
+	}
+	if err := types.DefaultGenesis().Validate(ac); err != nil {
+		t.Fatalf("default genesis refused: %v", err)
+	}
+	for name, c := range map[string]struct {
+		edit func(*types.GenesisState)
+		want string
+	}{
+		"next_dseq zero":          {func(g *types.GenesisState) { g.NextDseq = 0 }, "next_dseq"},
+		"dseq beyond next_dseq":   {func(g *types.GenesisState) { g.NextDseq = 3 }, "dseq must be in"},
+		"bad owner":               {func(g *types.GenesisState) { g.Deployments[0].Owner = "cosmos1xyz" }, "deployments[0]: owner"},
+		"duplicate deployment":    {func(g *types.GenesisState) { g.Deployments = append(g.Deployments, g.Deployments[0]) }, "duplicate"},
+		"closed deployment":       {func(g *types.GenesisState) { g.Deployments[0].State = types.DEPLOYMENT_STATE_UNSPECIFIED }, "only active"},
+		"too many groups":         {func(g *types.GenesisState) { g.Deployments[0].Groups = 99 }, "groups, want"},
+		"orphan order":            {func(g *types.GenesisState) { g.Orders[0].Id.Dseq = 2 }, "deployment does not exist"},
+		"gseq beyond groups":      {func(g *types.GenesisState) { g.Orders[0].Id.Gseq = 3 }, "gseq must be in"},
+		"duplicate order":         {func(g *types.GenesisState) { g.Orders = append(g.Orders, g.Orders[0]) }, "duplicate"},
+		"auction after expiry":    {func(g *types.GenesisState) { g.Orders[0].BidClosesAt = 200 }, "after expires_at"},
+		"bid on a matched order":  {func(g *types.GenesisState) { g.Bids[0].Id.Order.Gseq = 2 }, "not open"},
+		"bid seq not below next":  {func(g *types.GenesisState) { g.Bids[0].Seq = 10 }, "next_bid_seq"},
+		"zero bid price":          {func(g *types.GenesisState) { g.Bids[0].Price.Amount = sdkmath.LegacyZeroDec() }, "price"},
+		"duplicate bid":           {func(g *types.GenesisState) { g.Bids = append(g.Bids, g.Bids[0]) }, "duplicate"},
+		"lease on an open order":  {func(g *types.GenesisState) { g.Leases[0].Id.Order.Gseq = 1 }, "not matched"},
+		"two leases on one order": {func(g *types.GenesisState) { g.Leases = append(g.Leases, g.Leases[0]) }, "another lease"},
+		"closed lease":            {func(g *types.GenesisState) { g.Leases[0].State = types.LEASE_STATE_UNSPECIFIED }, "only pending and active"},
+		"matched without lease":   {func(g *types.GenesisState) { g.Leases = nil }, "no lease"},
+		"bad lease provider":      {func(g *types.GenesisState) { g.Leases[0].Id.Provider = "nope" }, "provider"},
+	} {
+		g := validGenesis(t)
+		c.edit(&g)
+		err := g.Validate(ac)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Validate = %v, want an error mentioning %q", name, err, c.want)
+		}
+	}
+}
