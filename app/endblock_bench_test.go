@@ -16,8 +16,6 @@ import (
 	escrowkeeper "github.com/gpunet/gpunet/x/escrow/keeper"
 	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
-	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
-	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // endBlockWorld is a chain with a number of running leases (each with its
@@ -69,15 +67,7 @@ func newEndBlockWorld(b *testing.B, live int) *endBlockWorld {
 		if _, err := w.market.UpdateParams(ctx, &markettypes.MsgUpdateParams{Authority: c.App.MarketKeeper.Authority(), Params: p}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := providerkeeper.NewMsgServerImpl(c.App.ProviderKeeper).RegisterProvider(ctx, &providertypes.MsgRegisterProvider{
-			Owner: w.prov.String(), HostUri: "https://p.example.com", TlsCertSha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-			Attributes: []providertypes.Attribute{{Key: "region", Value: "eu"}},
-			Gpus:       []providertypes.GPU{{Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Count: 8}},
-			Capacity:   providertypes.Capacity{CpuMillis: 64_000, MemoryBytes: 256 << 30, StorageBytes: 1 << 40},
-			Bond:       sdk.NewInt64Coin("ugpn", 600_000_000),
-		}); err != nil {
-			b.Fatal(err)
-		}
+		registerBenchProvider(b, ctx, c, w.prov)
 	})
 	// Pipelined: a batch is created in one block, its auctions close in
 	// the next, and it is started in the one after. 5 GPN of deposit

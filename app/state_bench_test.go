@@ -11,8 +11,6 @@ import (
 	"github.com/gpunet/gpunet/testutil/apptest"
 	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
-	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
-	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // storeBytes sums key and value bytes of gpunet's module stores and bank
@@ -41,17 +39,7 @@ func BenchmarkStatePerLease(b *testing.B) {
 	c := apptest.New(b, 3)
 	tenant, prov := c.Accounts[0], c.Accounts[1]
 	market := marketkeeper.NewMsgServerImpl(c.App.MarketKeeper)
-	c.Do(time.Second, func(ctx sdk.Context) {
-		if _, err := providerkeeper.NewMsgServerImpl(c.App.ProviderKeeper).RegisterProvider(ctx, &providertypes.MsgRegisterProvider{
-			Owner: prov.String(), HostUri: "https://p.example.com", TlsCertSha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-			Attributes: []providertypes.Attribute{{Key: "region", Value: "eu"}},
-			Gpus:       []providertypes.GPU{{Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Count: 8}},
-			Capacity:   providertypes.Capacity{CpuMillis: 64_000, MemoryBytes: 256 << 30, StorageBytes: 1 << 40},
-			Bond:       sdk.NewInt64Coin("ugpn", 600_000_000),
-		}); err != nil {
-			b.Fatal(err)
-		}
-	})
+	c.Do(time.Second, func(ctx sdk.Context) { registerBenchProvider(b, ctx, c, prov) })
 	hash := sha256.Sum256([]byte("manifest"))
 	// open creates n deployments with a bid each (the auction closes in the next block).
 	open := func(n int) []uint64 {

@@ -32,6 +32,7 @@ const image = "gpunet/gpu-job:bench"
 
 type bench struct {
 	gpunetd, provider, dir string
+	providerGODEBUG        string
 	nw                     *localnet.Network
 	prov                   *exec.Cmd
 	apiURL                 string
@@ -150,6 +151,9 @@ func (b *bench) startProvider(ctx context.Context, leases int) error {
 	}
 	b.prov = exec.Command(b.provider, "--config", cfg, "run")
 	b.prov.Stdout, b.prov.Stderr = logf, logf
+	if b.providerGODEBUG != "" { // e.g. gctrace=1: the runtime's lines go to daemon.log
+		b.prov.Env = append(os.Environ(), "GODEBUG="+b.providerGODEBUG)
+	}
 	if err := b.prov.Start(); err != nil {
 		return err
 	}

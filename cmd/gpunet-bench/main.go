@@ -41,6 +41,7 @@ func main() {
 		loadAccounts   = flag.Int("load-accounts", 25, "accounts sending the throughput load")
 		loadPerAccount = flag.Int("load-per-account", 20, "pre-signed transactions per account and kind")
 		loadRounds     = flag.Int("load-rounds", 3, "rounds of the throughput load (figures are medians)")
+		provGODEBUG    = flag.String("provider-godebug", "", "GODEBUG for the provider daemon only (e.g. gctrace=1)")
 	)
 	flag.Parse()
 	var figs []Figure
@@ -70,7 +71,7 @@ func main() {
 		defer os.RemoveAll(dir)
 	}
 	abs := func(p string) string { a, err := filepath.Abs(p); must(err); return a }
-	env := &bench{gpunetd: abs(*gpunetd), provider: abs(*provider), dir: dir}
+	env := &bench{gpunetd: abs(*gpunetd), provider: abs(*provider), dir: dir, providerGODEBUG: *provGODEBUG}
 	must(env.startChain(ctx, abs(*cfgPath)))
 	defer env.stop()
 	must(env.buildImage(ctx, abs(*imageRepo)))

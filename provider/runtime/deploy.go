@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -161,6 +162,11 @@ func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, netName string
 	return nil
 }
 
+// netMu makes choosing a subnet and creating its network one step for
+// every Runtime of the process; another process on the same engine can
+// still race, which the retry in ensureNetwork absorbs.
+var netMu sync.Mutex
+
 // ensureNetwork creates the lease's bridge network. A network of that name
 // with this provider's label is one an earlier, interrupted Deploy left:
 // it is reused.
@@ -181,8 +187,8 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 	// Another process may take the chosen subnet between the listing and
 	// the create: the engine refuses the overlap and the next free one is
 	// tried.
-	r.netMu.Lock()
-	defer r.netMu.Unlock()
+	netMu.Lock()
+	defer netMu.Unlock()
 	for attempt := 1; ; attempt++ {
 		all, err := r.cli.NetworkList(ctx, network.ListOptions{})
 		if err != nil {
@@ -206,7 +212,7 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 			Labels:   leaseLabels(r.opts.Provider, l),
 			IPAM:     &network.IPAM{Config: []network.IPAMConfig{{Subnet: sub.String()}}},
 		})
-		if err != nil && attempt < 3 && strings.Contains(err.Error(), "overlaps") {
+		if err != nil && attempt < 5 && strings.Contains(err.Error(), "overlaps") {
 			r.log.Warn("lease subnet taken meanwhile, trying the next", "lease", l.String(), "subnet", sub.String(), "err", err)
 			continue
 		}

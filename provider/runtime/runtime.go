@@ -65,7 +65,6 @@ type Runtime struct {
 	locks map[string]*sync.Mutex // lease key → its lock
 
 	subnets subnet.Pool
-	netMu   sync.Mutex // one subnet is chosen and its network created at a time
 
 	// bg lives until Close; the engine events stream that wakes WaitJob's
 	// waiters runs on it, started by the first wait.

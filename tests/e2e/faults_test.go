@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,33 +37,9 @@ import (
 // transaction.
 func TestValidatorFaults(t *testing.T) {
 	proxies := newPeerProxies(t)
-	cfg, err := localnet.LoadConfig(filepath.Join(repoRoot(), "config.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Ports = freePorts(t, 4)
+	nw := startNetworkWith(t, localnet.Options{Validators: 4, PeerAddr: proxies.route})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	nw, err := localnet.Create(ctx, cfg, localnet.Options{Binary: gpunetd, Dir: t.TempDir(), Validators: 4, PeerAddr: proxies.route})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, n := range nw.Nodes {
-			_ = n.Signal(syscall.SIGCONT)
-		}
-		if err := nw.Stop(); err != nil {
-			t.Errorf("stop network: %v", err)
-		}
-		if t.Failed() {
-			for _, node := range nw.Nodes {
-				dumpLogTail(t, filepath.Join(node.Home, "node.log"))
-			}
-		}
-	})
-	if err := nw.Start(ctx, false); err != nil {
-		t.Fatal(err)
-	}
 
 	l := newFaultLoad(t, nw)
 	if err := l.registerProvider(ctx); err != nil {
@@ -84,6 +59,12 @@ func TestValidatorFaults(t *testing.T) {
 		}
 		time.Sleep(15 * time.Second)
 		h1 := l.height(ctx)
+		// The fault took effect: the faulty node is unreachable or behind.
+		qctx, qcancel := context.WithTimeout(ctx, 2*time.Second)
+		if fh, err := nw.Nodes[faulty].Height(qctx); err == nil && fh > h1-3 {
+			t.Errorf("%s: %s is at height %d with the others at %d: the fault did not cut it off", name, nw.Nodes[faulty].Moniker, fh, h1)
+		}
+		qcancel()
 		if err := end(); err != nil {
 			t.Fatalf("%s: end: %v", name, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,18 +96,28 @@ func freePorts(t *testing.T, n int) localnet.Ports {
 // with n validators on free loopback ports. It is stopped when the test ends;
 // a failed test gets the tail of every node's log.
 func startNetwork(t *testing.T, n int) *localnet.Network {
+	return startNetworkWith(t, localnet.Options{Validators: n})
+}
+
+// startNetworkWith is startNetwork with more options (Binary and Dir are
+// filled in).
+func startNetworkWith(t *testing.T, opts localnet.Options) *localnet.Network {
 	t.Helper()
 	cfg, err := localnet.LoadConfig(filepath.Join(repoRoot(), "config.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Ports = freePorts(t, n)
+	cfg.Ports = freePorts(t, opts.Validators)
 	ctx := context.Background()
-	nw, err := localnet.Create(ctx, cfg, localnet.Options{Binary: gpunetd, Dir: t.TempDir(), Validators: n})
+	opts.Binary, opts.Dir = gpunetd, t.TempDir()
+	nw, err := localnet.Create(ctx, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		for _, node := range nw.Nodes {
+			_ = node.Signal(syscall.SIGCONT) // a test may have frozen one
+		}
 		if err := nw.Stop(); err != nil {
 			t.Errorf("stop network: %v", err)
 		}

@@ -520,3 +520,79 @@ func TestAuctionPassesOverAnUnderbondedProvider(t *testing.T) {
 		t.Fatal("the underbonded provider won")
 	}
 }
+
+// TestAuctionAndExpirySweepsAreBounded: with max_sweeps_per_block 2, five
+// auctions due in one block are decided two per block, oldest first, and
+// five orders expiring in one block expire two per block; none is lost.
+func TestAuctionAndExpirySweepsAreBounded(t *testing.T) {
+	w := newWorld(t)
+	k := w.c.App.MarketKeeper
+	var bidOn, idle []uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		params, err := k.Params.Get(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		params.MaxSweepsPerBlock = 2
+		params.MaxBidWindow, params.DefaultBidWindow, params.OrderTtl = 3, 2, 4
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: k.Authority(), Params: params}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		for range 5 {
+			d := w.deploy(ctx, 5_000_000, group("h100"))
+			if err := w.bid(ctx, d, 0, 1_000_000); err != nil {
+				t.Fatal(err)
+			}
+			bidOn = append(bidOn, d)
+		}
+	})
+	// Orders nobody bids on, one block later: their auctions queue behind.
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		for range 5 {
+			idle = append(idle, w.deploy(ctx, 5_000_000, group("h100")))
+		}
+	})
+	count := func(dseqs []uint64, has func(ctx sdk.Context, d uint64) bool) int {
+		n := 0
+		for _, d := range dseqs {
+			if has(w.c.Query(), d) {
+				n++
+			}
+		}
+		return n
+	}
+	leased := func(ctx sdk.Context, d uint64) bool {
+		ok, _ := k.Leases.Has(ctx, collections.Join3(w.tenant, d, "1/1/"+w.provs[0].String()))
+		return ok
+	}
+	open := func(ctx sdk.Context, d uint64) bool {
+		ok, _ := k.Deployments.Has(ctx, collections.Join(w.tenant, d))
+		return ok
+	}
+	var leases, alive []int
+	for range 5 {
+		w.c.NextBlock(time.Second)
+		leases = append(leases, count(bidOn, leased))
+		alive = append(alive, count(idle, open))
+	}
+	if want := []int{2, 4, 5, 5, 5}; fmt.Sprint(leases) != fmt.Sprint(want) {
+		t.Errorf("leases after each block %v, want %v", leases, want)
+	}
+	// The idle orders expire at creation + 4 (the TTL); two per block.
+	for range 3 {
+		w.c.NextBlock(time.Second)
+		alive = append(alive, count(idle, open))
+	}
+	t.Logf("idle deployments alive after each block: %v", alive)
+	last := alive[len(alive)-1]
+	if last != 0 {
+		t.Fatalf("%d idle deployments never expired: %v", last, alive)
+	}
+	for i := 1; i < len(alive); i++ {
+		if alive[i-1]-alive[i] > 2 {
+			t.Fatalf("%d orders expired in one block, more than max_sweeps_per_block: %v", alive[i-1]-alive[i], alive)
+		}
+	}
+}
