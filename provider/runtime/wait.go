@@ -35,30 +35,21 @@ func (r *Runtime) WaitJob(ctx context.Context, l LeaseRef) (JobResult, error) {
 		return JobResult{}, fmt.Errorf("%w %s", ErrLeaseNotFound, l)
 	}
 
+	// One container after the other: the job is over when the last has
+	// exited, and a waiter holds no goroutine or connection of its own.
 	res := JobResult{Succeeded: true, ExitCodes: map[string]int{}}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
+	var errs []error
 	for _, c := range containers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			name, code, err := r.waitExit(ctx, c.ID)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			res.ExitCodes[name] = code
-			res.Succeeded = res.Succeeded && code == 0
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return JobResult{}, err
+		name, code, err := r.waitExit(ctx, c.ID)
+		if ctx.Err() != nil {
+			return JobResult{}, ctx.Err()
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res.ExitCodes[name] = code
+		res.Succeeded = res.Succeeded && code == 0
 	}
 	if err := errors.Join(errs...); err != nil {
 		return JobResult{}, fmt.Errorf("lease %s: %w", l, err)
