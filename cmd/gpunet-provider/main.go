@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"syscall"
 	"time"
@@ -267,6 +268,9 @@ func runCmd() *cobra.Command {
 				return err
 			}
 			logger := newLogger(c.LogFormat)
+			if n := c.MemoryLimitBytes(); n > 0 && os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(n)
+			}
 			inv, err := inventory.Discover(c)
 			if err != nil {
 				return err

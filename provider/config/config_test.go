@@ -43,6 +43,8 @@ func TestParseRefusesBadConfigsByField(t *testing.T) {
 		{strings.Replace(base, "cpu_core_per_hour: '10'", "cpu_core_per_hour: '-1'", 1), "pricing.cpu_core_per_hour"},
 		{base + "runtime: {publish_host: nowhere}\n", "runtime.publish_host"},
 		{base + "runtime: {lease_subnets: 10.240.0.1/12}\n", "runtime.lease_subnets"},
+		{base + "memory_limit: 1Mi\n", "memory_limit"},
+		{base + "memory_limit: lots\n", "memory_limit"},
 		{base + "runtime: {lease_subnets: 10.240.0.0/24, lease_subnet_bits: 16}\n", "runtime.lease_subnets"},
 		{base + "inventory: {memory: lots}\n", "inventory.memory"},
 		{base + "inventory: {declared: [{model: h100, count: 0, memory_mib: 1}]}\n", "inventory.declared[0].count"},

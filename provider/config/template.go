@@ -82,6 +82,7 @@ data_dir: data               # relative to this file
 reconcile_interval: 30s
 withdraw_interval: 1h
 log_format: text             # text | json
+memory_limit: 64Mi           # Go soft memory limit for the daemon ("0": none; GOMEMLIMIT wins)
 `, p.ChainID, p.RPC, p.GRPC, p.KeyName, p.HostURI, p.Listen)
 }
 
