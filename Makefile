@@ -102,7 +102,7 @@ demo:
 # 10k/100k live leases, state per lease) and, on a local chain with a real
 # provider daemon and Docker, rental latency and the daemon's footprint.
 # Medians over repeated runs (-count). BENCH_JSON=path also writes them as
-# JSON. Takes ~25 minutes on 2 cores.
+# JSON. Takes ~35 minutes on 2 cores.
 bench: setup build
 	$(GO) build -o $(BUILD_DIR)/gpunet-bench ./cmd/gpunet-bench
 	$(GO) test -run '^$$' -bench 'TxExecution' -benchtime 300x -count 5 ./app/ | tee $(BUILD_DIR)/gobench.txt

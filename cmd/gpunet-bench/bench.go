@@ -66,6 +66,13 @@ func (b *bench) startChain(ctx context.Context, cfgPath string) error {
 	}
 	params["start_timeout"] = "100000"
 	params["max_sweeps_per_block"] = 2000
+	// The throughput load opens thousands of deployments (5 GPN each) and
+	// bids: the tenant and validator accounts get a bench-sized purse.
+	for i, a := range cfg.Accounts {
+		if a.Name == "tenant" || a.Name == "validator" {
+			cfg.Accounts[i].Coins = "10000000000000ugpn"
+		}
+	}
 	b.nw, err = localnet.Create(ctx, cfg, localnet.Options{Binary: b.gpunetd, Dir: filepath.Join(b.dir, "chain"), Validators: 1})
 	if err != nil {
 		return err

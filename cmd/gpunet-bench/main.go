@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -38,8 +39,9 @@ func main() {
 		imageRepo      = flag.String("image-src", "examples/images/gpu-job", "Go package of the job image")
 		goBenchIn      = flag.String("gobench", "", "also report the in-process figures from this `go test -bench` output")
 		noNet          = flag.Bool("no-network", false, "skip the network figures")
-		loadAccounts   = flag.Int("load-accounts", 25, "accounts sending the throughput load")
-		loadPerAccount = flag.Int("load-per-account", 20, "pre-signed transactions per account and kind")
+		loadAccounts   = flag.Int("load-accounts", 40, "accounts sending the throughput load")
+		loadPerAccount = flag.Int("load-per-account", 100, "pre-signed transactions per account and kind")
+		only           = flag.String("only", "latency,throughput,footprint", "network figures to measure")
 		loadRounds     = flag.Int("load-rounds", 3, "rounds of the throughput load (figures are medians)")
 		provGODEBUG    = flag.String("provider-godebug", "", "GODEBUG for the provider daemon only (e.g. gctrace=1)")
 	)
@@ -77,15 +79,25 @@ func main() {
 	must(env.buildImage(ctx, abs(*imageRepo)))
 	must(env.startProvider(ctx, *tracked))
 
-	lat, err := env.latency(ctx, *deploys)
-	must(err)
-	figs = append(figs, lat...)
-	tput, err := env.throughput(ctx, *loadAccounts, *loadPerAccount, *loadRounds)
-	must(err)
-	figs = append(figs, tput...)
-	foot, err := env.footprint(ctx, *tracked)
-	must(err)
-	figs = append(figs, foot...)
+	want := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	if want["latency"] {
+		lat, err := env.latency(ctx, *deploys)
+		must(err)
+		figs = append(figs, lat...)
+	}
+	if want["throughput"] {
+		tput, err := env.throughput(ctx, *loadAccounts, *loadPerAccount, *loadRounds)
+		must(err)
+		figs = append(figs, tput...)
+	}
+	if want["footprint"] {
+		foot, err := env.footprint(ctx, *tracked)
+		must(err)
+		figs = append(figs, foot...)
+	}
 
 	report(figs, *jsonOut)
 }
