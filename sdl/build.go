@@ -137,6 +137,9 @@ func (f *File) build() (*Deployment, error) {
 		if _, ok := f.Services[svc]; !ok {
 			return nil, f.fail(fmt.Sprintf("service %q is not defined under services", svc), "deployment", svc)
 		}
+		if len(f.Deployment[svc]) == 0 {
+			return nil, f.fail(fmt.Sprintf("service %q has no placement: give it one, e.g. \"dcloud: {profile: small, count: 1}\"", svc), "deployment", svc)
+		}
 		for _, pl := range sortedKeys(f.Deployment[svc]) {
 			byPlacement[pl] = append(byPlacement[pl], svc)
 		}

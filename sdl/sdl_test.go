@@ -455,3 +455,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A service listed under deployment with no placement was accepted as a
+// file with no groups (found by FuzzParse; the input is kept in
+// testdata/fuzz): it is refused by name.
+func TestDeploymentWithoutPlacementIsRefused(t *testing.T) {
+	_, err := Parse([]byte("version: \"2.0\"\nservices:\n  train:\n    image: x\ndeployment:\n  train:\n"))
+	if err == nil || !strings.Contains(err.Error(), `service "train" has no placement`) {
+		t.Fatalf("got %v, want a refusal naming the service without placement", err)
+	}
+}
