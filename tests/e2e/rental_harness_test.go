@@ -249,23 +249,31 @@ func removeProviderContainers(t *testing.T, provider string) {
 // leaseContainers lists the containers of a tenant's deployment on the engine.
 func leaseContainers(t *testing.T, owner string, dseq uint64) []containerInfo {
 	t.Helper()
-	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=gpunet.owner="+owner, "--filter", fmt.Sprintf("label=gpunet.dseq=%d", dseq)).Output()
-	if err != nil {
-		t.Fatal(err)
+	// A container the daemon removes between the listing and the inspect
+	// makes inspect fail: list again.
+	for attempt := 0; ; attempt++ {
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=gpunet.owner="+owner, "--filter", fmt.Sprintf("label=gpunet.dseq=%d", dseq)).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := strings.Fields(string(out))
+		if len(ids) == 0 {
+			return nil
+		}
+		raw, err := exec.Command("docker", append([]string{"inspect"}, ids...)...).Output()
+		if err != nil {
+			if attempt < 5 {
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			t.Fatalf("docker inspect %v: %v", ids, err)
+		}
+		var infos []containerInfo
+		if err := json.Unmarshal(raw, &infos); err != nil {
+			t.Fatal(err)
+		}
+		return infos
 	}
-	ids := strings.Fields(string(out))
-	if len(ids) == 0 {
-		return nil
-	}
-	raw, err := exec.Command("docker", append([]string{"inspect"}, ids...)...).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var infos []containerInfo
-	if err := json.Unmarshal(raw, &infos); err != nil {
-		t.Fatal(err)
-	}
-	return infos
 }
 
 type containerInfo struct {
