@@ -202,9 +202,6 @@ func (s *sim) block() {
 			s.ok[kinds[i]]++
 		} else {
 			s.failed[kinds[i]]++
-			if testing.Verbose() && kinds[i] == "create-bid" {
-				s.t.Logf("%s: %s", kinds[i], r.Log)
-			}
 			if r.Codespace == "undefined" || r.Code == 1 {
 				s.t.Fatalf("%s failed with an unregistered error (%s/%d): %s", kinds[i], r.Codespace, r.Code, r.Log)
 			}
