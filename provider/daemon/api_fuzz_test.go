@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/gpunet/gpunet/sdl"
@@ -51,4 +52,16 @@ func FuzzManifestRequest(f *testing.F) {
 			t.Fatalf("canonical form changes on a round trip:\n%s\n%s", c, c2)
 		}
 	})
+}
+
+func TestParseManifestRefusesUnknownFieldsAndTrailingData(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"version":"2.0","groups":[]} {"more":1}`: "followed by more data",
+		`{"version":"2.0","groups":[],"extra":1}`:  "unknown field",
+		`not json`: "not valid JSON",
+	} {
+		if _, _, err := parseManifest([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseManifest(%s) = %v, want an error mentioning %q", body, err, want)
+		}
+	}
 }
