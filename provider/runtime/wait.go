@@ -141,9 +141,11 @@ func (w *exitWaiters) notify(id string) {
 }
 
 // watchExits follows the engine's die events for this provider's
-// containers until the runtime is closed. When the stream breaks every
-// waiter is woken to look again (an event may have been missed), and the
-// stream is opened anew.
+// containers until the runtime is closed. No death is missed: Events
+// returns only once the engine has accepted the stream, and every waiter is
+// then woken to inspect its container again, which covers a container that
+// died while the stream was connecting (the first time) or broken (after
+// which the stream is opened anew).
 func (r *Runtime) watchExits() {
 	for r.bg.Err() == nil {
 		msgs, errs := r.cli.Events(r.bg, events.ListOptions{Filters: filters.NewArgs(

@@ -29,7 +29,8 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 	}
 	for _, e := range due {
 		key := e.K2()
-		if err := sweep.Item(ctx, types.ModuleName, fmt.Sprintf("depletion of account %s/%d", key.K1(), key.K2()), func(ctx context.Context) error {
+		name := func() string { return fmt.Sprintf("depletion of account %s/%d", key.K1(), key.K2()) }
+		if err := sweep.Item(ctx, types.ModuleName, name, func(ctx context.Context) error {
 			return k.deplete(ctx, key)
 		}, func(ctx context.Context) error { return k.DepletionQueue.Remove(ctx, e) }); err != nil {
 			return err

@@ -18,10 +18,11 @@ const EventType = "gpunet.sweep_failed"
 // When fn fails or panics, none of its writes are kept; drop then runs on
 // ctx to take the item off its queue, so it neither stalls the sweep nor
 // uses up the next blocks' budgets, and the failure is logged and emitted
-// as an EventType event naming the module, the item and the error. Item
+// as an EventType event naming the module, the item (name is called only
+// then, to keep the common path free of formatting) and the error. Item
 // returns an error only when drop fails, which means the store itself is
 // failing.
-func Item(ctx context.Context, module, item string, fn, drop func(ctx context.Context) error) error {
+func Item(ctx context.Context, module string, name func() string, fn, drop func(ctx context.Context) error) error {
 	sdkCtx := sdk.UnwrapSDKContext(ctx)
 	branch, write := sdkCtx.CacheContext()
 	err := run(branch, fn)
@@ -29,6 +30,7 @@ func Item(ctx context.Context, module, item string, fn, drop func(ctx context.Co
 		write()
 		return nil
 	}
+	item := name()
 	sdkCtx.Logger().Error("end-block sweep skipped an item it could not process", "module", module, "item", item, "err", err)
 	sdkCtx.EventManager().EmitEvent(sdk.NewEvent(EventType,
 		sdk.NewAttribute("module", module), sdk.NewAttribute("item", item), sdk.NewAttribute("error", err.Error())))

@@ -20,12 +20,13 @@ func TestItemKeepsSuccessDropsFailureAndPanic(t *testing.T) {
 	store(ctx).Set([]byte("queue/a"), []byte{1})
 	store(ctx).Set([]byte("queue/b"), []byte{1})
 	store(ctx).Set([]byte("queue/c"), []byte{1})
+	name := func(item string) func() string { return func() string { return item } }
 	drop := func(item string) func(context.Context) error {
 		return func(c context.Context) error { store(c).Delete([]byte("queue/" + item)); return nil }
 	}
 
 	// Success: the writes are kept, drop does not run.
-	if err := sweep.Item(ctx, "m", "a", func(c context.Context) error {
+	if err := sweep.Item(ctx, "m", name("a"), func(c context.Context) error {
 		store(c).Set([]byte("done/a"), []byte{1})
 		store(c).Delete([]byte("queue/a"))
 		return nil
@@ -33,14 +34,14 @@ func TestItemKeepsSuccessDropsFailureAndPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Failure after a write: the write is discarded, the item dropped.
-	if err := sweep.Item(ctx, "m", "b", func(c context.Context) error {
+	if err := sweep.Item(ctx, "m", name("b"), func(c context.Context) error {
 		store(c).Set([]byte("done/b"), []byte{1})
 		return errors.New("stale index entry")
 	}, drop("b")); err != nil {
 		t.Fatal(err)
 	}
 	// Panic: recovered, discarded, dropped.
-	if err := sweep.Item(ctx, "m", "c", func(c context.Context) error {
+	if err := sweep.Item(ctx, "m", name("c"), func(c context.Context) error {
 		store(c).Set([]byte("done/c"), []byte{1})
 		var m map[string]int
 		m["x"] = 1
@@ -67,7 +68,7 @@ func TestItemKeepsSuccessDropsFailureAndPanic(t *testing.T) {
 		t.Fatalf("sweep_failed events for %v, want [b c]", failed)
 	}
 	// A failing drop (the store itself failing) is returned.
-	if err := sweep.Item(ctx, "m", "d", func(context.Context) error { return errors.New("x") },
+	if err := sweep.Item(ctx, "m", name("d"), func(context.Context) error { return errors.New("x") },
 		func(context.Context) error { return errors.New("store down") }); err == nil {
 		t.Fatal("a failing drop was swallowed")
 	}

@@ -29,47 +29,43 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 	}
 	h := k.height(ctx)
 	limit := int(params.MaxSweepsPerBlock)
+	if err := sweepQueue(ctx, k.AuctionQueue, h, limit, "auction of order", orderName, func(ctx context.Context, key OrderKey) error {
+		return k.closeAuction(ctx, key)
+	}); err != nil {
+		return err
+	}
+	if err := sweepQueue(ctx, k.ExpiryQueue, h, limit, "expiry of order", orderName, func(ctx context.Context, key OrderKey) error {
+		o, err := k.Orders.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		return k.expireOrder(ctx, key, o)
+	}); err != nil {
+		return err
+	}
+	return sweepQueue(ctx, k.StartDeadlines, h, limit, "start deadline of lease", bidName, k.startTimedOut)
+}
 
-	auctions, err := dueHeights(ctx, k.AuctionQueue, h, limit)
+// sweepQueue handles the entries of a height-keyed queue that are due by
+// height h, at most limit of them, each on its own branch (x/internal/
+// sweep). An entry leaves the queue either as part of its handling (fn
+// closes the order or lease, which unqueues it) or, for an auction, here;
+// one whose handling fails is dropped.
+func sweepQueue[K any](ctx context.Context, q collections.KeySet[collections.Pair[int64, K]], h int64, limit int,
+	what string, name func(K) string, fn func(ctx context.Context, key K) error,
+) error {
+	due, err := dueHeights(ctx, q, h, limit)
 	if err != nil {
 		return err
 	}
-	for _, e := range auctions {
-		drop := func(ctx context.Context) error { return k.AuctionQueue.Remove(ctx, e) }
-		if err := sweep.Item(ctx, types.ModuleName, "auction of order "+orderName(e.K2()), func(ctx context.Context) error {
-			if err := drop(ctx); err != nil {
+	for _, e := range due {
+		drop := func(ctx context.Context) error { return q.Remove(ctx, e) }
+		if err := sweep.Item(ctx, types.ModuleName, func() string { return what + " " + name(e.K2()) }, func(ctx context.Context) error {
+			if err := drop(ctx); err != nil { // an auction runs once; the others unqueue themselves anyway
 				return err
 			}
-			return k.closeAuction(ctx, e.K2())
+			return fn(ctx, e.K2())
 		}, drop); err != nil {
-			return err
-		}
-	}
-
-	expiring, err := dueHeights(ctx, k.ExpiryQueue, h, limit)
-	if err != nil {
-		return err
-	}
-	for _, e := range expiring {
-		if err := sweep.Item(ctx, types.ModuleName, "expiry of order "+orderName(e.K2()), func(ctx context.Context) error {
-			o, err := k.Orders.Get(ctx, e.K2())
-			if err != nil {
-				return err
-			}
-			return k.expireOrder(ctx, e.K2(), o)
-		}, func(ctx context.Context) error { return k.ExpiryQueue.Remove(ctx, e) }); err != nil {
-			return err
-		}
-	}
-
-	deadlines, err := dueHeights(ctx, k.StartDeadlines, h, limit)
-	if err != nil {
-		return err
-	}
-	for _, e := range deadlines {
-		if err := sweep.Item(ctx, types.ModuleName, "start deadline of lease "+bidName(e.K2()), func(ctx context.Context) error {
-			return k.startTimedOut(ctx, e.K2())
-		}, func(ctx context.Context) error { return k.StartDeadlines.Remove(ctx, e) }); err != nil {
 			return err
 		}
 	}
@@ -78,7 +74,8 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 
 // orderName and bidName name index keys in logs and events.
 func orderName(k OrderKey) string {
-	return fmt.Sprintf("%s/%d/%d/%d", k.K1(), k.K2(), k.K3()>>32, k.K3()&0xffffffff)
+	gseq, oseq := types.UnpackGroupOrder(k.K3())
+	return fmt.Sprintf("%s/%d/%d/%d", k.K1(), k.K2(), gseq, oseq)
 }
 
 func bidName(k BidKey) string {

@@ -30,7 +30,8 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 		return err
 	}
 	for _, e := range due {
-		if err := sweep.Item(ctx, types.ModuleName, fmt.Sprintf("unbonding entry %d", e.K2()), func(ctx context.Context) error {
+		name := func() string { return fmt.Sprintf("unbonding entry %d", e.K2()) }
+		if err := sweep.Item(ctx, types.ModuleName, name, func(ctx context.Context) error {
 			return k.completeUnbonding(ctx, e.K2())
 		}, func(ctx context.Context) error { return k.UnbondingQueue.Remove(ctx, e) }); err != nil {
 			return err
