@@ -208,27 +208,33 @@ type deployOut struct {
 	} `json:"steps"`
 }
 
-const jobSDL = `version: "2.0"
+// benchSDL is a one-replica job of the bench image with args, at 1 GPN/h.
+func benchSDL(args, cpu, memory, storage string) string {
+	return fmt.Sprintf(`version: "2.0"
 services:
   job:
-    image: ` + image + `
-    args: ["-steps", "600", "-interval", "1s", "-samples", "1000"]
+    image: %s
+    args: [%s]
     restart: never
 profiles:
   compute:
-    small:
+    job:
       resources:
-        cpu: {units: 0.5}
-        memory: {size: 128Mi}
-        storage: {size: 1Gi}
+        cpu: {units: %s}
+        memory: {size: %s}
+        storage: {size: %s}
   placement:
     local:
       pricing:
-        small: {denom: ugpn, amount: 1000000}
+        job: {denom: ugpn, amount: 1000000}
 deployment:
   job:
-    local: {profile: small, count: 1}
-`
+    local: {profile: job, count: 1}
+`, image, args, cpu, memory, storage)
+}
+
+// jobSDL is the latency and throughput figures' job: 600 one-second steps.
+var jobSDL = benchSDL(`"-steps", "600", "-interval", "1s", "-samples", "1000"`, "0.5", "128Mi", "1Gi")
 
 // latency deploys n jobs one after another with a one-block auction and
 // reports p50/p95 of submitted → first bid, → lease, → running.
@@ -277,27 +283,7 @@ func (b *bench) latency(ctx context.Context, n int) ([]Figure, error) {
 }
 
 // footprintSDL is a tiny job that sleeps: one step an hour.
-const footprintSDL = `version: "2.0"
-services:
-  idle:
-    image: ` + image + `
-    args: ["-steps", "1000000", "-interval", "1h", "-samples", "1"]
-    restart: never
-profiles:
-  compute:
-    tiny:
-      resources:
-        cpu: {units: 0.1}
-        memory: {size: 32Mi}
-        storage: {size: 64Mi}
-  placement:
-    local:
-      pricing:
-        tiny: {denom: ugpn, amount: 1000000}
-deployment:
-  idle:
-    local: {profile: tiny, count: 1}
-`
+var footprintSDL = benchSDL(`"-steps", "1000000", "-interval", "1h", "-samples", "1"`, "0.1", "32Mi", "64Mi")
 
 // footprint opens n deployments in batches of 50 per transaction, waits
 // until the daemon has won them, sends every manifest, waits until all n

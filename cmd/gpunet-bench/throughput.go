@@ -101,7 +101,7 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount, rounds int
 	if err != nil {
 		return nil, err
 	}
-	l := &loader{b: b, kr: kr, rpc: rpc}
+	l := &loader{b: b, kr: kr, rpc: rpc, enc: enc}
 	if _, err := l.push(ctx, "register-provider", provs, 1, 250_000, func(i, _ int) sdk.Msg {
 		return &providertypes.MsgRegisterProvider{Owner: provs[i].addr.String(), HostUri: fmt.Sprintf("https://load%d.example.com", i),
 			TlsCertSha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
@@ -179,6 +179,7 @@ type loader struct {
 	b   *bench
 	kr  keyring.Keyring
 	rpc client.CometRPC
+	enc chain.Encoding
 }
 
 // push pre-signs perAccount transactions msg(i, j) from each account,
@@ -188,10 +189,7 @@ type loader struct {
 // create-deployments the new dseqs per owner. Any refused or failed
 // transaction is an error.
 func (l *loader) push(ctx context.Context, kind string, accs []*loadAcc, perAccount int, gas uint64, msg func(i, j int) sdk.Msg) (loadRun, error) {
-	enc, err := chain.NewEncoding()
-	if err != nil {
-		return loadRun{}, err
-	}
+	enc := l.enc
 	txs := make([][][]byte, len(accs))
 	ours := map[string]bool{}
 	for i, a := range accs {
