@@ -14,6 +14,7 @@ import (
 
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/testutil/apptest"
+	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
@@ -134,6 +135,63 @@ func benchProvider(addr sdk.AccAddress) *providertypes.MsgRegisterProvider {
 		Capacity:   providertypes.Capacity{CpuMillis: 64_000, MemoryBytes: 256 << 30, StorageBytes: 1 << 40},
 		Bond:       sdk.NewInt64Coin("ugpn", 600_000_000),
 	}
+}
+
+// benchMarket drives x/market through its message server for the
+// benchmarks: one tenant, one registered provider (benchProvider) bidding
+// on every order.
+type benchMarket struct {
+	t            testing.TB
+	chain        *apptest.Chain
+	market       markettypes.MsgServer
+	tenant, prov sdk.AccAddress
+	hash         [32]byte
+}
+
+// newBenchMarket registers the chain's second account as the provider, in
+// a block of its own.
+func newBenchMarket(t testing.TB, c *apptest.Chain) *benchMarket {
+	m := &benchMarket{t: t, chain: c, market: marketkeeper.NewMsgServerImpl(c.App.MarketKeeper),
+		tenant: c.Accounts[0], prov: c.Accounts[1], hash: sha256.Sum256([]byte("manifest"))}
+	c.Do(time.Second, func(ctx sdk.Context) { registerBenchProvider(t, ctx, c, m.prov) })
+	return m
+}
+
+// open creates a one-group deployment with deposit and the provider's bid at
+// price ugpn/h; the auction closes in the next block.
+func (m *benchMarket) open(ctx sdk.Context, deposit sdk.Coin, price int64) uint64 {
+	res, err := m.market.CreateDeployment(ctx, &markettypes.MsgCreateDeployment{Owner: m.tenant.String(),
+		Groups: []markettypes.GroupSpec{benchGroup()}, ManifestHash: m.hash[:], Deposit: deposit, BidWindow: 1})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if _, err := m.market.CreateBid(ctx, &markettypes.MsgCreateBid{Provider: m.prov.String(),
+		Order: markettypes.OrderID{Owner: m.tenant.String(), Dseq: res.Dseq, Gseq: 1, Oseq: 1},
+		Price: sdk.NewDecCoin("ugpn", sdkmath.NewInt(price)), Deposit: sdk.NewInt64Coin("ugpn", 1_000_000)}); err != nil {
+		m.t.Fatal(err)
+	}
+	return res.Dseq
+}
+
+// start starts the provider's pending leases of dseqs.
+func (m *benchMarket) start(ctx sdk.Context, dseqs []uint64) {
+	for _, d := range dseqs {
+		id := markettypes.BidID{Order: markettypes.OrderID{Owner: m.tenant.String(), Dseq: d, Gseq: 1, Oseq: 1}, Provider: m.prov.String()}
+		if _, err := m.market.StartLease(ctx, &markettypes.MsgStartLease{Provider: m.prov.String(), Lease: id}); err != nil {
+			m.t.Fatal(err)
+		}
+	}
+}
+
+// closeAll closes the tenant's deployments dseqs in one block.
+func (m *benchMarket) closeAll(dseqs []uint64) {
+	m.chain.Do(time.Second, func(ctx sdk.Context) {
+		for _, d := range dseqs {
+			if _, err := m.market.CloseDeployment(ctx, &markettypes.MsgCloseDeployment{Owner: m.tenant.String(), Dseq: d}); err != nil {
+				m.t.Fatal(err)
+			}
+		}
+	})
 }
 
 func benchGroup() markettypes.GroupSpec {

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"cosmossdk.io/collections"
 	"cosmossdk.io/core/header"
-	sdkmath "cosmossdk.io/math"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
 	"github.com/gpunet/gpunet/testutil/apptest"
@@ -22,10 +20,8 @@ import (
 // deployment, order, escrow account and open payment), built once per size
 // and shared by the repeated runs of BenchmarkEndBlock.
 type endBlockWorld struct {
-	c            *apptest.Chain
-	market       markettypes.MsgServer
-	tenant, prov sdk.AccAddress
-	hash         [32]byte
+	*benchMarket
+	c *apptest.Chain
 }
 
 var endBlockWorlds = map[int]*endBlockWorld{}
@@ -51,6 +47,7 @@ func BenchmarkEndBlock(b *testing.B) {
 				endBlockWorlds[live] = w
 			}
 			w.c.Rebind(b)
+			w.t = b
 			w.measure(b)
 		})
 	}
@@ -58,8 +55,7 @@ func BenchmarkEndBlock(b *testing.B) {
 
 func newEndBlockWorld(b *testing.B, live int) *endBlockWorld {
 	c := apptest.New(b, 3)
-	w := &endBlockWorld{c: c, market: marketkeeper.NewMsgServerImpl(c.App.MarketKeeper), tenant: c.Accounts[0], prov: c.Accounts[1],
-		hash: sha256.Sum256([]byte("manifest"))}
+	w := &endBlockWorld{benchMarket: newBenchMarket(b, c), c: c}
 	c.Do(time.Second, func(ctx sdk.Context) {
 		p := markettypes.DefaultParams()
 		p.StartTimeout = 1_000_000
@@ -67,7 +63,6 @@ func newEndBlockWorld(b *testing.B, live int) *endBlockWorld {
 		if _, err := w.market.UpdateParams(ctx, &markettypes.MsgUpdateParams{Authority: c.App.MarketKeeper.Authority(), Params: p}); err != nil {
 			b.Fatal(err)
 		}
-		registerBenchProvider(b, ctx, c, w.prov)
 	})
 	// Pipelined: a batch is created in one block, its auctions close in
 	// the next, and it is started in the one after. 5 GPN of deposit
@@ -108,31 +103,6 @@ func newEndBlockWorld(b *testing.B, live int) *endBlockWorld {
 		b.Fatalf("%d running leases, want %d", n, live)
 	}
 	return w
-}
-
-// open creates a one-group deployment with deposit and the provider's bid at
-// price ugpn/h; the auction closes in the next block.
-func (w *endBlockWorld) open(ctx sdk.Context, deposit sdk.Coin, price int64) uint64 {
-	res, err := w.market.CreateDeployment(ctx, &markettypes.MsgCreateDeployment{Owner: w.tenant.String(),
-		Groups: []markettypes.GroupSpec{benchGroup()}, ManifestHash: w.hash[:], Deposit: deposit, BidWindow: 1})
-	if err != nil {
-		panic(err)
-	}
-	if _, err := w.market.CreateBid(ctx, &markettypes.MsgCreateBid{Provider: w.prov.String(),
-		Order: markettypes.OrderID{Owner: w.tenant.String(), Dseq: res.Dseq, Gseq: 1, Oseq: 1},
-		Price: sdk.NewDecCoin("ugpn", sdkmath.NewInt(price)), Deposit: sdk.NewInt64Coin("ugpn", 1_000_000)}); err != nil {
-		panic(err)
-	}
-	return res.Dseq
-}
-
-func (w *endBlockWorld) start(ctx sdk.Context, dseqs []uint64) {
-	for _, d := range dseqs {
-		id := markettypes.BidID{Order: markettypes.OrderID{Owner: w.tenant.String(), Dseq: d, Gseq: 1, Oseq: 1}, Provider: w.prov.String()}
-		if _, err := w.market.StartLease(ctx, &markettypes.MsgStartLease{Provider: w.prov.String(), Lease: id}); err != nil {
-			panic(err)
-		}
-	}
 }
 
 // measure sets up the run's 5 closing auctions and 20 × 5 accounts that run
@@ -219,13 +189,7 @@ func (w *endBlockWorld) measure(b *testing.B) {
 	if left := w.dueAccounts(c.Query(), c.Time.Add(time.Hour)); left != 0 {
 		b.Fatalf("%d of the run's accounts did not run dry", left)
 	}
-	c.Do(time.Second, func(ctx sdk.Context) {
-		for _, d := range auctions {
-			if _, err := w.market.CloseDeployment(ctx, &markettypes.MsgCloseDeployment{Owner: w.tenant.String(), Dseq: d}); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	w.closeAll(auctions)
 }
 
 // dueAuctions counts the auctions that close at or before height h.

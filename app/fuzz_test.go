@@ -46,12 +46,7 @@ func fuzzWorld(t testing.TB) *apptest.Chain {
 			}
 		}
 		for _, p := range []int{1, 2} {
-			deliver(p, &providertypes.MsgRegisterProvider{Owner: c.Accounts[p].String(), HostUri: "https://p.example.com:8443",
-				TlsCertSha256: fmt.Sprintf("%x", sha256.Sum256([]byte{byte(p)})),
-				Attributes:    []providertypes.Attribute{{Key: "region", Value: "eu"}},
-				Gpus:          []providertypes.GPU{{Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Count: 8}},
-				Capacity:      providertypes.Capacity{CpuMillis: 64_000, MemoryBytes: 256 << 30, StorageBytes: 1 << 40},
-				Bond:          sdk.NewInt64Coin("ugpn", 600_000_000)})
+			deliver(p, benchProvider(c.Accounts[p]))
 		}
 		hash := sha256.Sum256([]byte("fuzz"))
 		group := benchGroup()

@@ -1,16 +1,12 @@
 package app_test
 
 import (
-	"crypto/sha256"
 	"testing"
 	"time"
 
-	sdkmath "cosmossdk.io/math"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
 	"github.com/gpunet/gpunet/testutil/apptest"
-	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
-	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
 // storeBytes sums key and value bytes of gpunet's module stores and bank
@@ -37,48 +33,21 @@ var stateModules = []string{"market", "escrow", "provider", "bank"}
 // deployments were opened, leased and closed again compared with before.
 func BenchmarkStatePerLease(b *testing.B) {
 	c := apptest.New(b, 3)
-	tenant, prov := c.Accounts[0], c.Accounts[1]
-	market := marketkeeper.NewMsgServerImpl(c.App.MarketKeeper)
-	c.Do(time.Second, func(ctx sdk.Context) { registerBenchProvider(b, ctx, c, prov) })
-	hash := sha256.Sum256([]byte("manifest"))
-	// open creates n deployments with a bid each (the auction closes in the next block).
+	m := newBenchMarket(b, c)
+	// open opens n running leases: deployments with a bid each, the
+	// auctions closing in the next block, started in the one after.
 	open := func(n int) []uint64 {
 		var dseqs []uint64
 		c.Do(time.Second, func(ctx sdk.Context) {
 			for range n {
-				res, err := market.CreateDeployment(ctx, &markettypes.MsgCreateDeployment{Owner: tenant.String(),
-					Groups: []markettypes.GroupSpec{benchGroup()}, ManifestHash: hash[:], Deposit: sdk.NewInt64Coin("ugpn", 5_000_000), BidWindow: 1})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := market.CreateBid(ctx, &markettypes.MsgCreateBid{Provider: prov.String(),
-					Order: markettypes.OrderID{Owner: tenant.String(), Dseq: res.Dseq, Gseq: 1, Oseq: 1},
-					Price: sdk.NewDecCoin("ugpn", sdkmath.NewInt(1_000)), Deposit: sdk.NewInt64Coin("ugpn", 1_000_000)}); err != nil {
-					b.Fatal(err)
-				}
-				dseqs = append(dseqs, res.Dseq)
+				dseqs = append(dseqs, m.open(ctx, sdk.NewInt64Coin("ugpn", 5_000_000), 1_000))
 			}
 		})
-		c.NextBlock(time.Second) // auctions close: pending leases
-		c.Do(time.Second, func(ctx sdk.Context) {
-			for _, d := range dseqs {
-				id := markettypes.BidID{Order: markettypes.OrderID{Owner: tenant.String(), Dseq: d, Gseq: 1, Oseq: 1}, Provider: prov.String()}
-				if _, err := market.StartLease(ctx, &markettypes.MsgStartLease{Provider: prov.String(), Lease: id}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		c.NextBlock(time.Second)
+		c.Do(time.Second, func(ctx sdk.Context) { m.start(ctx, dseqs) })
 		return dseqs
 	}
-	closeAll := func(dseqs []uint64) {
-		c.Do(time.Second, func(ctx sdk.Context) {
-			for _, d := range dseqs {
-				if _, err := market.CloseDeployment(ctx, &markettypes.MsgCloseDeployment{Owner: tenant.String(), Dseq: d}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	closeAll := m.closeAll
 
 	// Warm up: the first deployment also creates module accounts' balances.
 	closeAll(open(1))
