@@ -21,6 +21,13 @@ func TestTemplateParsesWithDefaults(t *testing.T) {
 	if c.ReconcileInterval.D() != 30*time.Second || c.API.MaxClockSkew.D() != time.Minute || c.CertFile() != filepath.Join(dir, "data", "tls.crt") {
 		t.Fatalf("defaults: %+v cert %s", c, c.CertFile())
 	}
+	if c.MemoryLimitBytes() != 64<<20 || c.Runtime.LeaseSubnets != "10.240.0.0/12" || c.Runtime.LeaseSubnetBits != 24 {
+		t.Fatalf("memory limit %d, lease subnets %s/%d", c.MemoryLimitBytes(), c.Runtime.LeaseSubnets, c.Runtime.LeaseSubnetBits)
+	}
+	c.MemoryLimit = "0"
+	if c.MemoryLimitBytes() != 0 {
+		t.Fatalf(`memory_limit "0" gives %d, want no limit`, c.MemoryLimitBytes())
+	}
 	table, err := c.Pricing.Table()
 	if err != nil || !table.GPU["h100"].IsPositive() || !table.GPU["default"].IsPositive() {
 		t.Fatalf("prices %+v %v", table, err)

@@ -524,3 +524,10 @@ func TestLeaseNetworksOutnumberDockerDefaultPools(t *testing.T) {
 		t.Fatalf("%d networks left after Remove", len(left))
 	}
 }
+
+func TestNewRefusesABadLeaseSubnetPool(t *testing.T) {
+	_, err := New(context.Background(), Options{Provider: "gpunet1test", LeaseSubnets: "10.240.0.1/12"})
+	if err == nil || !strings.Contains(err.Error(), "lease subnet pool") {
+		t.Fatalf("New with host bits in the pool = %v, want a refusal naming the pool", err)
+	}
+}
