@@ -59,3 +59,13 @@ func (b *Bank) SendCoinsFromModuleToModule(_ context.Context, from, to string, a
 func (b *Bank) GetBalance(_ context.Context, addr sdk.AccAddress, denom string) sdk.Coin {
 	return sdk.NewCoin(denom, b.Balances[string(addr)].AmountOf(denom))
 }
+
+// FundCommunityPool is x/distribution's: sender's coins go to the
+// distribution module account (PoolAddress), which holds the pool.
+func (b *Bank) FundCommunityPool(ctx context.Context, amount sdk.Coins, sender sdk.AccAddress) error {
+	return b.send(sender, PoolAddress, amount)
+}
+
+// PoolAddress is where FundCommunityPool puts coins: the distribution
+// module account.
+var PoolAddress = authtypes.NewModuleAddress("distribution")

@@ -36,6 +36,8 @@ type ModuleInputs struct {
 	BankKeeper     types.BankKeeper
 	ProviderKeeper *providerkeeper.Keeper
 	EscrowKeeper   *escrowkeeper.Keeper
+	Pool           types.CommunityPool
+	AccountKeeper  types.AccountKeeper
 }
 
 // ModuleOutputs are what x/market gives the app.
@@ -52,7 +54,7 @@ func ProvideModule(in ModuleInputs) (ModuleOutputs, error) {
 	if err != nil {
 		return ModuleOutputs{}, err
 	}
-	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, in.ProviderKeeper, in.EscrowKeeper, authority)
+	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, in.ProviderKeeper, in.EscrowKeeper, in.Pool, in.AccountKeeper, authority)
 	if err != nil {
 		return ModuleOutputs{}, err
 	}

@@ -32,6 +32,7 @@ type ModuleInputs struct {
 	Events       event.Service
 	Headers      header.Service
 	BankKeeper   types.BankKeeper
+	Pool         types.CommunityPool
 }
 
 // ModuleOutputs are what x/provider gives the app.
@@ -48,7 +49,7 @@ func ProvideModule(in ModuleInputs) (ModuleOutputs, error) {
 	if err != nil {
 		return ModuleOutputs{}, err
 	}
-	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, authority)
+	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, in.Pool, authority)
 	if err != nil {
 		return ModuleOutputs{}, err
 	}

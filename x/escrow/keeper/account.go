@@ -258,3 +258,26 @@ func (k *Keeper) Refund(ctx context.Context, id types.AccountID, amount sdk.Coin
 	}
 	return refund, k.save(ctx, l)
 }
+
+// Charge takes up to amount out of an account's balance (never more than it
+// holds) and sends it to module: a fee the account's owner owes, such as the
+// reservation fee of a lease closed for the tenant's fault. It counts as
+// transferred out of the account. It returns what was taken.
+func (k *Keeper) Charge(ctx context.Context, id types.AccountID, amount sdk.Coin, module string) (sdk.Coin, error) {
+	l, err := k.loadSettled(ctx, id)
+	if err != nil {
+		return sdk.Coin{}, err
+	}
+	if amount.Denom != l.account.Denom {
+		return sdk.Coin{}, errorsmod.Wrapf(types.ErrInvalidDenom, "charge is in %q; account %s is in %s", amount.Denom, id.Name(), l.account.Denom)
+	}
+	fee := sdk.NewCoin(l.account.Denom, sdkmath.MinInt(amount.Amount, l.account.Balance))
+	if fee.IsPositive() {
+		if err := k.bank.SendCoinsFromModuleToModule(ctx, types.ModuleName, module, sdk.NewCoins(fee)); err != nil {
+			return sdk.Coin{}, err
+		}
+		l.account.Balance = l.account.Balance.Sub(fee.Amount)
+		l.account.Transferred = l.account.Transferred.Add(fee.Amount)
+	}
+	return fee, k.save(ctx, l)
+}

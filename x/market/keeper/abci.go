@@ -15,10 +15,10 @@ import (
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
-// EndBlocker runs three sweeps, each from a height-keyed index and each at
+// EndBlocker runs four sweeps, each from a height-keyed index and each at
 // most max_sweeps_per_block entries (the rest carry over): auctions whose
 // window closes now, orders expiring now, leases whose start deadline is
-// now. Its cost follows what is due, never the number of live objects. Each
+// now, manifest_missing closes whose dispute window ends now. Its cost follows what is due, never the number of live objects. Each
 // entry is processed on its own branch: one that fails is logged, emitted
 // as a sweep_failed event and taken off its queue with none of its writes,
 // so a bad record cannot halt the chain.
@@ -43,7 +43,10 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return sweepQueue(ctx, k.StartDeadlines, h, limit, "start deadline of lease", bidName, k.startTimedOut)
+	if err := sweepQueue(ctx, k.StartDeadlines, h, limit, "start deadline of lease", bidName, k.startTimedOut); err != nil {
+		return err
+	}
+	return sweepQueue(ctx, k.DisputeQueue, h, limit, "dispute window of lease", bidName, k.endDisputeWindow)
 }
 
 // sweepQueue handles the entries of a height-keyed queue that are due by
@@ -137,9 +140,10 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 		return err
 	}
 	// Only a provider still registered and bonded at min_bond may win: a
-	// bond slashed or unbonded since the bid leaves the bid in place (it can
-	// win a later auction round once the bond is topped up) but out of this
-	// one.
+	// bond slashed or unbonded since the bid leaves the bid in place but out
+	// of this round. The order stays open: a later bid on it moves its
+	// auction to that block (and the topped-up provider's bid is considered
+	// again then); otherwise it expires.
 	var cands []types.Candidate
 	var eligible []types.Bid
 	for _, b := range bids {
@@ -171,7 +175,9 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 }
 
 // startTimedOut closes a lease its provider did not start in time: the
-// provider is slashed for the tenant's benefit and the tenant pays nothing.
+// provider is slashed to the community pool, its bid deposit forfeited
+// there too, the tenant pays nothing and the group is auctioned again
+// without that provider (closeLease).
 func (k *Keeper) startTimedOut(ctx context.Context, key BidKey) error {
 	lease, err := k.Leases.Get(ctx, key)
 	if err != nil {
@@ -185,7 +191,7 @@ func (k *Keeper) startTimedOut(ctx context.Context, key BidKey) error {
 	if err != nil {
 		return err
 	}
-	if _, err := k.providers.Slash(ctx, provider, fraction, sdk.AccAddress(key.K1()), types.CLOSE_REASON_PROVIDER_START_TIMEOUT.ReasonString(), lease.Id.Name()); err != nil {
+	if _, err := k.providers.Slash(ctx, provider, fraction, types.CLOSE_REASON_PROVIDER_START_TIMEOUT.ReasonString(), lease.Id.Name()); err != nil {
 		return err
 	}
 	if err := k.providers.RecordStartFailure(ctx, provider); err != nil {

@@ -89,6 +89,18 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 			}
 		}
 	}
+	for _, d := range gs.DisputableCloses {
+		key, _, err := k.bidKey(d.Lease)
+		if err != nil {
+			return err
+		}
+		if err := k.Disputable.Set(ctx, key, d); err != nil {
+			return err
+		}
+		if err := k.DisputeQueue.Set(ctx, collections.Join(d.DisputeUntil, key)); err != nil {
+			return err
+		}
+	}
 	if err := k.NextDseq.Set(ctx, gs.NextDseq); err != nil {
 		return err
 	}
@@ -126,6 +138,12 @@ func (k *Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error)
 	}); err != nil {
 		return nil, err
 	}
+	if err := k.Disputable.Walk(ctx, nil, func(_ BidKey, d types.DisputableClose) (bool, error) {
+		gs.DisputableCloses = append(gs.DisputableCloses, d)
+		return false, nil
+	}); err != nil {
+		return nil, err
+	}
 	if gs.NextDseq, err = k.NextDseq.Peek(ctx); err != nil {
 		return nil, err
 	}
@@ -136,7 +154,8 @@ func (k *Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error)
 }
 
 // DepositInvariant checks that the module account holds exactly the
-// deposits of the open bids and of the leases. It returns a description of
+// deposits of the open bids and of the leases and the reservation fees held
+// for disputes. It returns a description of
 // the mismatch, or "" when the books balance.
 func (k *Keeper) DepositInvariant(ctx context.Context) (string, error) {
 	params, err := k.Params.Get(ctx)
@@ -157,9 +176,15 @@ func (k *Keeper) DepositInvariant(ctx context.Context) (string, error) {
 	}); err != nil {
 		return "", err
 	}
+	if err := k.Disputable.Walk(ctx, nil, func(_ BidKey, d types.DisputableClose) (bool, error) {
+		total = total.Add(d.Fee.Amount)
+		return false, nil
+	}); err != nil {
+		return "", err
+	}
 	held := k.bank.GetBalance(ctx, authtypes.NewModuleAddress(types.ModuleName), denom)
 	if !held.Amount.Equal(total) {
-		return fmt.Sprintf("market module account holds %s, bid and lease deposits add up to %s%s", held, total, denom), nil
+		return fmt.Sprintf("market module account holds %s, bid and lease deposits and held reservation fees add up to %s%s", held, total, denom), nil
 	}
 	return "", nil
 }

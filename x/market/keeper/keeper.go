@@ -42,6 +42,8 @@ type Keeper struct {
 	bank         types.BankKeeper
 	providers    types.ProviderKeeper
 	escrow       types.EscrowKeeper
+	pool         types.CommunityPool
+	accounts     types.AccountKeeper
 
 	Schema         collections.Schema
 	Params         collections.Item[types.Params]
@@ -55,13 +57,17 @@ type Keeper struct {
 	Leases         collections.Map[BidKey, types.Lease]
 	LeasesByProv   collections.KeySet[collections.Pair[sdk.AccAddress, BidKey]]
 	StartDeadlines collections.KeySet[collections.Pair[int64, BidKey]]
-	NextDseq       collections.Sequence
-	NextBidSeq     collections.Sequence
+	// Disputable holds manifest_missing closes (and their held fees) until
+	// their dispute window ends; DisputeQueue orders them by that height.
+	Disputable   collections.Map[BidKey, types.DisputableClose]
+	DisputeQueue collections.KeySet[collections.Pair[int64, BidKey]]
+	NextDseq     collections.Sequence
+	NextBidSeq   collections.Sequence
 }
 
 // NewKeeper builds the keeper and its schema.
 func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVStoreService, events event.Service, headers header.Service,
-	bank types.BankKeeper, providers types.ProviderKeeper, escrow types.EscrowKeeper, authority string,
+	bank types.BankKeeper, providers types.ProviderKeeper, escrow types.EscrowKeeper, pool types.CommunityPool, accounts types.AccountKeeper, authority string,
 ) (*Keeper, error) {
 	if _, err := ac.StringToBytes(authority); err != nil {
 		return nil, fmt.Errorf("invalid authority address %q: %w", authority, err)
@@ -71,7 +77,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 	sb := collections.NewSchemaBuilder(storeService)
 	k := &Keeper{
 		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority,
-		bank: bank, providers: providers, escrow: escrow,
+		bank: bank, providers: providers, escrow: escrow, pool: pool, accounts: accounts,
 
 		Params:         collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
 		Deployments:    collections.NewMap(sb, types.DeploymentsKey, "deployments", collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key), codec.CollValue[types.Deployment](cdc)),
@@ -84,6 +90,8 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		Leases:         collections.NewMap(sb, types.LeasesKey, "leases", bidKey, codec.CollValue[types.Lease](cdc)),
 		LeasesByProv:   collections.NewKeySet(sb, types.LeasesByProviderKey, "leases_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, bidKey)),
 		StartDeadlines: collections.NewKeySet(sb, types.StartDeadlinesKey, "start_deadlines", collections.PairKeyCodec(collections.Int64Key, bidKey)),
+		Disputable:     collections.NewMap(sb, types.DisputableKey, "disputable", bidKey, codec.CollValue[types.DisputableClose](cdc)),
+		DisputeQueue:   collections.NewKeySet(sb, types.DisputeQueueKey, "dispute_queue", collections.PairKeyCodec(collections.Int64Key, bidKey)),
 		NextDseq:       collections.NewSequence(sb, types.NextDseqKey, "next_dseq"),
 		NextBidSeq:     collections.NewSequence(sb, types.NextBidSeqKey, "next_bid_seq"),
 	}

@@ -6,6 +6,7 @@ import (
 	"cosmossdk.io/collections"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/gpunet/gpunet/x/market/types"
 )
@@ -88,4 +89,196 @@ func (k *Keeper) closeDeploymentIfEmpty(ctx context.Context, key DeploymentKey, 
 		return nil
 	}
 	return k.closeDeployment(ctx, key, owner, reason, reason.ReasonString())
+}
+
+// closeLease ends a lease and settles who pays for it:
+//
+//   - an active lease: its escrow payment is settled and paid (when
+//     settleEscrow; a depleted account has done it already) and the bid
+//     deposit goes back to the provider;
+//   - a pending lease closed for a tenant fault (TenantFault): the deposit
+//     goes back to the provider and the tenant's escrow pays the
+//     reservation fee — held for dispute_window after a manifest_missing
+//     close, otherwise to the community pool at once;
+//   - a pending lease closed for a provider fault (ProviderFault): the
+//     deposit is forfeited to the community pool and, while max_reauctions
+//     allows, the group is auctioned again under the next oseq without that
+//     provider;
+//   - any other pending close (the tenant's, a whole deployment's): the
+//     deposit goes back to the provider.
+//
+// The lease and its order are removed; a deployment left with nothing is
+// closed and its escrow refunded. settleEscrow is false only while a whole
+// deployment is being closed (which refunds escrow itself): then nothing is
+// re-auctioned and no fee is taken.
+func (k *Keeper) closeLease(ctx context.Context, key BidKey, lease types.Lease, reason types.CloseReason, settleEscrow bool) error {
+	provider, err := k.addr("provider", lease.Id.Provider)
+	if err != nil {
+		return err
+	}
+	pending := lease.State == types.LEASE_STATE_PENDING
+	if !pending && settleEscrow {
+		if err := k.escrow.ClosePayment(ctx, paymentID(lease.Id), reason.ReasonString()); err != nil {
+			return err
+		}
+	}
+	if pending {
+		if err := k.StartDeadlines.Remove(ctx, collections.Join(lease.StartDeadline, key)); err != nil {
+			return err
+		}
+	}
+	forfeit := pending && reason.ProviderFault()
+	if lease.BidDeposit.IsPositive() {
+		if forfeit {
+			if err := k.toCommunityPool(ctx, lease.BidDeposit); err != nil {
+				return err
+			}
+			if err := k.emit(ctx, &types.EventBidDepositForfeited{Lease: lease.Id, Deposit: lease.BidDeposit}); err != nil {
+				return err
+			}
+		} else if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, provider, sdk.NewCoins(lease.BidDeposit)); err != nil {
+			return err
+		}
+	}
+	if pending && settleEscrow && reason.TenantFault() {
+		if err := k.chargeReservationFee(ctx, key, lease, reason); err != nil {
+			return err
+		}
+	}
+	if err := k.Leases.Remove(ctx, key); err != nil {
+		return err
+	}
+	if err := k.LeasesByProv.Remove(ctx, collections.Join(provider, key)); err != nil {
+		return err
+	}
+	if reason == types.CLOSE_REASON_PROVIDER {
+		if err := k.providers.RecordClosedByProvider(ctx, provider); err != nil {
+			return err
+		}
+	}
+	if err := k.emit(ctx, &types.EventLeaseClosed{Id: lease.Id, Reason: reason}); err != nil {
+		return err
+	}
+	orderKey := collections.Join3(key.K1(), key.K2(), lease.Id.Order.GroupOrder())
+	if forfeit && settleEscrow {
+		again, err := k.reauction(ctx, orderKey, lease.Id.Provider)
+		if err != nil || again {
+			return err
+		}
+	}
+	if err := k.Orders.Remove(ctx, orderKey); err != nil {
+		return err
+	}
+	if settleEscrow {
+		return k.closeDeploymentIfEmpty(ctx, collections.Join(key.K1(), key.K2()), lease.Id.Order.Owner, reason)
+	}
+	return nil
+}
+
+// reauction replaces the matched order of a failed pending lease with a new
+// open order for the same group under the next oseq, excluding every
+// provider that failed it so far. It reports false (and changes nothing)
+// once the group has been auctioned max_reauctions times again.
+func (k *Keeper) reauction(ctx context.Context, key OrderKey, failed string) (bool, error) {
+	params, err := k.Params.Get(ctx)
+	if err != nil {
+		return false, err
+	}
+	o, err := k.Orders.Get(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	if o.Id.Oseq > params.MaxReauctions { // oseq 1 is the first auction
+		return false, nil
+	}
+	if err := k.Orders.Remove(ctx, key); err != nil {
+		return false, err
+	}
+	h := k.height(ctx)
+	next := types.Order{
+		Id:    types.OrderID{Owner: o.Id.Owner, Dseq: o.Id.Dseq, Gseq: o.Id.Gseq, Oseq: o.Id.Oseq + 1},
+		State: types.ORDER_STATE_OPEN, Spec: o.Spec, CreatedAt: h,
+		BidClosesAt: h + int64(params.DefaultBidWindow), ExpiresAt: h + int64(params.OrderTtl),
+		ExcludedProviders: append(append([]string(nil), o.ExcludedProviders...), failed),
+	}
+	nkey := collections.Join3(key.K1(), key.K2(), next.Id.GroupOrder())
+	if err := k.Orders.Set(ctx, nkey, next); err != nil {
+		return false, err
+	}
+	if err := k.OpenOrders.Set(ctx, nkey); err != nil {
+		return false, err
+	}
+	if err := k.AuctionQueue.Set(ctx, collections.Join(next.BidClosesAt, nkey)); err != nil {
+		return false, err
+	}
+	if err := k.ExpiryQueue.Set(ctx, collections.Join(next.ExpiresAt, nkey)); err != nil {
+		return false, err
+	}
+	return true, k.emit(ctx, &types.EventOrderCreated{Id: next.Id, BidClosesAt: next.BidClosesAt, Reauction: true})
+}
+
+// ReservationFee is what a pending lease closed for a tenant fault costs
+// the tenant: reservation_fee_seconds of the lease price, whole ugpn
+// rounded down.
+func ReservationFee(price sdk.DecCoin, seconds uint64) sdk.Coin {
+	amt := price.Amount.MulInt64(int64(seconds)).QuoInt64(3600).TruncateInt()
+	return sdk.NewCoin(price.Denom, amt)
+}
+
+// chargeReservationFee takes the reservation fee out of the tenant's
+// escrow (at most what it holds). After a manifest_missing close the
+// market holds it for dispute_window blocks; otherwise it goes to the
+// community pool now.
+func (k *Keeper) chargeReservationFee(ctx context.Context, key BidKey, lease types.Lease, reason types.CloseReason) error {
+	params, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	fee, err := k.escrow.Charge(ctx, accountID(lease.Id.Order.Owner, lease.Id.Order.Dseq), ReservationFee(lease.Price, params.ReservationFeeSeconds), types.ModuleName)
+	if err != nil {
+		return err
+	}
+	var heldUntil int64
+	if reason == types.CLOSE_REASON_MANIFEST_MISSING {
+		d, err := k.Deployments.Get(ctx, collections.Join(key.K1(), key.K2()))
+		if err != nil {
+			return err
+		}
+		h := k.height(ctx)
+		heldUntil = h + int64(params.DisputeWindow)
+		rec := types.DisputableClose{Lease: lease.Id, ManifestHash: d.ManifestHash, Fee: fee, ClosedAt: h, DisputeUntil: heldUntil}
+		if err := k.Disputable.Set(ctx, key, rec); err != nil {
+			return err
+		}
+		if err := k.DisputeQueue.Set(ctx, collections.Join(heldUntil, key)); err != nil {
+			return err
+		}
+	} else if err := k.toCommunityPool(ctx, fee); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventReservationFeeCharged{Lease: lease.Id, Reason: reason, Fee: fee, HeldUntil: heldUntil})
+}
+
+// toCommunityPool moves coins the market module holds to the community pool.
+func (k *Keeper) toCommunityPool(ctx context.Context, c sdk.Coin) error {
+	if !c.IsPositive() {
+		return nil
+	}
+	return k.pool.FundCommunityPool(ctx, sdk.NewCoins(c), authtypes.NewModuleAddress(types.ModuleName))
+}
+
+// endDisputeWindow releases a manifest_missing close nobody disputed: its
+// held fee goes to the community pool.
+func (k *Keeper) endDisputeWindow(ctx context.Context, key BidKey) error {
+	rec, err := k.Disputable.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := k.Disputable.Remove(ctx, key); err != nil {
+		return err
+	}
+	if err := k.toCommunityPool(ctx, rec.Fee); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventDisputeWindowClosed{Lease: rec.Lease, Fee: rec.Fee})
 }

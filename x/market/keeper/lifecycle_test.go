@@ -202,18 +202,19 @@ func TestWholeLife(t *testing.T) {
 	}
 }
 
-// TestStartTimeoutSlashesProvider: a winner that never starts is slashed for
-// the tenant, who pays nothing for the lease.
+// TestStartTimeoutSlashesProvider: a winner that never starts is slashed to
+// the community pool (not to the tenant), forfeits its bid deposit there too,
+// and the group is auctioned again without it; the tenant pays nothing.
 func TestStartTimeoutSlashesProvider(t *testing.T) {
 	w := newWorld(t)
 	w.c.Do(time.Second, func(ctx sdk.Context) {
 		params := types.DefaultParams()
-		params.StartTimeout = 3
+		params.StartTimeout, params.ManifestTimeout = 3, 2
 		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: params}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	tenant0 := w.balance(w.tenant)
+	tenant0, prov0 := w.balance(w.tenant), w.balance(w.provs[0])
 	var dseq uint64
 	w.c.Do(time.Second, func(ctx sdk.Context) { dseq = w.deploy(ctx, 5_000_000, group("h100")) })
 	w.c.Do(time.Second, func(ctx sdk.Context) {
@@ -233,12 +234,27 @@ func TestStartTimeoutSlashesProvider(t *testing.T) {
 	if p.Bond.Amount.Int64() != 570_000_000 || p.Stats.StartFailures != 1 {
 		t.Errorf("provider after timeout: bond %s, stats %+v", p.Bond, p.Stats)
 	}
-	// Tenant: deposit refunded, 30 GPN slash and the 1 GPN bid deposit received.
-	if got, want := w.balance(w.tenant), tenant0+30_000_000+1_000_000; got != want {
+	// Nobody on the other side gains: the tenant's deposit is still in
+	// escrow for the next round, the provider lost its bid deposit.
+	if got, want := w.balance(w.tenant), tenant0-5_000_000; got != want {
 		t.Errorf("tenant balance %d, want %d", got, want)
 	}
-	if n := countDeployments(t, w); n != 0 {
-		t.Errorf("%d deployments left after the only lease timed out", n)
+	if got, want := w.balance(w.provs[0]), prov0-1_000_000; got != want {
+		t.Errorf("provider balance %d, want %d (deposit forfeited)", got, want)
+	}
+	if b := w.moduleBalance(types.ModuleName); b != 0 {
+		t.Errorf("market module holds %d", b)
+	}
+	// Re-auctioned under oseq 2 without the provider that failed.
+	o, err := marketQuery(w.c.App.MarketKeeper).Order(q, &types.QueryOrderRequest{Owner: w.tenant.String(), Dseq: dseq, Gseq: 1, Oseq: 2})
+	if err != nil {
+		t.Fatalf("re-auctioned order: %v", err)
+	}
+	if o.Order.State != types.ORDER_STATE_OPEN || len(o.Order.ExcludedProviders) != 1 || o.Order.ExcludedProviders[0] != w.provs[0].String() {
+		t.Errorf("re-auctioned order %+v", o.Order)
+	}
+	if n := countDeployments(t, w); n != 1 {
+		t.Errorf("%d deployments after a provider fault, want the deployment kept", n)
 	}
 }
 
@@ -318,8 +334,21 @@ func TestBidLimit(t *testing.T) {
 		if err := w.bid(ctx, dseq, 0, 1_000); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.bid(ctx, dseq, 1, 900); !errors.Is(err, types.ErrTooManyBids) {
-			t.Errorf("bid beyond max_bids_per_order: %v", err)
+		if err := w.bid(ctx, dseq, 1, 1_000); !errors.Is(err, types.ErrTooManyBids) {
+			t.Errorf("an equal bid beyond max_bids_per_order: %v", err)
+		}
+		// A strictly cheaper bid evicts the most expensive one, whose
+		// deposit is refunded.
+		before := w.c.App.BankKeeper.GetBalance(ctx, w.provs[0], denom).Amount.Int64()
+		if err := w.bid(ctx, dseq, 1, 900); err != nil {
+			t.Errorf("cheaper bid on a full order: %v", err)
+		}
+		if got := w.c.App.BankKeeper.GetBalance(ctx, w.provs[0], denom).Amount.Int64(); got != before+1_000_000 {
+			t.Errorf("evicted bidder got %d back, want its 1000000 deposit", got-before)
+		}
+		bids, err := marketQuery(w.c.App.MarketKeeper).BidsByOrder(ctx, &types.QueryOrderRequest{Owner: w.tenant.String(), Dseq: dseq, Gseq: 1, Oseq: 1})
+		if err != nil || len(bids.Bids) != 1 || bids.Bids[0].Id.Provider != w.provs[1].String() {
+			t.Errorf("bids after eviction: %+v %v", bids, err)
 		}
 	})
 }
@@ -358,7 +387,7 @@ func TestLateStartIsRefusedWhenTheSweepCarriesOver(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.c.Do(time.Second, func(ctx sdk.Context) { setParams(ctx, func(p *types.Params) { p.StartTimeout = 3 }) })
+	w.c.Do(time.Second, func(ctx sdk.Context) { setParams(ctx, func(p *types.Params) { p.StartTimeout, p.ManifestTimeout = 3, 2 }) })
 	var a, b uint64
 	w.c.Do(time.Second, func(ctx sdk.Context) {
 		a = w.deploy(ctx, 5_000_000, group("h100"))

@@ -68,7 +68,7 @@ func TestCreateDeploymentRejectsBadInput(t *testing.T) {
 			want   error
 		}{
 			{"no groups", func(m *types.MsgCreateDeployment) { m.Groups = nil }, types.ErrInvalidGroups},
-			{"zero replicas", func(m *types.MsgCreateDeployment) { m.Groups[0].Resources[0].Count = 0 }, types.ErrInvalidGroups},
+			{"zero replicas", func(m *types.MsgCreateDeployment) { m.Groups[0].Resources[0].Count = 0 }, types.ErrResourcesTooLarge},
 			{"gpu model not a slug", func(m *types.MsgCreateDeployment) { m.Groups[0].Resources[0].Gpu.Models = []string{"NVIDIA H100"} }, types.ErrInvalidGroups},
 			{"foreign max price", func(m *types.MsgCreateDeployment) { m.Groups[0].MaxPrice = sdk.NewInt64DecCoin("uatom", 5) }, types.ErrInvalidGroups},
 			{"bad hash", func(m *types.MsgCreateDeployment) { m.ManifestHash = []byte{1} }, types.ErrInvalidManifestHash},

@@ -14,9 +14,12 @@ import (
 )
 
 // CreateBid places a provider's bid. Checks run in this order: open order,
-// registered provider, bond at least min_bond, declared inventory and
-// attributes satisfy the spec, price ≤ max, deposit ≥ bid_min_deposit, bid
-// limit, one bid per provider.
+// registered provider, not excluded from this group, bond at least
+// min_bond, declared inventory and attributes satisfy the spec, price ≤ max,
+// deposit ≥ bid_min_deposit, one bid per provider, bid limit. A full order
+// takes a strictly cheaper bid by evicting its most expensive one (the
+// latest of equals), whose deposit is refunded: twenty bids at max_price
+// cannot squat an order.
 func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*types.MsgCreateBidResponse, error) {
 	provider, err := k.addr("provider", msg.Provider)
 	if err != nil {
@@ -33,6 +36,11 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	p, err := k.providers.GetProvider(ctx, provider)
 	if err != nil {
 		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "%s is not a registered provider", msg.Provider)
+	}
+	for _, ex := range order.ExcludedProviders {
+		if ex == msg.Provider {
+			return nil, errorsmod.Wrapf(types.ErrProviderExcluded, "%s failed an earlier lease of %s's group %d", msg.Provider, msg.Order.Owner, msg.Order.Gseq)
+		}
 	}
 	// 2. Bonded (from the record just read: no second read).
 	if ok, err := k.providers.HasMinBond(ctx, p); err != nil {
@@ -59,18 +67,33 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	if msg.Deposit.Denom != params.BidMinDeposit.Denom || msg.Deposit.Amount.IsNil() || msg.Deposit.Amount.LT(params.BidMinDeposit.Amount) {
 		return nil, errorsmod.Wrapf(types.ErrBidDepositTooLow, "deposit %s is below %s", msg.Deposit, params.BidMinDeposit)
 	}
-	// 6. Bid limit, 7. one bid per provider.
+	// 6. One bid per provider, 7. bid limit.
 	bids, err := k.orderBids(ctx, orderKey)
 	if err != nil {
 		return nil, err
-	}
-	if len(bids) >= int(params.MaxBidsPerOrder) {
-		return nil, errorsmod.Wrapf(types.ErrTooManyBids, "%s has %d bids", msg.Order.Name(), len(bids))
 	}
 	id := types.BidID{Order: msg.Order, Provider: msg.Provider}
 	for _, b := range bids { // the order's bids are in hand: no extra read
 		if b.Id.Provider == msg.Provider {
 			return nil, errorsmod.Wrapf(types.ErrBidExists, "%s", id.Name())
+		}
+	}
+	if len(bids) >= int(params.MaxBidsPerOrder) {
+		worst := -1
+		for i, b := range bids {
+			if worst < 0 || b.Price.Amount.GT(bids[worst].Price.Amount) || (b.Price.Amount.Equal(bids[worst].Price.Amount) && b.Seq > bids[worst].Seq) {
+				worst = i
+			}
+		}
+		if !msg.Price.Amount.LT(bids[worst].Price.Amount) {
+			return nil, errorsmod.Wrapf(types.ErrTooManyBids, "%s has %d bids; a new bid must be cheaper than the most expensive, %s", msg.Order.Name(), len(bids), bids[worst].Price)
+		}
+		wkey, _, err := k.bidKey(bids[worst].Id)
+		if err != nil {
+			return nil, err
+		}
+		if err := k.removeBid(ctx, wkey, bids[worst], "evicted"); err != nil {
+			return nil, err
 		}
 	}
 	bidKey, _, err := k.bidKey(id)
@@ -130,7 +153,8 @@ func (k msgServer) CloseBid(ctx context.Context, msg *types.MsgCloseBid) (*types
 	return &types.MsgCloseBidResponse{}, nil
 }
 
-// AcceptBid lets the tenant take any open bid before the window closes.
+// AcceptBid lets the tenant take any open bid before the window closes,
+// from a provider that is still registered and bonded at min_bond.
 func (k msgServer) AcceptBid(ctx context.Context, msg *types.MsgAcceptBid) (*types.MsgAcceptBidResponse, error) {
 	if msg.Owner != msg.Bid.Order.Owner {
 		return nil, errorsmod.Wrapf(types.ErrUnauthorized, "%s does not own %s", msg.Owner, msg.Bid.Order.Name())
@@ -151,6 +175,19 @@ func (k msgServer) AcceptBid(ctx context.Context, msg *types.MsgAcceptBid) (*typ
 		return nil, errorsmod.Wrapf(types.ErrBidNotFound, "%s", msg.Bid.Name())
 	} else if err != nil {
 		return nil, err
+	}
+	provider, err := k.addr("provider", bid.Id.Provider)
+	if err != nil {
+		return nil, err
+	}
+	p, err := k.providers.GetProvider(ctx, provider)
+	if err != nil {
+		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "%s is no longer a registered provider", bid.Id.Provider)
+	}
+	if ok, err := k.providers.HasMinBond(ctx, p); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "bond %s of %s is below min_bond", p.Bond, bid.Id.Provider)
 	}
 	return &types.MsgAcceptBidResponse{}, k.match(ctx, orderKey, order, bid)
 }

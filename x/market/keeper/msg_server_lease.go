@@ -1,7 +1,9 @@
 package keeper
 
 import (
+	"bytes"
 	"context"
+	"errors"
 
 	"cosmossdk.io/collections"
 	errorsmod "cosmossdk.io/errors"
@@ -51,7 +53,12 @@ func (k msgServer) StartLease(ctx context.Context, msg *types.MsgStartLease) (*t
 	return &types.MsgStartLeaseResponse{}, k.emit(ctx, &types.EventLeaseStarted{Id: lease.Id})
 }
 
-// CloseLease ends a lease on the tenant's or the provider's word.
+// CloseLease ends a lease on the tenant's or the provider's word. A
+// provider closes a pending lease for a tenant fault (manifest_missing no
+// earlier than manifest_timeout blocks after the lease was won,
+// image_unavailable, workload_invalid) or walks away from it (provider,
+// which forfeits its bid deposit); workload_completed and workload_failed
+// are for a lease that started.
 func (k msgServer) CloseLease(ctx context.Context, msg *types.MsgCloseLease) (*types.MsgCloseLeaseResponse, error) {
 	reason := msg.Reason
 	switch msg.Sender {
@@ -67,7 +74,7 @@ func (k msgServer) CloseLease(ctx context.Context, msg *types.MsgCloseLease) (*t
 			reason = types.CLOSE_REASON_PROVIDER
 		}
 		if !reason.ProviderOnly() {
-			return nil, errorsmod.Wrapf(types.ErrInvalidReason, "a provider closes with provider, workload_completed, workload_failed or image_unavailable, not %s", reason.ReasonString())
+			return nil, errorsmod.Wrapf(types.ErrInvalidReason, "a provider closes with provider, workload_completed, workload_failed, manifest_missing, image_unavailable or workload_invalid, not %s", reason.ReasonString())
 		}
 	default:
 		return nil, errorsmod.Wrapf(types.ErrUnauthorized, "%s is neither tenant nor provider of %s", msg.Sender, msg.Lease.Name())
@@ -75,6 +82,21 @@ func (k msgServer) CloseLease(ctx context.Context, msg *types.MsgCloseLease) (*t
 	key, lease, err := k.getLease(ctx, msg.Lease)
 	if err != nil {
 		return nil, err
+	}
+	pending := lease.State == types.LEASE_STATE_PENDING
+	switch {
+	case pending && (reason == types.CLOSE_REASON_WORKLOAD_COMPLETED || reason == types.CLOSE_REASON_WORKLOAD_FAILED):
+		return nil, errorsmod.Wrapf(types.ErrInvalidReason, "%s never started: it cannot close as %s", msg.Lease.Name(), reason.ReasonString())
+	case !pending && reason.TenantFault():
+		return nil, errorsmod.Wrapf(types.ErrInvalidReason, "%s is running: %s is only for a lease that has not started", msg.Lease.Name(), reason.ReasonString())
+	case reason == types.CLOSE_REASON_MANIFEST_MISSING:
+		params, err := k.Params.Get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if due, h := lease.CreatedAt+int64(params.ManifestTimeout), k.height(ctx); h < due {
+			return nil, errorsmod.Wrapf(types.ErrManifestTimeout, "%s was won at height %d; the tenant has until height %d to send its manifest (now %d)", msg.Lease.Name(), lease.CreatedAt, due, h)
+		}
 	}
 	return &types.MsgCloseLeaseResponse{}, k.closeLease(ctx, key, lease, reason, true)
 }
@@ -109,55 +131,65 @@ func (k msgServer) UpdateParams(ctx context.Context, msg *types.MsgUpdateParams)
 	return &types.MsgUpdateParamsResponse{}, k.Params.Set(ctx, msg.Params)
 }
 
-// closeLease ends a lease: the escrow payment is settled and paid (when
-// settleEscrow; a depleted account has done it already), the bid deposit
-// goes back to the provider — or to the tenant after a start timeout —
-// and the lease and its order are removed. A deployment left with nothing
-// is closed and its escrow refunded.
-func (k *Keeper) closeLease(ctx context.Context, key BidKey, lease types.Lease, reason types.CloseReason, settleEscrow bool) error {
-	provider, err := k.addr("provider", lease.Id.Provider)
+// DisputeLease disproves a manifest_missing close with the provider's own
+// signed receipt for that lease and the deployment's manifest: the provider
+// is slashed start_failure_slash to the community pool, its stats record a
+// start failure, and the held reservation fee goes back to the tenant.
+func (k msgServer) DisputeLease(ctx context.Context, msg *types.MsgDisputeLease) (*types.MsgDisputeLeaseResponse, error) {
+	if err := msg.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	rc := msg.Receipt
+	key, provider, err := k.bidKey(rc.Lease)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if lease.State == types.LEASE_STATE_ACTIVE && settleEscrow {
-		if err := k.escrow.ClosePayment(ctx, paymentID(lease.Id), reason.ReasonString()); err != nil {
-			return err
+	rec, err := k.Disputable.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil, errorsmod.Wrapf(types.ErrNotDisputable, "%s was not closed as manifest_missing, or its dispute window is over", rc.Lease.Name())
+	} else if err != nil {
+		return nil, err
+	}
+	if h := k.height(ctx); h > rec.DisputeUntil {
+		return nil, errorsmod.Wrapf(types.ErrNotDisputable, "the dispute window of %s ended at height %d (now %d)", rc.Lease.Name(), rec.DisputeUntil, h)
+	}
+	if !bytes.Equal(rc.ManifestHash, rec.ManifestHash) {
+		return nil, errorsmod.Wrapf(types.ErrInvalidReceipt, "receipt is for manifest %x; the deployment's manifest was %x when the lease closed", rc.ManifestHash, rec.ManifestHash)
+	}
+	acc := k.accounts.GetAccount(ctx, provider)
+	if acc == nil || acc.GetPubKey() == nil {
+		return nil, errorsmod.Wrapf(types.ErrInvalidReceipt, "provider %s has no public key on chain", rc.Lease.Provider)
+	}
+	chainID := sdk.UnwrapSDKContext(ctx).ChainID()
+	if !acc.GetPubKey().VerifySignature(types.ReceiptSignBytes(chainID, rc.Lease, rc.ManifestHash, rc.IssuedAt), rc.Signature) {
+		return nil, errorsmod.Wrapf(types.ErrInvalidReceipt, "signature is not %s's over this receipt on chain %s", rc.Lease.Provider, chainID)
+	}
+	if err := k.Disputable.Remove(ctx, key); err != nil {
+		return nil, err
+	}
+	if err := k.DisputeQueue.Remove(ctx, collections.Join(rec.DisputeUntil, key)); err != nil {
+		return nil, err
+	}
+	fraction, err := k.providers.StartFailureSlash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slashed, err := k.providers.Slash(ctx, provider, fraction, "false_manifest_missing", rc.Lease.Name())
+	if err != nil {
+		return nil, err
+	}
+	if err := k.providers.RecordStartFailure(ctx, provider); err != nil {
+		return nil, err
+	}
+	if rec.Fee.IsPositive() {
+		owner, err := k.addr("owner", msg.Owner)
+		if err != nil {
+			return nil, err
+		}
+		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, owner, sdk.NewCoins(rec.Fee)); err != nil {
+			return nil, err
 		}
 	}
-	if lease.State == types.LEASE_STATE_PENDING {
-		if err := k.StartDeadlines.Remove(ctx, collections.Join(lease.StartDeadline, key)); err != nil {
-			return err
-		}
-	}
-	depositTo := provider
-	if reason == types.CLOSE_REASON_PROVIDER_START_TIMEOUT {
-		depositTo = key.K1() // forfeited to the tenant
-	}
-	if lease.BidDeposit.IsPositive() {
-		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, depositTo, sdk.NewCoins(lease.BidDeposit)); err != nil {
-			return err
-		}
-	}
-	if err := k.Leases.Remove(ctx, key); err != nil {
-		return err
-	}
-	if err := k.LeasesByProv.Remove(ctx, collections.Join(provider, key)); err != nil {
-		return err
-	}
-	if reason == types.CLOSE_REASON_PROVIDER {
-		if err := k.providers.RecordClosedByProvider(ctx, provider); err != nil {
-			return err
-		}
-	}
-	if err := k.emit(ctx, &types.EventLeaseClosed{Id: lease.Id, Reason: reason}); err != nil {
-		return err
-	}
-	orderKey := collections.Join3(key.K1(), key.K2(), lease.Id.Order.GroupOrder())
-	if err := k.Orders.Remove(ctx, orderKey); err != nil {
-		return err
-	}
-	if settleEscrow {
-		return k.closeDeploymentIfEmpty(ctx, collections.Join(key.K1(), key.K2()), lease.Id.Order.Owner, reason)
-	}
-	return nil
+	return &types.MsgDisputeLeaseResponse{Slashed: slashed, FeeReturned: rec.Fee},
+		k.emit(ctx, &types.EventLeaseDisputed{Lease: rc.Lease, Slashed: slashed, FeeReturned: rec.Fee})
 }

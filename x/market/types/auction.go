@@ -39,67 +39,42 @@ func BestCandidate(cs []Candidate) int {
 }
 
 // MatchSpec checks a provider's declared attributes, GPUs and capacity
-// against a group's needs and says what is missing.
+// against a group's needs and says what is missing. GPUs are placed by
+// AssignGPUs (the daemon's bid engine uses the same function on its free
+// devices); every sum is overflow-checked.
 func MatchSpec(spec GroupSpec, p providertypes.Provider) error {
-	attrs := make(map[string]string, len(p.Attributes))
-	for _, a := range p.Attributes {
-		attrs[a.Key] = a.Value
-	}
 	for _, req := range spec.Requirements {
-		if v, ok := attrs[req.Key]; !ok || v != req.Value {
+		found := false
+		for _, a := range p.Attributes {
+			if a.Key == req.Key && a.Value == req.Value {
+				found = true
+				break
+			}
+		}
+		if !found {
 			return fmt.Errorf("requires attribute %s=%s", req.Key, req.Value)
 		}
 	}
-	var cpu, mem, storage uint64
-	free := make([]uint64, len(p.Gpus))
-	for i, g := range p.Gpus {
-		free[i] = uint64(g.Count)
+	t, err := GroupTotals(spec.Resources)
+	if err != nil {
+		return err
 	}
-	for i, r := range spec.Resources {
-		n := uint64(r.Count)
-		cpu += n * r.CpuMillis
-		mem += n * r.MemoryBytes
-		storage += n * r.StorageBytes
-		need := n * uint64(r.Gpu.Units)
-		for j, g := range p.Gpus {
-			if need == 0 {
-				break
-			}
-			if !gpuAcceptable(r.Gpu, g) {
-				continue
-			}
-			take := min(need, free[j])
-			free[j] -= take
-			need -= take
-		}
-		if need > 0 {
-			return fmt.Errorf("resources[%d] needs %d more GPU(s) of %v with at least %d MiB", i, need, modelsOrAny(r.Gpu.Models), r.Gpu.MinMemoryMib)
-		}
+	pools := make([]GPUPool, len(p.Gpus))
+	for i, g := range p.Gpus {
+		pools[i] = GPUPool{Model: g.Model, MemoryMiB: g.MemoryMib, Free: uint64(g.Count)}
+	}
+	if _, err := AssignGPUs(spec.Resources, pools); err != nil {
+		return err
 	}
 	switch {
-	case cpu > p.Capacity.CpuMillis:
-		return fmt.Errorf("needs %d CPU millis, provider offers %d", cpu, p.Capacity.CpuMillis)
-	case mem > p.Capacity.MemoryBytes:
-		return fmt.Errorf("needs %d bytes of memory, provider offers %d", mem, p.Capacity.MemoryBytes)
-	case storage > p.Capacity.StorageBytes:
-		return fmt.Errorf("needs %d bytes of storage, provider offers %d", storage, p.Capacity.StorageBytes)
+	case t.CPUMillis > p.Capacity.CpuMillis:
+		return fmt.Errorf("needs %d CPU millis, provider offers %d", t.CPUMillis, p.Capacity.CpuMillis)
+	case t.MemoryBytes > p.Capacity.MemoryBytes:
+		return fmt.Errorf("needs %d bytes of memory, provider offers %d", t.MemoryBytes, p.Capacity.MemoryBytes)
+	case t.StorageBytes > p.Capacity.StorageBytes:
+		return fmt.Errorf("needs %d bytes of storage, provider offers %d", t.StorageBytes, p.Capacity.StorageBytes)
 	}
 	return nil
-}
-
-func gpuAcceptable(want GPUSpec, g providertypes.GPU) bool {
-	if g.MemoryMib < want.MinMemoryMib {
-		return false
-	}
-	if len(want.Models) == 0 {
-		return true
-	}
-	for _, m := range want.Models {
-		if m == g.Model {
-			return true
-		}
-	}
-	return false
 }
 
 func modelsOrAny(models []string) any {

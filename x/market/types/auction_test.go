@@ -52,8 +52,8 @@ func TestMatchSpec(t *testing.T) {
 		{"cpu only", GroupSpec{Resources: []ResourceUnit{unit(2, 0)}}, ""},
 		{"h100 ×4", GroupSpec{Resources: []ResourceUnit{unit(2, 2, "h100")}}, ""},
 		{"any model spills across kinds", GroupSpec{Resources: []ResourceUnit{unit(3, 2)}}, ""},
-		{"too many h100", GroupSpec{Resources: []ResourceUnit{unit(5, 1, "h100")}}, "needs 1 more GPU"},
-		{"memory floor excludes a100", GroupSpec{Resources: []ResourceUnit{{Count: 1, CpuMillis: 1, MemoryBytes: 1, Gpu: GPUSpec{Units: 6, MinMemoryMib: 80_000}}}}, "needs 2 more GPU"},
+		{"too many h100", GroupSpec{Resources: []ResourceUnit{unit(5, 1, "h100")}}, "5 x 1 GPU(s)"},
+		{"memory floor excludes a100", GroupSpec{Resources: []ResourceUnit{{Count: 1, CpuMillis: 1, MemoryBytes: 1, Gpu: GPUSpec{Units: 6, MinMemoryMib: 80_000}}}}, "1 x 6 GPU(s)"},
 		{"model not offered", GroupSpec{Resources: []ResourceUnit{unit(1, 1, "rtx4090")}}, "rtx4090"},
 		{"attribute met", GroupSpec{Requirements: []providertypes.Attribute{{Key: "region", Value: "eu"}}, Resources: []ResourceUnit{unit(1, 0)}}, ""},
 		{"attribute value differs", GroupSpec{Requirements: []providertypes.Attribute{{Key: "region", Value: "us"}}, Resources: []ResourceUnit{unit(1, 0)}}, "region=us"},
@@ -67,5 +67,54 @@ func TestMatchSpec(t *testing.T) {
 		if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: got %v, want error containing %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestAssignGPUsIsAMatching: a unit that takes any model must not take the
+// only pool another unit can use, whatever order the units come in; a
+// replica's GPUs come from one pool.
+func TestAssignGPUsIsAMatching(t *testing.T) {
+	pools := []GPUPool{{Model: "h100", MemoryMiB: 81559, Free: 1}, {Model: "a100", MemoryMiB: 40960, Free: 1}}
+	anyGPU := ResourceUnit{Count: 1, CpuMillis: 1, MemoryBytes: 1, Gpu: GPUSpec{Units: 1}}
+	h100 := ResourceUnit{Count: 1, CpuMillis: 1, MemoryBytes: 1, Gpu: GPUSpec{Units: 1, Models: []string{"h100"}}}
+	out, err := AssignGPUs([]ResourceUnit{anyGPU, h100}, pools)
+	if err != nil {
+		t.Fatalf("any + h100 on one h100 and one a100: %v", err)
+	}
+	if out[0][1] != 1 || out[1][0] != 1 {
+		t.Errorf("placement %v: want the any-model unit on the a100 and the h100 unit on the h100", out)
+	}
+	// Needs backtracking: both accept both pools, but 2-GPU replicas fit
+	// only where 2 are free.
+	pools = []GPUPool{{Model: "h100", Free: 3}, {Model: "a100", Free: 2}}
+	one := ResourceUnit{Count: 1, CpuMillis: 1, MemoryBytes: 1, Gpu: GPUSpec{Units: 1}}
+	two := ResourceUnit{Count: 2, CpuMillis: 1, MemoryBytes: 1, Gpu: GPUSpec{Units: 2}}
+	if out, err = AssignGPUs([]ResourceUnit{one, two}, pools); err != nil {
+		t.Fatalf("1x1 + 2x2 on 3 + 2: %v", err)
+	}
+	for j := range pools {
+		used := out[0][j]*1 + out[1][j]*2
+		if used > pools[j].Free {
+			t.Errorf("pool %d gives %d of %d", j, used, pools[j].Free)
+		}
+	}
+	// A replica's GPUs never span two pools: 1 replica of 4 on 2 + 2 fails.
+	if _, err := AssignGPUs([]ResourceUnit{{Count: 1, CpuMillis: 1, MemoryBytes: 1, Gpu: GPUSpec{Units: 4}}}, []GPUPool{{Model: "h100", Free: 2}, {Model: "a100", Free: 2}}); err == nil {
+		t.Error("a 4-GPU replica was split over two pools")
+	}
+}
+
+func TestGroupTotalsRefusesOverflow(t *testing.T) {
+	huge := ResourceUnit{Count: 256, CpuMillis: 1 << 60, MemoryBytes: 1}
+	if _, err := GroupTotals([]ResourceUnit{huge}); err == nil || !strings.Contains(err.Error(), "overflows") {
+		t.Errorf("256 x 2^60 cpu: %v", err)
+	}
+	sum := ResourceUnit{Count: 1, CpuMillis: 1, MemoryBytes: 1 << 63}
+	if _, err := GroupTotals([]ResourceUnit{sum, sum}); err == nil || !strings.Contains(err.Error(), "overflows") {
+		t.Errorf("2 x 2^63 memory: %v", err)
+	}
+	m := &MsgCreateDeployment{Groups: []GroupSpec{{Name: "g", Resources: []ResourceUnit{huge}}}}
+	if err := m.ValidateBasic(); err == nil || !strings.Contains(err.Error(), "cpu_millis") {
+		t.Errorf("ValidateBasic of 2^60 cpu: %v", err)
 	}
 }

@@ -199,6 +199,9 @@ func (m *EventDeploymentClosed) GetDseq() uint64 {
 type EventOrderCreated struct {
 	Id          OrderID `protobuf:"bytes,1,opt,name=id,proto3" json:"id"`
 	BidClosesAt int64   `protobuf:"varint,2,opt,name=bid_closes_at,json=bidClosesAt,proto3" json:"bid_closes_at,omitempty"`
+	// reauction is true for an order that replaces one whose pending lease
+	// failed for the provider's fault.
+	Reauction bool `protobuf:"varint,3,opt,name=reauction,proto3" json:"reauction,omitempty"`
 }
 
 func (m *EventOrderCreated) Reset()         { *m = EventOrderCreated{} }
@@ -246,6 +249,13 @@ func (m *EventOrderCreated) GetBidClosesAt() int64 {
 		return m.BidClosesAt
 	}
 	return 0
+}
+
+func (m *EventOrderCreated) GetReauction() bool {
+	if m != nil {
+		return m.Reauction
+	}
+	return false
 }
 
 // EventOrderClosed: the order ended without a lease (expired or deployment closed).
@@ -355,7 +365,8 @@ func (m *EventBidCreated) GetPrice() types.DecCoin {
 
 type EventBidClosed struct {
 	Id BidID `protobuf:"bytes,1,opt,name=id,proto3" json:"id"`
-	// reason: withdrawn, lost, order_closed.
+	// reason: withdrawn, lost, order_closed, evicted (a cheaper bid took its
+	// place in a full order).
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 }
 
@@ -562,6 +573,249 @@ func (m *EventLeaseClosed) GetReason() CloseReason {
 	return CLOSE_REASON_UNSPECIFIED
 }
 
+// EventReservationFeeCharged: a pending lease closed for a tenant fault; the
+// fee comes out of the tenant's escrow. held_until > 0 means the market
+// holds it until then (a manifest_missing close may be disputed); otherwise
+// it went to the community pool at once.
+type EventReservationFeeCharged struct {
+	Lease     BidID       `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease"`
+	Reason    CloseReason `protobuf:"varint,2,opt,name=reason,proto3,enum=gpunet.market.v1.CloseReason" json:"reason,omitempty"`
+	Fee       types.Coin  `protobuf:"bytes,3,opt,name=fee,proto3" json:"fee"`
+	HeldUntil int64       `protobuf:"varint,4,opt,name=held_until,json=heldUntil,proto3" json:"held_until,omitempty"`
+}
+
+func (m *EventReservationFeeCharged) Reset()         { *m = EventReservationFeeCharged{} }
+func (m *EventReservationFeeCharged) String() string { return proto.CompactTextString(m) }
+func (*EventReservationFeeCharged) ProtoMessage()    {}
+func (*EventReservationFeeCharged) Descriptor() ([]byte, []int) {
+	return fileDescriptor_20c1315e7389bb18, []int{10}
+}
+func (m *EventReservationFeeCharged) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventReservationFeeCharged) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventReservationFeeCharged.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventReservationFeeCharged) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventReservationFeeCharged.Merge(m, src)
+}
+func (m *EventReservationFeeCharged) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventReservationFeeCharged) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventReservationFeeCharged.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventReservationFeeCharged proto.InternalMessageInfo
+
+func (m *EventReservationFeeCharged) GetLease() BidID {
+	if m != nil {
+		return m.Lease
+	}
+	return BidID{}
+}
+
+func (m *EventReservationFeeCharged) GetReason() CloseReason {
+	if m != nil {
+		return m.Reason
+	}
+	return CLOSE_REASON_UNSPECIFIED
+}
+
+func (m *EventReservationFeeCharged) GetFee() types.Coin {
+	if m != nil {
+		return m.Fee
+	}
+	return types.Coin{}
+}
+
+func (m *EventReservationFeeCharged) GetHeldUntil() int64 {
+	if m != nil {
+		return m.HeldUntil
+	}
+	return 0
+}
+
+// EventBidDepositForfeited: a provider walked away from or never started a
+// pending lease; its bid deposit went to the community pool.
+type EventBidDepositForfeited struct {
+	Lease   BidID      `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease"`
+	Deposit types.Coin `protobuf:"bytes,2,opt,name=deposit,proto3" json:"deposit"`
+}
+
+func (m *EventBidDepositForfeited) Reset()         { *m = EventBidDepositForfeited{} }
+func (m *EventBidDepositForfeited) String() string { return proto.CompactTextString(m) }
+func (*EventBidDepositForfeited) ProtoMessage()    {}
+func (*EventBidDepositForfeited) Descriptor() ([]byte, []int) {
+	return fileDescriptor_20c1315e7389bb18, []int{11}
+}
+func (m *EventBidDepositForfeited) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventBidDepositForfeited) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventBidDepositForfeited.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventBidDepositForfeited) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventBidDepositForfeited.Merge(m, src)
+}
+func (m *EventBidDepositForfeited) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventBidDepositForfeited) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventBidDepositForfeited.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventBidDepositForfeited proto.InternalMessageInfo
+
+func (m *EventBidDepositForfeited) GetLease() BidID {
+	if m != nil {
+		return m.Lease
+	}
+	return BidID{}
+}
+
+func (m *EventBidDepositForfeited) GetDeposit() types.Coin {
+	if m != nil {
+		return m.Deposit
+	}
+	return types.Coin{}
+}
+
+// EventLeaseDisputed: the tenant proved with the provider's own receipt
+// that a manifest_missing close was false; the provider was slashed and the
+// fee returned to the tenant.
+type EventLeaseDisputed struct {
+	Lease       BidID      `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease"`
+	Slashed     types.Coin `protobuf:"bytes,2,opt,name=slashed,proto3" json:"slashed"`
+	FeeReturned types.Coin `protobuf:"bytes,3,opt,name=fee_returned,json=feeReturned,proto3" json:"fee_returned"`
+}
+
+func (m *EventLeaseDisputed) Reset()         { *m = EventLeaseDisputed{} }
+func (m *EventLeaseDisputed) String() string { return proto.CompactTextString(m) }
+func (*EventLeaseDisputed) ProtoMessage()    {}
+func (*EventLeaseDisputed) Descriptor() ([]byte, []int) {
+	return fileDescriptor_20c1315e7389bb18, []int{12}
+}
+func (m *EventLeaseDisputed) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventLeaseDisputed) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventLeaseDisputed.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventLeaseDisputed) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventLeaseDisputed.Merge(m, src)
+}
+func (m *EventLeaseDisputed) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventLeaseDisputed) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventLeaseDisputed.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventLeaseDisputed proto.InternalMessageInfo
+
+func (m *EventLeaseDisputed) GetLease() BidID {
+	if m != nil {
+		return m.Lease
+	}
+	return BidID{}
+}
+
+func (m *EventLeaseDisputed) GetSlashed() types.Coin {
+	if m != nil {
+		return m.Slashed
+	}
+	return types.Coin{}
+}
+
+func (m *EventLeaseDisputed) GetFeeReturned() types.Coin {
+	if m != nil {
+		return m.FeeReturned
+	}
+	return types.Coin{}
+}
+
+// EventDisputeWindowClosed: nobody disputed a manifest_missing close in
+// time; the held fee went to the community pool.
+type EventDisputeWindowClosed struct {
+	Lease BidID      `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease"`
+	Fee   types.Coin `protobuf:"bytes,2,opt,name=fee,proto3" json:"fee"`
+}
+
+func (m *EventDisputeWindowClosed) Reset()         { *m = EventDisputeWindowClosed{} }
+func (m *EventDisputeWindowClosed) String() string { return proto.CompactTextString(m) }
+func (*EventDisputeWindowClosed) ProtoMessage()    {}
+func (*EventDisputeWindowClosed) Descriptor() ([]byte, []int) {
+	return fileDescriptor_20c1315e7389bb18, []int{13}
+}
+func (m *EventDisputeWindowClosed) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventDisputeWindowClosed) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventDisputeWindowClosed.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventDisputeWindowClosed) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventDisputeWindowClosed.Merge(m, src)
+}
+func (m *EventDisputeWindowClosed) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventDisputeWindowClosed) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventDisputeWindowClosed.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventDisputeWindowClosed proto.InternalMessageInfo
+
+func (m *EventDisputeWindowClosed) GetLease() BidID {
+	if m != nil {
+		return m.Lease
+	}
+	return BidID{}
+}
+
+func (m *EventDisputeWindowClosed) GetFee() types.Coin {
+	if m != nil {
+		return m.Fee
+	}
+	return types.Coin{}
+}
+
 func init() {
 	proto.RegisterType((*EventDeploymentCreated)(nil), "gpunet.market.v1.EventDeploymentCreated")
 	proto.RegisterType((*EventDeploymentUpdated)(nil), "gpunet.market.v1.EventDeploymentUpdated")
@@ -573,44 +827,59 @@ func init() {
 	proto.RegisterType((*EventLeaseCreated)(nil), "gpunet.market.v1.EventLeaseCreated")
 	proto.RegisterType((*EventLeaseStarted)(nil), "gpunet.market.v1.EventLeaseStarted")
 	proto.RegisterType((*EventLeaseClosed)(nil), "gpunet.market.v1.EventLeaseClosed")
+	proto.RegisterType((*EventReservationFeeCharged)(nil), "gpunet.market.v1.EventReservationFeeCharged")
+	proto.RegisterType((*EventBidDepositForfeited)(nil), "gpunet.market.v1.EventBidDepositForfeited")
+	proto.RegisterType((*EventLeaseDisputed)(nil), "gpunet.market.v1.EventLeaseDisputed")
+	proto.RegisterType((*EventDisputeWindowClosed)(nil), "gpunet.market.v1.EventDisputeWindowClosed")
 }
 
 func init() { proto.RegisterFile("gpunet/market/v1/events.proto", fileDescriptor_20c1315e7389bb18) }
 
 var fileDescriptor_20c1315e7389bb18 = []byte{
-	// 502 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xbc, 0x94, 0x51, 0x6b, 0x13, 0x41,
-	0x10, 0xc7, 0x73, 0x49, 0x5a, 0xe8, 0xa6, 0x89, 0xf5, 0xa8, 0x35, 0x16, 0x7b, 0x86, 0x13, 0x31,
-	0x2f, 0xee, 0x91, 0x88, 0xe0, 0x6b, 0xd2, 0x08, 0x0a, 0x82, 0x70, 0x22, 0x82, 0x3e, 0x84, 0xbd,
-	0xdb, 0xf1, 0x6e, 0x31, 0x77, 0x7b, 0xee, 0x6e, 0x63, 0xeb, 0xa7, 0xf0, 0x3b, 0xf8, 0x65, 0xfa,
-	0xd8, 0x47, 0x9f, 0x44, 0x92, 0x2f, 0x22, 0xb7, 0xbb, 0x27, 0x69, 0xa3, 0x0f, 0x11, 0xec, 0xd3,
-	0xed, 0xcd, 0xec, 0xfc, 0x7f, 0x33, 0xb3, 0xc3, 0xa0, 0xa3, 0xa4, 0x38, 0xc9, 0x41, 0x05, 0x19,
-	0x11, 0x1f, 0x41, 0x05, 0xf3, 0x41, 0x00, 0x73, 0xc8, 0x95, 0xc4, 0x85, 0xe0, 0x8a, 0xbb, 0x7b,
-	0xc6, 0x8d, 0x8d, 0x1b, 0xcf, 0x07, 0x87, 0x5e, 0xcc, 0x65, 0xc6, 0x65, 0x10, 0x11, 0x09, 0xc1,
-	0x7c, 0x10, 0x81, 0x22, 0x83, 0x20, 0xe6, 0x2c, 0x37, 0x11, 0x87, 0xfb, 0x09, 0x4f, 0xb8, 0x3e,
-	0x06, 0xe5, 0xc9, 0x5a, 0xd7, 0x31, 0x56, 0x51, 0xbb, 0xfd, 0x04, 0x1d, 0x3c, 0x2b, 0xb1, 0x13,
-	0x28, 0x66, 0xfc, 0x2c, 0x83, 0x5c, 0x1d, 0x0b, 0x20, 0x0a, 0xa8, 0xbb, 0x8f, 0xb6, 0xf8, 0xe7,
-	0x1c, 0x44, 0xd7, 0xe9, 0x39, 0xfd, 0x9d, 0xd0, 0xfc, 0xb8, 0x2e, 0x6a, 0x52, 0x09, 0x9f, 0xba,
-	0xf5, 0x9e, 0xd3, 0x6f, 0x86, 0xfa, 0xec, 0xde, 0x47, 0xed, 0x8c, 0xe4, 0xec, 0x03, 0x48, 0x35,
-	0x4d, 0x89, 0x4c, 0xbb, 0x8d, 0x9e, 0xd3, 0xdf, 0x0d, 0x77, 0x2b, 0xe3, 0x73, 0x22, 0xd3, 0x3f,
-	0x80, 0xde, 0x14, 0xf4, 0x7f, 0x80, 0x46, 0xe8, 0xd6, 0xd5, 0x8a, 0x66, 0x5c, 0x6e, 0xc2, 0xf1,
-	0x53, 0x74, 0x53, 0x4b, 0xbc, 0x12, 0x14, 0x44, 0xd5, 0x8f, 0x00, 0xd5, 0x19, 0xd5, 0xb1, 0xad,
-	0xe1, 0x1d, 0x7c, 0xf5, 0x75, 0xb0, 0xbe, 0xfb, 0x62, 0x32, 0x6e, 0x9e, 0xff, 0xb8, 0x57, 0x0b,
-	0xeb, 0x8c, 0xba, 0x3e, 0x6a, 0x47, 0x8c, 0x4e, 0xe3, 0x92, 0x2e, 0xa7, 0x44, 0x69, 0x44, 0x23,
-	0x6c, 0x45, 0x8c, 0xea, 0x8c, 0xe4, 0x48, 0xf9, 0xef, 0xd1, 0xde, 0x0a, 0xc9, 0xe4, 0xb9, 0x31,
-	0xe8, 0x00, 0x6d, 0x0b, 0x20, 0x92, 0xe7, 0x9a, 0xb0, 0x13, 0xda, 0x3f, 0xff, 0x0b, 0xba, 0xa1,
-	0xc5, 0xc7, 0x8c, 0x56, 0x45, 0x3c, 0x5a, 0xd1, 0xbe, 0xbd, 0xae, 0x3d, 0x66, 0xf4, 0x92, 0xf2,
-	0x53, 0xb4, 0x55, 0x08, 0x16, 0x83, 0x16, 0x6e, 0x0d, 0xef, 0x62, 0x33, 0x82, 0xb8, 0x1c, 0x41,
-	0x6c, 0x47, 0x10, 0x4f, 0x20, 0x3e, 0xe6, 0x2c, 0xb7, 0x61, 0x26, 0xc0, 0x7f, 0x8b, 0x3a, 0xbf,
-	0xd9, 0xa6, 0xac, 0x0d, 0xd1, 0x7f, 0x2b, 0xea, 0x9b, 0x63, 0x1f, 0xe7, 0x25, 0x10, 0x09, 0xd7,
-	0x5d, 0x97, 0xfb, 0x00, 0x75, 0xa4, 0x22, 0x42, 0x4d, 0x29, 0x10, 0x3a, 0x63, 0x39, 0xe8, 0x19,
-	0x6c, 0x84, 0x6d, 0x6d, 0x9d, 0x58, 0xa3, 0x3f, 0x5e, 0x4d, 0xf2, 0x75, 0xe9, 0xda, 0x38, 0x49,
-	0xff, 0xd4, 0xce, 0x86, 0x29, 0xf4, 0x9f, 0x9a, 0xf8, 0xe4, 0x52, 0x13, 0x3b, 0xc3, 0xa3, 0xf5,
-	0x10, 0x2d, 0x1c, 0xea, 0x4b, 0x55, 0x8f, 0xc7, 0xa3, 0xf3, 0x85, 0xe7, 0x5c, 0x2c, 0x3c, 0xe7,
-	0xe7, 0xc2, 0x73, 0xbe, 0x2e, 0xbd, 0xda, 0xc5, 0xd2, 0xab, 0x7d, 0x5f, 0x7a, 0xb5, 0x77, 0x0f,
-	0x13, 0xa6, 0xd2, 0x93, 0x08, 0xc7, 0x3c, 0x0b, 0xec, 0x62, 0xb1, 0x9f, 0xd3, 0x6a, 0xc3, 0xa8,
-	0xb3, 0x02, 0x64, 0xb4, 0xad, 0xd7, 0xcb, 0xe3, 0x5f, 0x01, 0x00, 0x00, 0xff, 0xff, 0x94, 0x6d,
-	0x35, 0x37, 0xe6, 0x04, 0x00, 0x00,
+	// 684 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xbc, 0x55, 0xc1, 0x4f, 0x13, 0x4f,
+	0x14, 0xee, 0xb6, 0x85, 0xdf, 0xaf, 0x53, 0x40, 0xdc, 0x20, 0x56, 0x02, 0x2b, 0x59, 0x63, 0xe4,
+	0xe2, 0x6e, 0x0a, 0x31, 0xd1, 0x23, 0xa5, 0x12, 0x4d, 0x4c, 0x4c, 0xd6, 0x10, 0x12, 0x3d, 0x34,
+	0xd3, 0x9d, 0xd7, 0xee, 0xc4, 0xed, 0xcc, 0x3a, 0x33, 0x2d, 0xe0, 0xd1, 0x83, 0x07, 0x4f, 0xfe,
+	0x0f, 0xfe, 0x33, 0x1c, 0x39, 0x1a, 0x0f, 0xc6, 0xc0, 0x3f, 0x62, 0x76, 0x76, 0x16, 0x0a, 0xc5,
+	0xd8, 0xd6, 0xe8, 0xa9, 0xb3, 0x6f, 0xde, 0x7b, 0xdf, 0xf7, 0xbd, 0xef, 0x35, 0x83, 0xd6, 0xba,
+	0x49, 0x9f, 0x81, 0xf2, 0x7b, 0x58, 0xbc, 0x05, 0xe5, 0x0f, 0xea, 0x3e, 0x0c, 0x80, 0x29, 0xe9,
+	0x25, 0x82, 0x2b, 0x6e, 0x2f, 0x66, 0xd7, 0x5e, 0x76, 0xed, 0x0d, 0xea, 0x2b, 0x4e, 0xc8, 0x65,
+	0x8f, 0x4b, 0xbf, 0x8d, 0x25, 0xf8, 0x83, 0x7a, 0x1b, 0x14, 0xae, 0xfb, 0x21, 0xa7, 0x2c, 0xab,
+	0x58, 0x59, 0xea, 0xf2, 0x2e, 0xd7, 0x47, 0x3f, 0x3d, 0x99, 0xe8, 0x28, 0x8c, 0xe9, 0xa8, 0xaf,
+	0xdd, 0x2e, 0x5a, 0x7e, 0x9a, 0xc2, 0x36, 0x21, 0x89, 0xf9, 0x51, 0x0f, 0x98, 0xda, 0x11, 0x80,
+	0x15, 0x10, 0x7b, 0x09, 0xcd, 0xf0, 0x03, 0x06, 0xa2, 0x66, 0xad, 0x5b, 0x1b, 0x95, 0x20, 0xfb,
+	0xb0, 0x6d, 0x54, 0x26, 0x12, 0xde, 0xd5, 0x8a, 0xeb, 0xd6, 0x46, 0x39, 0xd0, 0x67, 0xfb, 0x1e,
+	0x9a, 0xef, 0x61, 0x46, 0x3b, 0x20, 0x55, 0x2b, 0xc2, 0x32, 0xaa, 0x95, 0xd6, 0xad, 0x8d, 0xb9,
+	0x60, 0x2e, 0x0f, 0x3e, 0xc3, 0x32, 0xba, 0x06, 0x68, 0x2f, 0x21, 0x7f, 0x03, 0x68, 0x1b, 0xdd,
+	0xba, 0xaa, 0x28, 0xe6, 0x72, 0x12, 0x1c, 0xf7, 0xa3, 0x85, 0x6e, 0xea, 0x1e, 0x2f, 0x05, 0x01,
+	0x91, 0x0f, 0xc4, 0x47, 0x45, 0x4a, 0x74, 0x71, 0x75, 0xf3, 0x8e, 0x77, 0xd5, 0x1e, 0x4f, 0xe7,
+	0x3e, 0x6f, 0x36, 0xca, 0xc7, 0xdf, 0xef, 0x16, 0x82, 0x22, 0x25, 0xb6, 0x8b, 0xe6, 0xdb, 0x94,
+	0xb4, 0xc2, 0x14, 0x5e, 0xb6, 0xb0, 0xd2, 0x18, 0xa5, 0xa0, 0xda, 0xa6, 0x44, 0x53, 0x92, 0xdb,
+	0xca, 0x5e, 0x45, 0x15, 0x01, 0xb8, 0x1f, 0x2a, 0xca, 0x99, 0x96, 0xf3, 0x7f, 0x70, 0x11, 0x70,
+	0xdf, 0xa0, 0xc5, 0x21, 0x1e, 0x99, 0x8c, 0x89, 0x69, 0x2c, 0xa3, 0x59, 0x01, 0x58, 0x72, 0xa6,
+	0xf1, 0x2b, 0x81, 0xf9, 0x72, 0xdf, 0xa3, 0x1b, 0xba, 0x79, 0x83, 0x92, 0x5c, 0xe2, 0xc3, 0xa1,
+	0xde, 0xb7, 0x47, 0x7b, 0x37, 0x28, 0xb9, 0xd4, 0xf9, 0x31, 0x9a, 0x49, 0x04, 0x0d, 0x41, 0x37,
+	0xae, 0x6e, 0xae, 0x7a, 0xd9, 0x86, 0x7a, 0xe9, 0x86, 0x7a, 0x66, 0x43, 0xbd, 0x26, 0x84, 0x3b,
+	0x9c, 0x32, 0x53, 0x96, 0x15, 0xb8, 0xfb, 0x68, 0xe1, 0x1c, 0x3b, 0x93, 0x35, 0x21, 0xf4, 0xaf,
+	0x44, 0x7d, 0xc9, 0xad, 0x7b, 0x01, 0x58, 0xc2, 0xbf, 0xd6, 0x65, 0xdf, 0x47, 0x0b, 0x52, 0x61,
+	0xa1, 0x5a, 0x04, 0x30, 0x89, 0x29, 0x03, 0xed, 0x69, 0x29, 0x98, 0xd7, 0xd1, 0xa6, 0x09, 0xba,
+	0x8d, 0x61, 0x92, 0xaf, 0xd2, 0xab, 0x89, 0x49, 0xba, 0x87, 0x66, 0x37, 0x32, 0xa1, 0x53, 0x0d,
+	0xf1, 0xd1, 0xa5, 0x21, 0x2e, 0x6c, 0xae, 0x8d, 0x96, 0xe8, 0xc6, 0x81, 0x4e, 0x3a, 0x9f, 0xf1,
+	0x37, 0x0b, 0xad, 0x68, 0xe8, 0x00, 0x24, 0x88, 0x01, 0x4e, 0x57, 0x75, 0x17, 0x60, 0x27, 0xc2,
+	0xa2, 0x0b, 0xc4, 0xde, 0x42, 0x33, 0x71, 0xca, 0x69, 0x3c, 0x1e, 0x59, 0xee, 0x94, 0x54, 0xec,
+	0x3a, 0x2a, 0x75, 0x20, 0x1b, 0x72, 0xfa, 0x6f, 0xb8, 0xce, 0xa7, 0x21, 0x93, 0xd2, 0x5c, 0x7b,
+	0x0d, 0xa1, 0x08, 0x62, 0xd2, 0xea, 0x33, 0x45, 0xe3, 0x5a, 0x59, 0xdb, 0x53, 0x49, 0x23, 0x7b,
+	0x69, 0xc0, 0xfd, 0x64, 0xa1, 0x5a, 0xbe, 0x9a, 0x4d, 0x48, 0xb8, 0xa4, 0x6a, 0x97, 0x8b, 0x0e,
+	0x50, 0x35, 0xad, 0xb4, 0x27, 0xe8, 0x3f, 0x92, 0x35, 0x32, 0xfb, 0xf4, 0x5b, 0x9e, 0x79, 0xbe,
+	0x7b, 0x6c, 0x21, 0xfb, 0xc2, 0xe4, 0x26, 0x95, 0x49, 0xff, 0x4f, 0x68, 0xc8, 0x18, 0xcb, 0x08,
+	0xc8, 0xd8, 0x34, 0x4c, 0xbe, 0xdd, 0x40, 0x73, 0x1d, 0x80, 0x96, 0x00, 0xd5, 0x17, 0x0c, 0xc8,
+	0xb8, 0xe3, 0xae, 0x76, 0x00, 0x02, 0x53, 0xe3, 0x7e, 0xc8, 0xe7, 0x6a, 0x54, 0xec, 0x53, 0x46,
+	0xf8, 0x81, 0xd9, 0xdb, 0xa9, 0x04, 0x19, 0xef, 0x8b, 0xe3, 0x7b, 0xdf, 0xd8, 0x3e, 0x3e, 0x75,
+	0xac, 0x93, 0x53, 0xc7, 0xfa, 0x71, 0xea, 0x58, 0x9f, 0xcf, 0x9c, 0xc2, 0xc9, 0x99, 0x53, 0xf8,
+	0x7a, 0xe6, 0x14, 0x5e, 0x3f, 0xe8, 0x52, 0x15, 0xf5, 0xdb, 0x5e, 0xc8, 0x7b, 0xbe, 0x79, 0x31,
+	0xcd, 0xcf, 0x61, 0xfe, 0x74, 0xaa, 0xa3, 0x04, 0x64, 0x7b, 0x56, 0xbf, 0x9b, 0x5b, 0x3f, 0x03,
+	0x00, 0x00, 0xff, 0xff, 0xca, 0xd9, 0x40, 0x52, 0xbf, 0x07, 0x00, 0x00,
 }
 
 func (m *EventDeploymentCreated) Marshal() (dAtA []byte, err error) {
@@ -752,6 +1021,16 @@ func (m *EventOrderCreated) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
+	if m.Reauction {
+		i--
+		if m.Reauction {
+			dAtA[i] = 1
+		} else {
+			dAtA[i] = 0
+		}
+		i--
+		dAtA[i] = 0x18
+	}
 	if m.BidClosesAt != 0 {
 		i = encodeVarintEvents(dAtA, i, uint64(m.BidClosesAt))
 		i--
@@ -1012,6 +1291,198 @@ func (m *EventLeaseClosed) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	return len(dAtA) - i, nil
 }
 
+func (m *EventReservationFeeCharged) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventReservationFeeCharged) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventReservationFeeCharged) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if m.HeldUntil != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.HeldUntil))
+		i--
+		dAtA[i] = 0x20
+	}
+	{
+		size, err := m.Fee.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x1a
+	if m.Reason != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.Reason))
+		i--
+		dAtA[i] = 0x10
+	}
+	{
+		size, err := m.Lease.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *EventBidDepositForfeited) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventBidDepositForfeited) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventBidDepositForfeited) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Deposit.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x12
+	{
+		size, err := m.Lease.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *EventLeaseDisputed) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventLeaseDisputed) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventLeaseDisputed) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.FeeReturned.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x1a
+	{
+		size, err := m.Slashed.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x12
+	{
+		size, err := m.Lease.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *EventDisputeWindowClosed) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventDisputeWindowClosed) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventDisputeWindowClosed) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Fee.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x12
+	{
+		size, err := m.Lease.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
 func encodeVarintEvents(dAtA []byte, offset int, v uint64) int {
 	offset -= sovEvents(v)
 	base := offset
@@ -1089,6 +1560,9 @@ func (m *EventOrderCreated) Size() (n int) {
 	n += 1 + l + sovEvents(uint64(l))
 	if m.BidClosesAt != 0 {
 		n += 1 + sovEvents(uint64(m.BidClosesAt))
+	}
+	if m.Reauction {
+		n += 2
 	}
 	return n
 }
@@ -1174,6 +1648,66 @@ func (m *EventLeaseClosed) Size() (n int) {
 	if m.Reason != 0 {
 		n += 1 + sovEvents(uint64(m.Reason))
 	}
+	return n
+}
+
+func (m *EventReservationFeeCharged) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Lease.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	if m.Reason != 0 {
+		n += 1 + sovEvents(uint64(m.Reason))
+	}
+	l = m.Fee.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	if m.HeldUntil != 0 {
+		n += 1 + sovEvents(uint64(m.HeldUntil))
+	}
+	return n
+}
+
+func (m *EventBidDepositForfeited) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Lease.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = m.Deposit.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	return n
+}
+
+func (m *EventLeaseDisputed) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Lease.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = m.Slashed.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = m.FeeReturned.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	return n
+}
+
+func (m *EventDisputeWindowClosed) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Lease.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = m.Fee.Size()
+	n += 1 + l + sovEvents(uint64(l))
 	return n
 }
 
@@ -1635,6 +2169,26 @@ func (m *EventOrderCreated) Unmarshal(dAtA []byte) error {
 					break
 				}
 			}
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Reauction", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.Reauction = bool(v != 0)
 		default:
 			iNdEx = preIndex
 			skippy, err := skipEvents(dAtA[iNdEx:])
@@ -2301,6 +2855,541 @@ func (m *EventLeaseClosed) Unmarshal(dAtA []byte) error {
 					break
 				}
 			}
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventReservationFeeCharged) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventReservationFeeCharged: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventReservationFeeCharged: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Lease", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Lease.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Reason", wireType)
+			}
+			m.Reason = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.Reason |= CloseReason(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Fee", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Fee.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 4:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field HeldUntil", wireType)
+			}
+			m.HeldUntil = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.HeldUntil |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventBidDepositForfeited) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventBidDepositForfeited: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventBidDepositForfeited: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Lease", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Lease.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Deposit", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Deposit.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventLeaseDisputed) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventLeaseDisputed: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventLeaseDisputed: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Lease", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Lease.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Slashed", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Slashed.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field FeeReturned", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.FeeReturned.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventDisputeWindowClosed) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventDisputeWindowClosed: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventDisputeWindowClosed: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Lease", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Lease.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Fee", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Fee.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
 			skippy, err := skipEvents(dAtA[iNdEx:])

@@ -22,7 +22,7 @@ type BankKeeper interface {
 type ProviderKeeper interface {
 	GetProvider(ctx context.Context, owner sdk.AccAddress) (providertypes.Provider, error)
 	HasMinBond(ctx context.Context, p providertypes.Provider) (bool, error)
-	Slash(ctx context.Context, owner sdk.AccAddress, fraction sdkmath.LegacyDec, recipient sdk.AccAddress, reason, lease string) (sdk.Coin, error)
+	Slash(ctx context.Context, owner sdk.AccAddress, fraction sdkmath.LegacyDec, reason, lease string) (sdk.Coin, error)
 	StartFailureSlash(ctx context.Context) (sdkmath.LegacyDec, error)
 	RecordLeaseWon(ctx context.Context, owner sdk.AccAddress) error
 	RecordStartedOnTime(ctx context.Context, owner sdk.AccAddress) error
@@ -38,4 +38,16 @@ type EscrowKeeper interface {
 	ClosePayment(ctx context.Context, id escrowtypes.PaymentID, reason string) error
 	CloseAccount(ctx context.Context, id escrowtypes.AccountID, reason string) (sdk.Coin, error)
 	Refund(ctx context.Context, id escrowtypes.AccountID, amount sdk.Coin) (sdk.Coin, error)
+	Charge(ctx context.Context, id escrowtypes.AccountID, amount sdk.Coin, module string) (sdk.Coin, error)
+}
+
+// CommunityPool is x/distribution's community pool: slashes, forfeited bid
+// deposits and reservation fees go there, never to a counterparty.
+type CommunityPool interface {
+	FundCommunityPool(ctx context.Context, amount sdk.Coins, sender sdk.AccAddress) error
+}
+
+// AccountKeeper gives the public key a provider signs its receipts with.
+type AccountKeeper interface {
+	GetAccount(ctx context.Context, addr sdk.AccAddress) sdk.AccountI
 }

@@ -108,5 +108,22 @@ func (gs GenesisState) Validate(ac address.Codec) error {
 			return fmt.Errorf("orders[%d] (%s): matched but has no lease", i, o.Id.Name())
 		}
 	}
+	disputed := map[string]bool{}
+	for i, d := range gs.DisputableCloses {
+		name := d.Lease.Name()
+		if _, err := ac.StringToBytes(d.Lease.Order.Owner); err != nil {
+			return fmt.Errorf("disputable_closes[%d] (%s): owner: %w", i, name, err)
+		}
+		if _, err := ac.StringToBytes(d.Lease.Provider); err != nil {
+			return fmt.Errorf("disputable_closes[%d] (%s): provider: %w", i, name, err)
+		}
+		if disputed[name] {
+			return fmt.Errorf("disputable_closes[%d] (%s): duplicate", i, name)
+		}
+		disputed[name] = true
+		if len(d.ManifestHash) != 32 || !d.Fee.IsValid() || d.Fee.Denom != gs.Params.BidMinDeposit.Denom || d.DisputeUntil < d.ClosedAt {
+			return fmt.Errorf("disputable_closes[%d] (%s): needs a 32-byte manifest hash, a valid fee in %s and dispute_until >= closed_at", i, name, gs.Params.BidMinDeposit.Denom)
+		}
+	}
 	return nil
 }

@@ -27,6 +27,8 @@ var (
 	StartDeadlinesKey   = collections.NewPrefix(10)
 	NextDseqKey         = collections.NewPrefix(11)
 	NextBidSeqKey       = collections.NewPrefix(12)
+	DisputableKey       = collections.NewPrefix(13)
+	DisputeQueueKey     = collections.NewPrefix(14)
 )
 
 // GroupOrder packs gseq and oseq into one key part.

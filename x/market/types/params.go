@@ -21,6 +21,10 @@ func DefaultParams() Params {
 		StartTimeout:           120,
 		MaxGroupsPerDeployment: 16,
 		MaxSweepsPerBlock:      500,
+		ManifestTimeout:        40,
+		ReservationFeeSeconds:  600, // 10 minutes of the lease price
+		DisputeWindow:          14_400,
+		MaxReauctions:          3,
 	}
 }
 
@@ -40,6 +44,18 @@ func (p Params) Validate() error {
 	}
 	if p.MaxBidsPerOrder == 0 || p.StartTimeout == 0 || p.MaxGroupsPerDeployment == 0 || p.MaxSweepsPerBlock == 0 {
 		return fmt.Errorf("max_bids_per_order, start_timeout, max_groups_per_deployment and max_sweeps_per_block must be positive")
+	}
+	if p.ManifestTimeout == 0 || p.ManifestTimeout >= p.StartTimeout {
+		return fmt.Errorf("manifest_timeout must be positive and below start_timeout (%d)", p.StartTimeout)
+	}
+	if p.DisputeWindow == 0 {
+		return fmt.Errorf("dispute_window must be positive")
+	}
+	if p.ReservationFeeSeconds > 7*24*3600 {
+		return fmt.Errorf("reservation_fee_seconds must be at most a week")
+	}
+	if p.MaxReauctions > 16 {
+		return fmt.Errorf("max_reauctions must be at most 16")
 	}
 	return nil
 }

@@ -8,13 +8,85 @@ import (
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
-// Limits that bound state per deployment.
+// Limits that bound state per deployment and every resource figure. The
+// SDL parser uses the same ones; the chain refuses anything beyond them in
+// ValidateBasic, so an order nobody can run never reaches the mempool and no
+// sum over an order can overflow.
 const (
 	MaxGroupNameLength = 64
 	MaxResourceUnits   = 16
 	MaxReplicas        = 256
 	MaxGPUModels       = 8
+	MaxCPUMillis       = 1 << 20  // per replica: 1,048 cores
+	MaxMemoryBytes     = 16 << 40 // per replica: 16 TiB
+	MaxStorageBytes    = 1 << 50  // per replica: 1 PiB
+	MaxGPUUnits        = 64       // per replica
+	MaxGroups          = 64       // per deployment, whatever max_groups_per_deployment says
 )
+
+// ValidateResources checks one unit's figures against the bounds.
+func ValidateResources(r ResourceUnit) error {
+	switch {
+	case r.Count == 0 || r.Count > MaxReplicas:
+		return fmt.Errorf("count %d must be 1-%d", r.Count, MaxReplicas)
+	case r.CpuMillis == 0 || r.CpuMillis > MaxCPUMillis:
+		return fmt.Errorf("cpu_millis %d must be 1-%d", r.CpuMillis, MaxCPUMillis)
+	case r.MemoryBytes == 0 || r.MemoryBytes > MaxMemoryBytes:
+		return fmt.Errorf("memory_bytes %d must be 1-%d", r.MemoryBytes, uint64(MaxMemoryBytes))
+	case r.StorageBytes > MaxStorageBytes:
+		return fmt.Errorf("storage_bytes %d must be at most %d", r.StorageBytes, uint64(MaxStorageBytes))
+	case r.Gpu.Units > MaxGPUUnits:
+		return fmt.Errorf("gpu units %d must be at most %d", r.Gpu.Units, MaxGPUUnits)
+	case len(r.Gpu.Models) > MaxGPUModels:
+		return fmt.Errorf("at most %d gpu models", MaxGPUModels)
+	}
+	return nil
+}
+
+// ValidateBasic refuses, before the mempool, a deployment whose resources
+// are out of bounds or whose totals would overflow: stateless checks only
+// (params are checked again in the message server).
+func (m *MsgCreateDeployment) ValidateBasic() error {
+	if len(m.Groups) == 0 || len(m.Groups) > MaxGroups {
+		return errorsmod.Wrapf(ErrInvalidGroups, "%d groups, must be 1-%d", len(m.Groups), MaxGroups)
+	}
+	for i, g := range m.Groups {
+		if len(g.Resources) == 0 || len(g.Resources) > MaxResourceUnits {
+			return errorsmod.Wrapf(ErrInvalidGroups, "groups[%d] (%s): 1-%d resource units", i, g.Name, MaxResourceUnits)
+		}
+		for j, r := range g.Resources {
+			if err := ValidateResources(r); err != nil {
+				return errorsmod.Wrapf(ErrResourcesTooLarge, "groups[%d] (%s) resources[%d]: %v", i, g.Name, j, err)
+			}
+		}
+		if _, err := GroupTotals(g.Resources); err != nil {
+			return errorsmod.Wrapf(ErrResourcesTooLarge, "groups[%d] (%s): %v", i, g.Name, err)
+		}
+	}
+	return nil
+}
+
+// ValidateBasic checks a dispute's shape: a receipt for a lease of the
+// sender, with a SHA-256 and a signature.
+func (m *MsgDisputeLease) ValidateBasic() error {
+	if m.Owner != m.Receipt.Lease.Order.Owner {
+		return errorsmod.Wrapf(ErrUnauthorized, "%s disputes a lease of %s", m.Owner, m.Receipt.Lease.Order.Owner)
+	}
+	if len(m.Receipt.ManifestHash) != 32 {
+		return errorsmod.Wrapf(ErrInvalidReceipt, "manifest_hash must be 32 bytes, got %d", len(m.Receipt.ManifestHash))
+	}
+	if len(m.Receipt.Signature) == 0 || len(m.Receipt.Signature) > 128 {
+		return errorsmod.Wrapf(ErrInvalidReceipt, "signature must be 1-128 bytes, got %d", len(m.Receipt.Signature))
+	}
+	return nil
+}
+
+// ReceiptSignBytes are the bytes a provider signs for a manifest receipt:
+// a fixed text naming the chain (no replay on another chain), the lease,
+// the manifest hash and the time.
+func ReceiptSignBytes(chainID string, lease BidID, manifestHash []byte, issuedAt int64) []byte {
+	return fmt.Appendf(nil, "gpunet manifest receipt v1\nchain_id=%s\nlease=%s\nmanifest_hash=%x\nissued_at=%d\n", chainID, lease.Name(), manifestHash, issuedAt)
+}
 
 // ValidateGroups checks a deployment's groups, naming the field at fault.
 func ValidateGroups(groups []GroupSpec, maxGroups uint32, denom string) error {
@@ -42,14 +114,8 @@ func ValidateGroups(groups []GroupSpec, maxGroups uint32, denom string) error {
 		}
 		for j, r := range g.Resources {
 			rw := fmt.Sprintf("%s (%s) resources[%d]", where, g.Name, j)
-			if r.Count == 0 || r.Count > MaxReplicas {
-				return errorsmod.Wrapf(ErrInvalidGroups, "%s: count must be 1-%d", rw, MaxReplicas)
-			}
-			if r.CpuMillis == 0 || r.MemoryBytes == 0 {
-				return errorsmod.Wrapf(ErrInvalidGroups, "%s: cpu_millis and memory_bytes must be positive", rw)
-			}
-			if len(r.Gpu.Models) > MaxGPUModels {
-				return errorsmod.Wrapf(ErrInvalidGroups, "%s: at most %d gpu models", rw, MaxGPUModels)
+			if err := ValidateResources(r); err != nil {
+				return errorsmod.Wrapf(ErrResourcesTooLarge, "%s: %v", rw, err)
 			}
 			if r.Gpu.Units == 0 && (len(r.Gpu.Models) > 0 || r.Gpu.MinMemoryMib > 0) {
 				return errorsmod.Wrapf(ErrInvalidGroups, "%s: gpu models or memory given without gpu units", rw)

@@ -54,7 +54,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	bank := &fakeBank{fakebank.New()}
-	k, err := keeper.NewKeeper(enc.Codec, ac, runtime.NewKVStoreService(key), runtime.EventService{}, runtime.ProvideHeaderInfoService(nil), bank, authority)
+	k, err := keeper.NewKeeper(enc.Codec, ac, runtime.NewKVStoreService(key), runtime.EventService{}, runtime.ProvideHeaderInfoService(nil), bank, bank, authority)
 	if err != nil {
 		t.Fatal(err)
 	}

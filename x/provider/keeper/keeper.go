@@ -31,6 +31,7 @@ type Keeper struct {
 	headers      header.Service
 	authority    string
 	bank         types.BankKeeper
+	pool         types.CommunityPool
 	market       types.MarketKeeper
 
 	Schema collections.Schema
@@ -56,6 +57,7 @@ func NewKeeper(
 	events event.Service,
 	headers header.Service,
 	bank types.BankKeeper,
+	pool types.CommunityPool,
 	authority string,
 ) (*Keeper, error) {
 	if _, err := addressCodec.StringToBytes(authority); err != nil {
@@ -69,6 +71,7 @@ func NewKeeper(
 		headers:      headers,
 		authority:    authority,
 		bank:         bank,
+		pool:         pool,
 
 		Params:            collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
 		Providers:         collections.NewMap(sb, types.ProvidersKey, "providers", sdk.AccAddressKey, codec.CollValue[types.Provider](cdc)),

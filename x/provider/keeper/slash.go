@@ -7,9 +7,14 @@ import (
 	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/gpunet/gpunet/x/provider/types"
 )
+
+// CommunityPoolRecipient is the recipient EventProviderSlashed names: slashed
+// bonds go to x/distribution's community pool.
+const CommunityPoolRecipient = "community_pool"
 
 // SlashAmounts splits a slash of fraction × (bond + Σ unbonding) between the
 // active bond and the unbonding entries: the bond pays first, then entries
@@ -34,9 +39,10 @@ func SlashAmounts(fraction sdkmath.LegacyDec, bond sdkmath.Int, unbonding []sdkm
 }
 
 // Slash takes fraction of owner's stake (active bond and unbonding entries)
-// and pays it to recipient, recording reason and the lease that caused it.
+// and pays it to the community pool (never to a counterparty: nobody gains
+// from a provider's failure), recording reason and the lease that caused it.
 // It returns what was taken; zero when the provider has nothing left.
-func (k *Keeper) Slash(ctx context.Context, owner sdk.AccAddress, fraction sdkmath.LegacyDec, recipient sdk.AccAddress, reason, lease string) (sdk.Coin, error) {
+func (k *Keeper) Slash(ctx context.Context, owner sdk.AccAddress, fraction sdkmath.LegacyDec, reason, lease string) (sdk.Coin, error) {
 	if fraction.IsNil() || fraction.IsNegative() || fraction.GT(sdkmath.LegacyOneDec()) {
 		return sdk.Coin{}, errorsmod.Wrapf(types.ErrInvalidSlash, "fraction %s outside [0, 1]", fraction)
 	}
@@ -92,10 +98,10 @@ func (k *Keeper) Slash(ctx context.Context, owner sdk.AccAddress, fraction sdkma
 		}
 	}
 	slashed := sdk.NewCoin(denom, total)
-	if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, recipient, sdk.NewCoins(slashed)); err != nil {
+	if err := k.pool.FundCommunityPool(ctx, sdk.NewCoins(slashed), authtypes.NewModuleAddress(types.ModuleName)); err != nil {
 		return sdk.Coin{}, err
 	}
 	return slashed, k.emit(ctx, &types.EventProviderSlashed{
-		Owner: ownerStr, Reason: reason, Lease: lease, Amount: slashed, Recipient: k.mustString(recipient),
+		Owner: ownerStr, Reason: reason, Lease: lease, Amount: slashed, Recipient: CommunityPoolRecipient,
 	})
 }

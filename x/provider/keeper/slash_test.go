@@ -1,6 +1,8 @@
 package keeper_test
 
 import (
+	"github.com/gpunet/gpunet/testutil/fakebank"
+
 	"errors"
 	"testing"
 	"time"
@@ -60,7 +62,7 @@ func TestSlashAmounts(t *testing.T) {
 	}
 }
 
-func TestSlashPaysRecipientFromBondThenUnbonding(t *testing.T) {
+func TestSlashPaysCommunityPoolFromBondThenUnbonding(t *testing.T) {
 	f := newFixture(t)
 	f.register(0)
 	// 1,000,000,000 registered; unbond 600,000,000 → bond 400,000,000 + entry 600,000,000.
@@ -68,17 +70,20 @@ func TestSlashPaysRecipientFromBondThenUnbonding(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := f.addrs[3]
-	before := f.bank.balance(tenant)
+	before, poolBefore := f.bank.balance(tenant), f.bank.balance(fakebank.PoolAddress)
 
-	slashed, err := f.k.Slash(f.ctx, f.addrs[0], sdkmath.LegacyMustNewDecFromStr("0.5"), tenant, "provider_start_timeout", "lease-1")
+	slashed, err := f.k.Slash(f.ctx, f.addrs[0], sdkmath.LegacyMustNewDecFromStr("0.5"), "provider_start_timeout", "lease-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slashed.Equal(coin(500_000_000)) {
 		t.Fatalf("slashed %s, want 500000000ugpn", slashed)
 	}
-	if got := f.bank.balance(tenant); got != before+500_000_000 {
-		t.Errorf("recipient received %d", got-before)
+	if got := f.bank.balance(fakebank.PoolAddress); got != poolBefore+500_000_000 {
+		t.Errorf("community pool received %d, want 500000000", got-poolBefore)
+	}
+	if got := f.bank.balance(tenant); got != before {
+		t.Errorf("a counterparty received %d of the slash", got-before)
 	}
 	p, _ := f.k.GetProvider(f.ctx, f.addrs[0])
 	if !p.Bond.IsZero() || p.Status != types.PROVIDER_STATUS_UNDERBONDED {
@@ -103,7 +108,7 @@ func TestSlashRefusesBadFraction(t *testing.T) {
 	f := newFixture(t)
 	f.register(0)
 	for _, fr := range []string{"-0.1", "1.5"} {
-		if _, err := f.k.Slash(f.ctx, f.addrs[0], sdkmath.LegacyMustNewDecFromStr(fr), f.addrs[1], "x", ""); !errors.Is(err, types.ErrInvalidSlash) {
+		if _, err := f.k.Slash(f.ctx, f.addrs[0], sdkmath.LegacyMustNewDecFromStr(fr), "x", ""); !errors.Is(err, types.ErrInvalidSlash) {
 			t.Errorf("fraction %s: got %v", fr, err)
 		}
 	}

@@ -24,3 +24,9 @@ type AccountKeeper interface {
 type MarketKeeper interface {
 	ProviderHasLiveWork(ctx context.Context, owner sdk.AccAddress) (bool, error)
 }
+
+// CommunityPool is x/distribution's community pool: where slashed bonds go,
+// never to a counterparty.
+type CommunityPool interface {
+	FundCommunityPool(ctx context.Context, amount sdk.Coins, sender sdk.AccAddress) error
+}
