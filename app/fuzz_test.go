@@ -76,7 +76,7 @@ var fuzzTemplates = []sdk.Msg{
 	&providertypes.MsgUnbond{}, &providertypes.MsgDeregisterProvider{}, &providertypes.MsgUpdateParams{},
 	&markettypes.MsgCreateDeployment{}, &markettypes.MsgUpdateDeployment{}, &markettypes.MsgCloseDeployment{},
 	&markettypes.MsgCreateBid{}, &markettypes.MsgCloseBid{}, &markettypes.MsgAcceptBid{}, &markettypes.MsgStartLease{},
-	&markettypes.MsgCloseLease{}, &markettypes.MsgWithdrawLease{}, &markettypes.MsgUpdateParams{},
+	&markettypes.MsgCloseLease{}, &markettypes.MsgWithdrawLease{}, &markettypes.MsgUpdateParams{}, &markettypes.MsgDisputeLease{},
 	&escrowtypes.MsgDeposit{}, &escrowtypes.MsgWithdrawPayment{}, &escrowtypes.MsgUpdateParams{},
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gpunet/gpunet/testutil/apptest"
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
@@ -132,13 +133,13 @@ var (
 		"register-provider", "update-provider", "bond", "unbond", "deregister-provider",
 		"create-deployment", "update-deployment", "deposit", "close-deployment",
 		"create-bid", "close-bid", "accept-bid", "start-lease", "close-lease",
-		"withdraw-lease", "withdraw-payment", "bank-send",
+		"withdraw-lease", "withdraw-payment", "bank-send", "dispute-lease",
 	}
 	simWeights = []int{
 		3, 1, 1, 1, 1,
 		4, 1, 2, 1,
-		8, 3, 3, 5, 1,
-		2, 2, 2,
+		8, 3, 3, 5, 2,
+		2, 2, 2, 1,
 	}
 )
 
@@ -169,8 +170,21 @@ type sim struct {
 const simAccounts = 14 // 0–6 tenants, 7–13 providers
 
 func newSim(t *testing.T, seed int64) *sim {
-	return &sim{t: t, r: rand.New(rand.NewSource(seed)), c: apptest.NewSeeded(t, simAccounts, seed),
+	s := &sim{t: t, r: rand.New(rand.NewSource(seed)), c: apptest.NewSeeded(t, simAccounts, seed),
 		ok: map[string]int{}, failed: map[string]int{}}
+	// Short timeouts, as on a local network, so pending leases reach
+	// manifest_missing closes and disputes within a short run.
+	s.c.Do(time.Second, func(ctx sdk.Context) {
+		p, err := s.c.App.MarketKeeper.Params.Get(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.StartTimeout, p.ManifestTimeout, p.DisputeWindow = 20, 5, 30
+		if _, err := marketkeeper.NewMsgServerImpl(s.c.App.MarketKeeper).UpdateParams(ctx, &markettypes.MsgUpdateParams{Authority: s.c.App.MarketKeeper.Authority(), Params: p}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return s
 }
 
 func (s *sim) report() string {
@@ -401,10 +415,41 @@ func (s *sim) msg(kind string) (int, sdk.Msg) {
 		if s.r.Intn(2) == 0 {
 			sender = s.index(l.Id.Order.Owner)
 		}
-		return sender, &markettypes.MsgCloseLease{Sender: s.addr(sender), Lease: l.Id}
+		msg := &markettypes.MsgCloseLease{Sender: s.addr(sender), Lease: l.Id}
+		if sender == p {
+			// Every reason a provider may give, fitting or not: a
+			// tenant-fault reason on a running lease, workload_* on a
+			// pending one, manifest_missing too early are refused.
+			msg.Reason = simProviderReasons[s.r.Intn(len(simProviderReasons))]
+			if l.State == markettypes.LEASE_STATE_PENDING && s.c.Height >= l.CreatedAt+5 && s.r.Intn(2) == 0 {
+				msg.Reason = markettypes.CLOSE_REASON_MANIFEST_MISSING // a tenant that never sent it
+			}
+		}
+		return sender, msg
+	case "dispute-lease":
+		d, ok := pick(s, q, s.c.App.MarketKeeper.Disputable)
+		if !ok {
+			return 0, nil
+		}
+		owner, signer := s.index(d.Lease.Order.Owner), s.index(d.Lease.Provider)
+		if s.mistake() {
+			signer = s.provider() // a forged receipt
+		}
+		rc := markettypes.ManifestReceipt{Lease: d.Lease, ManifestHash: d.ManifestHash, IssuedAt: s.c.Time.Unix()}
+		sig, err := s.c.Keys[signer].Sign(markettypes.ReceiptSignBytes(apptest.ChainID, d.Lease, d.ManifestHash, rc.IssuedAt))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rc.Signature = sig
+		return owner, &markettypes.MsgDisputeLease{Owner: s.addr(owner), Receipt: rc}
 	}
 	s.t.Fatalf("unknown kind %s", kind)
 	return 0, nil
+}
+
+var simProviderReasons = []markettypes.CloseReason{
+	markettypes.CLOSE_REASON_PROVIDER, markettypes.CLOSE_REASON_WORKLOAD_COMPLETED, markettypes.CLOSE_REASON_WORKLOAD_FAILED,
+	markettypes.CLOSE_REASON_MANIFEST_MISSING, markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE, markettypes.CLOSE_REASON_WORKLOAD_INVALID,
 }
 
 // pick returns a random value of a small map (the simulation's state stays

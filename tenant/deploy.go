@@ -135,13 +135,13 @@ func (c *Client) Deploy(ctx context.Context, d *sdl.Deployment, store Store, opt
 	}
 	p.step("submitted")
 	p.printf("deployment %d created in block %d (tx %s…), deposit %s, manifest %s…", res.DSeq, txr.Height, txr.TxHash[:12], opts.Deposit, res.ManifestHash[:16])
-	return c.afterCreate(ctx, d, res, p, opts)
+	return c.afterCreate(ctx, d, res, p, opts, store)
 }
 
 // afterCreate runs a deployment once it is on chain. Stopped (Ctrl-C), it
 // returns an *Interrupted that says how to close or resume the deployment,
 // which keeps running on chain.
-func (c *Client) afterCreate(ctx context.Context, d *sdl.Deployment, res *Result, p *progress, opts Options) (*Result, error) {
+func (c *Client) afterCreate(ctx context.Context, d *sdl.Deployment, res *Result, p *progress, opts Options, store Store) (*Result, error) {
 	stopped := func(err error, stage string, leased bool) error {
 		if ctx.Err() == nil {
 			return err
@@ -171,8 +171,12 @@ func (c *Client) afterCreate(ctx context.Context, d *sdl.Deployment, res *Result
 			return res, stopped(err, "while sending the manifest", true)
 		}
 		t0 := time.Now()
-		if err := sendManifestRetry(ctx, cl, res.Owner, res.DSeq, canonical); err != nil {
+		acc, err := sendManifestRetry(ctx, cl, res.Owner, res.DSeq, canonical)
+		if err != nil {
 			return res, stopped(fmt.Errorf("send manifest to %s: %w (retry with: gpunetd lease send-manifest %d)", pv.Provider.HostUri, err, res.DSeq), "while sending the manifest", true)
+		}
+		if err := store.SaveReceipts(res.Owner, res.DSeq, acc.Receipts); err != nil {
+			p.printf("warning: cannot keep the provider's manifest receipts: %v", err)
 		}
 		sent[l.Id.Provider] = true
 		p.printf("manifest sent to %s (%.1fs)", pv.Provider.HostUri, time.Since(t0).Seconds())
@@ -227,22 +231,23 @@ func (c *Client) afterCreate(ctx context.Context, d *sdl.Deployment, res *Result
 	return res, nil
 }
 
-func sendManifestRetry(ctx context.Context, cl *api.Client, owner string, dseq uint64, manifest []byte) error {
+func sendManifestRetry(ctx context.Context, cl *api.Client, owner string, dseq uint64, manifest []byte) (api.ManifestAccepted, error) {
 	var err error
+	var acc api.ManifestAccepted
 	for i := 0; i < 20; i++ {
-		_, err = cl.SendManifest(ctx, owner, dseq, manifest)
+		acc, err = cl.SendManifest(ctx, owner, dseq, manifest)
 		var se *api.StatusError
 		if err == nil || (errors.As(err, &se) && se.Code != 404 && se.Code != 502) {
-			return err
+			return acc, err
 		}
 		// Not reachable yet, or the provider has not seen its lease yet.
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return acc, ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	return err
+	return acc, err
 }
 
 // Interrupted is how Deploy ends when stopped after the deployment went on

@@ -35,7 +35,7 @@ func TestInterruptDuringAuctionSaysHowToClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel) // Ctrl-C while waiting for bids
 
-	_, err = c.afterCreate(ctx, d, res, p, Options{Wait: time.Minute})
+	_, err = c.afterCreate(ctx, d, res, p, Options{Wait: time.Minute}, NewStore(t.TempDir()))
 	var stopped *Interrupted
 	if !errors.As(err, &stopped) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want an *Interrupted", err)

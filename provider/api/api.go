@@ -84,6 +84,25 @@ type ManifestAccepted struct {
 	Deployment string   `json:"deployment"`
 	Hash       string   `json:"manifest_hash"`
 	Leases     []string `json:"leases"`
+	// Receipts are the provider's signed word, one per lease, that it holds
+	// the manifest: a tenant whose lease is then closed as
+	// manifest_missing disproves it on chain with one (MsgDisputeLease).
+	Receipts []Receipt `json:"receipts"`
+}
+
+// Receipt is a manifest receipt (x/market ManifestReceipt) in JSON: the
+// provider's account key signs ReceiptSignBytes(chain id, lease, hash,
+// issued_at).
+type Receipt struct {
+	ChainID      string `json:"chain_id"`
+	Owner        string `json:"owner"`
+	DSeq         uint64 `json:"dseq"`
+	GSeq         uint32 `json:"gseq"`
+	OSeq         uint32 `json:"oseq"`
+	Provider     string `json:"provider"`
+	ManifestHash string `json:"manifest_hash"` // hex
+	IssuedAt     int64  `json:"issued_at"`     // unix seconds
+	Signature    []byte `json:"signature"`
 }
 
 // Error is every error body.

@@ -16,7 +16,6 @@ import (
 	"github.com/gpunet/gpunet/provider/config"
 	"github.com/gpunet/gpunet/provider/inventory"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
-	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 const gib = 1 << 30
@@ -114,36 +113,49 @@ func (e *Engine) Evaluate(key string, spec markettypes.GroupSpec) Decision {
 	return Decision{Bid: true, Price: sdk.NewDecCoinFromDec(config.Denom, price), Reservation: r}
 }
 
-// match finds free resources for every replica of every unit; it changes nothing.
+// match finds free resources for every replica of every unit; it changes
+// nothing. GPUs are placed by the chain's own matching
+// (markettypes.AssignGPUs) over the free devices grouped into pools of one
+// model and memory size, cheapest model first, so the daemon bids exactly
+// when the chain would let it win and keeps pricier devices free for the
+// orders that need them. Every sum is overflow-checked.
 func (e *Engine) match(spec markettypes.GroupSpec) (Resources, []string, sdkmath.LegacyDec, string) {
-	var need Resources
 	price := sdkmath.LegacyZeroDec()
-	taken := map[string]bool{}
-	var gpus []string
+	totals, err := markettypes.GroupTotals(spec.Resources)
+	if err != nil {
+		return Resources{}, nil, price, err.Error()
+	}
+	need := Resources{totals.CPUMillis, totals.MemoryBytes, totals.StorageBytes}
 	for ui, u := range spec.Resources {
 		if u.Count == 0 {
 			return need, nil, price, fmt.Sprintf("unit %d has count 0", ui)
 		}
-		per := Resources{u.CpuMillis, u.MemoryBytes, u.StorageBytes}
-		perPrice := e.prices.CPUCore.MulInt64(int64(u.CpuMillis)).QuoInt64(1000).
+		perPrice := e.prices.CPUCore.MulInt(sdkmath.NewIntFromUint64(u.CpuMillis)).QuoInt64(1000).
 			Add(e.prices.MemoryGiB.MulInt(sdkmath.NewIntFromUint64(u.MemoryBytes)).QuoInt64(gib)).
 			Add(e.prices.StorageGiB.MulInt(sdkmath.NewIntFromUint64(u.StorageBytes)).QuoInt64(gib))
-		for c := uint32(0); c < u.Count; c++ {
-			need = need.add(per)
-			price = price.Add(perPrice)
-			if u.Gpu.Units == 0 {
-				continue
+		price = price.Add(perPrice.MulInt64(int64(u.Count)))
+	}
+	pools, devices := e.freePools()
+	placed, err := markettypes.AssignGPUs(spec.Resources, pools)
+	if err != nil {
+		return need, nil, price, "insufficient gpus: " + err.Error()
+	}
+	var gpus []string
+	next := make([]int, len(pools)) // devices of each pool handed out so far
+	for ui, u := range spec.Resources {
+		if u.Gpu.Units == 0 {
+			continue
+		}
+		for j := range pools {
+			for range placed[ui][j] {
+				gpus = append(gpus, devices[j][next[j]:next[j]+int(u.Gpu.Units)]...)
+				next[j] += int(u.Gpu.Units)
+				gpuPrice, ok := e.gpuPrice(pools[j].Model)
+				if !ok {
+					return need, nil, price, fmt.Sprintf("no price configured for GPU model %s", pools[j].Model)
+				}
+				price = price.Add(gpuPrice.MulInt64(int64(u.Gpu.Units)))
 			}
-			picked, model, reason := e.pickGPUs(u.Gpu, taken)
-			if reason != "" {
-				return need, nil, price, reason
-			}
-			gpuPrice, ok := e.gpuPrice(model)
-			if !ok {
-				return need, nil, price, fmt.Sprintf("no price configured for GPU model %s", model)
-			}
-			price = price.Add(gpuPrice.MulInt64(int64(u.Gpu.Units)))
-			gpus = append(gpus, picked...)
 		}
 	}
 	free := e.capacity.sub(e.used)
@@ -158,50 +170,54 @@ func (e *Engine) match(spec markettypes.GroupSpec) (Resources, []string, sdkmath
 	return need, gpus, price, ""
 }
 
-// pickGPUs takes units free GPUs of one model for one replica: among the
-// allowed models with enough free devices of enough memory, the cheapest
-// (so pricier devices stay free for orders that need them), then lowest index.
-func (e *Engine) pickGPUs(g markettypes.GPUSpec, taken map[string]bool) ([]string, string, string) {
-	allowed := map[string]bool{}
-	for _, m := range g.Models {
-		allowed[providertypes.CanonicalGPUModel(m)] = true
+// freePools groups the free devices into pools of one model and memory
+// size, cheapest model first (then by name and memory), with each pool's
+// device UUIDs in inventory order.
+func (e *Engine) freePools() ([]markettypes.GPUPool, [][]string) {
+	type poolKey struct {
+		model string
+		mem   uint64
 	}
-	byModel := map[string][]string{}
-	var models []string
+	index := map[poolKey]int{}
+	var pools []markettypes.GPUPool
+	var devices [][]string
 	for _, d := range e.gpus {
-		if taken[d.UUID] || e.gpuHolder[d.UUID] != "" || d.MemoryMiB < g.MinMemoryMib {
+		if e.gpuHolder[d.UUID] != "" {
 			continue
 		}
-		if len(allowed) > 0 && !allowed[d.Model] {
-			continue
+		k := poolKey{d.Model, d.MemoryMiB}
+		i, ok := index[k]
+		if !ok {
+			i = len(pools)
+			index[k] = i
+			pools = append(pools, markettypes.GPUPool{Model: d.Model, MemoryMiB: d.MemoryMiB})
+			devices = append(devices, nil)
 		}
-		if _, seen := byModel[d.Model]; !seen {
-			models = append(models, d.Model)
-		}
-		byModel[d.Model] = append(byModel[d.Model], d.UUID)
+		pools[i].Free++
+		devices[i] = append(devices[i], d.UUID)
 	}
-	sort.SliceStable(models, func(i, j int) bool {
-		pi, _ := e.gpuPrice(models[i])
-		pj, _ := e.gpuPrice(models[j])
-		if !pi.Equal(pj) {
-			return pi.LT(pj)
+	order := make([]int, len(pools))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		pa, pb := pools[order[a]], pools[order[b]]
+		ca, _ := e.gpuPrice(pa.Model)
+		cb, _ := e.gpuPrice(pb.Model)
+		if !ca.Equal(cb) {
+			return ca.LT(cb)
 		}
-		return models[i] < models[j]
+		if pa.Model != pb.Model {
+			return pa.Model < pb.Model
+		}
+		return pa.MemoryMiB < pb.MemoryMiB
 	})
-	for _, m := range models {
-		if uint32(len(byModel[m])) >= g.Units {
-			picked := byModel[m][:g.Units]
-			for _, u := range picked {
-				taken[u] = true
-			}
-			return picked, m, ""
-		}
+	sortedPools := make([]markettypes.GPUPool, len(pools))
+	sortedDevices := make([][]string, len(pools))
+	for i, o := range order {
+		sortedPools[i], sortedDevices[i] = pools[o], devices[o]
 	}
-	want := "any model"
-	if len(g.Models) > 0 {
-		want = fmt.Sprint(g.Models)
-	}
-	return nil, "", fmt.Sprintf("insufficient gpus: need %d x %s with >= %d MiB", g.Units, want, g.MinMemoryMib)
+	return sortedPools, sortedDevices
 }
 
 func (e *Engine) gpuPrice(model string) (sdkmath.LegacyDec, bool) {

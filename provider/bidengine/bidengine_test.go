@@ -156,3 +156,43 @@ func TestRestore(t *testing.T) {
 		t.Fatal("restore beyond capacity")
 	}
 }
+
+// TestEvaluateIsAMatching: the engine places GPUs with the chain's
+// matching. Two units of 2 GPUs, one of any model and one h100-only, fit on
+// two h100 and two a100 only if the any-model unit takes the a100s, in
+// whichever order the units come. A replica's GPUs are of one model and
+// memory size: the test engine's two a100 differ in memory, so there a
+// 2-GPU any-model replica has no room beside the h100 unit.
+func TestEvaluateIsAMatching(t *testing.T) {
+	table, err := config.Pricing{GPUPerHour: map[string]string{"h100": "1000000", "a100": "2000000"}, CPUCorePerHour: "10000"}.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := inventory.Inventory{CPUMillis: 16000, MemoryBytes: 64 * gib, StorageBytes: 500 * gib, GPUs: []inventory.GPU{
+		{Index: 0, UUID: "GPU-h0", Model: "h100", MemoryMiB: 81559, Healthy: true},
+		{Index: 1, UUID: "GPU-h1", Model: "h100", MemoryMiB: 81559, Healthy: true},
+		{Index: 2, UUID: "GPU-a0", Model: "a100", MemoryMiB: 81920, Healthy: true},
+		{Index: 3, UUID: "GPU-a1", Model: "a100", MemoryMiB: 81920, Healthy: true},
+	}}
+	for name, units := range map[string][]markettypes.ResourceUnit{
+		"h100 unit first": {unit(1, 1000, 1, 2, "h100"), unit(1, 1000, 1, 2)},
+		"any unit first":  {unit(1, 1000, 1, 2), unit(1, 1000, 1, 2, "h100")},
+	} {
+		e := New(inv, table, nil)
+		d := e.Evaluate("o", spec(1_000_000_000, units...))
+		if !d.Bid {
+			t.Errorf("%s: refused: %s", name, d.Reason)
+			continue
+		}
+		h := 0
+		if len(units[0].Gpu.Models) == 0 {
+			h = 2 // the h100 unit's GPUs come second
+		}
+		if got := d.Reservation.GPUs[h : h+2]; got[0] != "GPU-h0" || got[1] != "GPU-h1" {
+			t.Errorf("%s: the h100 unit got %v", name, got)
+		}
+	}
+	if d := testEngine(t).Evaluate("o", spec(1_000_000_000, unit(1, 1000, 1, 2, "h100"), unit(1, 1000, 1, 2))); d.Bid {
+		t.Errorf("a 2-GPU replica was placed over two a100 of different memory: %v", d.Reservation.GPUs)
+	}
+}

@@ -115,6 +115,9 @@ type Runtime struct {
 	PublishHost string `yaml:"publish_host"` // host IP ports are published on
 	PidsLimit   int64  `yaml:"pids_limit"`
 	PullImages  bool   `yaml:"pull_images"`
+	// MaxImageSize refuses larger images (a tenant fault: the lease closes
+	// as workload_invalid); "0" means no limit.
+	MaxImageSize string `yaml:"max_image_size"`
 	// LeaseSubnets is the IPv4 pool lease networks get their subnets from;
 	// LeaseSubnetBits the prefix length of each (see package subnet).
 	LeaseSubnets    string `yaml:"lease_subnets"`
@@ -128,6 +131,15 @@ type API struct {
 	KeyFile  string `yaml:"key_file"`
 	// MaxClockSkew is how far a signed request's timestamp may be from now.
 	MaxClockSkew Duration `yaml:"max_clock_skew"`
+}
+
+// MaxImageBytes is Runtime.MaxImageSize in bytes; 0 means no limit.
+func (c *Config) MaxImageBytes() int64 {
+	n, err := providercli.ParseSize(c.Runtime.MaxImageSize)
+	if c.Runtime.MaxImageSize == "0" || err != nil || n > 1<<62 {
+		return 0
+	}
+	return int64(n)
 }
 
 // MemoryLimitBytes is MemoryLimit in bytes; 0 means no limit.
@@ -216,6 +228,9 @@ func (c *Config) applyDefaults() {
 	if c.Runtime.PidsLimit == 0 {
 		c.Runtime.PidsLimit = 512
 	}
+	if c.Runtime.MaxImageSize == "" {
+		c.Runtime.MaxImageSize = "50Gi"
+	}
 	if c.Runtime.LeaseSubnets == "" {
 		c.Runtime.LeaseSubnets = subnet.DefaultPool
 	}
@@ -303,6 +318,11 @@ func (c *Config) Validate() error {
 			if _, err := providercli.ParseSize(f.v); err != nil {
 				bad(f.name, "%v", err)
 			}
+		}
+	}
+	if c.Runtime.MaxImageSize != "0" {
+		if _, err := providercli.ParseSize(c.Runtime.MaxImageSize); err != nil {
+			bad("runtime.max_image_size", "%v", err)
 		}
 	}
 	if c.MemoryLimit != "0" {

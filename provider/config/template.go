@@ -69,6 +69,7 @@ runtime:
   publish_host: 0.0.0.0      # host IP tenants' global ports are published on
   pids_limit: 512
   pull_images: true          # pull images that are not present locally
+  max_image_size: 50Gi       # larger images are refused (the lease closes as workload_invalid)
   lease_subnets: 10.240.0.0/12 # each lease's network gets a subnet from this pool;
   lease_subnet_bits: 24      # pick a pool your host's networks do not use
 

@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cosmos/cosmos-sdk/types/tx/signing"
+
 	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/provider/leaseauth"
 	"github.com/gpunet/gpunet/provider/runtime"
@@ -203,12 +205,33 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 	for _, l := range ours {
 		key := orderKey(l.Id.Order)
 		out.Leases = append(out.Leases, key)
+		rc, err := d.signReceipt(l.Id, hash)
+		if err != nil {
+			writeErr(w, http.StatusInternalServerError, fmt.Errorf("sign manifest receipt: %v", err))
+			return
+		}
+		out.Receipts = append(out.Receipts, rc)
 		d.log.Info("manifest received", "lease", key, "hash", out.Hash)
 		if err := d.trackLease(context.WithoutCancel(r.Context()), l, false); err != nil {
 			d.log.Warn("cannot start lease yet; reconcile will retry", "lease", key, "err", err)
 		}
 	}
 	writeJSON(w, http.StatusAccepted, out)
+}
+
+// signReceipt signs, with the provider's account key, that this provider
+// holds the manifest with hash for lease: the tenant's proof against a
+// false manifest_missing close.
+func (d *Daemon) signReceipt(id markettypes.BidID, hash []byte) (api.Receipt, error) {
+	issued := time.Now().Unix()
+	sig, _, err := d.chain.Keyring.Sign(d.chain.KeyName, markettypes.ReceiptSignBytes(d.cfg.Chain.ID, id, hash, issued), signing.SignMode_SIGN_MODE_DIRECT)
+	if err != nil {
+		return api.Receipt{}, err
+	}
+	return api.Receipt{
+		ChainID: d.cfg.Chain.ID, Owner: id.Order.Owner, DSeq: id.Order.Dseq, GSeq: id.Order.Gseq, OSeq: id.Order.Oseq,
+		Provider: id.Provider, ManifestHash: fmt.Sprintf("%x", hash), IssuedAt: issued, Signature: sig,
+	}, nil
 }
 
 // parseManifest decodes a manifest request body, refusing unknown fields

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,8 +40,12 @@ type Daemon struct {
 	metrics *metrics
 	api     *http.Server
 
-	provider string   // bech32 address
-	deposit  sdk.Coin // the chain's minimum bid deposit, cached; under mu
+	provider string // bech32 address
+	// params are x/market's params, read at every reconcile (so a change
+	// by governance reaches the bid deposit and the manifest timeout within
+	// one reconcile interval) and again when a bid is refused; under mu.
+	params    markettypes.Params
+	hasParams bool
 
 	mu sync.Mutex
 	// bids holds the orders this provider has bid on: the time the bid was
@@ -58,7 +63,10 @@ type lease struct {
 	spec     markettypes.GroupSpec
 	state    markettypes.LeaseState
 	deadline int64
-	price    sdk.DecCoin
+	// createdAt is the height the lease was won at: the tenant's manifest
+	// is due by createdAt + manifest_timeout.
+	createdAt int64
+	price     sdk.DecCoin
 	// phase is the daemon's progress: awaiting_manifest, deploying, running, closing.
 	phase string
 	// watching is true while a goroutine waits for the job to exit.
@@ -118,7 +126,7 @@ func (d *Daemon) Run(parent context.Context) error {
 	defer cancel()
 	rt, err := runtime.New(ctx, runtime.Options{
 		Provider: d.provider, PublishHost: d.cfg.Runtime.PublishHost, PidsLimit: d.cfg.Runtime.PidsLimit,
-		Pull: d.cfg.Runtime.PullImages, Logger: d.log, DockerHost: d.cfg.Runtime.DockerHost,
+		Pull: d.cfg.Runtime.PullImages, MaxImageBytes: d.cfg.MaxImageBytes(), Logger: d.log, DockerHost: d.cfg.Runtime.DockerHost,
 		LeaseSubnets: d.cfg.Runtime.LeaseSubnets, LeaseSubnetBits: d.cfg.Runtime.LeaseSubnetBits,
 	})
 	if err != nil {
@@ -219,26 +227,45 @@ func (d *Daemon) bidDeposit(ctx context.Context) (sdk.Coin, error) {
 		}
 		return sdk.NewCoin(config.Denom, amt), nil
 	}
-	d.mu.Lock()
-	cached := d.deposit
-	d.mu.Unlock()
-	if cached.Denom != "" && cached.IsValid() {
-		return cached, nil
-	}
-	res, err := d.chain.Market.Params(ctx, &markettypes.QueryParamsRequest{})
+	p, err := d.marketParams(ctx, false)
 	if err != nil {
 		return sdk.Coin{}, err
 	}
+	return p.BidMinDeposit, nil
+}
+
+// marketParams returns x/market's params, read from the chain when fresh is
+// set or none were read yet.
+func (d *Daemon) marketParams(ctx context.Context, fresh bool) (markettypes.Params, error) {
 	d.mu.Lock()
-	d.deposit = res.Params.BidMinDeposit
+	p, ok := d.params, d.hasParams
 	d.mu.Unlock()
-	return res.Params.BidMinDeposit, nil
+	if ok && !fresh {
+		return p, nil
+	}
+	res, err := d.chain.Market.Params(ctx, &markettypes.QueryParamsRequest{})
+	if err != nil {
+		if ok {
+			return p, nil // the last known params beat none while the node is away
+		}
+		return markettypes.Params{}, err
+	}
+	d.mu.Lock()
+	if ok && !d.params.BidMinDeposit.Equal(res.Params.BidMinDeposit) {
+		d.log.Info("market params changed", "bid_min_deposit", res.Params.BidMinDeposit.String(), "manifest_timeout", res.Params.ManifestTimeout)
+	}
+	d.params, d.hasParams = res.Params, true
+	d.mu.Unlock()
+	return res.Params, nil
 }
 
 // reconcile makes the daemon agree with the chain and Docker: leases won
 // are tracked, leases gone are torn down, containers of live leases are
 // adopted, open orders get considered, stale reservations are freed.
 func (d *Daemon) reconcile(ctx context.Context) error {
+	if _, err := d.marketParams(ctx, true); err != nil {
+		return fmt.Errorf("market params: %w", err)
+	}
 	leases, err := d.allLeases(ctx)
 	if err != nil {
 		return fmt.Errorf("leases: %w", err)
@@ -408,6 +435,11 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 	if o.State != markettypes.ORDER_STATE_OPEN {
 		return nil
 	}
+	for _, ex := range o.ExcludedProviders {
+		if ex == d.provider {
+			return nil // we failed an earlier round of this group: the chain refuses our bid
+		}
+	}
 	// The watcher and reconcile may both reach an order: claiming it under
 	// the lock (as a bid in flight) before reserving makes one of them bid,
 	// and keeps reconcile from freeing the reservation before the bid is
@@ -463,6 +495,11 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 		}
 		if r.Err != nil {
 			d.log.Warn("bid refused", "order", key, "err", r.Err)
+			if strings.Contains(r.Err.Error(), markettypes.ErrBidDepositTooLow.Error()) {
+				if _, err := d.marketParams(ctx, true); err != nil {
+					d.log.Warn("cannot read market params", "err", err)
+				}
+			}
 			d.metrics.bids.WithLabelValues("refused").Inc()
 			d.mu.Lock()
 			delete(d.bids, key)

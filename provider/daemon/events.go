@@ -54,6 +54,7 @@ func (d *Daemon) handleBlock(ctx context.Context, b chain.Block) error {
 			return fmt.Errorf("%s: %w", ev.Type, err)
 		}
 	}
+	d.closeOverdueManifests(ctx, b.Height)
 	if earned.Sign() > 0 {
 		f, _ := new(big.Float).SetInt(earned).Float64()
 		d.metrics.earnings.Add(f)
@@ -106,7 +107,7 @@ func (d *Daemon) handleEvent(ctx context.Context, height int64, ev any) error {
 		}
 		d.log.Info("lease won", "lease", orderKey(e.Id.Order), "price", api.FormatDecCoin(e.Price.Amount.String(), e.Price.Denom)+"/h", "start_deadline", e.StartDeadline, "height", height)
 		d.metrics.leasesWon.Inc()
-		l := markettypes.Lease{Id: e.Id, Price: e.Price, State: markettypes.LEASE_STATE_PENDING, StartDeadline: e.StartDeadline}
+		l := markettypes.Lease{Id: e.Id, Price: e.Price, State: markettypes.LEASE_STATE_PENDING, StartDeadline: e.StartDeadline, CreatedAt: height}
 		return d.trackLease(ctx, l, false)
 
 	case *markettypes.EventLeaseStarted:

@@ -27,10 +27,16 @@ func (d *Daemon) trackLease(ctx context.Context, l markettypes.Lease, hasContain
 	} else {
 		d.mu.Unlock()
 		res, err := d.chain.Market.Order(ctx, &markettypes.QueryOrderRequest{Owner: l.Id.Order.Owner, Dseq: l.Id.Order.Dseq, Gseq: l.Id.Order.Gseq, Oseq: l.Id.Order.Oseq})
+		if isNotFound(err) {
+			// Won and closed again before we looked (while the daemon was
+			// down, say): nothing to run. Reconcile frees what it held.
+			d.log.Info("lease already gone from the chain; skipping it", "lease", key)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("order of lease %s: %w", key, err)
 		}
-		tl = &lease{ref: refOf(l.Id), key: key, spec: res.Order.Spec, state: l.State, deadline: l.StartDeadline, price: l.Price, phase: "awaiting_manifest"}
+		tl = &lease{ref: refOf(l.Id), key: key, spec: res.Order.Spec, state: l.State, deadline: l.StartDeadline, createdAt: l.CreatedAt, price: l.Price, phase: "awaiting_manifest"}
 		if _, ok := d.engine.Get(key); !ok {
 			// Won without a reservation on record (state lost): take one now.
 			if dec := d.engine.Evaluate(key, tl.spec); !dec.Bid {
@@ -174,8 +180,10 @@ func (d *Daemon) deploy(ctx context.Context, l *lease, raw []byte) {
 	}
 	group, err := groupFor(m, l.spec)
 	if err != nil {
-		d.log.Error("manifest does not fit the lease", "lease", l.key, "err", err)
-		d.closeLease(ctx, l, markettypes.CLOSE_REASON_PROVIDER)
+		// The API refuses such a manifest; one stored by an older daemon
+		// is the tenant's to fix.
+		d.log.Error("manifest does not fit the lease; closing it as the tenant's fault", "lease", l.key, "err", err)
+		d.closeLease(ctx, l, markettypes.CLOSE_REASON_WORKLOAD_INVALID)
 		return
 	}
 	res, _ := d.engine.Get(l.key)
@@ -183,8 +191,12 @@ func (d *Daemon) deploy(ctx context.Context, l *lease, raw []byte) {
 	_, err = d.rt.Deploy(ctx, runtime.Workload{Lease: l.ref, Group: group, GPUs: res.GPUs})
 	switch {
 	case errors.Is(err, runtime.ErrImageUnavailable):
-		d.log.Warn("image unavailable; closing lease", "lease", l.key, "err", err)
+		d.log.Warn("image unavailable; closing lease as the tenant's fault", "lease", l.key, "err", err)
 		d.closeLease(ctx, l, markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE)
+		return
+	case errors.Is(err, runtime.ErrWorkloadInvalid):
+		d.log.Warn("workload cannot run as given; closing lease as the tenant's fault", "lease", l.key, "err", err)
+		d.closeLease(ctx, l, markettypes.CLOSE_REASON_WORKLOAD_INVALID)
 		return
 	case errors.Is(err, runtime.ErrGPUUnavailable):
 		d.log.Error("GPU could not be attached; closing lease", "lease", l.key, "err", err)
@@ -235,6 +247,46 @@ func (d *Daemon) afterDeploy(ctx context.Context, l *lease) {
 	l.watching = true
 	d.mu.Unlock()
 	go d.watchJob(ctx, l)
+}
+
+// closeOverdueManifests closes, as manifest_missing, every pending lease
+// still waiting for its manifest manifest_timeout blocks after it was won
+// (the chain refuses the close any earlier). It runs after each block, so
+// the close lands well before the start deadline and no slash can follow.
+func (d *Daemon) closeOverdueManifests(ctx context.Context, height int64) {
+	var waiting []*lease
+	d.mu.Lock()
+	for _, l := range d.leases {
+		if l.state == markettypes.LEASE_STATE_PENDING && l.phase == "awaiting_manifest" && l.createdAt > 0 {
+			waiting = append(waiting, l)
+		}
+	}
+	d.mu.Unlock()
+	if len(waiting) == 0 {
+		return
+	}
+	p, err := d.marketParams(ctx, false)
+	if err != nil || p.ManifestTimeout == 0 {
+		return
+	}
+	for _, l := range waiting {
+		if height < l.createdAt+int64(p.ManifestTimeout) {
+			continue
+		}
+		raw, err := d.store.loadManifest(deploymentKey(l.ref.Owner, l.ref.DSeq))
+		if err != nil || raw != nil {
+			continue // it came (and deploying failed on our side): never the tenant's fault
+		}
+		d.mu.Lock()
+		if l.phase != "awaiting_manifest" {
+			d.mu.Unlock()
+			continue
+		}
+		l.phase = "closing"
+		d.mu.Unlock()
+		d.log.Warn("no manifest within manifest_timeout; closing lease as the tenant's fault", "lease", l.key, "won_at", l.createdAt, "manifest_timeout", p.ManifestTimeout)
+		go d.closeLease(ctx, l, markettypes.CLOSE_REASON_MANIFEST_MISSING)
+	}
 }
 
 // isJob reports whether the lease's group is a job (every service

@@ -85,9 +85,9 @@ func (r *Runtime) ensureImages(ctx context.Context, w Workload) error {
 }
 
 func (r *Runtime) ensureImage(ctx context.Context, ref string) error {
-	_, err := r.cli.ImageInspect(ctx, ref)
+	img, err := r.cli.ImageInspect(ctx, ref)
 	if err == nil {
-		return nil
+		return r.checkImageSize(ref, img.Size)
 	}
 	if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("inspect image %s: %w", ref, err)
@@ -101,10 +101,19 @@ func (r *Runtime) ensureImage(ctx context.Context, ref string) error {
 	}
 	// A pull can fail inside its progress stream; the image being there
 	// afterwards is the only reliable sign of success.
-	if _, err := r.cli.ImageInspect(ctx, ref); err != nil {
+	img, err = r.cli.ImageInspect(ctx, ref)
+	if err != nil {
 		return fmt.Errorf("%w: %s is not on the engine after pulling: %v", ErrImageUnavailable, ref, err)
 	}
-	r.log.Info("image pulled", "image", ref)
+	r.log.Info("image pulled", "image", ref, "bytes", img.Size)
+	return r.checkImageSize(ref, img.Size)
+}
+
+// checkImageSize refuses an image over the configured size.
+func (r *Runtime) checkImageSize(ref string, size int64) error {
+	if r.opts.MaxImageBytes > 0 && size > r.opts.MaxImageBytes {
+		return fmt.Errorf("%w: image %s is %d bytes; this provider accepts at most %d", ErrWorkloadInvalid, ref, size, r.opts.MaxImageBytes)
+	}
 	return nil
 }
 
@@ -147,6 +156,9 @@ func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, netName string
 	for i, s := range specs {
 		resp, err := r.cli.ContainerCreate(ctx, s.Config, s.Host, s.Net, nil, s.Name)
 		if err != nil {
+			if cerrdefs.IsInvalidArgument(err) {
+				err = fmt.Errorf("%w: %v", ErrWorkloadInvalid, err)
+			}
 			return fmt.Errorf("lease %s service %q replica %d: create container %s: %w", l, s.Service, s.Replica, s.Name, err)
 		}
 		ids[i] = resp.ID
@@ -234,7 +246,29 @@ func startError(l LeaseRef, s replicaSpec, err error) error {
 		return fmt.Errorf("%w: lease %s service %q replica %d: the engine has no %q GPU device driver (is the NVIDIA container toolkit installed?): %v",
 			ErrGPUUnavailable, l, s.Service, s.Replica, gpuDriver, err)
 	}
+	if workloadCannotExec(err) {
+		return fmt.Errorf("%w: lease %s service %q replica %d: the container's command cannot run: %v", ErrWorkloadInvalid, l, s.Service, s.Replica, err)
+	}
 	return fmt.Errorf("lease %s service %q replica %d: start container %s: %w", l, s.Service, s.Replica, s.Name, err)
+}
+
+// workloadCannotExec reports a start refused because of what the tenant
+// asked to run: the OCI runtime could not execute the command (missing,
+// not executable, wrong architecture). The engine gives these only as text
+// ("OCI runtime create failed: ... exec: \"/x\": stat /x: no such file or
+// directory"), so the message is matched; anything else (networks, the
+// engine itself) stays the provider's problem and is retried.
+func workloadCannotExec(err error) bool {
+	msg := err.Error()
+	if !strings.Contains(msg, "OCI runtime") || !strings.Contains(msg, "exec") {
+		return false
+	}
+	for _, s := range []string{"executable file not found", "no such file or directory", "permission denied", "exec format error", "is a directory"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanup removes what a failed Deploy created, even when ctx is done.

@@ -22,6 +22,11 @@ var (
 	// containers: too few UUIDs were assigned, or the engine has no GPU
 	// device driver (the NVIDIA container toolkit is missing).
 	ErrGPUUnavailable = errors.New("GPU unavailable")
+	// ErrWorkloadInvalid is wrapped when the workload cannot run as the
+	// tenant gave it, whoever runs it: the engine refuses its container's
+	// configuration, the command cannot be executed, or the image is larger
+	// than the provider accepts. A lease failing so is the tenant's fault.
+	ErrWorkloadInvalid = errors.New("workload invalid")
 	// ErrLeaseNotFound is wrapped by Logs and WaitJob when the engine has no
 	// containers for the lease.
 	ErrLeaseNotFound = errors.New("no containers for lease")
@@ -40,6 +45,9 @@ type Options struct {
 	PidsLimit int64
 	// Pull lets Deploy pull an image that is not on the engine.
 	Pull bool
+	// MaxImageBytes refuses (as ErrWorkloadInvalid) an image larger than
+	// this; 0 means no limit.
+	MaxImageBytes int64
 	// DockerHost is the engine address, e.g. "unix:///var/run/docker.sock";
 	// empty means DOCKER_HOST, or the default socket when that is unset.
 	DockerHost string

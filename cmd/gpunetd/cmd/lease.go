@@ -18,7 +18,7 @@ import (
 // leaseCommand is `gpunetd lease`: talk to the providers running a deployment.
 func leaseCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "lease", Short: "Status, logs and manifests of your leases (talks to the providers' APIs)"}
-	cmd.AddCommand(leaseStatusCmd(), leaseLogsCmd(), leaseSendManifestCmd())
+	cmd.AddCommand(leaseStatusCmd(), leaseLogsCmd(), leaseSendManifestCmd(), leaseDisputeCmd())
 	return cmd
 }
 
@@ -132,7 +132,8 @@ func leaseSendManifestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			saved, err := tenant.NewStore(c.Ctx.HomeDir).Load(c.Owner.String(), dseq)
+			store := tenant.NewStore(c.Ctx.HomeDir)
+			saved, err := store.Load(c.Owner.String(), dseq)
 			if err != nil {
 				return err
 			}
@@ -154,7 +155,63 @@ func leaseSendManifestCmd() *cobra.Command {
 					return fmt.Errorf("%s: %w", pv.Provider.HostUri, err)
 				}
 				done[l.Id.Provider] = true
+				if err := store.SaveReceipts(c.Owner.String(), dseq, acc.Receipts); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: cannot keep the manifest receipts: %v\n", err)
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "manifest %s… accepted by %s for %s\n", acc.Hash[:16], pv.Provider.HostUri, strings.Join(acc.Leases, ", "))
+			}
+			return nil
+		},
+	}
+	flags.AddTxFlagsToCmd(cmd)
+	return cmd
+}
+
+func leaseDisputeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dispute [dseq]",
+		Short: "Disprove a manifest_missing close with the provider's own manifest receipt",
+		Long: `A provider that closes your pending lease as manifest_missing charges you the
+reservation fee. If it had in fact accepted your manifest, its signed receipt
+(kept under <home>/deployments when the manifest was sent) proves it: within
+the chain's dispute_window the provider is slashed and the fee returned. Each
+kept receipt of the deployment is tried; receipts of leases not closed as
+manifest_missing are reported and skipped.`,
+		Example: "gpunetd lease dispute 12 --from tenant",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dseq, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("dseq %q is not a number", args[0])
+			}
+			c, _, err := tenantClient(cmd)
+			if err != nil {
+				return err
+			}
+			receipts, err := tenant.NewStore(c.Ctx.HomeDir).LoadReceipts(c.Owner.String(), dseq)
+			if err != nil {
+				return err
+			}
+			if len(receipts) == 0 {
+				return fmt.Errorf("no manifest receipt kept for deployment %d of %s: was its manifest sent from this machine and home?", dseq, c.Owner)
+			}
+			won := 0
+			for _, r := range receipts {
+				rc, err := tenant.ReceiptMsg(r)
+				if err != nil {
+					return err
+				}
+				name := fmt.Sprintf("%d/%d on %s", r.GSeq, r.OSeq, r.Provider)
+				res, err := c.SendTx(cmd.Context(), &markettypes.MsgDisputeLease{Owner: c.Owner.String(), Receipt: rc})
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "lease %s: not disputed: %v\n", name, err)
+					continue
+				}
+				won++
+				fmt.Fprintf(cmd.OutOrStdout(), "lease %s: disputed in block %d (tx %s): provider slashed, reservation fee returned\n", name, res.Height, res.TxHash)
+			}
+			if won == 0 {
+				return fmt.Errorf("no lease of deployment %d could be disputed", dseq)
 			}
 			return nil
 		},
