@@ -103,9 +103,19 @@ func startNetwork(t *testing.T, n int) *localnet.Network {
 // filled in).
 func startNetworkWith(t *testing.T, opts localnet.Options) *localnet.Network {
 	t.Helper()
+	return startNetworkEdited(t, opts, nil)
+}
+
+// startNetworkEdited is startNetworkWith on config.yml as edit changes it
+// (more accounts, other genesis params).
+func startNetworkEdited(t *testing.T, opts localnet.Options, edit func(*localnet.Config)) *localnet.Network {
+	t.Helper()
 	cfg, err := localnet.LoadConfig(filepath.Join(repoRoot(), "config.yml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	cfg.Ports = freePorts(t, opts.Validators)
 	ctx := context.Background()

@@ -93,20 +93,40 @@ type inventoryReport struct {
 // declared). Its containers are removed when the test ends.
 func startProvider(t *testing.T, nw *localnet.Network, gpuPrice string) *providerProc {
 	t.Helper()
+	return startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: gpuPrice})
+}
+
+// providerOpts say whose daemon to start and how it differs from the
+// default test provider.
+type providerOpts struct {
+	Key      string // the account, a key of nw's keyring
+	GPUPrice string // ugpn per GPU-hour
+	CPUPrice string // ugpn per core-hour; "" is 20000
+	// Edits replace more lines of provider.yaml (old → new).
+	Edits map[string]string
+}
+
+// startProviderWith is startProvider for any account and config.
+func startProviderWith(t *testing.T, nw *localnet.Network, o providerOpts) *providerProc {
+	t.Helper()
 	ensureJobImage(t)
 	node := nw.Nodes[0]
 	port := freeLocalPort(t)
-	p := &providerProc{t: t, dir: t.TempDir(), addr: nw.Keys["provider"], apiURL: fmt.Sprintf("https://127.0.0.1:%d", port)}
+	if o.CPUPrice == "" {
+		o.CPUPrice = "20000"
+	}
+	gpuPrice := o.GPUPrice
+	p := &providerProc{t: t, dir: t.TempDir(), addr: nw.Keys[o.Key], apiURL: fmt.Sprintf("https://127.0.0.1:%d", port)}
 	p.config = filepath.Join(p.dir, "provider.yaml")
 	p.logPath = filepath.Join(p.dir, "daemon.log")
-	p.exec("init", "--chain-id", nw.Config.ChainID, "--key", "provider", "--host-uri", p.apiURL,
+	p.exec("init", "--chain-id", nw.Config.ChainID, "--key", o.Key, "--host-uri", p.apiURL,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--rpc", node.RPCURL(), "--grpc", node.GRPCAddr())
 	raw, err := os.ReadFile(p.config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := string(raw)
-	for old, new := range map[string]string{
+	edits := map[string]string{
 		`keyring_dir: ""`:                    fmt.Sprintf("keyring_dir: %q", nw.KeyringHome()),
 		"publish_host: 0.0.0.0":              "publish_host: 127.0.0.1",
 		"pull_images: true":                  "pull_images: false",
@@ -117,9 +137,13 @@ func startProvider(t *testing.T, nw *localnet.Network, gpuPrice string) *provide
 		"a100: 1200000":                      "a100: " + gpuPrice,
 		"rtx4090: 400000":                    "rtx4090: " + gpuPrice,
 		"default: 1000000":                   "default: " + gpuPrice,
-		"cpu_core_per_hour: 10000":           "cpu_core_per_hour: 20000",
+		"cpu_core_per_hour: 10000":           "cpu_core_per_hour: " + o.CPUPrice,
 		`cpu: ""                    # cores`: `cpu: "4"                   # cores`,
-	} {
+	}
+	for old, new := range o.Edits {
+		edits[old] = new
+	}
+	for old, new := range edits {
 		if !strings.Contains(cfg, old) {
 			t.Fatalf("provider.yaml template lacks %q", old)
 		}

@@ -248,7 +248,7 @@ func TestRentalEndToEnd(t *testing.T) {
 		prov.waitLog(10*time.Second, "lease closed", "reason=tenant")
 	})
 
-	t.Run("image not on the provider closes the lease and costs nothing", func(t *testing.T) {
+	t.Run("image not on the provider closes the lease for the reservation fee", func(t *testing.T) {
 		before := balanceCLI(t, nw, node, tenant)
 		res, out, err := deploy(t, nw, writeSDL(t, jobSDL("gpunet/no-such-image:1", `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--wait", "30s")
 		if err == nil {
@@ -257,9 +257,11 @@ func TestRentalEndToEnd(t *testing.T) {
 		prov.waitLog(10*time.Second, "image unavailable")
 		prov.waitLog(10*time.Second, "lease closed", "reason=image_unavailable")
 		waitBlocks(t, nw, 2)
+		// A tenant fault: the tenant pays the transaction fee and the
+		// reservation fee (to the community pool), nothing else.
 		fee := mustInt(t, strings.TrimSuffix(res.Fee, "ugpn"))
-		if got := before - balanceCLI(t, nw, node, tenant); got != fee {
-			t.Errorf("tenant spent %d, want only the fee %d", got, fee)
+		if got, want := before-balanceCLI(t, nw, node, tenant), fee+reservationFee(t, cpuJobPrice); got != want {
+			t.Errorf("tenant spent %d, want the fee %d and the reservation fee %d", got, fee, want-fee)
 		}
 		if cs := leaseContainers(t, tenant, res.DSeq); len(cs) != 0 {
 			t.Errorf("containers left: %+v", cs)

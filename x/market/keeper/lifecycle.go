@@ -217,14 +217,6 @@ func (k *Keeper) reauction(ctx context.Context, key OrderKey, failed string) (bo
 	return true, k.emit(ctx, &types.EventOrderCreated{Id: next.Id, BidClosesAt: next.BidClosesAt, Reauction: true})
 }
 
-// ReservationFee is what a pending lease closed for a tenant fault costs
-// the tenant: reservation_fee_seconds of the lease price, whole ugpn
-// rounded down.
-func ReservationFee(price sdk.DecCoin, seconds uint64) sdk.Coin {
-	amt := price.Amount.MulInt64(int64(seconds)).QuoInt64(3600).TruncateInt()
-	return sdk.NewCoin(price.Denom, amt)
-}
-
 // chargeReservationFee takes the reservation fee out of the tenant's
 // escrow (at most what it holds). After a manifest_missing close the
 // market holds it for dispute_window blocks; otherwise it goes to the
@@ -234,7 +226,7 @@ func (k *Keeper) chargeReservationFee(ctx context.Context, key BidKey, lease typ
 	if err != nil {
 		return err
 	}
-	fee, err := k.escrow.Charge(ctx, accountID(lease.Id.Order.Owner, lease.Id.Order.Dseq), ReservationFee(lease.Price, params.ReservationFeeSeconds), types.ModuleName)
+	fee, err := k.escrow.Charge(ctx, accountID(lease.Id.Order.Owner, lease.Id.Order.Dseq), types.ReservationFee(lease.Price, params.ReservationFeeSeconds), types.ModuleName)
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/gpunet/gpunet/x/market/types"
 )
 
-// CreateBid places a provider's bid. Checks run in this order: open order,
-// registered provider, not excluded from this group, bond at least
+// CreateBid places a provider's bid. Checks run in this order: not excluded
+// from this group, open order, registered provider, bond at least
 // min_bond, declared inventory and attributes satisfy the spec, price ≤ max,
 // deposit ≥ bid_min_deposit, one bid per provider, bid limit. A full order
 // takes a strictly cheaper bid by evicting its most expensive one (the
@@ -29,6 +29,11 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	if err != nil {
 		return nil, err
 	}
+	for _, ex := range order.ExcludedProviders {
+		if ex == msg.Provider {
+			return nil, errorsmod.Wrapf(types.ErrProviderExcluded, "%s failed an earlier lease of %s's group %d", msg.Provider, msg.Order.Owner, msg.Order.Gseq)
+		}
+	}
 	if order.State != types.ORDER_STATE_OPEN {
 		return nil, errorsmod.Wrapf(types.ErrOrderNotOpen, "%s is %s", msg.Order.Name(), order.State)
 	}
@@ -36,11 +41,6 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	p, err := k.providers.GetProvider(ctx, provider)
 	if err != nil {
 		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "%s is not a registered provider", msg.Provider)
-	}
-	for _, ex := range order.ExcludedProviders {
-		if ex == msg.Provider {
-			return nil, errorsmod.Wrapf(types.ErrProviderExcluded, "%s failed an earlier lease of %s's group %d", msg.Provider, msg.Order.Owner, msg.Order.Gseq)
-		}
 	}
 	// 2. Bonded (from the record just read: no second read).
 	if ok, err := k.providers.HasMinBond(ctx, p); err != nil {

@@ -59,3 +59,11 @@ func (p Params) Validate() error {
 	}
 	return nil
 }
+
+// ReservationFee is what a pending lease closed for a tenant fault costs
+// the tenant: seconds (reservation_fee_seconds) of the lease price per
+// hour, whole ugpn rounded down.
+func ReservationFee(price sdk.DecCoin, seconds uint64) sdk.Coin {
+	amt := price.Amount.MulInt(sdkmath.NewIntFromUint64(seconds)).QuoInt64(3600).TruncateInt()
+	return sdk.NewCoin(price.Denom, amt)
+}
