@@ -12,8 +12,8 @@ import (
 	"time"
 
 	sdkmath "cosmossdk.io/math"
-	"github.com/cosmos/gogoproto/proto"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/gogoproto/proto"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/gpunet/gpunet/testutil/localnet"
@@ -100,7 +100,9 @@ func events[T proto.Message](l *ledger) []T {
 
 // paid sums the escrow payouts of a deployment: gross out of escrow, net
 // to the provider.
-func (l *ledger) paid(owner string, dseq uint64) payouts { return sumPayouts(l.blocks, owner, dseq, "") }
+func (l *ledger) paid(owner string, dseq uint64) payouts {
+	return sumPayouts(l.blocks, owner, dseq, "")
+}
 
 // communityPool is the community pool's ugpn at height h.
 func (r *chainReader) communityPool(h int64) sdkmath.LegacyDec {

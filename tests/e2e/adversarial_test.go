@@ -510,7 +510,7 @@ func TestAdversarialBidSquatting(t *testing.T) {
 		t.Errorf("evicted bids %v, want only %s's", closed, evicted)
 	}
 	p := lg.paid(tenantAddr, d.res.DSeq)
-	lg.expect("evicted squatter", nw.Keys[evicted], 0) // deposit refunded; a failed re-bid costs only its fee
+	lg.expect("evicted squatter", nw.Keys[evicted], 0)                          // deposit refunded; a failed re-bid costs only its fee
 	lg.expect("honest provider", honest.addr, p.Net-bondOf(t, nw, honest.addr)) // it registered (and bonded) mid-way
 	lg.expect("tenant", tenantAddr, -p.Gross)
 	lg.expectPool(0)

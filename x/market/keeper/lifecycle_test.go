@@ -387,7 +387,9 @@ func TestLateStartIsRefusedWhenTheSweepCarriesOver(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.c.Do(time.Second, func(ctx sdk.Context) { setParams(ctx, func(p *types.Params) { p.StartTimeout, p.ManifestTimeout = 3, 2 }) })
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		setParams(ctx, func(p *types.Params) { p.StartTimeout, p.ManifestTimeout = 3, 2 })
+	})
 	var a, b uint64
 	w.c.Do(time.Second, func(ctx sdk.Context) {
 		a = w.deploy(ctx, 5_000_000, group("h100"))
