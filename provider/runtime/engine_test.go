@@ -531,3 +531,45 @@ func TestNewRefusesABadLeaseSubnetPool(t *testing.T) {
 		t.Fatalf("New with host bits in the pool = %v, want a refusal naming the pool", err)
 	}
 }
+
+// TestDeployRefusesWhatTheTenantCannotRun: a command the OCI runtime cannot
+// execute and an image over MaxImageBytes are the tenant's faults
+// (ErrWorkloadInvalid, so the daemon closes as workload_invalid without a
+// slash), and nothing is left on the engine.
+func TestDeployRefusesWhatTheTenantCannotRun(t *testing.T) {
+	t.Parallel()
+	t.Run("command that does not exist", func(t *testing.T) {
+		r := newTestRuntime(t, Options{})
+		lease := newLease(t, r)
+		svc := workloadService(t, "job", 1, "never")
+		svc.Command = []string{"/nonexistent"}
+		_, err := r.Deploy(context.Background(), Workload{Lease: lease, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{svc}}})
+		if !errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), "/nonexistent") {
+			t.Fatalf("Deploy = %v, want ErrWorkloadInvalid naming the command", err)
+		}
+		assertNothingOnEngine(t, r, lease)
+	})
+	t.Run("image over the size limit", func(t *testing.T) {
+		r := newTestRuntime(t, Options{MaxImageBytes: 1024})
+		lease := newLease(t, r)
+		_, err := r.Deploy(context.Background(), Workload{Lease: lease, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{workloadService(t, "job", 1, "never")}}})
+		if !errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), "accepts at most 1024") {
+			t.Fatalf("Deploy = %v, want ErrWorkloadInvalid naming the limit", err)
+		}
+		assertNothingOnEngine(t, r, lease)
+	})
+}
+
+func TestWorkloadCannotExec(t *testing.T) {
+	for msg, want := range map[string]bool{
+		`Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/nonexistent": stat /nonexistent: no such file or directory: unknown`: true,
+		`OCI runtime create failed: runc create failed: unable to start container process: exec: "run.sh": executable file not found in $PATH: unknown`:                                                                                                              true,
+		`OCI runtime create failed: runc create failed: unable to start container process: exec: "/bin": is a directory: unknown`:                                                                                                                                    true,
+		`failed to set up container networking: network gpunet-x not found`:                                                                                                                                                                                          false,
+		`OCI runtime create failed: runc create failed: unable to apply cgroup configuration: no such file or directory`:                                                                                                                                             false,
+	} {
+		if got := workloadCannotExec(errors.New(msg)); got != want {
+			t.Errorf("%q: %v, want %v", msg, got, want)
+		}
+	}
+}

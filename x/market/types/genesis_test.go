@@ -34,6 +34,8 @@ func validGenesis(t *testing.T) types.GenesisState {
 	}
 	gs.Bids = []types.Bid{{Id: types.BidID{Order: open, Provider: prov}, Price: price, Deposit: deposit, Seq: 9}}
 	gs.Leases = []types.Lease{{Id: types.BidID{Order: matched, Provider: prov}, Price: price, State: types.LEASE_STATE_ACTIVE, BidDeposit: deposit}}
+	gone := types.BidID{Order: types.OrderID{Owner: owner, Dseq: 2, Gseq: 1, Oseq: 1}, Provider: prov}
+	gs.DisputableCloses = []types.DisputableClose{{Lease: gone, ManifestHash: make([]byte, 32), Fee: sdk.NewInt64Coin("ugpn", 1766), ClosedAt: 5, DisputeUntil: 20}}
 	return *gs
 }
 
@@ -49,25 +51,30 @@ func TestGenesisValidate(t *testing.T) {
 		edit func(*types.GenesisState)
 		want string
 	}{
-		"next_dseq zero":          {func(g *types.GenesisState) { g.NextDseq = 0 }, "next_dseq"},
-		"dseq beyond next_dseq":   {func(g *types.GenesisState) { g.NextDseq = 3 }, "dseq must be in"},
-		"bad owner":               {func(g *types.GenesisState) { g.Deployments[0].Owner = "cosmos1xyz" }, "deployments[0]: owner"},
-		"duplicate deployment":    {func(g *types.GenesisState) { g.Deployments = append(g.Deployments, g.Deployments[0]) }, "duplicate"},
-		"closed deployment":       {func(g *types.GenesisState) { g.Deployments[0].State = types.DEPLOYMENT_STATE_UNSPECIFIED }, "only active"},
-		"too many groups":         {func(g *types.GenesisState) { g.Deployments[0].Groups = 99 }, "groups, want"},
-		"orphan order":            {func(g *types.GenesisState) { g.Orders[0].Id.Dseq = 2 }, "deployment does not exist"},
-		"gseq beyond groups":      {func(g *types.GenesisState) { g.Orders[0].Id.Gseq = 3 }, "gseq must be in"},
-		"duplicate order":         {func(g *types.GenesisState) { g.Orders = append(g.Orders, g.Orders[0]) }, "duplicate"},
-		"auction after expiry":    {func(g *types.GenesisState) { g.Orders[0].BidClosesAt = 200 }, "after expires_at"},
-		"bid on a matched order":  {func(g *types.GenesisState) { g.Bids[0].Id.Order.Gseq = 2 }, "not open"},
-		"bid seq not below next":  {func(g *types.GenesisState) { g.Bids[0].Seq = 10 }, "next_bid_seq"},
-		"zero bid price":          {func(g *types.GenesisState) { g.Bids[0].Price.Amount = sdkmath.LegacyZeroDec() }, "price"},
-		"duplicate bid":           {func(g *types.GenesisState) { g.Bids = append(g.Bids, g.Bids[0]) }, "duplicate"},
-		"lease on an open order":  {func(g *types.GenesisState) { g.Leases[0].Id.Order.Gseq = 1 }, "not matched"},
-		"two leases on one order": {func(g *types.GenesisState) { g.Leases = append(g.Leases, g.Leases[0]) }, "another lease"},
-		"closed lease":            {func(g *types.GenesisState) { g.Leases[0].State = types.LEASE_STATE_UNSPECIFIED }, "only pending and active"},
-		"matched without lease":   {func(g *types.GenesisState) { g.Leases = nil }, "no lease"},
-		"bad lease provider":      {func(g *types.GenesisState) { g.Leases[0].Id.Provider = "nope" }, "provider"},
+		"next_dseq zero":            {func(g *types.GenesisState) { g.NextDseq = 0 }, "next_dseq"},
+		"dseq beyond next_dseq":     {func(g *types.GenesisState) { g.NextDseq = 3 }, "dseq must be in"},
+		"bad owner":                 {func(g *types.GenesisState) { g.Deployments[0].Owner = "cosmos1xyz" }, "deployments[0]: owner"},
+		"duplicate deployment":      {func(g *types.GenesisState) { g.Deployments = append(g.Deployments, g.Deployments[0]) }, "duplicate"},
+		"closed deployment":         {func(g *types.GenesisState) { g.Deployments[0].State = types.DEPLOYMENT_STATE_UNSPECIFIED }, "only active"},
+		"too many groups":           {func(g *types.GenesisState) { g.Deployments[0].Groups = 99 }, "groups, want"},
+		"orphan order":              {func(g *types.GenesisState) { g.Orders[0].Id.Dseq = 2 }, "deployment does not exist"},
+		"gseq beyond groups":        {func(g *types.GenesisState) { g.Orders[0].Id.Gseq = 3 }, "gseq must be in"},
+		"duplicate order":           {func(g *types.GenesisState) { g.Orders = append(g.Orders, g.Orders[0]) }, "duplicate"},
+		"auction after expiry":      {func(g *types.GenesisState) { g.Orders[0].BidClosesAt = 200 }, "after expires_at"},
+		"bid on a matched order":    {func(g *types.GenesisState) { g.Bids[0].Id.Order.Gseq = 2 }, "not open"},
+		"bid seq not below next":    {func(g *types.GenesisState) { g.Bids[0].Seq = 10 }, "next_bid_seq"},
+		"zero bid price":            {func(g *types.GenesisState) { g.Bids[0].Price.Amount = sdkmath.LegacyZeroDec() }, "price"},
+		"duplicate bid":             {func(g *types.GenesisState) { g.Bids = append(g.Bids, g.Bids[0]) }, "duplicate"},
+		"lease on an open order":    {func(g *types.GenesisState) { g.Leases[0].Id.Order.Gseq = 1 }, "not matched"},
+		"two leases on one order":   {func(g *types.GenesisState) { g.Leases = append(g.Leases, g.Leases[0]) }, "another lease"},
+		"closed lease":              {func(g *types.GenesisState) { g.Leases[0].State = types.LEASE_STATE_UNSPECIFIED }, "only pending and active"},
+		"matched without lease":     {func(g *types.GenesisState) { g.Leases = nil }, "no lease"},
+		"bad lease provider":        {func(g *types.GenesisState) { g.Leases[0].Id.Provider = "nope" }, "provider"},
+		"duplicate disputable":      {func(g *types.GenesisState) { g.DisputableCloses = append(g.DisputableCloses, g.DisputableCloses[0]) }, "duplicate"},
+		"disputable without hash":   {func(g *types.GenesisState) { g.DisputableCloses[0].ManifestHash = nil }, "32-byte manifest hash"},
+		"dispute window reversed":   {func(g *types.GenesisState) { g.DisputableCloses[0].DisputeUntil = 1 }, "dispute_until"},
+		"disputable bad provider":   {func(g *types.GenesisState) { g.DisputableCloses[0].Lease.Provider = "nope" }, "disputable_closes[0]"},
+		"manifest timeout too long": {func(g *types.GenesisState) { g.Params.ManifestTimeout = g.Params.StartTimeout }, "manifest_timeout"},
 	} {
 		g := validGenesis(t)
 		c.edit(&g)
