@@ -347,6 +347,21 @@ func (c *Client) awaitLeases(ctx context.Context, p *progress, res *Result, grou
 	}
 }
 
+// reauctioned names the order or lease that replaced l's after a provider
+// fault (a later oseq of the same group), or "".
+func (c *Client) reauctioned(ctx context.Context, l markettypes.Lease) string {
+	res, err := c.Market.Deployment(ctx, &markettypes.QueryDeploymentRequest{Owner: l.Id.Order.Owner, Dseq: l.Id.Order.Dseq})
+	if err != nil {
+		return ""
+	}
+	for _, o := range res.Orders {
+		if o.Id.Gseq == l.Id.Order.Gseq && o.Id.Oseq > l.Id.Order.Oseq {
+			return "order " + orderName(o.Id)
+		}
+	}
+	return ""
+}
+
 // awaitRunning polls the provider until the lease's containers run.
 func (c *Client) awaitRunning(ctx context.Context, l markettypes.Lease, wait time.Duration) (LeaseRun, error) {
 	cl, pv, err := c.ProviderAPI(ctx, l.Id.Provider)
@@ -365,7 +380,11 @@ func (c *Client) awaitRunning(ctx context.Context, l markettypes.Lease, wait tim
 		}
 		var se *api.StatusError
 		if errors.As(err, &se) && se.Code == 404 {
-			// The lease closed (image unavailable, say): say why.
+			// The lease closed (image unavailable, say): say why, and
+			// whether the group is being auctioned again.
+			if next := c.reauctioned(ctx, l); next != "" {
+				return run, fmt.Errorf("lease %s is no longer on the provider (%s); the provider failed it, so the group is being auctioned again as %s: once it is leased, send the manifest with 'gpunetd lease send-manifest %d'", run.ID, se.Message, next, l.Id.Order.Dseq)
+			}
 			return run, fmt.Errorf("lease %s is no longer on the provider: %s; see 'gpunetd query market deployment %s %d'", run.ID, se.Message, l.Id.Order.Owner, l.Id.Order.Dseq)
 		}
 		last = err
