@@ -36,8 +36,12 @@ test: setup lint proto-check test-unit test-fuzz test-e2e
 setup:
 	scripts/setup.sh
 
+# The daemon, the tenant client and the SDL parser also run under the race
+# detector: they are the concurrent code.
+RACE_PKGS = ./provider/... ./tenant/... ./sdl/...
 test-unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
+	$(GO) test -count=1 -race $(RACE_PKGS)
 
 # The full-app simulation: random transactions for every gpunet message with
 # every invariant checked after each block, export/import half way, and the
@@ -67,10 +71,17 @@ test-e2e: build
 	GPUNETD_BIN=$(abspath $(BUILD_DIR)/gpunetd) GPUNET_PROVIDER_BIN=$(abspath $(BUILD_DIR)/gpunet-provider) \
 	  $(GO) test -count=1 -timeout 30m -v ./tests/...
 
+# gofmt, go vet, errcheck and staticcheck (pinned in tools/go.mod, built
+# from the module cache) over the whole tree, and no tracked file over 1 MB.
+LINT_TOOLS = $(BUILD_DIR)/tools
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\(\.gw\)\?\.go$$')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	scripts/check-large-files.sh
 	$(GO) vet ./...
+	cd tools && $(GO) build -o $(abspath $(LINT_TOOLS))/ github.com/kisielk/errcheck honnef.co/go/tools/cmd/staticcheck
+	$(LINT_TOOLS)/errcheck -ignoretests -exclude .errcheck-excludes ./...
+	$(LINT_TOOLS)/staticcheck ./...
 
 proto-gen:
 	scripts/protocgen.sh

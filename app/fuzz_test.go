@@ -98,7 +98,7 @@ func FuzzMsgServer(f *testing.F) {
 	f.Add(uint8(0), uint8(9), []byte{})
 	f.Fuzz(func(t *testing.T, kind, signer uint8, raw []byte) {
 		c := fuzzWorld(t)
-		msg := gogoproto.Clone(fuzzTemplates[int(kind)%len(fuzzTemplates)]).(sdk.Msg)
+		msg := gogoproto.Clone(fuzzTemplates[int(kind)%len(fuzzTemplates)])
 		if err := gogoproto.Unmarshal(raw, msg); err != nil {
 			return // not this message's wire form: the tx decoder refuses it first
 		}

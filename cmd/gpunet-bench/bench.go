@@ -41,8 +41,9 @@ type bench struct {
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	port := l.Addr().(*net.TCPAddr).Port
+	must(l.Close())
+	return port
 }
 
 func (b *bench) startChain(ctx context.Context, cfgPath string) error {

@@ -70,7 +70,11 @@ func main() {
 	dir, err := os.MkdirTemp("", "gpunet-bench")
 	must(err)
 	if !*keepDir {
-		defer os.RemoveAll(dir)
+		defer func() {
+			if err := os.RemoveAll(dir); err != nil {
+				fmt.Fprintf(os.Stderr, "cannot remove %s: %v\n", dir, err)
+			}
+		}()
 	}
 	abs := func(p string) string { a, err := filepath.Abs(p); must(err); return a }
 	env := &bench{gpunetd: abs(*gpunetd), provider: abs(*provider), dir: dir, providerGODEBUG: *provGODEBUG}

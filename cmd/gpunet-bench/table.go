@@ -17,7 +17,7 @@ func goBench(path string) (map[string]map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	runs := map[string]map[string][]float64{}
 	suffix := regexp.MustCompile(`-\d+$`)
 	sc := bufio.NewScanner(f)

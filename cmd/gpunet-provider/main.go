@@ -207,7 +207,7 @@ func registerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer func() { _ = cl.Close() }() // a closing gRPC connection has nothing to report
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
 			gasPrice, _ := config.ParseGasPrice(c.Chain.GasPrices)

@@ -6,7 +6,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -571,5 +570,3 @@ func bidID(ref runtime.LeaseRef) markettypes.BidID {
 func refOf(id markettypes.BidID) runtime.LeaseRef {
 	return runtime.LeaseRef{Owner: id.Order.Owner, DSeq: id.Order.Dseq, GSeq: id.Order.Gseq, OSeq: id.Order.Oseq, Provider: id.Provider}
 }
-
-var errNotOurs = errors.New("not this provider's")

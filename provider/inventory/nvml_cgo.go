@@ -18,7 +18,7 @@ func DetectNVML() ([]GPU, string, error) {
 		}
 		return nil, "", fmt.Errorf("nvml init: return code %d", int(ret))
 	}
-	defer nvml.Shutdown()
+	defer func() { _ = nvml.Shutdown() }() // the devices were read; nothing to do about a failed shutdown
 
 	driver, ret := nvml.SystemGetDriverVersion()
 	if ret != nvml.SUCCESS {

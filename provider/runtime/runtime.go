@@ -132,7 +132,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	defer cancel()
 	ping, err := cli.Ping(pingCtx)
 	if err != nil {
-		cli.Close()
+		_ = cli.Close() // the engine is not there: nothing to close cleanly
 		return nil, fmt.Errorf("runtime: Docker engine not reachable at %s (is dockerd running? set DOCKER_HOST, or the provider's docker host setting, to its socket, e.g. unix:///var/run/docker.sock): %w", cli.DaemonHost(), err)
 	}
 	r := &Runtime{

@@ -240,10 +240,11 @@ func (net *Network) StartNode(n *Node, detach bool) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	}
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("start %s: %w", n.Moniker, err)
+		return errors.Join(fmt.Errorf("start %s: %w", n.Moniker, err), logFile.Close())
 	}
-	logFile.Close() // the child holds its own descriptor
+	if err := logFile.Close(); err != nil { // the child holds its own descriptor
+		return err
+	}
 	n.cmd = cmd
 	pid := strconv.Itoa(cmd.Process.Pid)
 	if err := os.WriteFile(filepath.Join(n.Home, "gpunetd.pid"), []byte(pid), 0o644); err != nil {

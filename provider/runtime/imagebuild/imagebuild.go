@@ -43,7 +43,7 @@ func BuildGoImage(ctx context.Context, cli Builder, tag, pkgDir string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // a temporary build directory
 
 	bin := filepath.Join(tmp, "app")
 	if err := compile(ctx, pkgDir, bin); err != nil {

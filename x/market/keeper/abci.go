@@ -97,12 +97,10 @@ func (k *Keeper) expireOrder(ctx context.Context, key OrderKey, o types.Order) e
 	if err != nil {
 		return err
 	}
-	it, err := k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2()))
+	remaining, err := nonEmpty(k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
 	if err != nil {
 		return err
 	}
-	remaining := it.Valid()
-	it.Close()
 	if !remaining {
 		return k.closeDeployment(ctx, dkey, o.Id.Owner, types.CLOSE_REASON_UNSPECIFIED, "order_expired")
 	}

@@ -173,12 +173,10 @@ func paymentID(id types.BidID) escrowtypes.PaymentID {
 // an open bid or a lease may not deregister.
 func (k *Keeper) ProviderHasLiveWork(ctx context.Context, provider sdk.AccAddress) (bool, error) {
 	for _, set := range []collections.KeySet[collections.Pair[sdk.AccAddress, BidKey]]{k.BidsByProvider, k.LeasesByProv} {
-		it, err := set.Iterate(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, BidKey](provider))
+		valid, err := nonEmpty(set.Iterate(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, BidKey](provider)))
 		if err != nil {
 			return false, err
 		}
-		valid := it.Valid()
-		it.Close()
 		if valid {
 			return true, nil
 		}
@@ -188,3 +186,17 @@ func (k *Keeper) ProviderHasLiveWork(ctx context.Context, provider sdk.AccAddres
 
 // Authority is the address allowed to update params.
 func (k *Keeper) Authority() string { return k.authority }
+
+// nonEmpty reports whether a range has an entry, closing its iterator (a
+// failed close is a store error like any other).
+func nonEmpty(it interface {
+	Valid() bool
+	Close() error
+}, err error,
+) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	valid := it.Valid()
+	return valid, it.Close()
+}

@@ -79,12 +79,10 @@ func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner s
 
 // closeDeploymentIfEmpty closes a deployment with no order left.
 func (k *Keeper) closeDeploymentIfEmpty(ctx context.Context, key DeploymentKey, owner string, reason types.CloseReason) error {
-	it, err := k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2()))
+	any, err := nonEmpty(k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
 	if err != nil {
 		return err
 	}
-	any := it.Valid()
-	it.Close()
 	if any {
 		return nil
 	}
