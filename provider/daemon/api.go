@@ -44,9 +44,11 @@ func (d *Daemon) startAPI(errc chan<- error) error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	d.log.Info("tenant API listening", "addr", ln.Addr().String())
+	d.wg.Add(1)
 	go func() {
+		defer d.wg.Done()
 		if err := d.api.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
+			errc <- fmt.Errorf("API server stopped: %w", err)
 		}
 	}()
 	return nil
@@ -55,7 +57,11 @@ func (d *Daemon) startAPI(errc chan<- error) error {
 func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "provider": d.provider, "processed_height": d.watcher.LastHeight()})
+		var height int64
+		if d.watcher != nil {
+			height = d.watcher.LastHeight()
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "provider": d.provider, "processed_height": height})
 	})
 	mux.HandleFunc("GET /v1/inventory", d.handleInventory)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
@@ -160,7 +166,7 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		writeErr(w, http.StatusBadRequest, err)
 		return
 	}
-	res, err := d.chain.Market.Deployment(r.Context(), &markettypes.QueryDeploymentRequest{Owner: owner, Dseq: dseq})
+	res, err := d.chain.Deployment(r.Context(), &markettypes.QueryDeploymentRequest{Owner: owner, Dseq: dseq})
 	if err != nil {
 		if isNotFound(err) {
 			writeErr(w, http.StatusNotFound, fmt.Errorf("deployment %s/%d not found on chain", owner, dseq))
@@ -183,26 +189,33 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		writeErr(w, http.StatusNotFound, fmt.Errorf("this provider holds no lease in deployment %s/%d", owner, dseq))
 		return
 	}
-	for _, l := range ours {
+	groups := make([]sdl.ManifestGroup, len(ours))
+	for i, l := range ours {
 		var spec markettypes.GroupSpec
 		for _, o := range res.Orders {
 			if o.Id.Gseq == l.Id.Order.Gseq && o.Id.Oseq == l.Id.Order.Oseq {
 				spec = o.Spec
 			}
 		}
-		if _, err := groupFor(m, spec); err != nil {
+		g, err := groupFor(m, spec)
+		if err != nil {
 			writeErr(w, http.StatusUnprocessableEntity, err)
 			return
 		}
+		groups[i] = g
 	}
-	canonical, _ := m.CanonicalJSON()
+	canonical, err := m.CanonicalJSON()
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
 	dep := deploymentKey(owner, dseq)
 	if err := d.store.saveManifest(dep, canonical); err != nil {
 		writeErr(w, http.StatusInternalServerError, fmt.Errorf("store manifest: %v", err))
 		return
 	}
 	out := api.ManifestAccepted{Deployment: dep, Hash: fmt.Sprintf("%x", hash)}
-	for _, l := range ours {
+	for i, l := range ours {
 		key := orderKey(l.Id.Order)
 		out.Leases = append(out.Leases, key)
 		rc, err := d.signReceipt(l.Id, hash)
@@ -212,9 +225,12 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		}
 		out.Receipts = append(out.Receipts, rc)
 		d.log.Info("manifest received", "lease", key, "hash", out.Hash)
-		if err := d.trackLease(context.WithoutCancel(r.Context()), l, false); err != nil {
+		lm, err := d.leaseManager(r.Context(), l)
+		if err != nil {
 			d.log.Warn("cannot start lease yet; reconcile will retry", "lease", key, "err", err)
+			continue
 		}
+		lm.send(inManifest{group: groups[i]})
 	}
 	writeJSON(w, http.StatusAccepted, out)
 }
@@ -224,7 +240,7 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 // false manifest_missing close.
 func (d *Daemon) signReceipt(id markettypes.BidID, hash []byte) (api.Receipt, error) {
 	issued := time.Now().Unix()
-	sig, _, err := d.chain.Keyring.Sign(d.chain.KeyName, markettypes.ReceiptSignBytes(d.cfg.Chain.ID, id, hash, issued), signing.SignMode_SIGN_MODE_DIRECT)
+	sig, _, err := d.keys.Sign(d.keyName, markettypes.ReceiptSignBytes(d.cfg.Chain.ID, id, hash, issued), signing.SignMode_SIGN_MODE_DIRECT)
 	if err != nil {
 		return api.Receipt{}, err
 	}
@@ -254,12 +270,10 @@ func parseManifest(body []byte) (sdl.Manifest, []byte, error) {
 }
 
 // leaseFromPath finds a live lease of this provider named by the path.
-func (d *Daemon) leaseFromPath(w http.ResponseWriter, r *http.Request) (*lease, bool) {
+func (d *Daemon) leaseFromPath(w http.ResponseWriter, r *http.Request) (*leaseManager, bool) {
 	key := fmt.Sprintf("%s/%s/%s/%s", r.PathValue("owner"), r.PathValue("dseq"), r.PathValue("gseq"), r.PathValue("oseq"))
-	d.mu.Lock()
-	l, ok := d.leases[key]
-	d.mu.Unlock()
-	if !ok {
+	l, ok := d.managed(key)
+	if !ok || l.view().Phase == PhaseClosed {
 		writeErr(w, http.StatusNotFound, fmt.Errorf("no live lease %s on this provider", key))
 		return nil, false
 	}
@@ -276,11 +290,9 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, _ []byte) 
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}
-	raw, _ := d.store.loadManifest(deploymentKey(l.ref.Owner, l.ref.DSeq))
-	d.mu.Lock()
-	out := api.LeaseStatus{Lease: l.key, Provider: d.provider, State: stateName(l.state), Phase: l.phase, Price: api.FormatDecCoin(l.price.Amount.String(), l.price.Denom), Manifest: raw != nil, Replicas: replicas(st)}
-	d.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	v := l.view()
+	writeJSON(w, http.StatusOK, api.LeaseStatus{Lease: l.key, Provider: d.provider, State: stateName(v.State), Phase: v.Phase.String(),
+		Price: api.FormatDecCoin(l.price.Amount.String(), l.price.Denom), Manifest: v.HasManifest, Replicas: replicas(st)})
 }
 
 func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {

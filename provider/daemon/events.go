@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 
@@ -54,7 +55,7 @@ func (d *Daemon) handleBlock(ctx context.Context, b chain.Block) error {
 			return fmt.Errorf("%s: %w", ev.Type, err)
 		}
 	}
-	d.closeOverdueManifests(ctx, b.Height)
+	d.sendManifestDue(ctx, b.Height)
 	if earned.Sign() > 0 {
 		f, _ := new(big.Float).SetInt(earned).Float64()
 		d.metrics.earnings.Add(f)
@@ -65,7 +66,7 @@ func (d *Daemon) handleBlock(ctx context.Context, b chain.Block) error {
 func (d *Daemon) handleEvent(ctx context.Context, height int64, ev any) error {
 	switch e := ev.(type) {
 	case *markettypes.EventOrderCreated:
-		res, err := d.chain.Market.Order(ctx, &markettypes.QueryOrderRequest{Owner: e.Id.Owner, Dseq: e.Id.Dseq, Gseq: e.Id.Gseq, Oseq: e.Id.Oseq})
+		res, err := d.chain.Order(ctx, &markettypes.QueryOrderRequest{Owner: e.Id.Owner, Dseq: e.Id.Dseq, Gseq: e.Id.Gseq, Oseq: e.Id.Oseq})
 		if err != nil {
 			if isNotFound(err) {
 				return nil // closed again before we looked
@@ -83,7 +84,7 @@ func (d *Daemon) handleEvent(ctx context.Context, height int64, ev any) error {
 		d.metrics.bids.WithLabelValues("closed_" + e.Reason).Inc()
 		d.mu.Lock()
 		delete(d.bids, key)
-		_, won := d.leases[key]
+		_, won := d.managers[key]
 		d.mu.Unlock()
 		if !won && d.engine.Release(key) {
 			d.persistReservations()
@@ -92,7 +93,7 @@ func (d *Daemon) handleEvent(ctx context.Context, height int64, ev any) error {
 	case *markettypes.EventOrderClosed:
 		key := orderKey(e.Id)
 		d.mu.Lock()
-		_, won := d.leases[key]
+		_, won := d.managers[key]
 		delete(d.bids, key)
 		delete(d.skipped, key)
 		d.mu.Unlock()
@@ -108,24 +109,33 @@ func (d *Daemon) handleEvent(ctx context.Context, height int64, ev any) error {
 		d.log.Info("lease won", "lease", orderKey(e.Id.Order), "price", api.FormatDecCoin(e.Price.Amount.String(), e.Price.Denom)+"/h", "start_deadline", e.StartDeadline, "height", height)
 		d.metrics.leasesWon.Inc()
 		l := markettypes.Lease{Id: e.Id, Price: e.Price, State: markettypes.LEASE_STATE_PENDING, StartDeadline: e.StartDeadline, CreatedAt: height}
-		return d.trackLease(ctx, l, false)
+		m, err := d.leaseManager(ctx, l)
+		if errors.Is(err, errLeaseGone) {
+			// Won and closed again before we looked (while the daemon was
+			// down, say): nothing to run. Reconcile frees what it held.
+			d.log.Info("lease already gone from the chain; skipping it", "lease", orderKey(e.Id.Order))
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		m.send(inChain{lease: l})
 
 	case *markettypes.EventLeaseStarted:
 		if e.Id.Provider != d.provider {
 			return nil
 		}
-		d.mu.Lock()
-		if l, ok := d.leases[orderKey(e.Id.Order)]; ok {
-			l.state = markettypes.LEASE_STATE_ACTIVE
+		if m, ok := d.managed(orderKey(e.Id.Order)); ok {
+			m.send(inStarted{})
 		}
-		d.mu.Unlock()
 
 	case *markettypes.EventLeaseClosed:
 		if e.Id.Provider != d.provider {
 			return nil
 		}
-		d.leaseClosed(ctx, orderKey(e.Id.Order), e.Reason.ReasonString())
-
+		if m, ok := d.managed(orderKey(e.Id.Order)); ok {
+			m.send(inClosed{reason: e.Reason.ReasonString()})
+		}
 	}
 	return nil
 }

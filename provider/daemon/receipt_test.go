@@ -34,7 +34,7 @@ func TestManifestReceiptVerifies(t *testing.T) {
 	}
 	cfg := &config.Config{}
 	cfg.Chain.ID = "gpunet-test-1"
-	d := &Daemon{cfg: cfg, chain: &chain.Client{Keyring: kr, KeyName: "provider"}}
+	d := &Daemon{cfg: cfg, keys: kr, keyName: "provider"}
 	id := markettypes.BidID{Order: markettypes.OrderID{Owner: "gpunet1owner", Dseq: 7, Gseq: 1, Oseq: 2}, Provider: "gpunet1provider"}
 	hash := bytes.Repeat([]byte{0xab}, 32)
 

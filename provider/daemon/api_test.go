@@ -1,0 +1,190 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cosmos/cosmos-sdk/crypto/hd"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
+	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/provider/chain"
+	"github.com/gpunet/gpunet/provider/leaseauth"
+	"github.com/gpunet/gpunet/provider/runtime"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// The tenant API over HTTP, with requests signed as the tenant CLI signs
+// them: the manifest (checked against the chain, answered with a signed
+// receipt, handed to the lease's manager), status, logs and the public
+// endpoints; and every refusal a stranger or a careless tenant meets.
+
+type apiWorld struct {
+	*world
+	srv   *httptest.Server
+	key   *secp256k1.PrivKey
+	owner string
+}
+
+func newAPIWorld(t *testing.T) *apiWorld {
+	t.Helper()
+	w := newWorld(t)
+	enc, err := chain.NewEncoding()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := keyring.NewInMemory(enc.Codec)
+	if _, _, err := kr.NewMnemonic("provider", keyring.English, sdk.FullFundraiserPath, keyring.DefaultBIP39Passphrase, hd.Secp256k1); err != nil {
+		t.Fatal(err)
+	}
+	w.d.keys, w.d.keyName = kr, "provider"
+	key := secp256k1.GenPrivKey()
+	a := &apiWorld{world: w, key: key, owner: sdk.AccAddress(key.PubKey().Address()).String()}
+	w.chain.pubKeys[a.owner] = key.PubKey().Bytes()
+	a.srv = httptest.NewServer(w.d.routes(leaseauth.NewVerifier(testProvider, time.Minute)))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// do sends a request signed by key as signer.
+func (a *apiWorld) do(method, path string, body []byte, key *secp256k1.PrivKey, signer string) (int, string) {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if key != nil {
+		sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+			sig, err := key.Sign(msg)
+			return sig, key.PubKey(), err
+		}
+		if err := leaseauth.Sign(req, body, testProvider, signer, sign, time.Now()); err != nil {
+			a.t.Fatal(err)
+		}
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(raw)
+}
+
+// deployment puts the tenant's deployment 7 with our pending lease on the
+// fake chain and returns the manifest to send.
+func (a *apiWorld) deployment() (markettypes.Lease, []byte) {
+	a.t.Helper()
+	spec, man, raw := testDeployment(a.t, false, 0)
+	hash, err := man.Hash()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	l.Id.Order.Owner = a.owner
+	o := markettypes.Order{Id: l.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+	a.chain.orders[orderKey(o.Id)] = o
+	a.chain.deployments[deploymentKey(a.owner, 7)] = &markettypes.QueryDeploymentResponse{
+		Deployment: markettypes.Deployment{Owner: a.owner, Dseq: 7, ManifestHash: hash}, Orders: []markettypes.Order{o}, Leases: []markettypes.Lease{l},
+	}
+	return l, raw
+}
+
+func TestManifestIsAcceptedWithAReceiptAndRuns(t *testing.T) {
+	a := newAPIWorld(t)
+	l, raw := a.deployment()
+	path := fmt.Sprintf("/v1/deployments/%s/7/manifest", a.owner)
+	code, body := a.do("PUT", path, raw, a.key, a.owner)
+	if code != http.StatusAccepted {
+		t.Fatalf("manifest: %d %s", code, body)
+	}
+	var acc api.ManifestAccepted
+	if err := json.Unmarshal([]byte(body), &acc); err != nil || len(acc.Receipts) != 1 || acc.Receipts[0].OSeq != 1 {
+		t.Fatalf("accepted %s (%v)", body, err)
+	}
+	a.started(1) // the lease's manager deployed and started it
+	started := time.Unix(1_700_000_000, 0)
+	a.rt.mu.Lock()
+	a.rt.status[refOf(l.Id).String()] = runtime.LeaseStatus{Services: map[string][]runtime.ReplicaStatus{"app": {
+		{Service: "app", Replica: 0, State: "running", StartedAt: started, ContainerName: "c0", Ports: []runtime.PortStatus{{ContainerPort: 80, Proto: "tcp", HostIP: "127.0.0.1", HostPort: 30080}}},
+		{Service: "app", Replica: 1, State: "exited", StartedAt: started, FinishedAt: started.Add(time.Minute), ExitCode: 1},
+	}}}
+	a.rt.mu.Unlock()
+	status := fmt.Sprintf("/v1/leases/%s/7/1/1/status", a.owner)
+	code, body = a.do("GET", status, nil, a.key, a.owner)
+	if code != http.StatusOK || !strings.Contains(body, `"phase":"running"`) || !strings.Contains(body, `"manifest_received":true`) || !strings.Contains(body, `30080`) {
+		t.Fatalf("status: %d %s", code, body)
+	}
+	code, body = a.do("GET", fmt.Sprintf("/v1/leases/%s/7/1/1/logs?tail=5&service=app", a.owner), nil, a.key, a.owner)
+	if code != http.StatusOK || !strings.Contains(body, "[app] hello") {
+		t.Fatalf("logs: %d %s", code, body)
+	}
+	if code, body = a.do("GET", fmt.Sprintf("/v1/leases/%s/7/1/1/logs?tail=-1", a.owner), nil, a.key, a.owner); code != http.StatusBadRequest {
+		t.Errorf("negative tail: %d %s", code, body)
+	}
+	if code, _ = a.do("GET", fmt.Sprintf("/v1/leases/%s/7/1/2/status", a.owner), nil, a.key, a.owner); code != http.StatusNotFound {
+		t.Errorf("status of a lease not here: %d", code)
+	}
+	_ = l
+}
+
+func TestManifestRefusals(t *testing.T) {
+	a := newAPIWorld(t)
+	_, raw := a.deployment()
+	path := fmt.Sprintf("/v1/deployments/%s/7/manifest", a.owner)
+	stranger := secp256k1.GenPrivKey()
+	strangerAddr := sdk.AccAddress(stranger.PubKey().Address()).String()
+	other := bytes.Replace(raw, []byte(`app:1`), []byte(`app:2`), 1)
+	for name, c := range map[string]struct {
+		method, path string
+		body         []byte
+		key          *secp256k1.PrivKey
+		signer       string
+		want         int
+	}{
+		"unsigned":                 {"PUT", path, raw, nil, "", http.StatusUnauthorized},
+		"signed by a stranger":     {"PUT", path, raw, stranger, strangerAddr, http.StatusForbidden},
+		"not the key on chain":     {"PUT", fmt.Sprintf("/v1/deployments/%s/7/manifest", strangerAddr), raw, stranger, strangerAddr, http.StatusBadGateway},
+		"another manifest":         {"PUT", path, other, a.key, a.owner, http.StatusUnprocessableEntity},
+		"not JSON":                 {"PUT", path, []byte("version: 2"), a.key, a.owner, http.StatusBadRequest},
+		"dseq not a number":        {"PUT", fmt.Sprintf("/v1/deployments/%s/x/manifest", a.owner), raw, a.key, a.owner, http.StatusBadRequest},
+		"deployment not on chain":  {"PUT", fmt.Sprintf("/v1/deployments/%s/8/manifest", a.owner), raw, a.key, a.owner, http.StatusNotFound},
+		"status of no lease":       {"GET", fmt.Sprintf("/v1/leases/%s/7/1/1/status", a.owner), nil, a.key, a.owner, http.StatusNotFound},
+		"body over the size limit": {"PUT", path, make([]byte, MaxManifestBytes+1), a.key, a.owner, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if code, body := a.do(c.method, c.path, c.body, c.key, c.signer); code != c.want {
+				t.Errorf("got %d %s, want %d", code, body, c.want)
+			}
+		})
+	}
+	if n := len(a.d.leaseManagers()); n != 0 {
+		t.Errorf("refused requests started %d lease(s)", n)
+	}
+	// A deployment of which this provider holds no lease.
+	dep := a.chain.deployments[deploymentKey(a.owner, 7)]
+	dep.Leases[0].Id.Provider = "gpunet1else"
+	if code, body := a.do("PUT", path, raw, a.key, a.owner); code != http.StatusNotFound || !strings.Contains(body, "holds no lease") {
+		t.Errorf("no lease here: %d %s", code, body)
+	}
+}
+
+func TestPublicEndpoints(t *testing.T) {
+	a := newAPIWorld(t)
+	for path, want := range map[string]string{"/healthz": `"status":"ok"`, "/v1/inventory": `"free_gpus"`, "/metrics": "gpunet_provider_leases"} {
+		code, body := a.do("GET", path, nil, nil, "")
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
+}

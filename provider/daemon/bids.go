@@ -1,0 +1,164 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cosmos/cosmos-sdk/types/query"
+
+	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/provider/chain"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+func (d *Daemon) allBids(ctx context.Context) ([]markettypes.Bid, error) {
+	var out []markettypes.Bid
+	var next []byte
+	for {
+		res, err := d.chain.BidsByProvider(ctx, &markettypes.QueryByProviderRequest{Provider: d.provider, Pagination: &query.PageRequest{Key: next, Limit: 500}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res.Bids...)
+		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+			return out, nil
+		}
+		next = res.Pagination.NextKey
+	}
+}
+
+func (d *Daemon) considerOpenOrders(ctx context.Context) error {
+	var next []byte
+	for {
+		res, err := d.chain.OpenOrders(ctx, &markettypes.QueryOpenOrdersRequest{Pagination: &query.PageRequest{Key: next, Limit: 500}})
+		if err != nil {
+			return fmt.Errorf("open orders: %w", err)
+		}
+		for _, o := range res.Orders {
+			if err := d.considerOrder(ctx, o); err != nil {
+				return err
+			}
+		}
+		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+			return nil
+		}
+		next = res.Pagination.NextKey
+	}
+}
+
+// considerOrder bids on an open order when it fits and pays enough.
+func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
+	key := orderKey(o.Id)
+	if o.State != markettypes.ORDER_STATE_OPEN {
+		return nil
+	}
+	for _, ex := range o.ExcludedProviders {
+		if ex == d.provider {
+			return nil // we failed an earlier round of this group: the chain refuses our bid
+		}
+	}
+	// The watcher and reconcile may both reach an order: claiming it under
+	// the lock (as a bid in flight) before reserving makes one of them bid,
+	// and keeps reconcile from freeing the reservation before the bid is
+	// sent.
+	d.mu.Lock()
+	if _, placed := d.bids[key]; placed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.bids[key] = time.Now()
+	d.mu.Unlock()
+	unclaim := func() {
+		d.mu.Lock()
+		delete(d.bids, key)
+		d.mu.Unlock()
+	}
+	dec := d.engine.Evaluate(key, o.Spec)
+	if !dec.Bid {
+		unclaim()
+		d.mu.Lock()
+		first := d.skipped[key] != dec.Reason
+		d.skipped[key] = dec.Reason
+		d.mu.Unlock()
+		if first {
+			d.log.Info("bid skipped", "order", key, "reason", dec.Reason)
+			d.metrics.bids.WithLabelValues("skipped").Inc()
+		}
+		return nil
+	}
+	deposit, err := d.bidDeposit(ctx)
+	if err != nil {
+		d.engine.Release(key)
+		unclaim()
+		return fmt.Errorf("bid deposit: %w", err)
+	}
+	d.mu.Lock()
+	delete(d.skipped, key)
+	d.mu.Unlock()
+	d.persistReservations()
+	msg := &markettypes.MsgCreateBid{Provider: d.provider, Order: o.Id, Price: dec.Price, Deposit: deposit}
+	result := d.tx.Submit(msg)
+	d.log.Info("bid placed", "order", key, "price", api.FormatDecCoin(dec.Price.Amount.String(), dec.Price.Denom)+"/h", "gpus", dec.Reservation.GPUs, "max_price", api.FormatDecCoin(o.Spec.MaxPrice.Amount.String(), o.Spec.MaxPrice.Denom)+"/h")
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		var r chain.Result
+		select {
+		case r = <-result:
+		case <-ctx.Done():
+			return // shutting down: the next start's reconcile finds the bid, or not
+		}
+		if r.Err != nil && d.bidOnChain(ctx, o.Id) {
+			// Refused because an earlier send of it already landed (a retry
+			// after an outage): the bid stands, and so does its reservation.
+			d.log.Info("bid already on chain", "order", key)
+			d.mu.Lock()
+			d.bids[key] = time.Time{}
+			d.mu.Unlock()
+			return
+		}
+		if r.Err != nil {
+			d.log.Warn("bid refused", "order", key, "err", r.Err)
+			if strings.Contains(r.Err.Error(), markettypes.ErrBidDepositTooLow.Error()) {
+				if _, err := d.marketParams(ctx, true); err != nil {
+					d.log.Warn("cannot read market params", "err", err)
+				}
+			}
+			d.metrics.bids.WithLabelValues("refused").Inc()
+			d.mu.Lock()
+			delete(d.bids, key)
+			d.skipped[key] = "refused: " + r.Err.Error()
+			_, won := d.managers[key]
+			d.mu.Unlock()
+			if !won {
+				d.engine.Release(key)
+				d.persistReservations()
+			}
+			return
+		}
+		d.metrics.bids.WithLabelValues("placed").Inc()
+		d.log.Debug("bid accepted into the mempool", "order", key, "tx", r.TxHash)
+	}()
+	return nil
+}
+
+// bidSettle is how long a bid sent to the node may take to show up on chain
+// before reconcile stops counting it as in flight.
+const bidSettle = 30 * time.Second
+
+// bidOnChain reports whether the chain holds this provider's bid on the
+// order. A failed query counts as no.
+func (d *Daemon) bidOnChain(ctx context.Context, id markettypes.OrderID) bool {
+	res, err := d.chain.BidsByOrder(ctx, &markettypes.QueryOrderRequest{Owner: id.Owner, Dseq: id.Dseq, Gseq: id.Gseq, Oseq: id.Oseq})
+	if err != nil {
+		return false
+	}
+	for _, b := range res.Bids {
+		if b.Id.Provider == d.provider {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,270 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	sdkmath "cosmossdk.io/math"
+	abci "github.com/cometbft/cometbft/abci/types"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/provider/chain"
+	"github.com/gpunet/gpunet/provider/runtime"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// The daemon around the lease managers: bidding, reconciling with the chain
+// and the engine, routing block events, withdrawing.
+
+func openOrder(oseq uint32, spec markettypes.GroupSpec) markettypes.Order {
+	return markettypes.Order{Id: testOrderID(oseq), State: markettypes.ORDER_STATE_OPEN, Spec: spec, BidClosesAt: 10, ExpiresAt: 100}
+}
+
+func TestBidsOnWhatFitsAndSkipsTheRest(t *testing.T) {
+	w := newWorld(t)
+	spec, _, _ := testDeployment(t, false, 1)
+	excluded := openOrder(2, spec)
+	excluded.Id.Dseq = 8
+	excluded.ExcludedProviders = []string{testProvider}
+	tooBig := openOrder(1, spec)
+	tooBig.Id.Dseq = 9
+	tooBig.Spec.Resources = append([]markettypes.ResourceUnit(nil), spec.Resources...)
+	tooBig.Spec.Resources[0].Gpu.Units = 8
+	w.chain.open = []markettypes.Order{openOrder(1, spec), excluded, tooBig}
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bid sent", func() bool { return len(sentOf[*markettypes.MsgCreateBid](w.tx)) >= 1 })
+	bids := sentOf[*markettypes.MsgCreateBid](w.tx)
+	if len(bids) != 1 || bids[0].Order != testOrderID(1) || !bids[0].Deposit.Equal(markettypes.DefaultParams().BidMinDeposit) {
+		t.Fatalf("bids %+v", bids)
+	}
+	if _, held := w.d.engine.Get(orderKey(testOrderID(1))); !held {
+		t.Error("no reservation for the bid")
+	}
+	// Considering the same order again (the watcher and reconcile both see
+	// it) bids once.
+	if err := w.d.considerOrder(context.Background(), openOrder(1, spec)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sentOf[*markettypes.MsgCreateBid](w.tx)); n != 1 {
+		t.Errorf("%d bids on one order", n)
+	}
+	if !strings.Contains(w.logs(), "insufficient gpus") {
+		t.Errorf("the skipped order's reason is not logged:\n%s", w.logs())
+	}
+}
+
+func TestRefusedBidFreesItsReservationAndRereadsParams(t *testing.T) {
+	w := newWorld(t)
+	spec, _, _ := testDeployment(t, false, 1)
+	w.tx.failNext(&markettypes.MsgCreateBid{}, markettypes.ErrBidDepositTooLow.Wrap("deposit 1000000ugpn is below 2000000ugpn"))
+	if err := w.d.considerOrder(context.Background(), openOrder(1, spec)); err != nil {
+		t.Fatal(err)
+	}
+	w.chain.mu.Lock()
+	w.chain.params.BidMinDeposit = sdk.NewInt64Coin("ugpn", 2_000_000)
+	w.chain.mu.Unlock()
+	eventually(t, "reservation released", func() bool { _, held := w.d.engine.Get(orderKey(testOrderID(1))); return !held })
+	eventually(t, "params re-read", func() bool {
+		dep, err := w.d.bidDeposit(context.Background())
+		return err == nil && dep.Amount.Int64() == 2_000_000
+	})
+}
+
+func TestReconcileManagesLeasesAndCleansUp(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, false, 0)
+	live := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	w.chain.leases = []markettypes.Lease{live}
+	w.chain.orders[orderKey(live.Id.Order)] = markettypes.Order{Id: live.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+	// Containers of a lease closed while the daemon was away, and of the
+	// live one.
+	stale := runtime.LeaseRef{Owner: testOwner, DSeq: 3, GSeq: 1, OSeq: 1, Provider: testProvider}
+	w.rt.running[stale.String()] = stale
+	w.rt.running[refOf(live.Id).String()] = refOf(live.Id)
+	// A reservation nothing stands behind any more.
+	if dec := w.d.engine.Evaluate("gpunet1tenant/5/1/1", spec); !dec.Bid {
+		t.Fatal(dec.Reason)
+	}
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := w.d.managed(orderKey(live.Id.Order))
+	if !ok {
+		t.Fatal("live lease not managed")
+	}
+	w.phase(m, PhaseRunning) // adopted
+	if _, removed, _ := w.rt.counts(); removed != 1 {
+		t.Errorf("removed %d leases' containers, want the stale one", removed)
+	}
+	if _, held := w.d.engine.Get("gpunet1tenant/5/1/1"); held {
+		t.Error("an orphaned reservation was kept")
+	}
+	// withdraw pays out the active lease.
+	if err := w.d.withdrawAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ws := sentOf[*markettypes.MsgWithdrawLease](w.tx); len(ws) != 1 || ws[0].Lease != live.Id {
+		t.Errorf("withdrawals %+v", ws)
+	}
+	// Gone from the chain: torn down on the second reconcile that misses it.
+	w.chain.mu.Lock()
+	w.chain.leases = nil
+	w.chain.mu.Unlock()
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.d.managed(m.key); !ok {
+		t.Fatal("torn down after one miss")
+	}
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-m.done
+	eventually(t, "manifest deleted", func() bool {
+		raw, _ := w.d.store.loadManifest(deploymentKey(testOwner, 7))
+		return raw == nil
+	})
+}
+
+func TestReconcileFailsWithoutParams(t *testing.T) {
+	w := newWorld(t)
+	w.chain.paramsErr = errOutage
+	if err := w.d.reconcile(context.Background()); err == nil || !strings.Contains(err.Error(), "market params") {
+		t.Fatalf("reconcile with the node away: %v", err)
+	}
+}
+
+func event(t *testing.T, msg sdk.Msg) abci.Event {
+	t.Helper()
+	ev, err := sdk.TypedEventToEvent(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abci.Event(ev)
+}
+
+func TestBlockEventsDriveTheLeases(t *testing.T) {
+	w := newWorld(t)
+	spec, _, _ := testDeployment(t, false, 0)
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	w.chain.orders[orderKey(l.Id.Order)] = markettypes.Order{Id: l.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+	gone := testLease(2, markettypes.LEASE_STATE_PENDING) // its order is not on the chain
+	other := l
+	other.Id.Provider = "gpunet1other"
+	block := chain.Block{Height: 100, Events: []abci.Event{
+		event(t, &markettypes.EventLeaseCreated{Id: l.Id, Price: l.Price, StartDeadline: 220}),
+		event(t, &markettypes.EventLeaseCreated{Id: gone.Id, Price: gone.Price, StartDeadline: 220}),
+		event(t, &markettypes.EventLeaseCreated{Id: other.Id, Price: other.Price, StartDeadline: 220}),
+	}}
+	if err := w.d.handleBlock(context.Background(), block); err != nil {
+		t.Fatalf("a lease already gone stopped the watcher: %v", err)
+	}
+	m, ok := w.d.managed(orderKey(l.Id.Order))
+	if !ok || m.view().CreatedAt != 100 {
+		t.Fatalf("lease won in block 100 not managed (%v)", ok)
+	}
+	if len(w.d.leaseManagers()) != 1 {
+		t.Errorf("managing %d leases, want ours only", len(w.d.leaseManagers()))
+	}
+	// manifest_timeout blocks later, no manifest: closed as the tenant's fault.
+	due := chain.Block{Height: 100 + int64(markettypes.DefaultParams().ManifestTimeout)}
+	if err := w.d.handleBlock(context.Background(), due); err != nil {
+		t.Fatal(err)
+	}
+	w.closedAs(markettypes.CLOSE_REASON_MANIFEST_MISSING)
+	closed := chain.Block{Height: due.Height + 1, Events: []abci.Event{
+		event(t, &markettypes.EventLeaseStarted{Id: l.Id}),
+		event(t, &markettypes.EventLeaseClosed{Id: l.Id, Reason: markettypes.CLOSE_REASON_MANIFEST_MISSING}),
+		event(t, &markettypes.EventBidClosed{Id: markettypes.BidID{Order: testOrderID(9), Provider: testProvider}, Reason: "lost"}),
+		event(t, &markettypes.EventOrderClosed{Id: testOrderID(9), Reason: "expired"}),
+	}}
+	if err := w.d.handleBlock(context.Background(), closed); err != nil {
+		t.Fatal(err)
+	}
+	<-m.done
+	if !strings.Contains(w.logs(), "reason=manifest_missing") {
+		t.Error("the close is not logged with its reason")
+	}
+}
+
+func TestOrderCreatedEventBids(t *testing.T) {
+	w := newWorld(t)
+	spec, _, _ := testDeployment(t, false, 0)
+	o := openOrder(1, spec)
+	w.chain.orders[orderKey(o.Id)] = o
+	block := chain.Block{Height: 5, Events: []abci.Event{
+		event(t, &markettypes.EventOrderCreated{Id: o.Id, BidClosesAt: 10}),
+		event(t, &markettypes.EventOrderCreated{Id: testOrderID(4), BidClosesAt: 10}), // closed again before we looked
+	}}
+	if err := w.d.handleBlock(context.Background(), block); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bid", func() bool { return len(sentOf[*markettypes.MsgCreateBid](w.tx)) == 1 })
+	if p := sentOf[*markettypes.MsgCreateBid](w.tx)[0].Price; !p.Amount.GT(sdkmath.LegacyZeroDec()) {
+		t.Errorf("bid price %s", p)
+	}
+}
+
+func TestConfiguredBidDepositAndStoredReservations(t *testing.T) {
+	w := newWorld(t)
+	w.d.cfg.Pricing.BidDeposit = "3000000ugpn"
+	if dep, err := w.d.bidDeposit(context.Background()); err != nil || dep.Amount.Int64() != 3_000_000 {
+		t.Fatalf("configured deposit: %v %v", dep, err)
+	}
+	w.d.cfg.Pricing.BidDeposit = "three"
+	if _, err := w.d.bidDeposit(context.Background()); err == nil {
+		t.Error("a bad configured deposit was used")
+	}
+	spec, _, _ := testDeployment(t, false, 1)
+	if dec := w.d.engine.Evaluate("gpunet1tenant/5/1/1", spec); !dec.Bid {
+		t.Fatal(dec.Reason)
+	}
+	w.d.persistReservations()
+	rs, err := w.d.store.loadReservations()
+	if err != nil || len(rs) != 1 || rs[0].Key != "gpunet1tenant/5/1/1" || len(rs[0].GPUs) != 1 {
+		t.Fatalf("stored reservations %+v %v", rs, err)
+	}
+}
+
+func TestEveryRunsUntilCancelled(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.d.every(ctx, time.Millisecond, "test", func(context.Context) error {
+			calls <- struct{}{}
+			return errOutage
+		})
+	}()
+	<-calls
+	<-calls
+	cancel()
+	<-done
+	if !strings.Contains(w.logs(), "test failed; will retry") {
+		t.Error("a failing periodic job is not logged")
+	}
+	if err := w.d.shutdown(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestGPULeaseWithoutReservationIsNotDeployed(t *testing.T) {
+	w := newWorld(t)
+	spec, man, _ := testDeployment(t, false, 2)
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	m := w.manage(l, spec) // takes a reservation: both GPUs
+	w.d.engine.Release(m.key)
+	g, _ := groupFor(man, spec)
+	m.send(inManifest{group: g})
+	eventually(t, "refused", func() bool { return strings.Contains(w.logs(), "no reservation holds GPUs") })
+	if d, _, _ := w.rt.counts(); d != 0 {
+		t.Errorf("deployed %d times without GPUs", d)
+	}
+}

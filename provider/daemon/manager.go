@@ -1,0 +1,503 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/sdl"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// A leaseManager owns one lease this provider won, from the win to the
+// teardown: one goroutine (run) holds its state and takes typed inputs from
+// a mailbox — chain facts from the watcher and reconcile, the manifest from
+// the API, and the results of the slow operations it starts (deploy, start,
+// close, adoption check, job wait), each in a goroutine it waits for. Every
+// transition is in step. Nothing else changes a lease's state; the API and
+// the daemon read a published snapshot (view).
+type leaseManager struct {
+	key       string
+	ref       runtime.LeaseRef
+	spec      markettypes.GroupSpec
+	price     sdk.DecCoin
+	createdAt int64 // height the lease was won at
+	env       *managerEnv
+	log       *slog.Logger
+	mbox      mailbox
+	done      chan struct{}
+
+	// Owned by the run goroutine.
+	state       markettypes.LeaseState
+	phase       Phase
+	group       *sdl.ManifestGroup // the lease's group of the manifest, parsed once
+	job         bool               // every service is restart: never
+	containers  bool               // the engine holds containers of this lease
+	busy        bool               // an operation is in flight; its result is due
+	watching    bool               // a goroutine waits for the job to exit
+	closeReason markettypes.CloseReason
+	opCtx       context.Context
+	opCancel    context.CancelFunc
+	ops         sync.WaitGroup
+
+	mu   sync.Mutex
+	snap leaseView
+}
+
+// leaseView is what the daemon and the API may read of a lease.
+type leaseView struct {
+	State       markettypes.LeaseState
+	Phase       Phase
+	HasManifest bool
+	CreatedAt   int64
+}
+
+// managerEnv is what every lease manager shares.
+type managerEnv struct {
+	provider string
+	tx       Sender
+	rt       Runtime
+	// gpus is the reservation's GPU UUIDs for a lease (ok false: none held).
+	gpus func(key string) ([]string, bool)
+	// finished is called once a lease closed on chain is torn down.
+	finished func(m *leaseManager, reason string)
+	// txTimeout bounds waiting for a start or close transaction.
+	txTimeout time.Duration
+}
+
+// Inputs of a lease manager.
+type (
+	input interface{ isInput() }
+	// inChain: the lease as the chain shows it now (reconcile, or the
+	// event that created it), and whether the engine has its containers.
+	inChain struct {
+		lease      markettypes.Lease
+		containers bool
+	}
+	// inManifest: the tenant's manifest arrived (already checked against
+	// the order by the API).
+	inManifest struct{ group sdl.ManifestGroup }
+	// inStarted: the chain started the lease.
+	inStarted struct{}
+	// inClosed: the lease is closed on chain (or gone from it): tear down.
+	inClosed struct{ reason string }
+	// inManifestDue: manifest_timeout has passed since the win.
+	inManifestDue struct{ height int64 }
+
+	deployDone   struct{ err error }
+	startDone    struct{ err error }
+	closeDone    struct{ err error }
+	adoptChecked struct {
+		complete bool
+		err      error
+	}
+	jobDone struct {
+		res runtime.JobResult
+		err error
+	}
+)
+
+func (inChain) isInput()       {}
+func (inManifest) isInput()    {}
+func (inStarted) isInput()     {}
+func (inClosed) isInput()      {}
+func (inManifestDue) isInput() {}
+func (deployDone) isInput()    {}
+func (startDone) isInput()     {}
+func (closeDone) isInput()     {}
+func (adoptChecked) isInput()  {}
+func (jobDone) isInput()       {}
+
+// mailbox is an unbounded queue: senders never block, so the watcher and
+// the API are never held up by a busy lease.
+type mailbox struct {
+	mu    sync.Mutex
+	queue []input
+	ready chan struct{}
+}
+
+func (b *mailbox) put(in input) {
+	b.mu.Lock()
+	b.queue = append(b.queue, in)
+	b.mu.Unlock()
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (b *mailbox) take() []input {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.queue
+	b.queue = nil
+	return q
+}
+
+// newLeaseManager builds the manager of a lease; stored is the manifest the
+// daemon kept for its deployment (nil: none yet).
+func newLeaseManager(env *managerEnv, l markettypes.Lease, spec markettypes.GroupSpec, stored []byte, logger *slog.Logger) *leaseManager {
+	m := &leaseManager{
+		key: orderKey(l.Id.Order), ref: refOf(l.Id), spec: spec, price: l.Price, createdAt: l.CreatedAt,
+		env: env, state: l.State, phase: PhaseAwaitingManifest,
+		mbox: mailbox{ready: make(chan struct{}, 1)}, done: make(chan struct{}),
+	}
+	m.log = logger.With("lease", m.key)
+	if stored != nil {
+		var man sdl.Manifest
+		if err := json.Unmarshal(stored, &man); err != nil {
+			m.log.Error("stored manifest unreadable; waiting for the tenant to send it again", "err", err)
+		} else if g, err := groupFor(man, spec); err != nil {
+			m.log.Error("stored manifest does not fit the lease; waiting for the tenant to send it again", "err", err)
+		} else {
+			m.setGroup(g)
+		}
+	}
+	m.publish()
+	return m
+}
+
+// send queues an input for the lease's goroutine.
+func (m *leaseManager) send(in input) { m.mbox.put(in) }
+
+// view is the lease as last published.
+func (m *leaseManager) view() leaseView {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.snap
+}
+
+func (m *leaseManager) publish() {
+	m.mu.Lock()
+	m.snap = leaseView{State: m.state, Phase: m.phase, HasManifest: m.group != nil, CreatedAt: m.createdAt}
+	m.mu.Unlock()
+}
+
+func (m *leaseManager) setGroup(g sdl.ManifestGroup) {
+	m.group = &g
+	m.job = runtime.IsJob(g)
+}
+
+// run is the lease's goroutine. It returns when the lease is torn down or
+// ctx ends (a daemon shutting down leaves containers running, to be adopted
+// on restart), always after every operation it started has returned.
+func (m *leaseManager) run(ctx context.Context) {
+	defer close(m.done)
+	m.opCtx, m.opCancel = context.WithCancel(ctx)
+	defer func() {
+		m.opCancel()
+		m.ops.Wait()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.mbox.ready:
+		}
+		for _, in := range m.mbox.take() {
+			if reason, closed := m.step(in); closed {
+				m.teardown(ctx, reason)
+				return
+			}
+		}
+		m.publish()
+	}
+}
+
+// step applies one input: the lease's whole state machine. It reports the
+// close reason when the lease is closed on chain.
+func (m *leaseManager) step(in input) (string, bool) {
+	switch in := in.(type) {
+	case inClosed:
+		return in.reason, true
+
+	case inStarted:
+		m.state = markettypes.LEASE_STATE_ACTIVE
+
+	case inChain:
+		m.state = in.lease.State
+		if in.lease.CreatedAt > 0 {
+			m.createdAt = in.lease.CreatedAt
+		}
+		m.containers = in.containers
+		m.advance()
+
+	case inManifest:
+		if m.group == nil {
+			m.setGroup(in.group)
+		}
+		m.advance()
+
+	case inManifestDue:
+		if m.phase == PhaseAwaitingManifest && m.group == nil && !m.busy && m.state == markettypes.LEASE_STATE_PENDING {
+			m.log.Warn("no manifest within manifest_timeout; closing lease as the tenant's fault", "won_at", m.createdAt, "height", in.height)
+			m.close(markettypes.CLOSE_REASON_MANIFEST_MISSING)
+		}
+
+	case adoptChecked:
+		m.busy = false
+		switch {
+		case in.err != nil:
+			m.log.Warn("cannot check adopted containers; reconcile will retry", "err", in.err)
+			m.phase = PhaseAwaitingManifest
+		case !in.complete:
+			// Cut off mid-deploy before a restart: its remains are gone;
+			// it runs again from the manifest.
+			m.containers = false
+			m.phase = PhaseAwaitingManifest
+			m.advance()
+		default:
+			m.log.Info("containers adopted", "state", stateName(m.state))
+			m.phase = PhaseRunning
+			m.advance()
+		}
+
+	case deployDone:
+		m.busy = false
+		switch {
+		case in.err == nil:
+			m.containers = true
+			m.phase = PhaseRunning
+			m.advance()
+		case errors.Is(in.err, runtime.ErrImageUnavailable):
+			m.log.Warn("image unavailable; closing lease as the tenant's fault", "err", in.err)
+			m.close(markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE)
+		case errors.Is(in.err, runtime.ErrWorkloadInvalid):
+			m.log.Warn("workload cannot run as given; closing lease as the tenant's fault", "err", in.err)
+			m.close(markettypes.CLOSE_REASON_WORKLOAD_INVALID)
+		case errors.Is(in.err, runtime.ErrGPUUnavailable):
+			m.log.Error("GPU could not be attached; closing lease", "err", in.err)
+			m.close(markettypes.CLOSE_REASON_PROVIDER)
+		default:
+			m.log.Error("deploy failed; will retry at the next reconcile", "err", in.err)
+			m.phase = PhaseAwaitingManifest
+		}
+
+	case startDone:
+		m.busy = false
+		m.phase = PhaseRunning
+		if in.err != nil {
+			m.log.Error("start lease failed; will retry at the next reconcile", "err", in.err)
+			return "", false
+		}
+		m.state = markettypes.LEASE_STATE_ACTIVE
+		m.log.Info("lease started")
+		m.advance()
+
+	case closeDone:
+		m.busy = false
+		if in.err != nil {
+			m.log.Error("close lease failed; will retry at the next reconcile", "reason", m.closeReason.ReasonString(), "err", in.err)
+			m.phase = PhaseCloseFailed
+			return "", false
+		}
+		m.log.Info("lease close sent", "reason", m.closeReason.ReasonString())
+
+	case jobDone:
+		m.watching = false
+		if in.err != nil {
+			m.log.Warn("lost track of job; reconcile will watch it again", "err", in.err)
+			return "", false
+		}
+		if m.phase != PhaseRunning || m.busy {
+			return "", false
+		}
+		reason := markettypes.CLOSE_REASON_WORKLOAD_COMPLETED
+		if !in.res.Succeeded {
+			reason = markettypes.CLOSE_REASON_WORKLOAD_FAILED
+		}
+		m.log.Info("job finished", "succeeded", in.res.Succeeded, "exit_codes", in.res.ExitCodes)
+		m.close(reason)
+	}
+	return "", false
+}
+
+// advance starts whatever the lease needs next, unless an operation is in
+// flight (its result calls advance again).
+func (m *leaseManager) advance() {
+	if m.busy {
+		return
+	}
+	switch m.phase {
+	case PhaseCloseFailed:
+		m.close(m.closeReason)
+	case PhaseAwaitingManifest:
+		switch {
+		case m.containers:
+			m.adopt()
+		case m.group != nil:
+			m.deploy()
+		}
+	case PhaseRunning:
+		switch {
+		case m.state == markettypes.LEASE_STATE_PENDING:
+			m.start()
+		case m.job && !m.watching:
+			m.watch()
+		}
+	}
+}
+
+// do runs op in a goroutine the manager waits for and posts its result.
+func (m *leaseManager) do(op func(ctx context.Context) input) {
+	m.busy = true
+	m.ops.Add(1)
+	go func() {
+		defer m.ops.Done()
+		m.send(op(m.opCtx))
+	}()
+}
+
+// adopt checks containers found after a restart. An active lease keeps
+// them as they are. A pending one was maybe cut off mid-deploy: it is
+// started on chain only if every replica ran (else the tenant would pay
+// for nothing); otherwise its remains go and it is deployed again.
+func (m *leaseManager) adopt() {
+	m.phase = PhaseAdopting
+	pending, group := m.state == markettypes.LEASE_STATE_PENDING, m.group
+	m.do(func(ctx context.Context) input {
+		if !pending {
+			return adoptChecked{complete: true}
+		}
+		complete := false
+		if group != nil {
+			st, err := m.env.rt.Status(ctx, m.ref)
+			if err != nil {
+				return adoptChecked{err: err}
+			}
+			complete = replicasComplete(*group, st)
+		}
+		if !complete {
+			m.log.Info("removing an interrupted deploy to run it again")
+			if err := m.env.rt.Remove(ctx, m.ref); err != nil {
+				return adoptChecked{err: fmt.Errorf("remove the interrupted deploy: %w", err)}
+			}
+		}
+		return adoptChecked{complete: complete}
+	})
+}
+
+// deploy runs the lease's group with the GPUs its reservation holds.
+func (m *leaseManager) deploy() {
+	m.phase = PhaseDeploying
+	group := *m.group
+	m.do(func(ctx context.Context) input {
+		gpus, ok := m.env.gpus(m.key)
+		if !ok && groupGPUs(group) > 0 {
+			return deployDone{err: errors.New("no reservation holds GPUs for this lease")}
+		}
+		began := time.Now()
+		if _, err := m.env.rt.Deploy(ctx, runtime.Workload{Lease: m.ref, Group: group, GPUs: gpus}); err != nil {
+			return deployDone{err: err}
+		}
+		m.log.Info("workload started", "services", len(group.Services), "took", time.Since(began).Round(time.Millisecond))
+		return deployDone{}
+	})
+}
+
+// start confirms a running lease on chain; rent accrues from its block.
+func (m *leaseManager) start() {
+	m.phase = PhaseStarting
+	m.do(func(ctx context.Context) input {
+		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgStartLease{Provider: m.env.provider, Lease: bidID(m.ref)})
+		return startDone{err: err}
+	})
+}
+
+// close asks the chain to close the lease; the containers go when the
+// chain's closing event arrives (inClosed).
+func (m *leaseManager) close(reason markettypes.CloseReason) {
+	m.phase, m.closeReason = PhaseClosing, reason
+	m.do(func(ctx context.Context) input {
+		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgCloseLease{Sender: m.env.provider, Lease: bidID(m.ref), Reason: reason})
+		return closeDone{err: err}
+	})
+}
+
+// watch waits for a job's containers to exit. It does not make the lease
+// busy: a close may be sent while it waits.
+func (m *leaseManager) watch() {
+	m.watching = true
+	m.ops.Add(1)
+	go func() {
+		defer m.ops.Done()
+		res, err := m.env.rt.WaitJob(m.opCtx, m.ref)
+		if m.opCtx.Err() != nil {
+			return // closing or shutting down: nobody waits for the result
+		}
+		m.send(jobDone{res: res, err: err})
+	}()
+}
+
+// teardown removes a closed lease's containers once every operation has
+// stopped, and hands the lease back to the daemon.
+func (m *leaseManager) teardown(ctx context.Context, reason string) {
+	m.opCancel()
+	m.ops.Wait()
+	m.phase = PhaseClosed
+	m.publish()
+	rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := m.env.rt.Remove(rmCtx, m.ref); err != nil {
+		m.log.Error("cannot remove containers of closed lease; reconcile will retry", "err", err)
+	}
+	m.env.finished(m, reason)
+}
+
+// groupGPUs is how many GPUs a group needs in all.
+func groupGPUs(g sdl.ManifestGroup) uint64 {
+	var n uint64
+	for _, s := range g.Services {
+		n += uint64(s.Count) * uint64(s.Resources.GPUUnits)
+	}
+	return n
+}
+
+// replicasComplete reports whether every replica of every service of the
+// group has a container that was started: running, or (a job) finished.
+// A container only created, or a missing one, means the deploy was cut off.
+func replicasComplete(g sdl.ManifestGroup, st runtime.LeaseStatus) bool {
+	for _, svc := range g.Services {
+		reps := st.Services[svc.Name]
+		if uint32(len(reps)) != svc.Count {
+			return false
+		}
+		for _, r := range reps {
+			if r.StartedAt.IsZero() || (r.State != "running" && !r.Exited()) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// groupFor picks the lease's group from a manifest and checks that what it
+// would run is exactly what the order pays for, service by service.
+func groupFor(m sdl.Manifest, spec markettypes.GroupSpec) (sdl.ManifestGroup, error) {
+	for _, g := range m.Groups {
+		if g.Name != spec.Name {
+			continue
+		}
+		if len(g.Services) != len(spec.Resources) {
+			return g, fmt.Errorf("group %q has %d services, the order %d resource units", g.Name, len(g.Services), len(spec.Resources))
+		}
+		for i, s := range g.Services {
+			u, r := spec.Resources[i], s.Resources
+			if s.Count != u.Count || r.CPUMillis != u.CpuMillis || r.MemoryBytes != u.MemoryBytes || r.StorageBytes != u.StorageBytes || r.GPUUnits != u.Gpu.Units {
+				return g, fmt.Errorf("service %q asks for other resources than the order's unit %d", s.Name, i)
+			}
+			if s.Image == "" {
+				return g, fmt.Errorf("service %q has no image", s.Name)
+			}
+		}
+		return g, nil
+	}
+	return sdl.ManifestGroup{}, fmt.Errorf("manifest has no group %q", spec.Name)
+}

@@ -1,0 +1,310 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gpunet/gpunet/provider/runtime"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// The lease state machine, driven through its inputs with fake chain,
+// sender and runtime: every phase and transition a lease can take.
+
+// manage puts the order of lease l on the fake chain and returns its
+// manager, started by the daemon.
+func (w *world) manage(l markettypes.Lease, spec markettypes.GroupSpec) *leaseManager {
+	w.t.Helper()
+	w.chain.mu.Lock()
+	w.chain.orders[orderKey(l.Id.Order)] = markettypes.Order{Id: l.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+	w.chain.mu.Unlock()
+	m, err := w.d.leaseManager(context.Background(), l)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return m
+}
+
+func (w *world) phase(m *leaseManager, want Phase) {
+	w.t.Helper()
+	eventually(w.t, "phase "+want.String(), func() bool { return m.view().Phase == want })
+}
+
+func (w *world) closedAs(want markettypes.CloseReason) {
+	w.t.Helper()
+	eventually(w.t, "close as "+want.ReasonString(), func() bool {
+		for _, c := range sentOf[*markettypes.MsgCloseLease](w.tx) {
+			if c.Reason == want {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func (w *world) started(n int) {
+	w.t.Helper()
+	eventually(w.t, "start sent", func() bool { return len(sentOf[*markettypes.MsgStartLease](w.tx)) >= n })
+}
+
+// finish delivers the chain's close and waits for the teardown.
+func (w *world) finish(m *leaseManager, reason string) {
+	w.t.Helper()
+	m.send(inClosed{reason: reason})
+	select {
+	case <-m.done:
+	case <-time.After(2 * time.Second):
+		w.t.Fatal("manager did not finish")
+	}
+	if _, ok := w.d.managed(m.key); ok {
+		w.t.Error("a finished lease is still managed")
+	}
+	if _, held := w.d.engine.Get(m.key); held {
+		w.t.Error("a finished lease still holds its reservation")
+	}
+}
+
+func TestLeaseBeforeManifestThenJobCompletes(t *testing.T) {
+	w := newWorld(t)
+	spec, man, _ := testDeployment(t, true, 1)
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	if dec := w.d.engine.Evaluate(orderKey(l.Id.Order), spec); !dec.Bid {
+		t.Fatal(dec.Reason)
+	}
+	m := w.manage(l, spec)
+	m.send(inChain{lease: l})
+	w.phase(m, PhaseAwaitingManifest)
+	if d, _, _ := w.rt.counts(); d != 0 {
+		t.Fatal("deployed without a manifest")
+	}
+	g, err := groupFor(man, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.send(inManifest{group: g})
+	w.started(1)
+	eventually(t, "job watched", func() bool { _, _, waits := w.rt.counts(); return waits == 1 })
+	if v := m.view(); v.State != markettypes.LEASE_STATE_ACTIVE || v.Phase != PhaseRunning || !v.HasManifest {
+		t.Fatalf("after the start: %+v", v)
+	}
+	w.rt.mu.Lock()
+	gpus := w.rt.deployed[0].GPUs
+	w.rt.mu.Unlock()
+	if len(gpus) != 1 {
+		t.Errorf("deployed with GPUs %v, want the reservation's one", gpus)
+	}
+	w.rt.jobExit <- runtime.JobResult{Succeeded: true}
+	w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_COMPLETED)
+	w.phase(m, PhaseClosing)
+	w.finish(m, "workload_completed")
+	if _, removed, _ := w.rt.counts(); removed != 1 {
+		t.Errorf("containers removed %d times, want once", removed)
+	}
+}
+
+func TestManifestBeforeLeaseDeploysOnSight(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, false, 0)
+	if err := w.d.store.saveManifest(deploymentKey(testOwner, 7), raw); err != nil {
+		t.Fatal(err)
+	}
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	m := w.manage(l, spec)
+	if !m.view().HasManifest {
+		t.Fatal("the stored manifest was not read")
+	}
+	m.send(inChain{lease: l})
+	w.started(1)
+	w.phase(m, PhaseRunning)
+	if _, _, waits := w.rt.counts(); waits != 0 {
+		t.Error("a service (not a job) is watched for its exit")
+	}
+	w.finish(m, "tenant")
+}
+
+func TestTenantFaultsCloseWithTheirReason(t *testing.T) {
+	for name, c := range map[string]struct {
+		err  error
+		want markettypes.CloseReason
+	}{
+		"image":    {runtime.ErrImageUnavailable, markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE},
+		"workload": {runtime.ErrWorkloadInvalid, markettypes.CLOSE_REASON_WORKLOAD_INVALID},
+		"gpu":      {runtime.ErrGPUUnavailable, markettypes.CLOSE_REASON_PROVIDER},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t)
+			spec, man, _ := testDeployment(t, false, 0)
+			w.rt.deployErrs = []error{c.err}
+			l := testLease(1, markettypes.LEASE_STATE_PENDING)
+			m := w.manage(l, spec)
+			g, _ := groupFor(man, spec)
+			m.send(inManifest{group: g})
+			w.closedAs(c.want)
+			if n := len(sentOf[*markettypes.MsgStartLease](w.tx)); n != 0 {
+				t.Errorf("started %d times", n)
+			}
+			w.finish(m, c.want.ReasonString())
+		})
+	}
+}
+
+func TestProviderSideDeployFailureIsRetried(t *testing.T) {
+	w := newWorld(t)
+	spec, man, _ := testDeployment(t, false, 0)
+	w.rt.deployErrs = []error{errOutage}
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	m := w.manage(l, spec)
+	g, _ := groupFor(man, spec)
+	m.send(inManifest{group: g})
+	eventually(t, "first deploy", func() bool { d, _, _ := w.rt.counts(); return d == 1 })
+	w.phase(m, PhaseAwaitingManifest)
+	// Even past manifest_timeout, a lease whose manifest came is never
+	// blamed on the tenant.
+	m.send(inManifestDue{height: 1_000})
+	m.send(inChain{lease: l}) // the next reconcile
+	w.started(1)
+	if n := len(sentOf[*markettypes.MsgCloseLease](w.tx)); n != 0 {
+		t.Errorf("closed %d times", n)
+	}
+}
+
+func TestStartRefusedIsRetriedAtReconcile(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, false, 0)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	w.tx.failNext(&markettypes.MsgStartLease{}, errOutage)
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	m := w.manage(l, spec)
+	m.send(inChain{lease: l})
+	w.started(1)
+	w.phase(m, PhaseRunning)
+	if v := m.view(); v.State != markettypes.LEASE_STATE_PENDING {
+		t.Fatalf("state after a refused start: %s", v.State)
+	}
+	m.send(inChain{lease: l, containers: true})
+	w.started(2)
+	eventually(t, "active", func() bool { return m.view().State == markettypes.LEASE_STATE_ACTIVE })
+	if d, _, _ := w.rt.counts(); d != 1 {
+		t.Errorf("deployed %d times, want once", d)
+	}
+}
+
+func TestManifestMissingClosesAndOutageIsRetried(t *testing.T) {
+	w := newWorld(t)
+	spec, _, _ := testDeployment(t, false, 0)
+	w.tx.failNext(&markettypes.MsgCloseLease{}, errOutage)
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	m := w.manage(l, spec)
+	m.send(inChain{lease: l})
+	w.phase(m, PhaseAwaitingManifest)
+	// The daemon sends the due notice only manifest_timeout after the win.
+	w.d.sendManifestDue(context.Background(), l.CreatedAt+int64(markettypes.DefaultParams().ManifestTimeout)-1)
+	time.Sleep(20 * time.Millisecond)
+	if n := len(sentOf[*markettypes.MsgCloseLease](w.tx)); n != 0 {
+		t.Fatalf("closed before manifest_timeout (%d)", n)
+	}
+	w.d.sendManifestDue(context.Background(), l.CreatedAt+int64(markettypes.DefaultParams().ManifestTimeout))
+	w.closedAs(markettypes.CLOSE_REASON_MANIFEST_MISSING)
+	w.phase(m, PhaseCloseFailed) // the chain was away
+	m.send(inChain{lease: l})    // the next reconcile retries with the same reason
+	eventually(t, "close retried", func() bool { return len(sentOf[*markettypes.MsgCloseLease](w.tx)) == 2 })
+	if c := sentOf[*markettypes.MsgCloseLease](w.tx)[1]; c.Reason != markettypes.CLOSE_REASON_MANIFEST_MISSING {
+		t.Errorf("retried as %s", c.Reason.ReasonString())
+	}
+	w.phase(m, PhaseClosing)
+	w.finish(m, "manifest_missing")
+}
+
+func TestCrashRecoveryAdoptsContainers(t *testing.T) {
+	spec, _, raw := testDeployment(t, true, 0)
+	started := time.Unix(1_700_000_000, 0)
+	complete := runtime.LeaseStatus{Services: map[string][]runtime.ReplicaStatus{"app": {{Service: "app", State: "running", StartedAt: started}}}}
+
+	t.Run("active lease: kept, job watched again", func(t *testing.T) {
+		w := newWorld(t)
+		_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+		l := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+		m := w.manage(l, spec)
+		m.send(inChain{lease: l, containers: true})
+		eventually(t, "job watched", func() bool { _, _, waits := w.rt.counts(); return waits == 1 })
+		if d, r, _ := w.rt.counts(); d != 0 || r != 0 {
+			t.Errorf("adoption deployed %d and removed %d times", d, r)
+		}
+		w.rt.jobExit <- runtime.JobResult{Succeeded: false, ExitCodes: map[string]int{"app/0": 2}}
+		w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_FAILED)
+	})
+	t.Run("pending lease, every replica ran: started", func(t *testing.T) {
+		w := newWorld(t)
+		_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+		l := testLease(1, markettypes.LEASE_STATE_PENDING)
+		w.rt.status[refOf(l.Id).String()] = complete
+		m := w.manage(l, spec)
+		m.send(inChain{lease: l, containers: true})
+		w.started(1)
+		if d, r, _ := w.rt.counts(); d != 0 || r != 0 {
+			t.Errorf("adoption deployed %d and removed %d times", d, r)
+		}
+	})
+	t.Run("pending lease cut off mid-deploy: removed and run again", func(t *testing.T) {
+		w := newWorld(t)
+		_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+		l := testLease(1, markettypes.LEASE_STATE_PENDING)
+		m := w.manage(l, spec)
+		m.send(inChain{lease: l, containers: true}) // a network, no replica ever started
+		w.started(1)
+		if d, r, _ := w.rt.counts(); d != 1 || r != 1 {
+			t.Errorf("deployed %d and removed %d times, want once each", d, r)
+		}
+	})
+}
+
+func TestCloseDuringDeployStopsIt(t *testing.T) {
+	w := newWorld(t)
+	spec, man, _ := testDeployment(t, false, 0)
+	w.rt.deployGate = make(chan struct{}) // never opens: a slow pull
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	m := w.manage(l, spec)
+	g, _ := groupFor(man, spec)
+	m.send(inManifest{group: g})
+	w.phase(m, PhaseDeploying)
+	w.finish(m, "tenant")
+	if _, removed, _ := w.rt.counts(); removed != 1 {
+		t.Errorf("removed %d times", removed)
+	}
+	if n := len(sentOf[*markettypes.MsgStartLease](w.tx)); n != 0 {
+		t.Errorf("a closed lease was started")
+	}
+}
+
+func TestShutdownLeavesContainersRunning(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, false, 0)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	l := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+	m := w.manage(l, spec)
+	m.send(inChain{lease: l})
+	w.phase(m, PhaseRunning)
+	w.stop()
+	w.d.wg.Wait()
+	if _, removed, _ := w.rt.counts(); removed != 0 {
+		t.Error("a shutdown removed containers")
+	}
+	select {
+	case <-m.done:
+	default:
+		t.Error("manager still running after shutdown")
+	}
+}
+
+func TestPhaseNames(t *testing.T) {
+	for p := PhaseAwaitingManifest; p <= PhaseClosed; p++ {
+		if s := p.String(); s == "" || s == "unknown" || strings.Contains(s, " ") {
+			t.Errorf("phase %d is %q", p, s)
+		}
+	}
+	if Phase(99).String() != "unknown" {
+		t.Error("out-of-range phase")
+	}
+}

@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"time"
+
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/tx/signing"
+
+	"github.com/gpunet/gpunet/provider/chain"
+	"github.com/gpunet/gpunet/provider/runtime"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// The daemon reaches the outside world through three narrow interfaces, so
+// its logic (bidding, reconciling, the lease state machine, the API) is
+// unit-tested with fakes; chain.Client, chain.Broadcaster and
+// runtime.Runtime are the real ones.
+
+// Chain is what the daemon reads from the chain: x/market's queries and
+// the public keys of accounts (for signed tenant requests).
+type Chain interface {
+	markettypes.QueryClient
+	AccountPubKey(ctx context.Context, addr string) ([]byte, error)
+}
+
+// Sender sends this provider's transactions.
+type Sender interface {
+	// Submit queues msgs; the result arrives once the transaction is in
+	// the mempool (or refused).
+	Submit(msgs ...sdk.Msg) <-chan chain.Result
+	// Send sends msgs and returns once they are in the mempool.
+	Send(ctx context.Context, msgs ...sdk.Msg) (string, error)
+	// SendAndWait sends msgs and waits until they are in a block.
+	SendAndWait(ctx context.Context, timeout time.Duration, msgs ...sdk.Msg) (*sdk.TxResponse, error)
+}
+
+// Runtime runs leases' containers.
+type Runtime interface {
+	Deploy(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error)
+	Status(ctx context.Context, l runtime.LeaseRef) (runtime.LeaseStatus, error)
+	Remove(ctx context.Context, l runtime.LeaseRef) error
+	WaitJob(ctx context.Context, l runtime.LeaseRef) (runtime.JobResult, error)
+	List(ctx context.Context) (map[string]runtime.LeaseRef, error)
+	Logs(ctx context.Context, l runtime.LeaseRef, service string, follow bool, tail int, w io.Writer) error
+}
+
+// Signer signs bytes with the provider's account key (its manifest
+// receipts); keyring.Keyring is one.
+type Signer interface {
+	Sign(uid string, msg []byte, signMode signing.SignMode) ([]byte, cryptotypes.PubKey, error)
+}
+
+// chainClient adapts chain.Client to Chain.
+type chainClient struct {
+	markettypes.QueryClient
+	c *chain.Client
+}
+
+func (c chainClient) AccountPubKey(ctx context.Context, addr string) ([]byte, error) {
+	return c.c.AccountPubKey(ctx, addr)
+}
+
+var (
+	_ Sender  = (*chain.Broadcaster)(nil)
+	_ Runtime = (*runtime.Runtime)(nil)
+	_ Chain   = chainClient{}
+)

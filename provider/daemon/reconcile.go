@@ -1,0 +1,148 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cosmos/cosmos-sdk/types/query"
+
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// reconcile makes the daemon agree with the chain and Docker: leases won
+// are tracked, leases gone are torn down, containers of live leases are
+// adopted, open orders get considered, stale reservations are freed.
+func (d *Daemon) reconcile(ctx context.Context) error {
+	if _, err := d.marketParams(ctx, true); err != nil {
+		return fmt.Errorf("market params: %w", err)
+	}
+	leases, err := d.allLeases(ctx)
+	if err != nil {
+		return fmt.Errorf("leases: %w", err)
+	}
+	bids, err := d.allBids(ctx)
+	if err != nil {
+		return fmt.Errorf("bids: %w", err)
+	}
+	running, err := d.rt.List(ctx)
+	if err != nil {
+		return fmt.Errorf("containers: %w", err)
+	}
+
+	live := map[string]markettypes.Lease{}
+	for _, l := range leases {
+		live[orderKey(l.Id.Order)] = l
+	}
+	openBids := map[string]bool{}
+	for _, b := range bids {
+		openBids[orderKey(b.Id.Order)] = true
+	}
+
+	// Leases we manage but the chain no longer has are closed. The block's
+	// closing event normally gets there first and says why; a lease missing
+	// on two reconciles in a row is torn down here.
+	var gone []*leaseManager
+	d.mu.Lock()
+	for key, m := range d.managers {
+		if _, ok := live[key]; ok {
+			delete(d.missing, key)
+			continue
+		}
+		if d.missing[key] {
+			gone = append(gone, m)
+		} else {
+			d.missing[key] = true
+		}
+	}
+	d.mu.Unlock()
+	for _, m := range gone {
+		m.send(inClosed{reason: "not on chain any more"})
+	}
+	// Containers of leases that exist neither on chain nor in our books
+	// (closed while the daemon was down) go.
+	for key, ref := range running {
+		_, managed := d.managed(key)
+		if _, ok := live[key]; !ok && !managed {
+			d.log.Info("removing containers of a lease closed while away", "lease", key)
+			if err := d.rt.Remove(ctx, ref); err != nil {
+				return err
+			}
+		}
+	}
+	// Every live lease has a manager, told what the chain and the engine
+	// hold now: it adopts containers, deploys, starts, or retries a close.
+	for key, l := range live {
+		_, hasContainers := running[key]
+		m, err := d.leaseManager(ctx, l)
+		if err != nil {
+			d.log.Warn("cannot manage lease", "lease", key, "err", err)
+			continue
+		}
+		m.send(inChain{lease: l, containers: hasContainers})
+	}
+	// Reservations held for neither a live lease nor an open or in-flight
+	// bid are freed.
+	changed := false
+	for _, r := range d.engine.Reservations() {
+		d.mu.Lock()
+		_, placed := d.bids[r.Key]
+		d.mu.Unlock()
+		if _, ok := live[r.Key]; !ok && !openBids[r.Key] && !placed {
+			d.engine.Release(r.Key)
+			changed = true
+			d.log.Info("released reservation", "order", r.Key, "why", "no open bid or lease")
+		}
+	}
+	// Bids the chain no longer holds are forgotten, except those still on
+	// their way into a block: forgetting one of those would bid twice.
+	d.mu.Lock()
+	now := time.Now()
+	for key, sent := range d.bids {
+		_, isLive := live[key]
+		if !openBids[key] && !isLive && (sent.IsZero() || now.Sub(sent) > bidSettle) {
+			delete(d.bids, key)
+		}
+	}
+	for key := range openBids {
+		d.bids[key] = time.Time{}
+	}
+	d.mu.Unlock()
+	if changed {
+		d.persistReservations()
+	}
+	d.metrics.leases.Set(float64(len(live)))
+	n := 0
+	for key, ref := range running {
+		if _, ok := live[key]; !ok {
+			continue
+		}
+		if st, err := d.rt.Status(ctx, ref); err == nil {
+			for _, reps := range st.Services {
+				for _, r := range reps {
+					if r.State == "running" {
+						n++
+					}
+				}
+			}
+		}
+	}
+	d.metrics.containers.Set(float64(n))
+	return d.considerOpenOrders(ctx)
+}
+
+func (d *Daemon) allLeases(ctx context.Context) ([]markettypes.Lease, error) {
+	var out []markettypes.Lease
+	var next []byte
+	for {
+		res, err := d.chain.LeasesByProvider(ctx, &markettypes.QueryByProviderRequest{Provider: d.provider, Pagination: &query.PageRequest{Key: next, Limit: 500}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res.Leases...)
+		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+			return out, nil
+		}
+		next = res.Pagination.NextKey
+	}
+}
