@@ -19,11 +19,12 @@ import (
 
 	sdkmath "cosmossdk.io/math"
 
+	"github.com/gpunet/gpunet/internal/coin"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
 // Denom is the only pricing denom gpunet accepts.
-const Denom = "ugpn"
+const Denom = coin.Denom
 
 // Limits that keep a file's groups within what the chain accepts, and its
 // sums far from overflowing.

@@ -12,6 +12,7 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
+	"github.com/gpunet/gpunet/internal/coin"
 	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/sdl"
@@ -422,7 +423,7 @@ func dseqFromEvents(events []abci.Event) (uint64, error) {
 }
 
 func orderName(id markettypes.OrderID) string {
-	return fmt.Sprintf("%s/%d/%d/%d", id.Owner, id.Dseq, id.Gseq, id.Oseq)
+	return id.Name()
 }
 
 func short(addr string) string {
@@ -451,7 +452,7 @@ type Settlement struct {
 // AwaitClosure scans blocks from fromHeight for the closing of n leases of
 // the deployment and sums its escrow payouts and refund.
 func (c *Client) AwaitClosure(ctx context.Context, owner string, dseq uint64, fromHeight int64, n int, wait time.Duration) ([]Closure, *Settlement, error) {
-	zero := sdk.NewInt64Coin("ugpn", 0)
+	zero := sdk.NewInt64Coin(coin.Denom, 0)
 	s := &Settlement{TenantPaid: zero, ProviderEarned: zero, StakersTake: zero, Refunded: zero}
 	var closures []Closure
 	rpc, err := c.Ctx.GetNode()

@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/internal/coin"
 )
 
 const (
 	// BondDenom is the base denomination of GPN.
-	BondDenom = "ugpn"
+	BondDenom = coin.Denom
 	// AccountAddressPrefix and the derived prefixes are the bech32 prefixes.
 	AccountAddressPrefix   = "gpunet"
 	ValidatorAddressPrefix = AccountAddressPrefix + "valoper"

@@ -20,6 +20,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	dockerclient "github.com/docker/docker/client"
 
+	"github.com/gpunet/gpunet/internal/coin"
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/provider/runtime/imagebuild"
 	"github.com/gpunet/gpunet/sdl"
@@ -313,7 +314,7 @@ func (b *bench) footprint(ctx context.Context, n int) ([]Figure, error) {
 		var msgs []sdk.Msg
 		for range min(50, n-done) {
 			msgs = append(msgs, &markettypes.MsgCreateDeployment{Owner: tc.Owner.String(), Groups: d.Groups, ManifestHash: hash,
-				Deposit: sdk.NewInt64Coin("ugpn", 5_000_000), BidWindow: 2})
+				Deposit: sdk.NewInt64Coin(coin.Denom, 5_000_000), BidWindow: 2})
 		}
 		res, err := tc.SendTx(ctx, msgs...)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
 
+	"github.com/gpunet/gpunet/internal/coin"
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/sdl"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -83,8 +84,8 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount, rounds int
 	}
 	var fundT, fundP []sdk.Msg
 	for i := range tenants {
-		fundT = append(fundT, banktypes.NewMsgSend(tc.Owner, tenants[i].addr, sdk.NewCoins(sdk.NewInt64Coin("ugpn", tenantFunding(perAccount*rounds)))))
-		fundP = append(fundP, banktypes.NewMsgSend(vc.Owner, provs[i].addr, sdk.NewCoins(sdk.NewInt64Coin("ugpn", providerFunding(perAccount*rounds)))))
+		fundT = append(fundT, banktypes.NewMsgSend(tc.Owner, tenants[i].addr, sdk.NewCoins(sdk.NewInt64Coin(coin.Denom, tenantFunding(perAccount*rounds)))))
+		fundP = append(fundP, banktypes.NewMsgSend(vc.Owner, provs[i].addr, sdk.NewCoins(sdk.NewInt64Coin(coin.Denom, providerFunding(perAccount*rounds)))))
 	}
 	if _, err := tc.SendTx(ctx, fundT...); err != nil {
 		return nil, fmt.Errorf("fund load accounts: %w", err)
@@ -108,7 +109,7 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount, rounds int
 			Attributes:    []providertypes.Attribute{loadAttr},
 			Gpus:          []providertypes.GPU{{Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Count: 8}},
 			Capacity:      providertypes.Capacity{CpuMillis: 64_000, MemoryBytes: 256 << 30, StorageBytes: 1 << 40},
-			Bond:          sdk.NewInt64Coin("ugpn", loadBond)}
+			Bond:          sdk.NewInt64Coin(coin.Denom, loadBond)}
 	}); err != nil {
 		return nil, err
 	}
@@ -123,7 +124,7 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount, rounds int
 	var bank, deploy, bid []loadRun
 	for range rounds {
 		r, err := l.push(ctx, "bank send", tenants, perAccount, 120_000, func(i, _ int) sdk.Msg {
-			return banktypes.NewMsgSend(tenants[i].addr, tenants[(i+1)%accounts].addr, sdk.NewCoins(sdk.NewInt64Coin("ugpn", 1)))
+			return banktypes.NewMsgSend(tenants[i].addr, tenants[(i+1)%accounts].addr, sdk.NewCoins(sdk.NewInt64Coin(coin.Denom, 1)))
 		})
 		if err != nil {
 			return nil, err
@@ -131,7 +132,7 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount, rounds int
 		bank = append(bank, r)
 		r, err = l.push(ctx, "create-deployment", tenants, perAccount, 180_000, func(i, _ int) sdk.Msg {
 			return &markettypes.MsgCreateDeployment{Owner: tenants[i].addr.String(), Groups: groups, ManifestHash: hash,
-				Deposit: sdk.NewInt64Coin("ugpn", loadDeposit), BidWindow: 600}
+				Deposit: sdk.NewInt64Coin(coin.Denom, loadDeposit), BidWindow: 600}
 		})
 		if err != nil {
 			return nil, err
@@ -142,7 +143,7 @@ func (b *bench) throughput(ctx context.Context, accounts, perAccount, rounds int
 			owner := tenants[i].addr.String()
 			return &markettypes.MsgCreateBid{Provider: provs[i].addr.String(),
 				Order: markettypes.OrderID{Owner: owner, Dseq: orders[owner][j], Gseq: 1, Oseq: 1},
-				Price: sdk.NewDecCoin("ugpn", d.Groups[0].MaxPrice.Amount.TruncateInt()), Deposit: sdk.NewInt64Coin("ugpn", loadBidDeposit)}
+				Price: sdk.NewDecCoin(coin.Denom, d.Groups[0].MaxPrice.Amount.TruncateInt()), Deposit: sdk.NewInt64Coin(coin.Denom, loadBidDeposit)}
 		})
 		if err != nil {
 			return nil, err

@@ -81,10 +81,10 @@ func New(inv inventory.Inventory, prices config.PriceTable, attributes map[strin
 	}
 }
 
-// Evaluate decides on an order and, when bidding, reserves what the order
+// EvaluateAndReserve decides on an order and, when bidding, reserves what the order
 // needs under key. Evaluating a key that already holds a reservation
 // returns it unchanged.
-func (e *Engine) Evaluate(key string, spec markettypes.GroupSpec) Decision {
+func (e *Engine) EvaluateAndReserve(key string, spec markettypes.GroupSpec) Decision {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if r, ok := e.held[key]; ok {

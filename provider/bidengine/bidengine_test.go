@@ -83,7 +83,7 @@ func TestEvaluate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := testEngine(t)
-			d := e.Evaluate("o/1/1/1", tc.spec)
+			d := e.EvaluateAndReserve("o/1/1/1", tc.spec)
 			if d.Bid != tc.bid {
 				t.Fatalf("bid=%v reason=%q", d.Bid, d.Reason)
 			}
@@ -110,15 +110,15 @@ func TestEvaluate(t *testing.T) {
 func TestReservationsHoldUntilReleased(t *testing.T) {
 	e := testEngine(t)
 	s := spec(10_000_000, unit(1, 6000, 20, 2, "h100"))
-	if d := e.Evaluate("a", s); !d.Bid {
+	if d := e.EvaluateAndReserve("a", s); !d.Bid {
 		t.Fatal(d.Reason)
 	}
 	// Both H100s are held by "a": a second order for one cannot get it.
-	if d := e.Evaluate("b", spec(10_000_000, unit(1, 1000, 1, 1, "h100"))); d.Bid || !strings.Contains(d.Reason, "insufficient gpus") {
+	if d := e.EvaluateAndReserve("b", spec(10_000_000, unit(1, 1000, 1, 1, "h100"))); d.Bid || !strings.Contains(d.Reason, "insufficient gpus") {
 		t.Fatalf("second order: %+v", d)
 	}
 	// Re-evaluating the same order returns the same reservation, not a second one.
-	if d := e.Evaluate("a", s); !d.Bid || len(e.Reservations()) != 1 {
+	if d := e.EvaluateAndReserve("a", s); !d.Bid || len(e.Reservations()) != 1 {
 		t.Fatalf("re-evaluate: %+v, %d reservations", d, len(e.Reservations()))
 	}
 	free, gpus := e.Free()
@@ -126,16 +126,16 @@ func TestReservationsHoldUntilReleased(t *testing.T) {
 		t.Fatalf("free %+v gpus %v", free, gpus)
 	}
 	// CPU is shared: two orders of 6 cores fit, a third does not.
-	if d := e.Evaluate("c", spec(1_000_000, unit(1, 6000, 1, 0))); !d.Bid {
+	if d := e.EvaluateAndReserve("c", spec(1_000_000, unit(1, 6000, 1, 0))); !d.Bid {
 		t.Fatal(d.Reason)
 	}
-	if d := e.Evaluate("d", spec(1_000_000, unit(1, 6000, 1, 0))); d.Bid {
+	if d := e.EvaluateAndReserve("d", spec(1_000_000, unit(1, 6000, 1, 0))); d.Bid {
 		t.Fatal("over-committed cpu")
 	}
 	if !e.Release("a") || e.Release("a") {
 		t.Fatal("release should succeed once")
 	}
-	if d := e.Evaluate("b", spec(10_000_000, unit(1, 1000, 1, 1, "h100"))); !d.Bid || d.Reservation.GPUs[0] != "GPU-h0" {
+	if d := e.EvaluateAndReserve("b", spec(10_000_000, unit(1, 1000, 1, 1, "h100"))); !d.Bid || d.Reservation.GPUs[0] != "GPU-h0" {
 		t.Fatalf("after release: %+v", d)
 	}
 }
@@ -179,7 +179,7 @@ func TestEvaluateIsAMatching(t *testing.T) {
 		"any unit first":  {unit(1, 1000, 1, 2), unit(1, 1000, 1, 2, "h100")},
 	} {
 		e := New(inv, table, nil)
-		d := e.Evaluate("o", spec(1_000_000_000, units...))
+		d := e.EvaluateAndReserve("o", spec(1_000_000_000, units...))
 		if !d.Bid {
 			t.Errorf("%s: refused: %s", name, d.Reason)
 			continue
@@ -192,7 +192,7 @@ func TestEvaluateIsAMatching(t *testing.T) {
 			t.Errorf("%s: the h100 unit got %v", name, got)
 		}
 	}
-	if d := testEngine(t).Evaluate("o", spec(1_000_000_000, unit(1, 1000, 1, 2, "h100"), unit(1, 1000, 1, 2))); d.Bid {
+	if d := testEngine(t).EvaluateAndReserve("o", spec(1_000_000_000, unit(1, 1000, 1, 2, "h100"), unit(1, 1000, 1, 2))); d.Bid {
 		t.Errorf("a 2-GPU replica was placed over two a100 of different memory: %v", d.Reservation.GPUs)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/gpunet/gpunet/internal/coin"
 )
 
 // MaxBatch is the most messages one transaction carries.
@@ -269,7 +271,7 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	}
 	gas := uint64(math.Ceil(float64(sim.GasInfo.GasUsed) * b.gasAdj * gasMul))
 	fee := b.gasPrice.MulInt64(int64(gas)).Ceil().TruncateInt()
-	f = f.WithGas(gas).WithFees(fee.String() + "ugpn")
+	f = f.WithGas(gas).WithFees(fee.String() + coin.Denom)
 	txb, err := f.BuildUnsignedTx(msgs...)
 	if err != nil {
 		return "", err

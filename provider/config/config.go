@@ -18,13 +18,14 @@ import (
 	sdkmath "cosmossdk.io/math"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gpunet/gpunet/internal/coin"
 	"github.com/gpunet/gpunet/provider/subnet"
 	providercli "github.com/gpunet/gpunet/x/provider/client/cli"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // Denom is the only denom prices are quoted in.
-const Denom = "ugpn"
+const Denom = coin.Denom
 
 // Config is the whole provider.yaml of the daemon.
 type Config struct {

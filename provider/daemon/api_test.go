@@ -115,7 +115,7 @@ func TestManifestIsAcceptedWithAReceiptAndRuns(t *testing.T) {
 	a.started(1) // the lease's manager deployed and started it
 	started := time.Unix(1_700_000_000, 0)
 	a.rt.mu.Lock()
-	a.rt.status[refOf(l.Id).String()] = runtime.LeaseStatus{Services: map[string][]runtime.ReplicaStatus{"app": {
+	a.rt.status[l.Id.Order.Name()] = runtime.LeaseStatus{Services: map[string][]runtime.ReplicaStatus{"app": {
 		{Service: "app", Replica: 0, State: "running", StartedAt: started, ContainerName: "c0", Ports: []runtime.PortStatus{{ContainerPort: 80, Proto: "tcp", HostIP: "127.0.0.1", HostPort: 30080}}},
 		{Service: "app", Replica: 1, State: "exited", StartedAt: started, FinishedAt: started.Add(time.Minute), ExitCode: 1},
 	}}}

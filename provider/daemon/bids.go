@@ -75,7 +75,7 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 		delete(d.bids, key)
 		d.mu.Unlock()
 	}
-	dec := d.engine.Evaluate(key, o.Spec)
+	dec := d.engine.EvaluateAndReserve(key, o.Spec)
 	if !dec.Bid {
 		unclaim()
 		d.mu.Lock()

@@ -281,7 +281,7 @@ func (d *Daemon) withdrawAll(ctx context.Context) error {
 	for _, m := range d.leaseManagers() {
 		v := m.view()
 		if v.State == markettypes.LEASE_STATE_ACTIVE && v.Phase != PhaseClosing && v.Phase != PhaseClosed {
-			msgs = append(msgs, &markettypes.MsgWithdrawLease{Provider: d.provider, Lease: bidID(m.ref)})
+			msgs = append(msgs, &markettypes.MsgWithdrawLease{Provider: d.provider, Lease: m.ref})
 		}
 	}
 	for len(msgs) > 0 {
@@ -295,16 +295,8 @@ func (d *Daemon) withdrawAll(ctx context.Context) error {
 	return nil
 }
 
-func orderKey(id markettypes.OrderID) string {
-	return fmt.Sprintf("%s/%d/%d/%d", id.Owner, id.Dseq, id.Gseq, id.Oseq)
-}
+// orderKey names an order (and its lease) in the daemon's maps, logs and
+// reservations: "owner/dseq/gseq/oseq", as the chain names it.
+func orderKey(id markettypes.OrderID) string { return id.Name() }
 
 func deploymentKey(owner string, dseq uint64) string { return fmt.Sprintf("%s/%d", owner, dseq) }
-
-func bidID(ref runtime.LeaseRef) markettypes.BidID {
-	return markettypes.BidID{Order: markettypes.OrderID{Owner: ref.Owner, Dseq: ref.DSeq, Gseq: ref.GSeq, Oseq: ref.OSeq}, Provider: ref.Provider}
-}
-
-func refOf(id markettypes.BidID) runtime.LeaseRef {
-	return runtime.LeaseRef{Owner: id.Order.Owner, DSeq: id.Order.Dseq, GSeq: id.Order.Gseq, OSeq: id.Order.Oseq, Provider: id.Provider}
-}

@@ -83,11 +83,11 @@ func TestReconcileManagesLeasesAndCleansUp(t *testing.T) {
 	w.chain.orders[orderKey(live.Id.Order)] = markettypes.Order{Id: live.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
 	// Containers of a lease closed while the daemon was away, and of the
 	// live one.
-	stale := runtime.LeaseRef{Owner: testOwner, DSeq: 3, GSeq: 1, OSeq: 1, Provider: testProvider}
-	w.rt.running[stale.String()] = stale
-	w.rt.running[refOf(live.Id).String()] = refOf(live.Id)
+	stale := runtime.LeaseRef{Order: markettypes.OrderID{Owner: testOwner, Dseq: 3, Gseq: 1, Oseq: 1}, Provider: testProvider}
+	w.rt.running[stale.Order.Name()] = stale
+	w.rt.running[live.Id.Order.Name()] = live.Id
 	// A reservation nothing stands behind any more.
-	if dec := w.d.engine.Evaluate("gpunet1tenant/5/1/1", spec); !dec.Bid {
+	if dec := w.d.engine.EvaluateAndReserve("gpunet1tenant/5/1/1", spec); !dec.Bid {
 		t.Fatal(dec.Reason)
 	}
 	if err := w.d.reconcile(context.Background()); err != nil {
@@ -221,7 +221,7 @@ func TestConfiguredBidDepositAndStoredReservations(t *testing.T) {
 		t.Error("a bad configured deposit was used")
 	}
 	spec, _, _ := testDeployment(t, false, 1)
-	if dec := w.d.engine.Evaluate("gpunet1tenant/5/1/1", spec); !dec.Bid {
+	if dec := w.d.engine.EvaluateAndReserve("gpunet1tenant/5/1/1", spec); !dec.Bid {
 		t.Fatal(dec.Reason)
 	}
 	w.d.persistReservations()

@@ -213,21 +213,21 @@ func (r *fakeRuntime) Deploy(ctx context.Context, w runtime.Workload) (runtime.L
 			return runtime.LeaseStatus{}, err
 		}
 	}
-	r.running[w.Lease.String()] = w.Lease
+	r.running[w.Lease.Order.Name()] = w.Lease
 	return runtime.LeaseStatus{}, nil
 }
 
 func (r *fakeRuntime) Status(_ context.Context, l runtime.LeaseRef) (runtime.LeaseStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status[l.String()], nil
+	return r.status[l.Order.Name()], nil
 }
 
 func (r *fakeRuntime) Remove(_ context.Context, l runtime.LeaseRef) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.removed = append(r.removed, l)
-	delete(r.running, l.String())
+	delete(r.running, l.Order.Name())
 	return nil
 }
 
@@ -248,7 +248,7 @@ func (r *fakeRuntime) List(context.Context) (map[string]runtime.LeaseRef, error)
 	defer r.mu.Unlock()
 	out := map[string]runtime.LeaseRef{}
 	for _, l := range r.running {
-		out[orderKey(bidID(l).Order)] = l
+		out[l.Order.Name()] = l
 	}
 	return out, nil
 }

@@ -36,7 +36,7 @@ func (d *Daemon) leaseManager(ctx context.Context, l markettypes.Lease) (*leaseM
 	}
 	if _, held := d.engine.Get(key); !held {
 		// Won without a reservation on record (state lost): take one now.
-		if dec := d.engine.Evaluate(key, res.Order.Spec); !dec.Bid {
+		if dec := d.engine.EvaluateAndReserve(key, res.Order.Spec); !dec.Bid {
 			d.log.Error("lease won but resources are not free", "lease", key, "reason", dec.Reason)
 		} else {
 			d.persistReservations()
@@ -91,7 +91,7 @@ func (d *Daemon) leaseFinished(m *leaseManager, reason string) {
 	delete(d.missing, m.key)
 	others := false
 	for _, o := range d.managers {
-		if o.ref.Owner == m.ref.Owner && o.ref.DSeq == m.ref.DSeq {
+		if o.ref.Order.Owner == m.ref.Order.Owner && o.ref.Order.Dseq == m.ref.Order.Dseq {
 			others = true
 		}
 	}
@@ -100,7 +100,7 @@ func (d *Daemon) leaseFinished(m *leaseManager, reason string) {
 		d.persistReservations()
 	}
 	if !others {
-		dep := deploymentKey(m.ref.Owner, m.ref.DSeq)
+		dep := deploymentKey(m.ref.Order.Owner, m.ref.Order.Dseq)
 		if err := d.store.deleteManifest(dep); err != nil {
 			d.log.Warn("cannot delete manifest", "deployment", dep, "err", err)
 		}

@@ -145,7 +145,7 @@ func (b *mailbox) take() []input {
 // daemon kept for its deployment (nil: none yet).
 func newLeaseManager(env *managerEnv, l markettypes.Lease, spec markettypes.GroupSpec, stored []byte, logger *slog.Logger) *leaseManager {
 	m := &leaseManager{
-		key: orderKey(l.Id.Order), ref: refOf(l.Id), spec: spec, price: l.Price, createdAt: l.CreatedAt,
+		key: orderKey(l.Id.Order), ref: l.Id, spec: spec, price: l.Price, createdAt: l.CreatedAt,
 		env: env, state: l.State, phase: PhaseAwaitingManifest,
 		mbox: mailbox{ready: make(chan struct{}, 1)}, done: make(chan struct{}),
 	}
@@ -406,7 +406,7 @@ func (m *leaseManager) deploy() {
 func (m *leaseManager) start() {
 	m.phase = PhaseStarting
 	m.do(func(ctx context.Context) input {
-		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgStartLease{Provider: m.env.provider, Lease: bidID(m.ref)})
+		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgStartLease{Provider: m.env.provider, Lease: m.ref})
 		return startDone{err: err}
 	})
 }
@@ -416,7 +416,7 @@ func (m *leaseManager) start() {
 func (m *leaseManager) close(reason markettypes.CloseReason) {
 	m.phase, m.closeReason = PhaseClosing, reason
 	m.do(func(ctx context.Context) input {
-		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgCloseLease{Sender: m.env.provider, Lease: bidID(m.ref), Reason: reason})
+		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgCloseLease{Sender: m.env.provider, Lease: m.ref, Reason: reason})
 		return closeDone{err: err}
 	})
 }

@@ -70,7 +70,7 @@ func TestLeaseBeforeManifestThenJobCompletes(t *testing.T) {
 	w := newWorld(t)
 	spec, man, _ := testDeployment(t, true, 1)
 	l := testLease(1, markettypes.LEASE_STATE_PENDING)
-	if dec := w.d.engine.Evaluate(orderKey(l.Id.Order), spec); !dec.Bid {
+	if dec := w.d.engine.EvaluateAndReserve(orderKey(l.Id.Order), spec); !dec.Bid {
 		t.Fatal(dec.Reason)
 	}
 	m := w.manage(l, spec)
@@ -239,7 +239,7 @@ func TestCrashRecoveryAdoptsContainers(t *testing.T) {
 		w := newWorld(t)
 		_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
 		l := testLease(1, markettypes.LEASE_STATE_PENDING)
-		w.rt.status[refOf(l.Id).String()] = complete
+		w.rt.status[l.Id.Order.Name()] = complete
 		m := w.manage(l, spec)
 		m.send(inChain{lease: l, containers: true})
 		w.started(1)

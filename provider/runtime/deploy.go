@@ -38,7 +38,7 @@ func (r *Runtime) Deploy(ctx context.Context, w Workload) (LeaseStatus, error) {
 	}
 	unlock := r.lockLease(w.Lease)
 	defer unlock()
-	log := r.log.With("lease", w.Lease.String())
+	log := r.log.With("lease", leaseName(w.Lease))
 
 	existing, err := r.leaseContainers(ctx, w.Lease)
 	if err != nil {
@@ -77,8 +77,8 @@ func (r *Runtime) ensureImages(ctx context.Context, w Workload) error {
 		}
 		seen[svc.Image] = true
 		if err := r.ensureImage(ctx, svc.Image); err != nil {
-			r.log.Warn("image unavailable", "lease", w.Lease.String(), "service", svc.Name, "image", svc.Image, "err", err)
-			return fmt.Errorf("lease %s service %q: %w", w.Lease, svc.Name, err)
+			r.log.Warn("image unavailable", "lease", leaseName(w.Lease), "service", svc.Name, "image", svc.Image, "err", err)
+			return fmt.Errorf("lease %s service %q: %w", leaseName(w.Lease), svc.Name, err)
 		}
 	}
 	return nil
@@ -159,17 +159,17 @@ func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, netName string
 			if cerrdefs.IsInvalidArgument(err) {
 				err = fmt.Errorf("%w: %v", ErrWorkloadInvalid, err)
 			}
-			return fmt.Errorf("lease %s service %q replica %d: create container %s: %w", l, s.Service, s.Replica, s.Name, err)
+			return fmt.Errorf("lease %s service %q replica %d: create container %s: %w", leaseName(l), s.Service, s.Replica, s.Name, err)
 		}
 		ids[i] = resp.ID
-		r.log.Info("container created", "lease", l.String(), "service", s.Service, "replica", s.Replica,
+		r.log.Info("container created", "lease", leaseName(l), "service", s.Service, "replica", s.Replica,
 			"container", s.Name, "gpus", s.GPUs, "warnings", resp.Warnings)
 	}
 	for i, s := range specs {
 		if err := r.cli.ContainerStart(ctx, ids[i], container.StartOptions{}); err != nil {
 			return startError(l, s, err)
 		}
-		r.log.Info("container started", "lease", l.String(), "service", s.Service, "replica", s.Replica, "container", s.Name)
+		r.log.Info("container started", "lease", leaseName(l), "service", s.Service, "replica", s.Replica, "container", s.Name)
 	}
 	return nil
 }
@@ -186,11 +186,11 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(
 		filters.Arg("name", name), filters.Arg("label", LabelProvider+"="+r.opts.Provider))})
 	if err != nil {
-		return fmt.Errorf("lease %s: list networks: %w", l, err)
+		return fmt.Errorf("lease %s: list networks: %w", leaseName(l), err)
 	}
 	for _, n := range nets {
 		if n.Name == name { // the name filter matches substrings
-			r.log.Info("network reused", "lease", l.String(), "network", name)
+			r.log.Info("network reused", "lease", leaseName(l), "network", name)
 			return nil
 		}
 	}
@@ -204,7 +204,7 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 	for attempt := 1; ; attempt++ {
 		all, err := r.cli.NetworkList(ctx, network.ListOptions{})
 		if err != nil {
-			return fmt.Errorf("lease %s: list networks: %w", l, err)
+			return fmt.Errorf("lease %s: list networks: %w", leaseName(l), err)
 		}
 		var used []netip.Prefix
 		for _, n := range all {
@@ -216,7 +216,7 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 		}
 		sub, err := r.subnets.Free(used)
 		if err != nil {
-			return fmt.Errorf("lease %s: create network %s: %w", l, name, err)
+			return fmt.Errorf("lease %s: create network %s: %w", leaseName(l), name, err)
 		}
 		_, err = r.cli.NetworkCreate(ctx, name, network.CreateOptions{
 			Driver:   "bridge",
@@ -225,13 +225,13 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 			IPAM:     &network.IPAM{Config: []network.IPAMConfig{{Subnet: sub.String()}}},
 		})
 		if err != nil && attempt < 5 && strings.Contains(err.Error(), "overlaps") {
-			r.log.Warn("lease subnet taken meanwhile, trying the next", "lease", l.String(), "subnet", sub.String(), "err", err)
+			r.log.Warn("lease subnet taken meanwhile, trying the next", "lease", leaseName(l), "subnet", sub.String(), "err", err)
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("lease %s: create network %s (subnet %s): %w", l, name, sub, err)
+			return fmt.Errorf("lease %s: create network %s (subnet %s): %w", leaseName(l), name, sub, err)
 		}
-		r.log.Info("network created", "lease", l.String(), "network", name, "subnet", sub.String())
+		r.log.Info("network created", "lease", leaseName(l), "network", name, "subnet", sub.String())
 		return nil
 	}
 }
@@ -244,12 +244,12 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 func startError(l LeaseRef, s replicaSpec, err error) error {
 	if len(s.GPUs) > 0 && strings.Contains(err.Error(), "could not select device driver") {
 		return fmt.Errorf("%w: lease %s service %q replica %d: the engine has no %q GPU device driver (is the NVIDIA container toolkit installed?): %v",
-			ErrGPUUnavailable, l, s.Service, s.Replica, gpuDriver, err)
+			ErrGPUUnavailable, leaseName(l), s.Service, s.Replica, gpuDriver, err)
 	}
 	if workloadCannotExec(err) {
-		return fmt.Errorf("%w: lease %s service %q replica %d: the container's command cannot run: %v", ErrWorkloadInvalid, l, s.Service, s.Replica, err)
+		return fmt.Errorf("%w: lease %s service %q replica %d: the container's command cannot run: %v", ErrWorkloadInvalid, leaseName(l), s.Service, s.Replica, err)
 	}
-	return fmt.Errorf("lease %s service %q replica %d: start container %s: %w", l, s.Service, s.Replica, s.Name, err)
+	return fmt.Errorf("lease %s service %q replica %d: start container %s: %w", leaseName(l), s.Service, s.Replica, s.Name, err)
 }
 
 // workloadCannotExec reports a start refused because of what the tenant
@@ -276,8 +276,8 @@ func (r *Runtime) cleanup(ctx context.Context, l LeaseRef) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := r.remove(ctx, l); err != nil {
-		r.log.Error("cleanup after failed deploy incomplete", "lease", l.String(), "err", err)
+		r.log.Error("cleanup after failed deploy incomplete", "lease", leaseName(l), "err", err)
 		return
 	}
-	r.log.Info("failed deploy cleaned up", "lease", l.String())
+	r.log.Info("failed deploy cleaned up", "lease", leaseName(l))
 }

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -130,7 +132,7 @@ func newLease(t *testing.T, r *Runtime) LeaseRef {
 		t.Fatal(err)
 	}
 	dseq := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
-	return LeaseRef{Owner: "gpunet1owner" + randomHex(t, 4), DSeq: dseq + 1, GSeq: 1, OSeq: 1, Provider: r.opts.Provider}
+	return LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1owner" + randomHex(t, 4), Dseq: dseq + 1, Gseq: 1, Oseq: 1}, Provider: r.opts.Provider}
 }
 
 // workloadService is a service running the test workload with args.
@@ -145,7 +147,7 @@ func deploy(t *testing.T, r *Runtime, l LeaseRef, services ...sdl.ManifestServic
 	t.Helper()
 	st, err := r.Deploy(context.Background(), Workload{Lease: l, Group: sdl.ManifestGroup{Name: "dc", Services: services}})
 	if err != nil {
-		t.Fatalf("Deploy %s: %v", l, err)
+		t.Fatalf("Deploy %s: %v", leaseName(l), err)
 	}
 	return st
 }
@@ -155,7 +157,7 @@ func logsOf(t *testing.T, r *Runtime, l LeaseRef, service string, tail int) stri
 	t.Helper()
 	var buf bytes.Buffer
 	if err := r.Logs(context.Background(), l, service, false, tail, &buf); err != nil {
-		t.Fatalf("Logs %s %q: %v", l, service, err)
+		t.Fatalf("Logs %s %q: %v", leaseName(l), service, err)
 	}
 	return buf.String()
 }
@@ -177,7 +179,7 @@ func waitForLogLines(t *testing.T, r *Runtime, l LeaseRef, service string, lines
 			return logs
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("logs of %s never showed %q; they are:\n%s", l, missing, logs)
+			t.Fatalf("logs of %s never showed %q; they are:\n%s", leaseName(l), missing, logs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -196,7 +198,7 @@ func waitExited(t *testing.T, r *Runtime, l LeaseRef) LeaseStatus {
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("lease %s did not exit: %+v", l, st.Services)
+			t.Fatalf("lease %s did not exit: %+v", leaseName(l), st.Services)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -380,7 +380,7 @@ func TestRestartedDaemonFindsLeasesAndJobResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]LeaseRef{failing.String(): failing, running.String(): running}
+	want := map[string]LeaseRef{leaseName(failing): failing, leaseName(running): running}
 	if !reflect.DeepEqual(leases, want) {
 		t.Fatalf("List after restart = %v, want %v", leases, want)
 	}

@@ -6,23 +6,19 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
-// LeaseRef identifies a lease: the deployment owner and sequence numbers, and
-// the provider that won it (both bech32 addresses).
-type LeaseRef struct {
-	Owner    string
-	DSeq     uint64
-	GSeq     uint32
-	OSeq     uint32
-	Provider string
-}
+// LeaseRef identifies a lease: it is the chain's lease id (x/market's
+// BidID: the order's owner and sequence numbers, and the provider that won
+// it), the one lease-id type of the chain, the daemon, the runtime and the
+// tenant.
+type LeaseRef = markettypes.BidID
 
-// String is "owner/dseq/gseq/oseq", the value of the gpunet.lease label and
-// the key of List's map.
-func (l LeaseRef) String() string {
-	return fmt.Sprintf("%s/%d/%d/%d", l.Owner, l.DSeq, l.GSeq, l.OSeq)
-}
+// leaseName is "owner/dseq/gseq/oseq" (OrderID.Name), the value of the
+// gpunet.lease label and the key of List's map.
+func leaseName(l LeaseRef) string { return l.Order.Name() }
 
 // Labels on every container and network the runtime creates.
 const (
@@ -41,11 +37,11 @@ const (
 func leaseLabels(provider string, l LeaseRef) map[string]string {
 	return map[string]string{
 		LabelProvider: provider,
-		LabelOwner:    l.Owner,
-		LabelDSeq:     strconv.FormatUint(l.DSeq, 10),
-		LabelGSeq:     strconv.FormatUint(uint64(l.GSeq), 10),
-		LabelOSeq:     strconv.FormatUint(uint64(l.OSeq), 10),
-		LabelLease:    l.String(),
+		LabelOwner:    l.Order.Owner,
+		LabelDSeq:     strconv.FormatUint(l.Order.Dseq, 10),
+		LabelGSeq:     strconv.FormatUint(uint64(l.Order.Gseq), 10),
+		LabelOSeq:     strconv.FormatUint(uint64(l.Order.Oseq), 10),
+		LabelLease:    leaseName(l),
 	}
 }
 
@@ -64,8 +60,8 @@ func leaseFromLabels(labels map[string]string) (LeaseRef, bool) {
 	dseq, err1 := strconv.ParseUint(labels[LabelDSeq], 10, 64)
 	gseq, err2 := strconv.ParseUint(labels[LabelGSeq], 10, 32)
 	oseq, err3 := strconv.ParseUint(labels[LabelOSeq], 10, 32)
-	l := LeaseRef{Owner: labels[LabelOwner], DSeq: dseq, GSeq: uint32(gseq), OSeq: uint32(oseq), Provider: labels[LabelProvider]}
-	if err1 != nil || err2 != nil || err3 != nil || l.Owner == "" || labels[LabelLease] != l.String() {
+	l := LeaseRef{Order: markettypes.OrderID{Owner: labels[LabelOwner], Dseq: dseq, Gseq: uint32(gseq), Oseq: uint32(oseq)}, Provider: labels[LabelProvider]}
+	if err1 != nil || err2 != nil || err3 != nil || l.Order.Owner == "" || labels[LabelLease] != leaseName(l) {
 		return LeaseRef{}, false
 	}
 	return l, true
@@ -75,7 +71,7 @@ func leaseFromLabels(labels map[string]string) (LeaseRef, bool) {
 // provider is part of it so that two providers sharing one engine (tests,
 // a demo) never collide on names.
 func leaseHash(provider string, l LeaseRef) string {
-	sum := sha256.Sum256([]byte(provider + "\x00" + l.String()))
+	sum := sha256.Sum256([]byte(provider + "\x00" + leaseName(l)))
 	return hex.EncodeToString(sum[:6])
 }
 

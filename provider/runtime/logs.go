@@ -31,12 +31,12 @@ func (r *Runtime) Logs(ctx context.Context, l LeaseRef, service string, follow b
 		return err
 	}
 	if len(containers) == 0 {
-		return fmt.Errorf("%w %s", ErrLeaseNotFound, l)
+		return fmt.Errorf("%w %s", ErrLeaseNotFound, leaseName(l))
 	}
 	if service != "" {
 		containers = filterService(containers, service)
 		if len(containers) == 0 {
-			return fmt.Errorf("%w %q in lease %s", ErrServiceNotFound, service, l)
+			return fmt.Errorf("%w %q in lease %s", ErrServiceNotFound, service, leaseName(l))
 		}
 	}
 	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Tail: "all"}
@@ -48,7 +48,7 @@ func (r *Runtime) Logs(ctx context.Context, l LeaseRef, service string, follow b
 	if !follow {
 		for _, c := range containers {
 			if err := r.copyLogs(ctx, c, opts, out); err != nil {
-				return fmt.Errorf("lease %s: %w", l, err)
+				return fmt.Errorf("lease %s: %w", leaseName(l), err)
 			}
 		}
 		return nil
@@ -87,7 +87,7 @@ func (r *Runtime) followLogs(parent context.Context, l LeaseRef, containers []co
 		return err
 	}
 	if firstErr != nil {
-		return fmt.Errorf("lease %s: %w", l, firstErr)
+		return fmt.Errorf("lease %s: %w", leaseName(l), firstErr)
 	}
 	return nil
 }

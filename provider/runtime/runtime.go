@@ -159,10 +159,10 @@ func (r *Runtime) Close() error {
 // are kept rather than reference-counted.
 func (r *Runtime) lockLease(l LeaseRef) func() {
 	r.mu.Lock()
-	m, ok := r.locks[l.String()]
+	m, ok := r.locks[leaseName(l)]
 	if !ok {
 		m = &sync.Mutex{}
-		r.locks[l.String()] = m
+		r.locks[leaseName(l)] = m
 	}
 	r.mu.Unlock()
 	m.Lock()
@@ -173,7 +173,7 @@ func (r *Runtime) lockLease(l LeaseRef) func() {
 // labelled with this runtime's provider and look like ours.
 func (r *Runtime) checkLease(l LeaseRef) error {
 	if l.Provider != "" && l.Provider != r.opts.Provider {
-		return fmt.Errorf("lease %s belongs to provider %s, this runtime runs %s", l, l.Provider, r.opts.Provider)
+		return fmt.Errorf("lease %s belongs to provider %s, this runtime runs %s", leaseName(l), l.Provider, r.opts.Provider)
 	}
 	return nil
 }

@@ -68,22 +68,22 @@ type specSettings struct {
 // anything.
 func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 	if len(w.Group.Services) == 0 {
-		return nil, fmt.Errorf("lease %s: group %q has no services", w.Lease, w.Group.Name)
+		return nil, fmt.Errorf("lease %s: group %q has no services", leaseName(w.Lease), w.Group.Name)
 	}
 	gpus, err := assignGPUs(w.Group.Services, w.GPUs)
 	if err != nil {
-		return nil, fmt.Errorf("lease %s: %w", w.Lease, err)
+		return nil, fmt.Errorf("lease %s: %w", leaseName(w.Lease), err)
 	}
 	var specs []replicaSpec
 	names := map[string]string{} // container name → service, to catch collisions
 	for si, svc := range w.Group.Services {
 		if err := checkService(svc); err != nil {
-			return nil, fmt.Errorf("lease %s: %w", w.Lease, err)
+			return nil, fmt.Errorf("lease %s: %w", leaseName(w.Lease), err)
 		}
 		for r := 0; r < int(svc.Count); r++ {
 			name := containerName(set.Provider, w.Lease, svc.Name, r)
 			if other, dup := names[name]; dup {
-				return nil, fmt.Errorf("lease %s: services %q and %q map to the same container name %s", w.Lease, other, svc.Name, name)
+				return nil, fmt.Errorf("lease %s: services %q and %q map to the same container name %s", leaseName(w.Lease), other, svc.Name, name)
 			}
 			names[name] = svc.Name
 			replicaGPUs, declared := splitDeclared(gpus[si][r])

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+
 	"bytes"
 	"errors"
 	"reflect"
@@ -13,10 +15,10 @@ import (
 	"github.com/gpunet/gpunet/sdl"
 )
 
-var testLease = LeaseRef{Owner: "gpunet1owner", DSeq: 42, GSeq: 1, OSeq: 2, Provider: "gpunet1prov"}
+var testLease = LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1owner", Dseq: 42, Gseq: 1, Oseq: 2}, Provider: "gpunet1prov"}
 
 func TestLeaseRefStringAndLabelsRoundTrip(t *testing.T) {
-	if got, want := testLease.String(), "gpunet1owner/42/1/2"; got != want {
+	if got, want := leaseName(testLease), "gpunet1owner/42/1/2"; got != want {
 		t.Fatalf("String() = %q, want %q", got, want)
 	}
 	labels := replicaLabels("gpunet1prov", testLease, "dc", "web", 3)
@@ -61,7 +63,7 @@ func TestNamesAreDockerSafeAndDistinct(t *testing.T) {
 	if other := containerName("gpunet1other", testLease, "My Web", 1); other == name {
 		t.Error("two providers got the same container name for the same lease")
 	}
-	if networkName("gpunet1prov", testLease) == networkName("gpunet1prov", LeaseRef{Owner: "gpunet1owner", DSeq: 43, GSeq: 1, OSeq: 2}) {
+	if networkName("gpunet1prov", testLease) == networkName("gpunet1prov", LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1owner", Dseq: 43, Gseq: 1, Oseq: 2}}) {
 		t.Error("two leases got the same network name")
 	}
 }
@@ -236,7 +238,7 @@ func TestPlanReplicas(t *testing.T) {
 		if s.Name != containerName(set.Provider, testLease, want.service, want.replica) {
 			t.Errorf("replica %d name %q", i, s.Name)
 		}
-		if s.Config.Labels[LabelService] != want.service || s.Config.Labels[LabelLease] != testLease.String() {
+		if s.Config.Labels[LabelService] != want.service || s.Config.Labels[LabelLease] != leaseName(testLease) {
 			t.Errorf("replica %d labels %v", i, s.Config.Labels)
 		}
 		if ep := s.Net.EndpointsConfig["gpunet-net"]; ep == nil || !reflect.DeepEqual(ep.Aliases, []string{want.service}) {
@@ -265,7 +267,7 @@ func TestPlanReplicas(t *testing.T) {
 		}, "protocols are tcp and udp"},
 	} {
 		err := bad(tc.mutate)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), testLease.String()) {
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), leaseName(testLease)) {
 			t.Errorf("%s: err = %v, want one naming the lease and %q", name, err, tc.want)
 		}
 	}
@@ -325,7 +327,7 @@ func TestDeclaredGPUsAttachNoDevice(t *testing.T) {
 	svc := sdl.ManifestService{Name: "job", Image: "img", Count: 2, Restart: "never",
 		Resources: sdl.ManifestResource{CPUMillis: 100, MemoryBytes: 64 << 20, GPUUnits: 1}}
 	w := Workload{
-		Lease: LeaseRef{Owner: "o", DSeq: 1, GSeq: 1, OSeq: 1, Provider: "p"},
+		Lease: LeaseRef{Order: markettypes.OrderID{Owner: "o", Dseq: 1, Gseq: 1, Oseq: 1}, Provider: "p"},
 		Group: sdl.ManifestGroup{Name: "g", Services: []sdl.ManifestService{svc}},
 		GPUs:  []string{"GPU-real-0", "declared-h100-1"},
 	}

@@ -102,7 +102,7 @@ func (r *Runtime) Status(ctx context.Context, l LeaseRef) (LeaseStatus, error) {
 			continue // removed since the list
 		}
 		if err != nil {
-			return st, fmt.Errorf("lease %s: %w", l, err)
+			return st, fmt.Errorf("lease %s: %w", leaseName(l), err)
 		}
 		st.Services[rep.Service] = append(st.Services[rep.Service], rep)
 	}
@@ -184,7 +184,7 @@ func trimSlash(name string) string {
 func (r *Runtime) leaseContainers(ctx context.Context, l LeaseRef) ([]container.Summary, error) {
 	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: r.leaseFilter(l)})
 	if err != nil {
-		return nil, fmt.Errorf("lease %s: list containers: %w", l, err)
+		return nil, fmt.Errorf("lease %s: list containers: %w", leaseName(l), err)
 	}
 	sort.Slice(list, func(i, j int) bool {
 		a, b := list[i].Labels, list[j].Labels
@@ -202,7 +202,7 @@ func (r *Runtime) leaseContainers(ctx context.Context, l LeaseRef) ([]container.
 func (r *Runtime) leaseFilter(l LeaseRef) filters.Args {
 	return filters.NewArgs(
 		filters.Arg("label", LabelProvider+"="+r.opts.Provider),
-		filters.Arg("label", LabelLease+"="+l.String()),
+		filters.Arg("label", LabelLease+"="+leaseName(l)),
 	)
 }
 
@@ -227,23 +227,23 @@ func (r *Runtime) remove(ctx context.Context, l LeaseRef) error {
 	for _, c := range containers {
 		err := r.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("lease %s: remove container %s: %w", l, c.ID, err))
+			errs = append(errs, fmt.Errorf("lease %s: remove container %s: %w", leaseName(l), c.ID, err))
 			continue
 		}
-		r.log.Info("container removed", "lease", l.String(), "service", c.Labels[LabelService],
+		r.log.Info("container removed", "lease", leaseName(l), "service", c.Labels[LabelService],
 			"replica", c.Labels[LabelReplica], "container", trimSlash(firstName(c.Names)))
 	}
 	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: r.leaseFilter(l)})
 	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("lease %s: list networks: %w", l, err))...)
+		return errors.Join(append(errs, fmt.Errorf("lease %s: list networks: %w", leaseName(l), err))...)
 	}
 	for _, n := range nets {
 		err := r.cli.NetworkRemove(ctx, n.ID)
 		if err != nil && !cerrdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("lease %s: remove network %s: %w", l, n.Name, err))
+			errs = append(errs, fmt.Errorf("lease %s: remove network %s: %w", leaseName(l), n.Name, err))
 			continue
 		}
-		r.log.Info("network removed", "lease", l.String(), "network", n.Name)
+		r.log.Info("network removed", "lease", leaseName(l), "network", n.Name)
 	}
 	return errors.Join(errs...)
 }
@@ -256,7 +256,7 @@ func firstName(names []string) string {
 }
 
 // List returns every lease this provider has containers or a network for on
-// the engine, keyed by LeaseRef.String(), so a restarted daemon can
+// the engine, keyed by leaseName, so a restarted daemon can
 // reconcile the engine with the chain: adopt live leases, Remove the rest.
 // A lease with only a network is one whose Deploy was interrupted.
 func (r *Runtime) List(ctx context.Context) (map[string]LeaseRef, error) {
@@ -283,7 +283,7 @@ func (r *Runtime) List(ctx context.Context) (map[string]LeaseRef, error) {
 			r.log.Warn("object with malformed lease labels ignored", "labels", labels)
 			continue
 		}
-		leases[l.String()] = l
+		leases[leaseName(l)] = l
 	}
 	return leases, nil
 }

@@ -32,7 +32,7 @@ func (r *Runtime) WaitJob(ctx context.Context, l LeaseRef) (JobResult, error) {
 		return JobResult{}, err
 	}
 	if len(containers) == 0 {
-		return JobResult{}, fmt.Errorf("%w %s", ErrLeaseNotFound, l)
+		return JobResult{}, fmt.Errorf("%w %s", ErrLeaseNotFound, leaseName(l))
 	}
 
 	// One container after the other: the job is over when the last has
@@ -52,9 +52,9 @@ func (r *Runtime) WaitJob(ctx context.Context, l LeaseRef) (JobResult, error) {
 		res.Succeeded = res.Succeeded && code == 0
 	}
 	if err := errors.Join(errs...); err != nil {
-		return JobResult{}, fmt.Errorf("lease %s: %w", l, err)
+		return JobResult{}, fmt.Errorf("lease %s: %w", leaseName(l), err)
 	}
-	r.log.Info("job finished", "lease", l.String(), "succeeded", res.Succeeded, "exit_codes", res.ExitCodes)
+	r.log.Info("job finished", "lease", leaseName(l), "succeeded", res.Succeeded, "exit_codes", res.ExitCodes)
 	return res, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
+	"github.com/gpunet/gpunet/internal/coin"
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/tenant"
 )
@@ -116,7 +117,7 @@ func Create(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 
 	// 1. Node homes: keys, config files, node ids.
 	for _, n := range net.Nodes {
-		if _, err := net.run(ctx, nil, "init", n.Moniker, "--chain-id", cfg.ChainID, "--default-denom", "ugpn", "--home", n.Home); err != nil {
+		if _, err := net.run(ctx, nil, "init", n.Moniker, "--chain-id", cfg.ChainID, "--default-denom", coin.Denom, "--home", n.Home); err != nil {
 			return nil, err
 		}
 		id, err := net.run(ctx, nil, "comet", "show-node-id", "--home", n.Home)

@@ -1,5 +1,6 @@
-// Package escrow is x/market: prepaid deployment accounts that stream
-// orders, bids, and the leases that result.
+// Package market is x/market: tenants' deployments, the reverse auction
+// on their orders, the leases that result, and who pays when one fails
+// (keeper/lifecycle.go; see README.md).
 package market
 
 import (

@@ -15,6 +15,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/spf13/cobra"
 
+	gpncoin "github.com/gpunet/gpunet/internal/coin"
 	"github.com/gpunet/gpunet/sdl"
 	"github.com/gpunet/gpunet/tenant"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -129,7 +130,7 @@ func depositFlag(ctx context.Context, cmd *cobra.Command, c *tenant.Client) (sdk
 	if err != nil {
 		return sdk.Coin{}, fmt.Errorf("--deposit %q: %w", s, err)
 	}
-	if coin.Denom != "ugpn" {
+	if coin.Denom != gpncoin.Denom {
 		return sdk.Coin{}, fmt.Errorf("--deposit %q: deposits are in ugpn (1 GPN = 1000000ugpn)", s)
 	}
 	return coin, nil

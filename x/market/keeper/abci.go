@@ -2,17 +2,13 @@ package keeper
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"cosmossdk.io/collections"
 
-	sdk "github.com/cosmos/cosmos-sdk/types"
-
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	"github.com/gpunet/gpunet/x/internal/sweep"
 	"github.com/gpunet/gpunet/x/market/types"
-	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // EndBlocker runs four sweeps, each from a height-keyed index and each at
@@ -78,38 +74,11 @@ func sweepQueue[K any](ctx context.Context, q collections.KeySet[collections.Pai
 // orderName and bidName name index keys in logs and events.
 func orderName(k OrderKey) string {
 	gseq, oseq := types.UnpackGroupOrder(k.K3())
-	return fmt.Sprintf("%s/%d/%d/%d", k.K1(), k.K2(), gseq, oseq)
+	return types.OrderID{Owner: k.K1().String(), Dseq: k.K2(), Gseq: gseq, Oseq: oseq}.Name()
 }
 
 func bidName(k BidKey) string {
 	return fmt.Sprintf("%s/%d/%s", k.K1(), k.K2(), k.K3())
-}
-
-// expireOrder closes an order nobody bid on: its group's share of the
-// initial deposit goes back to the tenant, and a deployment with nothing
-// left closes altogether (refunding the rest).
-func (k *Keeper) expireOrder(ctx context.Context, key OrderKey, o types.Order) error {
-	if err := k.closeOrder(ctx, key, o, "expired"); err != nil {
-		return err
-	}
-	dkey := collections.Join(key.K1(), key.K2())
-	d, err := k.Deployments.Get(ctx, dkey)
-	if err != nil {
-		return err
-	}
-	remaining, err := nonEmpty(k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
-	if err != nil {
-		return err
-	}
-	if !remaining {
-		return k.closeDeployment(ctx, dkey, o.Id.Owner, types.CLOSE_REASON_UNSPECIFIED, "order_expired")
-	}
-	if d.Groups == 0 || !d.Deposit.IsPositive() {
-		return nil
-	}
-	share := sdk.NewCoin(d.Deposit.Denom, d.Deposit.Amount.QuoRaw(int64(d.Groups)))
-	_, err = k.escrow.Refund(ctx, accountID(o.Id.Owner, o.Id.Dseq), share)
-	return err
 }
 
 func dueHeights[K any](ctx context.Context, set collections.KeySet[collections.Pair[int64, K]], h int64, limit int) ([]collections.Pair[int64, K], error) {
@@ -120,82 +89,6 @@ func dueHeights[K any](ctx context.Context, set collections.KeySet[collections.P
 		return len(out) >= limit, nil
 	})
 	return out, err
-}
-
-// closeAuction matches an open order to its best bid from an eligible
-// provider, if it has any; an order without one stays open for late bids
-// until it expires.
-func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
-	o, err := k.Orders.Get(ctx, key)
-	if errors.Is(err, collections.ErrNotFound) {
-		return nil
-	}
-	if err != nil || o.State != types.ORDER_STATE_OPEN {
-		return err
-	}
-	bids, err := k.orderBids(ctx, key)
-	if err != nil || len(bids) == 0 {
-		return err
-	}
-	// Only a provider still registered and bonded at min_bond may win: a
-	// bond slashed or unbonded since the bid leaves the bid in place but out
-	// of this round. The order stays open: a later bid on it moves its
-	// auction to that block (and the topped-up provider's bid is considered
-	// again then); otherwise it expires.
-	var cands []types.Candidate
-	var eligible []types.Bid
-	for _, b := range bids {
-		provider, err := k.addr("provider", b.Id.Provider)
-		if err != nil {
-			return err
-		}
-		p, err := k.providers.GetProvider(ctx, provider)
-		if errors.Is(err, providertypes.ErrProviderNotFound) {
-			continue
-		}
-		if err != nil {
-			return err // a store failure must not quietly change the winner
-		}
-		ok, err := k.providers.HasMinBond(ctx, p)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		cands = append(cands, types.Candidate{Price: b.Price.Amount, Reliability: p.Stats.Reliability(), Seq: b.Seq})
-		eligible = append(eligible, b)
-	}
-	if len(eligible) == 0 {
-		return nil
-	}
-	return k.match(ctx, key, o, eligible[types.BestCandidate(cands)])
-}
-
-// startTimedOut closes a lease its provider did not start in time: the
-// provider is slashed to the community pool, its bid deposit forfeited
-// there too, the tenant pays nothing and the group is auctioned again
-// without that provider (closeLease).
-func (k *Keeper) startTimedOut(ctx context.Context, key BidKey) error {
-	lease, err := k.Leases.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	provider, err := k.addr("provider", lease.Id.Provider)
-	if err != nil {
-		return err
-	}
-	fraction, err := k.providers.StartFailureSlash(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := k.providers.Slash(ctx, provider, fraction, types.CLOSE_REASON_PROVIDER_START_TIMEOUT.ReasonString(), lease.Id.Name()); err != nil {
-		return err
-	}
-	if err := k.providers.RecordStartFailure(ctx, provider); err != nil {
-		return err
-	}
-	return k.closeLease(ctx, key, lease, types.CLOSE_REASON_PROVIDER_START_TIMEOUT, true)
 }
 
 // Hooks returns x/escrow's view of the market.

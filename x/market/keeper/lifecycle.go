@@ -1,7 +1,13 @@
 package keeper
 
+// Every state transition of x/market is here: matching an order to a bid
+// (by auction or acceptance), closing a lease (with who pays for it),
+// re-auctioning a group, closing an order or a whole deployment, an order
+// expiring, a lease missing its start deadline, a dispute window ending.
+
 import (
 	"context"
+	"errors"
 
 	"cosmossdk.io/collections"
 
@@ -9,6 +15,7 @@ import (
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // closeOrder ends an order that never got a lease, refunding its bids.
@@ -271,4 +278,181 @@ func (k *Keeper) endDisputeWindow(ctx context.Context, key BidKey) error {
 		return err
 	}
 	return k.emit(ctx, &types.EventDisputeWindowClosed{Lease: rec.Lease, Fee: rec.Fee})
+}
+
+// match turns winner into a pending lease and refunds every other bid.
+func (k *Keeper) match(ctx context.Context, orderKey OrderKey, order types.Order, winner types.Bid) error {
+	params, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	bids, err := k.orderBids(ctx, orderKey)
+	if err != nil {
+		return err
+	}
+	for _, b := range bids {
+		key, _, err := k.bidKey(b.Id)
+		if err != nil {
+			return err
+		}
+		if b.Id.Provider == winner.Id.Provider {
+			provider, err := k.addr("provider", b.Id.Provider)
+			if err != nil {
+				return err
+			}
+			if err := k.Bids.Remove(ctx, key); err != nil {
+				return err
+			}
+			if err := k.BidsByProvider.Remove(ctx, collections.Join(provider, key)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := k.removeBid(ctx, key, b, "lost"); err != nil {
+			return err
+		}
+	}
+	order.State = types.ORDER_STATE_MATCHED
+	if err := k.Orders.Set(ctx, orderKey, order); err != nil {
+		return err
+	}
+	if err := k.unqueueOrder(ctx, orderKey, order); err != nil {
+		return err
+	}
+	h := k.height(ctx)
+	lease := types.Lease{
+		Id: winner.Id, Price: winner.Price, State: types.LEASE_STATE_PENDING, CreatedAt: h,
+		StartDeadline: h + int64(params.StartTimeout), BidDeposit: winner.Deposit,
+	}
+	leaseKey, provider, err := k.bidKey(lease.Id)
+	if err != nil {
+		return err
+	}
+	if err := k.Leases.Set(ctx, leaseKey, lease); err != nil {
+		return err
+	}
+	if err := k.LeasesByProv.Set(ctx, collections.Join(provider, leaseKey)); err != nil {
+		return err
+	}
+	if err := k.StartDeadlines.Set(ctx, collections.Join(lease.StartDeadline, leaseKey)); err != nil {
+		return err
+	}
+	if err := k.providers.RecordLeaseWon(ctx, provider); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventLeaseCreated{Id: lease.Id, Price: lease.Price, StartDeadline: lease.StartDeadline})
+}
+
+// unqueueOrder drops an order from the open index and both sweep queues.
+func (k *Keeper) unqueueOrder(ctx context.Context, key OrderKey, o types.Order) error {
+	if err := k.OpenOrders.Remove(ctx, key); err != nil {
+		return err
+	}
+	if err := k.AuctionQueue.Remove(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
+		return err
+	}
+	return k.ExpiryQueue.Remove(ctx, collections.Join(o.ExpiresAt, key))
+}
+
+// expireOrder closes an order nobody bid on: its group's share of the
+// initial deposit goes back to the tenant, and a deployment with nothing
+// left closes altogether (refunding the rest).
+func (k *Keeper) expireOrder(ctx context.Context, key OrderKey, o types.Order) error {
+	if err := k.closeOrder(ctx, key, o, "expired"); err != nil {
+		return err
+	}
+	dkey := collections.Join(key.K1(), key.K2())
+	d, err := k.Deployments.Get(ctx, dkey)
+	if err != nil {
+		return err
+	}
+	remaining, err := nonEmpty(k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
+	if err != nil {
+		return err
+	}
+	if !remaining {
+		return k.closeDeployment(ctx, dkey, o.Id.Owner, types.CLOSE_REASON_UNSPECIFIED, "order_expired")
+	}
+	if d.Groups == 0 || !d.Deposit.IsPositive() {
+		return nil
+	}
+	share := sdk.NewCoin(d.Deposit.Denom, d.Deposit.Amount.QuoRaw(int64(d.Groups)))
+	_, err = k.escrow.Refund(ctx, accountID(o.Id.Owner, o.Id.Dseq), share)
+	return err
+}
+
+// closeAuction matches an open order to its best bid from an eligible
+// provider, if it has any; an order without one stays open for late bids
+// until it expires.
+func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
+	o, err := k.Orders.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil
+	}
+	if err != nil || o.State != types.ORDER_STATE_OPEN {
+		return err
+	}
+	bids, err := k.orderBids(ctx, key)
+	if err != nil || len(bids) == 0 {
+		return err
+	}
+	// Only a provider still registered and bonded at min_bond may win: a
+	// bond slashed or unbonded since the bid leaves the bid in place but out
+	// of this round. The order stays open: a later bid on it moves its
+	// auction to that block (and the topped-up provider's bid is considered
+	// again then); otherwise it expires.
+	var cands []types.Candidate
+	var eligible []types.Bid
+	for _, b := range bids {
+		provider, err := k.addr("provider", b.Id.Provider)
+		if err != nil {
+			return err
+		}
+		p, err := k.providers.GetProvider(ctx, provider)
+		if errors.Is(err, providertypes.ErrProviderNotFound) {
+			continue
+		}
+		if err != nil {
+			return err // a store failure must not quietly change the winner
+		}
+		ok, err := k.providers.HasMinBond(ctx, p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		cands = append(cands, types.Candidate{Price: b.Price.Amount, Reliability: p.Stats.Reliability(), Seq: b.Seq})
+		eligible = append(eligible, b)
+	}
+	if len(eligible) == 0 {
+		return nil
+	}
+	return k.match(ctx, key, o, eligible[types.BestCandidate(cands)])
+}
+
+// startTimedOut closes a lease its provider did not start in time: the
+// provider is slashed to the community pool, its bid deposit forfeited
+// there too, the tenant pays nothing and the group is auctioned again
+// without that provider (closeLease).
+func (k *Keeper) startTimedOut(ctx context.Context, key BidKey) error {
+	lease, err := k.Leases.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	provider, err := k.addr("provider", lease.Id.Provider)
+	if err != nil {
+		return err
+	}
+	fraction, err := k.providers.StartFailureSlash(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := k.providers.Slash(ctx, provider, fraction, types.CLOSE_REASON_PROVIDER_START_TIMEOUT.ReasonString(), lease.Id.Name()); err != nil {
+		return err
+	}
+	if err := k.providers.RecordStartFailure(ctx, provider); err != nil {
+		return err
+	}
+	return k.closeLease(ctx, key, lease, types.CLOSE_REASON_PROVIDER_START_TIMEOUT, true)
 }

@@ -120,17 +120,6 @@ func (k msgServer) WithdrawLease(ctx context.Context, msg *types.MsgWithdrawLeas
 	return &types.MsgWithdrawLeaseResponse{Net: net}, nil
 }
 
-// UpdateParams sets the params; only the authority may.
-func (k msgServer) UpdateParams(ctx context.Context, msg *types.MsgUpdateParams) (*types.MsgUpdateParamsResponse, error) {
-	if msg.Authority != k.authority {
-		return nil, errorsmod.Wrapf(types.ErrUnauthorized, "expected %s, got %s", k.authority, msg.Authority)
-	}
-	if err := msg.Params.Validate(); err != nil {
-		return nil, errorsmod.Wrap(types.ErrInvalidParams, err.Error())
-	}
-	return &types.MsgUpdateParamsResponse{}, k.Params.Set(ctx, msg.Params)
-}
-
 // DisputeLease disproves a manifest_missing close with the provider's own
 // signed receipt for that lease and the deployment's manifest: the provider
 // is slashed start_failure_slash to the community pool, its stats record a

@@ -26,9 +26,11 @@ func TestBestCandidate(t *testing.T) {
 		{"price beats reliability", []Candidate{c("10.000000000000000001", "1", 1), c("10", "0", 2)}, 1},
 	}
 	for _, tc := range cases {
-		if got := BestCandidate(tc.cands); got != tc.want {
-			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := BestCandidate(tc.cands); got != tc.want {
+				t.Errorf("got %d, want %d", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -60,13 +62,15 @@ func TestMatchSpec(t *testing.T) {
 		{"cpu over capacity", GroupSpec{Resources: []ResourceUnit{unit(9, 0)}}, "CPU millis"},
 	}
 	for _, tc := range cases {
-		err := MatchSpec(tc.spec, prov)
-		if tc.want == "" && err != nil {
-			t.Errorf("%s: refused: %v", tc.name, err)
-		}
-		if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
-			t.Errorf("%s: got %v, want error containing %q", tc.name, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			err := MatchSpec(tc.spec, prov)
+			if tc.want == "" && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("got %v, want error containing %q", err, tc.want)
+			}
+		})
 	}
 }
 

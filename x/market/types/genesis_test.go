@@ -76,11 +76,13 @@ func TestGenesisValidate(t *testing.T) {
 		"disputable bad provider":   {func(g *types.GenesisState) { g.DisputableCloses[0].Lease.Provider = "nope" }, "disputable_closes[0]"},
 		"manifest timeout too long": {func(g *types.GenesisState) { g.Params.ManifestTimeout = g.Params.StartTimeout }, "manifest_timeout"},
 	} {
-		g := validGenesis(t)
-		c.edit(&g)
-		err := g.Validate(ac)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: Validate = %v, want an error mentioning %q", name, err, c.want)
-		}
+		t.Run(name, func(t *testing.T) {
+			g := validGenesis(t)
+			c.edit(&g)
+			err := g.Validate(ac)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Validate = %v, want an error mentioning %q", err, c.want)
+			}
+		})
 	}
 }

@@ -6,13 +6,15 @@ import (
 	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/internal/coin"
 )
 
 // DefaultParams for a 1-second-block chain.
 func DefaultParams() Params {
 	return Params{
-		MinDeposit:             sdk.NewCoin("ugpn", sdkmath.NewInt(5_000_000)), // 5 GPN
-		BidMinDeposit:          sdk.NewCoin("ugpn", sdkmath.NewInt(1_000_000)), // 1 GPN
+		MinDeposit:             sdk.NewCoin(coin.Denom, sdkmath.NewInt(5_000_000)), // 5 GPN
+		BidMinDeposit:          sdk.NewCoin(coin.Denom, sdkmath.NewInt(1_000_000)), // 1 GPN
 		MinBidWindow:           1,
 		MaxBidWindow:           600,
 		DefaultBidWindow:       2,

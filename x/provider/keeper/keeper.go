@@ -105,19 +105,6 @@ func (k *Keeper) GetProvider(ctx context.Context, owner sdk.AccAddress) (types.P
 	return p, err
 }
 
-// IsEligible reports whether owner is a registered provider whose active bond
-// is at least min_bond, i.e. may bid.
-func (k *Keeper) IsEligible(ctx context.Context, owner sdk.AccAddress) (bool, error) {
-	p, err := k.Providers.Get(ctx, owner)
-	if errors.Is(err, collections.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return k.HasMinBond(ctx, p)
-}
-
 // HasMinBond reports whether a provider record (already read) is bonded at
 // least min_bond. It is compared with the current min_bond, so a params
 // change takes effect at once.

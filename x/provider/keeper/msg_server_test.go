@@ -39,7 +39,7 @@ func TestRegisterProvider(t *testing.T) {
 	if !res.Provider.Reliability.Equal(sdkmath.LegacyNewDecWithPrec(25, 2)) {
 		t.Errorf("new provider reliability = %s, want 0.25", res.Provider.Reliability)
 	}
-	if ok, err := f.k.IsEligible(f.ctx, f.addrs[0]); err != nil || !ok {
+	if ok, err := f.eligible(0); err != nil || !ok {
 		t.Errorf("registered provider not eligible: %v %v", ok, err)
 	}
 	events := f.ctx.EventManager().Events()
@@ -175,7 +175,7 @@ func TestBondAndUnbond(t *testing.T) {
 	if !p.Bond.Equal(coin(250_000_000)) || p.Status != types.PROVIDER_STATUS_UNDERBONDED {
 		t.Errorf("after unbond: bond %s status %s", p.Bond, p.Status)
 	}
-	if ok, _ := f.k.IsEligible(f.ctx, f.addrs[0]); ok {
+	if ok, _ := f.eligible(0); ok {
 		t.Error("underbonded provider is eligible")
 	}
 	f.checkInvariant()
@@ -344,7 +344,20 @@ func TestUpdateParams(t *testing.T) {
 	if _, err := f.msgs.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.authority, Params: p}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := f.k.IsEligible(f.ctx, f.addrs[0]); ok {
+	if ok, _ := f.eligible(0); ok {
 		t.Error("raising min_bond above a provider's bond left it eligible")
 	}
+}
+
+// eligible reports whether provider i is registered and bonded at min_bond,
+// i.e. may bid.
+func (f *fixture) eligible(i int) (bool, error) {
+	p, err := f.k.Providers.Get(f.ctx, f.addrs[i])
+	if errors.Is(err, collections.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return f.k.HasMinBond(f.ctx, p)
 }

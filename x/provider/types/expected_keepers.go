@@ -14,11 +14,6 @@ type BankKeeper interface {
 	GetBalance(ctx context.Context, addr sdk.AccAddress, denom string) sdk.Coin
 }
 
-// AccountKeeper gives x/provider its module account address.
-type AccountKeeper interface {
-	GetModuleAddress(name string) sdk.AccAddress
-}
-
 // MarketKeeper is the narrow view x/provider has of x/market: whether a
 // provider still has work that its bond must stand behind.
 type MarketKeeper interface {

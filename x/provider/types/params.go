@@ -7,11 +7,13 @@ import (
 	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/internal/coin"
 )
 
 // Default params.
 var (
-	DefaultMinBond               = sdk.NewCoin("ugpn", sdkmath.NewInt(500_000_000)) // 500 GPN
+	DefaultMinBond               = sdk.NewCoin(coin.Denom, sdkmath.NewInt(500_000_000)) // 500 GPN
 	DefaultUnbondingPeriod       = 7 * 24 * time.Hour
 	DefaultMaxUnbondingsPerBlock = uint32(100)
 	DefaultStartFailureSlash     = sdkmath.LegacyNewDecWithPrec(5, 2) // 5%

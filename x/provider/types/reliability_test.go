@@ -15,9 +15,11 @@ func TestReliability(t *testing.T) {
 		{"closes more than it started (clamped)", Stats{LeasesWon: 1, LeasesClosedByProvider: 5}, "0.000000000000000000"},
 	}
 	for _, c := range cases {
-		if got := c.stats.Reliability(); got.String() != c.want {
-			t.Errorf("%s: reliability(%+v) = %s, want %s", c.name, c.stats, got, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.stats.Reliability(); got.String() != c.want {
+				t.Errorf("reliability(%+v) = %s, want %s", c.stats, got, c.want)
+			}
+		})
 	}
 }
 

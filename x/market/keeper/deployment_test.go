@@ -78,11 +78,13 @@ func TestCreateDeploymentRejectsBadInput(t *testing.T) {
 		}
 		before := w.c.App.BankKeeper.GetBalance(ctx, w.tenant, denom)
 		for _, c := range cases {
-			m := base()
-			c.mutate(m)
-			if _, err := w.market.CreateDeployment(ctx, m); !errors.Is(err, c.want) {
-				t.Errorf("%s: got %v, want %v", c.name, err, c.want)
-			}
+			t.Run(c.name, func(t *testing.T) {
+				m := base()
+				c.mutate(m)
+				if _, err := w.market.CreateDeployment(ctx, m); !errors.Is(err, c.want) {
+					t.Errorf("got %v, want %v", err, c.want)
+				}
+			})
 		}
 		if after := w.c.App.BankKeeper.GetBalance(ctx, w.tenant, denom); !after.Equal(before) {
 			t.Errorf("refused deployments moved %s", before.Sub(after))

@@ -1,0 +1,20 @@
+package keeper
+
+import (
+	"context"
+
+	errorsmod "cosmossdk.io/errors"
+
+	"github.com/gpunet/gpunet/x/market/types"
+)
+
+// UpdateParams sets the params; only the authority may.
+func (k msgServer) UpdateParams(ctx context.Context, msg *types.MsgUpdateParams) (*types.MsgUpdateParamsResponse, error) {
+	if msg.Authority != k.authority {
+		return nil, errorsmod.Wrapf(types.ErrUnauthorized, "expected %s, got %s", k.authority, msg.Authority)
+	}
+	if err := msg.Params.Validate(); err != nil {
+		return nil, errorsmod.Wrap(types.ErrInvalidParams, err.Error())
+	}
+	return &types.MsgUpdateParamsResponse{}, k.Params.Set(ctx, msg.Params)
+}
