@@ -78,6 +78,7 @@ var fuzzTemplates = []sdk.Msg{
 	&markettypes.MsgCreateBid{}, &markettypes.MsgCloseBid{}, &markettypes.MsgAcceptBid{}, &markettypes.MsgStartLease{},
 	&markettypes.MsgCloseLease{}, &markettypes.MsgWithdrawLease{}, &markettypes.MsgUpdateParams{}, &markettypes.MsgDisputeLease{},
 	&escrowtypes.MsgDeposit{}, &escrowtypes.MsgWithdrawPayment{}, &escrowtypes.MsgUpdateParams{},
+	&markettypes.MsgRetryParked{}, &escrowtypes.MsgRetryParked{}, &providertypes.MsgRetryParked{},
 }
 
 // FuzzMsgServer decodes arbitrary bytes into each gpunet message, points
@@ -136,6 +137,12 @@ func setAuthority(msg sdk.Msg, c *apptest.Chain) {
 	case *markettypes.MsgUpdateParams:
 		m.Authority = c.App.MarketKeeper.Authority()
 	case *escrowtypes.MsgUpdateParams:
+		m.Authority = c.App.EscrowKeeper.Authority()
+	case *providertypes.MsgRetryParked:
+		m.Authority = c.App.ProviderKeeper.Authority()
+	case *markettypes.MsgRetryParked:
+		m.Authority = c.App.MarketKeeper.Authority()
+	case *escrowtypes.MsgRetryParked:
 		m.Authority = c.App.EscrowKeeper.Authority()
 	}
 }

@@ -40,6 +40,7 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 				{RpcMethod: "Deposit", Skip: true},         // cli.TxCmd
 				{RpcMethod: "WithdrawPayment", Skip: true}, // x/market's withdraw-lease names leases, not payments
 				{RpcMethod: "UpdateParams", Skip: true},    // governance only
+				{RpcMethod: "RetryParked", Skip: true},     // governance only
 			},
 		},
 	}

@@ -43,6 +43,7 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 				{RpcMethod: "CloseDeployment", Use: "close-deployment [dseq]", Short: "Close a deployment and get the rest of its escrow back",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "dseq"}}},
 				{RpcMethod: "UpdateParams", Skip: true},
+				{RpcMethod: "RetryParked", Skip: true},  // governance only
 				{RpcMethod: "CreateBid", Skip: true},    // cli.TxCmd: price as a plain decimal
 				{RpcMethod: "DisputeLease", Skip: true}, // `gpunetd lease dispute`: the receipt comes from the local store
 			},

@@ -58,6 +58,7 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 					Example: "gpunetd tx provider deregister --from provider",
 				},
 				{RpcMethod: "UpdateParams", Skip: true}, // governance only
+				{RpcMethod: "RetryParked", Skip: true},  // governance only
 			},
 		},
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"cosmossdk.io/collections"
-
 	"github.com/gpunet/gpunet/x/escrow/types"
 	"github.com/gpunet/gpunet/x/internal/sweep"
 )
@@ -16,27 +14,20 @@ import (
 // blocks. Each is settled to the last second its balance paid for, its
 // providers are paid, the market is told, and the dust is refunded. The work
 // follows the accounts due, never the number of live accounts. An account
-// that cannot be processed is logged, emitted as a sweep_failed event and
-// taken off the queue with none of its writes, so it cannot halt the chain.
+// that cannot be processed is logged, parked with an EventSweepFailed, none
+// of its writes kept, so it cannot halt the chain.
 func (k *Keeper) EndBlocker(ctx context.Context) error {
 	params, err := k.Params.Get(ctx)
 	if err != nil {
 		return err
 	}
-	due, err := k.dueAccounts(ctx, k.now(ctx), int(params.MaxDepletionsPerBlock))
-	if err != nil {
-		return err
-	}
-	for _, e := range due {
-		key := e.K2()
-		name := func() string { return fmt.Sprintf("depletion of account %s/%d", key.K1(), key.K2()) }
-		if err := sweep.Item(ctx, types.ModuleName, name, func(ctx context.Context) error {
-			return k.deplete(ctx, key)
-		}, func(ctx context.Context) error { return k.DepletionQueue.Remove(ctx, e) }); err != nil {
-			return err
-		}
-	}
-	return nil
+	return k.depletions().Run(ctx, k.now(ctx).Add(time.Nanosecond), int(params.MaxDepletionsPerBlock), k.deplete)
+}
+
+// depletions is the sweep over the depletion queue.
+func (k *Keeper) depletions() sweep.Queue[time.Time, AccountKey] {
+	return sweep.Queue[time.Time, AccountKey]{Module: types.ModuleName, Name: "depletions", Set: k.DepletionQueue, Parked: k.Parked,
+		Describe: func(key AccountKey) string { return fmt.Sprintf("depletion of account %s/%d", key.K1(), key.K2()) }}
 }
 
 // deplete settles a due account to its last paid second, closes it and
@@ -58,15 +49,4 @@ func (k *Keeper) deplete(ctx context.Context, key AccountKey) error {
 		return k.hooks.OnAccountDepleted(ctx, l.account.Id, ids)
 	}
 	return nil
-}
-
-func (k *Keeper) dueAccounts(ctx context.Context, now time.Time, limit int) ([]collections.Pair[time.Time, AccountKey], error) {
-	var keys []collections.Pair[time.Time, AccountKey]
-	rng := new(collections.Range[collections.Pair[time.Time, AccountKey]]).
-		EndExclusive(collections.PairPrefix[time.Time, AccountKey](now.Add(time.Nanosecond)))
-	err := k.DepletionQueue.Walk(ctx, rng, func(key collections.Pair[time.Time, AccountKey]) (bool, error) {
-		keys = append(keys, key)
-		return len(keys) >= limit, nil
-	})
-	return keys, err
 }

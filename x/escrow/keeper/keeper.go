@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 	"time"
 
 	"google.golang.org/protobuf/runtime/protoiface"
@@ -47,6 +48,8 @@ type Keeper struct {
 	// PaymentsByProvider lists each provider's payments.
 	PaymentsByProvider collections.KeySet[collections.Pair[sdk.AccAddress, PaymentKey]]
 	// DepletionQueue orders accounts by the first second they cannot pay for.
+	// Parked holds the due entries EndBlock could not process.
+	Parked         sweep.Parked
 	DepletionQueue collections.KeySet[collections.Pair[time.Time, AccountKey]]
 }
 
@@ -64,6 +67,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority, bank: bank, feeCollector: feeCollector,
 
 		Params:             collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
+		Parked:             sweep.NewParked(sb, types.ParkedKey, cdc),
 		Accounts:           collections.NewMap(sb, types.AccountsKey, "accounts", accountKey, codec.CollValue[types.Account](cdc)),
 		Payments:           collections.NewMap(sb, types.PaymentsKey, "payments", paymentKey, codec.CollValue[types.Payment](cdc)),
 		PaymentsByProvider: collections.NewKeySet(sb, types.PaymentsByProviderKey, "payments_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, paymentKey)),

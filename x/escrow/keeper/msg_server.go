@@ -52,3 +52,19 @@ func (k msgServer) UpdateParams(ctx context.Context, msg *types.MsgUpdateParams)
 	}
 	return &types.MsgUpdateParamsResponse{}, k.Params.Set(ctx, msg.Params)
 }
+
+// RetryParked puts the entries an EndBlock sweep parked back on their
+// queue ("depletions"); only the authority may.
+func (k msgServer) RetryParked(ctx context.Context, msg *types.MsgRetryParked) (*types.MsgRetryParkedResponse, error) {
+	if msg.Authority != k.authority {
+		return nil, errorsmod.Wrapf(types.ErrUnauthorized, "expected %s, got %s", k.authority, msg.Authority)
+	}
+	if msg.Queue != "depletions" {
+		return nil, errorsmod.Wrapf(types.ErrInvalidParams, "no queue %q: depletions", msg.Queue)
+	}
+	n, err := k.depletions().Retry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &types.MsgRetryParkedResponse{Retried: uint32(n)}, nil
+}

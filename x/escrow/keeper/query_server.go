@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	"cosmossdk.io/collections"
 
@@ -72,4 +73,13 @@ func (q queryServer) ProviderPayments(ctx context.Context, req *types.QueryProvi
 		return nil, err
 	}
 	return &types.QueryPaymentsResponse{Payments: payments, Pagination: page}, nil
+}
+
+// Parked lists the due entries EndBlock parked.
+func (q queryServer) Parked(ctx context.Context, _ *types.QueryParkedRequest) (*types.QueryParkedResponse, error) {
+	items, err := sweep.List(ctx, q.Keeper.Parked)
+	if err != nil {
+		return nil, err
+	}
+	return &types.QueryParkedResponse{Items: items}, nil
 }

@@ -2,6 +2,7 @@ package types
 
 import (
 	"fmt"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	"cosmossdk.io/core/address"
 )
@@ -14,6 +15,9 @@ func DefaultGenesis() *GenesisState { return &GenesisState{Params: DefaultParams
 func (gs GenesisState) Validate(ac address.Codec) error {
 	if err := gs.Params.Validate(); err != nil {
 		return fmt.Errorf("params: %w", err)
+	}
+	if err := sweep.ValidateGenesis(gs.Parked); err != nil {
+		return err
 	}
 	accounts := map[string]bool{}
 	for i, a := range gs.Accounts {

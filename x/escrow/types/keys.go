@@ -20,6 +20,7 @@ var (
 	PaymentsKey           = collections.NewPrefix(2)
 	PaymentsByProviderKey = collections.NewPrefix(3)
 	DepletionQueueKey     = collections.NewPrefix(4)
+	ParkedKey             = collections.NewPrefix(5)
 )
 
 // Close reasons escrow itself reports.

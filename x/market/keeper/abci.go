@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	errorsmod "cosmossdk.io/errors"
 	"fmt"
 
 	"cosmossdk.io/collections"
@@ -14,23 +15,21 @@ import (
 // EndBlocker runs four sweeps, each from a height-keyed index and each at
 // most max_sweeps_per_block entries (the rest carry over): auctions whose
 // window closes now, orders expiring now, leases whose start deadline is
-// now, manifest_missing closes whose dispute window ends now. Its cost follows what is due, never the number of live objects. Each
-// entry is processed on its own branch: one that fails is logged, emitted
-// as a sweep_failed event and taken off its queue with none of its writes,
-// so a bad record cannot halt the chain.
+// now, manifest_missing closes whose dispute window ends now. Its cost
+// follows what is due, never the number of live objects. Each entry leaves
+// its queue and is processed on its own branch (x/internal/sweep): one that
+// fails is logged, parked (see the parked query) with an EventSweepFailed,
+// none of its writes kept, so a bad record cannot halt the chain.
 func (k *Keeper) EndBlocker(ctx context.Context) error {
 	params, err := k.Params.Get(ctx)
 	if err != nil {
 		return err
 	}
-	h := k.height(ctx)
-	limit := int(params.MaxSweepsPerBlock)
-	if err := sweepQueue(ctx, k.AuctionQueue, h, limit, "auction of order", orderName, func(ctx context.Context, key OrderKey) error {
-		return k.closeAuction(ctx, key)
-	}); err != nil {
+	next, limit := k.height(ctx)+1, int(params.MaxSweepsPerBlock)
+	if err := k.auctions().Run(ctx, next, limit, k.closeAuction); err != nil {
 		return err
 	}
-	if err := sweepQueue(ctx, k.ExpiryQueue, h, limit, "expiry of order", orderName, func(ctx context.Context, key OrderKey) error {
+	if err := k.expiries().Run(ctx, next, limit, func(ctx context.Context, key OrderKey) error {
 		o, err := k.Orders.Get(ctx, key)
 		if err != nil {
 			return err
@@ -39,36 +38,47 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := sweepQueue(ctx, k.StartDeadlines, h, limit, "start deadline of lease", bidName, k.startTimedOut); err != nil {
+	if err := k.startDeadlines().Run(ctx, next, limit, k.startTimedOut); err != nil {
 		return err
 	}
-	return sweepQueue(ctx, k.DisputeQueue, h, limit, "dispute window of lease", bidName, k.endDisputeWindow)
+	return k.disputeWindows().Run(ctx, next, limit, k.endDisputeWindow)
 }
 
-// sweepQueue handles the entries of a height-keyed queue that are due by
-// height h, at most limit of them, each on its own branch (x/internal/
-// sweep). An entry leaves the queue either as part of its handling (fn
-// closes the order or lease, which unqueues it) or, for an auction, here;
-// one whose handling fails is dropped.
-func sweepQueue[K any](ctx context.Context, q collections.KeySet[collections.Pair[int64, K]], h int64, limit int,
-	what string, name func(K) string, fn func(ctx context.Context, key K) error,
-) error {
-	due, err := dueHeights(ctx, q, h, limit)
-	if err != nil {
-		return err
+// The module's sweep queues, by the names the parked query and
+// MsgRetryParked use.
+func (k *Keeper) auctions() sweep.Queue[int64, OrderKey] {
+	return sweep.Queue[int64, OrderKey]{Module: types.ModuleName, Name: "auctions", Set: k.AuctionQueue, Parked: k.Parked,
+		Describe: func(key OrderKey) string { return "auction of order " + orderName(key) }}
+}
+
+func (k *Keeper) expiries() sweep.Queue[int64, OrderKey] {
+	return sweep.Queue[int64, OrderKey]{Module: types.ModuleName, Name: "expiries", Set: k.ExpiryQueue, Parked: k.Parked,
+		Describe: func(key OrderKey) string { return "expiry of order " + orderName(key) }}
+}
+
+func (k *Keeper) startDeadlines() sweep.Queue[int64, BidKey] {
+	return sweep.Queue[int64, BidKey]{Module: types.ModuleName, Name: "start_deadlines", Set: k.StartDeadlines, Parked: k.Parked,
+		Describe: func(key BidKey) string { return "start deadline of lease " + bidName(key) }}
+}
+
+func (k *Keeper) disputeWindows() sweep.Queue[int64, BidKey] {
+	return sweep.Queue[int64, BidKey]{Module: types.ModuleName, Name: "dispute_windows", Set: k.DisputeQueue, Parked: k.Parked,
+		Describe: func(key BidKey) string { return "dispute window of lease " + bidName(key) }}
+}
+
+// retryParked puts a queue's parked entries back on it.
+func (k *Keeper) retryParked(ctx context.Context, queue string) (int, error) {
+	switch queue {
+	case "auctions":
+		return k.auctions().Retry(ctx)
+	case "expiries":
+		return k.expiries().Retry(ctx)
+	case "start_deadlines":
+		return k.startDeadlines().Retry(ctx)
+	case "dispute_windows":
+		return k.disputeWindows().Retry(ctx)
 	}
-	for _, e := range due {
-		drop := func(ctx context.Context) error { return q.Remove(ctx, e) }
-		if err := sweep.Item(ctx, types.ModuleName, func() string { return what + " " + name(e.K2()) }, func(ctx context.Context) error {
-			if err := drop(ctx); err != nil { // an auction runs once; the others unqueue themselves anyway
-				return err
-			}
-			return fn(ctx, e.K2())
-		}, drop); err != nil {
-			return err
-		}
-	}
-	return nil
+	return 0, errorsmod.Wrapf(types.ErrInvalidParams, "no queue %q: auctions, expiries, start_deadlines or dispute_windows", queue)
 }
 
 // orderName and bidName name index keys in logs and events.
@@ -79,16 +89,6 @@ func orderName(k OrderKey) string {
 
 func bidName(k BidKey) string {
 	return fmt.Sprintf("%s/%d/%s", k.K1(), k.K2(), k.K3())
-}
-
-func dueHeights[K any](ctx context.Context, set collections.KeySet[collections.Pair[int64, K]], h int64, limit int) ([]collections.Pair[int64, K], error) {
-	var out []collections.Pair[int64, K]
-	rng := new(collections.Range[collections.Pair[int64, K]]).EndExclusive(collections.PairPrefix[int64, K](h + 1))
-	err := set.Walk(ctx, rng, func(key collections.Pair[int64, K]) (bool, error) {
-		out = append(out, key)
-		return len(out) >= limit, nil
-	})
-	return out, err
 }
 
 // Hooks returns x/escrow's view of the market.

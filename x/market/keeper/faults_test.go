@@ -3,8 +3,11 @@ package keeper_test
 import (
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"cosmossdk.io/collections"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
@@ -276,4 +279,41 @@ func TestAcceptBidRefusesUnderbondedProvider(t *testing.T) {
 			t.Errorf("accepting the bid of an underbonded provider: %v", err)
 		}
 	})
+}
+
+// A start deadline whose handling fails is parked, not dropped: the parked
+// query shows it, only governance retries it, and the retried entry is
+// handled by the next EndBlock.
+func TestFailedSweepEntryIsParkedAndRetried(t *testing.T) {
+	w := newWorld(t)
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		// A start deadline for a lease that does not exist: its handling fails.
+		key := collectionsJoin3(w.tenant, 99, "1/1/"+w.provs[0].String())
+		if err := w.c.App.MarketKeeper.StartDeadlines.Set(ctx, collections.Join(ctx.BlockHeight(), key)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.c.NextBlock(time.Second)
+	q := marketQuery(w.c.App.MarketKeeper)
+	res, err := q.Parked(w.c.Query(), &types.QueryParkedRequest{})
+	if err != nil || len(res.Items) != 1 || res.Items[0].Queue != "start_deadlines" || !strings.Contains(res.Items[0].Item, "/99/") {
+		t.Fatalf("parked %+v %v", res, err)
+	}
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if _, err := w.market.RetryParked(ctx, &types.MsgRetryParked{Authority: w.tenant.String(), Queue: "start_deadlines"}); !errors.Is(err, types.ErrUnauthorized) {
+			t.Errorf("retry by a tenant: %v", err)
+		}
+		if _, err := w.market.RetryParked(ctx, &types.MsgRetryParked{Authority: w.c.App.MarketKeeper.Authority(), Queue: "nope"}); err == nil {
+			t.Error("retry of an unknown queue accepted")
+		}
+		r, err := w.market.RetryParked(ctx, &types.MsgRetryParked{Authority: w.c.App.MarketKeeper.Authority(), Queue: "start_deadlines"})
+		if err != nil || r.Retried != 1 {
+			t.Fatalf("retry: %+v %v", r, err)
+		}
+	})
+	// Still broken: parked again by the next sweep (not lost, not a halt).
+	w.c.NextBlock(time.Second)
+	if res, _ := q.Parked(w.c.Query(), &types.QueryParkedRequest{}); len(res.Items) != 1 {
+		t.Errorf("after the retry: %+v", res)
+	}
 }

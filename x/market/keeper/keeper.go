@@ -20,6 +20,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 	"github.com/gpunet/gpunet/x/market/types"
 )
 
@@ -61,8 +62,10 @@ type Keeper struct {
 	// their dispute window ends; DisputeQueue orders them by that height.
 	Disputable   collections.Map[BidKey, types.DisputableClose]
 	DisputeQueue collections.KeySet[collections.Pair[int64, BidKey]]
-	NextDseq     collections.Sequence
-	NextBidSeq   collections.Sequence
+	// Parked holds the due entries EndBlock could not process.
+	Parked     sweep.Parked
+	NextDseq   collections.Sequence
+	NextBidSeq collections.Sequence
 }
 
 // NewKeeper builds the keeper and its schema.
@@ -92,6 +95,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		StartDeadlines: collections.NewKeySet(sb, types.StartDeadlinesKey, "start_deadlines", collections.PairKeyCodec(collections.Int64Key, bidKey)),
 		Disputable:     collections.NewMap(sb, types.DisputableKey, "disputable", bidKey, codec.CollValue[types.DisputableClose](cdc)),
 		DisputeQueue:   collections.NewKeySet(sb, types.DisputeQueueKey, "dispute_queue", collections.PairKeyCodec(collections.Int64Key, bidKey)),
+		Parked:         sweep.NewParked(sb, types.ParkedKey, cdc),
 		NextDseq:       collections.NewSequence(sb, types.NextDseqKey, "next_dseq"),
 		NextBidSeq:     collections.NewSequence(sb, types.NextBidSeqKey, "next_bid_seq"),
 	}

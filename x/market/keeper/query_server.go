@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	"cosmossdk.io/collections"
 
@@ -141,4 +142,13 @@ func (q queryServer) LeasesByProvider(ctx context.Context, req *types.QueryByPro
 
 func orderID(req *types.QueryOrderRequest) types.OrderID {
 	return types.OrderID{Owner: req.GetOwner(), Dseq: req.GetDseq(), Gseq: req.GetGseq(), Oseq: req.GetOseq()}
+}
+
+// Parked lists the due entries EndBlock parked.
+func (q queryServer) Parked(ctx context.Context, _ *types.QueryParkedRequest) (*types.QueryParkedResponse, error) {
+	items, err := sweep.List(ctx, q.Keeper.Parked)
+	if err != nil {
+		return nil, err
+	}
+	return &types.QueryParkedResponse{Items: items}, nil
 }

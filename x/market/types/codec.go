@@ -11,7 +11,7 @@ func RegisterInterfaces(registry codectypes.InterfaceRegistry) {
 	registry.RegisterImplementations((*sdk.Msg)(nil),
 		&MsgCreateDeployment{}, &MsgUpdateDeployment{}, &MsgCloseDeployment{},
 		&MsgCreateBid{}, &MsgCloseBid{}, &MsgAcceptBid{},
-		&MsgStartLease{}, &MsgCloseLease{}, &MsgWithdrawLease{}, &MsgUpdateParams{}, &MsgDisputeLease{},
+		&MsgStartLease{}, &MsgCloseLease{}, &MsgWithdrawLease{}, &MsgUpdateParams{}, &MsgDisputeLease{}, &MsgRetryParked{},
 	)
 	msgservice.RegisterMsgServiceDesc(registry, &_Msg_serviceDesc)
 }

@@ -2,6 +2,7 @@ package types
 
 import (
 	"fmt"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	"cosmossdk.io/core/address"
 )
@@ -14,6 +15,9 @@ import (
 func (gs GenesisState) Validate(ac address.Codec) error {
 	if err := gs.Params.Validate(); err != nil {
 		return fmt.Errorf("params: %w", err)
+	}
+	if err := sweep.ValidateGenesis(gs.Parked); err != nil {
+		return err
 	}
 	if gs.NextDseq == 0 || gs.NextBidSeq == 0 {
 		return fmt.Errorf("next_dseq and next_bid_seq must be at least 1")

@@ -29,6 +29,7 @@ var (
 	NextBidSeqKey       = collections.NewPrefix(12)
 	DisputableKey       = collections.NewPrefix(13)
 	DisputeQueueKey     = collections.NewPrefix(14)
+	ParkedKey           = collections.NewPrefix(15)
 )
 
 // GroupOrder packs gseq and oseq into one key part.

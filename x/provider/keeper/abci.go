@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"cosmossdk.io/collections"
-
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
 	"github.com/gpunet/gpunet/x/internal/sweep"
@@ -16,7 +14,7 @@ import (
 // EndBlocker pays out unbonding entries whose completion time has come, at
 // most max_unbondings_per_block of them, oldest first; the rest wait for the
 // next block. Its cost follows the entries due, never the registry's size.
-// An entry that cannot be paid is logged, emitted as a sweep_failed event
+// An entry that cannot be paid is logged, parked with an EventSweepFailed
 // and taken off the queue with none of its writes, so it cannot halt the
 // chain.
 func (k *Keeper) EndBlocker(ctx context.Context) error {
@@ -24,33 +22,13 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := k.blockTime(ctx)
-	due, err := k.dueUnbondings(ctx, now, int(params.MaxUnbondingsPerBlock))
-	if err != nil {
-		return err
-	}
-	for _, e := range due {
-		name := func() string { return fmt.Sprintf("unbonding entry %d", e.K2()) }
-		if err := sweep.Item(ctx, types.ModuleName, name, func(ctx context.Context) error {
-			return k.completeUnbonding(ctx, e.K2())
-		}, func(ctx context.Context) error { return k.UnbondingQueue.Remove(ctx, e) }); err != nil {
-			return err
-		}
-	}
-	return nil
+	return k.unbondings().Run(ctx, k.blockTime(ctx).Add(time.Nanosecond), int(params.MaxUnbondingsPerBlock), k.completeUnbonding)
 }
 
-// dueUnbondings returns up to limit queue entries whose completion time is
-// not after now, in queue order.
-func (k *Keeper) dueUnbondings(ctx context.Context, now time.Time, limit int) ([]collections.Pair[time.Time, uint64], error) {
-	var ids []collections.Pair[time.Time, uint64]
-	rng := new(collections.Range[collections.Pair[time.Time, uint64]]).
-		EndExclusive(collections.Join(now.Add(time.Nanosecond), uint64(0)))
-	err := k.UnbondingQueue.Walk(ctx, rng, func(key collections.Pair[time.Time, uint64]) (bool, error) {
-		ids = append(ids, key)
-		return len(ids) >= limit, nil
-	})
-	return ids, err
+// unbondings is the sweep over the unbonding queue.
+func (k *Keeper) unbondings() sweep.Queue[time.Time, uint64] {
+	return sweep.Queue[time.Time, uint64]{Module: types.ModuleName, Name: "unbondings", Set: k.UnbondingQueue, Parked: k.Parked,
+		Describe: func(id uint64) string { return fmt.Sprintf("unbonding entry %d", id) }}
 }
 
 func (k *Keeper) completeUnbonding(ctx context.Context, id uint64) error {

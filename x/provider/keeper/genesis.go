@@ -3,6 +3,7 @@ package keeper
 import (
 	"context"
 	"fmt"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	sdkmath "cosmossdk.io/math"
 
@@ -15,6 +16,9 @@ import (
 // InitGenesis loads a validated genesis state.
 func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 	if err := gs.Validate(k.addressCodec); err != nil {
+		return err
+	}
+	if err := sweep.Import(ctx, k.Parked, gs.Parked); err != nil {
 		return err
 	}
 	if err := k.Params.Set(ctx, gs.Params); err != nil {
@@ -65,6 +69,9 @@ func (k *Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error)
 		return nil, err
 	}
 	gs.NextUnbondingId = next
+	if gs.Parked, err = sweep.Export(ctx, k.Parked); err != nil {
+		return nil, err
+	}
 	return gs, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 	"time"
 
 	"google.golang.org/protobuf/runtime/protoiface"
@@ -43,6 +44,8 @@ type Keeper struct {
 	// Unbondings by entry id.
 	Unbondings collections.Map[uint64, types.UnbondingEntry]
 	// UnbondingQueue orders entries by completion time for EndBlock.
+	// Parked holds the due entries EndBlock could not process.
+	Parked         sweep.Parked
 	UnbondingQueue collections.KeySet[collections.Pair[time.Time, uint64]]
 	// UnbondingsByOwner lists each owner's entries.
 	UnbondingsByOwner collections.KeySet[collections.Pair[sdk.AccAddress, uint64]]
@@ -74,6 +77,7 @@ func NewKeeper(
 		pool:         pool,
 
 		Params:            collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
+		Parked:            sweep.NewParked(sb, types.ParkedKey, cdc),
 		Providers:         collections.NewMap(sb, types.ProvidersKey, "providers", sdk.AccAddressKey, codec.CollValue[types.Provider](cdc)),
 		ProvidersByModel:  collections.NewKeySet(sb, types.ProvidersByModelKey, "providers_by_model", collections.PairKeyCodec(collections.StringKey, sdk.AccAddressKey)),
 		Unbondings:        collections.NewMap(sb, types.UnbondingsKey, "unbondings", collections.Uint64Key, codec.CollValue[types.UnbondingEntry](cdc)),

@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	"cosmossdk.io/collections"
 	sdkmath "cosmossdk.io/math"
@@ -110,4 +111,13 @@ func (q queryServer) view(ctx context.Context, owner sdk.AccAddress, p types.Pro
 		Reliability: p.Stats.Reliability(),
 		Unbonding:   sdk.NewCoin(params.MinBond.Denom, unbonding),
 	}, nil
+}
+
+// Parked lists the due entries EndBlock parked.
+func (q queryServer) Parked(ctx context.Context, _ *types.QueryParkedRequest) (*types.QueryParkedResponse, error) {
+	items, err := sweep.List(ctx, q.Keeper.Parked)
+	if err != nil {
+		return nil, err
+	}
+	return &types.QueryParkedResponse{Items: items}, nil
 }

@@ -14,7 +14,7 @@ func RegisterInterfaces(registry codectypes.InterfaceRegistry) {
 		&MsgBond{},
 		&MsgUnbond{},
 		&MsgDeregisterProvider{},
-		&MsgUpdateParams{},
+		&MsgUpdateParams{}, &MsgRetryParked{},
 	)
 	msgservice.RegisterMsgServiceDesc(registry, &_Msg_serviceDesc)
 }

@@ -18,4 +18,5 @@ var (
 	UnbondingQueueKey    = collections.NewPrefix(4)
 	UnbondingsByOwnerKey = collections.NewPrefix(5)
 	NextUnbondingIDKey   = collections.NewPrefix(6)
+	ParkedKey            = collections.NewPrefix(7)
 )
