@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"flag"
 	"fmt"
@@ -454,7 +455,10 @@ var simProviderReasons = []markettypes.CloseReason{
 
 // pick returns a random value of a small map (the simulation's state stays
 // small; the walk is fine for a test) for which every keep holds.
-func pick[K, V any](s *sim, ctx sdk.Context, m collections.Map[K, V], keep ...func(V) bool) (V, bool) {
+func pick[K, V any](s *sim, ctx sdk.Context, m interface {
+	Walk(ctx context.Context, ranger collections.Ranger[K], walkFunc func(key K, value V) (stop bool, err error)) error
+}, keep ...func(V) bool,
+) (V, bool) {
 	var all []V
 	if err := m.Walk(ctx, nil, func(_ K, v V) (bool, error) {
 		for _, k := range keep {

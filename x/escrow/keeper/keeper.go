@@ -27,8 +27,9 @@ import (
 // AccountKey is the store key of an account: (owner, dseq).
 type AccountKey = collections.Pair[sdk.AccAddress, uint64]
 
-// PaymentKey is the store key of a payment: (owner, dseq, "gseq/oseq/provider").
-type PaymentKey = collections.Triple[sdk.AccAddress, uint64, string]
+// PaymentKey is the store key of a payment: (owner, dseq, gseq<<32|oseq,
+// provider), the key of its lease in x/market.
+type PaymentKey = collections.Quad[sdk.AccAddress, uint64, uint64, sdk.AccAddress]
 
 // Keeper owns x/escrow's state.
 type Keeper struct {
@@ -61,7 +62,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		return nil, fmt.Errorf("invalid authority address %q: %w", authority, err)
 	}
 	accountKey := collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key)
-	paymentKey := collections.TripleKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.StringKey)
+	paymentKey := collections.QuadKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.Uint64Key, sdk.AccAddressKey)
 	sb := collections.NewSchemaBuilder(storeService)
 	k := &Keeper{
 		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority, bank: bank, feeCollector: feeCollector,
@@ -110,7 +111,7 @@ func (k *Keeper) paymentKey(id types.PaymentID) (PaymentKey, sdk.AccAddress, err
 	if err != nil {
 		return PaymentKey{}, nil, errorsmod.Wrapf(types.ErrInvalidAddress, "payment provider %q: %v", id.Provider, err)
 	}
-	return collections.Join3(ak.K1(), ak.K2(), id.Key()), provider, nil
+	return collections.Join4(ak.K1(), ak.K2(), uint64(id.Gseq)<<32|uint64(id.Oseq), sdk.AccAddress(provider)), provider, nil
 }
 
 // ledger is an account with its open payments, loaded for one change.
@@ -139,7 +140,7 @@ func (k *Keeper) loadKey(ctx context.Context, key AccountKey, name string) (*led
 		return nil, err
 	}
 	l := &ledger{key: key, account: acc, oldDue: acc.DepletesAt}
-	rng := collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, string](key.K1(), key.K2())
+	rng := collections.NewSuperPrefixedQuadRange[sdk.AccAddress, uint64, uint64, sdk.AccAddress](key.K1(), key.K2())
 	err = k.Payments.Walk(ctx, rng, func(_ PaymentKey, p types.Payment) (bool, error) {
 		l.payments = append(l.payments, &p)
 		return false, nil

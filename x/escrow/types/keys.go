@@ -26,7 +26,8 @@ var (
 // Close reasons escrow itself reports.
 const ReasonInsufficientFunds = "insufficient_funds"
 
-// Key is the payment's key within its account: "gseq/oseq/provider".
+// Key names the payment within its account ("gseq/oseq/provider"), in
+// errors and logs; the store key is the typed PaymentKey.
 func (id PaymentID) Key() string { return fmt.Sprintf("%d/%d/%s", id.Gseq, id.Oseq, id.Provider) }
 
 // Name is "owner/dseq", for errors and logs.

@@ -3,7 +3,6 @@ package keeper
 import (
 	"context"
 	errorsmod "cosmossdk.io/errors"
-	"fmt"
 
 	"cosmossdk.io/collections"
 
@@ -88,7 +87,8 @@ func orderName(k OrderKey) string {
 }
 
 func bidName(k BidKey) string {
-	return fmt.Sprintf("%s/%d/%s", k.K1(), k.K2(), k.K3())
+	gseq, oseq := types.UnpackGroupOrder(k.K3())
+	return types.BidID{Order: types.OrderID{Owner: k.K1().String(), Dseq: k.K2(), Gseq: gseq, Oseq: oseq}, Provider: k.K4().String()}.Name()
 }
 
 // Hooks returns x/escrow's view of the market.

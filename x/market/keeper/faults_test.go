@@ -245,7 +245,7 @@ func TestProviderWalkAwayForfeitsAndReauctions(t *testing.T) {
 	w.c.NextBlock(time.Second)
 	w.c.NextBlock(time.Second)
 	second := types.BidID{Order: order2, Provider: w.provs[1].String()}
-	if _, err := w.c.App.MarketKeeper.Leases.Get(w.c.Query(), collectionsJoin3(w.tenant, dseq, second.Suffix())); err != nil {
+	if _, err := w.c.App.MarketKeeper.Leases.Get(w.c.Query(), leaseKey(w.tenant, dseq, 1, 2, w.provs[1])); err != nil {
 		t.Fatalf("no lease after the re-auction: %v", err)
 	}
 	// max_reauctions is 1: a second walk-away ends the deployment and
@@ -288,7 +288,7 @@ func TestFailedSweepEntryIsParkedAndRetried(t *testing.T) {
 	w := newWorld(t)
 	w.c.Do(time.Second, func(ctx sdk.Context) {
 		// A start deadline for a lease that does not exist: its handling fails.
-		key := collectionsJoin3(w.tenant, 99, "1/1/"+w.provs[0].String())
+		key := leaseKey(w.tenant, 99, 1, 1, w.provs[0])
 		if err := w.c.App.MarketKeeper.StartDeadlines.Set(ctx, collections.Join(ctx.BlockHeight(), key)); err != nil {
 			t.Fatal(err)
 		}

@@ -65,26 +65,20 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 		}
 	}
 	for _, b := range gs.Bids {
-		key, provider, err := k.bidKey(b.Id)
+		key, _, err := k.bidKey(b.Id)
 		if err != nil {
 			return err
 		}
 		if err := k.Bids.Set(ctx, key, b); err != nil {
 			return err
 		}
-		if err := k.BidsByProvider.Set(ctx, collections.Join(provider, key)); err != nil {
-			return err
-		}
 	}
 	for _, l := range gs.Leases {
-		key, provider, err := k.bidKey(l.Id)
+		key, _, err := k.bidKey(l.Id)
 		if err != nil {
 			return err
 		}
 		if err := k.Leases.Set(ctx, key, l); err != nil {
-			return err
-		}
-		if err := k.LeasesByProv.Set(ctx, collections.Join(provider, key)); err != nil {
 			return err
 		}
 		if l.State == types.LEASE_STATE_PENDING {

@@ -15,8 +15,9 @@ func escrowMsgServer(k *escrowkeeper.Keeper) escrowtypes.MsgServer {
 	return escrowkeeper.NewMsgServerImpl(k)
 }
 
-func collectionsJoin3(owner sdk.AccAddress, dseq uint64, suffix string) marketkeeper.BidKey {
-	return collections.Join3(owner, dseq, suffix)
+// leaseKey is the store key of a bid or lease.
+func leaseKey(owner sdk.AccAddress, dseq uint64, gseq, oseq uint32, provider sdk.AccAddress) marketkeeper.BidKey {
+	return collections.Join4(owner, dseq, types.OrderID{Gseq: gseq, Oseq: oseq}.GroupOrder(), provider)
 }
 
 func marketQuery(k *marketkeeper.Keeper) types.QueryServer { return marketkeeper.NewQueryServerImpl(k) }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/runtime/protoiface"
 
 	"cosmossdk.io/collections"
+	"cosmossdk.io/collections/indexes"
 	"cosmossdk.io/core/address"
 	"cosmossdk.io/core/event"
 	"cosmossdk.io/core/header"
@@ -29,9 +30,29 @@ type (
 	DeploymentKey = collections.Pair[sdk.AccAddress, uint64]
 	// OrderKey is (owner, dseq, gseq<<32|oseq).
 	OrderKey = collections.Triple[sdk.AccAddress, uint64, uint64]
-	// BidKey is (owner, dseq, "gseq/oseq/provider"); leases use the same key.
-	BidKey = collections.Triple[sdk.AccAddress, uint64, string]
+	// BidKey is (owner, dseq, gseq<<32|oseq, provider); a lease has its
+	// bid's key.
+	BidKey = collections.Quad[sdk.AccAddress, uint64, uint64, sdk.AccAddress]
 )
+
+// ByProvider indexes bids or leases by their provider: declared once for
+// both, maintained by the IndexedMap on every write.
+type ByProvider[V any] struct {
+	Provider *indexes.Multi[sdk.AccAddress, BidKey, V]
+}
+
+// IndexesList implements collections.Indexes.
+func (i ByProvider[V]) IndexesList() []collections.Index[BidKey, V] {
+	return []collections.Index[BidKey, V]{i.Provider}
+}
+
+// bidKeyCodec encodes BidKey.
+var bidKeyCodec = collections.QuadKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.Uint64Key, sdk.AccAddressKey)
+
+func newByProvider[V any](sb *collections.SchemaBuilder, prefix collections.Prefix, name string) ByProvider[V] {
+	return ByProvider[V]{Provider: indexes.NewMulti(sb, prefix, name, sdk.AccAddressKey, bidKeyCodec,
+		func(pk BidKey, _ V) (sdk.AccAddress, error) { return pk.K4(), nil })}
+}
 
 // Keeper owns x/market's state.
 type Keeper struct {
@@ -53,10 +74,8 @@ type Keeper struct {
 	OpenOrders     collections.KeySet[OrderKey]
 	AuctionQueue   collections.KeySet[collections.Pair[int64, OrderKey]]
 	ExpiryQueue    collections.KeySet[collections.Pair[int64, OrderKey]]
-	Bids           collections.Map[BidKey, types.Bid]
-	BidsByProvider collections.KeySet[collections.Pair[sdk.AccAddress, BidKey]]
-	Leases         collections.Map[BidKey, types.Lease]
-	LeasesByProv   collections.KeySet[collections.Pair[sdk.AccAddress, BidKey]]
+	Bids           *collections.IndexedMap[BidKey, types.Bid, ByProvider[types.Bid]]
+	Leases         *collections.IndexedMap[BidKey, types.Lease, ByProvider[types.Lease]]
 	StartDeadlines collections.KeySet[collections.Pair[int64, BidKey]]
 	// Disputable holds manifest_missing closes (and their held fees) until
 	// their dispute window ends; DisputeQueue orders them by that height.
@@ -76,22 +95,22 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		return nil, fmt.Errorf("invalid authority address %q: %w", authority, err)
 	}
 	orderKey := collections.TripleKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.Uint64Key)
-	bidKey := collections.TripleKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.StringKey)
+	bidKey := bidKeyCodec
 	sb := collections.NewSchemaBuilder(storeService)
 	k := &Keeper{
 		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority,
 		bank: bank, providers: providers, escrow: escrow, pool: pool, accounts: accounts,
 
-		Params:         collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
-		Deployments:    collections.NewMap(sb, types.DeploymentsKey, "deployments", collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key), codec.CollValue[types.Deployment](cdc)),
-		Orders:         collections.NewMap(sb, types.OrdersKey, "orders", orderKey, codec.CollValue[types.Order](cdc)),
-		OpenOrders:     collections.NewKeySet(sb, types.OpenOrdersKey, "open_orders", orderKey),
-		AuctionQueue:   collections.NewKeySet(sb, types.AuctionQueueKey, "auction_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
-		ExpiryQueue:    collections.NewKeySet(sb, types.ExpiryQueueKey, "expiry_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
-		Bids:           collections.NewMap(sb, types.BidsKey, "bids", bidKey, codec.CollValue[types.Bid](cdc)),
-		BidsByProvider: collections.NewKeySet(sb, types.BidsByProviderKey, "bids_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, bidKey)),
-		Leases:         collections.NewMap(sb, types.LeasesKey, "leases", bidKey, codec.CollValue[types.Lease](cdc)),
-		LeasesByProv:   collections.NewKeySet(sb, types.LeasesByProviderKey, "leases_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, bidKey)),
+		Params:       collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
+		Deployments:  collections.NewMap(sb, types.DeploymentsKey, "deployments", collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key), codec.CollValue[types.Deployment](cdc)),
+		Orders:       collections.NewMap(sb, types.OrdersKey, "orders", orderKey, codec.CollValue[types.Order](cdc)),
+		OpenOrders:   collections.NewKeySet(sb, types.OpenOrdersKey, "open_orders", orderKey),
+		AuctionQueue: collections.NewKeySet(sb, types.AuctionQueueKey, "auction_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
+		ExpiryQueue:  collections.NewKeySet(sb, types.ExpiryQueueKey, "expiry_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
+		Bids: collections.NewIndexedMap(sb, types.BidsKey, "bids", bidKey, codec.CollValue[types.Bid](cdc),
+			newByProvider[types.Bid](sb, types.BidsByProviderKey, "bids_by_provider")),
+		Leases: collections.NewIndexedMap(sb, types.LeasesKey, "leases", bidKey, codec.CollValue[types.Lease](cdc),
+			newByProvider[types.Lease](sb, types.LeasesByProviderKey, "leases_by_provider")),
 		StartDeadlines: collections.NewKeySet(sb, types.StartDeadlinesKey, "start_deadlines", collections.PairKeyCodec(collections.Int64Key, bidKey)),
 		Disputable:     collections.NewMap(sb, types.DisputableKey, "disputable", bidKey, codec.CollValue[types.DisputableClose](cdc)),
 		DisputeQueue:   collections.NewKeySet(sb, types.DisputeQueueKey, "dispute_queue", collections.PairKeyCodec(collections.Int64Key, bidKey)),
@@ -138,7 +157,7 @@ func (k *Keeper) bidKey(id types.BidID) (BidKey, sdk.AccAddress, error) {
 	if err != nil {
 		return BidKey{}, nil, err
 	}
-	return collections.Join3(owner, id.Dseq(), id.Suffix()), provider, nil
+	return collections.Join4(owner, id.Dseq(), id.Order.GroupOrder(), provider), provider, nil
 }
 
 func (k *Keeper) getOrder(ctx context.Context, id types.OrderID) (OrderKey, types.Order, error) {
@@ -176,16 +195,10 @@ func paymentID(id types.BidID) escrowtypes.PaymentID {
 // ProviderHasLiveWork implements x/provider's MarketKeeper: a provider with
 // an open bid or a lease may not deregister.
 func (k *Keeper) ProviderHasLiveWork(ctx context.Context, provider sdk.AccAddress) (bool, error) {
-	for _, set := range []collections.KeySet[collections.Pair[sdk.AccAddress, BidKey]]{k.BidsByProvider, k.LeasesByProv} {
-		valid, err := nonEmpty(set.Iterate(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, BidKey](provider)))
-		if err != nil {
-			return false, err
-		}
-		if valid {
-			return true, nil
-		}
+	if bids, err := nonEmpty(k.Bids.Indexes.Provider.MatchExact(ctx, provider)); err != nil || bids {
+		return bids, err
 	}
-	return false, nil
+	return nonEmpty(k.Leases.Indexes.Provider.MatchExact(ctx, provider))
 }
 
 // Authority is the address allowed to update params.

@@ -46,7 +46,7 @@ func (k *Keeper) closeOrder(ctx context.Context, key OrderKey, o types.Order, re
 // and removes it. With an escrowReason the escrow account is closed and
 // refunded too; "" leaves it alone (a depleted account is gone already).
 func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner string, reason types.CloseReason, escrowReason string) error {
-	rngBids := collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, string](key.K1(), key.K2())
+	rngBids := collections.NewSuperPrefixedQuadRange[sdk.AccAddress, uint64, uint64, sdk.AccAddress](key.K1(), key.K2())
 	iter, err := k.Leases.Iterate(ctx, rngBids)
 	if err != nil {
 		return err
@@ -151,9 +151,6 @@ func (k *Keeper) closeLease(ctx context.Context, key BidKey, lease types.Lease, 
 		}
 	}
 	if err := k.Leases.Remove(ctx, key); err != nil {
-		return err
-	}
-	if err := k.LeasesByProv.Remove(ctx, collections.Join(provider, key)); err != nil {
 		return err
 	}
 	if reason == types.CLOSE_REASON_PROVIDER {
@@ -296,14 +293,7 @@ func (k *Keeper) match(ctx context.Context, orderKey OrderKey, order types.Order
 			return err
 		}
 		if b.Id.Provider == winner.Id.Provider {
-			provider, err := k.addr("provider", b.Id.Provider)
-			if err != nil {
-				return err
-			}
 			if err := k.Bids.Remove(ctx, key); err != nil {
-				return err
-			}
-			if err := k.BidsByProvider.Remove(ctx, collections.Join(provider, key)); err != nil {
 				return err
 			}
 			continue
@@ -329,9 +319,6 @@ func (k *Keeper) match(ctx context.Context, orderKey OrderKey, order types.Order
 		return err
 	}
 	if err := k.Leases.Set(ctx, leaseKey, lease); err != nil {
-		return err
-	}
-	if err := k.LeasesByProv.Set(ctx, collections.Join(provider, leaseKey)); err != nil {
 		return err
 	}
 	if err := k.StartDeadlines.Set(ctx, collections.Join(lease.StartDeadline, leaseKey)); err != nil {

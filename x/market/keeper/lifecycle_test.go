@@ -357,7 +357,7 @@ func escrowMsgs(w *world) escrowtypes.MsgServer { return escrowMsgServer(w.c.App
 
 func mustLeaseKey(t *testing.T, w *world, dseq uint64, p int) marketkeeper.BidKey {
 	t.Helper()
-	return collectionsJoin3(w.tenant, dseq, w.leaseID(dseq, p).Suffix())
+	return leaseKey(w.tenant, dseq, 1, 1, w.provs[p])
 }
 
 func countDeployments(t *testing.T, w *world) int {
@@ -451,7 +451,7 @@ func TestEndBlockSkipsBrokenEntriesAndCarriesOn(t *testing.T) {
 	k := w.c.App.MarketKeeper
 	var dseq uint64
 	staleOrder := collections.Join3(w.tenant, uint64(999), uint64(1)<<32|1)
-	staleLease := collections.Join3(w.tenant, uint64(999), "1/1/"+w.provs[0].String())
+	staleLease := leaseKey(w.tenant, 999, 1, 1, w.provs[0])
 	w.c.Do(time.Second, func(ctx sdk.Context) {
 		dseq = w.deploy(ctx, 5_000_000, group("h100"))
 		if err := w.bid(ctx, dseq, 0, 1_000_000_000); err != nil {
@@ -471,7 +471,7 @@ func TestEndBlockSkipsBrokenEntriesAndCarriesOn(t *testing.T) {
 		w.c.NextBlock(time.Second) // would fail the test if FinalizeBlock failed
 	}
 	ctx := w.c.Query()
-	if _, err := k.Leases.Get(ctx, collections.Join3(w.tenant, dseq, "1/1/"+w.provs[0].String())); err != nil {
+	if _, err := k.Leases.Get(ctx, leaseKey(w.tenant, dseq, 1, 1, w.provs[0])); err != nil {
 		t.Fatalf("the sound auction in the same block was not decided: %v", err)
 	}
 	for name, has := range map[string]func() (bool, error){
@@ -544,10 +544,10 @@ func TestAuctionPassesOverAnUnderbondedProvider(t *testing.T) {
 		w.c.NextBlock(time.Second)
 	}
 	ctx := w.c.Query()
-	if _, err := w.c.App.MarketKeeper.Leases.Get(ctx, collections.Join3(w.tenant, dseq, "1/1/"+w.provs[1].String())); err != nil {
+	if _, err := w.c.App.MarketKeeper.Leases.Get(ctx, leaseKey(w.tenant, dseq, 1, 1, w.provs[1])); err != nil {
 		t.Fatalf("the eligible provider did not win: %v", err)
 	}
-	if has, _ := w.c.App.MarketKeeper.Leases.Has(ctx, collections.Join3(w.tenant, dseq, "1/1/"+w.provs[0].String())); has {
+	if has, _ := w.c.App.MarketKeeper.Leases.Has(ctx, leaseKey(w.tenant, dseq, 1, 1, w.provs[0])); has {
 		t.Fatal("the underbonded provider won")
 	}
 }
@@ -595,7 +595,7 @@ func TestAuctionAndExpirySweepsAreBounded(t *testing.T) {
 		return n
 	}
 	leased := func(ctx sdk.Context, d uint64) bool {
-		ok, _ := k.Leases.Has(ctx, collections.Join3(w.tenant, d, "1/1/"+w.provs[0].String()))
+		ok, _ := k.Leases.Has(ctx, leaseKey(w.tenant, d, 1, 1, w.provs[0]))
 		return ok
 	}
 	open := func(ctx sdk.Context, d uint64) bool {

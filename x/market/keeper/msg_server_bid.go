@@ -3,7 +3,6 @@ package keeper
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"cosmossdk.io/collections"
 	errorsmod "cosmossdk.io/errors"
@@ -114,9 +113,6 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	if err := k.Bids.Set(ctx, bidKey, types.Bid{Id: id, Price: msg.Price, Deposit: msg.Deposit, Seq: seq, CreatedAt: h}); err != nil {
 		return nil, err
 	}
-	if err := k.BidsByProvider.Set(ctx, collections.Join(provider, bidKey)); err != nil {
-		return nil, err
-	}
 	// A bid after an empty window is decided at the end of this block: the
 	// order's auction moves to this height, in the order as in the queue.
 	if h > order.BidClosesAt {
@@ -196,12 +192,8 @@ func (k msgServer) AcceptBid(ctx context.Context, msg *types.MsgAcceptBid) (*typ
 // "gseq/oseq/…" of its deployment, so the cost follows this order's bids
 // (at most max_bids_per_order), not the whole deployment's.
 func (k *Keeper) orderBids(ctx context.Context, orderKey OrderKey) ([]types.Bid, error) {
-	gseq, oseq := types.UnpackGroupOrder(orderKey.K3())
-	prefix := fmt.Sprintf("%d/%d/", gseq, oseq)
 	var out []types.Bid
-	rng := new(collections.Range[BidKey]).
-		StartInclusive(collections.Join3(orderKey.K1(), orderKey.K2(), prefix)).
-		EndExclusive(collections.Join3(orderKey.K1(), orderKey.K2(), prefix+"\xff"))
+	rng := collections.NewSuperPrefixedQuadRange3[sdk.AccAddress, uint64, uint64, sdk.AccAddress](orderKey.K1(), orderKey.K2(), orderKey.K3())
 	err := k.Bids.Walk(ctx, rng, func(_ BidKey, b types.Bid) (bool, error) {
 		out = append(out, b)
 		return false, nil
@@ -221,9 +213,6 @@ func (k *Keeper) removeBid(ctx context.Context, key BidKey, bid types.Bid, reaso
 		}
 	}
 	if err := k.Bids.Remove(ctx, key); err != nil {
-		return err
-	}
-	if err := k.BidsByProvider.Remove(ctx, collections.Join(provider, key)); err != nil {
 		return err
 	}
 	return k.emit(ctx, &types.EventBidClosed{Id: bid.Id, Reason: reason})

@@ -40,7 +40,7 @@ func (q queryServer) Deployment(ctx context.Context, req *types.QueryDeploymentR
 		}); err != nil {
 		return nil, err
 	}
-	if err := q.Leases.Walk(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, string](key.K1(), key.K2()),
+	if err := q.Leases.Walk(ctx, collections.NewSuperPrefixedQuadRange[sdk.AccAddress, uint64, uint64, sdk.AccAddress](key.K1(), key.K2()),
 		func(_ BidKey, l types.Lease) (bool, error) {
 			res.Leases = append(res.Leases, l)
 			return false, nil
@@ -98,7 +98,7 @@ func (q queryServer) BidsByProvider(ctx context.Context, req *types.QueryByProvi
 	if err != nil {
 		return nil, err
 	}
-	bids, page, err := query.CollectionPaginate(ctx, q.Keeper.BidsByProvider, req.GetPagination(),
+	bids, page, err := query.CollectionPaginate(ctx, q.Keeper.Bids.Indexes.Provider, req.GetPagination(),
 		func(key collections.Pair[sdk.AccAddress, BidKey], _ collections.NoValue) (types.Bid, error) {
 			return q.Bids.Get(ctx, key.K2())
 		}, query.WithCollectionPaginationPairPrefix[sdk.AccAddress, BidKey](provider))
@@ -115,7 +115,7 @@ func (q queryServer) LeasesByOwner(ctx context.Context, req *types.QueryByOwnerR
 	}
 	// A tenant's leases, from the key prefix; not paginated.
 	var leases []types.Lease
-	err = q.Leases.Walk(ctx, collections.NewPrefixedTripleRange[sdk.AccAddress, uint64, string](owner), func(_ BidKey, l types.Lease) (bool, error) {
+	err = q.Leases.Walk(ctx, collections.NewPrefixedQuadRange[sdk.AccAddress, uint64, uint64, sdk.AccAddress](owner), func(_ BidKey, l types.Lease) (bool, error) {
 		leases = append(leases, l)
 		return false, nil
 	})
@@ -130,7 +130,7 @@ func (q queryServer) LeasesByProvider(ctx context.Context, req *types.QueryByPro
 	if err != nil {
 		return nil, err
 	}
-	leases, page, err := query.CollectionPaginate(ctx, q.Keeper.LeasesByProv, req.GetPagination(),
+	leases, page, err := query.CollectionPaginate(ctx, q.Keeper.Leases.Indexes.Provider, req.GetPagination(),
 		func(key collections.Pair[sdk.AccAddress, BidKey], _ collections.NoValue) (types.Lease, error) {
 			return q.Leases.Get(ctx, key.K2())
 		}, query.WithCollectionPaginationPairPrefix[sdk.AccAddress, BidKey](provider))

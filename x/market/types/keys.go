@@ -38,12 +38,6 @@ func (id OrderID) GroupOrder() uint64 { return uint64(id.Gseq)<<32 | uint64(id.O
 // UnpackGroupOrder is the inverse of GroupOrder.
 func UnpackGroupOrder(v uint64) (gseq, oseq uint32) { return uint32(v >> 32), uint32(v) }
 
-// Suffix is the bid's (and lease's, and escrow payment's) key within its
-// deployment: "gseq/oseq/provider".
-func (id BidID) Suffix() string {
-	return fmt.Sprintf("%d/%d/%s", id.Order.Gseq, id.Order.Oseq, id.Provider)
-}
-
 // Name is "owner/dseq/gseq/oseq" for errors and logs.
 func (id OrderID) Name() string {
 	return fmt.Sprintf("%s/%d/%d/%d", id.Owner, id.Dseq, id.Gseq, id.Oseq)
