@@ -13,39 +13,52 @@ import (
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
-func (d *Daemon) allBids(ctx context.Context) ([]markettypes.Bid, error) {
-	var out []markettypes.Bid
-	var next []byte
-	for {
-		res, err := d.chain.BidsByProvider(ctx, &markettypes.QueryByProviderRequest{Provider: d.provider, Pagination: &query.PageRequest{Key: next, Limit: 500}})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res.Bids...)
-		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
-			return out, nil
-		}
-		next = res.Pagination.NextKey
-	}
-}
+// pageSize is how many objects one paginated query asks for.
+const pageSize = 500
 
-func (d *Daemon) considerOpenOrders(ctx context.Context) error {
+// eachPage runs a paginated query page after page, handing every item to
+// each, until the chain says there is no next page.
+func eachPage[T any](ctx context.Context, fetch func(ctx context.Context, page *query.PageRequest) ([]T, *query.PageResponse, error), each func(T) error) error {
 	var next []byte
 	for {
-		res, err := d.chain.OpenOrders(ctx, &markettypes.QueryOpenOrdersRequest{Pagination: &query.PageRequest{Key: next, Limit: 500}})
+		items, res, err := fetch(ctx, &query.PageRequest{Key: next, Limit: pageSize})
 		if err != nil {
-			return fmt.Errorf("open orders: %w", err)
+			return err
 		}
-		for _, o := range res.Orders {
-			if err := d.considerOrder(ctx, o); err != nil {
+		for _, it := range items {
+			if err := each(it); err != nil {
 				return err
 			}
 		}
-		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+		if res == nil || len(res.NextKey) == 0 {
 			return nil
 		}
-		next = res.Pagination.NextKey
+		next = res.NextKey
 	}
+}
+
+// allBids lists this provider's open bids.
+func (d *Daemon) allBids(ctx context.Context) ([]markettypes.Bid, error) {
+	var out []markettypes.Bid
+	err := eachPage(ctx, func(ctx context.Context, page *query.PageRequest) ([]markettypes.Bid, *query.PageResponse, error) {
+		res, err := d.chain.BidsByProvider(ctx, &markettypes.QueryByProviderRequest{Provider: d.provider, Pagination: page})
+		if err != nil {
+			return nil, nil, err
+		}
+		return res.Bids, res.Pagination, nil
+	}, func(b markettypes.Bid) error { out = append(out, b); return nil })
+	return out, err
+}
+
+// considerOpenOrders considers every open order on the chain.
+func (d *Daemon) considerOpenOrders(ctx context.Context) error {
+	return eachPage(ctx, func(ctx context.Context, page *query.PageRequest) ([]markettypes.Order, *query.PageResponse, error) {
+		res, err := d.chain.OpenOrders(ctx, &markettypes.QueryOpenOrdersRequest{Pagination: page})
+		if err != nil {
+			return nil, nil, fmt.Errorf("open orders: %w", err)
+		}
+		return res.Orders, res.Pagination, nil
+	}, func(o markettypes.Order) error { return d.considerOrder(ctx, o) })
 }
 
 // considerOrder bids on an open order when it fits and pays enough.

@@ -9,6 +9,7 @@ import (
 	sdkmath "cosmossdk.io/math"
 	abci "github.com/cometbft/cometbft/abci/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/query"
 
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/provider/runtime"
@@ -266,5 +267,21 @@ func TestGPULeaseWithoutReservationIsNotDeployed(t *testing.T) {
 	eventually(t, "refused", func() bool { return strings.Contains(w.logs(), "no reservation holds GPUs") })
 	if d, _, _ := w.rt.counts(); d != 0 {
 		t.Errorf("deployed %d times without GPUs", d)
+	}
+}
+
+// eachPage follows the chain's next keys to the last page.
+func TestEachPageFollowsNextKeys(t *testing.T) {
+	pages := map[string][]int{"": {1, 2}, "k2": {3}}
+	next := map[string]string{"": "k2"}
+	var got []int
+	err := eachPage(context.Background(), func(_ context.Context, p *query.PageRequest) ([]int, *query.PageResponse, error) {
+		if p.Limit != pageSize {
+			t.Errorf("page limit %d", p.Limit)
+		}
+		return pages[string(p.Key)], &query.PageResponse{NextKey: []byte(next[string(p.Key)])}, nil
+	}, func(i int) error { got = append(got, i); return nil })
+	if err != nil || len(got) != 3 || got[2] != 3 {
+		t.Fatalf("got %v %v", got, err)
 	}
 }

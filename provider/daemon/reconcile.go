@@ -131,18 +131,15 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	return d.considerOpenOrders(ctx)
 }
 
+// allLeases lists this provider's live leases.
 func (d *Daemon) allLeases(ctx context.Context) ([]markettypes.Lease, error) {
 	var out []markettypes.Lease
-	var next []byte
-	for {
-		res, err := d.chain.LeasesByProvider(ctx, &markettypes.QueryByProviderRequest{Provider: d.provider, Pagination: &query.PageRequest{Key: next, Limit: 500}})
+	err := eachPage(ctx, func(ctx context.Context, page *query.PageRequest) ([]markettypes.Lease, *query.PageResponse, error) {
+		res, err := d.chain.LeasesByProvider(ctx, &markettypes.QueryByProviderRequest{Provider: d.provider, Pagination: page})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, res.Leases...)
-		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
-			return out, nil
-		}
-		next = res.Pagination.NextKey
-	}
+		return res.Leases, res.Pagination, nil
+	}, func(l markettypes.Lease) error { out = append(out, l); return nil })
+	return out, err
 }

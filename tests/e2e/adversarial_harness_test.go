@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,23 +111,7 @@ func (r *chainReader) communityPool(h int64) sdkmath.LegacyDec {
 			Amount string `json:"amount"`
 		} `json:"pool"`
 	}
-	r.retry(fmt.Sprintf("community pool at %d", h), func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.node.APIURL()+"/cosmos/distribution/v1beta1/community_pool", nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("x-cosmos-block-height", strconv.FormatInt(h, 10))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s", resp.Status, raw)
-		}
-		return json.Unmarshal(raw, &res)
-	})
+	r.restAt("community pool", "/cosmos/distribution/v1beta1/community_pool", h, &res)
 	for _, c := range res.Pool {
 		if c.Denom == "ugpn" {
 			return sdkmath.LegacyMustNewDecFromStr(c.Amount)

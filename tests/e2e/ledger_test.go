@@ -175,8 +175,18 @@ func (r *chainReader) balanceAt(addr string, h int64) int64 {
 			Amount string `json:"amount"`
 		} `json:"balance"`
 	}
-	r.retry(fmt.Sprintf("balance of %s at %d", addr, h), func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.node.APIURL()+"/cosmos/bank/v1beta1/balances/"+addr+"/by_denom?denom=ugpn", nil)
+	r.restAt(fmt.Sprintf("balance of %s", addr), "/cosmos/bank/v1beta1/balances/"+addr+"/by_denom?denom=ugpn", h, &res)
+	if res.Balance.Amount == "" {
+		return 0
+	}
+	return mustInt(r.t, res.Balance.Amount)
+}
+
+// restAt reads a REST path as of the end of block h (the height header) into out.
+func (r *chainReader) restAt(what, path string, h int64, out any) {
+	r.t.Helper()
+	r.retry(fmt.Sprintf("%s at %d", what, h), func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.node.APIURL()+path, nil)
 		if err != nil {
 			return err
 		}
@@ -190,12 +200,8 @@ func (r *chainReader) balanceAt(addr string, h int64) int64 {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("%s: %s", resp.Status, raw)
 		}
-		return json.Unmarshal(raw, &res)
+		return json.Unmarshal(raw, out)
 	})
-	if res.Balance.Amount == "" {
-		return 0
-	}
-	return mustInt(r.t, res.Balance.Amount)
 }
 
 // payouts are escrow payouts (EventPaymentWithdrawn) summed.
