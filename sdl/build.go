@@ -171,10 +171,8 @@ func (f *File) checkService(name string, s Service) error {
 	default:
 		return f.fail(fmt.Sprintf("%q: use always (a service) or never (a job that runs to exit)", s.Restart), "services", name, "restart")
 	}
-	for i, env := range s.Env {
-		if k, _, ok := strings.Cut(env, "="); !ok || k == "" {
-			return f.fail(fmt.Sprintf("env[%d] %q must be KEY=value", i, env), "services", name, "env")
-		}
+	if err := CheckEnv(s.Env); err != nil {
+		return f.fail(err.Error(), "services", name, "env")
 	}
 	for i, e := range s.Expose {
 		where := []string{"services", name, "expose", at(i)}

@@ -195,6 +195,10 @@ func TestParseRefusals(t *testing.T) {
 		{"storage overflow", "storage: {size: 1Gi}", "storage: [{size: 7Ei}, {size: 7Ei}, {size: 7Ei}]", "storage[0].size: volume 0 size: more than 256Ti"},
 		{"too many volumes", "storage: {size: 1Gi}", "storage: [" + strings.Repeat("{size: 1Gi}, ", 16) + "{size: 1Gi}]", "line 17: profiles.compute.small.resources.storage: 17 volumes, at most 16"},
 		{"unknown volume field", "storage: {size: 1Gi}", "storage: {size: 1Gi, class: ssd}", "line 17: profiles.compute.small.resources.storage.class: field class is not a volume field"},
+		// Variables the provider's GPU runtime and the loader read.
+		{"env widens GPUs", "image: nginx:1.25", "image: nginx:1.25\n    env: [A=1, NVIDIA_VISIBLE_DEVICES=all]", "line 6: services.web.env: env[1]: NVIDIA_VISIBLE_DEVICES is set by the provider"},
+		{"env driver capabilities", "image: nginx:1.25", "image: nginx:1.25\n    env: [nvidia_driver_capabilities=all]", "nvidia_driver_capabilities is set by the provider"},
+		{"env preload", "image: nginx:1.25", "image: nginx:1.25\n    env: [LD_PRELOAD=/tmp/x.so]", "env[0]: LD_PRELOAD steers the dynamic loader"},
 		{"oversized price", "amount: 1000", "amount: " + nines, "line 21: profiles.placement.anywhere.pricing.small.amount: \"" + nines + "\" is more than 1000000000000000000ugpn per hour"},
 	}
 	// The same kind of edits, on a GPU job.

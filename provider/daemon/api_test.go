@@ -21,6 +21,7 @@ import (
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/provider/leaseauth"
 	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/sdl"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
@@ -171,8 +172,23 @@ func TestManifestRefusals(t *testing.T) {
 	if n := len(a.d.leaseManagers()); n != 0 {
 		t.Errorf("refused requests started %d lease(s)", n)
 	}
-	// A deployment of which this provider holds no lease.
+	// A manifest the tenant committed to on chain that asks for every GPU
+	// of the host through the environment (no SDL parser in between).
+	var man sdl.Manifest
+	if err := json.Unmarshal(raw, &man); err != nil {
+		t.Fatal(err)
+	}
+	man.Groups[0].Services[0].Env = []string{"NVIDIA_VISIBLE_DEVICES=all"}
+	hostile, _ := man.CanonicalJSON()
+	hash, _ := man.Hash()
 	dep := a.chain.deployments[deploymentKey(a.owner, 7)]
+	honest := dep.Deployment.ManifestHash
+	dep.Deployment.ManifestHash = hash
+	if code, body := a.do("PUT", path, hostile, a.key, a.owner); code != http.StatusUnprocessableEntity || !strings.Contains(body, "NVIDIA_VISIBLE_DEVICES is set by the provider") {
+		t.Errorf("GPU-widening env: %d %s", code, body)
+	}
+	dep.Deployment.ManifestHash = honest
+	// A deployment of which this provider holds no lease.
 	dep.Leases[0].Id.Provider = "gpunet1else"
 	if code, body := a.do("PUT", path, raw, a.key, a.owner); code != http.StatusNotFound || !strings.Contains(body, "holds no lease") {
 		t.Errorf("no lease here: %d %s", code, body)

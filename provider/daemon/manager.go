@@ -496,6 +496,9 @@ func groupFor(m sdl.Manifest, spec markettypes.GroupSpec) (sdl.ManifestGroup, er
 			if s.Image == "" {
 				return g, fmt.Errorf("service %q has no image", s.Name)
 			}
+			if err := sdl.CheckEnv(s.Env); err != nil {
+				return g, fmt.Errorf("service %q: %v", s.Name, err)
+			}
 		}
 		return g, nil
 	}

@@ -88,6 +88,15 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 			names[name] = svc.Name
 			replicaGPUs, declared := splitDeclared(gpus[si][r])
 			cfg := containerConfig(svc, r, replicaLabels(set.Provider, w.Lease, w.Group.Name, svc.Name, r))
+			// The provider, not the image or the tenant, says which GPUs a
+			// container sees: none ("void", and the plain runc runtime, so
+			// no GPU hook runs at all) or exactly the replica's UUIDs. An
+			// image's NVIDIA_VISIBLE_DEVICES=all is overridden.
+			if len(replicaGPUs) == 0 {
+				cfg.Env = append(cfg.Env, "NVIDIA_VISIBLE_DEVICES=void")
+			} else {
+				cfg.Env = append(cfg.Env, "NVIDIA_VISIBLE_DEVICES="+strings.Join(replicaGPUs, ","))
+			}
 			if len(declared) > 0 {
 				// A declared GPU is a promise of the operator's, not a device
 				// this host has: nothing can be attached. The workload is told
@@ -117,6 +126,9 @@ func checkService(svc sdl.ManifestService) error {
 		return fmt.Errorf("service %q has no image", svc.Name)
 	case svc.Count == 0:
 		return fmt.Errorf("service %q has count 0", svc.Name)
+	}
+	if err := sdl.CheckEnv(svc.Env); err != nil {
+		return fmt.Errorf("%w: service %q: %v", ErrWorkloadInvalid, svc.Name, err)
 	}
 	for _, e := range svc.Expose {
 		if e.Port == 0 || e.Port > 65535 {
@@ -231,7 +243,9 @@ func hostConfig(svc sdl.ManifestService, replicaGPUs []string, set specSettings)
 			hc.PortBindings[exposePort(e)] = []nat.PortBinding{{HostIP: set.PublishHost, HostPort: ""}}
 		}
 	}
-	if len(replicaGPUs) > 0 {
+	if len(replicaGPUs) == 0 {
+		hc.Runtime = "runc"
+	} else {
 		hc.DeviceRequests = []container.DeviceRequest{{
 			Driver:       gpuDriver,
 			DeviceIDs:    append([]string(nil), replicaGPUs...),

@@ -348,3 +348,32 @@ func TestDeclaredGPUsAttachNoDevice(t *testing.T) {
 		t.Fatalf("replica 1 env %q", env)
 	}
 }
+
+// The provider decides which GPUs a container sees: a replica without GPUs
+// gets NVIDIA_VISIBLE_DEVICES=void and the plain runc runtime (no GPU hook
+// at all), one with GPUs exactly its UUIDs, whatever the image says; a
+// tenant's NVIDIA_* or LD_* variable is refused as the tenant's fault.
+func TestGPUVisibilityIsTheProviders(t *testing.T) {
+	cpu := sdl.ManifestService{Name: "web", Image: "img", Count: 1, Resources: sdl.ManifestResource{CPUMillis: 100, MemoryBytes: 64 << 20}}
+	gpu := sdl.ManifestService{Name: "train", Image: "img", Count: 1, Resources: sdl.ManifestResource{CPUMillis: 100, MemoryBytes: 64 << 20, GPUUnits: 1}}
+	w := Workload{Lease: testLease, Group: sdl.ManifestGroup{Name: "g", Services: []sdl.ManifestService{cpu, gpu}}, GPUs: []string{"GPU-real-0"}}
+	specs, err := planReplicas(w, specSettings{Provider: "p", Network: "n", PidsLimit: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(i int) string { return strings.Join(specs[i].Config.Env, " ") }
+	if !strings.Contains(env(0), "NVIDIA_VISIBLE_DEVICES=void") || specs[0].Host.Runtime != "runc" {
+		t.Errorf("CPU replica: env %q runtime %q", env(0), specs[0].Host.Runtime)
+	}
+	if !strings.Contains(env(1), "NVIDIA_VISIBLE_DEVICES=GPU-real-0") || specs[1].Host.Runtime == "runc" {
+		t.Errorf("GPU replica: env %q runtime %q", env(1), specs[1].Host.Runtime)
+	}
+	for _, bad := range []string{"NVIDIA_VISIBLE_DEVICES=all", "LD_PRELOAD=/x.so", "ld_audit=/x.so"} {
+		hostile := cpu
+		hostile.Env = []string{bad}
+		w.Group.Services = []sdl.ManifestService{hostile}
+		if _, err := planReplicas(w, specSettings{Provider: "p", Network: "n", PidsLimit: 64}); !errors.Is(err, ErrWorkloadInvalid) {
+			t.Errorf("%s: %v, want ErrWorkloadInvalid", bad, err)
+		}
+	}
+}

@@ -316,7 +316,11 @@ type containerInfo struct {
 		Privileged  bool     `json:"Privileged"`
 		CapDrop     []string `json:"CapDrop"`
 		NetworkMode string   `json:"NetworkMode"`
+		Runtime     string   `json:"Runtime"`
 	} `json:"HostConfig"`
+	Config struct {
+		Env []string `json:"Env"`
+	} `json:"Config"`
 }
 
 func freeLocalPort(t *testing.T) int {

@@ -1,0 +1,38 @@
+package sdl
+
+import (
+	"fmt"
+	"strings"
+)
+
+// CheckEnvName refuses environment variables a tenant must not set: the
+// NVIDIA container toolkit reads NVIDIA_* (NVIDIA_VISIBLE_DEVICES=all would
+// widen a container's GPUs to every device of the host, the driver
+// capabilities and requirements steer what its hooks mount), and the
+// dynamic loader's LD_* variables (LD_PRELOAD, LD_AUDIT, LD_LIBRARY_PATH)
+// load code into whatever runs in the container, the runtime's hooks
+// included. The provider sets NVIDIA_VISIBLE_DEVICES itself.
+func CheckEnvName(name string) error {
+	upper := strings.ToUpper(name)
+	switch {
+	case strings.HasPrefix(upper, "NVIDIA_"):
+		return fmt.Errorf("%s is set by the provider (GPUs are given by the lease, not by the environment)", name)
+	case strings.HasPrefix(upper, "LD_"):
+		return fmt.Errorf("%s steers the dynamic loader; it is not allowed (bake library paths into the image instead)", name)
+	}
+	return nil
+}
+
+// CheckEnv checks a service's KEY=value entries.
+func CheckEnv(env []string) error {
+	for i, e := range env {
+		k, _, ok := strings.Cut(e, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("env[%d] %q must be KEY=value", i, e)
+		}
+		if err := CheckEnvName(k); err != nil {
+			return fmt.Errorf("env[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
