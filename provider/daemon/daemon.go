@@ -137,6 +137,13 @@ func (d *Daemon) Run(parent context.Context) error {
 		return err
 	}
 	d.rt, d.env.rt, d.ctx = rt, rt, ctx
+	// Offering real GPUs through a toolkit with known escapes would hand a
+	// tenant the host: refuse to start, saying why.
+	if d.inv.Source == inventory.SourceNVML && len(d.inv.Healthy()) > 0 {
+		if err := runtime.CheckToolkit(ctx); err != nil {
+			return err
+		}
+	}
 	d.log.Info("provider daemon starting", "provider", d.provider, "chain_id", d.cfg.Chain.ID,
 		"inventory", d.inv.Source, "gpus", len(d.inv.Healthy()), "cpu_millis", d.inv.CPUMillis, "memory_bytes", d.inv.MemoryBytes)
 
