@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
+	"golang.org/x/time/rate"
 
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 
@@ -38,11 +40,11 @@ func (d *Daemon) startAPI(errc chan<- error) error {
 	if err != nil {
 		return fmt.Errorf("API listen %s: %w", d.cfg.API.Listen, err)
 	}
-	d.api = &http.Server{
-		Handler:           d.routes(leaseauth.NewVerifier(d.provider, d.cfg.API.MaxClockSkew.D())),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	d.api = d.apiServer(d.routes(d.newVerifier()))
+	d.api.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	// At most maxAPIConns connections at once: a flood waits in the
+	// kernel's backlog instead of exhausting the daemon's descriptors.
+	ln = netutil.LimitListener(ln, maxAPIConns)
 	d.log.Info("tenant API listening", "addr", ln.Addr().String())
 	d.wg.Add(1)
 	go func() {
@@ -52,6 +54,46 @@ func (d *Daemon) startAPI(errc chan<- error) error {
 		}
 	}()
 	return nil
+}
+
+// The tenant API's limits against hostile clients.
+const (
+	maxAPIConns = 1024
+	// A request must send its headers within apiHeaderTimeout and its body
+	// within apiReadTimeout: a slow-body client is cut. Responses have no
+	// write deadline (log streams run for hours); idle keep-alive
+	// connections are closed after apiIdleTimeout.
+	apiHeaderTimeout = 10 * time.Second
+	apiReadTimeout   = 30 * time.Second
+	apiIdleTimeout   = 2 * time.Minute
+	// Each client address gets apiRate requests a second, apiBurst at once.
+	apiRate  = 20
+	apiBurst = 40
+)
+
+// apiServer is the tenant API's HTTP server with its timeouts.
+func (d *Daemon) apiServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: apiHeaderTimeout, ReadTimeout: apiReadTimeout, IdleTimeout: apiIdleTimeout, MaxHeaderBytes: 32 << 10}
+}
+
+// newVerifier checks tenants' signatures; a signer that holds no lease on
+// this provider is refused before any nonce of its is kept.
+func (d *Daemon) newVerifier() *leaseauth.Verifier {
+	v := leaseauth.NewVerifier(d.provider, d.cfg.API.MaxClockSkew.D())
+	v.Serves = d.serves
+	return v
+}
+
+// serves reports whether owner holds a lease this daemon manages.
+func (d *Daemon) serves(owner string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range d.managers {
+		if m.ref.Order.Owner == owner {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
@@ -69,7 +111,49 @@ func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
 	mux.HandleFunc("PUT /v1/deployments/{owner}/{dseq}/manifest", auth.wrap(d.handleManifest))
 	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/status", auth.wrap(d.handleStatus))
 	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/logs", auth.wrap(d.handleLogs))
-	return mux
+	return newRateLimit(apiRate, apiBurst).wrap(mux)
+}
+
+// rateLimit gives each client address a token bucket: a client that floods
+// the API (fresh keys or not) gets 429 while everybody else is served.
+type rateLimit struct {
+	rate  rate.Limit
+	burst int
+	mu    sync.Mutex
+	by    map[string]*rate.Limiter
+}
+
+func newRateLimit(perSecond float64, burst int) *rateLimit {
+	return &rateLimit{rate: rate.Limit(perSecond), burst: burst, by: map[string]*rate.Limiter{}}
+}
+
+func (l *rateLimit) allow(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	l.mu.Lock()
+	lim, ok := l.by[host]
+	if !ok {
+		if len(l.by) >= 100_000 { // forget everybody rather than grow without bound
+			l.by = map[string]*rate.Limiter{}
+		}
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.by[host] = lim
+	}
+	l.mu.Unlock()
+	return lim.Allow()
+}
+
+func (l *rateLimit) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !l.allow(r.RemoteAddr) {
+			w.Header().Set("Retry-After", "1")
+			writeErr(w, http.StatusTooManyRequests, errors.New("too many requests from this address; slow down"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (d *Daemon) handleInventory(w http.ResponseWriter, _ *http.Request) {
@@ -97,24 +181,37 @@ type cachedKey struct {
 
 func (a *authorizer) wrap(h func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxManifestBytes))
-		if err != nil {
-			writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", MaxManifestBytes))
-			return
-		}
-		ver, err := a.v.Verify(r, body)
-		if err != nil {
+		refuse := func(err error) {
 			a.d.log.Info("api request refused", "path", r.URL.Path, "err", err)
 			code := http.StatusUnauthorized
-			if errors.Is(err, leaseauth.ErrBusy) {
+			switch {
+			case errors.Is(err, leaseauth.ErrBusy):
 				code = http.StatusServiceUnavailable
+			case errors.Is(err, leaseauth.ErrNotServed):
+				code = http.StatusNotFound // maybe not yet: the tenant retries
 			}
 			writeErr(w, code, err)
+		}
+		// The headers first: the body of a request that cannot be
+		// authentic is never read.
+		hdr, err := a.v.CheckHeaders(r)
+		if err != nil {
+			refuse(err)
 			return
 		}
 		owner := r.PathValue("owner")
-		if ver.Signer != owner {
-			writeErr(w, http.StatusForbidden, fmt.Errorf("signed by %s, but the deployment belongs to %s", ver.Signer, owner))
+		if hdr.Signer != owner {
+			writeErr(w, http.StatusForbidden, fmt.Errorf("signed by %s, but the deployment belongs to %s", hdr.Signer, owner))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxManifestBytes))
+		if err != nil {
+			writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes (or not sent in time)", MaxManifestBytes))
+			return
+		}
+		ver, err := a.v.VerifyBody(r, hdr, body)
+		if err != nil {
+			refuse(err)
 			return
 		}
 		onChain, err := a.pubKey(r.Context(), owner)

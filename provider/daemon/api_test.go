@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -52,7 +54,7 @@ func newAPIWorld(t *testing.T) *apiWorld {
 	key := secp256k1.GenPrivKey()
 	a := &apiWorld{world: w, key: key, owner: sdk.AccAddress(key.PubKey().Address()).String()}
 	w.chain.pubKeys[a.owner] = key.PubKey().Bytes()
-	a.srv = httptest.NewServer(w.d.routes(leaseauth.NewVerifier(testProvider, time.Minute)))
+	a.srv = httptest.NewServer(w.d.routes(w.d.newVerifier()))
 	t.Cleanup(a.srv.Close)
 	return a
 }
@@ -105,6 +107,14 @@ func TestManifestIsAcceptedWithAReceiptAndRuns(t *testing.T) {
 	a := newAPIWorld(t)
 	l, raw := a.deployment()
 	path := fmt.Sprintf("/v1/deployments/%s/7/manifest", a.owner)
+	// Before the daemon has seen the lease, the tenant is not served yet
+	// (it retries).
+	if code, body := a.do("PUT", path, raw, a.key, a.owner); code != http.StatusNotFound || !strings.Contains(body, "holds no live lease") {
+		t.Fatalf("manifest before the lease is seen: %d %s", code, body)
+	}
+	if _, err := a.d.leaseManager(context.Background(), l); err != nil { // the watcher saw it
+		t.Fatal(err)
+	}
 	code, body := a.do("PUT", path, raw, a.key, a.owner)
 	if code != http.StatusAccepted {
 		t.Fatalf("manifest: %d %s", code, body)
@@ -141,7 +151,10 @@ func TestManifestIsAcceptedWithAReceiptAndRuns(t *testing.T) {
 
 func TestManifestRefusals(t *testing.T) {
 	a := newAPIWorld(t)
-	_, raw := a.deployment()
+	l, raw := a.deployment()
+	if _, err := a.d.leaseManager(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
 	path := fmt.Sprintf("/v1/deployments/%s/7/manifest", a.owner)
 	stranger := secp256k1.GenPrivKey()
 	strangerAddr := sdk.AccAddress(stranger.PubKey().Address()).String()
@@ -154,13 +167,13 @@ func TestManifestRefusals(t *testing.T) {
 		want         int
 	}{
 		"unsigned":                 {"PUT", path, raw, nil, "", http.StatusUnauthorized},
-		"signed by a stranger":     {"PUT", path, raw, stranger, strangerAddr, http.StatusForbidden},
-		"not the key on chain":     {"PUT", fmt.Sprintf("/v1/deployments/%s/7/manifest", strangerAddr), raw, stranger, strangerAddr, http.StatusBadGateway},
+		"signed by a stranger":     {"PUT", path, raw, stranger, strangerAddr, http.StatusNotFound},
+		"a stranger's own path":    {"PUT", fmt.Sprintf("/v1/deployments/%s/7/manifest", strangerAddr), raw, stranger, strangerAddr, http.StatusNotFound},
 		"another manifest":         {"PUT", path, other, a.key, a.owner, http.StatusUnprocessableEntity},
 		"not JSON":                 {"PUT", path, []byte("version: 2"), a.key, a.owner, http.StatusBadRequest},
 		"dseq not a number":        {"PUT", fmt.Sprintf("/v1/deployments/%s/x/manifest", a.owner), raw, a.key, a.owner, http.StatusBadRequest},
 		"deployment not on chain":  {"PUT", fmt.Sprintf("/v1/deployments/%s/8/manifest", a.owner), raw, a.key, a.owner, http.StatusNotFound},
-		"status of no lease":       {"GET", fmt.Sprintf("/v1/leases/%s/7/1/1/status", a.owner), nil, a.key, a.owner, http.StatusNotFound},
+		"status of no lease":       {"GET", fmt.Sprintf("/v1/leases/%s/7/1/5/status", a.owner), nil, a.key, a.owner, http.StatusNotFound},
 		"body over the size limit": {"PUT", path, make([]byte, MaxManifestBytes+1), a.key, a.owner, http.StatusRequestEntityTooLarge},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -169,8 +182,8 @@ func TestManifestRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n := len(a.d.leaseManagers()); n != 0 {
-		t.Errorf("refused requests started %d lease(s)", n)
+	if n := len(a.d.leaseManagers()); n != 1 {
+		t.Errorf("refused requests changed the managed leases: %d", n)
 	}
 	// A manifest the tenant committed to on chain that asks for every GPU
 	// of the host through the environment (no SDL parser in between).
@@ -202,5 +215,85 @@ func TestPublicEndpoints(t *testing.T) {
 		if code != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("%s: %d %s", path, code, body)
 		}
+	}
+}
+
+// A client flooding the API from one address, with fresh keys each time,
+// gets 404 (it holds nothing here; nothing is kept for it) and then 429;
+// a tenant at another address is still served.
+func TestFloodOfFreshKeysDoesNotStarveTenants(t *testing.T) {
+	a := newAPIWorld(t)
+	l, _ := a.deployment()
+	if _, err := a.d.leaseManager(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	h := a.d.routes(a.d.newVerifier())
+	send := func(key *secp256k1.PrivKey, from string) int {
+		owner := sdk.AccAddress(key.PubKey().Address()).String()
+		req := httptest.NewRequest("GET", fmt.Sprintf("/v1/leases/%s/7/1/1/status", owner), nil)
+		req.RemoteAddr = from
+		sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+			sig, err := key.Sign(msg)
+			return sig, key.PubKey(), err
+		}
+		if err := leaseauth.Sign(req, nil, testProvider, owner, sign, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	codes := map[int]int{}
+	for range 3 * apiBurst {
+		codes[send(secp256k1.GenPrivKey(), "203.0.113.9:4000")]++
+	}
+	if codes[http.StatusNotFound] == 0 || codes[http.StatusTooManyRequests] == 0 || codes[http.StatusOK] != 0 {
+		t.Errorf("flood answered %v, want 404s then 429s", codes)
+	}
+	if code := send(a.key, "198.51.100.7:5000"); code != http.StatusOK {
+		t.Errorf("the tenant during the flood: %d", code)
+	}
+}
+
+// A tenant's client (authentic headers) that then dribbles its body is cut
+// at the read deadline instead of holding a connection and a goroutine.
+func TestSlowBodyIsCut(t *testing.T) {
+	a := newAPIWorld(t)
+	l, raw := a.deployment()
+	if _, err := a.d.leaseManager(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(a.d.routes(a.d.newVerifier()))
+	srv.Config = a.d.apiServer(srv.Config.Handler)
+	srv.Config.ReadTimeout = 300 * time.Millisecond // the production value is apiReadTimeout
+	srv.Start()
+	defer srv.Close()
+	path := fmt.Sprintf("/v1/deployments/%s/7/manifest", a.owner)
+	req := httptest.NewRequest("PUT", path, nil)
+	sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+		sig, err := a.key.Sign(msg)
+		return sig, a.key.PubKey(), err
+	}
+	if err := leaseauth.Sign(req, raw, testProvider, a.owner, sign, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: p\r\nContent-Length: %d\r\n", path, len(raw))
+	for k := range req.Header {
+		fmt.Fprintf(conn, "%s: %s\r\n", k, req.Header.Get(k))
+	}
+	fmt.Fprintf(conn, "\r\n%s", raw[:10]) // and the rest never comes
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	reply, _ := io.ReadAll(conn)
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("a slow body held the connection for %s", time.Since(start))
+	}
+	if strings.Contains(string(reply), " 202 ") {
+		t.Fatalf("a truncated body was accepted: %s", reply)
 	}
 }

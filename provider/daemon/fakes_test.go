@@ -282,6 +282,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	cfg := &config.Config{}
 	cfg.Chain.ID = "gpunet-test-1"
+	cfg.API.MaxClockSkew = config.Duration(time.Minute)
 	st, err := newStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,10 @@ var (
 	ErrBadSignature = errors.New("signature does not verify")
 	ErrKeyMismatch  = errors.New("public key does not belong to the signer")
 	ErrBusy         = errors.New("too many recent requests; retry shortly")
+	// ErrNotServed: the signer holds nothing on this provider; its request
+	// is refused before its nonce is kept, so strangers cannot fill the
+	// nonce tables.
+	ErrNotServed = errors.New("the signer holds no live lease on this provider")
 )
 
 // SignBytes is what is signed: every part on its own line, the body as its
@@ -87,93 +91,140 @@ type Verified struct {
 }
 
 // Verifier checks signatures for one provider and remembers nonces for
-// twice the skew window (a nonce older than that has a stale timestamp).
+// twice the skew window (a nonce older than that has a stale timestamp),
+// at most MaxNoncesPerSigner per signer and MaxNonces in all.
 type Verifier struct {
-	Provider  string
-	MaxSkew   time.Duration
-	MaxNonces int
-	Now       func() time.Time
+	Provider           string
+	MaxSkew            time.Duration
+	MaxNonces          int
+	MaxNoncesPerSigner int
+	Now                func() time.Time
+	// Serves, when set, says whether a signer holds anything on this
+	// provider; others are refused with ErrNotServed before any nonce is
+	// kept.
+	Serves func(signer string) bool
 
-	mu     sync.Mutex
-	nonces map[string]time.Time
-	order  []nonceEntry // insertion order, for expiry without walking the map
+	mu        sync.Mutex
+	nonces    map[string]time.Time
+	perSigner map[string]int
+	order     []nonceEntry // insertion order, for expiry without walking the map
 }
 
 type nonceEntry struct {
-	key string
-	at  time.Time
+	key, signer string
+	at          time.Time
 }
 
 // NewVerifier returns a verifier for provider.
 func NewVerifier(provider string, maxSkew time.Duration) *Verifier {
-	return &Verifier{Provider: provider, MaxSkew: maxSkew, MaxNonces: 200_000, Now: time.Now, nonces: map[string]time.Time{}}
+	return &Verifier{Provider: provider, MaxSkew: maxSkew, MaxNonces: 200_000, MaxNoncesPerSigner: 10_000, Now: time.Now,
+		nonces: map[string]time.Time{}, perSigner: map[string]int{}}
+}
+
+// Headers are a request's signature headers, parsed and checked on their
+// own: everything but the signature over the body.
+type Headers struct {
+	Signer string
+	PubKey cryptotypes.PubKey
+	ts     int64
+	nonce  string
+	sig    []byte
+}
+
+// CheckHeaders checks what can be checked before the body is read: every
+// header is there and well formed, the key is the signer's, the timestamp
+// is within the skew, and (with Serves) the signer holds something here.
+// A server reads the body only after this passes.
+func (v *Verifier) CheckHeaders(r *http.Request) (Headers, error) {
+	signer := r.Header.Get(HeaderSigner)
+	pubB64, tsStr, nonce, sigB64 := r.Header.Get(HeaderPubKey), r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderNonce), r.Header.Get(HeaderSignature)
+	if signer == "" && sigB64 == "" {
+		return Headers{}, ErrMissing
+	}
+	if signer == "" || pubB64 == "" || tsStr == "" || nonce == "" || sigB64 == "" {
+		return Headers{}, fmt.Errorf("%w: all of %s, %s, %s, %s, %s are required", ErrMalformed, HeaderSigner, HeaderPubKey, HeaderTimestamp, HeaderNonce, HeaderSignature)
+	}
+	if len(nonce) < 16 || len(nonce) > 64 {
+		return Headers{}, fmt.Errorf("%w: nonce must be 16 to 64 characters", ErrMalformed)
+	}
+	ts, err := strconv.ParseInt(tsStr, 10, 64)
+	if err != nil {
+		return Headers{}, fmt.Errorf("%w: timestamp %q", ErrMalformed, tsStr)
+	}
+	pubBz, err := base64.StdEncoding.DecodeString(pubB64)
+	if err != nil || len(pubBz) != secp256k1.PubKeySize {
+		return Headers{}, fmt.Errorf("%w: public key must be a base64 compressed secp256k1 key", ErrMalformed)
+	}
+	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	if err != nil || len(sig) == 0 || len(sig) > 128 {
+		return Headers{}, fmt.Errorf("%w: signature must be base64", ErrMalformed)
+	}
+	addr, err := sdk.AccAddressFromBech32(signer)
+	if err != nil {
+		return Headers{}, fmt.Errorf("%w: signer %q: %v", ErrMalformed, signer, err)
+	}
+	pub := &secp256k1.PubKey{Key: pubBz}
+	if !addr.Equals(sdk.AccAddress(pub.Address())) {
+		return Headers{}, ErrKeyMismatch
+	}
+	if d := v.Now().Sub(time.Unix(ts, 0)); d > v.MaxSkew || d < -v.MaxSkew {
+		return Headers{}, fmt.Errorf("%w: timestamp is %s from the provider's clock (allowed %s)", ErrStale, d.Round(time.Second), v.MaxSkew)
+	}
+	if v.Serves != nil && !v.Serves(signer) {
+		return Headers{}, ErrNotServed
+	}
+	return Headers{Signer: signer, PubKey: pub, ts: ts, nonce: nonce, sig: sig}, nil
 }
 
 // Verify checks the headers of r against its body. It does not know who
 // owns a lease: the caller compares Verified.Signer and PubKey with the chain.
 func (v *Verifier) Verify(r *http.Request, body []byte) (Verified, error) {
-	signer := r.Header.Get(HeaderSigner)
-	pubB64, tsStr, nonce, sigB64 := r.Header.Get(HeaderPubKey), r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderNonce), r.Header.Get(HeaderSignature)
-	if signer == "" && sigB64 == "" {
-		return Verified{}, ErrMissing
-	}
-	if signer == "" || pubB64 == "" || tsStr == "" || nonce == "" || sigB64 == "" {
-		return Verified{}, fmt.Errorf("%w: all of %s, %s, %s, %s, %s are required", ErrMalformed, HeaderSigner, HeaderPubKey, HeaderTimestamp, HeaderNonce, HeaderSignature)
-	}
-	if len(nonce) < 16 || len(nonce) > 64 {
-		return Verified{}, fmt.Errorf("%w: nonce must be 16 to 64 characters", ErrMalformed)
-	}
-	ts, err := strconv.ParseInt(tsStr, 10, 64)
+	h, err := v.CheckHeaders(r)
 	if err != nil {
-		return Verified{}, fmt.Errorf("%w: timestamp %q", ErrMalformed, tsStr)
+		return Verified{}, err
 	}
-	pubBz, err := base64.StdEncoding.DecodeString(pubB64)
-	if err != nil || len(pubBz) != secp256k1.PubKeySize {
-		return Verified{}, fmt.Errorf("%w: public key must be a base64 compressed secp256k1 key", ErrMalformed)
-	}
-	sig, err := base64.StdEncoding.DecodeString(sigB64)
-	if err != nil || len(sig) == 0 || len(sig) > 128 {
-		return Verified{}, fmt.Errorf("%w: signature must be base64", ErrMalformed)
-	}
-	addr, err := sdk.AccAddressFromBech32(signer)
-	if err != nil {
-		return Verified{}, fmt.Errorf("%w: signer %q: %v", ErrMalformed, signer, err)
-	}
-	pub := &secp256k1.PubKey{Key: pubBz}
-	if !addr.Equals(sdk.AccAddress(pub.Address())) {
-		return Verified{}, ErrKeyMismatch
-	}
-	now := v.Now()
-	if d := now.Sub(time.Unix(ts, 0)); d > v.MaxSkew || d < -v.MaxSkew {
-		return Verified{}, fmt.Errorf("%w: timestamp is %s from the provider's clock (allowed %s)", ErrStale, d.Round(time.Second), v.MaxSkew)
-	}
-	if !pub.VerifySignature(SignBytes(v.Provider, r.Method, r.URL.RequestURI(), body, ts, nonce), sig) {
+	return v.VerifyBody(r, h, body)
+}
+
+// VerifyBody checks the signature of checked headers over the body and
+// spends the nonce.
+func (v *Verifier) VerifyBody(r *http.Request, h Headers, body []byte) (Verified, error) {
+	if !h.PubKey.VerifySignature(SignBytes(v.Provider, r.Method, r.URL.RequestURI(), body, h.ts, h.nonce), h.sig) {
 		return Verified{}, ErrBadSignature
 	}
 	// The nonce is spent only by a valid request, so garbage cannot fill the cache.
-	if err := v.spend(signer+"/"+nonce, now); err != nil {
+	if err := v.spend(h.Signer, h.nonce, v.Now()); err != nil {
 		return Verified{}, err
 	}
-	return Verified{Signer: signer, PubKey: pub}, nil
+	return Verified{Signer: h.Signer, PubKey: h.PubKey}, nil
 }
 
-func (v *Verifier) spend(key string, now time.Time) error {
+func (v *Verifier) spend(signer, nonce string, now time.Time) error {
+	key := signer + "/" + nonce
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.perSigner == nil {
+		v.perSigner = map[string]int{}
+	}
 	// Forget nonces whose timestamps would be stale now anyway.
 	horizon := now.Add(-2 * v.MaxSkew)
 	i := 0
 	for ; i < len(v.order) && v.order[i].at.Before(horizon); i++ {
 		delete(v.nonces, v.order[i].key)
+		if v.perSigner[v.order[i].signer]--; v.perSigner[v.order[i].signer] <= 0 {
+			delete(v.perSigner, v.order[i].signer)
+		}
 	}
 	v.order = v.order[i:]
 	if _, seen := v.nonces[key]; seen {
 		return ErrReplayed
 	}
-	if len(v.nonces) >= v.MaxNonces {
+	// One signer cannot use up the table for everybody else.
+	if len(v.nonces) >= v.MaxNonces || (v.MaxNoncesPerSigner > 0 && v.perSigner[signer] >= v.MaxNoncesPerSigner) {
 		return ErrBusy
 	}
 	v.nonces[key] = now
-	v.order = append(v.order, nonceEntry{key: key, at: now})
+	v.perSigner[signer]++
+	v.order = append(v.order, nonceEntry{key: key, signer: signer, at: now})
 	return nil
 }

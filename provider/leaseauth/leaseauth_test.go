@@ -183,3 +183,43 @@ func FuzzVerify(f *testing.F) {
 		t.Fatalf("unregistered refusal: %v", err)
 	})
 }
+
+// One signer cannot use up the nonce table for everybody, and a signer the
+// provider does not serve is refused before any nonce is kept (a flood of
+// fresh keys costs the provider nothing it keeps).
+func TestNoncesPerSignerAndServes(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	alice, bob, stranger := newTenant(), newTenant(), newTenant()
+	v := NewVerifier(provider, time.Minute)
+	v.MaxNoncesPerSigner = 2
+	v.Now = func() time.Time { return now }
+	v.Serves = func(s string) bool { return s == alice.addr || s == bob.addr }
+	for i := 0; i < 2; i++ {
+		if _, err := v.Verify(signed(t, alice, "GET", "/x", nil, provider, now), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := v.Verify(signed(t, alice, "GET", "/x", nil, provider, now), nil); !errors.Is(err, ErrBusy) {
+		t.Fatalf("alice over her cap: %v", err)
+	}
+	if _, err := v.Verify(signed(t, bob, "GET", "/x", nil, provider, now), nil); err != nil {
+		t.Fatalf("bob after alice filled her share: %v", err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := v.Verify(signed(t, stranger, "GET", "/x", nil, provider, now), nil); !errors.Is(err, ErrNotServed) {
+			t.Fatalf("stranger: %v", err)
+		}
+	}
+	if len(v.nonces) != 3 {
+		t.Errorf("nonce table holds %d entries, want alice's 2 and bob's 1", len(v.nonces))
+	}
+	// Headers alone say who signs, before any body is read.
+	h, err := v.CheckHeaders(signed(t, bob, "PUT", "/y", []byte("body"), provider, now))
+	if err != nil || h.Signer != bob.addr {
+		t.Fatalf("headers: %+v %v", h, err)
+	}
+	now = now.Add(3 * time.Minute)
+	if _, err := v.Verify(signed(t, alice, "GET", "/x", nil, provider, now), nil); err != nil {
+		t.Fatalf("alice after her nonces expired: %v", err)
+	}
+}
