@@ -142,5 +142,5 @@ func (c *Client) ProviderAPI(ctx context.Context, provider string) (*api.Client,
 		return nil, providertypes.ProviderView{}, fmt.Errorf("provider %s: %w", provider, err)
 	}
 	p := res.Provider.Provider
-	return api.NewClient(p.HostUri, p.Owner, p.TlsCertSha256, c.Owner.String(), c.Sign), res.Provider, nil
+	return api.NewClient(p.HostUri, c.Ctx.ChainID, p.Owner, p.TlsCertSha256, c.Owner.String(), c.Sign), res.Provider, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -37,6 +36,7 @@ type bench struct {
 	nw                     *localnet.Network
 	prov                   *exec.Cmd
 	apiURL                 string
+	metricsURL             string // the daemon's Prometheus endpoint
 }
 
 func freePort() int {
@@ -123,6 +123,8 @@ func (b *bench) startProvider(ctx context.Context, leases int) error {
 	node := b.nw.Nodes[0]
 	port := freePort()
 	b.apiURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	metricsPort := freePort()
+	b.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	cfg := filepath.Join(b.dir, "provider", "provider.yaml")
 	if _, err := b.run(b.provider, "--config", cfg, "init", "--chain-id", b.nw.Config.ChainID, "--key", "provider", "--host-uri", b.apiURL,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--rpc", node.RPCURL(), "--grpc", node.GRPCAddr()); err != nil {
@@ -142,6 +144,7 @@ func (b *bench) startProvider(ctx context.Context, leases int) error {
 		`memory: ""`:                         `memory: "2Ti"`,
 		"storage: 100Gi":                     "storage: 10Ti",
 		"log_format: text":                   "log_format: json",
+		"metrics_listen: 127.0.0.1:9465":     fmt.Sprintf("metrics_listen: 127.0.0.1:%d", metricsPort),
 	} {
 		if !strings.Contains(s, old) {
 			return fmt.Errorf("provider.yaml template lacks %q", old)
@@ -175,11 +178,12 @@ func (b *bench) startProvider(ctx context.Context, leases int) error {
 	return fmt.Errorf("provider API did not come up")
 }
 
-var insecure = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+// local reads the daemon's loopback endpoints.
+var local = &http.Client{Timeout: 5 * time.Second}
 
 // metrics reads the daemon's Prometheus gauges and counters.
 func (b *bench) metrics() (map[string]float64, error) {
-	res, err := insecure.Get(b.apiURL + "/metrics")
+	res, err := local.Get(b.metricsURL)
 	if err != nil {
 		return nil, err
 	}

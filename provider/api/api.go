@@ -113,6 +113,7 @@ type Error struct {
 // Client calls one provider's API as one tenant.
 type Client struct {
 	base     string // https://host:port
+	chainID  string // part of what is signed
 	provider string // provider address, part of what is signed
 	signer   string // tenant address
 	sign     leaseauth.SignFunc
@@ -124,9 +125,9 @@ type Client struct {
 
 // NewClient returns a client for the provider at hostURI whose certificate
 // has the on-chain fingerprint.
-func NewClient(hostURI, provider, fingerprint, signer string, sign leaseauth.SignFunc) *Client {
+func NewClient(hostURI, chainID, provider, fingerprint, signer string, sign leaseauth.SignFunc) *Client {
 	return &Client{
-		base: strings.TrimRight(hostURI, "/"), provider: provider, signer: signer, sign: sign,
+		base: strings.TrimRight(hostURI, "/"), chainID: chainID, provider: provider, signer: signer, sign: sign,
 		http: leaseauth.PinnedClient(fingerprint, 0), Timeout: RequestTimeout,
 	}
 }
@@ -144,7 +145,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if err := leaseauth.Sign(req, body, c.provider, c.signer, c.sign, time.Now()); err != nil {
+	if err := leaseauth.Sign(req, body, c.chainID, c.provider, c.signer, c.sign, time.Now()); err != nil {
 		return nil, err
 	}
 	res, err := c.http.Do(req)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -74,5 +75,24 @@ func pinnedTestClient(t *testing.T, h http.HandlerFunc) (*Client, string) {
 		sig, err := key.Sign(msg)
 		return sig, key.PubKey(), err
 	}
-	return NewClient(srv.URL, "gpunet1provider", hex.EncodeToString(sum[:]), "gpunet1tenant", sign), srv.URL
+	return NewClient(srv.URL, "gpunet-test-1", "gpunet1provider", hex.EncodeToString(sum[:]), "gpunet1tenant", sign), srv.URL
+}
+
+// The pin is for the provider's host: a redirect is never followed (a
+// hostile or compromised provider cannot bounce a signed request, or the
+// tenant, elsewhere).
+func TestClientFollowsNoRedirect(t *testing.T) {
+	followed := false
+	c, _ := pinnedTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			followed = true
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	})
+	_, err := c.Status(context.Background(), "gpunet1tenant", 1, 1, 1)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusTemporaryRedirect || followed {
+		t.Fatalf("Status = %v (followed %v), want the 307 itself", err, followed)
+	}
 }

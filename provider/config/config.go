@@ -132,6 +132,9 @@ type API struct {
 	KeyFile  string `yaml:"key_file"`
 	// MaxClockSkew is how far a signed request's timestamp may be from now.
 	MaxClockSkew Duration `yaml:"max_clock_skew"`
+	// MetricsListen is where Prometheus metrics are served (plain HTTP),
+	// apart from the public API; loopback by default, "off" for none.
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // MaxImageBytes is Runtime.MaxImageSize in bytes; 0 means no limit.
@@ -237,6 +240,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Runtime.LeaseSubnetBits == 0 {
 		c.Runtime.LeaseSubnetBits = subnet.DefaultBits
+	}
+	if c.API.MetricsListen == "" {
+		c.API.MetricsListen = "127.0.0.1:9465"
 	}
 	if c.API.Listen == "" {
 		c.API.Listen = "0.0.0.0:8443"
@@ -352,6 +358,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := subnet.Parse(c.Runtime.LeaseSubnets, c.Runtime.LeaseSubnetBits); err != nil {
 		bad("runtime.lease_subnets", "%v", err)
+	}
+	if _, _, err := net.SplitHostPort(c.API.MetricsListen); err != nil && c.API.MetricsListen != "off" {
+		bad("api.metrics_listen", "%q is not host:port (or off)", c.API.MetricsListen)
 	}
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		bad("api.listen", "%q is not host:port", c.API.Listen)

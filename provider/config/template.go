@@ -78,6 +78,7 @@ api:
   cert_file: ""              # default: <data_dir>/tls.crt (created by init)
   key_file: ""
   max_clock_skew: 60s        # signed requests older or newer than this are refused
+  metrics_listen: 127.0.0.1:9465 # Prometheus metrics (plain HTTP); keep it off public interfaces; "off": none
 
 data_dir: data               # relative to this file
 reconcile_interval: 30s

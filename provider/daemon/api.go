@@ -79,7 +79,7 @@ func (d *Daemon) apiServer(h http.Handler) *http.Server {
 // newVerifier checks tenants' signatures; a signer that holds no lease on
 // this provider is refused before any nonce of its is kept.
 func (d *Daemon) newVerifier() *leaseauth.Verifier {
-	v := leaseauth.NewVerifier(d.provider, d.cfg.API.MaxClockSkew.D())
+	v := leaseauth.NewVerifier(d.cfg.Chain.ID, d.provider, d.cfg.API.MaxClockSkew.D())
 	v.Serves = d.serves
 	return v
 }
@@ -96,6 +96,31 @@ func (d *Daemon) serves(owner string) bool {
 	return false
 }
 
+// startMetrics serves /metrics on its own (by default loopback) address:
+// what a provider earns and runs is not the public's business.
+func (d *Daemon) startMetrics(errc chan<- error) error {
+	if d.cfg.API.MetricsListen == "off" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", d.cfg.API.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("metrics listen %s: %w", d.cfg.API.MetricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	d.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: apiHeaderTimeout, ReadTimeout: apiReadTimeout, IdleTimeout: apiIdleTimeout}
+	d.metricsAt = ln.Addr().String()
+	d.log.Info("metrics listening", "addr", d.metricsAt)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("metrics server stopped: %w", err)
+		}
+	}()
+	return nil
+}
+
 func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -106,7 +131,6 @@ func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "provider": d.provider, "processed_height": height})
 	})
 	mux.HandleFunc("GET /v1/inventory", d.handleInventory)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
 	auth := &authorizer{d: d, v: v, keys: map[string]cachedKey{}}
 	mux.HandleFunc("PUT /v1/deployments/{owner}/{dseq}/manifest", auth.wrap(d.handleManifest))
 	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/status", auth.wrap(d.handleStatus))

@@ -71,7 +71,7 @@ func (a *apiWorld) do(method, path string, body []byte, key *secp256k1.PrivKey, 
 			sig, err := key.Sign(msg)
 			return sig, key.PubKey(), err
 		}
-		if err := leaseauth.Sign(req, body, testProvider, signer, sign, time.Now()); err != nil {
+		if err := leaseauth.Sign(req, body, "gpunet-test-1", testProvider, signer, sign, time.Now()); err != nil {
 			a.t.Fatal(err)
 		}
 	}
@@ -210,11 +210,30 @@ func TestManifestRefusals(t *testing.T) {
 
 func TestPublicEndpoints(t *testing.T) {
 	a := newAPIWorld(t)
-	for path, want := range map[string]string{"/healthz": `"status":"ok"`, "/v1/inventory": `"free_gpus"`, "/metrics": "gpunet_provider_leases"} {
+	for path, want := range map[string]string{"/healthz": `"status":"ok"`, "/v1/inventory": `"free_gpus"`} {
 		code, body := a.do("GET", path, nil, nil, "")
 		if code != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("%s: %d %s", path, code, body)
 		}
+	}
+	// Metrics are not public: they have their own (loopback) address.
+	if code, _ := a.do("GET", "/metrics", nil, nil, ""); code != http.StatusNotFound {
+		t.Errorf("/metrics on the public API: %d", code)
+	}
+	a.d.cfg.API.MetricsListen = "127.0.0.1:0"
+	errc := make(chan error, 1)
+	if err := a.d.startMetrics(errc); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.d.shutdown() }()
+	res, err := http.Get("http://" + a.d.metricsAt + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "gpunet_provider_leases") {
+		t.Errorf("metrics: %d %s", res.StatusCode, body)
 	}
 }
 
@@ -236,7 +255,7 @@ func TestFloodOfFreshKeysDoesNotStarveTenants(t *testing.T) {
 			sig, err := key.Sign(msg)
 			return sig, key.PubKey(), err
 		}
-		if err := leaseauth.Sign(req, nil, testProvider, owner, sign, time.Now()); err != nil {
+		if err := leaseauth.Sign(req, nil, "gpunet-test-1", testProvider, owner, sign, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		rec := httptest.NewRecorder()
@@ -274,7 +293,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 		sig, err := a.key.Sign(msg)
 		return sig, a.key.PubKey(), err
 	}
-	if err := leaseauth.Sign(req, raw, testProvider, a.owner, sign, time.Now()); err != nil {
+	if err := leaseauth.Sign(req, raw, "gpunet-test-1", testProvider, a.owner, sign, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())

@@ -26,20 +26,22 @@ import (
 
 // Daemon is one running provider.
 type Daemon struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	client  *chain.Client // the real chain connection (nil in unit tests)
-	chain   Chain
-	tx      Sender
-	bcast   *chain.Broadcaster
-	watcher *chain.Watcher
-	engine  *bidengine.Engine
-	rt      Runtime
-	store   *store
-	inv     inventory.Inventory
-	metrics *metrics
-	api     *http.Server
-	env     *managerEnv
+	cfg        *config.Config
+	log        *slog.Logger
+	client     *chain.Client // the real chain connection (nil in unit tests)
+	chain      Chain
+	tx         Sender
+	bcast      *chain.Broadcaster
+	watcher    *chain.Watcher
+	engine     *bidengine.Engine
+	rt         Runtime
+	store      *store
+	inv        inventory.Inventory
+	metrics    *metrics
+	api        *http.Server
+	metricsSrv *http.Server
+	metricsAt  string // the metrics server's address, once listening
+	env        *managerEnv
 
 	provider string // bech32 address
 	keys     Signer // the provider's key, for manifest receipts
@@ -158,8 +160,13 @@ func (d *Daemon) Run(parent context.Context) error {
 		}
 	}
 
-	stopped := make(chan error, 2) // the API server's or the watcher's end
+	stopped := make(chan error, 3) // the API server's, the metrics server's or the watcher's end
 	if err := d.startAPI(stopped); err != nil {
+		return err
+	}
+	if err := d.startMetrics(stopped); err != nil {
+		err = errors.Join(err, d.shutdown())
+		d.wg.Wait()
 		return err
 	}
 	d.wg.Add(1)
@@ -214,6 +221,9 @@ func (d *Daemon) shutdown() error {
 		if err = d.api.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
 			err = nil // a log stream still open when the daemon stops: cut
 		}
+	}
+	if d.metricsSrv != nil {
+		err = errors.Join(err, d.metricsSrv.Shutdown(ctx))
 	}
 	d.log.Info("provider daemon stopped; containers keep running and are adopted on restart")
 	return err

@@ -33,7 +33,7 @@ const (
 )
 
 // domain separates these signatures from any transaction signature.
-const domain = "gpunet-provider-request/v1"
+const domain = "gpunet-provider-request/v2"
 
 // Refusals; the API maps them to 401.
 var (
@@ -51,12 +51,12 @@ var (
 )
 
 // SignBytes is what is signed: every part on its own line, the body as its
-// SHA-256, the provider's address so a request cannot be replayed to
-// another provider.
-func SignBytes(provider, method, path string, body []byte, ts int64, nonce string) []byte {
+// SHA-256, the chain id and the provider's address so a request cannot be
+// replayed to another provider or on another chain.
+func SignBytes(chainID, provider, method, path string, body []byte, ts int64, nonce string) []byte {
 	sum := sha256.Sum256(body)
 	return []byte(strings.Join([]string{
-		domain, provider, strings.ToUpper(method), path, hex.EncodeToString(sum[:]), strconv.FormatInt(ts, 10), nonce,
+		domain, chainID, provider, strings.ToUpper(method), path, hex.EncodeToString(sum[:]), strconv.FormatInt(ts, 10), nonce,
 	}, "\n"))
 }
 
@@ -65,14 +65,14 @@ type SignFunc func(msg []byte) ([]byte, cryptotypes.PubKey, error)
 
 // Sign adds the signature headers to req for provider. path must be the
 // request URI (path and query) as sent.
-func Sign(req *http.Request, body []byte, provider, signer string, sign SignFunc, now time.Time) error {
+func Sign(req *http.Request, body []byte, chainID, provider, signer string, sign SignFunc, now time.Time) error {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return err
 	}
 	n := hex.EncodeToString(nonce)
 	ts := now.Unix()
-	sig, pub, err := sign(SignBytes(provider, req.Method, req.URL.RequestURI(), body, ts, n))
+	sig, pub, err := sign(SignBytes(chainID, provider, req.Method, req.URL.RequestURI(), body, ts, n))
 	if err != nil {
 		return fmt.Errorf("sign request: %w", err)
 	}
@@ -94,6 +94,7 @@ type Verified struct {
 // twice the skew window (a nonce older than that has a stale timestamp),
 // at most MaxNoncesPerSigner per signer and MaxNonces in all.
 type Verifier struct {
+	ChainID            string
 	Provider           string
 	MaxSkew            time.Duration
 	MaxNonces          int
@@ -116,8 +117,8 @@ type nonceEntry struct {
 }
 
 // NewVerifier returns a verifier for provider.
-func NewVerifier(provider string, maxSkew time.Duration) *Verifier {
-	return &Verifier{Provider: provider, MaxSkew: maxSkew, MaxNonces: 200_000, MaxNoncesPerSigner: 10_000, Now: time.Now,
+func NewVerifier(chainID, provider string, maxSkew time.Duration) *Verifier {
+	return &Verifier{ChainID: chainID, Provider: provider, MaxSkew: maxSkew, MaxNonces: 200_000, MaxNoncesPerSigner: 10_000, Now: time.Now,
 		nonces: map[string]time.Time{}, perSigner: map[string]int{}}
 }
 
@@ -189,7 +190,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Verified, error) {
 // VerifyBody checks the signature of checked headers over the body and
 // spends the nonce.
 func (v *Verifier) VerifyBody(r *http.Request, h Headers, body []byte) (Verified, error) {
-	if !h.PubKey.VerifySignature(SignBytes(v.Provider, r.Method, r.URL.RequestURI(), body, h.ts, h.nonce), h.sig) {
+	if !h.PubKey.VerifySignature(SignBytes(v.ChainID, v.Provider, r.Method, r.URL.RequestURI(), body, h.ts, h.nonce), h.sig) {
 		return Verified{}, ErrBadSignature
 	}
 	// The nonce is spent only by a valid request, so garbage cannot fill the cache.

@@ -33,7 +33,7 @@ const provider = "cosmos1provider"
 func signed(t *testing.T, tn tenant, method, path string, body []byte, prov string, at time.Time) *http.Request {
 	t.Helper()
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
-	if err := Sign(req, body, prov, tn.addr, tn.sign, at); err != nil {
+	if err := Sign(req, body, testChain, prov, tn.addr, tn.sign, at); err != nil {
 		t.Fatal(err)
 	}
 	return req
@@ -46,7 +46,7 @@ func TestVerify(t *testing.T) {
 	path := "/v1/deployments/x/7/manifest?x=1"
 
 	newV := func() *Verifier {
-		v := NewVerifier(provider, time.Minute)
+		v := NewVerifier(testChain, provider, time.Minute)
 		v.Now = func() time.Time { return now }
 		return v
 	}
@@ -126,7 +126,7 @@ func TestVerify(t *testing.T) {
 func TestNonceCacheForgetsStaleEntriesAndIsBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	alice := newTenant()
-	v := NewVerifier(provider, time.Minute)
+	v := NewVerifier(testChain, provider, time.Minute)
 	v.MaxNonces = 2
 	v.Now = func() time.Time { return now }
 	for i := 0; i < 2; i++ {
@@ -152,7 +152,7 @@ func FuzzVerify(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
 	alice := newTenant()
 	good := httptest.NewRequest("PUT", "/v1/x", nil)
-	if err := Sign(good, []byte("b"), provider, alice.addr, alice.sign, now); err != nil {
+	if err := Sign(good, []byte("b"), testChain, provider, alice.addr, alice.sign, now); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(good.Header.Get(HeaderSigner), good.Header.Get(HeaderPubKey), good.Header.Get(HeaderTimestamp), good.Header.Get(HeaderNonce), good.Header.Get(HeaderSignature), []byte("c"))
@@ -165,7 +165,7 @@ func FuzzVerify(f *testing.F) {
 		req.Header.Set(HeaderTimestamp, ts)
 		req.Header.Set(HeaderNonce, nonce)
 		req.Header.Set(HeaderSignature, sig)
-		v := NewVerifier(provider, time.Minute)
+		v := NewVerifier(testChain, provider, time.Minute)
 		v.Now = func() time.Time { return now }
 		_, err := v.Verify(req, body)
 		if err == nil {
@@ -190,7 +190,7 @@ func FuzzVerify(f *testing.F) {
 func TestNoncesPerSignerAndServes(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	alice, bob, stranger := newTenant(), newTenant(), newTenant()
-	v := NewVerifier(provider, time.Minute)
+	v := NewVerifier(testChain, provider, time.Minute)
 	v.MaxNoncesPerSigner = 2
 	v.Now = func() time.Time { return now }
 	v.Serves = func(s string) bool { return s == alice.addr || s == bob.addr }
@@ -221,5 +221,18 @@ func TestNoncesPerSignerAndServes(t *testing.T) {
 	now = now.Add(3 * time.Minute)
 	if _, err := v.Verify(signed(t, alice, "GET", "/x", nil, provider, now), nil); err != nil {
 		t.Fatalf("alice after her nonces expired: %v", err)
+	}
+}
+
+const testChain = "gpunet-test-1"
+
+// A request signed for one chain does not verify on another.
+func TestSignatureNamesTheChain(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	alice := newTenant()
+	v := NewVerifier("another-chain-1", provider, time.Minute)
+	v.Now = func() time.Time { return now }
+	if _, err := v.Verify(signed(t, alice, "GET", "/x", nil, provider, now), nil); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("a request signed for %s verified on another chain: %v", testChain, err)
 	}
 }

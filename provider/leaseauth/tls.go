@@ -111,5 +111,8 @@ func PinnedClient(fingerprint string, timeout time.Duration) *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}
+	// The pin is for this host: a redirect (elsewhere, or to plain http)
+	// is never followed; the caller sees the 3xx.
+	noRedirects := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: noRedirects}
 }

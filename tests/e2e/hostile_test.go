@@ -59,7 +59,7 @@ func TestHostileGPUEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := api.NewClient(prov.apiURL, prov.addr, providerCert(t, nw, prov.addr), owner, exportKey(t, nw, "tenant"))
+	cl := api.NewClient(prov.apiURL, nw.Config.ChainID, prov.addr, providerCert(t, nw, prov.addr), owner, exportKey(t, nw, "tenant"))
 	_, err = cl.SendManifest(context.Background(), owner, res.DSeq, raw)
 	var se *api.StatusError
 	if !errors.As(err, &se) || se.Code != 422 || !strings.Contains(se.Message, "NVIDIA_VISIBLE_DEVICES is set by the provider") {

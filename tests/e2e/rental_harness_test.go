@@ -65,7 +65,9 @@ type providerProc struct {
 	logPath string
 	addr    string
 	apiURL  string
-	cmd     *exec.Cmd
+	// metricsURL is the daemon's Prometheus endpoint (loopback, plain HTTP).
+	metricsURL string
+	cmd        *exec.Cmd
 	// inv is the daemon's inventory; gpuModel the model slug of its GPUs,
 	// for SDL files that rent one.
 	inv      inventoryReport
@@ -117,6 +119,8 @@ func startProviderWith(t *testing.T, nw *localnet.Network, o providerOpts) *prov
 	}
 	gpuPrice := o.GPUPrice
 	p := &providerProc{t: t, dir: t.TempDir(), addr: nw.Keys[o.Key], apiURL: fmt.Sprintf("https://127.0.0.1:%d", port)}
+	metricsPort := freeLocalPort(t)
+	p.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	p.config = filepath.Join(p.dir, "provider.yaml")
 	p.logPath = filepath.Join(p.dir, "daemon.log")
 	p.exec("init", "--chain-id", nw.Config.ChainID, "--key", o.Key, "--host-uri", p.apiURL,
@@ -138,6 +142,7 @@ func startProviderWith(t *testing.T, nw *localnet.Network, o providerOpts) *prov
 		"rtx4090: 400000":                    "rtx4090: " + gpuPrice,
 		"default: 1000000":                   "default: " + gpuPrice,
 		"cpu_core_per_hour: 10000":           "cpu_core_per_hour: " + o.CPUPrice,
+		"metrics_listen: 127.0.0.1:9465":     fmt.Sprintf("metrics_listen: 127.0.0.1:%d", metricsPort),
 		`cpu: ""                    # cores`: `cpu: "4"                   # cores`,
 	}
 	for old, new := range o.Edits {

@@ -8,6 +8,7 @@ import (
 	"github.com/gpunet/gpunet/provider/leaseauth"
 	"io"
 	"math/big"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -230,14 +231,14 @@ func TestRentalEndToEnd(t *testing.T) {
 		// signs a request for the tenant's lease: refused before its body
 		// is read or its nonce kept, as it holds no lease here.
 		other := exportKey(t, nw, "validator")
-		cl := api.NewClient(prov.apiURL, prov.addr, providerCert(t, nw, prov.addr), nw.Keys["validator"], other)
+		cl := api.NewClient(prov.apiURL, nw.Config.ChainID, prov.addr, providerCert(t, nw, prov.addr), nw.Keys["validator"], other)
 		err = cl.Logs(context.Background(), tenant, res.DSeq, 1, 1, "", false, 0, &strings.Builder{})
 		var se *api.StatusError
 		if !errors.As(err, &se) || se.Code != 404 || !strings.Contains(se.Message, "holds no live lease") {
 			t.Fatalf("logs as another account: %v, want 404", err)
 		}
 		// The tenant's own address with another key: refused too.
-		forged := api.NewClient(prov.apiURL, prov.addr, providerCert(t, nw, prov.addr), tenant, other)
+		forged := api.NewClient(prov.apiURL, nw.Config.ChainID, prov.addr, providerCert(t, nw, prov.addr), tenant, other)
 		if err := forged.Logs(context.Background(), tenant, res.DSeq, 1, 1, "", false, 0, &strings.Builder{}); !errors.As(err, &se) || se.Code != 401 {
 			t.Fatalf("logs with a forged signer: %v, want 401", err)
 		}
@@ -308,7 +309,17 @@ func TestRentalEndToEnd(t *testing.T) {
 		if err := json.Unmarshal([]byte(get("/v1/inventory")), &inv); err != nil || inv.Source != prov.inv.Source || len(inv.GPUs) != len(prov.inv.GPUs) {
 			t.Fatalf("inventory %+v (%v), want source %q with %d GPUs", inv, err, prov.inv.Source, len(prov.inv.GPUs))
 		}
-		metrics := get("/metrics")
+		// Metrics are not public: not on the API, on their own address.
+		if r, err := hc.Get(prov.apiURL + "/metrics"); err != nil || r.StatusCode != http.StatusNotFound {
+			t.Fatalf("metrics on the public API: %v %v", r, err)
+		}
+		mr, err := http.Get(prov.metricsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mbody, _ := io.ReadAll(mr.Body)
+		mr.Body.Close()
+		metrics := string(mbody)
 		for _, want := range []string{
 			`gpunet_provider_leases_closed_total{reason="workload_failed"} 1`,
 			`gpunet_provider_bids_total{outcome="placed"}`,
