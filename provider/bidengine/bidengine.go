@@ -59,6 +59,10 @@ type Decision struct {
 
 // Engine matches orders against a pool of resources.
 type Engine struct {
+	// MaxReplicas, when positive, is the most replicas one lease may run:
+	// larger orders are not bid on.
+	MaxReplicas int
+
 	mu         sync.Mutex
 	prices     config.PriceTable
 	attributes map[string]string
@@ -89,6 +93,15 @@ func (e *Engine) EvaluateAndReserve(key string, spec markettypes.GroupSpec) Deci
 	defer e.mu.Unlock()
 	if r, ok := e.held[key]; ok {
 		return Decision{Bid: true, Price: sdk.NewDecCoinFromDec(config.Denom, r.Price), Reservation: r}
+	}
+	if e.MaxReplicas > 0 {
+		var n int
+		for _, u := range spec.Resources {
+			n += int(u.Count)
+		}
+		if n > e.MaxReplicas {
+			return Decision{Reason: fmt.Sprintf("%d replicas, this provider runs at most %d per lease", n, e.MaxReplicas)}
+		}
 	}
 	for _, req := range spec.Requirements {
 		if e.attributes[req.Key] != req.Value {

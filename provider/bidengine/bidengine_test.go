@@ -196,3 +196,14 @@ func TestEvaluateIsAMatching(t *testing.T) {
 		t.Errorf("a 2-GPU replica was placed over two a100 of different memory: %v", d.Reservation.GPUs)
 	}
 }
+
+func TestMaxReplicasPerLease(t *testing.T) {
+	e := testEngine(t)
+	e.MaxReplicas = 3
+	if d := e.EvaluateAndReserve("o1", spec(1_000_000_000, unit(4, 100, 1, 0))); d.Bid || !strings.Contains(d.Reason, "at most 3 per lease") {
+		t.Errorf("4 replicas with a cap of 3: %+v", d)
+	}
+	if d := e.EvaluateAndReserve("o2", spec(1_000_000_000, unit(3, 100, 1, 0))); !d.Bid {
+		t.Errorf("3 replicas refused: %s", d.Reason)
+	}
+}

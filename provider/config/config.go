@@ -115,7 +115,12 @@ type Runtime struct {
 	DockerHost  string `yaml:"docker_host"`  // default: DOCKER_HOST or the local socket
 	PublishHost string `yaml:"publish_host"` // host IP ports are published on
 	PidsLimit   int64  `yaml:"pids_limit"`
-	PullImages  bool   `yaml:"pull_images"`
+	// LeasePidsLimit is a lease's process budget, shared by its replicas
+	// (each gets at most pids_limit); MaxReplicasPerLease caps how many
+	// replicas one lease may run (orders with more are not bid on).
+	LeasePidsLimit      int64 `yaml:"lease_pids_limit"`
+	MaxReplicasPerLease int   `yaml:"max_replicas_per_lease"`
+	PullImages          bool  `yaml:"pull_images"`
 	// MaxImageSize refuses larger images (a tenant fault: the lease closes
 	// as workload_invalid); "0" means no limit.
 	MaxImageSize string `yaml:"max_image_size"`
@@ -231,6 +236,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Runtime.PidsLimit == 0 {
 		c.Runtime.PidsLimit = 512
+	}
+	if c.Runtime.LeasePidsLimit == 0 {
+		c.Runtime.LeasePidsLimit = 4096
+	}
+	if c.Runtime.MaxReplicasPerLease == 0 {
+		c.Runtime.MaxReplicasPerLease = 64
 	}
 	if c.Runtime.MaxImageSize == "" {
 		c.Runtime.MaxImageSize = "50Gi"
@@ -352,6 +363,9 @@ func (c *Config) Validate() error {
 	}
 	if ip := net.ParseIP(c.Runtime.PublishHost); ip == nil {
 		bad("runtime.publish_host", "%q is not an IP address", c.Runtime.PublishHost)
+	}
+	if c.Runtime.MaxReplicasPerLease < 1 || c.Runtime.LeasePidsLimit < 16*int64(c.Runtime.MaxReplicasPerLease) {
+		bad("runtime.lease_pids_limit", "%d must give each of max_replicas_per_lease (%d) replicas at least 16 processes", c.Runtime.LeasePidsLimit, c.Runtime.MaxReplicasPerLease)
 	}
 	if c.Runtime.PidsLimit < 16 {
 		bad("runtime.pids_limit", "%d is below 16", c.Runtime.PidsLimit)

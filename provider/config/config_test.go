@@ -60,6 +60,9 @@ func TestParseRefusesBadConfigsByField(t *testing.T) {
 		{strings.Replace(base, "provider: {host_uri: 'https://h:8443'}", "provider: {host_uri: 'https://h:8443', bond: '5gpn'}", 1), "provider.bond"},
 		{base + "api: {max_clock_skew: 1h}\n", "api.max_clock_skew"},
 		{base + "log_format: xml\n", "log_format"},
+		{base + "runtime: {lease_pids_limit: 100, max_replicas_per_lease: 64}\n", "runtime.lease_pids_limit"},
+		{base + "runtime: {max_image_size: huge}\n", "runtime.max_image_size"},
+		{base + "api: {metrics_listen: everywhere}\n", "api.metrics_listen"},
 	}
 	for _, tc := range cases {
 		_, err := Parse([]byte(tc.yaml))

@@ -67,7 +67,9 @@ inventory:
 runtime:
   docker_host: ""            # default: DOCKER_HOST or unix:///var/run/docker.sock
   publish_host: 0.0.0.0      # host IP tenants' global ports are published on
-  pids_limit: 512
+  pids_limit: 512            # processes per container
+  lease_pids_limit: 4096     # processes of a whole lease, shared by its replicas
+  max_replicas_per_lease: 64 # orders with more replicas are not bid on
   pull_images: true          # pull images that are not present locally
   max_image_size: 50Gi       # larger images are refused (the lease closes as workload_invalid)
   lease_subnets: 10.240.0.0/12 # each lease's network gets a subnet from this pool;

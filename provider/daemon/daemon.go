@@ -88,7 +88,9 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	d := newDaemon(cfg, logger, chainClient{QueryClient: c.Market, c: c}, c.Address.String(), st, bidengine.New(inv, prices, cfg.Provider.Attributes), inv)
+	engine := bidengine.New(inv, prices, cfg.Provider.Attributes)
+	engine.MaxReplicas = cfg.Runtime.MaxReplicasPerLease
+	d := newDaemon(cfg, logger, chainClient{QueryClient: c.Market, c: c}, c.Address.String(), st, engine, inv)
 	d.client, d.keys, d.keyName = c, c.Keyring, c.KeyName
 	d.bcast = chain.NewBroadcaster(c, gasPrice, cfg.Chain.GasAdjustment, logger.With("component", "broadcaster"))
 	d.tx = d.bcast
@@ -131,7 +133,7 @@ func (d *Daemon) Run(parent context.Context) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	rt, err := runtime.New(ctx, runtime.Options{
-		Provider: d.provider, PublishHost: d.cfg.Runtime.PublishHost, PidsLimit: d.cfg.Runtime.PidsLimit,
+		Provider: d.provider, PublishHost: d.cfg.Runtime.PublishHost, PidsLimit: d.cfg.Runtime.PidsLimit, LeasePidsLimit: d.cfg.Runtime.LeasePidsLimit,
 		Pull: d.cfg.Runtime.PullImages, MaxImageBytes: d.cfg.MaxImageBytes(), Logger: d.log, DockerHost: d.cfg.Runtime.DockerHost,
 		LeaseSubnets: d.cfg.Runtime.LeaseSubnets, LeaseSubnetBits: d.cfg.Runtime.LeaseSubnetBits,
 	})

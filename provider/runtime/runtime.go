@@ -43,6 +43,10 @@ type Options struct {
 	PublishHost string
 	// PidsLimit caps processes per container (default DefaultPidsLimit).
 	PidsLimit int64
+	// LeasePidsLimit is a lease's process budget: each of its n replicas
+	// gets min(PidsLimit, LeasePidsLimit/n), so a lease of many replicas
+	// cannot multiply its way past it (0: no lease budget).
+	LeasePidsLimit int64
 	// Pull lets Deploy pull an image that is not on the engine.
 	Pull bool
 	// MaxImageBytes refuses (as ErrWorkloadInvalid) an image larger than
@@ -183,6 +187,7 @@ func (r *Runtime) settings(l LeaseRef) specSettings {
 		Provider:    r.opts.Provider,
 		PublishHost: r.opts.PublishHost,
 		PidsLimit:   r.opts.PidsLimit,
+		LeasePids:   r.opts.LeasePidsLimit,
 		Network:     networkName(r.opts.Provider, l),
 	}
 }

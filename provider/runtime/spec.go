@@ -18,6 +18,8 @@ import (
 const (
 	// DefaultPidsLimit caps processes per container unless Options says otherwise.
 	DefaultPidsLimit = 512
+	// minPidsPerReplica is the fewest processes a replica may be left with.
+	minPidsPerReplica = 16
 	// serviceRestartRetries is how often a failing service is restarted
 	// before it is left exited.
 	serviceRestartRetries = 5
@@ -59,6 +61,7 @@ type specSettings struct {
 	Provider    string
 	PublishHost string
 	PidsLimit   int64
+	LeasePids   int64 // the lease's budget, split between its replicas
 	Network     string
 }
 
@@ -73,6 +76,19 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 	gpus, err := assignGPUs(w.Group.Services, w.GPUs)
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: %w", leaseName(w.Lease), err)
+	}
+	// Each replica gets its share of the lease's process budget, and never
+	// more than the per-container limit.
+	var replicas int64
+	for _, svc := range w.Group.Services {
+		replicas += int64(svc.Count)
+	}
+	if set.LeasePids > 0 && replicas > 0 {
+		share := set.LeasePids / replicas
+		if share < minPidsPerReplica {
+			return nil, fmt.Errorf("lease %s: %d replicas leave %d processes each of the lease's %d; at least %d are needed", leaseName(w.Lease), replicas, share, set.LeasePids, minPidsPerReplica)
+		}
+		set.PidsLimit = min(set.PidsLimit, share)
 	}
 	var specs []replicaSpec
 	names := map[string]string{} // container name → service, to catch collisions

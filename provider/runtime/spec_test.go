@@ -377,3 +377,29 @@ func TestGPUVisibilityIsTheProviders(t *testing.T) {
 		}
 	}
 }
+
+// A lease's replicas share its process budget: many replicas cannot
+// multiply their way past it, and a lease too large for it is refused.
+func TestLeaseProcessBudgetIsShared(t *testing.T) {
+	svc := sdl.ManifestService{Name: "web", Image: "img", Count: 16, Resources: sdl.ManifestResource{CPUMillis: 100, MemoryBytes: 64 << 20}}
+	w := Workload{Lease: testLease, Group: sdl.ManifestGroup{Name: "g", Services: []sdl.ManifestService{svc}}}
+	specs, err := planReplicas(w, specSettings{Provider: "p", Network: "n", PidsLimit: 512, LeasePids: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
+		if *s.Host.PidsLimit != 64 {
+			t.Fatalf("replica %d may run %d processes, want 1024/16 = 64", s.Replica, *s.Host.PidsLimit)
+		}
+	}
+	one := w
+	one.Group.Services = []sdl.ManifestService{{Name: "web", Image: "img", Count: 1, Resources: svc.Resources}}
+	if specs, err := planReplicas(one, specSettings{Provider: "p", Network: "n", PidsLimit: 512, LeasePids: 1024}); err != nil || *specs[0].Host.PidsLimit != 512 {
+		t.Fatalf("a single replica: %v, want the per-container limit 512", err)
+	}
+	svc.Count = 200
+	w.Group.Services = []sdl.ManifestService{svc}
+	if _, err := planReplicas(w, specSettings{Provider: "p", Network: "n", PidsLimit: 512, LeasePids: 1024}); err == nil {
+		t.Fatal("200 replicas on a 1024-process budget accepted")
+	}
+}
