@@ -49,6 +49,9 @@ type Broadcaster struct {
 	gasAdj   float64
 	log      *slog.Logger
 	queue    chan request
+	// MaxFee, when positive, is the most ugpn one transaction may pay: a
+	// node (or a chain) that asks for more gas is refused, not paid.
+	MaxFee sdkmath.Int
 
 	accNum, seq uint64
 	synced      bool
@@ -271,6 +274,9 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	}
 	gas := uint64(math.Ceil(float64(sim.GasInfo.GasUsed) * b.gasAdj * gasMul))
 	fee := b.gasPrice.MulInt64(int64(gas)).Ceil().TruncateInt()
+	if err := CheckFee(fee, b.MaxFee); err != nil {
+		return "", err
+	}
 	f = f.WithGas(gas).WithFees(fee.String() + coin.Denom)
 	txb, err := f.BuildUnsignedTx(msgs...)
 	if err != nil {
@@ -315,4 +321,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// ErrFeeTooHigh is returned for a transaction that would pay more than the
+// configured maximum fee.
+var ErrFeeTooHigh = errors.New("transaction fee above chain.max_fee")
+
+// CheckFee refuses a fee above max (a positive max; zero or nil: no cap).
+func CheckFee(fee, max sdkmath.Int) error {
+	if !max.IsNil() && max.IsPositive() && fee.GT(max) {
+		return fmt.Errorf("%w: it needs %s%s, the cap is %s%s", ErrFeeTooHigh, fee, coin.Denom, max, coin.Denom)
+	}
+	return nil
 }

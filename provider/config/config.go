@@ -61,6 +61,8 @@ type Chain struct {
 	GRPC          string  `yaml:"grpc"`
 	GasPrices     string  `yaml:"gas_prices"`
 	GasAdjustment float64 `yaml:"gas_adjustment"`
+	// MaxFee is the most one transaction of the daemon may pay, in ugpn.
+	MaxFee string `yaml:"max_fee"`
 }
 
 // Key names the provider's account key.
@@ -225,6 +227,9 @@ func (c *Config) applyDefaults() {
 	if c.Chain.GasPrices == "" {
 		c.Chain.GasPrices = "0.025ugpn"
 	}
+	if c.Chain.MaxFee == "" {
+		c.Chain.MaxFee = "5000000ugpn"
+	}
 	if c.Chain.GasAdjustment == 0 {
 		c.Chain.GasAdjustment = 1.4
 	}
@@ -295,6 +300,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseGasPrice(c.Chain.GasPrices); err != nil {
 		bad("chain.gas_prices", "%v", err)
+	}
+	if _, err := ParseCoin(c.Chain.MaxFee); err != nil {
+		bad("chain.max_fee", "%v", err)
 	}
 	if c.Chain.GasAdjustment < 1 || c.Chain.GasAdjustment > 5 {
 		bad("chain.gas_adjustment", "%v is outside 1..5", c.Chain.GasAdjustment)

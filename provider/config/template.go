@@ -26,6 +26,7 @@ chain:
   rpc: %q      # CometBFT RPC (blocks are followed over its websocket)
   grpc: %q           # gRPC (queries, simulation, broadcast)
   gas_prices: 0.025ugpn
+  max_fee: 5000000ugpn       # the most one transaction may pay; more is refused, not paid
   gas_adjustment: 1.4
 
 key:

@@ -93,6 +93,9 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	d := newDaemon(cfg, logger, chainClient{QueryClient: c.Market, c: c}, c.Address.String(), st, engine, inv)
 	d.client, d.keys, d.keyName = c, c.Keyring, c.KeyName
 	d.bcast = chain.NewBroadcaster(c, gasPrice, cfg.Chain.GasAdjustment, logger.With("component", "broadcaster"))
+	if d.bcast.MaxFee, err = config.ParseCoin(cfg.Chain.MaxFee); err != nil {
+		return nil, fmt.Errorf("chain.max_fee: %w", err)
+	}
 	d.tx = d.bcast
 	d.env.tx = d.bcast
 	d.watcher = chain.NewWatcher(c, cfg.DataPath("watcher.json"), d.handleBlock, logger.With("component", "watcher"))
