@@ -432,6 +432,23 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {
 		}
 		tail = n
 	}
+	ctx := r.Context()
+	if follow {
+		release, ok := d.openStream(l.key, l.ref.Order.Owner)
+		if !ok {
+			writeErr(w, http.StatusTooManyRequests, fmt.Errorf("too many log streams open for this lease (%d) or owner (%d); close one", maxStreamsPerLease, maxStreamsPerOwner))
+			return
+		}
+		defer release()
+		// A stream with nothing to say for logIdleTimeout is ended (the
+		// client may follow again), so forgotten streams do not pile up.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		idle := time.AfterFunc(logIdleTimeout, cancel)
+		defer idle.Stop()
+		w = &idleResetWriter{ResponseWriter: w, timer: idle}
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
@@ -440,8 +457,59 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {
 		fw.f = f
 		f.Flush()
 	}
-	if err := d.rt.Logs(r.Context(), l.ref, q.Get("service"), follow, tail, fw); err != nil && r.Context().Err() == nil {
+	if err := d.rt.Logs(ctx, l.ref, q.Get("service"), follow, tail, fw); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(fw, "\n[gpunet-provider] log stream ended: %v\n", err)
+	}
+}
+
+// Log streams are bounded: per lease, per owner, and by idleness.
+const (
+	maxStreamsPerLease = 4
+	maxStreamsPerOwner = 16
+)
+
+// logIdleTimeout ends a followed log stream that wrote nothing for it.
+var logIdleTimeout = 30 * time.Minute
+
+// openStream counts a followed log stream of a lease and its owner,
+// refusing one over either cap; release ends it.
+func (d *Daemon) openStream(lease, owner string) (release func(), ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.streams == nil {
+		d.streams = map[string]int{}
+	}
+	lk, ok2 := "lease/"+lease, "owner/"+owner
+	if d.streams[lk] >= maxStreamsPerLease || d.streams[ok2] >= maxStreamsPerOwner {
+		return nil, false
+	}
+	d.streams[lk]++
+	d.streams[ok2]++
+	return func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, k := range []string{lk, ok2} {
+			if d.streams[k]--; d.streams[k] <= 0 {
+				delete(d.streams, k)
+			}
+		}
+	}, true
+}
+
+// idleResetWriter restarts the idle timer on every write.
+type idleResetWriter struct {
+	http.ResponseWriter
+	timer *time.Timer
+}
+
+func (w *idleResetWriter) Write(p []byte) (int, error) {
+	w.timer.Reset(logIdleTimeout)
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *idleResetWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
 	}
 }
 

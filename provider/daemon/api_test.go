@@ -316,3 +316,78 @@ func TestSlowBodyIsCut(t *testing.T) {
 		t.Fatalf("a truncated body was accepted: %s", reply)
 	}
 }
+
+// Followed log streams are capped per lease (the next one gets 429 until
+// one closes) and end after logIdleTimeout without output.
+func TestLogStreamsAreBounded(t *testing.T) {
+	a := newAPIWorld(t)
+	l, _ := a.deployment()
+	if _, err := a.d.leaseManager(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/v1/leases/%s/7/1/1/logs?follow=true", a.owner)
+	open := func() (*http.Response, error) {
+		req, err := http.NewRequest("GET", a.srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+			sig, err := a.key.Sign(msg)
+			return sig, a.key.PubKey(), err
+		}
+		if err := leaseauth.Sign(req, nil, "gpunet-test-1", testProvider, a.owner, sign, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return http.DefaultClient.Do(req)
+	}
+	var open4 []*http.Response
+	for range maxStreamsPerLease {
+		res, err := open()
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("stream: %v %v", res, err)
+		}
+		open4 = append(open4, res)
+	}
+	res, err := open()
+	if err != nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("stream over the cap: %v %v", res, err)
+	}
+	res.Body.Close()
+	open4[0].Body.Close() // one client leaves
+	eventually(t, "a stream slot freed", func() bool {
+		res, err := open()
+		if err != nil {
+			return false
+		}
+		ok := res.StatusCode == http.StatusOK
+		if ok {
+			open4[0] = res
+		} else {
+			res.Body.Close()
+		}
+		return ok
+	})
+	for _, r := range open4 {
+		r.Body.Close()
+	}
+	// An idle stream ends by itself.
+	logIdleTimeout = 200 * time.Millisecond
+	defer func() { logIdleTimeout = 30 * time.Minute }()
+	eventually(t, "streams released", func() bool {
+		a.d.mu.Lock()
+		defer a.d.mu.Unlock()
+		return len(a.d.streams) == 0
+	})
+	res, err = open()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("stream: %v %v", res, err)
+	}
+	done := make(chan struct{})
+	go func() { _, _ = io.ReadAll(res.Body); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("an idle stream was not ended")
+	}
+	res.Body.Close()
+}

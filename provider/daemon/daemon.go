@@ -65,6 +65,7 @@ type Daemon struct {
 	skipped  map[string]string        // order key → last skip reason (logged once)
 	managers map[string]*leaseManager // order key → the manager of a lease we won
 	missing  map[string]bool          // managed leases the last reconcile did not find on chain
+	streams  map[string]int           // open followed log streams, by "lease/…" and "owner/…"
 }
 
 // New builds a daemon from its config and inventory; Run starts it.

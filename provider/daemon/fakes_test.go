@@ -253,9 +253,12 @@ func (r *fakeRuntime) List(context.Context) (map[string]runtime.LeaseRef, error)
 	return out, nil
 }
 
-func (r *fakeRuntime) Logs(_ context.Context, _ runtime.LeaseRef, service string, _ bool, _ int, w io.Writer) error {
-	_, err := fmt.Fprintf(w, "[%s] hello\n", service)
-	return err
+func (r *fakeRuntime) Logs(ctx context.Context, _ runtime.LeaseRef, service string, follow bool, _ int, w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "[%s] hello\n", service); err != nil || !follow {
+		return err
+	}
+	<-ctx.Done() // a quiet workload, followed until the client or the daemon ends it
+	return ctx.Err()
 }
 
 func (r *fakeRuntime) counts() (deployed, removed, waits int) {

@@ -137,8 +137,16 @@ func (lw *lockedWriter) Write(p []byte) (int, error) {
 	return lw.w.Write(p)
 }
 
+// MaxLogLine is the longest line a log stream passes on whole: a workload
+// that writes one endless line gets it cut into marked pieces, and the
+// daemon's memory stays flat.
+const MaxLogLine = 16 << 10
+
+// cutMark ends a line that was cut at MaxLogLine.
+const cutMark = " [gpunet: line cut]\n"
+
 // linePrefixer writes each complete line of its input to out as one write,
-// prefixed; a partial line waits for its end (or Flush).
+// prefixed; a partial line waits for its end (or Flush), up to MaxLogLine.
 type linePrefixer struct {
 	out     io.Writer
 	prefix  string
@@ -149,9 +157,20 @@ func (p *linePrefixer) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			p.partial = append(p.partial, b...)
-			break
+		if room := MaxLogLine - len(p.partial); i < 0 || i > room {
+			if i < 0 && len(b) <= room {
+				p.partial = append(p.partial, b...)
+				break
+			}
+			p.partial = append(p.partial, b[:room]...)
+			b = b[room:]
+			line := make([]byte, 0, len(p.prefix)+len(p.partial)+len(cutMark))
+			line = append(append(append(line, p.prefix...), p.partial...), cutMark...)
+			p.partial = p.partial[:0]
+			if _, err := p.out.Write(line); err != nil {
+				return 0, err
+			}
+			continue
 		}
 		line := make([]byte, 0, len(p.prefix)+len(p.partial)+i+1)
 		line = append(line, p.prefix...)

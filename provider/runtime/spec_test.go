@@ -403,3 +403,34 @@ func TestLeaseProcessBudgetIsShared(t *testing.T) {
 		t.Fatal("200 replicas on a 1024-process budget accepted")
 	}
 }
+
+// One endless line is passed on in marked pieces of at most MaxLogLine;
+// what the prefixer holds never grows past it.
+func TestEndlessLogLineIsCut(t *testing.T) {
+	var out strings.Builder
+	p := &linePrefixer{out: &out, prefix: "[job-0] "}
+	chunk := strings.Repeat("x", 4096)
+	for range 64 { // 256 KiB, no newline
+		if _, err := p.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.partial) > MaxLogLine {
+			t.Fatalf("holding %d bytes of one line", len(p.partial))
+		}
+	}
+	if _, err := p.Write([]byte("end\nnext line\n")); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 18 { // 16 cut pieces, the rest of the line, the next line
+		t.Fatalf("%d lines", len(lines))
+	}
+	for _, l := range lines[:16] {
+		if !strings.HasPrefix(l, "[job-0] ") || !strings.HasSuffix(l, "[gpunet: line cut]") || len(l) > len("[job-0] ")+MaxLogLine+len(cutMark) {
+			t.Fatalf("cut piece %q…", l[:40])
+		}
+	}
+	if lines[16] != "[job-0] end" || lines[17] != "[job-0] next line" {
+		t.Errorf("after the cuts: %q %q", lines[16], lines[17])
+	}
+}
