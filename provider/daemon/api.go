@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -445,9 +446,10 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
-		idle := time.AfterFunc(logIdleTimeout, cancel)
+		after := time.Duration(logIdleTimeout.Load())
+		idle := time.AfterFunc(after, cancel)
 		defer idle.Stop()
-		w = &idleResetWriter{ResponseWriter: w, timer: idle}
+		w = &idleResetWriter{ResponseWriter: w, timer: idle, after: after}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -468,8 +470,11 @@ const (
 	maxStreamsPerOwner = 16
 )
 
-// logIdleTimeout ends a followed log stream that wrote nothing for it.
-var logIdleTimeout = 30 * time.Minute
+// logIdleTimeout ends a followed log stream that wrote nothing for it
+// (atomic: a test shortens it while streams run).
+var logIdleTimeout atomic.Int64
+
+func init() { logIdleTimeout.Store(int64(30 * time.Minute)) }
 
 // openStream counts a followed log stream of a lease and its owner,
 // refusing one over either cap; release ends it.
@@ -500,10 +505,11 @@ func (d *Daemon) openStream(lease, owner string) (release func(), ok bool) {
 type idleResetWriter struct {
 	http.ResponseWriter
 	timer *time.Timer
+	after time.Duration
 }
 
 func (w *idleResetWriter) Write(p []byte) (int, error) {
-	w.timer.Reset(logIdleTimeout)
+	w.timer.Reset(w.after)
 	return w.ResponseWriter.Write(p)
 }
 

@@ -371,8 +371,8 @@ func TestLogStreamsAreBounded(t *testing.T) {
 		r.Body.Close()
 	}
 	// An idle stream ends by itself.
-	logIdleTimeout = 200 * time.Millisecond
-	defer func() { logIdleTimeout = 30 * time.Minute }()
+	logIdleTimeout.Store(int64(200 * time.Millisecond))
+	defer logIdleTimeout.Store(int64(30 * time.Minute))
 	eventually(t, "streams released", func() bool {
 		a.d.mu.Lock()
 		defer a.d.mu.Unlock()

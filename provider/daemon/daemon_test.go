@@ -61,13 +61,21 @@ func TestBidsOnWhatFitsAndSkipsTheRest(t *testing.T) {
 func TestRefusedBidFreesItsReservationAndRereadsParams(t *testing.T) {
 	w := newWorld(t)
 	spec, _, _ := testDeployment(t, false, 1)
-	w.tx.failNext(&markettypes.MsgCreateBid{}, markettypes.ErrBidDepositTooLow.Wrap("deposit 1000000ugpn is below 2000000ugpn"))
-	if err := w.d.considerOrder(context.Background(), openOrder(1, spec)); err != nil {
+	// The daemon read the params once; governance has raised the deposit
+	// since.
+	if _, err := w.d.marketParams(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	w.chain.mu.Lock()
 	w.chain.params.BidMinDeposit = sdk.NewInt64Coin("ugpn", 2_000_000)
 	w.chain.mu.Unlock()
+	w.tx.failNext(&markettypes.MsgCreateBid{}, markettypes.ErrBidDepositTooLow.Wrap("deposit 1000000ugpn is below 2000000ugpn"))
+	if err := w.d.considerOrder(context.Background(), openOrder(1, spec)); err != nil {
+		t.Fatal(err)
+	}
+	if bids := sentOf[*markettypes.MsgCreateBid](w.tx); len(bids) != 1 || bids[0].Deposit.Amount.Int64() != 1_000_000 {
+		t.Fatalf("bids %+v", bids)
+	}
 	eventually(t, "reservation released", func() bool { _, held := w.d.engine.Get(orderKey(testOrderID(1))); return !held })
 	eventually(t, "params re-read", func() bool {
 		dep, err := w.d.bidDeposit(context.Background())

@@ -328,13 +328,13 @@ func (w *world) logs() string {
 	return w.logw.w.String()
 }
 
-// eventually polls cond until it holds or a second passes.
+// eventually polls cond until it holds or 10 s pass (a loaded machine).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 2s", what)
+			t.Fatalf("%s: not within 10s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

@@ -55,7 +55,7 @@ func (w *world) finish(m *leaseManager, reason string) {
 	m.send(inClosed{reason: reason})
 	select {
 	case <-m.done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
 		w.t.Fatal("manager did not finish")
 	}
 	if _, ok := w.d.managed(m.key); ok {
