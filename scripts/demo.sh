@@ -66,7 +66,7 @@ chain_id=$(sed -n 's/^chain_id: *//p' config.yml)
 
 step "setting up the provider daemon"
 rm -rf "$PROV_DIR"
-$PBIN --config "$PROV_DIR/provider.yaml" init --chain-id "$chain_id" --key provider \
+$PBIN --config "$PROV_DIR/provider.yaml" init --chain-id "$chain_id" --key provider --keyring-backend test \
   --host-uri https://127.0.0.1:8443 --listen 127.0.0.1:8443
 # The demo's provider: keys from the local chain's keyring, ports on
 # loopback, quick reconcile and payouts, and a declared H100 used only when

@@ -126,7 +126,7 @@ func (b *bench) startProvider(ctx context.Context, leases int) error {
 	metricsPort := freePort()
 	b.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	cfg := filepath.Join(b.dir, "provider", "provider.yaml")
-	if _, err := b.run(b.provider, "--config", cfg, "init", "--chain-id", b.nw.Config.ChainID, "--key", "provider", "--host-uri", b.apiURL,
+	if _, err := b.run(b.provider, "--config", cfg, "init", "--chain-id", b.nw.Config.ChainID, "--key", "provider", "--keyring-backend", "test", "--host-uri", b.apiURL,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--rpc", node.RPCURL(), "--grpc", node.GRPCAddr()); err != nil {
 		return err
 	}

@@ -121,6 +121,7 @@ gpunet-provider --config ./prov/provider.yaml init --chain-id gpunet-local-1 --k
 	cmd.Flags().StringVar(&p.RPC, "rpc", "http://127.0.0.1:26657", "CometBFT RPC URL")
 	cmd.Flags().StringVar(&p.GRPC, "grpc", "127.0.0.1:9090", "gRPC host:port")
 	cmd.Flags().StringVar(&p.KeyName, "key", "provider", "keyring key of the provider account")
+	cmd.Flags().StringVar(&p.KeyringBackend, "keyring-backend", "file", "keyring backend: file or os (test only on a local chain)")
 	cmd.Flags().StringVar(&p.HostURI, "host-uri", "", "https URL tenants reach the API at (required)")
 	cmd.Flags().StringVar(&p.Listen, "listen", "0.0.0.0:8443", "API listen address")
 	_ = cmd.MarkFlagRequired("host-uri")
@@ -202,8 +203,12 @@ func registerCmd() *cobra.Command {
 			if err := desc.Validate(); err != nil {
 				return fmt.Errorf("provider description: %w", err)
 			}
+			pass, err := c.KeyringPassphrase()
+			if err != nil {
+				return err
+			}
 			cl, err := chain.Dial(chain.Options{ChainID: c.Chain.ID, RPC: c.Chain.RPC, GRPC: c.Chain.GRPC,
-				KeyName: c.Key.Name, KeyringBackend: c.Key.KeyringBackend, KeyringDir: c.Path(c.Key.KeyringDir)})
+				KeyName: c.Key.Name, KeyringBackend: c.Key.KeyringBackend, KeyringDir: c.Path(c.Key.KeyringDir), Passphrase: pass})
 			if err != nil {
 				return err
 			}

@@ -7,7 +7,9 @@ package chain
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
@@ -68,6 +70,9 @@ type Options struct {
 	KeyName        string
 	KeyringBackend string
 	KeyringDir     string // default ~/.gpunetd
+	// Passphrase unlocks a file keyring without a terminal ("": read from
+	// standard input when the keyring asks).
+	Passphrase string
 }
 
 // Client talks to one node.
@@ -114,7 +119,12 @@ func Dial(opts Options) (*Client, error) {
 		if dir == "" {
 			dir = params.DefaultHome()
 		}
-		kr, err := keyring.New(sdk.KeyringServiceName(), opts.KeyringBackend, dir, os.Stdin, enc.Codec)
+		var input io.Reader = os.Stdin
+		if opts.Passphrase != "" {
+			// The file keyring may ask more than once while opening.
+			input = strings.NewReader(strings.Repeat(opts.Passphrase+"\n", 8))
+		}
+		kr, err := keyring.New(sdk.KeyringServiceName(), opts.KeyringBackend, dir, input, enc.Codec)
 		if err != nil {
 			return nil, fmt.Errorf("open keyring (%s in %s): %w", opts.KeyringBackend, dir, err)
 		}

@@ -70,6 +70,12 @@ type Key struct {
 	Name           string `yaml:"name"`
 	KeyringBackend string `yaml:"keyring_backend"`
 	KeyringDir     string `yaml:"keyring_dir"`
+	// PassphraseFile holds the file keyring's passphrase for a daemon
+	// without a terminal; it must be readable by its owner only.
+	PassphraseFile string `yaml:"passphrase_file"`
+	// AllowUnsafeKeyring lets the unencrypted test (or memory) keyring hold
+	// the key on a chain that is not a local one.
+	AllowUnsafeKeyring bool `yaml:"allow_unsafe_keyring"`
 }
 
 // Provider is what `register` publishes on chain besides the inventory.
@@ -234,7 +240,7 @@ func (c *Config) applyDefaults() {
 		c.Chain.GasAdjustment = 1.4
 	}
 	if c.Key.KeyringBackend == "" {
-		c.Key.KeyringBackend = "test"
+		c.Key.KeyringBackend = "file"
 	}
 	if c.Runtime.PublishHost == "" {
 		c.Runtime.PublishHost = "0.0.0.0"
@@ -311,7 +317,11 @@ func (c *Config) Validate() error {
 		bad("key.name", "missing (the keyring key the provider signs with)")
 	}
 	switch c.Key.KeyringBackend {
-	case "os", "file", "test", "pass", "kwallet", "memory":
+	case "os", "file", "pass", "kwallet":
+	case "test", "memory":
+		if !IsLocalChain(c.Chain.ID) && !c.Key.AllowUnsafeKeyring {
+			bad("key.keyring_backend", "%q keeps the key unencrypted; on chain %q use file or os (or set key.allow_unsafe_keyring)", c.Key.KeyringBackend, c.Chain.ID)
+		}
 	default:
 		bad("key.keyring_backend", "%q is not one of os, file, test, pass, kwallet", c.Key.KeyringBackend)
 	}
@@ -519,4 +529,34 @@ func ParseGasPrice(s string) (sdkmath.LegacyDec, error) {
 		return sdkmath.LegacyDec{}, fmt.Errorf("%q is not a gas price", s)
 	}
 	return v, nil
+}
+
+// IsLocalChain reports a chain id of a local network (gpunet-local-1, a
+// localnet): one whose keys guard nothing of value.
+func IsLocalChain(id string) bool { return strings.Contains(strings.ToLower(id), "local") }
+
+// KeyringPassphrase is the file keyring's passphrase: from
+// GPUNET_KEYRING_PASSPHRASE, else from key.passphrase_file, which must not
+// be readable by group or others; "" when neither is set (a terminal then
+// asks).
+func (c *Config) KeyringPassphrase() (string, error) {
+	if p := os.Getenv("GPUNET_KEYRING_PASSPHRASE"); p != "" {
+		return p, nil
+	}
+	if c.Key.PassphraseFile == "" {
+		return "", nil
+	}
+	path := c.Path(c.Key.PassphraseFile)
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("key.passphrase_file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("key.passphrase_file %s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("key.passphrase_file: %w", err)
+	}
+	return strings.TrimRight(string(raw), "\r\n"), nil
 }

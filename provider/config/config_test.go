@@ -93,3 +93,43 @@ func TestPathsAreRelativeToTheConfigFile(t *testing.T) {
 		t.Errorf("absolute cert path rewritten: %s", c.CertFile())
 	}
 }
+
+// The key is kept encrypted off local chains: the test keyring is refused
+// there unless the operator says so; a passphrase file must be the
+// owner's alone.
+func TestKeyringSafety(t *testing.T) {
+	base := "key: {name: k, keyring_backend: test}\nprovider: {host_uri: 'https://h:8443'}\npricing: {cpu_core_per_hour: '10'}\n"
+	if _, err := Parse([]byte("chain: {id: gpunet-1}\n" + base)); err == nil || !strings.Contains(err.Error(), "key.keyring_backend") {
+		t.Errorf("test keyring on gpunet-1: %v", err)
+	}
+	if _, err := Parse([]byte("chain: {id: gpunet-local-1}\n" + base)); err != nil {
+		t.Errorf("test keyring on a local chain: %v", err)
+	}
+	unsafe := strings.Replace(base, "keyring_backend: test}", "keyring_backend: test, allow_unsafe_keyring: true}", 1)
+	if _, err := Parse([]byte("chain: {id: gpunet-1}\n" + unsafe)); err != nil {
+		t.Errorf("test keyring allowed explicitly: %v", err)
+	}
+	c, err := Parse([]byte("chain: {id: gpunet-1}\nkey: {name: k}\nprovider: {host_uri: 'https://h:8443'}\npricing: {cpu_core_per_hour: '10'}\n"))
+	if err != nil || c.Key.KeyringBackend != "file" {
+		t.Fatalf("default keyring %q (%v), want file", c.Key.KeyringBackend, err)
+	}
+	dir := t.TempDir()
+	c.dir = dir
+	c.Key.PassphraseFile = "pass"
+	if err := os.WriteFile(filepath.Join(dir, "pass"), []byte("s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.KeyringPassphrase(); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Errorf("world-readable passphrase file: %v", err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "pass"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.KeyringPassphrase(); err != nil || p != "s3cret" {
+		t.Errorf("passphrase %q %v", p, err)
+	}
+	t.Setenv("GPUNET_KEYRING_PASSPHRASE", "from-env")
+	if p, _ := c.KeyringPassphrase(); p != "from-env" {
+		t.Errorf("passphrase from the environment: %q", p)
+	}
+}

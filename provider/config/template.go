@@ -12,8 +12,11 @@ type TemplateParams struct {
 	RPC     string
 	GRPC    string
 	KeyName string
-	HostURI string
-	Listen  string
+	// KeyringBackend is file unless the operator chose otherwise (test is
+	// only for local chains).
+	KeyringBackend string
+	HostURI        string
+	Listen         string
 }
 
 // Template returns a commented provider.yaml that Parse accepts.
@@ -31,8 +34,9 @@ chain:
 
 key:
   name: %q             # key in the keyring that owns the provider
-  keyring_backend: test      # os | file | test
+  keyring_backend: %s        # file | os | test (test only on a local chain, or with allow_unsafe_keyring)
   keyring_dir: ""            # default: ~/.gpunetd
+  passphrase_file: ""        # file keyring: a file holding the passphrase, owner-only (or GPUNET_KEYRING_PASSPHRASE)
 
 provider:
   host_uri: %q   # where tenants reach this daemon's API
@@ -88,7 +92,7 @@ reconcile_interval: 30s
 withdraw_interval: 1h
 log_format: text             # text | json
 memory_limit: 64Mi           # Go soft memory limit for the daemon ("0": none; GOMEMLIMIT wins)
-`, p.ChainID, p.RPC, p.GRPC, p.KeyName, p.HostURI, p.Listen)
+`, p.ChainID, p.RPC, p.GRPC, p.KeyName, p.keyringBackend(), p.HostURI, p.Listen)
 }
 
 // WriteTemplate writes the template to path, refusing to overwrite.
@@ -100,4 +104,11 @@ func WriteTemplate(path string, p TemplateParams) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(Template(p)), 0o600)
+}
+
+func (p TemplateParams) keyringBackend() string {
+	if p.KeyringBackend == "" {
+		return "file"
+	}
+	return p.KeyringBackend
 }

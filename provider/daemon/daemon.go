@@ -70,9 +70,13 @@ type Daemon struct {
 
 // New builds a daemon from its config and inventory; Run starts it.
 func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Daemon, error) {
+	pass, err := cfg.KeyringPassphrase()
+	if err != nil {
+		return nil, err
+	}
 	c, err := chain.Dial(chain.Options{
 		ChainID: cfg.Chain.ID, RPC: cfg.Chain.RPC, GRPC: cfg.Chain.GRPC,
-		KeyName: cfg.Key.Name, KeyringBackend: cfg.Key.KeyringBackend, KeyringDir: cfg.Path(cfg.Key.KeyringDir),
+		KeyName: cfg.Key.Name, KeyringBackend: cfg.Key.KeyringBackend, KeyringDir: cfg.Path(cfg.Key.KeyringDir), Passphrase: pass,
 	})
 	if err != nil {
 		return nil, err

@@ -123,7 +123,7 @@ func startProviderWith(t *testing.T, nw *localnet.Network, o providerOpts) *prov
 	p.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	p.config = filepath.Join(p.dir, "provider.yaml")
 	p.logPath = filepath.Join(p.dir, "daemon.log")
-	p.exec("init", "--chain-id", nw.Config.ChainID, "--key", o.Key, "--host-uri", p.apiURL,
+	p.exec("init", "--chain-id", nw.Config.ChainID, "--key", o.Key, "--keyring-backend", "test", "--host-uri", p.apiURL,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--rpc", node.RPCURL(), "--grpc", node.GRPCAddr())
 	raw, err := os.ReadFile(p.config)
 	if err != nil {

@@ -1,0 +1,40 @@
+package chain
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cosmos/cosmos-sdk/crypto/hd"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+)
+
+// A daemon without a terminal opens an encrypted file keyring with the
+// passphrase it was given, and fails clearly with a wrong one.
+func TestDialOpensAFileKeyringWithItsPassphrase(t *testing.T) {
+	enc, err := NewEncoding()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	kr, err := keyring.New(sdk.KeyringServiceName(), keyring.BackendFile, dir, strings.NewReader(strings.Repeat("s3cret-pass\n", 8)), enc.Codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := kr.NewMnemonic("provider", keyring.English, sdk.FullFundraiserPath, keyring.DefaultBIP39Passphrase, hd.Secp256k1); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{ChainID: "gpunet-1", RPC: "http://127.0.0.1:1", GRPC: "127.0.0.1:1", KeyName: "provider", KeyringBackend: keyring.BackendFile, KeyringDir: dir, Passphrase: "s3cret-pass"}
+	c, err := Dial(opts)
+	if err != nil {
+		t.Fatalf("dial with the passphrase: %v", err)
+	}
+	if c.Address.Empty() {
+		t.Error("no address from the keyring")
+	}
+	_ = c.Close()
+	opts.Passphrase = "wrong"
+	if _, err := Dial(opts); err == nil {
+		t.Error("a wrong passphrase opened the keyring")
+	}
+}
