@@ -67,10 +67,7 @@ func (a *apiWorld) do(method, path string, body []byte, key *secp256k1.PrivKey, 
 		a.t.Fatal(err)
 	}
 	if key != nil {
-		sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
-			sig, err := key.Sign(msg)
-			return sig, key.PubKey(), err
-		}
+		sign := signerOf(key)
 		if err := leaseauth.Sign(req, body, "gpunet-test-1", testProvider, signer, sign, time.Now()); err != nil {
 			a.t.Fatal(err)
 		}
@@ -251,10 +248,7 @@ func TestFloodOfFreshKeysDoesNotStarveTenants(t *testing.T) {
 		owner := sdk.AccAddress(key.PubKey().Address()).String()
 		req := httptest.NewRequest("GET", fmt.Sprintf("/v1/leases/%s/7/1/1/status", owner), nil)
 		req.RemoteAddr = from
-		sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
-			sig, err := key.Sign(msg)
-			return sig, key.PubKey(), err
-		}
+		sign := signerOf(key)
 		if err := leaseauth.Sign(req, nil, "gpunet-test-1", testProvider, owner, sign, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -289,10 +283,7 @@ func TestSlowBodyIsCut(t *testing.T) {
 	defer srv.Close()
 	path := fmt.Sprintf("/v1/deployments/%s/7/manifest", a.owner)
 	req := httptest.NewRequest("PUT", path, nil)
-	sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
-		sig, err := a.key.Sign(msg)
-		return sig, a.key.PubKey(), err
-	}
+	sign := signerOf(a.key)
 	if err := leaseauth.Sign(req, raw, "gpunet-test-1", testProvider, a.owner, sign, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -331,10 +322,7 @@ func TestLogStreamsAreBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sign := func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
-			sig, err := a.key.Sign(msg)
-			return sig, a.key.PubKey(), err
-		}
+		sign := signerOf(a.key)
 		if err := leaseauth.Sign(req, nil, "gpunet-test-1", testProvider, a.owner, sign, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -390,4 +378,12 @@ func TestLogStreamsAreBounded(t *testing.T) {
 		t.Fatal("an idle stream was not ended")
 	}
 	res.Body.Close()
+}
+
+// signerOf signs provider API requests with key, as the tenant CLI does.
+func signerOf(key *secp256k1.PrivKey) leaseauth.SignFunc {
+	return func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+		sig, err := key.Sign(msg)
+		return sig, key.PubKey(), err
+	}
 }
