@@ -3,6 +3,7 @@ package types
 import (
 	"strings"
 	"testing"
+	"time"
 
 	sdkmath "cosmossdk.io/math"
 
@@ -120,5 +121,27 @@ func TestGroupTotalsRefusesOverflow(t *testing.T) {
 	m := &MsgCreateDeployment{Groups: []GroupSpec{{Name: "g", Resources: []ResourceUnit{huge}}}}
 	if err := m.ValidateBasic(); err == nil || !strings.Contains(err.Error(), "cpu_millis") {
 		t.Errorf("ValidateBasic of 2^60 cpu: %v", err)
+	}
+}
+
+// A spec no provider can hold, built to make the search branch as much as
+// possible, is refused within the step budget (placement and diagnosis
+// together): a hostile order cannot make CreateBid spin.
+func TestAssignGPUsIsBounded(t *testing.T) {
+	var units []ResourceUnit
+	for range MaxResourceUnits {
+		units = append(units, ResourceUnit{Count: 3, CpuMillis: 1, MemoryBytes: 1, Gpu: GPUSpec{Units: 1}})
+	}
+	var pools []GPUPool
+	for i := range 8 {
+		pools = append(pools, GPUPool{Model: "h100", MemoryMiB: uint64(80_000 + i), Free: 5})
+	}
+	began := time.Now()
+	_, err := AssignGPUs(units, pools) // 48 GPUs wanted, 40 there
+	if err == nil || !strings.Contains(err.Error(), "search steps") {
+		t.Fatalf("48 GPUs on 40: %v, want the step budget's refusal", err)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("refusal took %s", took)
 	}
 }

@@ -31,10 +31,6 @@ const MaxGPUMatchSteps = 20_000
 // an all-zero row. Deterministic: the same input gives the same placement,
 // preferring earlier pools.
 func AssignGPUs(units []ResourceUnit, pools []GPUPool) ([][]uint64, error) {
-	out := make([][]uint64, len(units))
-	for i := range out {
-		out[i] = make([]uint64, len(pools))
-	}
 	accept := make([][]int, len(units)) // unit → acceptable pools, in pool order
 	var order []int                     // units needing GPUs, most constrained first
 	for i, u := range units {
@@ -52,55 +48,53 @@ func AssignGPUs(units []ResourceUnit, pools []GPUPool) ([][]uint64, error) {
 		order = append(order, i)
 	}
 	sort.SliceStable(order, func(a, b int) bool {
-		ua, ub := units[order[a]], units[order[b]]
 		if len(accept[order[a]]) != len(accept[order[b]]) {
 			return len(accept[order[a]]) < len(accept[order[b]])
 		}
-		return ua.Gpu.Units > ub.Gpu.Units
+		return units[order[a]].Gpu.Units > units[order[b]].Gpu.Units
 	})
-	free := make([]uint64, len(pools))
-	for j, p := range pools {
-		free[j] = p.Free
-	}
-	s := &gpuSearch{units: units, accept: accept, order: order, free: free, out: out}
-	if s.place(0, 0, uint64(unitCount(units, order, 0))) {
+	// One step budget for the placement and, when it fails, for finding
+	// the unit to name: a refused bid costs the chain no more than a
+	// successful one.
+	steps := 0
+	if out, ok := search(units, pools, accept, order, &steps); ok {
 		return out, nil
 	}
-	if s.steps > MaxGPUMatchSteps {
-		return nil, fmt.Errorf("GPU placement needs more than %d search steps; split the group", MaxGPUMatchSteps)
-	}
-	// Name the first unit that cannot be placed even with every earlier one.
 	for k := range order {
-		s2 := &gpuSearch{units: units, accept: accept, order: order[:k+1], free: append([]uint64(nil), pools2free(pools)...), out: zero(len(units), len(pools))}
-		if !s2.place(0, 0, uint64(unitCount(units, order, 0))) {
+		if steps > MaxGPUMatchSteps {
+			break
+		}
+		if _, ok := search(units, pools, accept, order[:k+1], &steps); !ok && steps <= MaxGPUMatchSteps {
 			u := units[order[k]]
 			return nil, fmt.Errorf("resources[%d] needs %d x %d GPU(s) of %v with at least %d MiB; not enough free alongside the group's other units", order[k], u.Count, u.Gpu.Units, modelsOrAny(u.Gpu.Models), u.Gpu.MinMemoryMib)
 		}
 	}
+	if steps > MaxGPUMatchSteps {
+		return nil, fmt.Errorf("GPU placement needs more than %d search steps; split the group", MaxGPUMatchSteps)
+	}
 	return nil, fmt.Errorf("the group's GPUs cannot all be placed on the provider's GPUs")
 }
 
-func unitCount(units []ResourceUnit, order []int, k int) uint32 {
-	if k >= len(order) {
+// search places the units of order (a prefix of the full order, for the
+// diagnosis) on fresh pools, counting its steps in *steps.
+func search(units []ResourceUnit, pools []GPUPool, accept [][]int, order []int, steps *int) ([][]uint64, bool) {
+	s := &gpuSearch{units: units, accept: accept, order: order, steps: steps,
+		free: make([]uint64, len(pools)), out: make([][]uint64, len(units))}
+	for j, p := range pools {
+		s.free[j] = p.Free
+	}
+	for i := range s.out {
+		s.out[i] = make([]uint64, len(pools))
+	}
+	return s.out, s.place(0, 0, s.count(0))
+}
+
+// count is the number of replicas of the k-th unit of the order.
+func (s *gpuSearch) count(k int) uint64 {
+	if k >= len(s.order) {
 		return 0
 	}
-	return units[order[k]].Count
-}
-
-func pools2free(pools []GPUPool) []uint64 {
-	f := make([]uint64, len(pools))
-	for j, p := range pools {
-		f[j] = p.Free
-	}
-	return f
-}
-
-func zero(n, m int) [][]uint64 {
-	out := make([][]uint64, n)
-	for i := range out {
-		out[i] = make([]uint64, m)
-	}
-	return out
+	return uint64(s.units[s.order[k]].Count)
 }
 
 type gpuSearch struct {
@@ -109,21 +103,21 @@ type gpuSearch struct {
 	order  []int
 	free   []uint64
 	out    [][]uint64
-	steps  int
+	steps  *int
 }
 
 // place puts the remaining replicas of unit order[k], starting at its a-th
 // acceptable pool, then the later units; it backtracks on failure.
 func (s *gpuSearch) place(k, a int, remaining uint64) bool {
-	s.steps++
-	if s.steps > MaxGPUMatchSteps {
+	*s.steps++
+	if *s.steps > MaxGPUMatchSteps {
 		return false
 	}
 	if k == len(s.order) {
 		return true
 	}
 	if remaining == 0 {
-		return s.place(k+1, 0, uint64(unitCount(s.units, s.order, k+1)))
+		return s.place(k+1, 0, s.count(k+1))
 	}
 	i := s.order[k]
 	if a == len(s.accept[i]) {
@@ -140,7 +134,7 @@ func (s *gpuSearch) place(k, a int, remaining uint64) bool {
 		}
 		s.free[j] += x * per
 		s.out[i][j] -= x
-		if x == 0 || s.steps > MaxGPUMatchSteps {
+		if x == 0 || *s.steps > MaxGPUMatchSteps {
 			return false
 		}
 	}
