@@ -10,6 +10,7 @@ import (
 	"errors"
 
 	"cosmossdk.io/collections"
+	errorsmod "cosmossdk.io/errors"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
@@ -203,20 +204,47 @@ func (k *Keeper) reauction(ctx context.Context, key OrderKey, failed string) (bo
 		BidClosesAt: h + int64(params.DefaultBidWindow), ExpiresAt: h + int64(params.OrderTtl),
 		ExcludedProviders: append(append([]string(nil), o.ExcludedProviders...), failed),
 	}
-	nkey := collections.Join3(key.K1(), key.K2(), next.Id.GroupOrder())
-	if err := k.Orders.Set(ctx, nkey, next); err != nil {
-		return false, err
+	return true, k.openOrder(ctx, collections.Join3(key.K1(), key.K2(), next.Id.GroupOrder()), next, true)
+}
+
+// openOrder stores an open order and queues its auction and expiry.
+func (k *Keeper) openOrder(ctx context.Context, key OrderKey, o types.Order, reauction bool) error {
+	if err := k.Orders.Set(ctx, key, o); err != nil {
+		return err
 	}
-	if err := k.OpenOrders.Set(ctx, nkey); err != nil {
-		return false, err
+	if err := k.OpenOrders.Set(ctx, key); err != nil {
+		return err
 	}
-	if err := k.AuctionQueue.Set(ctx, collections.Join(next.BidClosesAt, nkey)); err != nil {
-		return false, err
+	if err := k.AuctionQueue.Set(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
+		return err
 	}
-	if err := k.ExpiryQueue.Set(ctx, collections.Join(next.ExpiresAt, nkey)); err != nil {
-		return false, err
+	if err := k.ExpiryQueue.Set(ctx, collections.Join(o.ExpiresAt, key)); err != nil {
+		return err
 	}
-	return true, k.emit(ctx, &types.EventOrderCreated{Id: next.Id, BidClosesAt: next.BidClosesAt, Reauction: true})
+	return k.emit(ctx, &types.EventOrderCreated{Id: o.Id, BidClosesAt: o.BidClosesAt, Reauction: reauction})
+}
+
+// eligibleProvider is a bidder that may still win: registered and bonded
+// at min_bond. Anything else is ErrProviderNotEligible, saying why; a store
+// failure is returned as it is (it must not quietly change a winner).
+func (k *Keeper) eligibleProvider(ctx context.Context, addr string) (providertypes.Provider, error) {
+	provider, err := k.addr("provider", addr)
+	if err != nil {
+		return providertypes.Provider{}, err
+	}
+	p, err := k.providers.GetProvider(ctx, provider)
+	if errors.Is(err, providertypes.ErrProviderNotFound) {
+		return p, errorsmod.Wrapf(types.ErrProviderNotEligible, "%s is not a registered provider", addr)
+	}
+	if err != nil {
+		return p, err
+	}
+	if ok, err := k.providers.HasMinBond(ctx, p); err != nil {
+		return p, err
+	} else if !ok {
+		return p, errorsmod.Wrapf(types.ErrProviderNotEligible, "bond %s of %s is below min_bond", p.Bond, addr)
+	}
+	return p, nil
 }
 
 // chargeReservationFee takes the reservation fee out of the tenant's
@@ -391,23 +419,12 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 	var cands []types.Candidate
 	var eligible []types.Bid
 	for _, b := range bids {
-		provider, err := k.addr("provider", b.Id.Provider)
-		if err != nil {
-			return err
-		}
-		p, err := k.providers.GetProvider(ctx, provider)
-		if errors.Is(err, providertypes.ErrProviderNotFound) {
+		p, err := k.eligibleProvider(ctx, b.Id.Provider)
+		if errors.Is(err, types.ErrProviderNotEligible) {
 			continue
 		}
 		if err != nil {
-			return err // a store failure must not quietly change the winner
-		}
-		ok, err := k.providers.HasMinBond(ctx, p)
-		if err != nil {
 			return err
-		}
-		if !ok {
-			continue
 		}
 		cands = append(cands, types.Candidate{Price: b.Price.Amount, Reliability: p.Stats.Reliability(), Seq: b.Seq})
 		eligible = append(eligible, b)

@@ -36,16 +36,10 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	if order.State != types.ORDER_STATE_OPEN {
 		return nil, errorsmod.Wrapf(types.ErrOrderNotOpen, "%s is %s", msg.Order.Name(), order.State)
 	}
-	// 1. Registered.
-	p, err := k.providers.GetProvider(ctx, provider)
+	// 1. Registered, 2. bonded.
+	p, err := k.eligibleProvider(ctx, msg.Provider)
 	if err != nil {
-		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "%s is not a registered provider", msg.Provider)
-	}
-	// 2. Bonded (from the record just read: no second read).
-	if ok, err := k.providers.HasMinBond(ctx, p); err != nil {
 		return nil, err
-	} else if !ok {
-		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "bond %s of %s is below min_bond", p.Bond, msg.Provider)
 	}
 	// 3. Inventory and attributes.
 	if err := types.MatchSpec(order.Spec, p); err != nil {
@@ -172,24 +166,14 @@ func (k msgServer) AcceptBid(ctx context.Context, msg *types.MsgAcceptBid) (*typ
 	} else if err != nil {
 		return nil, err
 	}
-	provider, err := k.addr("provider", bid.Id.Provider)
-	if err != nil {
+	if _, err := k.eligibleProvider(ctx, bid.Id.Provider); err != nil {
 		return nil, err
-	}
-	p, err := k.providers.GetProvider(ctx, provider)
-	if err != nil {
-		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "%s is no longer a registered provider", bid.Id.Provider)
-	}
-	if ok, err := k.providers.HasMinBond(ctx, p); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, errorsmod.Wrapf(types.ErrProviderNotEligible, "bond %s of %s is below min_bond", p.Bond, bid.Id.Provider)
 	}
 	return &types.MsgAcceptBidResponse{}, k.match(ctx, orderKey, order, bid)
 }
 
 // orderBids lists the open bids on an order: a range over the bid keys
-// "gseq/oseq/…" of its deployment, so the cost follows this order's bids
+// (owner, dseq, gseq<<32|oseq, …), so the cost follows this order's bids
 // (at most max_bids_per_order), not the whole deployment's.
 func (k *Keeper) orderBids(ctx context.Context, orderKey OrderKey) ([]types.Bid, error) {
 	var out []types.Bid

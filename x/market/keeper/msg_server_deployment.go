@@ -73,20 +73,7 @@ func (k msgServer) CreateDeployment(ctx context.Context, msg *types.MsgCreateDep
 			State: types.ORDER_STATE_OPEN, Spec: g, CreatedAt: h,
 			BidClosesAt: h + int64(window), ExpiresAt: h + int64(params.OrderTtl),
 		}
-		key := collections.Join3(owner, dseq, o.Id.GroupOrder())
-		if err := k.Orders.Set(ctx, key, o); err != nil {
-			return nil, err
-		}
-		if err := k.OpenOrders.Set(ctx, key); err != nil {
-			return nil, err
-		}
-		if err := k.AuctionQueue.Set(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
-			return nil, err
-		}
-		if err := k.ExpiryQueue.Set(ctx, collections.Join(o.ExpiresAt, key)); err != nil {
-			return nil, err
-		}
-		if err := k.emit(ctx, &types.EventOrderCreated{Id: o.Id, BidClosesAt: o.BidClosesAt}); err != nil {
+		if err := k.openOrder(ctx, collections.Join3(owner, dseq, o.Id.GroupOrder()), o, false); err != nil {
 			return nil, err
 		}
 	}
