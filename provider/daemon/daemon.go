@@ -64,6 +64,7 @@ type Daemon struct {
 	bids     map[string]time.Time
 	skipped  map[string]string        // order key → last skip reason (logged once)
 	managers map[string]*leaseManager // order key → the manager of a lease we won
+	owners   map[string]int           // tenant → how many of its leases are managed
 	missing  map[string]bool          // managed leases the last reconcile did not find on chain
 	streams  map[string]int           // open followed log streams, by "lease/…" and "owner/…"
 }
@@ -121,7 +122,7 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 	d := &Daemon{
 		cfg: cfg, log: logger, chain: c, inv: inv, store: st, engine: engine, provider: provider,
 		metrics: newMetrics(), ctx: context.Background(),
-		bids: map[string]time.Time{}, skipped: map[string]string{}, managers: map[string]*leaseManager{}, missing: map[string]bool{},
+		bids: map[string]time.Time{}, skipped: map[string]string{}, managers: map[string]*leaseManager{}, owners: map[string]int{}, missing: map[string]bool{},
 	}
 	d.env = &managerEnv{
 		provider:  provider,

@@ -53,6 +53,7 @@ func (d *Daemon) leaseManager(ctx context.Context, l markettypes.Lease) (*leaseM
 		return existing, nil
 	}
 	d.managers[key] = m
+	d.owners[l.Id.Order.Owner]++
 	delete(d.bids, key)
 	d.mu.Unlock()
 	d.wg.Add(1)
@@ -87,6 +88,9 @@ func (d *Daemon) leaseFinished(m *leaseManager, reason string) {
 	d.mu.Lock()
 	if d.managers[m.key] == m {
 		delete(d.managers, m.key)
+		if d.owners[m.ref.Order.Owner]--; d.owners[m.ref.Order.Owner] <= 0 {
+			delete(d.owners, m.ref.Order.Owner)
+		}
 	}
 	delete(d.missing, m.key)
 	others := false

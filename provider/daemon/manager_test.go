@@ -24,6 +24,9 @@ func (w *world) manage(l markettypes.Lease, spec markettypes.GroupSpec) *leaseMa
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	if !w.d.serves(l.Id.Order.Owner) {
+		w.t.Fatal("the API does not serve the owner of a managed lease")
+	}
 	return m
 }
 
@@ -63,6 +66,9 @@ func (w *world) finish(m *leaseManager, reason string) {
 	}
 	if _, held := w.d.engine.Get(m.key); held {
 		w.t.Error("a finished lease still holds its reservation")
+	}
+	if len(w.d.leaseManagers()) == 0 && w.d.serves(m.ref.Order.Owner) {
+		w.t.Error("the API still serves the owner of a finished lease")
 	}
 }
 

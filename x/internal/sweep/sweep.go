@@ -92,7 +92,7 @@ func (q Queue[T, K]) item(ctx context.Context, e collections.Pair[T, K], fn func
 	}
 	item := q.Describe(e.K2())
 	sdkCtx.Logger().Error("end-block sweep parked an item it could not process", "module", q.Module, "queue", q.Name, "item", item, "err", err)
-	key, kerr := encode(q.Set.KeyCodec(), e)
+	key, kerr := collections.EncodeKeyWithPrefix(nil, q.Set.KeyCodec(), e)
 	if kerr != nil {
 		return fmt.Errorf("%s: park %s: %w", q.Module, item, kerr)
 	}
@@ -146,16 +146,6 @@ func List(ctx context.Context, p Parked) ([]types.ParkedItem, error) {
 		return false, nil
 	})
 	return out, err
-}
-
-func encode[K any](kc interface {
-	Size(K) int
-	Encode([]byte, K) (int, error)
-}, k K,
-) ([]byte, error) {
-	buf := make([]byte, kc.Size(k))
-	n, err := kc.Encode(buf, k)
-	return buf[:n], err
 }
 
 // run calls fn, turning a panic into an error.
