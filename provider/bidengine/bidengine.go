@@ -187,34 +187,28 @@ func (e *Engine) match(spec markettypes.GroupSpec) (Resources, []string, sdkmath
 // size, cheapest model first (then by name and memory), with each pool's
 // device UUIDs in inventory order.
 func (e *Engine) freePools() ([]markettypes.GPUPool, [][]string) {
-	type poolKey struct {
-		model string
-		mem   uint64
+	type group struct {
+		pool    markettypes.GPUPool
+		devices []string
 	}
-	index := map[poolKey]int{}
-	var pools []markettypes.GPUPool
-	var devices [][]string
+	index := map[markettypes.GPUPool]int{} // keyed by model and memory, Free zero
+	var groups []group
 	for _, d := range e.gpus {
 		if e.gpuHolder[d.UUID] != "" {
 			continue
 		}
-		k := poolKey{d.Model, d.MemoryMiB}
+		k := markettypes.GPUPool{Model: d.Model, MemoryMiB: d.MemoryMiB}
 		i, ok := index[k]
 		if !ok {
-			i = len(pools)
+			i = len(groups)
 			index[k] = i
-			pools = append(pools, markettypes.GPUPool{Model: d.Model, MemoryMiB: d.MemoryMiB})
-			devices = append(devices, nil)
+			groups = append(groups, group{pool: k})
 		}
-		pools[i].Free++
-		devices[i] = append(devices[i], d.UUID)
+		groups[i].pool.Free++
+		groups[i].devices = append(groups[i].devices, d.UUID)
 	}
-	order := make([]int, len(pools))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		pa, pb := pools[order[a]], pools[order[b]]
+	sort.SliceStable(groups, func(a, b int) bool {
+		pa, pb := groups[a].pool, groups[b].pool
 		ca, _ := e.gpuPrice(pa.Model)
 		cb, _ := e.gpuPrice(pb.Model)
 		if !ca.Equal(cb) {
@@ -225,12 +219,12 @@ func (e *Engine) freePools() ([]markettypes.GPUPool, [][]string) {
 		}
 		return pa.MemoryMiB < pb.MemoryMiB
 	})
-	sortedPools := make([]markettypes.GPUPool, len(pools))
-	sortedDevices := make([][]string, len(pools))
-	for i, o := range order {
-		sortedPools[i], sortedDevices[i] = pools[o], devices[o]
+	pools := make([]markettypes.GPUPool, len(groups))
+	devices := make([][]string, len(groups))
+	for i, g := range groups {
+		pools[i], devices[i] = g.pool, g.devices
 	}
-	return sortedPools, sortedDevices
+	return pools, devices
 }
 
 func (e *Engine) gpuPrice(model string) (sdkmath.LegacyDec, bool) {

@@ -303,39 +303,50 @@ func TestAdversarialFalseManifestMissing(t *testing.T) {
 	lg.expect("market module", market, 0)
 }
 
+// openOrderID is an open order as `query market open-orders` shows it.
+type openOrderID struct {
+	Owner string `json:"owner"`
+	Dseq  string `json:"dseq"`
+	Gseq  int    `json:"gseq"`
+	Oseq  int    `json:"oseq"`
+}
+
+// awaitOpenOrder returns the first open order once one appears.
+func awaitOpenOrder(nw *localnet.Network, within time.Duration) (openOrderID, error) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		var orders struct {
+			Orders []struct {
+				ID openOrderID `json:"id"`
+			} `json:"orders"`
+		}
+		out, err := nw.CLI(context.Background(), "query", "market", "open-orders", "--output", "json")
+		if err == nil && json.Unmarshal([]byte(localnet.LastJSON(out)), &orders) == nil && len(orders.Orders) > 0 {
+			return orders.Orders[0].ID, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return openOrderID{}, fmt.Errorf("no open order appeared within %s", within)
+}
+
 // bidWhenOpen bids price from account `from` on the tenant's first open
 // order as soon as one appears.
 func bidWhenOpen(t *testing.T, nw *localnet.Network, from, price string) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			var orders struct {
-				Orders []struct {
-					ID struct {
-						Owner string `json:"owner"`
-						Dseq  string `json:"dseq"`
-						Gseq  int    `json:"gseq"`
-						Oseq  int    `json:"oseq"`
-					} `json:"id"`
-				} `json:"orders"`
-			}
-			out, err := nw.CLI(context.Background(), "query", "market", "open-orders", "--output", "json")
-			if err == nil && json.Unmarshal([]byte(localnet.LastJSON(out)), &orders) == nil && len(orders.Orders) > 0 {
-				id := orders.Orders[0].ID
-				out, err := nw.CLI(context.Background(), "tx", "market", "create-bid", id.Owner, id.Dseq, fmt.Sprint(id.Gseq), fmt.Sprint(id.Oseq), price,
-					"--deposit", "1000000ugpn", "--from", from, "--keyring-backend", "test", "--chain-id", nw.Config.ChainID,
-					"--gas", "400000", "--fees", "10000ugpn", "--yes", "--output", "json")
-				if err == nil && strings.Contains(out, `"code":0`) {
-					done <- nil
-				} else {
-					done <- fmt.Errorf("bid from %s: %v %s", from, err, out)
-				}
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
+		id, err := awaitOpenOrder(nw, 60*time.Second)
+		if err != nil {
+			done <- err
+			return
 		}
-		done <- fmt.Errorf("no open order appeared")
+		out, err := nw.CLI(context.Background(), "tx", "market", "create-bid", id.Owner, id.Dseq, fmt.Sprint(id.Gseq), fmt.Sprint(id.Oseq), price,
+			"--deposit", "1000000ugpn", "--from", from, "--keyring-backend", "test", "--chain-id", nw.Config.ChainID,
+			"--gas", "400000", "--fees", "10000ugpn", "--yes", "--output", "json")
+		if err == nil && strings.Contains(out, `"code":0`) {
+			done <- nil
+		} else {
+			done <- fmt.Errorf("bid from %s: %v %s", from, err, out)
+		}
 	}()
 	return done
 }
@@ -428,25 +439,11 @@ func TestAdversarialBidSquatting(t *testing.T) {
 		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--bid-window", "40", "--follow", "--wait", "150s")
 		done <- deployed{res, out, err}
 	}()
-	var dseq string
-	deadline := time.Now().Add(30 * time.Second)
-	for dseq == "" && time.Now().Before(deadline) {
-		var orders struct {
-			Orders []struct {
-				ID struct {
-					Dseq string `json:"dseq"`
-				} `json:"id"`
-			} `json:"orders"`
-		}
-		if out, err := nw.CLI(context.Background(), "query", "market", "open-orders", "--output", "json"); err == nil &&
-			json.Unmarshal([]byte(localnet.LastJSON(out)), &orders) == nil && len(orders.Orders) > 0 {
-			dseq = orders.Orders[0].ID.Dseq
-		}
-		time.Sleep(300 * time.Millisecond)
+	order, err := awaitOpenOrder(nw, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if dseq == "" {
-		t.Fatal("no open order")
-	}
+	dseq := order.Dseq
 	maxPrice := "5000000000ugpn" // the SDL's price: the order's max
 	parallel(func(s string) {
 		txAs(t, nw, s, "tx", "market", "create-bid", tenantAddr, dseq, "1", "1", maxPrice, "--deposit", "1000000ugpn")
@@ -468,7 +465,7 @@ func TestAdversarialBidSquatting(t *testing.T) {
 	honest := startProvider(t, nw, "2000000000")
 	honest.waitLog(20*time.Second, "bid placed")
 	var evicted string
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for evicted == "" && time.Now().Before(deadline) {
 		cli(t, nw, nw.Nodes[0], &bids, "query", "market", "bids", tenantAddr, dseq, "1", "1", "--output", "json")
 		left := map[string]bool{}
