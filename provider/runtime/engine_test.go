@@ -549,6 +549,17 @@ func TestDeployRefusesWhatTheTenantCannotRun(t *testing.T) {
 		}
 		assertNothingOnEngine(t, r, lease)
 	})
+	t.Run("limits the engine refuses", func(t *testing.T) {
+		r := newTestRuntime(t, Options{})
+		lease := newLease(t, r)
+		svc := workloadService(t, "job", 1, "never")
+		svc.Resources.MemoryBytes = 1 << 20 // below the engine's 6 MB floor
+		_, err := r.Deploy(context.Background(), Workload{Lease: lease, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{svc}}})
+		if !errors.Is(err, ErrWorkloadInvalid) {
+			t.Fatalf("Deploy = %v, want ErrWorkloadInvalid", err)
+		}
+		assertNothingOnEngine(t, r, lease)
+	})
 	t.Run("image over the size limit", func(t *testing.T) {
 		r := newTestRuntime(t, Options{MaxImageBytes: 1024})
 		lease := newLease(t, r)
