@@ -138,7 +138,8 @@ func (q Queue[T, K]) Retry(ctx context.Context) (int, error) {
 	return len(keys), nil
 }
 
-// List returns a module's parked items, every queue's.
+// List returns a module's parked items, every queue's (for its query and
+// its genesis export).
 func List(ctx context.Context, p Parked) ([]types.ParkedItem, error) {
 	var out []types.ParkedItem
 	err := p.Walk(ctx, nil, func(_ ParkedKey, v types.ParkedItem) (bool, error) {
@@ -157,9 +158,6 @@ func run(ctx sdk.Context, fn func(ctx context.Context) error) (err error) {
 	}()
 	return fn(ctx)
 }
-
-// Export lists a module's parked items for its genesis.
-func Export(ctx context.Context, p Parked) ([]types.ParkedItem, error) { return List(ctx, p) }
 
 // Import stores a module's parked items from its genesis.
 func Import(ctx context.Context, p Parked, items []types.ParkedItem) error {

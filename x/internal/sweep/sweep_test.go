@@ -134,7 +134,7 @@ func TestParkedGenesisRoundTrip(t *testing.T) {
 	if err := sweep.Import(f.ctx, f.queue.Parked, items); err != nil {
 		t.Fatal(err)
 	}
-	out, err := sweep.Export(f.ctx, f.queue.Parked)
+	out, err := sweep.List(f.ctx, f.queue.Parked)
 	if err != nil || len(out) != 1 || out[0].Item != "x" {
 		t.Fatalf("export %+v %v", out, err)
 	}

@@ -148,7 +148,7 @@ func (k *Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error)
 	if gs.NextBidSeq, err = k.NextBidSeq.Peek(ctx); err != nil {
 		return nil, err
 	}
-	if gs.Parked, err = sweep.Export(ctx, k.Parked); err != nil {
+	if gs.Parked, err = sweep.List(ctx, k.Parked); err != nil {
 		return nil, err
 	}
 	return gs, nil
