@@ -536,8 +536,12 @@ func TestNewRefusesABadLeaseSubnetPool(t *testing.T) {
 // execute and an image over MaxImageBytes are the tenant's faults
 // (ErrWorkloadInvalid, so the daemon closes as workload_invalid without a
 // slash), and nothing is left on the engine.
+//
+// Not parallel: it creates and removes lease networks, and Docker's
+// inter-bridge isolation rules are rewritten on every such change (see
+// TestDeployRunsConfinedReplicas, which once saw another lease reach its
+// container while the networks of parallel tests churned).
 func TestDeployRefusesWhatTheTenantCannotRun(t *testing.T) {
-	t.Parallel()
 	t.Run("command that does not exist", func(t *testing.T) {
 		r := newTestRuntime(t, Options{})
 		lease := newLease(t, r)
