@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"github.com/gpunet/gpunet/provider/daemon"
 	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/leaseauth"
+	"github.com/gpunet/gpunet/provider/runtime"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
@@ -50,7 +52,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 	}
 	root.PersistentFlags().String("config", defaultConfig(), "path of provider.yaml (env GPUNET_PROVIDER_CONFIG)")
-	root.AddCommand(initCmd(), inventoryCmd(), registerCmd(), runCmd(), versionCmd())
+	root.AddCommand(initCmd(), inventoryCmd(), egressCmd(), registerCmd(), runCmd(), versionCmd())
 	return root
 }
 
@@ -148,17 +150,74 @@ a config only NVML is asked.`,
 			if err != nil {
 				return err
 			}
+			iso, isoErr := hostIsolation(cmd.Context(), c)
 			if j, _ := cmd.Flags().GetBool("json"); j {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(inv)
+				report := struct {
+					inventory.Inventory
+					Isolation      *runtime.Isolation `json:"isolation,omitempty"`
+					IsolationError string             `json:"isolation_error,omitempty"`
+				}{Inventory: inv}
+				if isoErr != nil {
+					report.IsolationError = isoErr.Error()
+				} else {
+					report.Isolation = &iso
+				}
+				return enc.Encode(report)
 			}
 			inv.Print(cmd.OutOrStdout())
+			out := cmd.OutOrStdout()
+			if isoErr != nil {
+				fmt.Fprintf(out, "Isolation: unknown (%v)\n", isoErr)
+				return nil
+			}
+			fmt.Fprintf(out, "Isolation:\n  leases run as host root: %v (userns-remap %v, container_user %q)\n  storage limit: %s (%s)\n  egress filter: %s\n",
+				iso.LeasesRunAsHostRoot, iso.UsernsRemap, iso.ContainerUser, iso.StorageLimit, iso.StorageDriver, c.Runtime.EgressFilter)
 			return nil
 		},
 	}
 	cmd.Flags().Bool("json", false, "print JSON")
 	return cmd
+}
+
+func egressCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "egress", Short: "The iptables filter that keeps leases off this host and its networks"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "rules",
+		Short: "Print a shell script (run it as root) that installs the lease egress filter for this config",
+		Long: `Print the script that installs the filter the daemon installs itself with
+runtime.egress_filter: install, for operators who set it to verify and manage the
+host firewall themselves. Running it twice changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			p, err := c.EgressPolicy()
+			if err != nil {
+				return err
+			}
+			_, err = io.WriteString(cmd.OutOrStdout(), p.Script())
+			return err
+		},
+	})
+	return cmd
+}
+
+// hostIsolation asks the Docker engine how it would contain leases under
+// this config.
+func hostIsolation(ctx context.Context, c *config.Config) (runtime.Isolation, error) {
+	rt, err := runtime.New(ctx, runtime.Options{
+		Provider: "inventory", DockerHost: c.Runtime.DockerHost, ContainerUser: c.Runtime.ContainerUser,
+		StorageLimit: c.Runtime.StorageLimit, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return runtime.Isolation{}, err
+	}
+	defer func() { _ = rt.Close() }() // a read-only probe
+	return rt.Isolation(), nil
 }
 
 // declaredAttribute marks on chain that a provider's GPUs are declared, not detected.

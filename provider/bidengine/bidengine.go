@@ -35,8 +35,16 @@ func (r Resources) add(o Resources) Resources {
 	return Resources{r.CPUMillis + o.CPUMillis, r.MemoryBytes + o.MemoryBytes, r.StorageBytes + o.StorageBytes}
 }
 
+// sub is r-o, each field floored at zero: a host over-committed by
+// adopted containers (Adopt) has nothing free, not a wrapped-around plenty.
 func (r Resources) sub(o Resources) Resources {
-	return Resources{r.CPUMillis - o.CPUMillis, r.MemoryBytes - o.MemoryBytes, r.StorageBytes - o.StorageBytes}
+	d := func(a, b uint64) uint64 {
+		if b > a {
+			return 0
+		}
+		return a - b
+	}
+	return Resources{d(r.CPUMillis, o.CPUMillis), d(r.MemoryBytes, o.MemoryBytes), d(r.StorageBytes, o.StorageBytes)}
 }
 
 // Reservation is what one order (and then its lease) holds.
@@ -268,6 +276,23 @@ func (e *Engine) Restore(r Reservation) error {
 	}
 	e.hold(r)
 	return nil
+}
+
+// Adopt holds what running containers hold, whatever the capacity now
+// says: after a restart with a smaller config the host is over-committed
+// until those leases end, but no GPU a container holds is promised to
+// another order. A reservation already held under key is replaced.
+func (e *Engine) Adopt(r Reservation) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.held[r.Key]; ok {
+		delete(e.held, r.Key)
+		e.used = e.used.sub(old.Resources)
+		for _, u := range old.GPUs {
+			delete(e.gpuHolder, u)
+		}
+	}
+	e.hold(r)
 }
 
 // Release frees what key holds; releasing nothing is fine.

@@ -1,6 +1,7 @@
 package bidengine
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,5 +206,30 @@ func TestMaxReplicasPerLease(t *testing.T) {
 	}
 	if d := e.EvaluateAndReserve("o2", spec(1_000_000_000, unit(3, 100, 1, 0))); !d.Bid {
 		t.Errorf("3 replicas refused: %s", d.Reason)
+	}
+}
+
+func TestAdoptHoldsContainerGPUsEvenOverCapacity(t *testing.T) {
+	e := testEngine(t)
+	capacity, gpus := e.Free()
+	e.Adopt(Reservation{Key: "a/1/1/1", GPUs: []string{gpus[0]}, Resources: Resources{CPUMillis: capacity.CPUMillis + 1000}})
+	free, freeGPUs := e.Free()
+	if free.CPUMillis != 0 {
+		t.Errorf("over-committed host offers %d CPU millis", free.CPUMillis)
+	}
+	if slices.Contains(freeGPUs, gpus[0]) {
+		t.Errorf("adopted GPU %s offered again", gpus[0])
+	}
+	if err := e.Restore(Reservation{Key: "b/1/1/1", GPUs: []string{gpus[0]}}); err == nil {
+		t.Error("a saved reservation took a GPU a container holds")
+	}
+	// Adopting again replaces, and Release frees it all.
+	e.Adopt(Reservation{Key: "a/1/1/1", GPUs: []string{gpus[1]}})
+	if _, freeGPUs := e.Free(); !slices.Contains(freeGPUs, gpus[0]) || slices.Contains(freeGPUs, gpus[1]) {
+		t.Errorf("after re-adopting: free %v", freeGPUs)
+	}
+	e.Release("a/1/1/1")
+	if _, freeGPUs := e.Free(); len(freeGPUs) != len(gpus) {
+		t.Errorf("after release: %d of %d GPUs free", len(freeGPUs), len(gpus))
 	}
 }

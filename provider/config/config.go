@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gpunet/gpunet/internal/coin"
+	"github.com/gpunet/gpunet/provider/egress"
 	"github.com/gpunet/gpunet/provider/subnet"
 	providercli "github.com/gpunet/gpunet/x/provider/client/cli"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
@@ -136,6 +139,31 @@ type Runtime struct {
 	// LeaseSubnetBits the prefix length of each (see package subnet).
 	LeaseSubnets    string `yaml:"lease_subnets"`
 	LeaseSubnetBits int    `yaml:"lease_subnet_bits"`
+	// EgressFilter keeps leases off the host's and its LAN's addresses
+	// (package egress): "install" (default) writes the iptables rules at
+	// start and restores them when they drift, "verify" only checks rules
+	// the operator installs and refuses to start without them, "off" runs
+	// leases unfiltered. EgressAllow are CIDRs opened anyway.
+	EgressFilter string   `yaml:"egress_filter"`
+	EgressAllow  []string `yaml:"egress_allow"`
+	// ContainerUser ("uid:gid") runs every lease container as that user
+	// instead of the image's (often root); empty keeps the image's. Under
+	// Docker user-namespace remapping root in a container is not root on
+	// the host either way.
+	ContainerUser string `yaml:"container_user"`
+	// StorageLimit says how each replica's writable layer is held to its
+	// storage size: "auto" (default: "quota" when the engine can, else
+	// "watch"), "quota" (the engine's size option, overlay2 on xfs with
+	// pquota: writes past it fail with "no space"), "watch" (the daemon
+	// measures layers every storage_check_interval and stops a replica
+	// past its size) or "off" (no storage is offered).
+	StorageLimit         string   `yaml:"storage_limit"`
+	StorageCheckInterval Duration `yaml:"storage_check_interval"`
+	// RegistryAllow, when not empty, are the only registries images may
+	// come from; RegistryDeny are refused. Entries are registry host
+	// names ("docker.io", "ghcr.io", "*.example.com").
+	RegistryAllow []string `yaml:"registry_allow"`
+	RegistryDeny  []string `yaml:"registry_deny"`
 }
 
 // API configures the tenant HTTPS API.
@@ -262,6 +290,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Runtime.LeaseSubnetBits == 0 {
 		c.Runtime.LeaseSubnetBits = subnet.DefaultBits
+	}
+	if c.Runtime.EgressFilter == "" {
+		c.Runtime.EgressFilter = "install"
+	}
+	if c.Runtime.StorageLimit == "" {
+		c.Runtime.StorageLimit = "auto"
+	}
+	if c.Runtime.StorageCheckInterval == 0 {
+		c.Runtime.StorageCheckInterval = Duration(10 * time.Second)
 	}
 	if c.API.MetricsListen == "" {
 		c.API.MetricsListen = "127.0.0.1:9465"
@@ -390,6 +427,39 @@ func (c *Config) Validate() error {
 	}
 	if _, err := subnet.Parse(c.Runtime.LeaseSubnets, c.Runtime.LeaseSubnetBits); err != nil {
 		bad("runtime.lease_subnets", "%v", err)
+	}
+	switch c.Runtime.EgressFilter {
+	case "install", "verify", "off":
+	default:
+		bad("runtime.egress_filter", "%q is not install, verify or off", c.Runtime.EgressFilter)
+	}
+	for _, a := range c.Runtime.EgressAllow {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			bad("runtime.egress_allow", "%q is not a CIDR (e.g. 192.168.1.10/32)", a)
+		}
+	}
+	if u := c.Runtime.ContainerUser; u != "" {
+		uid, gid, ok := strings.Cut(u, ":")
+		if _, err := strconv.ParseUint(uid, 10, 32); err != nil || !ok {
+			bad("runtime.container_user", "%q is not uid:gid (numbers, e.g. 65534:65534)", u)
+		} else if _, err := strconv.ParseUint(gid, 10, 32); err != nil {
+			bad("runtime.container_user", "%q is not uid:gid (numbers, e.g. 65534:65534)", u)
+		} else if uid == "0" {
+			bad("runtime.container_user", "%q is root; leave it empty to keep the image's user", u)
+		}
+	}
+	switch c.Runtime.StorageLimit {
+	case "auto", "quota", "watch", "off":
+	default:
+		bad("runtime.storage_limit", "%q is not auto, quota, watch or off", c.Runtime.StorageLimit)
+	}
+	if c.Runtime.StorageCheckInterval.D() < time.Second {
+		bad("runtime.storage_check_interval", "%s is below 1s", c.Runtime.StorageCheckInterval.D())
+	}
+	for _, r := range append(append([]string(nil), c.Runtime.RegistryAllow...), c.Runtime.RegistryDeny...) {
+		if r == "" || strings.ContainsAny(r, "/ :@") {
+			bad("runtime.registry_allow/registry_deny", "%q is not a registry host name (e.g. docker.io, *.example.com)", r)
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.API.MetricsListen); err != nil && c.API.MetricsListen != "off" {
 		bad("api.metrics_listen", "%q is not host:port (or off)", c.API.MetricsListen)
@@ -559,4 +629,25 @@ func (c *Config) KeyringPassphrase() (string, error) {
 		return "", fmt.Errorf("key.passphrase_file: %w", err)
 	}
 	return strings.TrimRight(string(raw), "\r\n"), nil
+}
+
+// EgressPolicy is the lease egress filter runtime.lease_subnets and
+// runtime.egress_allow describe, with the host's DNS resolvers (from
+// /etc/resolv.conf) left reachable on port 53.
+func (c *Config) EgressPolicy() (egress.Policy, error) {
+	pool, err := netip.ParsePrefix(c.Runtime.LeaseSubnets)
+	if err != nil {
+		return egress.Policy{}, fmt.Errorf("runtime.lease_subnets: %w", err)
+	}
+	p := egress.Policy{Pool: pool.Masked()}
+	for _, a := range c.Runtime.EgressAllow {
+		pfx, err := netip.ParsePrefix(a)
+		if err != nil {
+			return egress.Policy{}, fmt.Errorf("runtime.egress_allow: %w", err)
+		}
+		p.Allow = append(p.Allow, pfx.Masked())
+	}
+	// A host without a resolv.conf has no resolvers to open.
+	p.Resolvers, _ = egress.Resolvers("/etc/resolv.conf")
+	return p, nil
 }

@@ -79,6 +79,14 @@ runtime:
   max_image_size: 50Gi       # larger images are refused (the lease closes as workload_invalid)
   lease_subnets: 10.240.0.0/12 # each lease's network gets a subnet from this pool;
   lease_subnet_bits: 24      # pick a pool your host's networks do not use
+  egress_filter: install     # iptables rules keep leases off the host, its LAN and link-local
+                             # addresses (install | verify: you install them | off)
+  egress_allow: []           # CIDRs leases may reach anyway, e.g. [192.168.1.20/32]
+  container_user: ""         # uid:gid every lease runs as (empty: the image's user; see README)
+  storage_limit: auto        # writable layers held to their size: auto | quota | watch | off
+  storage_check_interval: 10s
+  registry_allow: []         # only these registries, e.g. [docker.io, ghcr.io] (empty: any)
+  registry_deny: []          # never these registries
 
 api:
   listen: %q

@@ -125,7 +125,7 @@ func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
 		if d.watcher != nil {
 			height = d.watcher.LastHeight()
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "provider": d.provider, "processed_height": height})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "provider": d.provider, "processed_height": height, "isolation": d.isolation()})
 	})
 	mux.HandleFunc("GET /v1/inventory", d.handleInventory)
 	auth := &authorizer{d: d, v: v, keys: map[string]cachedKey{}}
@@ -182,7 +182,7 @@ func (d *Daemon) handleInventory(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"provider": d.provider, "source": d.inv.Source, "gpus": d.inv.GPUs,
 		"cpu_millis": d.inv.CPUMillis, "memory_bytes": d.inv.MemoryBytes, "storage_bytes": d.inv.StorageBytes,
-		"free": free, "free_gpus": freeGPUs,
+		"free": free, "free_gpus": freeGPUs, "isolation": d.isolation(),
 	})
 }
 
@@ -316,6 +316,9 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 			}
 		}
 		g, err := groupFor(m, spec)
+		if err == nil {
+			err = d.checkRegistries(g)
+		}
 		if err != nil {
 			writeErr(w, http.StatusUnprocessableEntity, err)
 			return

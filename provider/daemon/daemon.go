@@ -19,6 +19,7 @@ import (
 	"github.com/gpunet/gpunet/provider/bidengine"
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/provider/config"
+	"github.com/gpunet/gpunet/provider/egress"
 	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/runtime"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -42,6 +43,13 @@ type Daemon struct {
 	metricsSrv *http.Server
 	metricsAt  string // the metrics server's address, once listening
 	env        *managerEnv
+	// host is the real runtime (nil in unit tests): what the host does to
+	// contain leases, its storage watch and the GPUs its containers hold.
+	host *runtime.Runtime
+	// egress is the lease egress filter in force (nil: off); egressErr
+	// what its last check found wrong.
+	egress    *egress.Policy
+	egressErr error
 
 	provider string // bech32 address
 	keys     Signer // the provider's key, for manifest receipts
@@ -94,6 +102,9 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	if cfg.Runtime.StorageLimit == runtime.StorageOff {
+		inv.StorageBytes = 0 // storage nothing limits is not offered
+	}
 	engine := bidengine.New(inv, prices, cfg.Provider.Attributes)
 	engine.MaxReplicas = cfg.Runtime.MaxReplicasPerLease
 	d := newDaemon(cfg, logger, chainClient{QueryClient: c.Market, c: c}, c.Address.String(), st, engine, inv)
@@ -141,15 +152,22 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 func (d *Daemon) Run(parent context.Context) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
+	rc := d.cfg.Runtime
 	rt, err := runtime.New(ctx, runtime.Options{
-		Provider: d.provider, PublishHost: d.cfg.Runtime.PublishHost, PidsLimit: d.cfg.Runtime.PidsLimit, LeasePidsLimit: d.cfg.Runtime.LeasePidsLimit,
-		Pull: d.cfg.Runtime.PullImages, MaxImageBytes: d.cfg.MaxImageBytes(), Logger: d.log, DockerHost: d.cfg.Runtime.DockerHost,
-		LeaseSubnets: d.cfg.Runtime.LeaseSubnets, LeaseSubnetBits: d.cfg.Runtime.LeaseSubnetBits,
+		Provider: d.provider, PublishHost: rc.PublishHost, PidsLimit: rc.PidsLimit, LeasePidsLimit: rc.LeasePidsLimit,
+		Pull: rc.PullImages, MaxImageBytes: d.cfg.MaxImageBytes(), Logger: d.log, DockerHost: rc.DockerHost,
+		LeaseSubnets: rc.LeaseSubnets, LeaseSubnetBits: rc.LeaseSubnetBits,
+		ContainerUser: rc.ContainerUser, StorageLimit: rc.StorageLimit, StorageCheckInterval: rc.StorageCheckInterval.D(),
+		Registries:       runtime.RegistryPolicy{Allow: rc.RegistryAllow, Deny: rc.RegistryDeny},
+		PulledImagesFile: d.cfg.DataPath("pulled-images.json"),
 	})
 	if err != nil {
 		return err
 	}
-	d.rt, d.env.rt, d.ctx = rt, rt, ctx
+	d.rt, d.env.rt, d.ctx, d.host = rt, rt, ctx, rt
+	if err := d.setupEgress(ctx); err != nil {
+		return err
+	}
 	// Offering real GPUs through a toolkit with known escapes would hand a
 	// tenant the host: refuse to start, saying why.
 	if d.inv.Source == inventory.SourceNVML && len(d.inv.Healthy()) > 0 {
@@ -160,15 +178,10 @@ func (d *Daemon) Run(parent context.Context) error {
 	d.log.Info("provider daemon starting", "provider", d.provider, "chain_id", d.cfg.Chain.ID,
 		"inventory", d.inv.Source, "gpus", len(d.inv.Healthy()), "cpu_millis", d.inv.CPUMillis, "memory_bytes", d.inv.MemoryBytes)
 
-	// Reservations from before a restart come back first, so nothing is promised twice.
-	saved, err := d.store.loadReservations()
-	if err != nil {
+	// Reservations from before a restart come back first, so nothing is
+	// promised twice: what running containers hold, then what was saved.
+	if err := d.restoreReservations(ctx); err != nil {
 		return err
-	}
-	for _, r := range saved {
-		if err := d.engine.Restore(r); err != nil {
-			d.log.Warn("dropping saved reservation", "key", r.Key, "err", err)
-		}
 	}
 
 	stopped := make(chan error, 3) // the API server's, the metrics server's or the watcher's end
@@ -207,6 +220,10 @@ func (d *Daemon) Run(parent context.Context) error {
 		}()
 		go func() { defer d.wg.Done(); d.every(ctx, d.cfg.ReconcileInterval.D(), "reconcile", d.reconcile) }()
 		go func() { defer d.wg.Done(); d.every(ctx, d.cfg.WithdrawInterval.D(), "withdraw", d.withdrawAll) }()
+		if rt.Isolation().StorageLimit == runtime.StorageWatch {
+			d.wg.Add(1)
+			go func() { defer d.wg.Done(); d.every(ctx, rc.StorageCheckInterval.D(), "storage watch", d.watchStorage) }()
+		}
 	}
 	select {
 	case <-ctx.Done():

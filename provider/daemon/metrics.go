@@ -15,6 +15,7 @@ type metrics struct {
 	earnings     prometheus.Counter
 	height       prometheus.Gauge
 	lag          prometheus.Gauge
+	evictions    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -28,7 +29,8 @@ func newMetrics() *metrics {
 		earnings:     prometheus.NewCounter(prometheus.CounterOpts{Name: "gpunet_provider_earnings_ugpn_total", Help: "Net ugpn paid to this provider since the daemon started."}),
 		height:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "gpunet_provider_processed_height", Help: "Last block height processed."}),
 		lag:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "gpunet_provider_chain_lag_blocks", Help: "Blocks between the node's head and the last processed."}),
+		evictions:    prometheus.NewCounter(prometheus.CounterOpts{Name: "gpunet_provider_storage_evictions_total", Help: "Replicas the storage watch stopped for passing their storage size."}),
 	}
-	m.reg.MustRegister(m.bids, m.leasesWon, m.leasesClosed, m.leases, m.containers, m.earnings, m.height, m.lag)
+	m.reg.MustRegister(m.bids, m.leasesWon, m.leasesClosed, m.leases, m.containers, m.earnings, m.height, m.lag, m.evictions)
 	return m
 }

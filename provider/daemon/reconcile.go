@@ -14,6 +14,7 @@ import (
 // are tracked, leases gone are torn down, containers of live leases are
 // adopted, open orders get considered, stale reservations are freed.
 func (d *Daemon) reconcile(ctx context.Context) error {
+	d.checkEgress(ctx)
 	if _, err := d.marketParams(ctx, true); err != nil {
 		return fmt.Errorf("market params: %w", err)
 	}

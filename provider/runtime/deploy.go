@@ -76,6 +76,9 @@ func (r *Runtime) ensureImages(ctx context.Context, w Workload) error {
 			continue
 		}
 		seen[svc.Image] = true
+		if err := r.opts.Registries.Check(svc.Image); err != nil {
+			return fmt.Errorf("lease %s service %q: %w: %v", leaseName(w.Lease), svc.Name, ErrWorkloadInvalid, err)
+		}
 		if err := r.ensureImage(ctx, svc.Image); err != nil {
 			r.log.Warn("image unavailable", "lease", leaseName(w.Lease), "service", svc.Name, "image", svc.Image, "err", err)
 			return fmt.Errorf("lease %s service %q: %w", leaseName(w.Lease), svc.Name, err)
@@ -96,7 +99,9 @@ func (r *Runtime) ensureImage(ctx context.Context, ref string) error {
 		return fmt.Errorf("%w: %s is not on the engine and pulling is off", ErrImageUnavailable, ref)
 	}
 	r.log.Info("pulling image", "image", ref)
-	if err := r.pull(ctx, ref); err != nil {
+	if err := r.pull(ctx, ref); errors.Is(err, ErrWorkloadInvalid) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("%w: %s is not on the engine and could not be pulled: %v", ErrImageUnavailable, ref, err)
 	}
 	// A pull can fail inside its progress stream; the image being there
@@ -106,6 +111,9 @@ func (r *Runtime) ensureImage(ctx context.Context, ref string) error {
 		return fmt.Errorf("%w: %s is not on the engine after pulling: %v", ErrImageUnavailable, ref, err)
 	}
 	r.log.Info("image pulled", "image", ref, "bytes", img.Size)
+	if err := r.pulled.mark(ref, true); err != nil {
+		r.log.Warn("could not record a pulled image", "image", ref, "err", err)
+	}
 	return r.checkImageSize(ref, img.Size)
 }
 
@@ -117,22 +125,47 @@ func (r *Runtime) checkImageSize(ref string, size int64) error {
 	return nil
 }
 
+// pull pulls ref, stopping as soon as the sizes of the layers the
+// registry announces add up to more than MaxImageBytes (compressed sizes:
+// the unpacked image is checked again after the pull).
 func (r *Runtime) pull(ctx context.Context, ref string) error {
+	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
+	defer cancel()
 	body, err := r.cli.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	return pullStreamError(body)
+	err = pullStreamError(body, r.opts.MaxImageBytes)
+	var tooLarge errTooLarge
+	if errors.As(err, &tooLarge) {
+		cancel() // the engine drops the pull when its client goes
+		err = fmt.Errorf("%w: image %s: %v", ErrWorkloadInvalid, ref, tooLarge)
+	}
+	return err
+}
+
+// errTooLarge is pullStreamError's refusal of an oversized image.
+type errTooLarge struct{ total, max int64 }
+
+func (e errTooLarge) Error() string {
+	return fmt.Sprintf("its layers add up to more than %d bytes compressed (at least %d); this provider accepts at most %d", e.max, e.total, e.max)
 }
 
 // pullStreamError reads a pull's JSON progress stream to the end and
-// returns the error it reports, if any.
-func pullStreamError(stream io.Reader) error {
+// returns the error it reports, if any. With max > 0 it stops with
+// errTooLarge when the layer sizes announced so far exceed max.
+func pullStreamError(stream io.Reader, max int64) error {
 	dec := json.NewDecoder(stream)
+	layers := map[string]int64{}
+	var total int64
 	for {
 		var msg struct {
-			Error string `json:"error"`
+			ID       string `json:"id"`
+			Error    string `json:"error"`
+			Progress struct {
+				Total int64 `json:"total"`
+			} `json:"progressDetail"`
 		}
 		if err := dec.Decode(&msg); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -142,6 +175,13 @@ func pullStreamError(stream io.Reader) error {
 		}
 		if msg.Error != "" {
 			return errors.New(msg.Error)
+		}
+		if max > 0 && msg.ID != "" && msg.Progress.Total > layers[msg.ID] {
+			total += msg.Progress.Total - layers[msg.ID]
+			layers[msg.ID] = msg.Progress.Total
+			if total > max {
+				return errTooLarge{total: total, max: max}
+			}
 		}
 	}
 }

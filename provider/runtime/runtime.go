@@ -62,6 +62,21 @@ type Options struct {
 	// LeaseSubnetBits is the prefix length of one lease's subnet (default
 	// subnet.DefaultBits).
 	LeaseSubnetBits int
+	// ContainerUser ("uid:gid") runs every container as that user instead
+	// of the image's; empty keeps the image's.
+	ContainerUser string
+	// StorageLimit is how writable layers are held to their replica's
+	// storage size: StorageAuto (default), StorageQuota, StorageWatch or
+	// StorageOff; StorageCheckInterval is how often the daemon is expected
+	// to call CheckStorage in watch mode (for the log).
+	StorageLimit         string
+	StorageCheckInterval time.Duration
+	// Registries limits where images may come from.
+	Registries RegistryPolicy
+	// PulledImagesFile records the images this runtime pulled, which it
+	// removes when no container uses them any more ("" keeps the record in
+	// memory only).
+	PulledImagesFile string
 	// Logger receives one line per decision (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -77,6 +92,10 @@ type Runtime struct {
 	locks map[string]*sync.Mutex // lease key → its lock
 
 	subnets subnet.Pool
+
+	iso     Isolation
+	evicted evictions
+	pulled  *pulledImages
 
 	// bg lives until Close; the engine events stream that wakes WaitJob's
 	// waiters runs on it, started by the first wait.
@@ -147,6 +166,14 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 
 		subnets: pool,
 	}
+	if r.pulled, err = loadPulled(opts.PulledImagesFile); err != nil {
+		_ = cli.Close() // nothing was started on it
+		return nil, fmt.Errorf("runtime: pulled images record: %w", err)
+	}
+	if err := r.probeIsolation(pingCtx); err != nil {
+		_ = cli.Close() // nothing was started on it
+		return nil, err
+	}
 	r.bg, r.stop = context.WithCancel(context.Background())
 	r.log.Info("docker engine connected", "host", cli.DaemonHost(), "api_version", ping.APIVersion)
 	return r, nil
@@ -189,5 +216,7 @@ func (r *Runtime) settings(l LeaseRef) specSettings {
 		PidsLimit:   r.opts.PidsLimit,
 		LeasePids:   r.opts.LeasePidsLimit,
 		Network:     networkName(r.opts.Provider, l),
+		User:        r.opts.ContainerUser,
+		Quota:       r.iso.StorageLimit == StorageQuota,
 	}
 }

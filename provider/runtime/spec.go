@@ -63,6 +63,8 @@ type specSettings struct {
 	PidsLimit   int64
 	LeasePids   int64 // the lease's budget, split between its replicas
 	Network     string
+	User        string // uid:gid every container runs as ("": the image's)
+	Quota       bool   // the engine limits writable layers (StorageQuota)
 }
 
 // planReplicas turns a workload into one replicaSpec per service replica, in
@@ -103,7 +105,13 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 			}
 			names[name] = svc.Name
 			replicaGPUs, declared := splitDeclared(gpus[si][r])
-			cfg := containerConfig(svc, r, replicaLabels(set.Provider, w.Lease, w.Group.Name, svc.Name, r))
+			labels := replicaLabels(set.Provider, w.Lease, w.Group.Name, svc.Name, r)
+			labels[LabelStorage] = strconv.FormatUint(svc.Resources.StorageBytes, 10)
+			labels[LabelGPUs] = strings.Join(gpus[si][r], ",")
+			cfg := containerConfig(svc, r, labels)
+			if set.User != "" {
+				cfg.User = set.User
+			}
 			// The provider, not the image or the tenant, says which GPUs a
 			// container sees: none ("void", and the plain runc runtime, so
 			// no GPU hook runs at all) or exactly the replica's UUIDs. An
@@ -245,10 +253,12 @@ func hostConfig(svc sdl.ManifestService, replicaGPUs []string, set specSettings)
 	}
 	// No swap: the memory+swap limit equals the memory limit.
 	hc.MemorySwap = hc.Memory
-	// Resources.StorageBytes is not enforced: overlay2 supports a size
-	// limit on the writable layer only on xfs with project quotas, which
-	// provider hosts are not required to have. The container can fill the
-	// host's Docker disk up to what the host allows.
+	// The writable layer is held to Resources.StorageBytes by the engine
+	// where it can (overlay2 on xfs with pquota); elsewhere the storage
+	// watch (CheckStorage) stops a replica past it.
+	if set.Quota && svc.Resources.StorageBytes > 0 {
+		hc.StorageOpt = map[string]string{"size": strconv.FormatUint(svc.Resources.StorageBytes, 10)}
+	}
 	// Global exposes are published on a free host port ("" asks the engine
 	// for one; Status reports which). The others are for the lease's own
 	// services and stay on its network, reached by service name. Expose.As

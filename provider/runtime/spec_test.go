@@ -288,11 +288,11 @@ func TestStartErrorNamesMissingGPUDriver(t *testing.T) {
 
 func TestPullStreamError(t *testing.T) {
 	ok := `{"status":"Pulling from library/x"}` + "\n" + `{"status":"Status: Downloaded newer image"}`
-	if err := pullStreamError(strings.NewReader(ok)); err != nil {
+	if err := pullStreamError(strings.NewReader(ok), 0); err != nil {
 		t.Errorf("successful pull: %v", err)
 	}
 	failed := `{"status":"Pulling"}` + "\n" + `{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}`
-	if err := pullStreamError(strings.NewReader(failed)); err == nil || err.Error() != "manifest unknown" {
+	if err := pullStreamError(strings.NewReader(failed), 0); err == nil || err.Error() != "manifest unknown" {
 		t.Errorf("failed pull: %v", err)
 	}
 }
@@ -432,5 +432,62 @@ func TestEndlessLogLineIsCut(t *testing.T) {
 	}
 	if lines[16] != "[job-0] end" || lines[17] != "[job-0] next line" {
 		t.Errorf("after the cuts: %q %q", lines[16], lines[17])
+	}
+}
+
+func TestPullStopsWhenAnnouncedLayersPassTheCap(t *testing.T) {
+	stream := `{"status":"Pulling fs layer","id":"a"}
+{"status":"Downloading","id":"a","progressDetail":{"current":10,"total":600}}
+{"status":"Downloading","id":"a","progressDetail":{"current":20,"total":600}}
+{"status":"Downloading","id":"b","progressDetail":{"current":10,"total":500}}
+{"status":"Download complete","id":"a"}`
+	var tooLarge errTooLarge
+	if err := pullStreamError(strings.NewReader(stream), 1000); !errors.As(err, &tooLarge) || tooLarge.total != 1100 {
+		t.Fatalf("got %v, want the pull stopped at 1100 announced bytes", err)
+	}
+	// The same layer announced twice counts once.
+	if err := pullStreamError(strings.NewReader(stream), 1200); err != nil {
+		t.Fatalf("under the cap: %v", err)
+	}
+}
+
+func TestRegistryPolicy(t *testing.T) {
+	p := RegistryPolicy{Allow: []string{"docker.io", "*.example.com"}, Deny: []string{"bad.example.com"}}
+	for ref, want := range map[string]string{
+		"ubuntu:22.04":             "",
+		"docker.io/library/ubuntu": "",
+		"ghcr.io/x/y:1":            "registry ghcr.io; this provider takes images only from docker.io, *.example.com",
+		"reg.example.com/team/img": "",
+		"bad.example.com/team/img": "registry bad.example.com, which this provider refuses",
+		"localhost:5000/img":       "registry localhost:5000",
+		"bad ref!":                 "not a valid reference",
+	} {
+		err := p.Check(ref)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", ref, err, want)
+		}
+	}
+	if err := (RegistryPolicy{}).Check("anything/at:all"); err != nil {
+		t.Errorf("empty policy: %v", err)
+	}
+}
+
+func TestPlanLabelsStorageAndGPUsAndSetsUserAndQuota(t *testing.T) {
+	svc := sdl.ManifestService{Name: "train", Image: "img", Count: 1, Resources: sdl.ManifestResource{CPUMillis: 1000, MemoryBytes: 1 << 30, StorageBytes: 5 << 30, GPUUnits: 1}}
+	w := Workload{Lease: testLease, Group: sdl.ManifestGroup{Name: "g", Services: []sdl.ManifestService{svc}}, GPUs: []string{"declared-h100-0"}}
+	specs, err := planReplicas(w, specSettings{Provider: "p", PidsLimit: 100, Network: "n", User: "65534:65534", Quota: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := specs[0]
+	if s.Config.Labels[LabelStorage] != "5368709120" || s.Config.Labels[LabelGPUs] != "declared-h100-0" {
+		t.Errorf("labels %v", s.Config.Labels)
+	}
+	if s.Config.User != "65534:65534" || s.Host.StorageOpt["size"] != "5368709120" {
+		t.Errorf("user %q storage opt %v", s.Config.User, s.Host.StorageOpt)
+	}
+	specs, _ = planReplicas(w, specSettings{Provider: "p", PidsLimit: 100, Network: "n"})
+	if specs[0].Config.User != "" || specs[0].Host.StorageOpt != nil {
+		t.Errorf("defaults: user %q storage opt %v", specs[0].Config.User, specs[0].Host.StorageOpt)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -129,6 +130,9 @@ func (r *Runtime) replicaStatus(ctx context.Context, id string) (ReplicaStatus, 
 		rep.State = string(s.Status)
 		rep.ExitCode = s.ExitCode
 		rep.Error = s.Error
+		if why := r.evicted.get(c.ID); why != "" && !s.Running {
+			rep.Error = why
+		}
 		rep.OOMKilled = s.OOMKilled
 		rep.StartedAt = engineTime(s.StartedAt)
 		rep.FinishedAt = engineTime(s.FinishedAt)
@@ -224,7 +228,11 @@ func (r *Runtime) remove(ctx context.Context, l LeaseRef) error {
 		return err
 	}
 	var errs []error
+	var images []string
 	for _, c := range containers {
+		if !slices.Contains(images, c.Image) {
+			images = append(images, c.Image)
+		}
 		err := r.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("lease %s: remove container %s: %w", leaseName(l), c.ID, err))
@@ -244,6 +252,9 @@ func (r *Runtime) remove(ctx context.Context, l LeaseRef) error {
 			continue
 		}
 		r.log.Info("network removed", "lease", leaseName(l), "network", n.Name)
+	}
+	if len(errs) == 0 {
+		r.removeUnusedImages(ctx, images)
 	}
 	return errors.Join(errs...)
 }

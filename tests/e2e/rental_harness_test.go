@@ -324,8 +324,15 @@ type containerInfo struct {
 		Runtime     string   `json:"Runtime"`
 	} `json:"HostConfig"`
 	Config struct {
-		Env []string `json:"Env"`
+		Env    []string          `json:"Env"`
+		Labels map[string]string `json:"Labels"`
 	} `json:"Config"`
+	NetworkSettings struct {
+		Networks map[string]struct {
+			IPAddress string `json:"IPAddress"`
+			Gateway   string `json:"Gateway"`
+		} `json:"Networks"`
+	} `json:"NetworkSettings"`
 }
 
 func freeLocalPort(t *testing.T) int {

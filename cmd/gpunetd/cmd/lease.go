@@ -80,6 +80,16 @@ func leaseStatusCmd() *cobra.Command {
 					fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\n", r.Service, r.Replica, r.State, r.ExitCode, strings.Join(ports, " "))
 				}
 				tw.Flush()
+				// Why a replica stopped (out of memory, over its storage, an
+				// engine error) is said under the table, in full.
+				for _, r := range st.Replicas {
+					if r.OOMKilled {
+						fmt.Fprintf(out, "  %s-%d: killed: out of memory\n", r.Service, r.Replica)
+					}
+					if r.Error != "" {
+						fmt.Fprintf(out, "  %s-%d: %s\n", r.Service, r.Replica, r.Error)
+					}
+				}
 			}
 			return nil
 		},

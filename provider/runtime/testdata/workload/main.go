@@ -3,6 +3,10 @@
 // (see provider/runtime/imagebuild), and it does, in this order, whatever its
 // flags ask:
 //
+//	-endless-line                      print one line without a newline, forever
+//	-write-mib N -write-path P         write N MiB to P, print "wrote N MiB" or
+//	                                   "write failed after K MiB: ERR"
+//	-fork N                            start N sleeping children, print "started K of N"
 //	-print-stderr TEXT                 print TEXT once to stderr
 //	-print TEXT -count N -interval D   print TEXT to stdout N times, D apart
 //	-cat-cgroup                        print the container's own cgroup limits
@@ -21,6 +25,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 )
@@ -38,8 +43,27 @@ func main() {
 		dialRetry   = flag.Duration("dial-retry-for", 0, "keep retrying a failed -dial this long")
 		sleep       = flag.Duration("sleep", 0, "sleep this long before exiting")
 		exitCode    = flag.Int("exit", 0, "exit code")
+		writeMiB    = flag.Int("write-mib", 0, "write this many MiB to -write-path, reporting how far it got")
+		writePath   = flag.String("write-path", "/fill", "file -write-mib writes")
+		fork        = flag.Int("fork", 0, "start this many child processes (each sleeps), reporting how many started")
+		endless     = flag.Bool("endless-line", false, "print one line that never ends")
 	)
 	flag.Parse()
+
+	if *endless {
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for {
+			if _, err := os.Stdout.Write(chunk); err != nil {
+				os.Exit(3)
+			}
+		}
+	}
+	if *writeMiB > 0 {
+		writeFill(*writePath, *writeMiB)
+	}
+	if *fork > 0 {
+		forkChildren(*fork)
+	}
 
 	if *stderrText != "" {
 		fmt.Fprintln(os.Stderr, *stderrText)
@@ -147,4 +171,47 @@ func dialOnce(addr string, timeout, retryFor time.Duration) bool {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// writeFill writes n MiB of zeros to path and reports "wrote n MiB" or
+// where and why it stopped.
+func writeFill(path string, n int) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Printf("write failed after 0 MiB: %v\n", err)
+		return
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for i := 0; i < n; i++ {
+		if _, err := f.Write(buf); err != nil {
+			fmt.Printf("write failed after %d MiB: %v\n", i, err)
+			return
+		}
+		if err := f.Sync(); err != nil {
+			fmt.Printf("write failed after %d MiB: %v\n", i, err)
+			return
+		}
+	}
+	fmt.Printf("wrote %d MiB\n", n)
+}
+
+// forkChildren starts n copies of this program that sleep, and reports
+// how many started before the kernel refused ("started k of n").
+func forkChildren(n int) {
+	self, err := os.Executable()
+	if err != nil {
+		self = "/proc/self/exe"
+	}
+	started := 0
+	var firstErr error
+	for i := 0; i < n; i++ {
+		cmd := exec.Command(self, "-sleep", "1h")
+		if err := cmd.Start(); err != nil {
+			firstErr = err
+			break
+		}
+		started++
+	}
+	fmt.Printf("started %d of %d children (first refusal: %v)\n", started, n, firstErr)
 }

@@ -1,0 +1,385 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/system"
+)
+
+// Storage limit modes (Options.StorageLimit).
+const (
+	// StorageAuto picks StorageQuota when the engine can, else StorageWatch.
+	StorageAuto = "auto"
+	// StorageQuota gives each container the engine's writable-layer size
+	// option: a write past it fails with "no space left on device".
+	StorageQuota = "quota"
+	// StorageWatch measures writable layers every check and stops a replica
+	// past its size, reporting "no space" as the replica's error.
+	StorageWatch = "watch"
+	// StorageOff offers no storage: nothing limits a writable layer.
+	StorageOff = "off"
+)
+
+// Labels the runtime puts on each container besides the lease's.
+const (
+	// LabelStorage is the replica's storage size in bytes.
+	LabelStorage = "gpunet.storage"
+	// LabelGPUs are the GPU UUIDs given to the replica (NVML and declared),
+	// comma-separated: after a restart they say who holds which GPU.
+	LabelGPUs = "gpunet.gpus"
+)
+
+// Isolation is how this host contains leases, reported by the inventory
+// and on /healthz.
+type Isolation struct {
+	// UsernsRemap is the engine running containers in a user namespace
+	// (dockerd --userns-remap): root in a container is not root on the host.
+	UsernsRemap bool `json:"userns_remap"`
+	// ContainerUser is runtime.container_user, when set.
+	ContainerUser string `json:"container_user,omitempty"`
+	// LeasesRunAsHostRoot is true when neither of the above holds: a lease
+	// whose image runs as root is root on the host, held only by dropped
+	// capabilities, seccomp and no-new-privileges.
+	LeasesRunAsHostRoot bool `json:"leases_run_as_host_root"`
+	// StorageLimit is the mode in force (quota, watch or off) and
+	// StorageDriver the engine's driver and backing filesystem.
+	StorageLimit  string `json:"storage_limit"`
+	StorageDriver string `json:"storage_driver"`
+}
+
+// probeIsolation asks the engine how it runs containers and settles the
+// storage mode: quota is used when the engine accepts a writable-layer
+// size, and asked for explicitly it is an error when it does not.
+func (r *Runtime) probeIsolation(ctx context.Context) error {
+	info, err := r.cli.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("runtime: engine info: %w", err)
+	}
+	iso := Isolation{
+		UsernsRemap:   slices.ContainsFunc(info.SecurityOptions, func(s string) bool { return strings.Contains(s, "name=userns") }),
+		ContainerUser: r.opts.ContainerUser,
+		StorageDriver: info.Driver + backingFS(info),
+	}
+	iso.LeasesRunAsHostRoot = !iso.UsernsRemap && iso.ContainerUser == ""
+	mode := r.opts.StorageLimit
+	if mode == "" {
+		mode = StorageAuto
+	}
+	if mode == StorageAuto || mode == StorageQuota {
+		qerr := r.probeQuota(ctx, info)
+		switch {
+		case qerr == nil:
+			mode = StorageQuota
+		case mode == StorageQuota:
+			return fmt.Errorf("runtime: storage_limit is quota but the engine cannot limit a writable layer (%s): %w; put Docker's data root on xfs mounted with pquota, or use watch", iso.StorageDriver, qerr)
+		default:
+			r.log.Warn("the engine cannot limit writable layers; watching their size instead (a fast writer can pass its size by what it writes in one check)",
+				"driver", iso.StorageDriver, "why", qerr.Error(), "check_every", r.opts.StorageCheckInterval)
+			mode = StorageWatch
+		}
+	}
+	if mode == StorageOff {
+		r.log.Warn("storage_limit is off: writable layers are not limited and no storage is offered")
+	}
+	iso.StorageLimit = mode
+	r.iso = iso
+	if iso.LeasesRunAsHostRoot {
+		r.log.Warn("leases whose image runs as root are root on this host (no userns-remap, no container_user); see the README's \"Securing a provider host\"")
+	}
+	return nil
+}
+
+func backingFS(info system.Info) string {
+	for _, kv := range info.DriverStatus {
+		if kv[0] == "Backing Filesystem" {
+			return " on " + kv[1]
+		}
+	}
+	return ""
+}
+
+// probeQuota creates (and removes, never starts) a container with a
+// writable-layer size from any local image; the engine refuses the option
+// where it cannot enforce it.
+func (r *Runtime) probeQuota(ctx context.Context, info system.Info) error {
+	if info.Driver == "overlay2" && !strings.Contains(backingFS(info), "xfs") {
+		return errors.New("overlay2 limits a writable layer only on xfs with pquota")
+	}
+	imgs, err := r.cli.ImageList(ctx, image.ListOptions{})
+	if err != nil {
+		return err
+	}
+	if len(imgs) == 0 || len(imgs[0].RepoTags) == 0 && len(imgs[0].ID) == 0 {
+		return errors.New("no local image to probe the engine with")
+	}
+	resp, err := r.cli.ContainerCreate(ctx, &container.Config{Image: imgs[0].ID, Labels: map[string]string{LabelProvider + ".probe": r.opts.Provider}},
+		&container.HostConfig{StorageOpt: map[string]string{"size": "64M"}}, nil, nil, "")
+	if err != nil {
+		return err
+	}
+	return r.cli.ContainerRemove(ctx, resp.ID, container.RemoveOptions{Force: true})
+}
+
+// Isolation reports how this host contains leases (settled by New).
+func (r *Runtime) Isolation() Isolation { return r.iso }
+
+// RegistryPolicy says which registries images may come from.
+type RegistryPolicy struct {
+	// Allow, when not empty, are the only registries allowed; Deny are
+	// refused. Entries are host names; "*.example.com" matches subdomains.
+	Allow, Deny []string
+}
+
+// Check refuses an image reference from a registry the policy does not
+// allow, naming the registry.
+func (p RegistryPolicy) Check(ref string) error {
+	if len(p.Allow) == 0 && len(p.Deny) == 0 {
+		return nil
+	}
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return fmt.Errorf("image %q is not a valid reference: %v", ref, err)
+	}
+	reg := reference.Domain(named)
+	match := func(list []string) bool {
+		for _, pat := range list {
+			if ok, _ := path.Match(pat, reg); ok || pat == reg {
+				return true
+			}
+		}
+		return false
+	}
+	if match(p.Deny) {
+		return fmt.Errorf("image %s comes from registry %s, which this provider refuses", ref, reg)
+	}
+	if len(p.Allow) > 0 && !match(p.Allow) {
+		return fmt.Errorf("image %s comes from registry %s; this provider takes images only from %s", ref, reg, strings.Join(p.Allow, ", "))
+	}
+	return nil
+}
+
+// GPUHolds lists, per lease, the GPU UUIDs its containers (running or
+// not) were given, from their labels, or for containers made before the
+// label from their device requests and GPUNET_DECLARED_GPUS. After a
+// restart these, not the saved reservations nor the config, say which
+// GPUs are taken.
+func (r *Runtime) GPUHolds(ctx context.Context) (map[string][]string, error) {
+	mine := filters.NewArgs(filters.Arg("label", LabelProvider+"="+r.opts.Provider))
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: mine})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	holds := map[string][]string{}
+	for _, c := range list {
+		l, ok := leaseFromLabels(c.Labels)
+		if !ok {
+			continue
+		}
+		var uuids []string
+		if v, ok := c.Labels[LabelGPUs]; ok {
+			if v != "" {
+				uuids = strings.Split(v, ",")
+			}
+		} else {
+			ins, err := r.cli.ContainerInspect(ctx, c.ID)
+			if cerrdefs.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("inspect container %s: %w", c.ID, err)
+			}
+			for _, dr := range ins.HostConfig.DeviceRequests {
+				uuids = append(uuids, dr.DeviceIDs...)
+			}
+			for _, e := range ins.Config.Env {
+				if v, ok := strings.CutPrefix(e, "GPUNET_DECLARED_GPUS="); ok && v != "" {
+					uuids = append(uuids, strings.Split(v, ",")...)
+				}
+			}
+		}
+		key := leaseName(l)
+		for _, u := range uuids {
+			if !slices.Contains(holds[key], u) {
+				holds[key] = append(holds[key], u)
+			}
+		}
+	}
+	for k := range holds {
+		sort.Strings(holds[k])
+	}
+	return holds, nil
+}
+
+// Eviction is a replica the storage watch stopped.
+type Eviction struct {
+	Lease     LeaseRef
+	Service   string
+	Replica   int
+	Container string
+	Reason    string
+}
+
+// evictions remembers why the storage watch stopped a container, for its
+// status.
+type evictions struct {
+	mu sync.Mutex
+	by map[string]string // container ID → reason
+}
+
+func (e *evictions) set(id, reason string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.by == nil {
+		e.by = map[string]string{}
+	}
+	e.by[id] = reason
+}
+
+func (e *evictions) get(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.by[id]
+}
+
+// CheckStorage is one round of the storage watch (mode watch): every
+// running container of this provider whose writable layer is over its
+// replica's storage size is stopped, with "no space" as its error. Other
+// modes check nothing.
+func (r *Runtime) CheckStorage(ctx context.Context) ([]Eviction, error) {
+	if r.iso.StorageLimit != StorageWatch {
+		return nil, nil
+	}
+	mine := filters.NewArgs(filters.Arg("label", LabelProvider+"="+r.opts.Provider), filters.Arg("status", "running"))
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{Size: true, Filters: mine})
+	if err != nil {
+		return nil, fmt.Errorf("list containers with sizes: %w", err)
+	}
+	var out []Eviction
+	for _, c := range list {
+		limit, err := strconv.ParseInt(c.Labels[LabelStorage], 10, 64)
+		if err != nil || limit <= 0 || c.SizeRw <= limit {
+			continue
+		}
+		l, ok := leaseFromLabels(c.Labels)
+		if !ok {
+			continue
+		}
+		reason := fmt.Sprintf("no space: the writable layer holds %d bytes, over the replica's storage of %d bytes; the replica was stopped", c.SizeRw, limit)
+		r.evicted.set(c.ID, reason)
+		timeout := 0
+		if err := r.cli.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &timeout}); err != nil && !cerrdefs.IsNotFound(err) {
+			return out, fmt.Errorf("stop container %s over its storage: %w", c.ID, err)
+		}
+		rep, _ := strconv.Atoi(c.Labels[LabelReplica])
+		ev := Eviction{Lease: l, Service: c.Labels[LabelService], Replica: rep, Container: trimSlash(firstName(c.Names)), Reason: reason}
+		r.log.Warn("replica stopped: over its storage", "lease", leaseName(l), "service", ev.Service, "replica", rep, "container", ev.Container, "bytes", c.SizeRw, "limit", limit)
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// pulledImages are the images this runtime pulled (not those the operator
+// put on the engine), kept in a file so that a restarted daemon still
+// removes them when no lease uses them.
+type pulledImages struct {
+	mu   sync.Mutex
+	file string
+	refs map[string]bool
+}
+
+func loadPulled(file string) (*pulledImages, error) {
+	p := &pulledImages{file: file, refs: map[string]bool{}}
+	if file == "" {
+		return p, nil
+	}
+	raw, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	if err := json.Unmarshal(raw, &refs); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, ref := range refs {
+		p.refs[ref] = true
+	}
+	return p, nil
+}
+
+func (p *pulledImages) mark(ref string, pulled bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refs[ref] == pulled {
+		return nil
+	}
+	if pulled {
+		p.refs[ref] = true
+	} else {
+		delete(p.refs, ref)
+	}
+	if p.file == "" {
+		return nil
+	}
+	refs := make([]string, 0, len(p.refs))
+	for ref := range p.refs {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	raw, _ := json.Marshal(refs)
+	tmp := p.file + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.file)
+}
+
+func (p *pulledImages) has(ref string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refs[ref]
+}
+
+// removeUnusedImages removes the images among refs that this runtime
+// pulled and that no container on the engine (of any provider or none)
+// still uses.
+func (r *Runtime) removeUnusedImages(ctx context.Context, refs []string) {
+	for _, ref := range refs {
+		if !r.pulled.has(ref) {
+			continue
+		}
+		users, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", ref))})
+		if err != nil || len(users) > 0 {
+			continue
+		}
+		if _, err := r.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			r.log.Warn("could not remove an image no lease uses", "image", ref, "err", err)
+			continue
+		}
+		if err := r.pulled.mark(ref, false); err != nil {
+			r.log.Warn("could not record an image's removal", "image", ref, "err", err)
+		}
+		r.log.Info("image removed: no lease uses it", "image", ref)
+	}
+}
+
+// pullTimeout bounds one image pull.
+const pullTimeout = 30 * time.Minute

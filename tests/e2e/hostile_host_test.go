@@ -1,0 +1,349 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gpunet/gpunet/provider/runtime/imagebuild"
+	"github.com/gpunet/gpunet/testutil/localnet"
+)
+
+// workloadImage is the runtime tests' workload (provider/runtime/testdata/
+// workload): it listens, dials, writes, forks or prints as its flags say.
+const workloadImage = "gpunet/workload:e2e"
+
+var (
+	buildWorkloadOnce sync.Once
+	buildWorkloadErr  error
+)
+
+func ensureWorkloadImage(t *testing.T) {
+	t.Helper()
+	cli := dockerClient(t)
+	buildWorkloadOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		buildWorkloadErr = imagebuild.BuildGoImage(ctx, cli, workloadImage, filepath.Join(repoRoot(), "provider", "runtime", "testdata", "workload"))
+	})
+	if buildWorkloadErr != nil {
+		t.Fatalf("build %s: %v", workloadImage, buildWorkloadErr)
+	}
+}
+
+// svcDef is one service of workloadSDL: its name, its args (a YAML flow
+// list's inside) and raw YAML for its expose list ("" for none).
+type svcDef struct {
+	name, args, expose string
+}
+
+// workloadSDL is a deployment of the workload image, one replica of each
+// service with 0.5 core, 256 MiB and storage (e.g. "64Mi"), and one GPU of
+// gpuModel each when it is not "".
+func workloadSDL(storage, gpuModel string, svcs ...svcDef) string {
+	var b strings.Builder
+	b.WriteString("version: \"2.0\"\nservices:\n")
+	for _, s := range svcs {
+		fmt.Fprintf(&b, "  %s:\n    image: %s\n    args: [%s]\n", s.name, workloadImage, s.args)
+		if s.expose != "" {
+			b.WriteString("    expose:\n" + s.expose)
+		}
+	}
+	gpu := ""
+	if gpuModel != "" {
+		gpu = "\n        gpu:\n          units: 1\n          attributes:\n            vendor:\n              nvidia:\n                - model: " + gpuModel
+	}
+	fmt.Fprintf(&b, `profiles:
+  compute:
+    small:
+      resources:
+        cpu:
+          units: 0.5
+        memory:
+          size: 256Mi
+        storage:
+          size: %s%s
+  placement:
+    local:
+      pricing:
+        small:
+          denom: ugpn
+          amount: 5000000000
+deployment:
+`, storage, gpu)
+	for _, s := range svcs {
+		fmt.Fprintf(&b, "  %s:\n    local:\n      profile: small\n      count: 1\n", s.name)
+	}
+	return b.String()
+}
+
+// serviceContainer is the lease's container of service name.
+func serviceContainer(t *testing.T, owner string, dseq uint64, name string) containerInfo {
+	t.Helper()
+	for _, c := range leaseContainers(t, owner, dseq) {
+		if c.Config.Labels["gpunet.service"] == name {
+			return c
+		}
+	}
+	t.Fatalf("deployment %d has no container of service %q", dseq, name)
+	return containerInfo{}
+}
+
+// dialFrom runs the workload's -dial inside a container and reports
+// whether the connection was made, with the workload's words.
+func dialFrom(t *testing.T, containerID, target string) (bool, string) {
+	t.Helper()
+	out, _ := exec.Command("docker", "exec", containerID, "/app", "-dial", target, "-dial-timeout", "2s").CombinedOutput()
+	s := strings.TrimSpace(string(out))
+	switch {
+	case strings.Contains(s, ": ok"):
+		return true, s
+	case strings.Contains(s, ": failed"):
+		return false, s
+	}
+	t.Fatalf("docker exec %s /app -dial %s: %s", containerID, target, s)
+	return false, ""
+}
+
+// hostListener accepts connections on addr until the test ends, answering
+// each with a line; it returns the port.
+func hostListener(t *testing.T, addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintln(c, "host service")
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// dummyInterface puts addrs on a dummy interface of this host (removed when
+// the test ends): stand-ins for a metadata service and a LAN host that
+// keep any traffic that gets through on this machine. A kernel without the
+// dummy driver gets them on the loopback interface instead, just as local.
+func dummyInterface(t *testing.T, name string, addrs ...string) {
+	t.Helper()
+	run := func(args ...string) {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s (this test needs root, as the provider daemon does)", strings.Join(args, " "), err, out)
+		}
+	}
+	_ = exec.Command("ip", "link", "del", name).Run() // left by a killed run
+	dev := name
+	if err := exec.Command("ip", "link", "add", name, "type", "dummy").Run(); err != nil {
+		dev = "lo"
+		for _, a := range addrs {
+			_ = exec.Command("ip", "addr", "del", a+"/32", "dev", dev).Run() // left by a killed run
+		}
+	} else {
+		t.Cleanup(func() { _ = exec.Command("ip", "link", "del", name).Run() })
+	}
+	for _, a := range addrs {
+		run("addr", "add", a+"/32", "dev", dev)
+		if dev == "lo" {
+			a := a
+			t.Cleanup(func() { _ = exec.Command("ip", "addr", "del", a+"/32", "dev", "lo").Run() })
+		}
+	}
+	run("link", "set", dev, "up")
+}
+
+// healthz is the daemon's /healthz.
+func healthz(t *testing.T, p *providerProc) map[string]any {
+	t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: insecureTransport()}
+	res, err := hc.Get(p.apiURL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var h map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestHostileEgress: a lease cannot reach the host's services through its
+// gateway, a link-local (metadata-like) address, a private LAN address or
+// another lease's container, while its own services reach each other. The
+// targets are addresses this test puts on a dummy interface, with its own
+// listeners, so nothing leaves the machine even if a rule were missing.
+// The daemon put the filter in place itself and says so on /healthz.
+func TestHostileEgress(t *testing.T) {
+	dummyInterface(t, "gpntest0", "169.254.77.1", "10.99.0.1")
+	metaPort := hostListener(t, "169.254.77.1:0")
+	lanPort := hostListener(t, "10.99.0.1:0")
+	hostPort := hostListener(t, "0.0.0.0:0")
+	ensureWorkloadImage(t)
+
+	nw := startNetwork(t, 1)
+	prov := startProvider(t, nw, "2000000000")
+	owner := nw.Keys["tenant"]
+	if iso, _ := healthz(t, prov)["isolation"].(map[string]any); iso["egress_filter"] != "install" || iso["egress_filter_error"] != nil {
+		t.Fatalf("healthz isolation: %v", iso)
+	}
+
+	internal := "      - port: 8080\n        to:\n          - service: client\n"
+	a, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "",
+		svcDef{"web", `"-listen", ":8080"`, internal}, svcDef{"client", `"-sleep", "1h"`, ""})), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy A: %v\n%s", err, out)
+	}
+	b, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "", svcDef{"web", `"-listen", ":8080"`, ""})), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy B: %v\n%s", err, out)
+	}
+	client := serviceContainer(t, owner, a.DSeq, "client")
+	other := serviceContainer(t, owner, b.DSeq, "web")
+	var gateway, otherIP string
+	for _, n := range client.NetworkSettings.Networks {
+		gateway = n.Gateway
+	}
+	for _, n := range other.NetworkSettings.Networks {
+		otherIP = n.IPAddress
+	}
+	if gateway == "" || otherIP == "" {
+		t.Fatalf("gateway %q, other lease's address %q", gateway, otherIP)
+	}
+
+	// The lease's own service answers by name (retrying while it starts).
+	ok, said := false, ""
+	for i := 0; i < 20 && !ok; i++ {
+		if ok, said = dialFrom(t, client.ID, "web:8080"); !ok {
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if !ok {
+		t.Fatalf("the lease's own service is unreachable: %s", said)
+	}
+	for _, target := range []string{
+		net.JoinHostPort(gateway, strconv.Itoa(hostPort)),        // a host service, through the bridge gateway
+		net.JoinHostPort("169.254.77.1", strconv.Itoa(metaPort)), // link-local, where cloud metadata lives
+		net.JoinHostPort("10.99.0.1", strconv.Itoa(lanPort)),     // a private (LAN) address
+		net.JoinHostPort(otherIP, "8080"),                        // another lease's container
+	} {
+		if ok, said := dialFrom(t, client.ID, target); ok {
+			t.Errorf("a lease reached %s: %s", target, said)
+		}
+	}
+	// The test can reach all of them itself: the refusals are the filter's.
+	for _, target := range []string{fmt.Sprintf("10.99.0.1:%d", lanPort), fmt.Sprintf("169.254.77.1:%d", metaPort)} {
+		c, err := net.DialTimeout("tcp", target, 2*time.Second)
+		if err != nil {
+			t.Fatalf("the host itself cannot reach %s: %v", target, err)
+		}
+		c.Close()
+	}
+}
+
+// TestHostileDiskAndProcesses: a replica writing past its storage size is
+// stopped with "no space" while a neighbour lease keeps running, and a
+// fork bomb stays inside its lease's process budget.
+func TestHostileDiskAndProcesses(t *testing.T) {
+	ensureWorkloadImage(t)
+	nw := startNetwork(t, 1)
+	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Edits: map[string]string{
+		"storage_check_interval: 10s":                                     "storage_check_interval: 1s",
+		"lease_pids_limit: 4096     # processes of a whole lease, shared": "lease_pids_limit: 1024     # processes of a whole lease, shared",
+		"max_replicas_per_lease: 64":                                      "max_replicas_per_lease: 16",
+	}})
+	owner := nw.Keys["tenant"]
+	iso, _ := healthz(t, prov)["isolation"].(map[string]any)
+	if iso["storage_limit"] != "watch" && iso["storage_limit"] != "quota" {
+		t.Fatalf("storage limit %v", iso)
+	}
+	if _, ok := iso["leases_run_as_host_root"].(bool); !ok {
+		t.Fatalf("healthz does not say whether leases run as host root: %v", iso)
+	}
+
+	neighbour, out, err := deploy(t, nw, writeSDL(t, workloadSDL("64Mi", "", svcDef{"calm", `"-sleep", "1h"`, ""})), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy neighbour: %v\n%s", err, out)
+	}
+	filler, out, err := deploy(t, nw, writeSDL(t, workloadSDL("64Mi", "", svcDef{"fill", `"-write-mib", "200", "-sleep", "1h"`, ""})), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy filler: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var st string
+	for time.Now().Before(deadline) {
+		c := serviceContainer(t, owner, filler.DSeq, "fill")
+		if c.State.Status == "exited" {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	st = leaseStatusText(t, nw, filler.DSeq)
+	if !strings.Contains(st, "no space") {
+		t.Fatalf("the filler's status does not say no space:\n%s", st)
+	}
+	if c := serviceContainer(t, owner, filler.DSeq, "fill"); c.State.Status != "exited" {
+		t.Fatalf("the filler is %s, want stopped", c.State.Status)
+	}
+	if c := serviceContainer(t, owner, neighbour.DSeq, "calm"); c.State.Status != "running" {
+		t.Fatalf("the neighbour is %s", c.State.Status)
+	}
+
+	// A fork bomb: its one replica gets min(pids_limit 512, 1024/1).
+	bomb, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "", svcDef{"bomb", `"-fork", "5000", "-sleep", "1h"`, ""})), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy the fork bomb: %v\n%s", err, out)
+	}
+	c := serviceContainer(t, owner, bomb.DSeq, "bomb")
+	var logs []byte
+	for i := 0; i < 60; i++ {
+		logs, _ = exec.Command("docker", "logs", c.ID).CombinedOutput()
+		if strings.Contains(string(logs), "started ") {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var started, asked int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(logs)), "started %d of %d", &started, &asked); err != nil {
+		t.Fatalf("fork bomb output: %q", logs)
+	}
+	if started >= 512 || started < 16 {
+		t.Fatalf("the fork bomb started %d processes; its budget is 512", started)
+	}
+	if c := serviceContainer(t, owner, neighbour.DSeq, "calm"); c.State.Status != "running" {
+		t.Fatalf("the neighbour is %s after the fork bomb", c.State.Status)
+	}
+	if h := healthz(t, prov); h["status"] != "ok" {
+		t.Fatalf("daemon after the fork bomb: %v", h)
+	}
+}
+
+// leaseStatusText is `gpunetd lease status` for the tenant's deployment.
+func leaseStatusText(t *testing.T, nw *localnet.Network, dseq uint64) string {
+	t.Helper()
+	out, err := nw.CLI(context.Background(), "lease", "status", strconv.FormatUint(dseq, 10), "--from", "tenant", "--keyring-backend", "test", "--chain-id", nw.Config.ChainID)
+	if err != nil {
+		t.Fatalf("lease status %d: %v\n%s", dseq, err, out)
+	}
+	return out
+}
+
+func insecureTransport() *http.Transport {
+	return &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+}
