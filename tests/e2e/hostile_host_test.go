@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -346,4 +348,86 @@ func leaseStatusText(t *testing.T, nw *localnet.Network, dseq uint64) string {
 
 func insecureTransport() *http.Transport {
 	return &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+}
+
+// TestHostileRestartKeepsGPUOwnership: the operator stops the daemon while
+// a GPU lease runs, changes the config and loses the saved reservations;
+// the restarted daemon learns from the running container which GPU is
+// taken and never hands that UUID to a second lease.
+func TestHostileRestartKeepsGPUOwnership(t *testing.T) {
+	nw := startNetwork(t, 1)
+	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "20000000"})
+	owner := nw.Keys["tenant"]
+	gpuSDL := writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, prov.gpuModel))
+	// Lease A gets the second GPU: a first lease takes the first and ends.
+	first, out, err := deploy(t, nw, gpuSDL, "--deposit", "20000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy the first lease: %v\n%s", err, out)
+	}
+	a, out, err := deploy(t, nw, gpuSDL, "--deposit", "20000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy A: %v\n%s", err, out)
+	}
+	held := serviceContainer(t, owner, a.DSeq, "job").Config.Labels["gpunet.gpus"]
+	if held == "" || held == serviceContainer(t, owner, first.DSeq, "job").Config.Labels["gpunet.gpus"] {
+		t.Fatalf("lease A's container holds GPU %q", held)
+	}
+	if out, err := nw.CLI(context.Background(), "tx", "market", "close-deployment", strconv.FormatUint(first.DSeq, 10), "--from", "tenant", "--keyring-backend", "test",
+		"--chain-id", nw.Config.ChainID, "--fees", "10000ugpn", "--gas", "400000", "--yes"); err != nil {
+		t.Fatalf("close the first lease: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(leaseContainers(t, owner, first.DSeq)) > 0; time.Sleep(300 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first lease's container outlived its close")
+		}
+	}
+
+	prov.stop(syscall.SIGTERM)
+	raw, err := os.ReadFile(prov.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(raw)
+	for old, new := range map[string]string{`cpu: "4"`: `cpu: "2"`, "h100: 20000000": "h100: 30000000"} {
+		if !strings.Contains(cfg, old) {
+			t.Fatalf("provider.yaml lacks %q", old)
+		}
+		cfg = strings.Replace(cfg, old, new, 1)
+	}
+	if err := os.WriteFile(prov.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(prov.dir, "data", "reservations.json")); err != nil {
+		t.Fatalf("the daemon saved no reservations where expected: %v", err)
+	}
+	prov.start()
+
+	free := func() []string {
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: insecureTransport()}
+		res, err := hc.Get(prov.apiURL + "/v1/inventory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var inv struct {
+			FreeGPUs []string `json:"free_gpus"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&inv); err != nil {
+			t.Fatal(err)
+		}
+		return inv.FreeGPUs
+	}
+	if f := free(); len(f) != 1 || f[0] == held {
+		t.Fatalf("after the restart the daemon offers GPUs %v; lease A's container holds %s", f, held)
+	}
+	b, out, err := deploy(t, nw, gpuSDL, "--deposit", "20000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy B: %v\n%s", err, out)
+	}
+	if got := serviceContainer(t, owner, b.DSeq, "job").Config.Labels["gpunet.gpus"]; got == "" || got == held {
+		t.Fatalf("lease B got GPU %q; lease A holds %s", got, held)
+	}
+	if f := free(); len(f) != 0 {
+		t.Fatalf("both GPUs are leased, yet %v are offered", f)
+	}
 }
