@@ -360,14 +360,23 @@ func (p *pulledImages) has(ref string) bool {
 
 // removeUnusedImages removes the images among refs that this runtime
 // pulled and that no container on the engine (of any provider or none)
-// still uses.
+// was made from. Removing a name another name shares the image with only
+// untags it; the engine refuses to delete an image a container still uses
+// under another name, which is logged and retried with the next lease.
 func (r *Runtime) removeUnusedImages(ctx context.Context, refs []string) {
+	var all []container.Summary
 	for _, ref := range refs {
 		if !r.pulled.has(ref) {
 			continue
 		}
-		users, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", ref))})
-		if err != nil || len(users) > 0 {
+		if all == nil {
+			var err error
+			if all, err = r.cli.ContainerList(ctx, container.ListOptions{All: true}); err != nil {
+				r.log.Warn("could not list containers to remove unused images", "err", err)
+				return
+			}
+		}
+		if slices.ContainsFunc(all, func(c container.Summary) bool { return c.Image == ref }) {
 			continue
 		}
 		if _, err := r.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {

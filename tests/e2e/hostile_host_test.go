@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/provider/leaseauth"
+	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/provider/runtime/imagebuild"
 	"github.com/gpunet/gpunet/testutil/localnet"
 )
@@ -200,10 +208,16 @@ func TestHostileEgress(t *testing.T) {
 	ensureWorkloadImage(t)
 
 	nw := startNetwork(t, 1)
-	prov := startProvider(t, nw, "2000000000")
+	// Leases run as nobody (runtime.container_user): the inventory and
+	// /healthz say they do not run as host root.
+	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Edits: map[string]string{`container_user: ""`: `container_user: "65534:65534"`}})
 	owner := nw.Keys["tenant"]
-	if iso, _ := healthz(t, prov)["isolation"].(map[string]any); iso["egress_filter"] != "install" || iso["egress_filter_error"] != nil {
+	iso, _ := healthz(t, prov)["isolation"].(map[string]any)
+	if iso["egress_filter"] != "install" || iso["egress_filter_error"] != nil || iso["leases_run_as_host_root"] != false || iso["container_user"] != "65534:65534" {
 		t.Fatalf("healthz isolation: %v", iso)
+	}
+	if inv := prov.inv.Isolation; inv == nil || inv.LeasesRunAsHostRoot || inv.ContainerUser != "65534:65534" || inv.StorageLimit == "" {
+		t.Fatalf("inventory isolation: %+v", inv)
 	}
 
 	internal := "      - port: 8080\n        to:\n          - service: client\n"
@@ -218,6 +232,9 @@ func TestHostileEgress(t *testing.T) {
 	}
 	client := serviceContainer(t, owner, a.DSeq, "client")
 	other := serviceContainer(t, owner, b.DSeq, "web")
+	if client.Config.User != "65534:65534" {
+		t.Fatalf("lease container runs as %q", client.Config.User)
+	}
 	var gateway, otherIP string
 	for _, n := range client.NetworkSettings.Networks {
 		gateway = n.Gateway
@@ -429,5 +446,191 @@ func TestHostileRestartKeepsGPUOwnership(t *testing.T) {
 	}
 	if f := free(); len(f) != 0 {
 		t.Fatalf("both GPUs are leased, yet %v are offered", f)
+	}
+}
+
+// rssKiB is a process's resident memory.
+func rssKiB(t *testing.T, pid int) int {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// lineStats counts what a log stream delivers: bytes, lines, the longest
+// line and how many were cut.
+type lineStats struct {
+	mu                     sync.Mutex
+	bytes, lines, cut, max int
+	partial                int
+}
+
+func (s *lineStats) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bytes += len(p)
+	for _, b := range p {
+		s.partial++
+		if b == '\n' {
+			s.lines++
+			s.max = max(s.max, s.partial)
+			s.partial = 0
+		}
+	}
+	s.cut += strings.Count(string(p), "[gpunet: line cut]")
+	return len(p), nil
+}
+
+// TestHostileClients: strangers flooding the tenant API with fresh keys
+// get refusals (never a 5xx) while the real tenant is served; a client
+// whose body never ends is disconnected; and a lease printing one endless
+// line streams as cut lines while the daemon's memory stays flat.
+func TestHostileClients(t *testing.T) {
+	ensureWorkloadImage(t)
+	nw := startNetwork(t, 1)
+	prov := startProvider(t, nw, "2000000000")
+	owner := nw.Keys["tenant"]
+	res, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "", svcDef{"loud", `"-endless-line"`, ""})), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	sign := exportKey(t, nw, "tenant")
+	cl := api.NewClient(prov.apiURL, nw.Config.ChainID, prov.addr, providerCert(t, nw, prov.addr), owner, sign)
+	statusPath := api.LeasePath(owner, res.DSeq, 1, 1, "status")
+
+	// A tenant-signed manifest whose body stops after ten bytes.
+	slow := make(chan error, 1)
+	var slowTook time.Duration
+	stall := make(chan struct{})
+	defer close(stall)
+	go func() {
+		body := []byte(strings.Repeat("x", 100_000))
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = pw.Write(body[:10])
+			<-stall
+			_ = pw.Close()
+		}()
+		req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/v1/deployments/%s/%d/manifest", prov.apiURL, owner, res.DSeq), pr)
+		req.ContentLength = int64(len(body))
+		if err := leaseauth.Sign(req, body, nw.Config.ChainID, prov.addr, owner, sign, time.Now()); err != nil {
+			slow <- err
+			return
+		}
+		start := time.Now()
+		resp, err := (&http.Client{Transport: insecureTransport(), Timeout: 90 * time.Second}).Do(req)
+		slowTook = time.Since(start)
+		switch {
+		case err != nil:
+			slow <- nil // disconnected
+		case resp.StatusCode >= 400:
+			resp.Body.Close()
+			slow <- nil // refused
+		default:
+			resp.Body.Close()
+			slow <- fmt.Errorf("the slow body was accepted: %s", resp.Status)
+		}
+	}()
+
+	// The flood: 400 requests from another address (127.0.0.2), each
+	// signed by a key made for it, for the tenant's lease or the key's own.
+	flooder := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext:     (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext,
+	}}
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				key := secp256k1.GenPrivKey()
+				addr := sdk.AccAddress(key.PubKey().Address()).String()
+				path := statusPath
+				if i%2 == 1 {
+					path = api.LeasePath(addr, res.DSeq, 1, 1, "status")
+				}
+				req, _ := http.NewRequest(http.MethodGet, prov.apiURL+path, nil)
+				_ = leaseauth.Sign(req, nil, nw.Config.ChainID, prov.addr, addr, func(msg []byte) ([]byte, cryptotypes.PubKey, error) {
+					sig, err := key.Sign(msg)
+					return sig, key.PubKey(), err
+				}, time.Now())
+				code := -1
+				if resp, err := flooder.Do(req); err == nil {
+					code = resp.StatusCode
+					resp.Body.Close()
+				}
+				mu.Lock()
+				codes[code]++
+				mu.Unlock()
+			}
+		}()
+	}
+	served := 0
+	for i := 0; i < 400; i++ {
+		work <- i
+		if i%50 == 0 {
+			if _, err := cl.Status(context.Background(), owner, res.DSeq, 1, 1); err != nil {
+				t.Errorf("the real tenant during the flood: %v", err)
+			} else {
+				served++
+			}
+		}
+	}
+	close(work)
+	wg.Wait()
+	for code, n := range codes {
+		if code != http.StatusUnauthorized && code != http.StatusNotFound && code != http.StatusTooManyRequests {
+			t.Errorf("%d flood requests got %d, want only 401, 404 or 429 (all: %v)", n, code, codes)
+		}
+	}
+	t.Logf("flood: %v; real tenant served %d of 8", codes, served)
+	if served != 8 {
+		t.Errorf("the real tenant was served %d of 8 times during the flood", served)
+	}
+
+	// One endless line, followed for 8 seconds.
+	pid := prov.cmd.Process.Pid
+	before := rssKiB(t, pid)
+	var stats lineStats
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	_ = cl.Logs(ctx, owner, res.DSeq, 1, 1, "", true, 0, &stats)
+	cancel()
+	after := rssKiB(t, pid)
+	stats.mu.Lock()
+	t.Logf("endless line: %d bytes, %d lines, %d cut, longest %d; daemon RSS %d → %d KiB", stats.bytes, stats.lines, stats.cut, stats.max, before, after)
+	if stats.bytes < 1<<20 || stats.cut == 0 || stats.max > runtime.MaxLogLine+64 {
+		t.Errorf("endless line streamed %d bytes in %d lines (%d cut, longest %d); want over 1 MiB in lines of at most %d", stats.bytes, stats.lines, stats.cut, stats.max, runtime.MaxLogLine)
+	}
+	stats.mu.Unlock()
+	if grew := after - before; grew > 48<<10 {
+		t.Errorf("the daemon grew by %d KiB streaming one endless line (%d → %d KiB)", grew, before, after)
+	}
+
+	select {
+	case err := <-slow:
+		if err != nil || slowTook > 45*time.Second {
+			t.Errorf("the slow body client: %v after %s, want it cut at the 30 s read timeout", err, slowTook)
+		}
+	case <-time.After(60 * time.Second):
+		t.Error("the slow body client is still connected after a minute")
+	}
+	if _, err := cl.Status(context.Background(), owner, res.DSeq, 1, 1); err != nil {
+		t.Errorf("the real tenant after it all: %v", err)
 	}
 }

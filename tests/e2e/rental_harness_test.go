@@ -86,6 +86,12 @@ type inventoryReport struct {
 		Interface string `json:"interface"`
 		Healthy   bool   `json:"healthy"`
 	} `json:"gpus"`
+	// Isolation is how the host contains leases (from the Docker engine).
+	Isolation *struct {
+		LeasesRunAsHostRoot bool   `json:"leases_run_as_host_root"`
+		ContainerUser       string `json:"container_user"`
+		StorageLimit        string `json:"storage_limit"`
+	} `json:"isolation"`
 }
 
 // startProvider initialises, registers and runs a provider daemon for the
@@ -326,6 +332,7 @@ type containerInfo struct {
 	Config struct {
 		Env    []string          `json:"Env"`
 		Labels map[string]string `json:"Labels"`
+		User   string            `json:"User"`
 	} `json:"Config"`
 	NetworkSettings struct {
 		Networks map[string]struct {
