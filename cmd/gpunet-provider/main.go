@@ -267,6 +267,7 @@ func registerCmd() *cobra.Command {
 				return err
 			}
 			cl, err := chain.Dial(chain.Options{ChainID: c.Chain.ID, RPC: c.Chain.RPC, GRPC: c.Chain.GRPC,
+				GRPCTLS: c.Chain.GRPCTLS, GRPCCAFile: c.Path(c.Chain.GRPCCAFile), GRPCServerName: c.Chain.GRPCServerName,
 				KeyName: c.Key.Name, KeyringBackend: c.Key.KeyringBackend, KeyringDir: c.Path(c.Key.KeyringDir), Passphrase: pass})
 			if err != nil {
 				return err

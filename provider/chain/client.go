@@ -6,6 +6,8 @@ package chain
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +27,7 @@ import (
 	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
 	"github.com/cosmos/gogoproto/proto"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/gpunet/gpunet/app/params"
@@ -64,9 +67,15 @@ func NewEncoding() (Encoding, error) {
 
 // Options say how to reach the chain and whose key signs.
 type Options struct {
-	ChainID        string
-	RPC            string // http://host:26657
-	GRPC           string // host:9090
+	ChainID string
+	RPC     string // http://host:26657
+	GRPC    string // host:9090
+	// GRPCTLS reaches GRPC over TLS: its certificate is checked against
+	// GRPCCAFile (PEM; default the system's roots) for GRPCServerName
+	// (default GRPC's host).
+	GRPCTLS        bool
+	GRPCCAFile     string
+	GRPCServerName string
 	KeyName        string
 	KeyringBackend string
 	KeyringDir     string // default ~/.gpunetd
@@ -91,6 +100,26 @@ type Client struct {
 	Tx       txtypes.ServiceClient
 }
 
+// transportCredentials are plain text, or TLS as opts say.
+func transportCredentials(opts Options) (credentials.TransportCredentials, error) {
+	if !opts.GRPCTLS {
+		return insecure.NewCredentials(), nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: opts.GRPCServerName}
+	if opts.GRPCCAFile != "" {
+		pem, err := os.ReadFile(opts.GRPCCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("chain grpc CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("chain grpc CA %s holds no PEM certificate", opts.GRPCCAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
 // Dial connects to the node and opens the keyring. It does not wait for
 // the node: the watcher and broadcaster retry while it is down.
 func Dial(opts Options) (*Client, error) {
@@ -102,7 +131,11 @@ func Dial(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chain rpc %s: %w", opts.RPC, err)
 	}
-	conn, err := grpc.NewClient(opts.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds, err := transportCredentials(opts)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(opts.GRPC, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
 		return nil, fmt.Errorf("chain grpc %s: %w", opts.GRPC, err)

@@ -59,11 +59,17 @@ type Config struct {
 
 // Chain says where the chain is.
 type Chain struct {
-	ID            string  `yaml:"id"`
-	RPC           string  `yaml:"rpc"`
-	GRPC          string  `yaml:"grpc"`
-	GasPrices     string  `yaml:"gas_prices"`
-	GasAdjustment float64 `yaml:"gas_adjustment"`
+	ID   string `yaml:"id"`
+	RPC  string `yaml:"rpc"`
+	GRPC string `yaml:"grpc"`
+	// GRPCTLS reaches GRPC over TLS, checking its certificate against
+	// GRPCCAFile (default: the system's roots) for GRPCServerName
+	// (default: GRPC's host).
+	GRPCTLS        bool    `yaml:"grpc_tls"`
+	GRPCCAFile     string  `yaml:"grpc_ca_file"`
+	GRPCServerName string  `yaml:"grpc_server_name"`
+	GasPrices      string  `yaml:"gas_prices"`
+	GasAdjustment  float64 `yaml:"gas_adjustment"`
 	// MaxFee is the most one transaction of the daemon may pay, in ugpn.
 	MaxFee string `yaml:"max_fee"`
 }
@@ -427,6 +433,14 @@ func (c *Config) Validate() error {
 	}
 	if _, err := subnet.Parse(c.Runtime.LeaseSubnets, c.Runtime.LeaseSubnetBits); err != nil {
 		bad("runtime.lease_subnets", "%v", err)
+	}
+	if (c.Chain.GRPCCAFile != "" || c.Chain.GRPCServerName != "") && !c.Chain.GRPCTLS {
+		bad("chain.grpc_tls", "false, yet grpc_ca_file or grpc_server_name is set (set grpc_tls: true)")
+	}
+	if c.Chain.GRPCCAFile != "" {
+		if _, err := os.Stat(c.Path(c.Chain.GRPCCAFile)); err != nil {
+			bad("chain.grpc_ca_file", "%v", err)
+		}
 	}
 	switch c.Runtime.EgressFilter {
 	case "install", "verify", "off":

@@ -28,6 +28,9 @@ chain:
   id: %q
   rpc: %q      # CometBFT RPC (blocks are followed over its websocket)
   grpc: %q           # gRPC (queries, simulation, broadcast)
+  grpc_tls: false            # reach gRPC over TLS (a node behind a TLS proxy); rpc takes https:// URLs
+  grpc_ca_file: ""           # CA that signed the node's certificate (default: the system's roots)
+  grpc_server_name: ""       # name to check in the node's certificate (default: grpc's host)
   gas_prices: 0.025ugpn
   max_fee: 5000000ugpn       # the most one transaction may pay; more is refused, not paid
   gas_adjustment: 1.4

@@ -85,6 +85,7 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	}
 	c, err := chain.Dial(chain.Options{
 		ChainID: cfg.Chain.ID, RPC: cfg.Chain.RPC, GRPC: cfg.Chain.GRPC,
+		GRPCTLS: cfg.Chain.GRPCTLS, GRPCCAFile: cfg.Path(cfg.Chain.GRPCCAFile), GRPCServerName: cfg.Chain.GRPCServerName,
 		KeyName: cfg.Key.Name, KeyringBackend: cfg.Key.KeyringBackend, KeyringDir: cfg.Path(cfg.Key.KeyringDir), Passphrase: pass,
 	})
 	if err != nil {

@@ -449,6 +449,49 @@ func TestHostileRestartKeepsGPUOwnership(t *testing.T) {
 	}
 }
 
+// tlsProxy terminates TLS (ALPN h2, a certificate made for the test) in
+// front of a plain-text gRPC backend; it returns its address and the CA
+// file that checks it.
+func tlsProxy(t *testing.T, backend string) (addr, caFile string) {
+	t.Helper()
+	certPEM, keyPEM, err := leaseauth.GenerateCert([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, err := net.Dial("tcp", backend)
+				if err != nil {
+					return
+				}
+				defer b.Close()
+				go func() { _, _ = io.Copy(b, c) }()
+				_, _ = io.Copy(c, b)
+			}()
+		}
+	}()
+	caFile = filepath.Join(t.TempDir(), "grpc-ca.pem")
+	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ln.Addr().String(), caFile
+}
+
 // rssKiB is a process's resident memory.
 func rssKiB(t *testing.T, pid int) int {
 	t.Helper()
@@ -496,11 +539,19 @@ func (s *lineStats) Write(p []byte) (int, error) {
 // TestHostileClients: strangers flooding the tenant API with fresh keys
 // get refusals (never a 5xx) while the real tenant is served; a client
 // whose body never ends is disconnected; and a lease printing one endless
-// line streams as cut lines while the daemon's memory stays flat.
+// line streams as cut lines while the daemon's memory stays flat. The
+// daemon talks to its node's gRPC over TLS throughout.
 func TestHostileClients(t *testing.T) {
 	ensureWorkloadImage(t)
 	nw := startNetwork(t, 1)
-	prov := startProvider(t, nw, "2000000000")
+	// The daemon reaches its node's gRPC only over TLS here (a proxy with
+	// a certificate of the test's own, as an operator would put in front).
+	grpcTLS, ca := tlsProxy(t, nw.Nodes[0].GRPCAddr())
+	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Edits: map[string]string{
+		fmt.Sprintf("grpc: %q", nw.Nodes[0].GRPCAddr()): fmt.Sprintf("grpc: %q", grpcTLS),
+		"grpc_tls: false":  "grpc_tls: true",
+		`grpc_ca_file: ""`: fmt.Sprintf("grpc_ca_file: %q", ca),
+	}})
 	owner := nw.Keys["tenant"]
 	res, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "", svcDef{"loud", `"-endless-line"`, ""})), "--deposit", "5000000ugpn")
 	if err != nil {
