@@ -79,6 +79,17 @@ sed -i \
   -e 's#withdraw_interval: 1h#withdraw_interval: 15s#' \
   -e 's#declared: \[\]#declared:\n    - {model: h100, memory_mib: 81559, interface: sxm, count: 1}#' \
   "$PROV_DIR/provider.yaml"
+# The daemon installs the lease egress filter itself when it runs as root;
+# otherwise the rules go in through sudo and the daemon only verifies them.
+if [ "$(id -u)" -ne 0 ]; then
+  if sudo -n true 2>/dev/null; then
+    $PBIN --config "$PROV_DIR/provider.yaml" egress rules | sudo -n sh
+    sed -i 's#egress_filter: install#egress_filter: verify#' "$PROV_DIR/provider.yaml"
+  else
+    echo "note: not root and no passwordless sudo: the demo's leases run WITHOUT the egress filter (README: Securing a provider host)"
+    sed -i 's#egress_filter: install#egress_filter: off#' "$PROV_DIR/provider.yaml"
+  fi
+fi
 $PBIN --config "$PROV_DIR/provider.yaml" inventory
 $PBIN --config "$PROV_DIR/provider.yaml" register
 

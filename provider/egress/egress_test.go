@@ -86,7 +86,7 @@ func TestInstallVerifyAndDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ := iptables(ctx, "-S", "DOCKER-USER")
-	if n := strings.Count(out, jumpComment); n != 1 {
+	if n := strings.Count(out, "-s "+p.Pool.String()+" -m comment --comment \""+jumpComment); n != 1 {
 		t.Fatalf("%d jumps in DOCKER-USER:\n%s", n, out)
 	}
 	if err := Verify(ctx, p); err != nil {

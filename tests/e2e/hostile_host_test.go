@@ -154,25 +154,25 @@ func hostListener(t *testing.T, addr string) int {
 func dummyInterface(t *testing.T, name string, addrs ...string) {
 	t.Helper()
 	run := func(args ...string) {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		if out, err := asRoot("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %s: %v\n%s (this test needs root, as the provider daemon does)", strings.Join(args, " "), err, out)
 		}
 	}
-	_ = exec.Command("ip", "link", "del", name).Run() // left by a killed run
+	_ = asRoot("ip", "link", "del", name).Run() // left by a killed run
 	dev := name
-	if err := exec.Command("ip", "link", "add", name, "type", "dummy").Run(); err != nil {
+	if err := asRoot("ip", "link", "add", name, "type", "dummy").Run(); err != nil {
 		dev = "lo"
 		for _, a := range addrs {
-			_ = exec.Command("ip", "addr", "del", a+"/32", "dev", dev).Run() // left by a killed run
+			_ = asRoot("ip", "addr", "del", a+"/32", "dev", dev).Run() // left by a killed run
 		}
 	} else {
-		t.Cleanup(func() { _ = exec.Command("ip", "link", "del", name).Run() })
+		t.Cleanup(func() { _ = asRoot("ip", "link", "del", name).Run() })
 	}
 	for _, a := range addrs {
 		run("addr", "add", a+"/32", "dev", dev)
 		if dev == "lo" {
 			a := a
-			t.Cleanup(func() { _ = exec.Command("ip", "addr", "del", a+"/32", "dev", "lo").Run() })
+			t.Cleanup(func() { _ = asRoot("ip", "addr", "del", a+"/32", "dev", "lo").Run() })
 		}
 	}
 	run("link", "set", dev, "up")

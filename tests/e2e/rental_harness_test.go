@@ -163,6 +163,17 @@ func startProviderWith(t *testing.T, nw *localnet.Network, o providerOpts) *prov
 	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if os.Geteuid() != 0 && strings.Contains(cfg, "egress_filter: install") {
+		// Not root: the lease egress filter is installed through sudo, as
+		// an operator whose daemon runs unprivileged would, and verified.
+		if out, err := asRoot("sh", "-c", p.exec("egress", "rules")).CombinedOutput(); err != nil {
+			t.Fatalf("install the egress filter (the e2e tests need root or passwordless sudo): %v\n%s", err, out)
+		}
+		cfg = strings.Replace(cfg, "egress_filter: install", "egress_filter: verify", 1)
+		if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := json.Unmarshal([]byte(localnet.LastJSON(p.exec("inventory", "--json"))), &p.inv); err != nil {
 		t.Fatalf("inventory --json: %v", err)
 	}
@@ -180,6 +191,15 @@ func startProviderWith(t *testing.T, nw *localnet.Network, o providerOpts) *prov
 	})
 	p.start()
 	return p
+}
+
+// asRoot runs a command as root: directly when the tests are root, else
+// through passwordless sudo.
+func asRoot(name string, args ...string) *exec.Cmd {
+	if os.Geteuid() == 0 {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("sudo", append([]string{"-n", name}, args...)...)
 }
 
 func (p *providerProc) exec(args ...string) string {
