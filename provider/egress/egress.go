@@ -33,6 +33,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 )
 
@@ -183,14 +184,45 @@ func Install(ctx context.Context, p Policy) error {
 		return fmt.Errorf("egress filter: iptables-restore: %w: %s", err, bytes.TrimSpace(out))
 	}
 	for _, j := range p.jumps() {
-		if _, err := iptables(ctx, append([]string{"-C", j[0]}, splitArgs(j[1])...)...); err == nil {
-			continue
-		}
-		if _, err := iptables(ctx, append([]string{"-I", j[0], "1"}, splitArgs(j[1])...)...); err != nil {
-			return fmt.Errorf("egress filter: insert the jump into %s: %w", j[0], err)
+		if err := ensureJumpFirst(ctx, j[0], j[1]); err != nil {
+			return err
 		}
 	}
 	return Verify(ctx, p)
+}
+
+// ensureJumpFirst makes the jump rule spec come before any rule of chain
+// that accepts: already so, nothing changes; otherwise the jump is
+// inserted first and then any later copy deleted (by number, so the
+// traffic is never without one).
+func ensureJumpFirst(ctx context.Context, chain, spec string) error {
+	out, err := iptables(ctx, "-S", chain)
+	if err != nil {
+		return fmt.Errorf("egress filter: list %s: %w", chain, err)
+	}
+	want := "-A " + chain + " " + spec
+	lines := ruleLines(out, chain)
+	for _, l := range lines {
+		if l == want {
+			return nil // first, ahead of any ACCEPT
+		}
+		if strings.HasSuffix(l, " -j ACCEPT") {
+			break
+		}
+	}
+	if _, err := iptables(ctx, append([]string{"-I", chain, "1"}, splitArgs(spec)...)...); err != nil {
+		return fmt.Errorf("egress filter: insert the jump into %s: %w", chain, err)
+	}
+	// Rule numbers are 1-based and the new rule is number 1: the old
+	// copies are at their old index + 2. Deleted from the last up.
+	for i := len(lines) - 1; i >= 0; i-- {
+		if lines[i] == want {
+			if _, err := iptables(ctx, "-D", chain, strconv.Itoa(i+2)); err != nil {
+				return fmt.Errorf("egress filter: remove a late copy of the jump from %s: %w", chain, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Verify checks that the chains hold exactly the policy's rules and that

@@ -110,6 +110,29 @@ func TestInstallVerifyAndDrift(t *testing.T) {
 	if err := Verify(ctx, p); err == nil || !strings.Contains(err.Error(), "INPUT does not send the lease pool") {
 		t.Fatalf("verify without the INPUT jump: %v", err)
 	}
+	// A rule that accepts everything put ahead of the jump is caught, and
+	// Install moves the jump back in front of it, leaving one copy.
+	if err := Install(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iptables(ctx, "-I", "INPUT", "1", "-s", p.Pool.String(), "-j", "ACCEPT"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = iptables(ctx, "-D", "INPUT", "-s", p.Pool.String(), "-j", "ACCEPT") })
+	if err := Verify(ctx, p); err == nil || !strings.Contains(err.Error(), "accepts traffic before the lease filter") {
+		t.Fatalf("verify with an ACCEPT ahead of the jump: %v", err)
+	}
+	if err := Install(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = iptables(ctx, "-S", "INPUT")
+	if n := strings.Count(out, "-s "+p.Pool.String()+" -m comment --comment \""+jumpComment); n != 1 {
+		t.Fatalf("%d jumps in INPUT after moving it first:\n%s", n, out)
+	}
+	if _, err := iptables(ctx, "-D", "INPUT", "-s", p.Pool.String(), "-j", "ACCEPT"); err != nil {
+		t.Fatal(err)
+	}
+
 	// The operator's script installs the same rules.
 	if out, err := exec.Command("sh", "-c", p.Script()).CombinedOutput(); err != nil {
 		t.Fatalf("script: %v\n%s", err, out)
