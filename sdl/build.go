@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -50,6 +52,23 @@ type ManifestService struct {
 	Expose    []ManifestExpose `json:"expose"`
 	// Restart is "always" for services and "never" for jobs (run to exit).
 	Restart string `json:"restart"`
+	// DependsOn are the services (of this group) started before this one,
+	// sorted.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// Mounts are the service's volumes mounted at paths, by path.
+	Mounts []ManifestMount `json:"mounts,omitempty"`
+}
+
+// ManifestMount is a volume of the service's profile mounted at a path.
+type ManifestMount struct {
+	Volume   string `json:"volume"`
+	Path     string `json:"path"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+	// Class is the volume's storage class: "ram" is a memory-backed
+	// filesystem (shared memory at /dev/shm) counted in the replica's
+	// memory.
+	Class     string `json:"class"`
+	SizeBytes uint64 `json:"size_bytes"`
 }
 
 // ManifestResource is one replica's resources.
@@ -160,18 +179,36 @@ func (f *File) checkService(name string, s Service) error {
 	if s.Image == "" {
 		return f.fail("image is required", "services", name, "image")
 	}
-	if s.Params != nil {
-		return f.fail("service params (persistent storage mounts) are not offered by gpunet yet", "services", name, "params")
+	if s.Credentials != nil {
+		return f.fail("credentials (images from private registries) are not offered by gpunet yet; use a public image", "services", name, "credentials")
 	}
-	if len(s.Depends) > 0 {
-		return f.fail("starting services in dependency order is not offered by gpunet yet; remove it", "services", name, "depends_on")
+	if p := s.Params; p != nil {
+		if p.Permissions != nil {
+			return f.fail("permissions (letting others read a lease's logs and events) are not offered by gpunet: only the owner reads them; remove it", "services", name, "params", "permissions")
+		}
+		if p.TEE != nil {
+			return f.fail("tee (confidential computing) is not offered by gpunet yet; remove it", "services", name, "params", "tee")
+		}
+		for _, vol := range sortedKeys(p.Storage) {
+			if m := p.Storage[vol].Mount; !strings.HasPrefix(m, "/") || strings.Contains(m, "..") {
+				return f.fail(fmt.Sprintf("mount %q must be an absolute path without ..", m), "services", name, "params", "storage", vol, "mount")
+			}
+		}
+	}
+	for _, dep := range s.dependencies() {
+		if _, ok := f.Services[dep]; !ok {
+			return f.fail(fmt.Sprintf("service %q is not defined", dep), "services", name, s.dependencyField())
+		}
+		if dep == name {
+			return f.fail("a service cannot depend on itself", "services", name, s.dependencyField())
+		}
 	}
 	switch s.Restart {
 	case "", "always", "never":
 	default:
 		return f.fail(fmt.Sprintf("%q: use always (a service) or never (a job that runs to exit)", s.Restart), "services", name, "restart")
 	}
-	if err := CheckEnv(s.Env); err != nil {
+	if err := CheckEnv(NormalizeEnv(s.Env)); err != nil {
 		return f.fail(err.Error(), "services", name, "env")
 	}
 	for i, e := range s.Expose {
@@ -239,7 +276,7 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 		if !ok {
 			return group, mgroup, f.fail(fmt.Sprintf("compute profile %q is not defined under profiles.compute", dp.Profile), append(where, "profile")...)
 		}
-		res, err := f.resources(dp.Profile, cp.Resources)
+		res, vols, err := f.resources(dp.Profile, cp.Resources)
 		if err != nil {
 			return group, mgroup, err
 		}
@@ -266,8 +303,17 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 			restart = "always"
 		}
 		ms := ManifestService{
-			Name: svcName, Image: svc.Image, Command: nonNil(svc.Command), Args: nonNil(svc.Args), Env: nonNil(svc.Env),
+			Name: svcName, Image: svc.Image, Command: nonNil(svc.Command), Args: nonNil(svc.Args), Env: nonNil(NormalizeEnv(svc.Env)),
 			Count: dp.Count, Resources: res, Restart: restart, Expose: []ManifestExpose{},
+		}
+		for _, dep := range svc.dependencies() {
+			if !slices.Contains(services, dep) {
+				return group, mgroup, f.fail(fmt.Sprintf("depends on %q, which is not deployed in placement %q: services start in order only within one placement", dep, placement), "services", svcName, svc.dependencyField())
+			}
+			ms.DependsOn = append(ms.DependsOn, dep)
+		}
+		if ms.Mounts, err = f.mounts(svcName, svc, dp.Profile, vols); err != nil {
+			return group, mgroup, err
 		}
 		for _, e := range svc.Expose {
 			me := ManifestExpose{Port: e.Port, As: e.As, Proto: strings.ToLower(e.Proto)}
@@ -284,66 +330,190 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 		}
 		mgroup.Services = append(mgroup.Services, ms)
 	}
+	if err := f.checkDependencyCycles(services); err != nil {
+		return group, mgroup, err
+	}
 	group.MaxPrice = sdk.NewDecCoinFromDec(Denom, total)
 	return group, mgroup, nil
 }
 
-func (f *File) resources(profile string, r Resources) (ManifestResource, error) {
+// dependencies are the services s starts after, from either spelling,
+// sorted and without repeats.
+func (s Service) dependencies() []string {
+	var out []string
+	for _, d := range s.DependsOn {
+		out = append(out, d)
+	}
+	for _, d := range s.Dependencies {
+		out = append(out, d.Service)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// dependencyField is the key the service wrote its dependencies under.
+func (s Service) dependencyField() string {
+	if len(s.DependsOn) > 0 {
+		return "depends_on"
+	}
+	return "dependencies"
+}
+
+// checkDependencyCycles refuses services of one placement that wait on
+// each other, naming one service of the cycle.
+func (f *File) checkDependencyCycles(services []string) error {
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	var visit func(name string) string
+	visit = func(name string) string {
+		switch state[name] {
+		case visiting:
+			return name
+		case done:
+			return ""
+		}
+		state[name] = visiting
+		for _, dep := range f.Services[name].dependencies() {
+			if c := visit(dep); c != "" {
+				return c
+			}
+		}
+		state[name] = done
+		return ""
+	}
+	for _, name := range services {
+		if c := visit(name); c != "" {
+			return f.fail(fmt.Sprintf("services depend on each other in a cycle through %q", c), "services", c, f.Services[c].dependencyField())
+		}
+	}
+	return nil
+}
+
+// mounts are the service's params.storage entries, each naming a volume
+// of its compute profile: a ram volume becomes a memory-backed mount; a
+// persistent one is refused by name (not offered yet); the profile's
+// ephemeral volume is the container's own disk and is not mounted.
+func (f *File) mounts(svcName string, svc Service, profile string, vols []volume) ([]ManifestMount, error) {
+	var out []ManifestMount
+	byName := map[string]volume{}
+	for _, v := range vols {
+		byName[v.Name] = v
+	}
+	if svc.Params != nil {
+		for _, name := range sortedKeys(svc.Params.Storage) {
+			p := svc.Params.Storage[name]
+			where := []string{"services", svcName, "params", "storage", name}
+			v, ok := byName[name]
+			if !ok {
+				return nil, f.fail(fmt.Sprintf("compute profile %q has no volume named %q", profile, name), where...)
+			}
+			switch {
+			case v.Class == ClassRAM:
+				out = append(out, ManifestMount{Volume: name, Path: p.Mount, ReadOnly: p.ReadOnly, Class: ClassRAM, SizeBytes: v.Size})
+			default:
+				return nil, f.fail(fmt.Sprintf("volume %q is the container's own ephemeral disk and cannot be mounted; give it attributes {class: ram} for shared memory", name), where...)
+			}
+		}
+	}
+	for _, v := range vols {
+		if v.Class == ClassRAM && !slices.ContainsFunc(out, func(m ManifestMount) bool { return m.Volume == v.Name }) {
+			return nil, f.fail(fmt.Sprintf("ram volume %q is not mounted: add params.storage.%s.mount (e.g. /dev/shm)", v.Name, v.Name), "services", svcName)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	for i := 1; i < len(out); i++ {
+		if out[i].Path == out[i-1].Path {
+			return nil, f.fail(fmt.Sprintf("two volumes are mounted at %s", out[i].Path), "services", svcName, "params", "storage")
+		}
+	}
+	return out, nil
+}
+
+// ClassRAM is the storage class of a memory-backed volume (Akash's
+// shared-memory volume for multi-GPU NCCL and vLLM workloads).
+const ClassRAM = "ram"
+
+// volume is one storage volume of a compute profile.
+type volume struct {
+	Name       string
+	Size       uint64
+	Class      string // "" for the container's ephemeral disk
+	Persistent bool
+}
+
+func (f *File) resources(profile string, r Resources) (ManifestResource, []volume, error) {
 	where := []string{"profiles", "compute", profile, "resources"}
 	var out ManifestResource
+	var vols []volume
 	var err error
 	if out.CPUMillis, err = parseCPU(r.CPU.Units); err != nil {
-		return out, f.fail(err.Error(), append(where, "cpu", "units")...)
+		return out, nil, f.fail(err.Error(), append(where, "cpu", "units")...)
 	}
 	if out.CPUMillis > MaxCPUMillis {
-		return out, f.fail(fmt.Sprintf("%d millicores is more than %d", out.CPUMillis, MaxCPUMillis), append(where, "cpu", "units")...)
+		return out, nil, f.fail(fmt.Sprintf("%d millicores is more than %d", out.CPUMillis, MaxCPUMillis), append(where, "cpu", "units")...)
 	}
 	if len(r.CPU.Attributes) > 0 {
-		return out, f.fail("CPU attributes (such as arch) are not offered by gpunet yet; remove them", append(where, "cpu", "attributes")...)
+		return out, nil, f.fail("CPU attributes (such as arch) are not offered by gpunet yet; remove them", append(where, "cpu", "attributes")...)
 	}
 	if out.MemoryBytes, err = parseSize(r.Memory.Size.Value); err != nil {
-		return out, f.fail(err.Error(), append(where, "memory", "size")...)
+		return out, nil, f.fail(err.Error(), append(where, "memory", "size")...)
 	}
 	if out.MemoryBytes > MaxMemoryBytes {
-		return out, f.fail("more than 16Ti", append(where, "memory", "size")...)
+		return out, nil, f.fail("more than 16Ti", append(where, "memory", "size")...)
 	}
-	if out.StorageBytes, err = f.storage(r.Storage, where); err != nil {
-		return out, err
+	if vols, err = f.storage(r.Storage, where); err != nil {
+		return out, nil, err
+	}
+	// Ephemeral volumes are the container's disk; a ram volume's size is
+	// memory the replica holds (a tmpfs is charged to its memory).
+	for _, v := range vols {
+		if v.Class == ClassRAM {
+			out.MemoryBytes += v.Size
+		} else {
+			out.StorageBytes += v.Size
+		}
+	}
+	if out.MemoryBytes > MaxMemoryBytes {
+		return out, nil, f.fail("memory and ram volumes together: more than 16Ti", append(where, "memory", "size")...)
 	}
 	if r.GPU == nil {
 		out.GPUModels = []string{}
-		return out, nil
+		return out, vols, nil
 	}
 	units, err := strconv.ParseUint(strings.TrimSpace(r.GPU.Units.Value), 10, 32)
 	if err != nil || units > MaxGPUUnits || r.GPU.Units.Kind != yaml.ScalarNode {
-		return out, f.fail(fmt.Sprintf("%q must be a whole number 0-%d", r.GPU.Units.Value, MaxGPUUnits), append(where, "gpu", "units")...)
+		return out, nil, f.fail(fmt.Sprintf("%q must be a whole number 0-%d", r.GPU.Units.Value, MaxGPUUnits), append(where, "gpu", "units")...)
 	}
 	out.GPUUnits = uint32(units)
 	out.GPUModels = []string{}
 	for _, vendor := range sortedKeys(r.GPU.Attributes.Vendor) {
 		if vendor != "nvidia" {
-			return out, f.fail(fmt.Sprintf("vendor %q: gpunet providers offer nvidia GPUs", vendor), append(where, "gpu", "attributes", "vendor", vendor)...)
+			return out, nil, f.fail(fmt.Sprintf("vendor %q: gpunet providers offer nvidia GPUs", vendor), append(where, "gpu", "attributes", "vendor", vendor)...)
 		}
 		models := r.GPU.Attributes.Vendor[vendor]
 		if len(models) > MaxGPUModels {
-			return out, f.fail(fmt.Sprintf("%d models, at most %d", len(models), MaxGPUModels), append(where, "gpu", "attributes", "vendor", vendor)...)
+			return out, nil, f.fail(fmt.Sprintf("%d models, at most %d", len(models), MaxGPUModels), append(where, "gpu", "attributes", "vendor", vendor)...)
 		}
 		for i, m := range models {
 			model := append(where, "gpu", "attributes", "vendor", vendor, at(i))
 			slug := providertypes.CanonicalGPUModel(m.Model)
 			if m.Model == "" || !providertypes.IsGPUModelSlug(slug) {
-				return out, f.fail(fmt.Sprintf("%q is not a GPU model", m.Model), append(model, "model")...)
+				return out, nil, f.fail(fmt.Sprintf("%q is not a GPU model", m.Model), append(model, "model")...)
 			}
 			if m.Interface != "" {
 				// The chain's GPU requirement has no interface: a provider
 				// would never see it, so the choice would be silently lost.
-				return out, f.fail("choosing the GPU interface (sxm/pcie) is not offered by gpunet yet; remove it", append(model, "interface")...)
+				return out, nil, f.fail("choosing the GPU interface (sxm/pcie) is not offered by gpunet yet; remove it", append(model, "interface")...)
 			}
 			out.GPUModels = append(out.GPUModels, slug)
 			if m.RAM != "" {
 				b, err := parseSize(m.RAM)
 				if err != nil {
-					return out, f.fail(err.Error(), append(model, "ram")...)
+					return out, nil, f.fail(err.Error(), append(model, "ram")...)
 				}
 				mib := b >> 20
 				if out.GPUMemoryMiB == 0 || mib < out.GPUMemoryMiB {
@@ -353,16 +523,17 @@ func (f *File) resources(profile string, r Resources) (ManifestResource, error) 
 		}
 	}
 	if out.GPUUnits == 0 && len(out.GPUModels) > 0 {
-		return out, f.fail("GPU models given but units is 0", append(where, "gpu", "units")...)
+		return out, nil, f.fail("GPU models given but units is 0", append(where, "gpu", "units")...)
 	}
-	return out, nil
+	return out, vols, nil
 }
 
-// storage reads either a single {size} or a list of volumes, refusing
-// persistent classes by name.
-func (f *File) storage(n yaml.Node, where []string) (uint64, error) {
+// storage reads either a single {size} or a list of volumes: the
+// container's ephemeral disk, and ram volumes (class ram, not persistent).
+// Persistent classes are refused by name.
+func (f *File) storage(n yaml.Node, where []string) ([]volume, error) {
 	where = append(where, "storage")
-	type volume struct {
+	type rawVolume struct {
 		Name       string         `yaml:"name"`
 		Size       string         `yaml:"size"`
 		Attributes map[string]any `yaml:"attributes"`
@@ -375,20 +546,21 @@ func (f *File) storage(n yaml.Node, where []string) (uint64, error) {
 	var nodes []located
 	switch n.Kind {
 	case 0:
-		return 0, f.fail("missing (e.g. storage: {size: 10Gi})", where...)
+		return nil, f.fail("missing (e.g. storage: {size: 10Gi})", where...)
 	case yaml.MappingNode:
 		nodes = []located{{&n, where}}
 	case yaml.SequenceNode:
 		if len(n.Content) > MaxVolumes {
-			return 0, f.fail(fmt.Sprintf("%d volumes, at most %d", len(n.Content), MaxVolumes), where...)
+			return nil, f.fail(fmt.Sprintf("%d volumes, at most %d", len(n.Content), MaxVolumes), where...)
 		}
 		for i, c := range n.Content {
 			nodes = append(nodes, located{c, append(where[:len(where):len(where)], at(i))})
 		}
 	default:
-		return 0, f.fail("must be {size: ...} or a list of volumes", where...)
+		return nil, f.fail("must be {size: ...} or a list of volumes", where...)
 	}
 	var total uint64
+	var out []volume
 	for i, vn := range nodes {
 		// yaml.Node.Decode does not refuse unknown keys as the file's
 		// decoder does, so look for them here rather than drop them.
@@ -397,31 +569,75 @@ func (f *File) storage(n yaml.Node, where []string) (uint64, error) {
 				switch key := vn.node.Content[k].Value; key {
 				case "name", "size", "attributes":
 				default:
-					return 0, f.fail(fmt.Sprintf("field %s is not a volume field (name, size, attributes)", key), append(vn.path, key)...)
+					return nil, f.fail(fmt.Sprintf("field %s is not a volume field (name, size, attributes)", key), append(vn.path, key)...)
 				}
 			}
 		}
-		var v volume
+		var v rawVolume
 		if err := vn.node.Decode(&v); err != nil {
-			return 0, f.fail(err.Error(), vn.path...)
+			return nil, f.fail(err.Error(), vn.path...)
 		}
-		if len(v.Attributes) > 0 {
-			return 0, f.fail(fmt.Sprintf("volume %d (%s): attributes (persistent storage classes) are not offered by gpunet yet", i, v.Name), append(vn.path, "attributes")...)
+		vol := volume{Name: v.Name}
+		if vol.Name == "" {
+			vol.Name = "default"
+		}
+		if slices.ContainsFunc(out, func(o volume) bool { return o.Name == vol.Name }) {
+			return nil, f.fail(fmt.Sprintf("two volumes are named %q", vol.Name), append(vn.path, "name")...)
+		}
+		for _, k := range sortedKeys(v.Attributes) {
+			at := append(vn.path, "attributes", k)
+			switch k {
+			case "class":
+				c, ok := v.Attributes[k].(string)
+				if !ok || c == "" {
+					return nil, f.fail("class must be a name (ram, beta1, beta2, beta3, default)", at...)
+				}
+				vol.Class = c
+			case "persistent":
+				switch p := v.Attributes[k].(type) {
+				case bool:
+					vol.Persistent = p
+				case string:
+					b, err := strconv.ParseBool(p)
+					if err != nil {
+						return nil, f.fail(fmt.Sprintf("persistent %q is not true or false", p), at...)
+					}
+					vol.Persistent = b
+				default:
+					return nil, f.fail("persistent must be true or false", at...)
+				}
+			default:
+				return nil, f.fail(fmt.Sprintf("attribute %s is not a volume attribute (class, persistent)", k), at...)
+			}
+		}
+		switch {
+		case vol.Class == ClassRAM && vol.Persistent:
+			return nil, f.fail(fmt.Sprintf("volume %q: a ram volume cannot be persistent", vol.Name), append(vn.path, "attributes", "persistent")...)
+		case vol.Persistent:
+			class := vol.Class
+			if class == "" {
+				class = "default"
+			}
+			return nil, f.fail(fmt.Sprintf("volume %q: persistent storage (class %s) is not offered by gpunet yet", vol.Name, class), append(vn.path, "attributes")...)
+		case vol.Class != "" && vol.Class != ClassRAM:
+			return nil, f.fail(fmt.Sprintf("volume %q: class %s is for persistent volumes (persistent: true)", vol.Name, vol.Class), append(vn.path, "attributes", "class")...)
 		}
 		b, err := parseSize(v.Size)
 		if err != nil {
-			return 0, f.fail(fmt.Sprintf("volume %d size: %v", i, err), append(vn.path, "size")...)
+			return nil, f.fail(fmt.Sprintf("volume %d size: %v", i, err), append(vn.path, "size")...)
 		}
 		if b > MaxVolumeBytes {
-			return 0, f.fail(fmt.Sprintf("volume %d size: more than 256Ti", i), append(vn.path, "size")...)
+			return nil, f.fail(fmt.Sprintf("volume %d size: more than 256Ti", i), append(vn.path, "size")...)
 		}
 		// Compared before adding, so the sum cannot wrap around.
 		if b > MaxStorageBytes-total {
-			return 0, f.fail("all volumes together: more than 1Pi", where...)
+			return nil, f.fail("all volumes together: more than 1Pi", where...)
 		}
 		total += b
+		vol.Size = b
+		out = append(out, vol)
 	}
-	return total, nil
+	return out, nil
 }
 
 func nonNil(s []string) []string {

@@ -36,3 +36,20 @@ func CheckEnv(env []string) error {
 	}
 	return nil
 }
+
+// NormalizeEnv writes an entry without "=" as Akash reads it, a variable
+// set to the empty string ("DEBUG" becomes "DEBUG="); other entries are
+// kept as they are.
+func NormalizeEnv(env []string) []string {
+	if env == nil {
+		return nil
+	}
+	out := make([]string, len(env))
+	for i, e := range env {
+		if !strings.Contains(e, "=") {
+			e += "="
+		}
+		out[i] = e
+	}
+	return out
+}

@@ -79,8 +79,31 @@ type Service struct {
 	Env     []string       `yaml:"env"`
 	Expose  []Expose       `yaml:"expose"`
 	Restart string         `yaml:"restart"`
-	Params  map[string]any `yaml:"params"`
-	Depends []string       `yaml:"depends_on"`
+	Params  *ServiceParams `yaml:"params"`
+	// DependsOn (the compose-style list of names) and Dependencies (Akash's
+	// list of {service}) both say which services start first.
+	DependsOn    []string       `yaml:"depends_on"`
+	Dependencies []Dependency   `yaml:"dependencies"`
+	Credentials  map[string]any `yaml:"credentials"`
+}
+
+// Dependency is one entry of a service's dependencies.
+type Dependency struct {
+	Service string `yaml:"service"`
+}
+
+// ServiceParams are a service's mounts (and Akash's permission and TEE
+// settings, which gpunet refuses by name).
+type ServiceParams struct {
+	Storage     map[string]StorageParam `yaml:"storage"`
+	Permissions any                     `yaml:"permissions"`
+	TEE         any                     `yaml:"tee"`
+}
+
+// StorageParam mounts a volume of the service's compute profile.
+type StorageParam struct {
+	Mount    string `yaml:"mount"`
+	ReadOnly bool   `yaml:"readOnly"`
 }
 
 // Expose is a port a service listens on.
@@ -264,27 +287,31 @@ func parseCPU(n yaml.Node) (uint64, error) {
 	return scaled(s, 1000)
 }
 
+// sizeUnits are the suffixes of a byte size, matched without regard to
+// case as Akash's files write them ("16Gi", "16gi", "8G", "8g"): binary
+// with an i, decimal without.
 var sizeUnits = []struct {
 	suffix string
 	mult   uint64
 }{
-	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"Pi", 1 << 50}, {"Ei", 1 << 60},
-	{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"P", 1e15}, {"E", 1e18},
+	{"ki", 1 << 10}, {"mi", 1 << 20}, {"gi", 1 << 30}, {"ti", 1 << 40}, {"pi", 1 << 50}, {"ei", 1 << 60},
+	{"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"t", 1e12}, {"p", 1e15}, {"e", 1e18},
 }
 
-// parseSize reads a byte size: "512Mi", "1.5G", "1024".
+// parseSize reads a byte size: "512Mi", "512mi", "1.5G", "2GB", "1GiB",
+// "1024".
 func parseSize(s string) (uint64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, errors.New("missing")
 	}
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "b")
+	lower := strings.TrimSuffix(strings.ToLower(s), "b") // "GB", "GiB", "512b"
 	for _, u := range sizeUnits {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+		if n, ok := strings.CutSuffix(lower, u.suffix); ok {
 			return scaled(n, u.mult)
 		}
 	}
-	return scaled(s, 1)
+	return scaled(lower, 1)
 }
 
 func scaled(num string, mult uint64) (uint64, error) {

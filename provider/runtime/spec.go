@@ -94,7 +94,12 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 	}
 	var specs []replicaSpec
 	names := map[string]string{} // container name → service, to catch collisions
-	for si, svc := range w.Group.Services {
+	order, err := startOrder(w.Group.Services)
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: %w", leaseName(w.Lease), err)
+	}
+	for _, si := range order {
+		svc := w.Group.Services[si]
 		if err := checkService(svc); err != nil {
 			return nil, fmt.Errorf("lease %s: %w", leaseName(w.Lease), err)
 		}
@@ -141,6 +146,46 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 	return specs, nil
 }
 
+// startOrder is the order services start in: each after the services it
+// depends on, otherwise as the manifest lists them. A dependency on a
+// service outside the group, or a cycle, is the tenant's fault.
+func startOrder(services []sdl.ManifestService) ([]int, error) {
+	index := map[string]int{}
+	for i, s := range services {
+		index[s.Name] = i
+	}
+	state := make([]int, len(services)) // 0 unseen, 1 visiting, 2 placed
+	var order []int
+	var visit func(i int) error
+	visit = func(i int) error {
+		switch state[i] {
+		case 1:
+			return fmt.Errorf("%w: services depend on each other in a cycle through %q", ErrWorkloadInvalid, services[i].Name)
+		case 2:
+			return nil
+		}
+		state[i] = 1
+		for _, dep := range services[i].DependsOn {
+			j, ok := index[dep]
+			if !ok {
+				return fmt.Errorf("%w: service %q depends on %q, which is not in its group", ErrWorkloadInvalid, services[i].Name, dep)
+			}
+			if err := visit(j); err != nil {
+				return err
+			}
+		}
+		state[i] = 2
+		order = append(order, i)
+		return nil
+	}
+	for i := range services {
+		if err := visit(i); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
 // checkService rejects what the engine would reject less clearly.
 func checkService(svc sdl.ManifestService) error {
 	switch {
@@ -153,6 +198,14 @@ func checkService(svc sdl.ManifestService) error {
 	}
 	if err := sdl.CheckEnv(svc.Env); err != nil {
 		return fmt.Errorf("%w: service %q: %v", ErrWorkloadInvalid, svc.Name, err)
+	}
+	for _, m := range svc.Mounts {
+		if m.Class != sdl.ClassRAM {
+			return fmt.Errorf("%w: service %q mounts volume %q of class %q; this provider mounts only ram volumes", ErrWorkloadInvalid, svc.Name, m.Volume, m.Class)
+		}
+		if !strings.HasPrefix(m.Path, "/") || strings.Contains(m.Path, "..") || m.SizeBytes == 0 {
+			return fmt.Errorf("%w: service %q: mount %q of %d bytes is not an absolute path with a size", ErrWorkloadInvalid, svc.Name, m.Path, m.SizeBytes)
+		}
 	}
 	for _, e := range svc.Expose {
 		if e.Port == 0 || e.Port > 65535 {
@@ -258,6 +311,23 @@ func hostConfig(svc sdl.ManifestService, replicaGPUs []string, set specSettings)
 	// watch (CheckStorage) stops a replica past it.
 	if set.Quota && svc.Resources.StorageBytes > 0 {
 		hc.StorageOpt = map[string]string{"size": strconv.FormatUint(svc.Resources.StorageBytes, 10)}
+	}
+	// A ram volume is memory-backed and sized; its pages are charged to
+	// the container's memory, whose limit the SDL already raised by its
+	// size. At /dev/shm it is the engine's shared-memory mount.
+	for _, m := range svc.Mounts {
+		if m.Path == "/dev/shm" {
+			hc.ShmSize = int64(m.SizeBytes)
+			continue
+		}
+		if hc.Tmpfs == nil {
+			hc.Tmpfs = map[string]string{}
+		}
+		opts := "size=" + strconv.FormatUint(m.SizeBytes, 10) + ",mode=1777"
+		if m.ReadOnly {
+			opts += ",ro"
+		}
+		hc.Tmpfs[m.Path] = opts
 	}
 	// Global exposes are published on a free host port ("" asks the engine
 	// for one; Status reports which). The others are for the lease's own

@@ -491,3 +491,48 @@ func TestPlanLabelsStorageAndGPUsAndSetsUserAndQuota(t *testing.T) {
 		t.Errorf("defaults: user %q storage opt %v", specs[0].Config.User, specs[0].Host.StorageOpt)
 	}
 }
+
+func TestStartOrderFollowsDependencies(t *testing.T) {
+	svcs := []sdl.ManifestService{
+		{Name: "api", DependsOn: []string{"cache", "db"}}, {Name: "cache"}, {Name: "db", DependsOn: []string{"cache"}}, {Name: "web", DependsOn: []string{"api"}},
+	}
+	order, err := startOrder(svcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range order {
+		names = append(names, svcs[i].Name)
+	}
+	if strings.Join(names, ",") != "cache,db,api,web" {
+		t.Fatalf("order %v", names)
+	}
+	svcs[1].DependsOn = []string{"web"}
+	if _, err := startOrder(svcs); !errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("cycle: %v", err)
+	}
+	if _, err := startOrder([]sdl.ManifestService{{Name: "a", DependsOn: []string{"gone"}}}); !errors.Is(err, ErrWorkloadInvalid) {
+		t.Fatalf("unknown dependency: %v", err)
+	}
+}
+
+func TestRAMVolumesAreSizedMemoryMounts(t *testing.T) {
+	svc := sdl.ManifestService{Name: "llm", Image: "img", Count: 1,
+		Resources: sdl.ManifestResource{CPUMillis: 1000, MemoryBytes: 3 << 30},
+		Mounts: []sdl.ManifestMount{
+			{Volume: "shm", Path: "/dev/shm", Class: sdl.ClassRAM, SizeBytes: 1 << 30},
+			{Volume: "scratch", Path: "/scratch", Class: sdl.ClassRAM, SizeBytes: 256 << 20},
+		}}
+	hc := hostConfig(svc, nil, specSettings{PidsLimit: 100, Network: "n"})
+	if hc.ShmSize != 1<<30 || hc.Tmpfs["/scratch"] != "size=268435456,mode=1777" || hc.Memory != 3<<30 {
+		t.Fatalf("shm %d tmpfs %v memory %d", hc.ShmSize, hc.Tmpfs, hc.Memory)
+	}
+	svc.Mounts = []sdl.ManifestMount{{Volume: "data", Path: "/data", Class: "beta2", SizeBytes: 1 << 30}}
+	if err := checkService(svc); !errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), "mounts only ram volumes") {
+		t.Fatalf("a persistent class: %v", err)
+	}
+	svc.Mounts = []sdl.ManifestMount{{Volume: "x", Path: "/../etc", Class: sdl.ClassRAM, SizeBytes: 1}}
+	if err := checkService(svc); !errors.Is(err, ErrWorkloadInvalid) {
+		t.Fatalf("a path with ..: %v", err)
+	}
+}

@@ -3,6 +3,7 @@
 // (see provider/runtime/imagebuild), and it does, in this order, whatever its
 // flags ask:
 //
+//	-statfs PATH                       print "statfs PATH: size=BYTES"
 //	-endless-line                      print one line without a newline, forever
 //	-write-mib N -write-path P         write N MiB to P, print "wrote N MiB" or
 //	                                   "write failed after K MiB: ERR"
@@ -27,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -47,8 +49,18 @@ func main() {
 		writePath   = flag.String("write-path", "/fill", "file -write-mib writes")
 		fork        = flag.Int("fork", 0, "start this many child processes (each sleeps), reporting how many started")
 		endless     = flag.Bool("endless-line", false, "print one line that never ends")
+		statfs      = flag.String("statfs", "", "print the size of the filesystem at this path")
 	)
 	flag.Parse()
+
+	if *statfs != "" {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(*statfs, &st); err != nil {
+			fmt.Printf("statfs %s: %v\n", *statfs, err)
+		} else {
+			fmt.Printf("statfs %s: size=%d\n", *statfs, uint64(st.Blocks)*uint64(st.Bsize))
+		}
+	}
 
 	if *endless {
 		chunk := []byte(strings.Repeat("x", 64<<10))

@@ -1,0 +1,125 @@
+package sdl
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// akashStyle is written as Akash's templates are: lowercase size units,
+// an env entry without "=", both spellings of dependencies, and a
+// shared-memory volume for a multi-GPU server.
+const akashStyle = `
+version: "2.0"
+services:
+  db:
+    image: postgres:16
+    env: [POSTGRES_PASSWORD=x, DEBUG]
+  cache:
+    image: redis:7
+  api:
+    image: api:1
+    depends_on: [db]
+    dependencies:
+      - service: cache
+    params:
+      storage:
+        shm:
+          mount: /dev/shm
+profiles:
+  compute:
+    small:
+      resources:
+        cpu: {units: 1}
+        memory: {size: 512mi}
+        storage: {size: 8g}
+    gpu:
+      resources:
+        cpu: {units: 8}
+        memory: {size: 16gi}
+        storage:
+          - size: 100Gi
+          - name: shm
+            size: 10Gi
+            attributes:
+              class: ram
+              persistent: false
+  placement:
+    dc:
+      pricing:
+        small: {denom: ugpn, amount: 1000}
+        gpu: {denom: ugpn, amount: 100000}
+deployment:
+  db:
+    dc: {profile: small, count: 1}
+  cache:
+    dc: {profile: small, count: 1}
+  api:
+    dc: {profile: gpu, count: 1}
+`
+
+func TestAkashStyleFile(t *testing.T) {
+	d, err := Parse([]byte(akashStyle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs := map[string]ManifestService{}
+	for _, s := range d.Manifest.Groups[0].Services {
+		svcs[s.Name] = s
+	}
+	if r := svcs["db"].Resources; r.MemoryBytes != 512<<20 || r.StorageBytes != 8e9 {
+		t.Errorf("lowercase units: memory %d storage %d", r.MemoryBytes, r.StorageBytes)
+	}
+	if env := svcs["db"].Env; !slices.Equal(env, []string{"POSTGRES_PASSWORD=x", "DEBUG="}) {
+		t.Errorf("env %q", env)
+	}
+	api := svcs["api"]
+	if !slices.Equal(api.DependsOn, []string{"cache", "db"}) {
+		t.Errorf("depends_on %v", api.DependsOn)
+	}
+	// The ram volume is memory, mounted at /dev/shm; the ephemeral disk is storage.
+	if api.Resources.MemoryBytes != 26<<30 || api.Resources.StorageBytes != 100<<30 {
+		t.Errorf("api memory %d storage %d, want 16Gi+10Gi and 100Gi", api.Resources.MemoryBytes, api.Resources.StorageBytes)
+	}
+	if len(api.Mounts) != 1 || api.Mounts[0] != (ManifestMount{Volume: "shm", Path: "/dev/shm", Class: ClassRAM, SizeBytes: 10 << 30}) {
+		t.Errorf("mounts %+v", api.Mounts)
+	}
+	// The order asks for what the containers get.
+	for i, u := range d.Groups[0].Resources {
+		if s := d.Manifest.Groups[0].Services[i]; u.MemoryBytes != s.Resources.MemoryBytes || u.StorageBytes != s.Resources.StorageBytes {
+			t.Errorf("unit %d: order %d/%d, manifest %d/%d", i, u.MemoryBytes, u.StorageBytes, s.Resources.MemoryBytes, s.Resources.StorageBytes)
+		}
+	}
+}
+
+func TestSizesReadAsAkashWritesThem(t *testing.T) {
+	for in, want := range map[string]uint64{
+		"16gi": 16 << 30, "16Gi": 16 << 30, "16GI": 16 << 30, "1GiB": 1 << 30, "512mi": 512 << 20, "512Mi": 512 << 20,
+		"8g": 8e9, "8G": 8e9, "2GB": 2e9, "500m": 500e6, "500M": 500e6, "1k": 1000, "1Ki": 1024, "1024": 1024, "512b": 512,
+		"1.5Gi": 3 << 29,
+	} {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("%s: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "gi", "1.5", "-1Gi", "1e9", "lots", "1Zi"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestDependencyCyclesAreRefused(t *testing.T) {
+	f := strings.Replace(akashStyle, "    image: redis:7", "    image: redis:7\n    depends_on: [api]", 1)
+	_, err := Parse([]byte(f))
+	if err == nil || !strings.Contains(err.Error(), "depend on each other in a cycle") {
+		t.Fatalf("cycle: %v", err)
+	}
+	// A dependency in another placement cannot be ordered.
+	f = strings.Replace(akashStyle, "  cache:\n    dc: {profile: small, count: 1}", "  cache:\n    other: {profile: small, count: 1}", 1)
+	f = strings.Replace(f, "  placement:\n", "  placement:\n    other:\n      pricing:\n        small: {denom: ugpn, amount: 1000}\n", 1)
+	if _, err := Parse([]byte(f)); err == nil || !strings.Contains(err.Error(), `depends on "cache", which is not deployed in placement "dc"`) {
+		t.Fatalf("cross-placement dependency: %v", err)
+	}
+}
