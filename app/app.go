@@ -29,6 +29,7 @@ import (
 	stakingkeeper "github.com/cosmos/cosmos-sdk/x/staking/keeper"
 	upgradekeeper "github.com/cosmos/cosmos-sdk/x/upgrade/keeper"
 
+	auditkeeper "github.com/gpunet/gpunet/x/audit/keeper"
 	escrowkeeper "github.com/gpunet/gpunet/x/escrow/keeper"
 	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
@@ -65,6 +66,7 @@ type App struct {
 	ConsensusParamsKeeper consensuskeeper.Keeper
 
 	ProviderKeeper *providerkeeper.Keeper
+	AuditKeeper    *auditkeeper.Keeper
 	EscrowKeeper   *escrowkeeper.Keeper
 	MarketKeeper   *marketkeeper.Keeper
 
@@ -104,6 +106,7 @@ func New(
 		&app.FeeGrantKeeper,
 		&app.ConsensusParamsKeeper,
 		&app.ProviderKeeper,
+		&app.AuditKeeper,
 		&app.EscrowKeeper,
 		&app.MarketKeeper,
 	); err != nil {

@@ -52,6 +52,8 @@ import (
 
 	"github.com/cosmos/cosmos-sdk/runtime"
 
+	audittypes "github.com/gpunet/gpunet/x/audit/types"
+	auditmodulev1 "github.com/gpunet/gpunet/x/audit/types/module"
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	escrowmodulev1 "github.com/gpunet/gpunet/x/escrow/types/module"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -59,6 +61,7 @@ import (
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 	providermodulev1 "github.com/gpunet/gpunet/x/provider/types/module"
 
+	_ "github.com/gpunet/gpunet/x/audit"    // registers x/audit with depinject
 	_ "github.com/gpunet/gpunet/x/escrow"   // registers x/escrow with depinject
 	_ "github.com/gpunet/gpunet/x/market"   // registers x/market with depinject
 	_ "github.com/gpunet/gpunet/x/provider" // registers x/provider with depinject
@@ -153,6 +156,7 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 					upgradetypes.ModuleName,
 					consensustypes.ModuleName,
 					providertypes.ModuleName,
+					audittypes.ModuleName,
 					escrowtypes.ModuleName,
 					markettypes.ModuleName,
 				},
@@ -196,6 +200,7 @@ func moduleConfigs() []*appv1alpha1.ModuleConfig {
 		{Name: govtypes.ModuleName, Config: appconfig.WrapAny(&govmodulev1.Module{})},
 		{Name: consensustypes.ModuleName, Config: appconfig.WrapAny(&consensusmodulev1.Module{})},
 		{Name: providertypes.ModuleName, Config: appconfig.WrapAny(&providermodulev1.Module{})},
+		{Name: audittypes.ModuleName, Config: appconfig.WrapAny(&auditmodulev1.Module{})},
 		{Name: escrowtypes.ModuleName, Config: appconfig.WrapAny(&escrowmodulev1.Module{})},
 		{Name: markettypes.ModuleName, Config: appconfig.WrapAny(&marketmodulev1.Module{})},
 	}

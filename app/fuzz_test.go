@@ -15,6 +15,7 @@ import (
 	gogoproto "github.com/cosmos/gogoproto/proto"
 
 	"github.com/gpunet/gpunet/testutil/apptest"
+	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
@@ -79,6 +80,7 @@ var fuzzTemplates = []sdk.Msg{
 	&markettypes.MsgCloseLease{}, &markettypes.MsgWithdrawLease{}, &markettypes.MsgUpdateParams{}, &markettypes.MsgDisputeLease{},
 	&escrowtypes.MsgDeposit{}, &escrowtypes.MsgWithdrawPayment{}, &escrowtypes.MsgUpdateParams{},
 	&markettypes.MsgRetryParked{}, &escrowtypes.MsgRetryParked{}, &providertypes.MsgRetryParked{},
+	&audittypes.MsgSignProviderAttributes{}, &audittypes.MsgDeleteProviderAttributes{},
 }
 
 // FuzzMsgServer decodes arbitrary bytes into each gpunet message, points
@@ -180,6 +182,10 @@ func setSigner(msg sdk.Msg, addr string) {
 		m.Provider = addr
 	case *escrowtypes.MsgDeposit:
 		m.Depositor = addr
+	case *audittypes.MsgSignProviderAttributes:
+		m.Auditor = addr
+	case *audittypes.MsgDeleteProviderAttributes:
+		m.Auditor = addr
 	case *escrowtypes.MsgWithdrawPayment:
 		m.Provider = addr
 	}

@@ -32,6 +32,7 @@ func (app *App) Invariants() []Invariant {
 		{"provider/bonds", app.ProviderKeeper.BondInvariant},
 		{"market/deposits", app.MarketKeeper.DepositInvariant},
 		{"market/leases", app.leaseInvariant},
+		{"audit/index", app.AuditKeeper.IndexInvariant},
 	}
 }
 

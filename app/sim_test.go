@@ -20,6 +20,7 @@ import (
 	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
 
 	"github.com/gpunet/gpunet/testutil/apptest"
+	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -135,12 +136,14 @@ var (
 		"create-deployment", "update-deployment", "deposit", "close-deployment",
 		"create-bid", "close-bid", "accept-bid", "start-lease", "close-lease",
 		"withdraw-lease", "withdraw-payment", "bank-send", "dispute-lease",
+		"audit-sign", "audit-revoke",
 	}
 	simWeights = []int{
 		3, 1, 1, 1, 1,
 		4, 1, 2, 1,
 		8, 3, 3, 5, 2,
-		2, 2, 2, 1,
+		2, 2, 2, 4,
+		2, 1,
 	}
 )
 
@@ -307,6 +310,24 @@ func (s *sim) msg(kind string) (int, sdk.Msg) {
 	case "deregister-provider":
 		p := s.provider()
 		return p, &providertypes.MsgDeregisterProvider{Owner: s.addr(p)}
+	case "audit-sign", "audit-revoke":
+		// Mostly account 0, the auditor orders name: its signatures matter.
+		auditor, p := 0, s.provider()
+		if s.r.Intn(4) == 0 {
+			auditor = s.tenant()
+		}
+		if kind == "audit-revoke" {
+			var keys []string
+			if s.r.Intn(2) == 0 {
+				keys = []string{"region"}
+			}
+			return auditor, &audittypes.MsgDeleteProviderAttributes{Auditor: s.addr(auditor), Owner: s.addr(p), Keys: keys}
+		}
+		attrs := []providertypes.Attribute{{Key: "region", Value: simRegions[s.r.Intn(len(simRegions))]}}
+		if s.mistake() {
+			attrs = nil // nothing to sign
+		}
+		return auditor, &audittypes.MsgSignProviderAttributes{Auditor: s.addr(auditor), Owner: s.addr(p), Attributes: attrs}
 	case "create-deployment":
 		t := s.tenant()
 		var groups []markettypes.GroupSpec
@@ -324,6 +345,9 @@ func (s *sim) msg(kind string) (int, sdk.Msg) {
 					MemoryBytes: uint64(1+s.r.Intn(32)) << 30, StorageBytes: uint64(1+s.r.Intn(100)) << 30, Gpu: gpu}},
 				MaxPrice: sdk.NewDecCoin("ugpn", sdkmath.NewInt(1_000_000+s.r.Int63n(50_000_000_000))),
 			})
+			if s.r.Intn(8) == 0 { // served only by providers account 0 vouched for
+				groups[len(groups)-1].SignedBy = markettypes.SignedBy{AnyOf: []string{s.addr(0)}}
+			}
 		}
 		hash := sha256.Sum256([]byte{byte(s.r.Intn(256))})
 		deposit := s.coin(5_000_000, 60_000_000)
@@ -395,7 +419,18 @@ func (s *sim) msg(kind string) (int, sdk.Msg) {
 		if kind == "start-lease" {
 			want = markettypes.LEASE_STATE_PENDING
 		}
-		l, ok := pick(s, q, s.c.App.MarketKeeper.Leases, func(l markettypes.Lease) bool { return kind == "close-lease" || l.State == want })
+		var l markettypes.Lease
+		ok := false
+		if kind == "close-lease" && s.r.Intn(3) == 0 {
+			// A pending lease past the manifest timeout, so that
+			// manifest_missing closes (and their disputes) happen at all.
+			l, ok = pick(s, q, s.c.App.MarketKeeper.Leases, func(l markettypes.Lease) bool {
+				return l.State == markettypes.LEASE_STATE_PENDING && s.c.Height >= l.CreatedAt+5
+			})
+		}
+		if !ok {
+			l, ok = pick(s, q, s.c.App.MarketKeeper.Leases, func(l markettypes.Lease) bool { return kind == "close-lease" || l.State == want })
+		}
 		if !ok {
 			return 0, nil
 		}

@@ -16,6 +16,7 @@ import (
 	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/bech32"
 
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
@@ -26,6 +27,9 @@ import (
 type Deployment struct {
 	Groups   []markettypes.GroupSpec
 	Manifest Manifest
+	// Warnings are things read differently from how they were written
+	// (an auditor address in another chain's prefix), with their lines.
+	Warnings []string
 }
 
 // Manifest is what providers run. Its canonical JSON's SHA-256 goes on chain.
@@ -164,6 +168,7 @@ func (f *File) build() (*Deployment, error) {
 		}
 	}
 	d := &Deployment{Manifest: Manifest{Version: f.Version}}
+	defer func() { d.Warnings = f.warnings }()
 	for _, pl := range sortedKeys(byPlacement) {
 		group, mgroup, err := f.buildGroup(pl, byPlacement[pl])
 		if err != nil {
@@ -254,10 +259,14 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 	if len(services) > MaxServicesPerPlacement {
 		return markettypes.GroupSpec{}, ManifestGroup{}, f.fail(fmt.Sprintf("%d services deployed in placement %q, at most %d", len(services), placement, MaxServicesPerPlacement), ref...)
 	}
-	if pp.SignedBy != nil {
-		return markettypes.GroupSpec{}, ManifestGroup{}, f.fail("signed provider attributes are not offered by gpunet yet", "profiles", "placement", placement, "signedBy")
-	}
 	group := markettypes.GroupSpec{Name: placement}
+	if pp.SignedBy != nil {
+		sb, err := f.signedBy(placement, *pp.SignedBy)
+		if err != nil {
+			return group, ManifestGroup{}, err
+		}
+		group.SignedBy = sb
+	}
 	for _, k := range sortedKeys(pp.Attributes) {
 		group.Requirements = append(group.Requirements, providertypes.Attribute{Key: k, Value: pp.Attributes[k]})
 	}
@@ -335,6 +344,43 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 	}
 	group.MaxPrice = sdk.NewDecCoinFromDec(Denom, total)
 	return group, mgroup, nil
+}
+
+// signedBy reads a placement's auditors. An address written with another
+// chain's bech32 prefix (akash1...) is the same key: it is read with
+// gpunet's prefix, and a warning says so.
+func (f *File) signedBy(placement string, sb SignedBy) (markettypes.SignedBy, error) {
+	var out markettypes.SignedBy
+	convert := func(list []string, field string) ([]string, error) {
+		var res []string
+		for i, a := range list {
+			where := []string{"profiles", "placement", placement, "signedBy", field, at(i)}
+			hrp, data, err := bech32.DecodeAndConvert(a)
+			if err != nil {
+				return nil, f.fail(fmt.Sprintf("%q is not an account address: %v", a, err), where...)
+			}
+			if len(data) != 20 && len(data) != 32 {
+				return nil, f.fail(fmt.Sprintf("%q is not an account address (%d bytes)", a, len(data)), where...)
+			}
+			addr := sdk.AccAddress(data).String()
+			if hrp != sdk.GetConfig().GetBech32AccountAddrPrefix() {
+				f.warn(fmt.Sprintf("auditor %s is read as %s (the same key with gpunet's prefix)", a, addr), where...)
+			}
+			res = append(res, addr)
+		}
+		return res, nil
+	}
+	var err error
+	if out.AllOf, err = convert(sb.AllOf, "allOf"); err != nil {
+		return out, err
+	}
+	if out.AnyOf, err = convert(sb.AnyOf, "anyOf"); err != nil {
+		return out, err
+	}
+	if err := markettypes.ValidateSignedBy(out); err != nil {
+		return out, f.fail(err.Error(), "profiles", "placement", placement, "signedBy")
+	}
+	return out, nil
 }
 
 // dependencies are the services s starts after, from either spelling,

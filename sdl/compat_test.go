@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	_ "github.com/gpunet/gpunet/app/params" // gpunet's bech32 prefixes
 )
 
 // akashStyle is written as Akash's templates are: lowercase size units,
@@ -121,5 +123,30 @@ func TestDependencyCyclesAreRefused(t *testing.T) {
 	f = strings.Replace(f, "  placement:\n", "  placement:\n    other:\n      pricing:\n        small: {denom: ugpn, amount: 1000}\n", 1)
 	if _, err := Parse([]byte(f)); err == nil || !strings.Contains(err.Error(), `depends on "cache", which is not deployed in placement "dc"`) {
 		t.Fatalf("cross-placement dependency: %v", err)
+	}
+}
+
+func TestSignedByReadsAuditorsAndOtherPrefixes(t *testing.T) {
+	// The same 20 bytes written with Akash's prefix and with gpunet's.
+	akashAddr := "akash1365yvmc4s7awdyj3n2sav7xfx76adc6dnmlx63" // Akash's own auditor
+	f := strings.Replace(cpuOnly, "    anywhere:\n", "    anywhere:\n      attributes: {region: eu}\n      signedBy:\n        anyOf: ["+akashAddr+"]\n", 1)
+	d, err := Parse([]byte(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := d.Groups[0].SignedBy
+	if len(sb.AnyOf) != 1 || !strings.HasPrefix(sb.AnyOf[0], "gpunet1") || len(sb.AllOf) != 0 {
+		t.Fatalf("signed_by %+v", sb)
+	}
+	if len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "is read as "+sb.AnyOf[0]) || !strings.Contains(d.Warnings[0], "line ") {
+		t.Fatalf("warnings %q", d.Warnings)
+	}
+	bad := strings.Replace(f, akashAddr, "not-an-address", 1)
+	if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "signedBy.anyOf[0]") {
+		t.Fatalf("bad auditor: %v", err)
+	}
+	twice := strings.Replace(f, "anyOf: ["+akashAddr+"]", "anyOf: ["+akashAddr+"]\n        allOf: ["+akashAddr+"]", 1)
+	if _, err := Parse([]byte(twice)); err == nil || !strings.Contains(err.Error(), "named twice") {
+		t.Fatalf("auditor twice: %v", err)
 	}
 }

@@ -69,6 +69,7 @@ type File struct {
 	Endpoints  map[string]any                  `yaml:"endpoints"`
 	Include    any                             `yaml:"include"`
 	root       *yaml.Node
+	warnings   []string
 }
 
 // Service is one container image and how to run it.
@@ -162,8 +163,15 @@ type GPUModel struct {
 // PlacementProfile is where a group may run and what it pays.
 type PlacementProfile struct {
 	Attributes map[string]string `yaml:"attributes"`
-	SignedBy   any               `yaml:"signedBy"`
+	SignedBy   *SignedBy         `yaml:"signedBy"`
 	Pricing    map[string]Price  `yaml:"pricing"`
+}
+
+// SignedBy names auditors (x/audit) who must have signed a provider's
+// placement attributes: every one of allOf, at least one of anyOf.
+type SignedBy struct {
+	AllOf []string `yaml:"allOf"`
+	AnyOf []string `yaml:"anyOf"`
 }
 
 // Price is a per-hour price per replica.
@@ -252,6 +260,11 @@ func index(key string) (int, bool) {
 
 // at is the path element of list element i.
 func at(i int) string { return fmt.Sprintf("[%d]", i) }
+
+// warn records a warning at the line of path.
+func (f *File) warn(msg string, path ...string) {
+	f.warnings = append(f.warnings, f.fail(msg, path...).Error())
+}
 
 func (f *File) fail(msg string, path ...string) error {
 	var field strings.Builder

@@ -9,7 +9,9 @@ import (
 	"github.com/cosmos/cosmos-sdk/types/query"
 
 	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/provider/bidengine"
 	"github.com/gpunet/gpunet/provider/chain"
+	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
@@ -88,7 +90,15 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 		delete(d.bids, key)
 		d.mu.Unlock()
 	}
-	dec := d.engine.EvaluateAndReserve(key, o.Spec)
+	dec := bidengine.Decision{}
+	if reason, err := d.auditShortfall(ctx, o.Spec); err != nil {
+		unclaim()
+		return fmt.Errorf("auditor signatures: %w", err)
+	} else if reason != "" {
+		dec.Reason = reason
+	} else {
+		dec = d.engine.EvaluateAndReserve(key, o.Spec)
+	}
 	if !dec.Bid {
 		unclaim()
 		d.mu.Lock()
@@ -174,4 +184,22 @@ func (d *Daemon) bidOnChain(ctx context.Context, id markettypes.OrderID) bool {
 		}
 	}
 	return false
+}
+
+// auditShortfall says why this provider may not bid on a group that names
+// auditors (signed_by): the chain would refuse the bid, and the fee with
+// it. "" when the group names none or the signatures are there.
+func (d *Daemon) auditShortfall(ctx context.Context, spec markettypes.GroupSpec) (string, error) {
+	sb := spec.SignedBy
+	if len(sb.AllOf) == 0 && len(sb.AnyOf) == 0 {
+		return "", nil
+	}
+	signed, err := d.chain.SignedAttributes(ctx, d.provider)
+	if err != nil {
+		return "", err
+	}
+	if audittypes.Satisfies(signed, spec.Requirements, sb.AllOf, sb.AnyOf) {
+		return "", nil
+	}
+	return fmt.Sprintf("the group needs the attributes signed by auditors (all of %v, any of %v) and this provider's are not", sb.AllOf, sb.AnyOf), nil
 }

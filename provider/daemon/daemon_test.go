@@ -13,7 +13,9 @@ import (
 
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/provider/runtime"
+	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // The daemon around the lease managers: bidding, reconciling with the chain
@@ -292,4 +294,34 @@ func TestEachPageFollowsNextKeys(t *testing.T) {
 	if err != nil || len(got) != 3 || got[2] != 3 {
 		t.Fatalf("got %v %v", got, err)
 	}
+}
+
+func TestOrdersNamingAuditorsAreBidOnOnlyWhenSigned(t *testing.T) {
+	w := newWorld(t)
+	spec, _, _ := testDeployment(t, false, 1)
+	auditor := sdk.AccAddress(make([]byte, 20)).String()
+	spec.SignedBy = markettypes.SignedBy{AnyOf: []string{auditor}}
+	o := openOrder(1, spec)
+	if err := w.d.considerOrder(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sentOf[*markettypes.MsgCreateBid](w.tx)); n != 0 {
+		t.Fatalf("%d bids without the auditor's signature (the chain would refuse them, fee and all)", n)
+	}
+	if _, held := w.d.engine.Get(orderKey(o.Id)); held {
+		t.Fatal("a reservation for an order not bid on")
+	}
+	if !strings.Contains(w.logs(), "needs the attributes signed by auditors") {
+		t.Fatalf("skip not logged:\n%s", w.logs())
+	}
+	w.chain.mu.Lock()
+	w.chain.signed = []audittypes.AuditedAttributes{{Owner: testProvider, Auditor: auditor, Attributes: spec.Requirements}}
+	if len(spec.Requirements) == 0 {
+		w.chain.signed[0].Attributes = []providertypes.Attribute{{Key: "tier", Value: "audited"}}
+	}
+	w.chain.mu.Unlock()
+	if err := w.d.considerOrder(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bid sent once signed", func() bool { return len(sentOf[*markettypes.MsgCreateBid](w.tx)) == 1 })
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/sdl"
+	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
@@ -42,6 +43,19 @@ type fakeChain struct {
 	bids                    []markettypes.Bid
 	open                    []markettypes.Order
 	pubKeys                 map[string][]byte
+	signed                  []audittypes.AuditedAttributes
+}
+
+func (c *fakeChain) SignedAttributes(_ context.Context, owner string) ([]audittypes.AuditedAttributes, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []audittypes.AuditedAttributes
+	for _, a := range c.signed {
+		if a.Owner == owner {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 func newFakeChain() *fakeChain {

@@ -7,10 +7,12 @@ import (
 
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/query"
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/provider/runtime"
+	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
@@ -24,6 +26,8 @@ import (
 type Chain interface {
 	markettypes.QueryClient
 	AccountPubKey(ctx context.Context, addr string) ([]byte, error)
+	// SignedAttributes are what auditors signed for a provider (x/audit).
+	SignedAttributes(ctx context.Context, owner string) ([]audittypes.AuditedAttributes, error)
 }
 
 // Sender sends this provider's transactions.
@@ -61,6 +65,23 @@ type chainClient struct {
 
 func (c chainClient) AccountPubKey(ctx context.Context, addr string) ([]byte, error) {
 	return c.c.AccountPubKey(ctx, addr)
+}
+
+func (c chainClient) SignedAttributes(ctx context.Context, owner string) ([]audittypes.AuditedAttributes, error) {
+	var out []audittypes.AuditedAttributes
+	q := audittypes.NewQueryClient(c.c.Conn)
+	var next []byte
+	for {
+		res, err := q.ProviderAttributes(ctx, &audittypes.QueryProviderAttributesRequest{Owner: owner, Pagination: &query.PageRequest{Key: next, Limit: 100}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res.Attributes...)
+		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+			return out, nil
+		}
+		next = res.Pagination.NextKey
+	}
 }
 
 var (

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -84,4 +85,54 @@ func TestShmVolumeAndDependencies(t *testing.T) {
 	if err1 != nil || err2 != nil || llmStart.Before(dbStart) {
 		t.Fatalf("db started %s, llm (depends on db) %s", db.State.StartedAt, llm.State.StartedAt)
 	}
+}
+
+// TestAuditSignedByServesOnlyAuditedProviders: an order whose placement
+// names an auditor under signedBy is bid on and won only by the provider
+// that auditor vouched for, though another bids less for everything else;
+// once the auditor withdraws, the provider no longer bids on such orders.
+func TestAuditSignedByServesOnlyAuditedProviders(t *testing.T) {
+	nw := adversarialNetwork(t, "cheap", "auditor")
+	audited := startProvider(t, nw, "2000000000")
+	cheap := startProviderWith(t, nw, providerOpts{Key: "cheap", GPUPrice: "2000000000", CPUPrice: "10000",
+		Edits: map[string]string{"lease_subnets: 10.240.0.0/12": "lease_subnets: 10.224.0.0/12"}})
+	auditor := nw.Keys["auditor"]
+	txAs(t, nw, "auditor", "tx", "audit", "sign", audited.addr, "region=local")
+	out, err := nw.CLI(context.Background(), "query", "audit", "provider", audited.addr, "--output", "json")
+	if err != nil || !strings.Contains(out, auditor) || !strings.Contains(out, `"region"`) {
+		t.Fatalf("query audit provider: %v\n%s", err, out)
+	}
+
+	sdlText := strings.Replace(jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, ""),
+		"    local:\n      pricing:", "    local:\n      attributes: {region: local}\n      signedBy:\n        anyOf: ["+auditor+"]\n      pricing:", 1)
+	res, out, err := deploy(t, nw, writeSDL(t, sdlText), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	if len(res.Leases) != 1 || res.Leases[0].Provider != audited.addr {
+		t.Fatalf("leases %+v, want one with the audited provider %s", res.Leases, audited.addr)
+	}
+	for _, b := range res.Bids {
+		if b.Provider == cheap.addr {
+			t.Fatalf("the unaudited provider bid: %+v", res.Bids)
+		}
+	}
+	cheap.waitLog(20*time.Second, "bid skipped", "needs the attributes signed by auditors")
+
+	// Without a signedBy the cheaper provider wins, as always.
+	plain, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy without signedBy: %v\n%s", err, out)
+	}
+	if len(plain.Leases) != 1 || plain.Leases[0].Provider != cheap.addr {
+		t.Fatalf("leases %+v, want the cheaper provider %s", plain.Leases, cheap.addr)
+	}
+
+	// The auditor withdraws: nobody may serve the next such order.
+	txAs(t, nw, "auditor", "tx", "audit", "revoke", audited.addr)
+	_, out, err = deploy(t, nw, writeSDL(t, sdlText), "--deposit", "5000000ugpn", "--wait", "20s")
+	if err == nil || strings.Contains(out, `"leases":[{`) {
+		t.Fatalf("an order naming a withdrawn auditor got a lease:\n%s", out)
+	}
+	audited.waitLog(20*time.Second, "bid skipped", "needs the attributes signed by auditors")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gpunet/gpunet/x/market/keeper"
 	"github.com/gpunet/gpunet/x/market/types"
 	modulev1 "github.com/gpunet/gpunet/x/market/types/module"
+	auditkeeper "github.com/gpunet/gpunet/x/audit/keeper"
 	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
 )
 
@@ -38,6 +39,7 @@ type ModuleInputs struct {
 	EscrowKeeper   *escrowkeeper.Keeper
 	Pool           types.CommunityPool
 	AccountKeeper  types.AccountKeeper
+	AuditKeeper    *auditkeeper.Keeper
 }
 
 // ModuleOutputs are what x/market gives the app.
@@ -54,7 +56,7 @@ func ProvideModule(in ModuleInputs) (ModuleOutputs, error) {
 	if err != nil {
 		return ModuleOutputs{}, err
 	}
-	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, in.ProviderKeeper, in.EscrowKeeper, in.Pool, in.AccountKeeper, authority)
+	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, in.ProviderKeeper, in.EscrowKeeper, in.Pool, in.AccountKeeper, in.AuditKeeper, authority)
 	if err != nil {
 		return ModuleOutputs{}, err
 	}

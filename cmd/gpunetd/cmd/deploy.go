@@ -71,6 +71,9 @@ gpunetd deploy examples/cpu-service.yaml --from tenant --output json`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
+			for _, w := range d.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", args[0], w)
+			}
 			c, cctx, err := tenantClient(cmd)
 			if err != nil {
 				return err

@@ -31,13 +31,19 @@ that goes on chain. Errors name the YAML line and field.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
+			for _, w := range d.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
 			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return json.NewEncoder(out).Encode(map[string]any{"groups": d.Groups, "manifest_hash": hash, "manifest": d.Manifest})
+				return json.NewEncoder(out).Encode(map[string]any{"groups": d.Groups, "manifest_hash": hash, "manifest": d.Manifest, "warnings": d.Warnings})
 			}
 			for i, g := range d.Groups {
 				fmt.Fprintf(out, "group %d %q  max price %s per hour\n", i+1, g.Name, api.FormatDecCoin(g.MaxPrice.Amount.String(), g.MaxPrice.Denom))
 				for _, r := range g.Requirements {
 					fmt.Fprintf(out, "  requires %s=%s\n", r.Key, r.Value)
+				}
+				if sb := g.SignedBy; len(sb.AllOf)+len(sb.AnyOf) > 0 {
+					fmt.Fprintf(out, "  signed by all of %v, any of %v\n", sb.AllOf, sb.AnyOf)
 				}
 				for j, r := range g.Resources {
 					svc := d.Manifest.Groups[i].Services[j]

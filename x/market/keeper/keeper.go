@@ -66,6 +66,7 @@ type Keeper struct {
 	escrow       types.EscrowKeeper
 	pool         types.CommunityPool
 	accounts     types.AccountKeeper
+	audit        types.AuditKeeper
 
 	Schema         collections.Schema
 	Params         collections.Item[types.Params]
@@ -89,7 +90,7 @@ type Keeper struct {
 
 // NewKeeper builds the keeper and its schema.
 func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVStoreService, events event.Service, headers header.Service,
-	bank types.BankKeeper, providers types.ProviderKeeper, escrow types.EscrowKeeper, pool types.CommunityPool, accounts types.AccountKeeper, authority string,
+	bank types.BankKeeper, providers types.ProviderKeeper, escrow types.EscrowKeeper, pool types.CommunityPool, accounts types.AccountKeeper, audit types.AuditKeeper, authority string,
 ) (*Keeper, error) {
 	if _, err := ac.StringToBytes(authority); err != nil {
 		return nil, fmt.Errorf("invalid authority address %q: %w", authority, err)
@@ -99,7 +100,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 	sb := collections.NewSchemaBuilder(storeService)
 	k := &Keeper{
 		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority,
-		bank: bank, providers: providers, escrow: escrow, pool: pool, accounts: accounts,
+		bank: bank, providers: providers, escrow: escrow, pool: pool, accounts: accounts, audit: audit,
 
 		Params:       collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
 		Deployments:  collections.NewMap(sb, types.DeploymentsKey, "deployments", collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key), codec.CollValue[types.Deployment](cdc)),

@@ -247,6 +247,27 @@ func (k *Keeper) eligibleProvider(ctx context.Context, addr string) (providertyp
 	return p, nil
 }
 
+// audited refuses a provider whose attributes lack the auditors'
+// signatures the group's signed_by names (x/audit).
+func (k *Keeper) audited(ctx context.Context, spec types.GroupSpec, provider string) error {
+	sb := spec.SignedBy
+	if len(sb.AllOf) == 0 && len(sb.AnyOf) == 0 {
+		return nil
+	}
+	owner, err := k.addr("provider", provider)
+	if err != nil {
+		return err
+	}
+	ok, err := k.audit.Satisfies(ctx, owner, spec.Requirements, sb.AllOf, sb.AnyOf)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorsmod.Wrapf(types.ErrProviderNotEligible, "%s lacks the auditor signatures the group requires (all of %v, any of %v)", provider, sb.AllOf, sb.AnyOf)
+	}
+	return nil
+}
+
 // chargeReservationFee takes the reservation fee out of the tenant's
 // escrow (at most what it holds). After a manifest_missing close the
 // market holds it for dispute_window blocks; otherwise it goes to the
@@ -420,6 +441,11 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 	var eligible []types.Bid
 	for _, b := range bids {
 		p, err := k.eligibleProvider(ctx, b.Id.Provider)
+		if err == nil {
+			// An auditor who withdrew its signature since the bid takes the
+			// provider out of the round.
+			err = k.audited(ctx, o.Spec, b.Id.Provider)
+		}
 		if errors.Is(err, types.ErrProviderNotEligible) {
 			continue
 		}

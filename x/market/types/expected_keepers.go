@@ -30,6 +30,12 @@ type ProviderKeeper interface {
 	RecordClosedByProvider(ctx context.Context, owner sdk.AccAddress) error
 }
 
+// AuditKeeper is what x/market needs from x/audit: whether a provider's
+// attributes carry the signatures a group's signed_by names.
+type AuditKeeper interface {
+	Satisfies(ctx context.Context, owner sdk.AccAddress, requirements []providertypes.Attribute, allOf, anyOf []string) (bool, error)
+}
+
 // EscrowKeeper is what x/market needs from x/escrow.
 type EscrowKeeper interface {
 	CreateAccount(ctx context.Context, id escrowtypes.AccountID, depositor sdk.AccAddress, deposit sdk.Coin) error

@@ -5,6 +5,8 @@ import (
 
 	errorsmod "cosmossdk.io/errors"
 
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
@@ -109,6 +111,9 @@ func ValidateGroups(groups []GroupSpec, maxGroups uint32, denom string) error {
 		if err := providertypes.ValidateAttributes(g.Requirements); err != nil {
 			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s) requirements: %v", where, g.Name, err)
 		}
+		if err := ValidateSignedBy(g.SignedBy); err != nil {
+			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s) signed_by: %v", where, g.Name, err)
+		}
 		if len(g.Resources) == 0 || len(g.Resources) > MaxResourceUnits {
 			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s): 1-%d resource units", where, g.Name, MaxResourceUnits)
 		}
@@ -131,6 +136,29 @@ func ValidateGroups(groups []GroupSpec, maxGroups uint32, denom string) error {
 		}
 		if g.MaxPrice.Amount.IsNil() || !g.MaxPrice.Amount.IsPositive() {
 			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s): max_price must be positive", where, g.Name)
+		}
+	}
+	return nil
+}
+
+// MaxSignedBy caps the auditors one group names (all_of and any_of
+// together): the auction reads each of them per bid.
+const MaxSignedBy = 8
+
+// ValidateSignedBy requires account addresses, each named once.
+func ValidateSignedBy(sb SignedBy) error {
+	all := append(append([]string(nil), sb.AllOf...), sb.AnyOf...)
+	if len(all) > MaxSignedBy {
+		return fmt.Errorf("%d auditors, at most %d", len(all), MaxSignedBy)
+	}
+	for i, a := range all {
+		if _, err := sdk.AccAddressFromBech32(a); err != nil {
+			return fmt.Errorf("auditor %q is not an account address: %v", a, err)
+		}
+		for _, b := range all[:i] {
+			if a == b {
+				return fmt.Errorf("auditor %s is named twice", a)
+			}
 		}
 	}
 	return nil
