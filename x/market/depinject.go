@@ -12,11 +12,11 @@ import (
 	"github.com/cosmos/cosmos-sdk/codec"
 
 	"github.com/gpunet/gpunet/internal/wiring"
+	auditkeeper "github.com/gpunet/gpunet/x/audit/keeper"
 	escrowkeeper "github.com/gpunet/gpunet/x/escrow/keeper"
 	"github.com/gpunet/gpunet/x/market/keeper"
 	"github.com/gpunet/gpunet/x/market/types"
 	modulev1 "github.com/gpunet/gpunet/x/market/types/module"
-	auditkeeper "github.com/gpunet/gpunet/x/audit/keeper"
 	providerkeeper "github.com/gpunet/gpunet/x/provider/keeper"
 )
 

@@ -88,8 +88,8 @@ func TestSignMergesRevokeWithdrawsAndQueriesAgree(t *testing.T) {
 		{attrs("region", "us", "gpu", "h100"), []string{auditor, other}, nil, false}, // other did not sign gpu
 		{attrs("region", "us", "gpu", "h100"), nil, []string{other, auditor}, true},
 		{attrs("region", "eu"), nil, []string{auditor}, false}, // replaced by us
-		{nil, []string{auditor}, nil, true},                   // no requirements: signed anything
-		{nil, []string{addr(9)}, nil, false},                  // an auditor who signed nothing
+		{nil, []string{auditor}, nil, true},                    // no requirements: signed anything
+		{nil, []string{addr(9)}, nil, false},                   // an auditor who signed nothing
 		{attrs("region", "us"), nil, nil, true},
 	} {
 		got, err := f.k.Satisfies(f.ctx, provAddr, c.reqs, c.allOf, c.anyOf)
