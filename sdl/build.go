@@ -386,10 +386,7 @@ func (f *File) signedBy(placement string, sb SignedBy) (markettypes.SignedBy, er
 // dependencies are the services s starts after, from either spelling,
 // sorted and without repeats.
 func (s Service) dependencies() []string {
-	var out []string
-	for _, d := range s.DependsOn {
-		out = append(out, d)
-	}
+	out := append([]string(nil), s.DependsOn...)
 	for _, d := range s.Dependencies {
 		out = append(out, d.Service)
 	}
