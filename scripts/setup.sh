@@ -50,6 +50,8 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# A local registry with a login, for the private-image tests.
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 # Docker: only when no engine answers and its programs are missing (an
 # engine reached through DOCKER_HOST needs nothing installed here).
 if [ "$(docker_state)" = down ] && ! { command -v docker && command -v dockerd; } >/dev/null 2>&1; then

@@ -61,6 +61,48 @@ type ManifestService struct {
 	DependsOn []string `json:"depends_on,omitempty"`
 	// Mounts are the service's volumes mounted at paths, by path.
 	Mounts []ManifestMount `json:"mounts,omitempty"`
+	// Credentials pull the image from a private registry. They go to the
+	// provider inside the manifest only and are left out of its hash, so
+	// nothing derived from the password reaches the chain.
+	Credentials *Credentials `json:"credentials,omitempty"`
+}
+
+// Credentials are a private registry's login.
+type Credentials struct {
+	Host     string `json:"host"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Email    string `json:"email,omitempty"`
+}
+
+// Redacted is m with every password replaced, for printing.
+func (m Manifest) Redacted() Manifest {
+	out := m.withoutCredentials(func(c *Credentials) *Credentials {
+		r := *c
+		r.Password = "(redacted)"
+		return &r
+	})
+	return out
+}
+
+// WithoutCredentials is m with every registry login removed: what a
+// provider keeps on disk.
+func (m Manifest) WithoutCredentials() Manifest {
+	return m.withoutCredentials(func(*Credentials) *Credentials { return nil })
+}
+
+// withoutCredentials copies m, mapping each service's credentials.
+func (m Manifest) withoutCredentials(f func(*Credentials) *Credentials) Manifest {
+	out := Manifest{Version: m.Version, Groups: make([]ManifestGroup, len(m.Groups))}
+	for i, g := range m.Groups {
+		out.Groups[i] = ManifestGroup{Name: g.Name, Services: append([]ManifestService(nil), g.Services...)}
+		for j := range out.Groups[i].Services {
+			if c := out.Groups[i].Services[j].Credentials; c != nil {
+				out.Groups[i].Services[j].Credentials = f(c)
+			}
+		}
+	}
+	return out
 }
 
 // ManifestMount is a volume of the service's profile mounted at a path.
@@ -112,9 +154,10 @@ func (m Manifest) CanonicalJSON() ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// Hash is the SHA-256 of the canonical JSON.
+// Hash is the SHA-256 of the canonical JSON of the manifest without its
+// registry credentials.
 func (m Manifest) Hash() ([]byte, error) {
-	c, err := m.CanonicalJSON()
+	c, err := m.withoutCredentials(func(*Credentials) *Credentials { return nil }).CanonicalJSON()
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +228,9 @@ func (f *File) checkService(name string, s Service) error {
 		return f.fail("image is required", "services", name, "image")
 	}
 	if s.Credentials != nil {
-		return f.fail("credentials (images from private registries) are not offered by gpunet yet; use a public image", "services", name, "credentials")
+		if _, err := f.credentials(name, s); err != nil {
+			return err
+		}
 	}
 	if p := s.Params; p != nil {
 		if p.Permissions != nil {
@@ -315,6 +360,9 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 			Name: svcName, Image: svc.Image, Command: nonNil(svc.Command), Args: nonNil(svc.Args), Env: nonNil(NormalizeEnv(svc.Env)),
 			Count: dp.Count, Resources: res, Restart: restart, Expose: []ManifestExpose{},
 		}
+		if ms.Credentials, err = f.credentials(svcName, svc); err != nil {
+			return group, mgroup, err
+		}
 		for _, dep := range svc.dependencies() {
 			if !slices.Contains(services, dep) {
 				return group, mgroup, f.fail(fmt.Sprintf("depends on %q, which is not deployed in placement %q: services start in order only within one placement", dep, placement), "services", svcName, svc.dependencyField())
@@ -344,6 +392,44 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 	}
 	group.MaxPrice = sdk.NewDecCoinFromDec(Denom, total)
 	return group, mgroup, nil
+}
+
+// credentials reads a service's private-registry login: host, username
+// and password are required (email optional), and the image must come
+// from that host, the only registry the login is sent to.
+func (f *File) credentials(name string, s Service) (*Credentials, error) {
+	if s.Credentials == nil {
+		return nil, nil
+	}
+	where := []string{"services", name, "credentials"}
+	var c Credentials
+	for _, k := range sortedKeys(s.Credentials) {
+		v, ok := s.Credentials[k].(string)
+		if !ok {
+			return nil, f.fail(fmt.Sprintf("%s must be a string", k), append(where, k)...)
+		}
+		switch k {
+		case "host":
+			c.Host = v
+		case "username":
+			c.Username = v
+		case "password":
+			c.Password = v
+		case "email":
+			c.Email = v
+		default:
+			return nil, f.fail(fmt.Sprintf("field %s is not a credentials field (host, username, password, email)", k), append(where, k)...)
+		}
+	}
+	for _, req := range []struct{ k, v string }{{"host", c.Host}, {"username", c.Username}, {"password", c.Password}} {
+		if req.v == "" {
+			return nil, f.fail(req.k+" is required", append(where, req.k)...)
+		}
+	}
+	if reg := imageRegistry(s.Image); !sameRegistry(reg, c.Host) {
+		return nil, f.fail(fmt.Sprintf("the login is for %s but image %s comes from %s", c.Host, s.Image, reg), append(where, "host")...)
+	}
+	return &c, nil
 }
 
 // signedBy reads a placement's auditors. An address written with another

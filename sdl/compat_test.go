@@ -150,3 +150,33 @@ func TestSignedByReadsAuditorsAndOtherPrefixes(t *testing.T) {
 		t.Fatalf("auditor twice: %v", err)
 	}
 }
+
+func TestCredentialsReachTheManifestButNotItsHash(t *testing.T) {
+	with := strings.Replace(cpuOnly, "    image: nginx:1.25", "    image: registry.example.com:5000/team/web:1\n    credentials:\n      host: https://registry.example.com:5000/\n      username: deploy\n      password: hunter2hunter2", 1)
+	without := strings.Replace(cpuOnly, "    image: nginx:1.25", "    image: registry.example.com:5000/team/web:1", 1)
+	a, err := Parse([]byte(with))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse([]byte(without))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := a.Manifest.Groups[0].Services[0].Credentials
+	if c == nil || c.Username != "deploy" || c.Password != "hunter2hunter2" {
+		t.Fatalf("credentials %+v", c)
+	}
+	ha, _ := a.Manifest.HashHex()
+	hb, _ := b.Manifest.HashHex()
+	if ha != hb {
+		t.Fatal("the password changes the manifest hash that goes on chain")
+	}
+	raw, _ := a.Manifest.CanonicalJSON()
+	if !strings.Contains(string(raw), "hunter2hunter2") {
+		t.Fatal("the manifest the provider gets has no password")
+	}
+	red, _ := a.Manifest.Redacted().CanonicalJSON()
+	if strings.Contains(string(red), "hunter2hunter2") || a.Manifest.Groups[0].Services[0].Credentials.Password != "hunter2hunter2" {
+		t.Fatalf("redaction: %s (and the original must be kept)", red)
+	}
+}

@@ -53,3 +53,33 @@ func NormalizeEnv(env []string) []string {
 	}
 	return out
 }
+
+// imageRegistry is the registry host of an image reference, as Docker
+// reads it: the first path element when it has a dot or a colon or is
+// localhost, else Docker Hub.
+func imageRegistry(ref string) string {
+	first, _, found := strings.Cut(ref, "/")
+	if found && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return first
+	}
+	return "docker.io"
+}
+
+// sameRegistry compares a credentials host with an image's registry:
+// scheme and trailing slash ignored, Docker Hub's aliases equal.
+func sameRegistry(image, host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), "/")
+	hub := func(h string) bool {
+		return h == "docker.io" || h == "index.docker.io" || h == "registry-1.docker.io" || strings.HasPrefix(h, "index.docker.io/v1")
+	}
+	if hub(image) && hub(host) {
+		return true
+	}
+	return strings.EqualFold(image, host)
+}
+
+// ImageRegistry is imageRegistry for the provider.
+func ImageRegistry(ref string) string { return imageRegistry(ref) }
+
+// SameRegistry is sameRegistry for the provider.
+func SameRegistry(image, host string) bool { return sameRegistry(image, host) }

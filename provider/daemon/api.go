@@ -325,7 +325,9 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		}
 		groups[i] = g
 	}
-	canonical, err := m.CanonicalJSON()
+	// Registry logins stay in memory, for the deploy's pull only: the copy
+	// kept on disk has none.
+	canonical, err := m.WithoutCredentials().CanonicalJSON()
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err)
 		return

@@ -16,6 +16,9 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/registry"
+
+	"github.com/gpunet/gpunet/sdl"
 )
 
 // cleanupTimeout bounds the removal of a failed deployment, which runs even
@@ -79,7 +82,13 @@ func (r *Runtime) ensureImages(ctx context.Context, w Workload) error {
 		if err := r.opts.Registries.Check(svc.Image); err != nil {
 			return fmt.Errorf("lease %s service %q: %w: %v", leaseName(w.Lease), svc.Name, ErrWorkloadInvalid, err)
 		}
-		if err := r.ensureImage(ctx, svc.Image); err != nil {
+		var err error
+		if svc.Credentials != nil {
+			err = r.pullPrivate(ctx, w.Lease.Order.Owner, svc.Image, svc.Credentials)
+		} else if err = r.pulled.mayUse(svc.Image, w.Lease.Order.Owner); err == nil {
+			err = r.ensureImage(ctx, svc.Image)
+		}
+		if err != nil {
 			r.log.Warn("image unavailable", "lease", leaseName(w.Lease), "service", svc.Name, "image", svc.Image, "err", err)
 			return fmt.Errorf("lease %s service %q: %w", leaseName(w.Lease), svc.Name, err)
 		}
@@ -125,13 +134,47 @@ func (r *Runtime) checkImageSize(ref string, size int64) error {
 	return nil
 }
 
+// pullPrivate pulls ref with a tenant's registry login, every time (even
+// when the engine has the image: the pull is what proves the tenant may
+// use it), records the image as private to owner, and checks its size.
+// The login goes to the engine for this pull only; it is never logged.
+func (r *Runtime) pullPrivate(ctx context.Context, owner, ref string, c *sdl.Credentials) error {
+	if !r.opts.Pull {
+		return fmt.Errorf("%w: %s is private and pulling is off", ErrImageUnavailable, ref)
+	}
+	if reg := sdl.ImageRegistry(ref); !sdl.SameRegistry(reg, c.Host) {
+		return fmt.Errorf("%w: the login is for %s but image %s comes from %s", ErrWorkloadInvalid, c.Host, ref, reg)
+	}
+	auth, err := registry.EncodeAuthConfig(registry.AuthConfig{Username: c.Username, Password: c.Password, Email: c.Email, ServerAddress: c.Host})
+	if err != nil {
+		return fmt.Errorf("%w: registry login: %v", ErrWorkloadInvalid, err)
+	}
+	r.log.Info("pulling private image", "image", ref, "registry", c.Host)
+	if err := r.pullWith(ctx, ref, auth); errors.Is(err, ErrWorkloadInvalid) {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("%w: %s could not be pulled with the lease's login: %v", ErrImageUnavailable, ref, err)
+	}
+	img, err := r.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("%w: %s is not on the engine after pulling: %v", ErrImageUnavailable, ref, err)
+	}
+	if err := r.pulled.markPrivate(ref, owner); err != nil {
+		r.log.Warn("could not record a private image", "image", ref, "err", err)
+	}
+	return r.checkImageSize(ref, img.Size)
+}
+
 // pull pulls ref, stopping as soon as the sizes of the layers the
 // registry announces add up to more than MaxImageBytes (compressed sizes:
 // the unpacked image is checked again after the pull).
-func (r *Runtime) pull(ctx context.Context, ref string) error {
+func (r *Runtime) pull(ctx context.Context, ref string) error { return r.pullWith(ctx, ref, "") }
+
+// pullWith is pull with an encoded registry login ("" for none).
+func (r *Runtime) pullWith(ctx context.Context, ref, auth string) error {
 	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
 	defer cancel()
-	body, err := r.cli.ImagePull(ctx, ref, image.PullOptions{})
+	body, err := r.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
 		return err
 	}

@@ -296,15 +296,24 @@ func (r *Runtime) CheckStorage(ctx context.Context) ([]Eviction, error) {
 
 // pulledImages are the images this runtime pulled (not those the operator
 // put on the engine), kept in a file so that a restarted daemon still
-// removes them when no lease uses them.
+// removes them when no lease uses them. An image pulled with a tenant's
+// registry login is private: only the owners who pulled it with a login
+// may run it without sending one.
 type pulledImages struct {
-	mu   sync.Mutex
-	file string
-	refs map[string]bool
+	mu      sync.Mutex
+	file    string
+	refs    map[string]bool
+	private map[string][]string // ref → owners
+}
+
+// pulledRecord is the file's layout.
+type pulledRecord struct {
+	Pulled  []string            `json:"pulled"`
+	Private map[string][]string `json:"private,omitempty"`
 }
 
 func loadPulled(file string) (*pulledImages, error) {
-	p := &pulledImages{file: file, refs: map[string]bool{}}
+	p := &pulledImages{file: file, refs: map[string]bool{}, private: map[string][]string{}}
 	if file == "" {
 		return p, nil
 	}
@@ -315,12 +324,18 @@ func loadPulled(file string) (*pulledImages, error) {
 	if err != nil {
 		return nil, err
 	}
-	var refs []string
-	if err := json.Unmarshal(raw, &refs); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+	var rec pulledRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		// The first layout was a plain list.
+		if lerr := json.Unmarshal(raw, &rec.Pulled); lerr != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
 	}
-	for _, ref := range refs {
+	for _, ref := range rec.Pulled {
 		p.refs[ref] = true
+	}
+	for ref, owners := range rec.Private {
+		p.private[ref] = owners
 	}
 	return p, nil
 }
@@ -335,16 +350,47 @@ func (p *pulledImages) mark(ref string, pulled bool) error {
 		p.refs[ref] = true
 	} else {
 		delete(p.refs, ref)
+		delete(p.private, ref)
 	}
+	return p.save()
+}
+
+// markPrivate records that owner pulled ref with its own login.
+func (p *pulledImages) markPrivate(ref, owner string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refs[ref] = true
+	if !slices.Contains(p.private[ref], owner) {
+		p.private[ref] = append(p.private[ref], owner)
+		sort.Strings(p.private[ref])
+	}
+	return p.save()
+}
+
+// mayUse refuses a private image to an owner who never pulled it with a
+// login: the image being on the engine must not hand one tenant's private
+// image to another.
+func (p *pulledImages) mayUse(ref, owner string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	owners, private := p.private[ref]
+	if !private || slices.Contains(owners, owner) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is a private image on this provider; the service needs its registry credentials", ErrImageUnavailable, ref)
+}
+
+// save writes the record; the caller holds mu.
+func (p *pulledImages) save() error {
 	if p.file == "" {
 		return nil
 	}
-	refs := make([]string, 0, len(p.refs))
+	rec := pulledRecord{Pulled: make([]string, 0, len(p.refs)), Private: p.private}
 	for ref := range p.refs {
-		refs = append(refs, ref)
+		rec.Pulled = append(rec.Pulled, ref)
 	}
-	sort.Strings(refs)
-	raw, _ := json.Marshal(refs)
+	sort.Strings(rec.Pulled)
+	raw, _ := json.Marshal(rec)
 	tmp := p.file + ".tmp"
 	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
 		return err

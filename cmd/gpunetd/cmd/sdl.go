@@ -35,7 +35,7 @@ that goes on chain. Errors name the YAML line and field.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
 			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return json.NewEncoder(out).Encode(map[string]any{"groups": d.Groups, "manifest_hash": hash, "manifest": d.Manifest, "warnings": d.Warnings})
+				return json.NewEncoder(out).Encode(map[string]any{"groups": d.Groups, "manifest_hash": hash, "manifest": d.Manifest.Redacted(), "warnings": d.Warnings})
 			}
 			for i, g := range d.Groups {
 				fmt.Fprintf(out, "group %d %q  max price %s per hour\n", i+1, g.Name, api.FormatDecCoin(g.MaxPrice.Amount.String(), g.MaxPrice.Denom))

@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// privateRegistry starts Debian's docker-registry on loopback with one
+// htpasswd login (scripts/setup.sh installs it) and pushes the workload
+// image to it as <addr>/team/private:1, then removes the pushed tag from
+// the engine so that a provider has to pull it. It returns the address
+// and the image reference.
+func privateRegistry(t *testing.T, user, password string) (addr, ref string) {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		t.Fatalf("docker-registry is not installed (scripts/setup.sh installs Debian's docker-registry): %v", err)
+	}
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr = fmt.Sprintf("127.0.0.1:%d", freeLocalPort(t))
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\nauth:\n  htpasswd:\n    realm: gpunet-test\n    path: %s\n",
+		filepath.Join(dir, "data"), addr, filepath.Join(dir, "htpasswd"))
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", cfgPath)
+	logf, err := os.Create(filepath.Join(dir, "registry.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry did not listen on %s", addr)
+		}
+	}
+	// The docker CLI's login lives in a config of the test's own.
+	docker := func(args ...string) {
+		t.Helper()
+		c := exec.Command("docker", args...)
+		c.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(dir, "docker"))
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("docker %s: %v\n%s", args[0], err, out)
+		}
+	}
+	ref = addr + "/team/private:1"
+	c := exec.Command("docker", "login", addr, "-u", user, "--password-stdin")
+	c.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(dir, "docker"))
+	c.Stdin = strings.NewReader(password)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("docker login: %v\n%s", err, out)
+	}
+	docker("tag", workloadImage, ref)
+	docker("push", ref)
+	docker("rmi", ref)
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", ref).Run() })
+	return addr, ref
+}
+
+// TestRegistryCredentialsPullPrivateImages: a service with credentials is
+// pulled from a private registry with its login; a wrong password, or
+// another tenant naming the same (now local) image without a login, is
+// refused as image_unavailable; and the password appears in no log,
+// status or file of the provider.
+func TestRegistryCredentialsPullPrivateImages(t *testing.T) {
+	ensureWorkloadImage(t)
+	const user, password = "deployer", "s3cret-Pa55word-for-the-test"
+	addr, ref := privateRegistry(t, user, password)
+	nw := adversarialNetwork(t, "stranger")
+	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000",
+		Edits: map[string]string{"pull_images: false": "pull_images: true"}})
+	owner := nw.Keys["tenant"]
+
+	private := func(pass string) string {
+		body := strings.Replace(workloadSDL("1Gi", "", svcDef{"app", `"-sleep", "1h"`, ""}), "image: "+workloadImage, "image: "+ref, 1)
+		if pass != "" {
+			creds := fmt.Sprintf("    credentials:\n      host: %s\n      username: %s\n      password: %q\n", addr, user, pass)
+			body = strings.Replace(body, "    args: [\"-sleep\", \"1h\"]\n", "    args: [\"-sleep\", \"1h\"]\n"+creds, 1)
+		}
+		return body
+	}
+	// A wrong password: the registry refuses, the lease closes.
+	if _, out, err := deploy(t, nw, writeSDL(t, private("not-the-password")), "--deposit", "5000000ugpn", "--wait", "30s"); err == nil {
+		t.Fatalf("deploy with a wrong password ran:\n%s", out)
+	}
+	prov.waitLog(20*time.Second, "lease closed", "reason=image_unavailable")
+
+	res, out, err := deploy(t, nw, writeSDL(t, private(password)), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy with the login: %v\n%s", err, out)
+	}
+	if c := serviceContainer(t, owner, res.DSeq, "app"); c.State.Status != "running" {
+		t.Fatalf("private image container is %s", c.State.Status)
+	}
+
+	// The image is on the engine now; a stranger naming it without a
+	// login is refused all the same.
+	before := strings.Count(prov.log(), "reason=image_unavailable")
+	if _, out, err := deploy(t, nw, writeSDL(t, private("")), "--from", "stranger", "--deposit", "5000000ugpn", "--wait", "30s"); err == nil {
+		t.Fatalf("a stranger ran the private image without its login:\n%s", out)
+	}
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(prov.log(), "reason=image_unavailable") <= before; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stranger's lease did not close as image_unavailable:\n%s", prov.log())
+		}
+	}
+	if !strings.Contains(prov.log(), "is a private image on this provider") {
+		t.Fatal("the refusal does not say the image is private")
+	}
+
+	// The password is nowhere the provider writes or tells.
+	status := leaseStatusText(t, nw, res.DSeq)
+	if strings.Contains(prov.log(), password) || strings.Contains(status, password) {
+		t.Fatal("the registry password shows in the provider's log or the lease status")
+	}
+	if err := filepath.Walk(prov.dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || info.Size() > 1<<20 {
+			return err
+		}
+		raw, rerr := os.ReadFile(path)
+		if rerr == nil && strings.Contains(string(raw), password) {
+			return fmt.Errorf("%s holds the registry password", path)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
