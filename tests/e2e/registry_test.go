@@ -92,7 +92,7 @@ func TestRegistryCredentialsPullPrivateImages(t *testing.T) {
 	addr, ref := privateRegistry(t, user, password)
 	nw := adversarialNetwork(t, "stranger")
 	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000",
-		Edits: map[string]string{"pull_images: false": "pull_images: true"}})
+		Edits: map[string]string{"pull_images: true": "pull_images: true"}}) // the harness turns pulling off
 	owner := nw.Keys["tenant"]
 
 	private := func(pass string) string {
