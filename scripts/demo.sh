@@ -77,6 +77,7 @@ sed -i \
   -e 's#pull_images: true#pull_images: false#' \
   -e 's#reconcile_interval: 30s#reconcile_interval: 5s#' \
   -e 's#withdraw_interval: 1h#withdraw_interval: 15s#' \
+  -e 's#listen: 0.0.0.0:80 #listen: "off"    #' \
   -e 's#declared: \[\]#declared:\n    - {model: h100, memory_mib: 81559, interface: sxm, count: 1}#' \
   "$PROV_DIR/provider.yaml"
 # The daemon installs the lease egress filter itself when it runs as root;

@@ -133,6 +133,27 @@ type ManifestExpose struct {
 	As     uint32 `json:"as"`
 	Proto  string `json:"proto"`
 	Global bool   `json:"global"`
+	// Hosts are the accepted hostnames of an HTTP ingress (a global tcp
+	// expose as port 80), routed to it besides the lease's default name.
+	Hosts []string `json:"hosts,omitempty"`
+	// HTTPOptions tune the ingress route.
+	HTTPOptions *HTTPOptions `json:"http_options,omitempty"`
+}
+
+// HTTPOptions are an ingress route's limits, as Akash's SDL writes them.
+type HTTPOptions struct {
+	MaxBodySize uint64   `json:"max_body_size,omitempty"` // bytes
+	ReadTimeout uint64   `json:"read_timeout,omitempty"`  // ms
+	SendTimeout uint64   `json:"send_timeout,omitempty"`  // ms
+	NextTries   uint64   `json:"next_tries,omitempty"`
+	NextTimeout uint64   `json:"next_timeout,omitempty"` // ms
+	NextCases   []string `json:"next_cases,omitempty"`
+}
+
+// IsIngress reports whether the expose is served by the provider's HTTP
+// ingress: global, tcp, as port 80.
+func (e ManifestExpose) IsIngress() bool {
+	return e.Global && e.As == 80 && (e.Proto == "" || e.Proto == "tcp")
 }
 
 // CanonicalJSON is the manifest as JSON with sorted keys and no
@@ -281,14 +302,110 @@ func (f *File) checkService(name string, s Service) error {
 				}
 			}
 		}
+		ingress := e.As == 80 || e.As == 0 && e.Port == 80
+		ingress = ingress && strings.ToLower(e.Proto) != "udp" && slices.ContainsFunc(e.To, func(t ExposeTarget) bool { return t.Global })
 		if len(e.Accept) > 0 {
-			return f.fail("accept (ingress hostnames) is not offered by gpunet yet; remove it", append(where, "accept")...)
+			if !ingress {
+				return f.fail("accept hostnames need an HTTP ingress: a global tcp expose as port 80", append(where, "accept")...)
+			}
+			if len(e.Accept) > MaxHosts {
+				return f.fail(fmt.Sprintf("%d hostnames, at most %d", len(e.Accept), MaxHosts), append(where, "accept")...)
+			}
+			for k, h := range e.Accept {
+				if err := CheckHostname(h); err != nil {
+					return f.fail(err.Error(), append(where, "accept", at(k))...)
+				}
+			}
 		}
 		if e.HTTPOptions != nil {
-			return f.fail("http_options (HTTP ingress settings) are not offered by gpunet yet; remove them", append(where, "http_options")...)
+			if !ingress {
+				return f.fail("http_options need an HTTP ingress: a global tcp expose as port 80", append(where, "http_options")...)
+			}
+			if _, err := f.httpOptions(e.HTTPOptions, append(where, "http_options")); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// MaxHosts caps the hostnames one expose accepts.
+const MaxHosts = 16
+
+// CheckHostname accepts a lower-case DNS name of two or more labels.
+func CheckHostname(h string) error {
+	if len(h) == 0 || len(h) > 253 || !strings.Contains(h, ".") {
+		return fmt.Errorf("%q is not a hostname (e.g. app.example.com)", h)
+	}
+	for _, label := range strings.Split(h, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q is not a hostname (e.g. app.example.com)", h)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("%q is not a lower-case hostname (e.g. app.example.com)", h)
+			}
+		}
+	}
+	return nil
+}
+
+// httpOptions reads an expose's http_options within Akash's bounds.
+func (f *File) httpOptions(raw map[string]any, where []string) (*HTTPOptions, error) {
+	var o HTTPOptions
+	num := func(k string, max uint64) (uint64, error) {
+		var n uint64
+		switch v := raw[k].(type) {
+		case int:
+			if v < 0 {
+				return 0, f.fail(fmt.Sprintf("%s must not be negative", k), append(where, k)...)
+			}
+			n = uint64(v)
+		default:
+			return 0, f.fail(fmt.Sprintf("%s must be a whole number", k), append(where, k)...)
+		}
+		if max > 0 && n > max {
+			return 0, f.fail(fmt.Sprintf("%s %d is more than %d", k, n, max), append(where, k)...)
+		}
+		return n, nil
+	}
+	var err error
+	for _, k := range sortedKeys(raw) {
+		switch k {
+		case "max_body_size":
+			o.MaxBodySize, err = num(k, 100<<20)
+		case "read_timeout":
+			o.ReadTimeout, err = num(k, 60_000)
+		case "send_timeout":
+			o.SendTimeout, err = num(k, 60_000)
+		case "next_tries":
+			o.NextTries, err = num(k, 16)
+		case "next_timeout":
+			o.NextTimeout, err = num(k, 0)
+		case "proxy_buffer_size":
+			_, err = num(k, 1<<20) // read and bounded; Go's proxy sizes its own buffers
+		case "next_cases":
+			list, ok := raw[k].([]any)
+			if !ok {
+				return nil, f.fail("next_cases must be a list", append(where, k)...)
+			}
+			for i, c := range list {
+				cs := fmt.Sprint(c)
+				switch cs {
+				case "error", "timeout", "500", "502", "503", "504", "403", "404", "429", "off":
+				default:
+					return nil, f.fail(fmt.Sprintf("%q is not a next case (error, timeout, 500, 502, 503, 504, 403, 404, 429, off)", cs), append(where, k, at(i))...)
+				}
+				o.NextCases = append(o.NextCases, cs)
+			}
+		default:
+			return nil, f.fail(fmt.Sprintf("%s is not an http option (max_body_size, read_timeout, send_timeout, next_tries, next_timeout, next_cases, proxy_buffer_size)", k), append(where, k)...)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &o, nil
 }
 
 func (f *File) buildGroup(placement string, services []string) (markettypes.GroupSpec, ManifestGroup, error) {
@@ -382,6 +499,15 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 			}
 			for _, to := range e.To {
 				me.Global = me.Global || to.Global
+			}
+			if me.IsIngress() {
+				me.Hosts = append([]string(nil), e.Accept...)
+				sort.Strings(me.Hosts)
+				if e.HTTPOptions != nil {
+					if me.HTTPOptions, err = f.httpOptions(e.HTTPOptions, []string{"services", svcName, "expose"}); err != nil {
+						return group, mgroup, err
+					}
+				}
 			}
 			ms.Expose = append(ms.Expose, me)
 		}

@@ -180,3 +180,18 @@ func TestCredentialsReachTheManifestButNotItsHash(t *testing.T) {
 		t.Fatalf("redaction: %s (and the original must be kept)", red)
 	}
 }
+
+func TestIngressHostsAndHTTPOptionsReachTheManifest(t *testing.T) {
+	f := strings.Replace(cpuOnly, "        as: 8080", "        as: 80\n        accept: [www.example.com, app.example.com]\n        http_options: {max_body_size: 1048576, read_timeout: 30000, next_cases: [error, timeout]}", 1)
+	d, err := Parse([]byte(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := d.Manifest.Groups[0].Services[0].Expose[0]
+	if !e.IsIngress() || !slices.Equal(e.Hosts, []string{"app.example.com", "www.example.com"}) {
+		t.Fatalf("expose %+v", e)
+	}
+	if o := e.HTTPOptions; o == nil || o.MaxBodySize != 1<<20 || o.ReadTimeout != 30000 || !slices.Equal(o.NextCases, []string{"error", "timeout"}) {
+		t.Fatalf("http options %+v", e.HTTPOptions)
+	}
+}

@@ -27,6 +27,8 @@ type LeaseStatus struct {
 	Price    string    `json:"price_per_hour"`
 	Manifest bool      `json:"manifest_received"`
 	Replicas []Replica `json:"replicas"`
+	// URIs are where the provider's HTTP ingress serves the lease.
+	URIs []string `json:"uris,omitempty"`
 }
 
 // Replica is one container.

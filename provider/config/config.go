@@ -39,6 +39,7 @@ type Config struct {
 	Inventory Inventory `yaml:"inventory"`
 	Runtime   Runtime   `yaml:"runtime"`
 	API       API       `yaml:"api"`
+	Ingress   Ingress   `yaml:"ingress"`
 	DataDir   string    `yaml:"data_dir"`
 	// ReconcileInterval is how often the daemon re-reads its orders and
 	// leases from gRPC besides following blocks.
@@ -170,6 +171,26 @@ type Runtime struct {
 	// names ("docker.io", "ghcr.io", "*.example.com").
 	RegistryAllow []string `yaml:"registry_allow"`
 	RegistryDeny  []string `yaml:"registry_deny"`
+}
+
+// Ingress configures the HTTP ingress: leases' global tcp exposes as port
+// 80 are served on Listen by hostname, each under a default name in
+// Domain (point a wildcard DNS record *.Domain at the provider) and the
+// names their SDL accepts.
+type Ingress struct {
+	Listen string `yaml:"listen"` // host:port, or "off"
+	Domain string `yaml:"domain"` // default: the host of provider.host_uri
+}
+
+// IngressDomain is Ingress.Domain, or host_uri's host.
+func (c *Config) IngressDomain() string {
+	if c.Ingress.Domain != "" {
+		return c.Ingress.Domain
+	}
+	if u, err := url.Parse(c.Provider.HostURI); err == nil {
+		return u.Hostname()
+	}
+	return ""
 }
 
 // API configures the tenant HTTPS API.
@@ -305,6 +326,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Runtime.StorageCheckInterval == 0 {
 		c.Runtime.StorageCheckInterval = Duration(10 * time.Second)
+	}
+	if c.Ingress.Listen == "" {
+		c.Ingress.Listen = "off"
 	}
 	if c.API.MetricsListen == "" {
 		c.API.MetricsListen = "127.0.0.1:9465"
@@ -474,6 +498,12 @@ func (c *Config) Validate() error {
 		if r == "" || strings.ContainsAny(r, "/ :@") {
 			bad("runtime.registry_allow/registry_deny", "%q is not a registry host name (e.g. docker.io, *.example.com)", r)
 		}
+	}
+	if _, _, err := net.SplitHostPort(c.Ingress.Listen); err != nil && c.Ingress.Listen != "off" {
+		bad("ingress.listen", "%q is not host:port (or off)", c.Ingress.Listen)
+	}
+	if d := c.IngressDomain(); c.Ingress.Listen != "off" && (d == "" || strings.ContainsAny(d, "/: ")) {
+		bad("ingress.domain", "%q is not a DNS name under which leases get hostnames", d)
 	}
 	if _, _, err := net.SplitHostPort(c.API.MetricsListen); err != nil && c.API.MetricsListen != "off" {
 		bad("api.metrics_listen", "%q is not host:port (or off)", c.API.MetricsListen)

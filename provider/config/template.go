@@ -91,6 +91,10 @@ runtime:
   registry_allow: []         # only these registries, e.g. [docker.io, ghcr.io] (empty: any)
   registry_deny: []          # never these registries
 
+ingress:
+  listen: 0.0.0.0:80         # HTTP ingress for leases' global exposes as port 80 (off: none)
+  domain: ""                 # leases get <hash>.<domain>; default: host_uri's host (point *.domain here)
+
 api:
   listen: %q
   cert_file: ""              # default: <data_dir>/tls.crt (created by init)

@@ -325,6 +325,13 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		}
 		groups[i] = g
 	}
+	// Hostnames another lease here holds are refused before anything is kept.
+	for i, l := range ours {
+		if err := d.ingress.check(orderKey(l.Id.Order), l.Id, groups[i]); err != nil {
+			writeErr(w, http.StatusUnprocessableEntity, err)
+			return
+		}
+	}
 	// Registry logins stay in memory, for the deploy's pull only: the copy
 	// kept on disk has none.
 	canonical, err := m.WithoutCredentials().CanonicalJSON()
@@ -353,6 +360,7 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 			d.log.Warn("cannot start lease yet; reconcile will retry", "lease", key, "err", err)
 			continue
 		}
+		d.routeLease(key, l.Id, groups[i])
 		lm.send(inManifest{group: groups[i]})
 	}
 	writeJSON(w, http.StatusAccepted, out)
@@ -415,7 +423,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, _ []byte) 
 	}
 	v := l.view()
 	writeJSON(w, http.StatusOK, api.LeaseStatus{Lease: l.key, Provider: d.provider, State: stateName(v.State), Phase: v.Phase.String(),
-		Price: api.FormatDecCoin(l.price.Amount.String(), l.price.Denom), Manifest: v.HasManifest, Replicas: replicas(st)})
+		Price: api.FormatDecCoin(l.price.Amount.String(), l.price.Denom), Manifest: v.HasManifest, Replicas: replicas(st), URIs: d.leaseURIs(l.key)})
 }
 
 func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {

@@ -46,6 +46,9 @@ type Daemon struct {
 	// host is the real runtime (nil in unit tests): what the host does to
 	// contain leases, its storage watch and the GPUs its containers hold.
 	host *runtime.Runtime
+	// ingress routes hostnames to leases' HTTP exposes; ingressSrv serves it.
+	ingress    *ingressTable
+	ingressSrv *http.Server
 	// egress is the lease egress filter in force (nil: off); egressErr
 	// what its last check found wrong.
 	egress    *egress.Policy
@@ -133,7 +136,7 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string, st *store, engine *bidengine.Engine, inv inventory.Inventory) *Daemon {
 	d := &Daemon{
 		cfg: cfg, log: logger, chain: c, inv: inv, store: st, engine: engine, provider: provider,
-		metrics: newMetrics(), ctx: context.Background(),
+		metrics: newMetrics(), ctx: context.Background(), ingress: newIngressTable(cfg.IngressDomain()),
 		bids: map[string]time.Time{}, skipped: map[string]string{}, managers: map[string]*leaseManager{}, owners: map[string]int{}, missing: map[string]bool{},
 	}
 	d.env = &managerEnv{
@@ -185,11 +188,16 @@ func (d *Daemon) Run(parent context.Context) error {
 		return err
 	}
 
-	stopped := make(chan error, 3) // the API server's, the metrics server's or the watcher's end
+	stopped := make(chan error, 4) // the API, metrics or ingress server's, or the watcher's end
 	if err := d.startAPI(stopped); err != nil {
 		return err
 	}
 	if err := d.startMetrics(stopped); err != nil {
+		err = errors.Join(err, d.shutdown())
+		d.wg.Wait()
+		return err
+	}
+	if err := d.startIngress(stopped); err != nil {
 		err = errors.Join(err, d.shutdown())
 		d.wg.Wait()
 		return err
@@ -253,6 +261,11 @@ func (d *Daemon) shutdown() error {
 	}
 	if d.metricsSrv != nil {
 		err = errors.Join(err, d.metricsSrv.Shutdown(ctx))
+	}
+	if d.ingressSrv != nil {
+		if ierr := d.ingressSrv.Shutdown(ctx); ierr != nil && !errors.Is(ierr, context.DeadlineExceeded) {
+			err = errors.Join(err, ierr)
+		}
 	}
 	d.log.Info("provider daemon stopped; containers keep running and are adopted on restart")
 	return err

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gpunet/gpunet/sdl"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
@@ -47,6 +49,14 @@ func (d *Daemon) leaseManager(ctx context.Context, l markettypes.Lease) (*leaseM
 		d.log.Error("cannot read stored manifest", "lease", key, "err", err)
 	}
 	m = newLeaseManager(d.env, l, res.Order.Spec, stored, d.log)
+	if stored != nil {
+		var man sdl.Manifest
+		if json.Unmarshal(stored, &man) == nil {
+			if g, err := groupFor(man, res.Order.Spec); err == nil {
+				d.routeLease(key, l.Id, g)
+			}
+		}
+	}
 	d.mu.Lock()
 	if existing, ok := d.managers[key]; ok {
 		d.mu.Unlock()
@@ -100,6 +110,7 @@ func (d *Daemon) leaseFinished(m *leaseManager, reason string) {
 		}
 	}
 	d.mu.Unlock()
+	d.ingress.remove(m.key)
 	if d.engine.Release(m.key) {
 		d.persistReservations()
 	}

@@ -137,19 +137,20 @@ func startProviderWith(t *testing.T, nw *localnet.Network, o providerOpts) *prov
 	}
 	cfg := string(raw)
 	edits := map[string]string{
-		`keyring_dir: ""`:                    fmt.Sprintf("keyring_dir: %q", nw.KeyringHome()),
-		"publish_host: 0.0.0.0":              "publish_host: 127.0.0.1",
-		"pull_images: true":                  "pull_images: false",
-		"declared: []":                       "declared:\n    - {model: h100, memory_mib: 81559, interface: sxm, count: 2}",
-		"reconcile_interval: 30s":            "reconcile_interval: 3s",
-		"withdraw_interval: 1h":              "withdraw_interval: 10s",
-		"h100: 2000000":                      "h100: " + gpuPrice,
-		"a100: 1200000":                      "a100: " + gpuPrice,
-		"rtx4090: 400000":                    "rtx4090: " + gpuPrice,
-		"default: 1000000":                   "default: " + gpuPrice,
-		"cpu_core_per_hour: 10000":           "cpu_core_per_hour: " + o.CPUPrice,
-		"metrics_listen: 127.0.0.1:9465":     fmt.Sprintf("metrics_listen: 127.0.0.1:%d", metricsPort),
-		`cpu: ""                    # cores`: `cpu: "4"                   # cores`,
+		`keyring_dir: ""`:                           fmt.Sprintf("keyring_dir: %q", nw.KeyringHome()),
+		"publish_host: 0.0.0.0":                     "publish_host: 127.0.0.1",
+		"pull_images: true":                         "pull_images: false",
+		"declared: []":                              "declared:\n    - {model: h100, memory_mib: 81559, interface: sxm, count: 2}",
+		"reconcile_interval: 30s":                   "reconcile_interval: 3s",
+		"withdraw_interval: 1h":                     "withdraw_interval: 10s",
+		"h100: 2000000":                             "h100: " + gpuPrice,
+		"a100: 1200000":                             "a100: " + gpuPrice,
+		"rtx4090: 400000":                           "rtx4090: " + gpuPrice,
+		"default: 1000000":                          "default: " + gpuPrice,
+		"cpu_core_per_hour: 10000":                  "cpu_core_per_hour: " + o.CPUPrice,
+		"metrics_listen: 127.0.0.1:9465":            fmt.Sprintf("metrics_listen: 127.0.0.1:%d", metricsPort),
+		`cpu: ""                    # cores`:        `cpu: "4"                   # cores`,
+		"listen: 0.0.0.0:80         # HTTP ingress": `listen: "off"              # HTTP ingress`,
 	}
 	for old, new := range o.Edits {
 		edits[old] = new

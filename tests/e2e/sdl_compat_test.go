@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -135,4 +138,101 @@ func TestAuditSignedByServesOnlyAuditedProviders(t *testing.T) {
 		t.Fatalf("an order naming a withdrawn auditor got a lease:\n%s", out)
 	}
 	audited.waitLog(20*time.Second, "bid skipped", "needs the attributes signed by auditors")
+}
+
+// TestIngressRoutesByHostname: two leases on one provider are served on
+// the provider's one ingress port by the Host header, each under the
+// hostname its SDL accepts and under a default name shown by lease status;
+// a third lease may not take a hostname another holds, an unknown name gets
+// 404, and a closed lease's names stop answering.
+func TestIngressRoutesByHostname(t *testing.T) {
+	ensureWorkloadImage(t)
+	nw := startNetwork(t, 1)
+	port := freeLocalPort(t)
+	startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Edits: map[string]string{
+		"listen: 0.0.0.0:80         # HTTP ingress": fmt.Sprintf("listen: 127.0.0.1:%d    # HTTP ingress", port),
+		`domain: ""                 # leases get`:   `domain: ingress.test       # leases get`,
+	}})
+	web := func(svc, host string) string {
+		expose := "      - port: 8080\n        as: 80\n        to:\n          - global: true\n        accept: [" + host + "]\n        http_options: {max_body_size: 1024}\n"
+		return workloadSDL("1Gi", "", svcDef{svc, `"-http", ":8080"`, expose})
+	}
+	a, out, err := deploy(t, nw, writeSDL(t, web("alpha", "a.example.com")), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy alpha: %v\n%s", err, out)
+	}
+	if _, out, err := deploy(t, nw, writeSDL(t, web("beta", "b.example.com")), "--deposit", "5000000ugpn"); err != nil {
+		t.Fatalf("deploy beta: %v\n%s", err, out)
+	}
+	get := func(host string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+		req.Host = host
+		for i := 0; ; i++ {
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusBadGateway || i >= 40 { // a replica still starting
+					return res.StatusCode, string(body)
+				}
+			} else if i >= 40 {
+				t.Fatalf("GET %s: %v", host, err)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if code, body := get("a.example.com"); code != 200 || !strings.Contains(body, "hello from alpha-0 for a.example.com") {
+		t.Fatalf("a.example.com: %d %q", code, body)
+	}
+	if code, body := get("b.example.com"); code != 200 || !strings.Contains(body, "hello from beta-0") {
+		t.Fatalf("b.example.com: %d %q", code, body)
+	}
+	if code, _ := get("nobody.example.com"); code != http.StatusNotFound {
+		t.Fatalf("an unknown host: %d", code)
+	}
+	// The default name, as lease status shows it.
+	status := leaseStatusText(t, nw, a.DSeq)
+	var uri string
+	for _, l := range strings.Split(status, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(l), "uri "); ok && strings.Contains(u, ".ingress.test") {
+			uri = u
+		}
+	}
+	if uri == "" {
+		t.Fatalf("lease status shows no ingress URI:\n%s", status)
+	}
+	host := strings.TrimPrefix(uri, "http://")
+	host = host[:strings.IndexAny(host, ":/")]
+	if code, body := get(host); code != 200 || !strings.Contains(body, "hello from alpha-0") {
+		t.Fatalf("default name %s: %d %q", host, code, body)
+	}
+	// max_body_size: 1024.
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/", port), strings.NewReader(strings.Repeat("x", 4096)))
+	req.Host = "a.example.com"
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body over max_body_size: %v %v", res, err)
+	}
+
+	// Another lease may not take a.example.com.
+	if _, out, err := deploy(t, nw, writeSDL(t, web("gamma", "a.example.com")), "--deposit", "5000000ugpn", "--wait", "30s"); err == nil || !strings.Contains(out, "a.example.com is served for another lease") {
+		t.Fatalf("a second lease took a.example.com: %v\n%s", err, out)
+	}
+	if code, body := get("a.example.com"); code != 200 || !strings.Contains(body, "alpha-0") {
+		t.Fatalf("a.example.com after the refused claim: %d %q", code, body)
+	}
+
+	// Closing alpha frees its names.
+	if out, err := nw.CLI(context.Background(), "tx", "market", "close-deployment", strconv.FormatUint(a.DSeq, 10), "--from", "tenant", "--keyring-backend", "test",
+		"--chain-id", nw.Config.ChainID, "--fees", "10000ugpn", "--gas", "400000", "--yes"); err != nil {
+		t.Fatalf("close alpha: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		if code, _ := get("a.example.com"); code == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a.example.com still answers after its lease closed")
+		}
+	}
 }

@@ -70,6 +70,9 @@ func leaseStatusCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			for _, st := range all {
 				fmt.Fprintf(out, "lease %s\n  provider %s  state %s  phase %s  price %s/h\n", st.Lease, st.Provider, st.State, st.Phase, st.Price)
+				for _, u := range st.URIs {
+					fmt.Fprintf(out, "  uri %s\n", u)
+				}
 				tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "  SERVICE\tREPLICA\tSTATE\tEXIT\tPORTS")
 				for _, r := range st.Replicas {

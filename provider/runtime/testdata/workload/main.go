@@ -3,6 +3,7 @@
 // (see provider/runtime/imagebuild), and it does, in this order, whatever its
 // flags ask:
 //
+//	-http ADDR                         serve HTTP: "hello from HOST for HOSTHEADER"
 //	-statfs PATH                       print "statfs PATH: size=BYTES"
 //	-endless-line                      print one line without a newline, forever
 //	-write-mib N -write-path P         write N MiB to P, print "wrote N MiB" or
@@ -25,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -50,8 +52,23 @@ func main() {
 		fork        = flag.Int("fork", 0, "start this many child processes (each sleeps), reporting how many started")
 		endless     = flag.Bool("endless-line", false, "print one line that never ends")
 		statfs      = flag.String("statfs", "", "print the size of the filesystem at this path")
+		httpAddr    = flag.String("http", "", "serve HTTP on this address: every request is answered with this host's name and the Host header")
 	)
 	flag.Parse()
+
+	if *httpAddr != "" {
+		host, _ := os.Hostname()
+		go func() {
+			err := http.ListenAndServe(*httpAddr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "hello from %s for %s\n", host, r.Host)
+			}))
+			fmt.Fprintf(os.Stderr, "http %s: %v\n", *httpAddr, err)
+			os.Exit(2)
+		}()
+		if *sleep == 0 && *listen == "" {
+			select {}
+		}
+	}
 
 	if *statfs != "" {
 		var st syscall.Statfs_t
