@@ -112,9 +112,10 @@ type ManifestMount struct {
 	ReadOnly bool   `json:"read_only,omitempty"`
 	// Class is the volume's storage class: "ram" is a memory-backed
 	// filesystem (shared memory at /dev/shm) counted in the replica's
-	// memory.
-	Class     string `json:"class"`
-	SizeBytes uint64 `json:"size_bytes"`
+	// memory; any other is a persistent volume of that class.
+	Class      string `json:"class"`
+	SizeBytes  uint64 `json:"size_bytes"`
+	Persistent bool   `json:"persistent,omitempty"`
 }
 
 // ManifestResource is one replica's resources.
@@ -125,6 +126,16 @@ type ManifestResource struct {
 	GPUUnits     uint32   `json:"gpu_units"`
 	GPUModels    []string `json:"gpu_models"`
 	GPUMemoryMiB uint64   `json:"gpu_memory_mib"`
+	// Persistent are the replica's persistent volumes by class, in the
+	// profile's order.
+	Persistent []PersistentVolume `json:"persistent,omitempty"`
+}
+
+// PersistentVolume is one persistent volume's class and size.
+type PersistentVolume struct {
+	Name  string `json:"name"`
+	Class string `json:"class"`
+	Bytes uint64 `json:"bytes"`
 }
 
 // ManifestExpose is a published port.
@@ -464,10 +475,14 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 		}
 		total = total.Add(amount.MulInt64(int64(dp.Count)))
 
-		group.Resources = append(group.Resources, markettypes.ResourceUnit{
+		unit := markettypes.ResourceUnit{
 			Count: dp.Count, CpuMillis: res.CPUMillis, MemoryBytes: res.MemoryBytes, StorageBytes: res.StorageBytes,
 			Gpu: markettypes.GPUSpec{Units: res.GPUUnits, Models: res.GPUModels, MinMemoryMib: res.GPUMemoryMiB},
-		})
+		}
+		for _, v := range res.Persistent {
+			unit.Persistent = append(unit.Persistent, markettypes.PersistentVolume{Class: v.Class, Bytes: v.Bytes})
+		}
+		group.Resources = append(group.Resources, unit)
 		svc := f.Services[svcName]
 		restart := svc.Restart
 		if restart == "" {
@@ -669,6 +684,8 @@ func (f *File) mounts(svcName string, svc Service, profile string, vols []volume
 			switch {
 			case v.Class == ClassRAM:
 				out = append(out, ManifestMount{Volume: name, Path: p.Mount, ReadOnly: p.ReadOnly, Class: ClassRAM, SizeBytes: v.Size})
+			case v.Persistent:
+				out = append(out, ManifestMount{Volume: name, Path: p.Mount, ReadOnly: p.ReadOnly, Class: v.Class, SizeBytes: v.Size, Persistent: true})
 			default:
 				return nil, f.fail(fmt.Sprintf("volume %q is the container's own ephemeral disk and cannot be mounted; give it attributes {class: ram} for shared memory", name), where...)
 			}
@@ -677,6 +694,9 @@ func (f *File) mounts(svcName string, svc Service, profile string, vols []volume
 	for _, v := range vols {
 		if v.Class == ClassRAM && !slices.ContainsFunc(out, func(m ManifestMount) bool { return m.Volume == v.Name }) {
 			return nil, f.fail(fmt.Sprintf("ram volume %q is not mounted: add params.storage.%s.mount (e.g. /dev/shm)", v.Name, v.Name), "services", svcName)
+		}
+		if v.Persistent && !slices.ContainsFunc(out, func(m ManifestMount) bool { return m.Volume == v.Name }) {
+			return nil, f.fail(fmt.Sprintf("persistent volume %q is not mounted: add params.storage.%s.mount (e.g. /data)", v.Name, v.Name), "services", svcName)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
@@ -726,9 +746,12 @@ func (f *File) resources(profile string, r Resources) (ManifestResource, []volum
 	// Ephemeral volumes are the container's disk; a ram volume's size is
 	// memory the replica holds (a tmpfs is charged to its memory).
 	for _, v := range vols {
-		if v.Class == ClassRAM {
+		switch {
+		case v.Class == ClassRAM:
 			out.MemoryBytes += v.Size
-		} else {
+		case v.Persistent:
+			out.Persistent = append(out.Persistent, PersistentVolume{Name: v.Name, Class: v.Class, Bytes: v.Size})
+		default:
 			out.StorageBytes += v.Size
 		}
 	}
@@ -869,11 +892,12 @@ func (f *File) storage(n yaml.Node, where []string) ([]volume, error) {
 		case vol.Class == ClassRAM && vol.Persistent:
 			return nil, f.fail(fmt.Sprintf("volume %q: a ram volume cannot be persistent", vol.Name), append(vn.path, "attributes", "persistent")...)
 		case vol.Persistent:
-			class := vol.Class
-			if class == "" {
-				class = "default"
+			if vol.Class == "" {
+				vol.Class = "default"
 			}
-			return nil, f.fail(fmt.Sprintf("volume %q: persistent storage (class %s) is not offered by gpunet yet", vol.Name, class), append(vn.path, "attributes")...)
+			if !providertypes.IsStorageClass(vol.Class) {
+				return nil, f.fail(fmt.Sprintf("volume %q: %q is not a storage class", vol.Name, vol.Class), append(vn.path, "attributes", "class")...)
+			}
 		case vol.Class != "" && vol.Class != ClassRAM:
 			return nil, f.fail(fmt.Sprintf("volume %q: class %s is for persistent volumes (persistent: true)", vol.Name, vol.Class), append(vn.path, "attributes", "class")...)
 		}

@@ -195,3 +195,20 @@ func TestIngressHostsAndHTTPOptionsReachTheManifest(t *testing.T) {
 		t.Fatalf("http options %+v", e.HTTPOptions)
 	}
 }
+
+func TestPersistentVolumesGoOnChainAndToTheMount(t *testing.T) {
+	f := strings.Replace(cpuOnly, "        storage: {size: 1Gi}", "        storage:\n          - size: 1Gi\n          - name: data\n            size: 10Gi\n            attributes: {persistent: true, class: beta2}", 1)
+	f = strings.Replace(f, "    image: nginx:1.25", "    image: nginx:1.25\n    params:\n      storage:\n        data: {mount: /var/lib/data}", 1)
+	d, err := Parse([]byte(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := d.Groups[0].Resources[0]
+	if u.StorageBytes != 1<<30 || len(u.Persistent) != 1 || u.Persistent[0].Class != "beta2" || u.Persistent[0].Bytes != 10<<30 {
+		t.Fatalf("order unit %+v", u)
+	}
+	m := d.Manifest.Groups[0].Services[0]
+	if len(m.Mounts) != 1 || m.Mounts[0] != (ManifestMount{Volume: "data", Path: "/var/lib/data", Class: "beta2", SizeBytes: 10 << 30, Persistent: true}) {
+		t.Fatalf("mounts %+v", m.Mounts)
+	}
+}

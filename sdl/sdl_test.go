@@ -173,7 +173,7 @@ func TestParseRefusals(t *testing.T) {
 		{"zero count", "count: 2", "count: 0", "count must be 1-256"},
 		{"leased ip", "- global: true", "- ip: myip", `leased IP "myip" is not offered`},
 		{"signedBy", "    anywhere:\n      pricing", "    anywhere:\n      signedBy: {anyOf: [x]}\n      pricing", `signedBy.anyOf[0]: "x" is not an account address`},
-		{"persistent storage", "storage: {size: 1Gi}", "storage: [{size: 1Gi, attributes: {persistent: true, class: beta2}}]", `volume "default": persistent storage (class beta2) is not offered`},
+		{"persistent storage", "storage: {size: 1Gi}", "storage: [{size: 1Gi, attributes: {persistent: true, class: beta2}}]", `persistent volume "default" is not mounted`},
 		{"unknown field", "image: nginx:1.25", "image: nginx:1.25\n    colour: red", "field colour not found"},
 		{"missing image", "image: nginx:1.25", "command: [x]", "image is required"},
 		{"bad restart", "image: nginx:1.25", "image: nginx:1.25\n    restart: sometimes", `"sometimes": use always`},

@@ -243,7 +243,7 @@ func registerCmd() *cobra.Command {
 			}
 			desc := providertypes.Description{
 				HostURI: c.Provider.HostURI, TLSCertSHA256: fp, GPUs: inv.OnChainGPUs(),
-				Capacity: providertypes.Capacity{CpuMillis: inv.CPUMillis, MemoryBytes: inv.MemoryBytes, StorageBytes: inv.StorageBytes},
+				Capacity: providertypes.Capacity{CpuMillis: inv.CPUMillis, MemoryBytes: inv.MemoryBytes, StorageBytes: inv.StorageBytes, StorageClasses: inv.ChainStorageClasses()},
 				Info:     providertypes.Info{Email: c.Provider.Email, Website: c.Provider.Website},
 			}
 			attrs := map[string]string{}

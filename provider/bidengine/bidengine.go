@@ -54,6 +54,8 @@ type Reservation struct {
 	// GPUs are the UUIDs held, in the order replicas take them.
 	GPUs  []string          `json:"gpus"`
 	Price sdkmath.LegacyDec `json:"price"` // ugpn per hour
+	// Classes are the persistent storage held, bytes by class.
+	Classes map[string]uint64 `json:"classes,omitempty"`
 }
 
 // Decision is the outcome of evaluating an order.
@@ -79,6 +81,8 @@ type Engine struct {
 	held       map[string]Reservation
 	gpuHolder  map[string]string // uuid → reservation key
 	used       Resources
+	classCap   map[string]uint64 // persistent storage offered, by class
+	classUsed  map[string]uint64
 }
 
 // New builds an engine for an inventory and price table.
@@ -90,7 +94,17 @@ func New(inv inventory.Inventory, prices config.PriceTable, attributes map[strin
 		gpus:       inv.Healthy(),
 		held:       map[string]Reservation{},
 		gpuHolder:  map[string]string{},
+		classCap:   classCapacity(inv),
+		classUsed:  map[string]uint64{},
 	}
+}
+
+func classCapacity(inv inventory.Inventory) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, c := range inv.StorageClasses {
+		out[c.Name] = c.Bytes
+	}
+	return out
 }
 
 // EvaluateAndReserve decides on an order and, when bidding, reserves what the order
@@ -129,7 +143,14 @@ func (e *Engine) EvaluateAndReserve(key string, spec markettypes.GroupSpec) Deci
 	if !price.IsPositive() {
 		return Decision{Reason: "configured price is zero for this order"}
 	}
+	totals, _ := markettypes.GroupTotals(spec.Resources) // checked by match
 	r := Reservation{Key: key, Resources: res, GPUs: gpus, Price: price}
+	for _, c := range totals.Classes {
+		if r.Classes == nil {
+			r.Classes = map[string]uint64{}
+		}
+		r.Classes[c.Class] = c.Bytes
+	}
 	e.hold(r)
 	return Decision{Bid: true, Price: sdk.NewDecCoinFromDec(config.Denom, price), Reservation: r}
 }
@@ -154,7 +175,16 @@ func (e *Engine) match(spec markettypes.GroupSpec) (Resources, []string, sdkmath
 		perPrice := e.prices.CPUCore.MulInt(sdkmath.NewIntFromUint64(u.CpuMillis)).QuoInt64(1000).
 			Add(e.prices.MemoryGiB.MulInt(sdkmath.NewIntFromUint64(u.MemoryBytes)).QuoInt64(gib)).
 			Add(e.prices.StorageGiB.MulInt(sdkmath.NewIntFromUint64(u.StorageBytes)).QuoInt64(gib))
+		for _, v := range u.Persistent { // persistent storage at the storage price
+			perPrice = perPrice.Add(e.prices.StorageGiB.MulInt(sdkmath.NewIntFromUint64(v.Bytes)).QuoInt64(gib))
+		}
 		price = price.Add(perPrice.MulInt64(int64(u.Count)))
+	}
+	for _, c := range totals.Classes {
+		free := e.classCap[c.Class] - min(e.classCap[c.Class], e.classUsed[c.Class])
+		if c.Bytes > free {
+			return need, nil, price, fmt.Sprintf("insufficient persistent storage of class %s: need %d, free %d bytes", c.Class, c.Bytes, free)
+		}
 	}
 	pools, devices := e.freePools()
 	placed, err := markettypes.AssignGPUs(spec.Resources, pools)
@@ -246,6 +276,9 @@ func (e *Engine) gpuPrice(model string) (sdkmath.LegacyDec, bool) {
 func (e *Engine) hold(r Reservation) {
 	e.held[r.Key] = r
 	e.used = e.used.add(r.Resources)
+	for c, b := range r.Classes {
+		e.classUsed[c] += b
+	}
 	for _, u := range r.GPUs {
 		e.gpuHolder[u] = r.Key
 	}
@@ -288,11 +321,19 @@ func (e *Engine) Adopt(r Reservation) {
 	if old, ok := e.held[r.Key]; ok {
 		delete(e.held, r.Key)
 		e.used = e.used.sub(old.Resources)
+		e.freeClasses(old)
 		for _, u := range old.GPUs {
 			delete(e.gpuHolder, u)
 		}
 	}
 	e.hold(r)
+}
+
+// freeClasses returns r's persistent storage; the caller holds mu.
+func (e *Engine) freeClasses(r Reservation) {
+	for c, b := range r.Classes {
+		e.classUsed[c] -= min(b, e.classUsed[c])
+	}
 }
 
 // Release frees what key holds; releasing nothing is fine.
@@ -305,6 +346,7 @@ func (e *Engine) Release(key string) bool {
 	}
 	delete(e.held, key)
 	e.used = e.used.sub(r.Resources)
+	e.freeClasses(r)
 	for _, u := range r.GPUs {
 		delete(e.gpuHolder, u)
 	}

@@ -118,6 +118,26 @@ type Inventory struct {
 	// Declared GPUs are used only when NVML finds no driver, for CPU-only
 	// or test operation; they are always reported as declared.
 	Declared []DeclaredGPU `yaml:"declared"`
+	// StorageClasses are persistent storage by class (beta1, beta2,
+	// beta3, default): each volume is a size-limited filesystem image kept
+	// under Path (the daemon must run as root to mount them).
+	StorageClasses map[string]StorageClass `yaml:"storage_classes"`
+}
+
+// StorageClass is where one class's volumes live and how much it offers.
+type StorageClass struct {
+	Path string `yaml:"path"`
+	Size string `yaml:"size"`
+}
+
+// StorageClassNames are the configured classes, sorted.
+func (c *Config) StorageClassNames() []string {
+	names := make([]string, 0, len(c.Inventory.StorageClasses))
+	for n := range c.Inventory.StorageClasses {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // DeclaredGPU is a GPU the operator states exists.
@@ -464,6 +484,18 @@ func (c *Config) Validate() error {
 	if c.Chain.GRPCCAFile != "" {
 		if _, err := os.Stat(c.Path(c.Chain.GRPCCAFile)); err != nil {
 			bad("chain.grpc_ca_file", "%v", err)
+		}
+	}
+	for _, n := range c.StorageClassNames() {
+		sc := c.Inventory.StorageClasses[n]
+		if !providertypes.IsStorageClass(n) {
+			bad("inventory.storage_classes", "%q is not a storage class name (a lower-case word, not ram)", n)
+		}
+		if !filepath.IsAbs(sc.Path) {
+			bad("inventory.storage_classes."+n+".path", "%q must be an absolute directory", sc.Path)
+		}
+		if b, err := providercli.ParseSize(sc.Size); err != nil || b == 0 {
+			bad("inventory.storage_classes."+n+".size", "%q is not a size (e.g. 500Gi)", sc.Size)
 		}
 	}
 	switch c.Runtime.EgressFilter {

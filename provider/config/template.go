@@ -67,6 +67,7 @@ inventory:
   # GPUs declared here are used ONLY when NVML finds no NVIDIA driver (CPU-only
   # or test hosts); they are registered and reported as declared, not detected.
   declared: []
+  storage_classes: {}        # persistent volumes, e.g. {beta2: {path: /var/lib/gpunet/volumes/beta2, size: 500Gi}}
   #  - model: h100
   #    memory_mib: 81559
   #    interface: sxm

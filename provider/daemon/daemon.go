@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -157,6 +158,9 @@ func (d *Daemon) Run(parent context.Context) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	rc := d.cfg.Runtime
+	if len(d.inv.StorageClasses) > 0 && os.Geteuid() != 0 {
+		return errors.New("inventory.storage_classes: persistent volumes are mounted filesystem images, which needs the daemon to run as root")
+	}
 	rt, err := runtime.New(ctx, runtime.Options{
 		Provider: d.provider, PublishHost: rc.PublishHost, PidsLimit: rc.PidsLimit, LeasePidsLimit: rc.LeasePidsLimit,
 		Pull: rc.PullImages, MaxImageBytes: d.cfg.MaxImageBytes(), Logger: d.log, DockerHost: rc.DockerHost,
@@ -164,6 +168,7 @@ func (d *Daemon) Run(parent context.Context) error {
 		ContainerUser: rc.ContainerUser, StorageLimit: rc.StorageLimit, StorageCheckInterval: rc.StorageCheckInterval.D(),
 		Registries:       runtime.RegistryPolicy{Allow: rc.RegistryAllow, Deny: rc.RegistryDeny},
 		PulledImagesFile: d.cfg.DataPath("pulled-images.json"),
+		StorageClasses:   d.storageClassPaths(),
 	})
 	if err != nil {
 		return err
@@ -248,6 +253,15 @@ func (d *Daemon) Run(parent context.Context) error {
 		err = errors.Join(err, d.client.Close())
 	}
 	return err
+}
+
+// storageClassPaths maps each configured storage class to its directory.
+func (d *Daemon) storageClassPaths() map[string]string {
+	out := map[string]string{}
+	for _, c := range d.inv.StorageClasses {
+		out[c.Name] = c.Path
+	}
+	return out
 }
 
 func (d *Daemon) shutdown() error {

@@ -490,7 +490,7 @@ func groupFor(m sdl.Manifest, spec markettypes.GroupSpec) (sdl.ManifestGroup, er
 		}
 		for i, s := range g.Services {
 			u, r := spec.Resources[i], s.Resources
-			if s.Count != u.Count || r.CPUMillis != u.CpuMillis || r.MemoryBytes != u.MemoryBytes || r.StorageBytes != u.StorageBytes || r.GPUUnits != u.Gpu.Units {
+			if s.Count != u.Count || r.CPUMillis != u.CpuMillis || r.MemoryBytes != u.MemoryBytes || r.StorageBytes != u.StorageBytes || r.GPUUnits != u.Gpu.Units || !samePersistent(r.Persistent, u.Persistent) {
 				return g, fmt.Errorf("service %q asks for other resources than the order's unit %d", s.Name, i)
 			}
 			if s.Image == "" {
@@ -503,4 +503,18 @@ func groupFor(m sdl.Manifest, spec markettypes.GroupSpec) (sdl.ManifestGroup, er
 		return g, nil
 	}
 	return sdl.ManifestGroup{}, fmt.Errorf("manifest has no group %q", spec.Name)
+}
+
+// samePersistent compares a manifest service's persistent volumes with the
+// order's, in order.
+func samePersistent(m []sdl.PersistentVolume, o []markettypes.PersistentVolume) bool {
+	if len(m) != len(o) {
+		return false
+	}
+	for i := range m {
+		if m[i].Class != o[i].Class || m[i].Bytes != o[i].Bytes {
+			return false
+		}
+	}
+	return true
 }

@@ -57,6 +57,15 @@ type Inventory struct {
 	CPUMillis    uint64 `json:"cpu_millis"`
 	MemoryBytes  uint64 `json:"memory_bytes"`
 	StorageBytes uint64 `json:"storage_bytes"`
+	// StorageClasses are persistent storage by class, sorted by name.
+	StorageClasses []StorageClass `json:"storage_classes,omitempty"`
+}
+
+// StorageClass is one class of persistent storage offered.
+type StorageClass struct {
+	Name  string `json:"name"`
+	Path  string `json:"path"`
+	Bytes uint64 `json:"bytes"`
 }
 
 // Discover asks NVML for GPUs, falling back to the config's declared GPUs
@@ -91,6 +100,14 @@ func Discover(c *config.Config) (Inventory, error) {
 		if inv.StorageBytes, err = providercli.ParseSize(c.Inventory.Storage); err != nil {
 			return inv, fmt.Errorf("inventory.storage: %w", err)
 		}
+	}
+	for _, n := range c.StorageClassNames() {
+		sc := c.Inventory.StorageClasses[n]
+		b, err := providercli.ParseSize(sc.Size)
+		if err != nil {
+			return inv, fmt.Errorf("inventory.storage_classes.%s.size: %w", n, err)
+		}
+		inv.StorageClasses = append(inv.StorageClasses, StorageClass{Name: n, Path: sc.Path, Bytes: b})
 	}
 	return inv, nil
 }
@@ -215,4 +232,13 @@ func hostMemory() (uint64, error) {
 		}
 	}
 	return 0, errors.New("no MemTotal in /proc/meminfo; set inventory.memory")
+}
+
+// ChainStorageClasses are the classes as the provider registry records them.
+func (inv Inventory) ChainStorageClasses() []providertypes.StorageClass {
+	var out []providertypes.StorageClass
+	for _, c := range inv.StorageClasses {
+		out = append(out, providertypes.StorageClass{Name: c.Name, Bytes: c.Bytes})
+	}
+	return out
 }

@@ -237,6 +237,13 @@ func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, netName string
 	}
 	ids := make([]string, len(specs))
 	for i, s := range specs {
+		if len(s.Persistent) > 0 {
+			mounts, err := r.persistentMounts(ctx, l, sdl.ManifestService{Name: s.Service, Mounts: s.Persistent}, s.Replica)
+			if err != nil {
+				return err
+			}
+			s.Host.Mounts = append(s.Host.Mounts, mounts...)
+		}
 		resp, err := r.cli.ContainerCreate(ctx, s.Config, s.Host, s.Net, nil, s.Name)
 		if err != nil {
 			if cerrdefs.IsInvalidArgument(err) {

@@ -73,6 +73,9 @@ type Options struct {
 	StorageCheckInterval time.Duration
 	// Registries limits where images may come from.
 	Registries RegistryPolicy
+	// StorageClasses map persistent storage classes to the directories
+	// their volume images live in (see volumes.go).
+	StorageClasses map[string]string
 	// PulledImagesFile records the images this runtime pulled, which it
 	// removes when no container uses them any more ("" keeps the record in
 	// memory only).

@@ -51,6 +51,9 @@ type replicaSpec struct {
 	Replica int
 	Name    string
 	GPUs    []string
+	// Persistent are the replica's persistent volume mounts, made (and
+	// bound into Host.Mounts) just before the container is created.
+	Persistent []sdl.ManifestMount
 	Config  *container.Config
 	Host    *container.HostConfig
 	Net     *network.NetworkingConfig
@@ -132,11 +135,18 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 				// so instead of failing to start.
 				cfg.Env = append(cfg.Env, "GPUNET_DECLARED_GPUS="+strings.Join(declared, ","))
 			}
+			var persistent []sdl.ManifestMount
+			for _, m := range svc.Mounts {
+				if m.Persistent {
+					persistent = append(persistent, m)
+				}
+			}
 			specs = append(specs, replicaSpec{
-				Service: svc.Name,
-				Replica: r,
-				Name:    name,
-				GPUs:    replicaGPUs,
+				Service:    svc.Name,
+				Replica:    r,
+				Name:       name,
+				GPUs:       replicaGPUs,
+				Persistent: persistent,
 				Config:  cfg,
 				Host:    hostConfig(svc, replicaGPUs, set),
 				Net:     networkingConfig(svc, set.Network),
@@ -200,8 +210,8 @@ func checkService(svc sdl.ManifestService) error {
 		return fmt.Errorf("%w: service %q: %v", ErrWorkloadInvalid, svc.Name, err)
 	}
 	for _, m := range svc.Mounts {
-		if m.Class != sdl.ClassRAM {
-			return fmt.Errorf("%w: service %q mounts volume %q of class %q; this provider mounts only ram volumes", ErrWorkloadInvalid, svc.Name, m.Volume, m.Class)
+		if m.Class != sdl.ClassRAM && !m.Persistent {
+			return fmt.Errorf("%w: service %q mounts volume %q of class %q, neither ram nor persistent", ErrWorkloadInvalid, svc.Name, m.Volume, m.Class)
 		}
 		if !strings.HasPrefix(m.Path, "/") || strings.Contains(m.Path, "..") || m.SizeBytes == 0 {
 			return fmt.Errorf("%w: service %q: mount %q of %d bytes is not an absolute path with a size", ErrWorkloadInvalid, svc.Name, m.Path, m.SizeBytes)
@@ -316,6 +326,9 @@ func hostConfig(svc sdl.ManifestService, replicaGPUs []string, set specSettings)
 	// the container's memory, whose limit the SDL already raised by its
 	// size. At /dev/shm it is the engine's shared-memory mount.
 	for _, m := range svc.Mounts {
+		if m.Persistent {
+			continue // bound when the container is created (volumes.go)
+		}
 		if m.Path == "/dev/shm" {
 			hc.ShmSize = int64(m.SizeBytes)
 			continue

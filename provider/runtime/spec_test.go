@@ -528,8 +528,8 @@ func TestRAMVolumesAreSizedMemoryMounts(t *testing.T) {
 		t.Fatalf("shm %d tmpfs %v memory %d", hc.ShmSize, hc.Tmpfs, hc.Memory)
 	}
 	svc.Mounts = []sdl.ManifestMount{{Volume: "data", Path: "/data", Class: "beta2", SizeBytes: 1 << 30}}
-	if err := checkService(svc); !errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), "mounts only ram volumes") {
-		t.Fatalf("a persistent class: %v", err)
+	if err := checkService(svc); !errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), "neither ram nor persistent") {
+		t.Fatalf("a class without persistence: %v", err)
 	}
 	svc.Mounts = []sdl.ManifestMount{{Volume: "x", Path: "/../etc", Class: sdl.ClassRAM, SizeBytes: 1}}
 	if err := checkService(svc); !errors.Is(err, ErrWorkloadInvalid) {

@@ -255,6 +255,9 @@ func (r *Runtime) remove(ctx context.Context, l LeaseRef) error {
 	}
 	if len(errs) == 0 {
 		r.removeUnusedImages(ctx, images)
+		if err := r.removeLeaseVolumes(ctx, l); err != nil {
+			errs = append(errs, fmt.Errorf("lease %s: persistent volumes: %w", leaseName(l), err))
+		}
 	}
 	return errors.Join(errs...)
 }

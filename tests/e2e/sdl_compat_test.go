@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -233,6 +235,77 @@ func TestIngressRoutesByHostname(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("a.example.com still answers after its lease closed")
+		}
+	}
+}
+
+// TestStoragePersistentVolume: a file written to a persistent volume
+// survives kill -9 of the daemon and a restart of its container; writing
+// past the volume's size fails inside the container with "no space"; and
+// the volume is gone once the lease closes. The provider offers the class
+// (beta2) on chain and the order asks for it.
+func TestStoragePersistentVolume(t *testing.T) {
+	ensureWorkloadImage(t)
+	nw := startNetwork(t, 1)
+	volumes := t.TempDir()
+	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Edits: map[string]string{
+		"storage_classes: {}": fmt.Sprintf("storage_classes: {beta2: {path: %s, size: 2Gi}}", volumes),
+	}})
+	owner := nw.Keys["tenant"]
+	sdlText := strings.Replace(workloadSDL("1Gi", "", svcDef{"db", `"-sleep", "1h"`, ""}),
+		"        storage:\n          size: 1Gi", "        storage:\n          - size: 1Gi\n          - name: data\n            size: 64Mi\n            attributes: {persistent: true, class: beta2}", 1)
+	sdlText = strings.Replace(sdlText, `    args: ["-sleep", "1h"]`, "    args: [\"-sleep\", \"1h\"]\n    params:\n      storage:\n        data: {mount: /data}", 1)
+	res, out, err := deploy(t, nw, writeSDL(t, sdlText), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	exec1 := func(args ...string) string {
+		t.Helper()
+		c := serviceContainer(t, owner, res.DSeq, "db")
+		out, _ := exec.Command("docker", append([]string{"exec", c.ID, "/app"}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	if said := exec1("-write-mib", "8", "-write-path", "/data/keep"); !strings.Contains(said, "wrote 8 MiB") {
+		t.Fatalf("write to the volume: %s", said)
+	}
+	// kill -9 of the daemon, then a restart of it.
+	prov.stop(syscall.SIGKILL)
+	prov.start()
+	if said := exec1("-stat", "/data/keep"); !strings.Contains(said, "size=8388608") {
+		t.Fatalf("after kill -9 of the daemon: %s", said)
+	}
+	// A restart of the container.
+	c := serviceContainer(t, owner, res.DSeq, "db")
+	if out, err := exec.Command("docker", "restart", "-t", "0", c.ID).CombinedOutput(); err != nil {
+		t.Fatalf("docker restart: %v\n%s", err, out)
+	}
+	if said := exec1("-stat", "/data/keep"); !strings.Contains(said, "size=8388608") {
+		t.Fatalf("after a container restart: %s", said)
+	}
+	// Past the size: the filesystem is full, inside the container.
+	if said := exec1("-write-mib", "100", "-write-path", "/data/big"); !strings.Contains(said, "no space left on device") {
+		t.Fatalf("writing past 64Mi: %s", said)
+	}
+	if said := exec1("-write-mib", "1", "-write-path", "/scratch"); strings.Contains(said, "no space") {
+		t.Fatalf("the container's own disk is full too: %s", said)
+	}
+	entries, _ := os.ReadDir(volumes)
+	if len(entries) != 1 {
+		t.Fatalf("%d lease directories under the class path", len(entries))
+	}
+	// Closed: the volume is unmounted and gone.
+	if out, err := nw.CLI(context.Background(), "tx", "market", "close-deployment", strconv.FormatUint(res.DSeq, 10), "--from", "tenant", "--keyring-backend", "test",
+		"--chain-id", nw.Config.ChainID, "--fees", "10000ugpn", "--gas", "400000", "--yes"); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		entries, _ := os.ReadDir(volumes)
+		mounts, _ := os.ReadFile("/proc/self/mountinfo")
+		if len(entries) == 0 && !strings.Contains(string(mounts), volumes) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the volume outlived its lease: %d entries under %s", len(entries), volumes)
 		}
 	}
 }

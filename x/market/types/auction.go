@@ -74,6 +74,17 @@ func MatchSpec(spec GroupSpec, p providertypes.Provider) error {
 	case t.StorageBytes > p.Capacity.StorageBytes:
 		return fmt.Errorf("needs %d bytes of storage, provider offers %d", t.StorageBytes, p.Capacity.StorageBytes)
 	}
+	for _, c := range t.Classes {
+		var offered uint64
+		for _, sc := range p.Capacity.StorageClasses {
+			if sc.Name == c.Class {
+				offered = sc.Bytes
+			}
+		}
+		if c.Bytes > offered {
+			return fmt.Errorf("needs %d bytes of persistent storage class %s, provider offers %d", c.Bytes, c.Class, offered)
+		}
+	}
 	return nil
 }
 

@@ -42,7 +42,11 @@ func TestMatchSpec(t *testing.T) {
 			{Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Count: 4},
 			{Vendor: "nvidia", Model: "a100", MemoryMib: 40960, Count: 2},
 		},
-		Capacity: providertypes.Capacity{CpuMillis: 32_000, MemoryBytes: 128 << 30, StorageBytes: 1 << 40},
+		Capacity: providertypes.Capacity{CpuMillis: 32_000, MemoryBytes: 128 << 30, StorageBytes: 1 << 40,
+			StorageClasses: []providertypes.StorageClass{{Name: "beta2", Bytes: 100 << 30}}},
+	}
+	persistent := func(count uint32, class string, gib uint64) ResourceUnit {
+		return ResourceUnit{Count: count, CpuMillis: 1, MemoryBytes: 1, Persistent: []PersistentVolume{{Class: class, Bytes: gib << 30}}}
 	}
 	unit := func(count, gpus uint32, models ...string) ResourceUnit {
 		return ResourceUnit{Count: count, CpuMillis: 4_000, MemoryBytes: 8 << 30, StorageBytes: 10 << 30, Gpu: GPUSpec{Units: gpus, Models: models}}
@@ -61,6 +65,9 @@ func TestMatchSpec(t *testing.T) {
 		{"attribute met", GroupSpec{Requirements: []providertypes.Attribute{{Key: "region", Value: "eu"}}, Resources: []ResourceUnit{unit(1, 0)}}, ""},
 		{"attribute value differs", GroupSpec{Requirements: []providertypes.Attribute{{Key: "region", Value: "us"}}, Resources: []ResourceUnit{unit(1, 0)}}, "region=us"},
 		{"cpu over capacity", GroupSpec{Resources: []ResourceUnit{unit(9, 0)}}, "CPU millis"},
+		{"persistent class offered", GroupSpec{Resources: []ResourceUnit{persistent(2, "beta2", 40), persistent(1, "beta2", 20)}}, ""},
+		{"persistent class over capacity", GroupSpec{Resources: []ResourceUnit{persistent(3, "beta2", 40)}}, "persistent storage class beta2"},
+		{"persistent class not offered", GroupSpec{Resources: []ResourceUnit{persistent(1, "beta3", 1)}}, "class beta3, provider offers 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

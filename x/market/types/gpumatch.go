@@ -158,6 +158,31 @@ func poolAcceptable(want GPUSpec, p GPUPool) bool {
 // Totals are a group's summed resources, overflow-checked.
 type Totals struct {
 	CPUMillis, MemoryBytes, StorageBytes, GPUs uint64
+	// Classes are the persistent storage per class, sorted by class.
+	Classes []ClassBytes
+}
+
+// ClassBytes is an amount of one storage class.
+type ClassBytes struct {
+	Class string
+	Bytes uint64
+}
+
+// addClass adds b bytes of class to cs (kept sorted), refusing overflow.
+func addClass(cs []ClassBytes, class string, b uint64) ([]ClassBytes, error) {
+	i := sort.Search(len(cs), func(i int) bool { return cs[i].Class >= class })
+	if i < len(cs) && cs[i].Class == class {
+		sum, carry := bits.Add64(cs[i].Bytes, b, 0)
+		if carry != 0 {
+			return cs, fmt.Errorf("the group's total of storage class %s overflows", class)
+		}
+		cs[i].Bytes = sum
+		return cs, nil
+	}
+	cs = append(cs, ClassBytes{})
+	copy(cs[i+1:], cs[i:])
+	cs[i] = ClassBytes{Class: class, Bytes: b}
+	return cs, nil
 }
 
 // GroupTotals sums count × per-replica resources over the units, refusing
@@ -185,6 +210,16 @@ func GroupTotals(units []ResourceUnit) (Totals, error) {
 				return t, fmt.Errorf("resources[%d]: the group's total %s overflows", i, f.name)
 			}
 			*f.sum = sum
+		}
+		for _, v := range u.Persistent {
+			hi, prod := bits.Mul64(n, v.Bytes)
+			if hi != 0 {
+				return t, fmt.Errorf("resources[%d]: %d replicas x %d bytes of %s overflows", i, n, v.Bytes, v.Class)
+			}
+			var err error
+			if t.Classes, err = addClass(t.Classes, v.Class, prod); err != nil {
+				return t, err
+			}
 		}
 	}
 	return t, nil

@@ -41,9 +41,27 @@ func ValidateResources(r ResourceUnit) error {
 		return fmt.Errorf("gpu units %d must be at most %d", r.Gpu.Units, MaxGPUUnits)
 	case len(r.Gpu.Models) > MaxGPUModels:
 		return fmt.Errorf("at most %d gpu models", MaxGPUModels)
+	case len(r.Persistent) > MaxPersistentVolumes:
+		return fmt.Errorf("%d persistent volumes, at most %d", len(r.Persistent), MaxPersistentVolumes)
+	}
+	var total uint64
+	for i, v := range r.Persistent {
+		if !providertypes.IsStorageClass(v.Class) {
+			return fmt.Errorf("persistent[%d]: %q is not a storage class", i, v.Class)
+		}
+		if v.Bytes == 0 || v.Bytes > MaxStorageBytes {
+			return fmt.Errorf("persistent[%d] (%s): bytes %d must be 1-%d", i, v.Class, v.Bytes, uint64(MaxStorageBytes))
+		}
+		if v.Bytes > MaxStorageBytes-total {
+			return fmt.Errorf("persistent volumes together: more than %d bytes", uint64(MaxStorageBytes))
+		}
+		total += v.Bytes
 	}
 	return nil
 }
+
+// MaxPersistentVolumes caps one replica's persistent volumes.
+const MaxPersistentVolumes = 16
 
 // ValidateBasic refuses, before the mempool, a deployment whose resources
 // are out of bounds or whose totals would overflow: stateless checks only

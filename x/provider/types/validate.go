@@ -61,7 +61,41 @@ func (d Description) Validate() error {
 	if d.Capacity.MemoryBytes == 0 {
 		return errorsmod.Wrap(ErrInvalidCapacity, "capacity.memory_bytes must be positive")
 	}
+	if err := ValidateStorageClasses(d.Capacity.StorageClasses); err != nil {
+		return err
+	}
 	return ValidateInfo(d.Info)
+}
+
+// MaxStorageClasses caps the storage classes one provider declares.
+const MaxStorageClasses = 16
+
+// storageClassPattern is a storage class name: beta1, beta2, beta3,
+// default, or the operator's own lower-case word.
+var storageClassPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
+
+// IsStorageClass reports whether name is a well-formed storage class.
+func IsStorageClass(name string) bool { return storageClassPattern.MatchString(name) && name != "ram" }
+
+// ValidateStorageClasses requires unique, well-formed names with space.
+func ValidateStorageClasses(cs []StorageClass) error {
+	if len(cs) > MaxStorageClasses {
+		return errorsmod.Wrapf(ErrInvalidCapacity, "%d storage classes, at most %d", len(cs), MaxStorageClasses)
+	}
+	for i, c := range cs {
+		if !IsStorageClass(c.Name) {
+			return errorsmod.Wrapf(ErrInvalidCapacity, "storage_classes[%d]: %q must be a lower-case word of at most 16 characters (not ram)", i, c.Name)
+		}
+		if c.Bytes == 0 {
+			return errorsmod.Wrapf(ErrInvalidCapacity, "storage_classes[%d] (%s): bytes must be positive", i, c.Name)
+		}
+		for _, o := range cs[:i] {
+			if o.Name == c.Name {
+				return errorsmod.Wrapf(ErrInvalidCapacity, "storage_classes[%d]: class %s twice", i, c.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // ValidateHostURI requires an absolute https URI with a host and nothing

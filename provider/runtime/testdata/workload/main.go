@@ -3,6 +3,7 @@
 // (see provider/runtime/imagebuild), and it does, in this order, whatever its
 // flags ask:
 //
+//	-stat PATH                         print "stat PATH: size=BYTES" (or missing)
 //	-http ADDR                         serve HTTP: "hello from HOST for HOSTHEADER"
 //	-statfs PATH                       print "statfs PATH: size=BYTES"
 //	-endless-line                      print one line without a newline, forever
@@ -52,6 +53,7 @@ func main() {
 		fork        = flag.Int("fork", 0, "start this many child processes (each sleeps), reporting how many started")
 		endless     = flag.Bool("endless-line", false, "print one line that never ends")
 		statfs      = flag.String("statfs", "", "print the size of the filesystem at this path")
+		stat        = flag.String("stat", "", "print the size of this file, or that it is missing")
 		httpAddr    = flag.String("http", "", "serve HTTP on this address: every request is answered with this host's name and the Host header")
 	)
 	flag.Parse()
@@ -70,6 +72,13 @@ func main() {
 		}
 	}
 
+	if *stat != "" {
+		if fi, err := os.Stat(*stat); err != nil {
+			fmt.Printf("stat %s: missing: %v\n", *stat, err)
+		} else {
+			fmt.Printf("stat %s: size=%d\n", *stat, fi.Size())
+		}
+	}
 	if *statfs != "" {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(*statfs, &st); err != nil {

@@ -40,6 +40,8 @@ type CapacityEntry struct {
 	CPU     string `yaml:"cpu"`
 	Memory  string `yaml:"memory"`
 	Storage string `yaml:"storage"`
+	// StorageClasses are persistent storage by class: {beta2: 500Gi}.
+	StorageClasses map[string]string `yaml:"storage_classes"`
 }
 
 // InfoEntry is contact information.
@@ -98,6 +100,18 @@ func ParseDescription(raw []byte) (types.Description, error) {
 	}
 	if d.Capacity.MemoryBytes, err = ParseSize(f.Capacity.Memory); err != nil {
 		return types.Description{}, fmt.Errorf("capacity.memory: %w", err)
+	}
+	names := make([]string, 0, len(f.Capacity.StorageClasses))
+	for n := range f.Capacity.StorageClasses {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b, err := ParseSize(f.Capacity.StorageClasses[n])
+		if err != nil {
+			return types.Description{}, fmt.Errorf("capacity.storage_classes.%s: %w", n, err)
+		}
+		d.Capacity.StorageClasses = append(d.Capacity.StorageClasses, types.StorageClass{Name: n, Bytes: b})
 	}
 	if f.Capacity.Storage != "" {
 		if d.Capacity.StorageBytes, err = ParseSize(f.Capacity.Storage); err != nil {

@@ -44,7 +44,7 @@ func TestParseDescription(t *testing.T) {
 	if len(d.GPUs) != 1 || d.GPUs[0] != want {
 		t.Errorf("gpus = %+v, want %+v", d.GPUs, want)
 	}
-	if d.Capacity != (types.Capacity{CpuMillis: 64_000, MemoryBytes: 512 << 30, StorageBytes: 2 << 40}) {
+	if c := d.Capacity; c.CpuMillis != 64_000 || c.MemoryBytes != 512<<30 || c.StorageBytes != 2<<40 || len(c.StorageClasses) != 0 {
 		t.Errorf("capacity = %+v", d.Capacity)
 	}
 }
