@@ -54,9 +54,9 @@ type replicaSpec struct {
 	// Persistent are the replica's persistent volume mounts, made (and
 	// bound into Host.Mounts) just before the container is created.
 	Persistent []sdl.ManifestMount
-	Config  *container.Config
-	Host    *container.HostConfig
-	Net     *network.NetworkingConfig
+	Config     *container.Config
+	Host       *container.HostConfig
+	Net        *network.NetworkingConfig
 }
 
 // specSettings are the Options-derived inputs of container construction.
@@ -147,9 +147,9 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 				Name:       name,
 				GPUs:       replicaGPUs,
 				Persistent: persistent,
-				Config:  cfg,
-				Host:    hostConfig(svc, replicaGPUs, set),
-				Net:     networkingConfig(svc, set.Network),
+				Config:     cfg,
+				Host:       hostConfig(svc, replicaGPUs, set),
+				Net:        networkingConfig(svc, set.Network),
 			})
 		}
 	}
