@@ -126,6 +126,8 @@ type ManifestResource struct {
 	GPUUnits     uint32   `json:"gpu_units"`
 	GPUModels    []string `json:"gpu_models"`
 	GPUMemoryMiB uint64   `json:"gpu_memory_mib"`
+	// GPUInterface is the form factor required (sxm, pcie; "" any).
+	GPUInterface string `json:"gpu_interface,omitempty"`
 	// Persistent are the replica's persistent volumes by class, in the
 	// profile's order.
 	Persistent []PersistentVolume `json:"persistent,omitempty"`
@@ -477,7 +479,7 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 
 		unit := markettypes.ResourceUnit{
 			Count: dp.Count, CpuMillis: res.CPUMillis, MemoryBytes: res.MemoryBytes, StorageBytes: res.StorageBytes,
-			Gpu: markettypes.GPUSpec{Units: res.GPUUnits, Models: res.GPUModels, MinMemoryMib: res.GPUMemoryMiB},
+			Gpu: markettypes.GPUSpec{Units: res.GPUUnits, Models: res.GPUModels, MinMemoryMib: res.GPUMemoryMiB, Interface: res.GPUInterface},
 		}
 		for _, v := range res.Persistent {
 			unit.Persistent = append(unit.Persistent, markettypes.PersistentVolume{Class: v.Class, Bytes: v.Bytes})
@@ -782,11 +784,18 @@ func (f *File) resources(profile string, r Resources) (ManifestResource, []volum
 			if m.Model == "" || !providertypes.IsGPUModelSlug(slug) {
 				return out, nil, f.fail(fmt.Sprintf("%q is not a GPU model", m.Model), append(model, "model")...)
 			}
-			if m.Interface != "" {
-				// The chain's GPU requirement has no interface: a provider
-				// would never see it, so the choice would be silently lost.
-				return out, nil, f.fail("choosing the GPU interface (sxm/pcie) is not offered by gpunet yet; remove it", append(model, "interface")...)
+			iface := strings.ToLower(m.Interface)
+			switch iface {
+			case "", "sxm", "pcie":
+			default:
+				return out, nil, f.fail(fmt.Sprintf("interface %q must be sxm or pcie", m.Interface), append(model, "interface")...)
 			}
+			// The order carries one interface for the unit: every model
+			// names the same one, or none does.
+			if i > 0 && iface != out.GPUInterface {
+				return out, nil, f.fail("every model of a GPU requirement must name the same interface (or none): gpunet matches one form factor per requirement", append(model, "interface")...)
+			}
+			out.GPUInterface = iface
 			out.GPUModels = append(out.GPUModels, slug)
 			if m.RAM != "" {
 				b, err := parseSize(m.RAM)

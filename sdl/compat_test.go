@@ -212,3 +212,14 @@ func TestPersistentVolumesGoOnChainAndToTheMount(t *testing.T) {
 		t.Fatalf("mounts %+v", m.Mounts)
 	}
 }
+
+func TestGPUInterfaceGoesOnChain(t *testing.T) {
+	f := strings.Replace(gpuBase, "                  ram: 80Gi", "                  ram: 80Gi\n                  interface: SXM", 1)
+	d, err := Parse([]byte(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := d.Groups[0].Resources[0].Gpu; g.Interface != "sxm" || d.Manifest.Groups[0].Services[0].Resources.GPUInterface != "sxm" {
+		t.Fatalf("gpu spec %+v", g)
+	}
+}

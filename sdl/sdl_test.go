@@ -218,7 +218,8 @@ func TestParseRefusals(t *testing.T) {
 	gpuCases := []struct {
 		name, from, to, want string
 	}{
-		{"gpu interface", "ram: 80Gi", "ram: 80Gi\n                  interface: sxm", "line 21: profiles.compute.gpu1.resources.gpu.attributes.vendor.nvidia[0].interface: choosing the GPU interface (sxm/pcie) is not offered"},
+		{"gpu interface", "ram: 80Gi", "ram: 80Gi\n                  interface: nvlink", `line 21: profiles.compute.gpu1.resources.gpu.attributes.vendor.nvidia[0].interface: interface "nvlink" must be sxm or pcie`},
+		{"gpu interfaces differ", "ram: 80Gi", "ram: 80Gi\n                  interface: sxm\n                - model: a100\n                  interface: pcie", `nvidia[1].interface: every model of a GPU requirement must name the same interface`},
 		{"gpu vendor", "nvidia:", "amd:", `line 18: profiles.compute.gpu1.resources.gpu.attributes.vendor.amd: vendor "amd": gpunet providers offer nvidia GPUs`},
 		{"gpu model", "model: h100", "model: NVIDIA", `line 19: profiles.compute.gpu1.resources.gpu.attributes.vendor.nvidia[0].model: "NVIDIA" is not a GPU model`},
 		{"gpu model missing", "model: h100\n                  ram", "ram", `line 19: profiles.compute.gpu1.resources.gpu.attributes.vendor.nvidia[0].model: "" is not a GPU model`},

@@ -235,7 +235,7 @@ func (e *Engine) freePools() ([]markettypes.GPUPool, [][]string) {
 		if e.gpuHolder[d.UUID] != "" {
 			continue
 		}
-		k := markettypes.GPUPool{Model: d.Model, MemoryMiB: d.MemoryMiB}
+		k := markettypes.GPUPool{Model: d.Model, MemoryMiB: d.MemoryMiB, Interface: d.Interface}
 		i, ok := index[k]
 		if !ok {
 			i = len(groups)
@@ -255,7 +255,10 @@ func (e *Engine) freePools() ([]markettypes.GPUPool, [][]string) {
 		if pa.Model != pb.Model {
 			return pa.Model < pb.Model
 		}
-		return pa.MemoryMiB < pb.MemoryMiB
+		if pa.MemoryMiB != pb.MemoryMiB {
+			return pa.MemoryMiB < pb.MemoryMiB
+		}
+		return pa.Interface < pb.Interface
 	})
 	pools := make([]markettypes.GPUPool, len(groups))
 	devices := make([][]string, len(groups))

@@ -490,7 +490,7 @@ func groupFor(m sdl.Manifest, spec markettypes.GroupSpec) (sdl.ManifestGroup, er
 		}
 		for i, s := range g.Services {
 			u, r := spec.Resources[i], s.Resources
-			if s.Count != u.Count || r.CPUMillis != u.CpuMillis || r.MemoryBytes != u.MemoryBytes || r.StorageBytes != u.StorageBytes || r.GPUUnits != u.Gpu.Units || !samePersistent(r.Persistent, u.Persistent) {
+			if s.Count != u.Count || r.CPUMillis != u.CpuMillis || r.MemoryBytes != u.MemoryBytes || r.StorageBytes != u.StorageBytes || r.GPUUnits != u.Gpu.Units || r.GPUInterface != u.Gpu.Interface || !samePersistent(r.Persistent, u.Persistent) {
 				return g, fmt.Errorf("service %q asks for other resources than the order's unit %d", s.Name, i)
 			}
 			if s.Image == "" {

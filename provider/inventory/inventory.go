@@ -242,3 +242,20 @@ func (inv Inventory) ChainStorageClasses() []providertypes.StorageClass {
 	}
 	return out
 }
+
+// InterfaceFromName reads a GPU's form factor from its NVML name: "PCIe"
+// or an NVL board (H100 NVL is a PCIe card) is pcie, "SXM" is sxm, and a
+// data-center part named by its HBM memory alone ("H100 80GB HBM3",
+// "H200") is the SXM module; anything else is unknown ("").
+func InterfaceFromName(name string) string {
+	n := strings.ToLower(name)
+	switch {
+	case strings.Contains(n, "pcie") || strings.Contains(n, " nvl"):
+		return "pcie"
+	case strings.Contains(n, "sxm"):
+		return "sxm"
+	case strings.Contains(n, "hbm") || strings.Contains(n, "h200") || strings.Contains(n, "b200") || strings.Contains(n, "gh200"):
+		return "sxm"
+	}
+	return ""
+}

@@ -72,3 +72,15 @@ func TestDiscoverWithoutDriver(t *testing.T) {
 		t.Fatalf("cpu-only: %+v %v", inv, err)
 	}
 }
+
+func TestInterfaceFromNVMLNames(t *testing.T) {
+	for name, want := range map[string]string{
+		"NVIDIA H100 80GB HBM3": "sxm", "NVIDIA H100 PCIe": "pcie", "NVIDIA H100 NVL": "pcie",
+		"NVIDIA A100-SXM4-80GB": "sxm", "NVIDIA A100-PCIE-40GB": "pcie", "NVIDIA H200": "sxm",
+		"NVIDIA GeForce RTX 4090": "", "Tesla T4": "",
+	} {
+		if got := InterfaceFromName(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}

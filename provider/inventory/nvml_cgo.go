@@ -53,6 +53,7 @@ func DetectNVML() ([]GPU, string, error) {
 			g.Healthy, g.Health = false, "retired pages pending (reset needed)"
 		}
 		g.Model = FromNVMLName(g.Name)
+		g.Interface = InterfaceFromName(g.Name)
 		gpus = append(gpus, g)
 	}
 	return gpus, driver, nil

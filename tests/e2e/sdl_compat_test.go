@@ -309,3 +309,22 @@ func TestStoragePersistentVolume(t *testing.T) {
 		}
 	}
 }
+
+// TestGPUInterfaceIsMatched: an SDL naming the GPU interface is served only
+// by a provider whose GPUs have it (the test provider declares SXM H100s).
+func TestGPUInterfaceIsMatched(t *testing.T) {
+	nw := startNetwork(t, 1)
+	prov := startProvider(t, nw, "2000000000")
+	withInterface := func(iface string) string {
+		return strings.Replace(jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, prov.gpuModel),
+			"                - model: "+prov.gpuModel, "                - model: "+prov.gpuModel+"\n                  interface: "+iface, 1)
+	}
+	if _, out, err := deploy(t, nw, writeSDL(t, withInterface("pcie")), "--deposit", "20000000ugpn", "--wait", "15s"); err == nil {
+		t.Fatalf("a PCIe order was served by SXM GPUs:\n%s", out)
+	}
+	prov.waitLog(10*time.Second, "bid skipped", "insufficient gpus")
+	res, out, err := deploy(t, nw, writeSDL(t, withInterface("sxm")), "--deposit", "20000000ugpn")
+	if err != nil || len(res.Leases) != 1 {
+		t.Fatalf("an SXM order: %v\n%s", err, out)
+	}
+}

@@ -61,7 +61,7 @@ func MatchSpec(spec GroupSpec, p providertypes.Provider) error {
 	}
 	pools := make([]GPUPool, len(p.Gpus))
 	for i, g := range p.Gpus {
-		pools[i] = GPUPool{Model: g.Model, MemoryMiB: g.MemoryMib, Free: uint64(g.Count)}
+		pools[i] = GPUPool{Model: g.Model, MemoryMiB: g.MemoryMib, Interface: g.Interface, Free: uint64(g.Count)}
 	}
 	if _, err := AssignGPUs(spec.Resources, pools); err != nil {
 		return err

@@ -152,3 +152,22 @@ func TestAssignGPUsIsBounded(t *testing.T) {
 		t.Errorf("refusal took %s", took)
 	}
 }
+
+func TestGPUInterfaceMatches(t *testing.T) {
+	prov := providertypes.Provider{
+		Gpus:     []providertypes.GPU{{Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Interface: "pcie", Count: 2}, {Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Interface: "sxm", Count: 1}},
+		Capacity: providertypes.Capacity{CpuMillis: 32_000, MemoryBytes: 128 << 30, StorageBytes: 1 << 40},
+	}
+	spec := func(n uint32, iface string) GroupSpec {
+		return GroupSpec{Resources: []ResourceUnit{{Count: n, CpuMillis: 1, MemoryBytes: 1, Gpu: GPUSpec{Units: 1, Models: []string{"h100"}, Interface: iface}}}}
+	}
+	if err := MatchSpec(spec(2, "pcie"), prov); err != nil {
+		t.Errorf("two pcie: %v", err)
+	}
+	if err := MatchSpec(spec(2, "sxm"), prov); err == nil {
+		t.Error("two sxm matched a provider with one")
+	}
+	if err := MatchSpec(spec(3, ""), prov); err != nil {
+		t.Errorf("three of any interface: %v", err)
+	}
+}

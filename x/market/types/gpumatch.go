@@ -13,6 +13,8 @@ import (
 type GPUPool struct {
 	Model     string
 	MemoryMiB uint64
+	// Interface is the GPUs' form factor (sxm, pcie; "" unknown).
+	Interface string
 	Free      uint64
 }
 
@@ -142,6 +144,9 @@ func (s *gpuSearch) place(k, a int, remaining uint64) bool {
 
 func poolAcceptable(want GPUSpec, p GPUPool) bool {
 	if p.MemoryMiB < want.MinMemoryMib {
+		return false
+	}
+	if want.Interface != "" && p.Interface != want.Interface {
 		return false
 	}
 	if len(want.Models) == 0 {

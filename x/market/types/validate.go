@@ -148,6 +148,14 @@ func ValidateGroups(groups []GroupSpec, maxGroups uint32, denom string) error {
 					return errorsmod.Wrapf(ErrInvalidGroups, "%s: gpu model %q is not a canonical slug", rw, m)
 				}
 			}
+			switch r.Gpu.Interface {
+			case "", "sxm", "pcie":
+			default:
+				return errorsmod.Wrapf(ErrInvalidGroups, "%s: gpu interface %q must be sxm or pcie (or empty for any)", rw, r.Gpu.Interface)
+			}
+			if r.Gpu.Interface != "" && r.Gpu.Units == 0 {
+				return errorsmod.Wrapf(ErrInvalidGroups, "%s: gpu interface given without gpu units", rw)
+			}
 		}
 		if g.MaxPrice.Denom != denom {
 			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s): max_price is in %q; prices are per hour in %s", where, g.Name, g.MaxPrice.Denom, denom)
