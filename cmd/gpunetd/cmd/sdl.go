@@ -50,11 +50,32 @@ that goes on chain. Errors name the YAML line and field.`,
 					fmt.Fprintf(out, "  %s ×%d  image %s  cpu %dm  memory %d MiB  storage %d MiB", svc.Name, r.Count, svc.Image, r.CpuMillis, r.MemoryBytes>>20, r.StorageBytes>>20)
 					if r.Gpu.Units > 0 {
 						fmt.Fprintf(out, "  gpu %d × %v (≥ %d MiB)", r.Gpu.Units, r.Gpu.Models, r.Gpu.MinMemoryMib)
+						if r.Gpu.Interface != "" {
+							fmt.Fprintf(out, " %s", r.Gpu.Interface)
+						}
 					}
 					if svc.Restart == "never" {
 						fmt.Fprint(out, "  job (runs to exit)")
 					}
 					fmt.Fprintln(out)
+					for _, m := range svc.Mounts {
+						kind := "persistent " + m.Class
+						if !m.Persistent {
+							kind = "shared memory (ram)"
+						}
+						fmt.Fprintf(out, "    volume %s %d MiB %s at %s\n", m.Volume, m.SizeBytes>>20, kind, m.Path)
+					}
+					if len(svc.DependsOn) > 0 {
+						fmt.Fprintf(out, "    starts after %v\n", svc.DependsOn)
+					}
+					for _, e := range svc.Expose {
+						if e.IsIngress() {
+							fmt.Fprintf(out, "    http ingress for port %d, hostnames %v\n", e.Port, e.Hosts)
+						}
+					}
+					if svc.Credentials != nil {
+						fmt.Fprintf(out, "    image pulled with a login for %s\n", svc.Credentials.Host)
+					}
 				}
 			}
 			fmt.Fprintf(out, "manifest hash %s\n", hash)
