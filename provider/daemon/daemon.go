@@ -174,6 +174,13 @@ func (d *Daemon) Run(parent context.Context) error {
 		return err
 	}
 	d.rt, d.env.rt, d.ctx, d.host = rt, rt, ctx, rt
+	// Volumes of leases that ran before a reboot are mounted again before
+	// anything else, so a restarted container sees its data.
+	if n, err := rt.RemountVolumes(ctx); err != nil {
+		d.log.Error("persistent volumes could not all be mounted again", "err", err)
+	} else if n > 0 {
+		d.log.Info("persistent volumes mounted again", "volumes", n)
+	}
 	if err := d.setupEgress(ctx); err != nil {
 		return err
 	}

@@ -180,3 +180,32 @@ func run(ctx context.Context, name string, args ...string) error {
 	}
 	return nil
 }
+
+// RemountVolumes mounts every persistent volume image found under the
+// storage classes that is not mounted (after a host reboot): the engine
+// may already have restarted their containers, whose bind mounts would
+// otherwise show the empty mount points. It returns how many it mounted.
+func (r *Runtime) RemountVolumes(ctx context.Context) (int, error) {
+	n := 0
+	var errs []error
+	for class, classPath := range r.opts.StorageClasses {
+		imgs, err := filepath.Glob(filepath.Join(classPath, "lease-*", "*.img"))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, img := range imgs {
+			mnt := strings.TrimSuffix(img, ".img") + ".mnt"
+			mounted, err := isMounted(mnt)
+			if err != nil || mounted {
+				continue
+			}
+			if err := ensureVolume(ctx, img, mnt, 0); err != nil {
+				errs = append(errs, fmt.Errorf("class %s: %s: %w", class, img, err))
+				continue
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -240,7 +241,8 @@ func TestIngressRoutesByHostname(t *testing.T) {
 }
 
 // TestStoragePersistentVolume: a file written to a persistent volume
-// survives kill -9 of the daemon and a restart of its container; writing
+// survives kill -9 of the daemon (with the volume unmounted meanwhile, as
+// by a reboot) and a restart of its container; writing
 // past the volume's size fails inside the container with "no space"; and
 // the volume is gone once the lease closes. The provider offers the class
 // (beta2) on chain and the order asks for it.
@@ -268,9 +270,18 @@ func TestStoragePersistentVolume(t *testing.T) {
 	if said := exec1("-write-mib", "8", "-write-path", "/data/keep"); !strings.Contains(said, "wrote 8 MiB") {
 		t.Fatalf("write to the volume: %s", said)
 	}
-	// kill -9 of the daemon, then a restart of it.
+	// kill -9 of the daemon, and the volume unmounted behind its back (as
+	// after a host reboot); the restarted daemon mounts it again.
 	prov.stop(syscall.SIGKILL)
+	mnts, _ := filepath.Glob(filepath.Join(volumes, "lease-*", "*.mnt"))
+	if len(mnts) != 1 {
+		t.Fatalf("volume mount points: %v", mnts)
+	}
+	if out, err := exec.Command("umount", mnts[0]).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v\n%s", err, out)
+	}
 	prov.start()
+	prov.waitLog(20*time.Second, "persistent volumes mounted again")
 	if said := exec1("-stat", "/data/keep"); !strings.Contains(said, "size=8388608") {
 		t.Fatalf("after kill -9 of the daemon: %s", said)
 	}
