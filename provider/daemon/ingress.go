@@ -163,6 +163,13 @@ func (p *ingressProxy) backends(ctx context.Context, r ingressRoute) ([]string, 
 		}
 		c = cachedStatus{st: st, at: time.Now()}
 		p.mu.Lock()
+		if len(p.status) >= 256 { // leases come and go: forget stale entries
+			for k, v := range p.status {
+				if time.Since(v.at) > statusTTL {
+					delete(p.status, k)
+				}
+			}
+		}
 		p.status[r.lease] = c
 		p.mu.Unlock()
 	}
@@ -278,18 +285,20 @@ func ingressTransport(o sdl.HTTPOptions) *http.Transport {
 	if ms == 0 {
 		ms = 60_000
 	}
+	// Whole seconds, rounded up: at most 61 transports whatever tenants ask.
+	secs := (ms + 999) / 1000
 	transportsMu.Lock()
 	defer transportsMu.Unlock()
-	if t, ok := transports[ms]; ok {
+	if t, ok := transports[secs]; ok {
 		return t
 	}
 	t := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		ResponseHeaderTimeout: time.Duration(ms) * time.Millisecond,
+		ResponseHeaderTimeout: time.Duration(secs) * time.Second,
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
 	}
-	transports[ms] = t
+	transports[secs] = t
 	return t
 }
 
