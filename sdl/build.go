@@ -569,8 +569,8 @@ func (f *File) credentials(name string, s Service) (*Credentials, error) {
 			return nil, f.fail(req.k+" is required", append(where, req.k)...)
 		}
 	}
-	if reg := imageRegistry(s.Image); !sameRegistry(reg, c.Host) {
-		return nil, f.fail(fmt.Sprintf("the login is for %s but image %s comes from %s", c.Host, s.Image, reg), append(where, "host")...)
+	if err := CheckLogin(s.Image, c.Host); err != nil {
+		return nil, f.fail(err.Error(), append(where, "host")...)
 	}
 	return &c, nil
 }

@@ -3,6 +3,8 @@ package sdl
 import (
 	"fmt"
 	"strings"
+
+	"github.com/distribution/reference"
 )
 
 // CheckEnvName refuses environment variables a tenant must not set: the
@@ -54,32 +56,30 @@ func NormalizeEnv(env []string) []string {
 	return out
 }
 
-// imageRegistry is the registry host of an image reference, as Docker
-// reads it: the first path element when it has a dot or a colon or is
-// localhost, else Docker Hub.
-func imageRegistry(ref string) string {
-	first, _, found := strings.Cut(ref, "/")
-	if found && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		return first
+// ImageRegistry is the registry an image reference is pulled from, as
+// Docker reads it ("docker.io" when the reference names none).
+func ImageRegistry(ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", fmt.Errorf("image %q is not a valid reference: %v", ref, err)
 	}
-	return "docker.io"
+	return reference.Domain(named), nil
 }
 
-// sameRegistry compares a credentials host with an image's registry:
-// scheme and trailing slash ignored, Docker Hub's aliases equal.
-func sameRegistry(image, host string) bool {
-	host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), "/")
-	hub := func(h string) bool {
-		return h == "docker.io" || h == "index.docker.io" || h == "registry-1.docker.io" || strings.HasPrefix(h, "index.docker.io/v1")
+// CheckLogin refuses a registry login for a host other than the image's
+// registry, the only one Docker sends it to. The host may carry a scheme
+// and a trailing slash; Docker Hub's names are one.
+func CheckLogin(ref, host string) error {
+	reg, err := ImageRegistry(ref)
+	if err != nil {
+		return err
 	}
-	if hub(image) && hub(host) {
-		return true
+	h := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), "/")
+	hub := func(x string) bool {
+		return x == "docker.io" || x == "index.docker.io" || x == "registry-1.docker.io" || strings.HasPrefix(x, "index.docker.io/v1")
 	}
-	return strings.EqualFold(image, host)
+	if strings.EqualFold(reg, h) || hub(reg) && hub(h) {
+		return nil
+	}
+	return fmt.Errorf("the login is for %s but image %s comes from %s", host, ref, reg)
 }
-
-// ImageRegistry is imageRegistry for the provider.
-func ImageRegistry(ref string) string { return imageRegistry(ref) }
-
-// SameRegistry is sameRegistry for the provider.
-func SameRegistry(image, host string) bool { return sameRegistry(image, host) }

@@ -142,8 +142,8 @@ func (r *Runtime) pullPrivate(ctx context.Context, owner, ref string, c *sdl.Cre
 	if !r.opts.Pull {
 		return fmt.Errorf("%w: %s is private and pulling is off", ErrImageUnavailable, ref)
 	}
-	if reg := sdl.ImageRegistry(ref); !sdl.SameRegistry(reg, c.Host) {
-		return fmt.Errorf("%w: the login is for %s but image %s comes from %s", ErrWorkloadInvalid, c.Host, ref, reg)
+	if err := sdl.CheckLogin(ref, c.Host); err != nil {
+		return fmt.Errorf("%w: %v", ErrWorkloadInvalid, err)
 	}
 	auth, err := registry.EncodeAuthConfig(registry.AuthConfig{Username: c.Username, Password: c.Password, Email: c.Email, ServerAddress: c.Host})
 	if err != nil {

@@ -15,11 +15,12 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/system"
+
+	"github.com/gpunet/gpunet/sdl"
 )
 
 // Storage limit modes (Options.StorageLimit).
@@ -152,11 +153,10 @@ func (p RegistryPolicy) Check(ref string) error {
 	if len(p.Allow) == 0 && len(p.Deny) == 0 {
 		return nil
 	}
-	named, err := reference.ParseNormalizedNamed(ref)
+	reg, err := sdl.ImageRegistry(ref)
 	if err != nil {
-		return fmt.Errorf("image %q is not a valid reference: %v", ref, err)
+		return err
 	}
-	reg := reference.Domain(named)
 	match := func(list []string) bool {
 		for _, pat := range list {
 			if ok, _ := path.Match(pat, reg); ok || pat == reg {
@@ -251,6 +251,13 @@ func (e *evictions) set(id, reason string) {
 	e.by[id] = reason
 }
 
+// forget drops a removed container's reason.
+func (e *evictions) forget(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.by, id)
+}
+
 func (e *evictions) get(id string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -326,10 +333,7 @@ func loadPulled(file string) (*pulledImages, error) {
 	}
 	var rec pulledRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
-		// The first layout was a plain list.
-		if lerr := json.Unmarshal(raw, &rec.Pulled); lerr != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	for _, ref := range rec.Pulled {
 		p.refs[ref] = true

@@ -31,7 +31,7 @@ func TestPulledImagesGoWhenNoLeaseUsesThem(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = cli.ImageRemove(ctx, pulledTag, image.RemoveOptions{Force: true}) })
 	record := filepath.Join(t.TempDir(), "pulled-images.json")
-	if err := os.WriteFile(record, []byte(`["`+pulledTag+`"]`), 0o600); err != nil {
+	if err := os.WriteFile(record, []byte(`{"pulled":["`+pulledTag+`"]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := newTestRuntime(t, Options{PulledImagesFile: record})

@@ -234,6 +234,9 @@ func (r *Runtime) remove(ctx context.Context, l LeaseRef) error {
 			images = append(images, c.Image)
 		}
 		err := r.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err == nil || cerrdefs.IsNotFound(err) {
+			r.evicted.forget(c.ID)
+		}
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("lease %s: remove container %s: %w", leaseName(l), c.ID, err))
 			continue
