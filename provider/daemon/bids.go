@@ -194,7 +194,7 @@ func (d *Daemon) auditShortfall(ctx context.Context, spec markettypes.GroupSpec)
 	if len(sb.AllOf) == 0 && len(sb.AnyOf) == 0 {
 		return "", nil
 	}
-	signed, err := d.chain.SignedAttributes(ctx, d.provider)
+	signed, err := d.signedAttributes(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -202,4 +202,29 @@ func (d *Daemon) auditShortfall(ctx context.Context, spec markettypes.GroupSpec)
 		return "", nil
 	}
 	return fmt.Sprintf("the group needs the attributes signed by auditors (all of %v, any of %v) and this provider's are not", sb.AllOf, sb.AnyOf), nil
+}
+
+// signedTTL is how long what auditors signed for this provider is reused:
+// every reconcile considers the same open orders again, and each naming
+// auditors would otherwise cost a query.
+const signedTTL = 10 * time.Second
+
+// signedAttributes are what auditors signed for this provider, read at
+// most once per signedTTL.
+func (d *Daemon) signedAttributes(ctx context.Context) ([]audittypes.AuditedAttributes, error) {
+	d.mu.Lock()
+	if !d.signedAt.IsZero() && time.Since(d.signedAt) < signedTTL {
+		s := d.signed
+		d.mu.Unlock()
+		return s, nil
+	}
+	d.mu.Unlock()
+	signed, err := d.chain.SignedAttributes(ctx, d.provider)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.signed, d.signedAt = signed, time.Now()
+	d.mu.Unlock()
+	return signed, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/gpunet/gpunet/provider/egress"
 	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/runtime"
+	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
@@ -78,7 +79,10 @@ type Daemon struct {
 	managers map[string]*leaseManager // order key → the manager of a lease we won
 	owners   map[string]int           // tenant → how many of its leases are managed
 	missing  map[string]bool          // managed leases the last reconcile did not find on chain
-	streams  map[string]int           // open followed log streams, by "lease/…" and "owner/…"
+	// signed is what auditors signed for this provider, read at signedAt.
+	signed   []audittypes.AuditedAttributes
+	signedAt time.Time
+	streams  map[string]int // open followed log streams, by "lease/…" and "owner/…"
 }
 
 // New builds a daemon from its config and inventory; Run starts it.

@@ -320,6 +320,9 @@ func TestOrdersNamingAuditorsAreBidOnOnlyWhenSigned(t *testing.T) {
 		w.chain.signed[0].Attributes = []providertypes.Attribute{{Key: "tier", Value: "audited"}}
 	}
 	w.chain.mu.Unlock()
+	w.d.mu.Lock()
+	w.d.signedAt = time.Time{} // signedTTL has passed
+	w.d.mu.Unlock()
 	if err := w.d.considerOrder(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
