@@ -153,12 +153,14 @@ func (v *Verifier) CheckHeaders(r *http.Request) (Headers, error) {
 		return Headers{}, fmt.Errorf("%w: timestamp %q", ErrMalformed, tsStr)
 	}
 	pubBz, err := base64.StdEncoding.DecodeString(pubB64)
-	if err != nil || len(pubBz) != secp256k1.PubKeySize {
+	if err != nil || len(pubBz) != secp256k1.PubKeySize || base64.StdEncoding.EncodeToString(pubBz) != pubB64 {
 		return Headers{}, fmt.Errorf("%w: public key must be a base64 compressed secp256k1 key", ErrMalformed)
 	}
 	sig, err := base64.StdEncoding.DecodeString(sigB64)
-	if err != nil || len(sig) == 0 || len(sig) > 128 {
-		return Headers{}, fmt.Errorf("%w: signature must be base64", ErrMalformed)
+	// Only the canonical encoding is taken: the decoder would also accept
+	// line breaks and stray padding bits, giving one signature many spellings.
+	if err != nil || len(sig) == 0 || len(sig) > 128 || base64.StdEncoding.EncodeToString(sig) != sigB64 {
+		return Headers{}, fmt.Errorf("%w: signature must be canonical base64", ErrMalformed)
 	}
 	addr, err := sdk.AccAddressFromBech32(signer)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,4 +236,37 @@ func TestSignatureNamesTheChain(t *testing.T) {
 	if _, err := v.Verify(signed(t, alice, "GET", "/x", nil, provider, now), nil); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("a request signed for %s verified on another chain: %v", testChain, err)
 	}
+}
+
+// A signature or key has one spelling: the same bytes written with a line
+// break or with stray padding bits are refused, not accepted as new requests.
+func TestOnlyCanonicalBase64(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	alice := newTenant()
+	for name, respell := range map[string]func(string) string{
+		"line break":   func(s string) string { return s[:4] + "\n" + s[4:] },
+		"padding bits": func(s string) string { return flipPaddingBits(s) },
+	} {
+		for _, header := range []string{HeaderSignature, HeaderPubKey} {
+			if name == "padding bits" && header == HeaderPubKey {
+				continue // 33 bytes fill their characters: a key has no padding bits
+			}
+			req := signed(t, alice, "GET", "/x", nil, provider, now)
+			req.Header.Set(header, respell(req.Header.Get(header)))
+			v := NewVerifier(testChain, provider, time.Minute)
+			v.Now = func() time.Time { return now }
+			if _, err := v.Verify(req, nil); !errors.Is(err, ErrMalformed) {
+				t.Errorf("%s in %s: got %v, want %v", name, header, err, ErrMalformed)
+			}
+		}
+	}
+}
+
+// flipPaddingBits changes the last data character of a padded base64 string
+// so that only its unused low bits differ: it decodes to the same bytes.
+func flipPaddingBits(s string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	i := strings.TrimRight(s, "=")
+	last := len(i) - 1
+	return i[:last] + string(alphabet[strings.IndexByte(alphabet, i[last])^1]) + s[len(i):]
 }
