@@ -464,6 +464,7 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 		if err != nil {
 			return group, mgroup, err
 		}
+		res, vols = f.unmountedRootDisk(svcName, dp.Profile, res, vols)
 		price, ok := pp.Pricing[dp.Profile]
 		if !ok {
 			return group, mgroup, f.fail(fmt.Sprintf("no price for compute profile %q", dp.Profile), "profiles", "placement", placement, "pricing")
@@ -615,10 +616,7 @@ func (f *File) signedBy(placement string, sb SignedBy) (markettypes.SignedBy, er
 // dependencies are the services s starts after, from either spelling,
 // sorted and without repeats.
 func (s Service) dependencies() []string {
-	out := append([]string(nil), s.DependsOn...)
-	for _, d := range s.Dependencies {
-		out = append(out, d.Service)
-	}
+	out := append(append([]string(nil), s.DependsOn...), s.Dependencies...)
 	sort.Strings(out)
 	return slices.Compact(out)
 }
@@ -663,6 +661,29 @@ func (f *File) checkDependencyCycles(services []string) error {
 		}
 	}
 	return nil
+}
+
+// unmountedRootDisk reads a profile's unnamed volume marked persistent but
+// mounted nowhere by the service as the container's own disk, with a
+// warning: Akash would reserve a claim the container cannot reach, and
+// templates write it meaning "a disk this size".
+func (f *File) unmountedRootDisk(svcName, profile string, res ManifestResource, vols []volume) (ManifestResource, []volume) {
+	i := slices.IndexFunc(vols, func(v volume) bool { return v.Name == defaultVolume && v.Persistent })
+	if i < 0 {
+		return res, vols
+	}
+	if p := f.Services[svcName].Params; p != nil {
+		if _, mounted := p.Storage[defaultVolume]; mounted {
+			return res, vols
+		}
+	}
+	v := vols[i]
+	f.warn(fmt.Sprintf("persistent volume %q is mounted nowhere by service %q: gpunet gives it as the container's own (ephemeral) disk; mount it under params.storage.%s to keep its data", defaultVolume, svcName, defaultVolume), "profiles", "compute", profile, "resources", "storage")
+	vols = slices.Clone(vols)
+	vols[i] = volume{Name: v.Name, Size: v.Size}
+	res.StorageBytes += v.Size
+	res.Persistent = slices.DeleteFunc(slices.Clone(res.Persistent), func(pv PersistentVolume) bool { return pv.Name == defaultVolume })
+	return res, vols
 }
 
 // mounts are the service's params.storage entries, each naming a volume
@@ -715,6 +736,9 @@ func (f *File) mounts(svcName string, svc Service, profile string, vols []volume
 const ClassRAM = "ram"
 
 // volume is one storage volume of a compute profile.
+// defaultVolume is the name of a profile's unnamed volume, as in Akash.
+const defaultVolume = "default"
+
 type volume struct {
 	Name       string
 	Size       uint64
@@ -770,6 +794,7 @@ func (f *File) resources(profile string, r Resources) (ManifestResource, []volum
 	}
 	out.GPUUnits = uint32(units)
 	out.GPUModels = []string{}
+	var ifaces []string
 	for _, vendor := range sortedKeys(r.GPU.Attributes.Vendor) {
 		if vendor != "nvidia" {
 			return out, nil, f.fail(fmt.Sprintf("vendor %q: gpunet providers offer nvidia GPUs", vendor), append(where, "gpu", "attributes", "vendor", vendor)...)
@@ -790,12 +815,7 @@ func (f *File) resources(profile string, r Resources) (ManifestResource, []volum
 			default:
 				return out, nil, f.fail(fmt.Sprintf("interface %q must be sxm or pcie", m.Interface), append(model, "interface")...)
 			}
-			// The order carries one interface for the unit: every model
-			// names the same one, or none does.
-			if i > 0 && iface != out.GPUInterface {
-				return out, nil, f.fail("every model of a GPU requirement must name the same interface (or none): gpunet matches one form factor per requirement", append(model, "interface")...)
-			}
-			out.GPUInterface = iface
+			ifaces = append(ifaces, iface)
 			out.GPUModels = append(out.GPUModels, slug)
 			if m.RAM != "" {
 				b, err := parseSize(m.RAM)
@@ -806,6 +826,19 @@ func (f *File) resources(profile string, r Resources) (ManifestResource, []volum
 				if out.GPUMemoryMiB == 0 || mib < out.GPUMemoryMiB {
 					out.GPUMemoryMiB = mib // the least any acceptable model may have
 				}
+			}
+		}
+	}
+	// The order carries one interface per requirement. Models naming
+	// different ones (or one naming none) make it any interface, as the
+	// least any acceptable model needs, the way ram is read.
+	if len(ifaces) > 0 {
+		out.GPUInterface = ifaces[0]
+		for i, iface := range ifaces {
+			if iface != out.GPUInterface {
+				out.GPUInterface = ""
+				f.warn("GPU models name different interfaces (or some none): gpunet matches one interface per requirement, so this one accepts any; write one profile per interface to require it", append(where, "gpu", "attributes", "vendor", "nvidia", at(i), "interface")...)
+				break
 			}
 		}
 	}
@@ -866,7 +899,7 @@ func (f *File) storage(n yaml.Node, where []string) ([]volume, error) {
 		}
 		vol := volume{Name: v.Name}
 		if vol.Name == "" {
-			vol.Name = "default"
+			vol.Name = defaultVolume
 		}
 		if slices.ContainsFunc(out, func(o volume) bool { return o.Name == vol.Name }) {
 			return nil, f.fail(fmt.Sprintf("two volumes are named %q", vol.Name), append(vn.path, "name")...)

@@ -9,7 +9,8 @@ import (
 )
 
 // akashStyle is written as Akash's templates are: lowercase size units,
-// an env entry without "=", both spellings of dependencies, and a
+// an env entry without "=", both spellings of dependencies (each entry
+// as a name or as {service}), compose leftovers Akash ignores, and a
 // shared-memory volume for a multi-GPU server.
 const akashStyle = `
 version: "2.0"
@@ -17,13 +18,18 @@ services:
   db:
     image: postgres:16
     env: [POSTGRES_PASSWORD=x, DEBUG]
+    volumes: [./data:/var/lib/postgresql/data]
   cache:
     image: redis:7
+    expose:
+      - port: 6379
+        to:
+          - servcie: api
   api:
     image: api:1
-    depends_on: [db]
+    depends_on: [{service: db}]
     dependencies:
-      - service: cache
+      - cache
     params:
       storage:
         shm:
@@ -78,6 +84,13 @@ func TestAkashStyleFile(t *testing.T) {
 	api := svcs["api"]
 	if !slices.Equal(api.DependsOn, []string{"cache", "db"}) {
 		t.Errorf("depends_on %v", api.DependsOn)
+	}
+	// Keys Akash ignores are ignored, each with its line.
+	if want := []string{
+		"line 7: volumes: not an SDL key of a service; ignored, as Akash ignores it",
+		"line 13: servcie: not an SDL key of an expose target; ignored, as Akash ignores it",
+	}; !slices.Equal(d.Warnings, want) {
+		t.Errorf("warnings %q, want %q", d.Warnings, want)
 	}
 	// The ram volume is memory, mounted at /dev/shm; the ephemeral disk is storage.
 	if api.Resources.MemoryBytes != 26<<30 || api.Resources.StorageBytes != 100<<30 {
@@ -221,5 +234,44 @@ func TestGPUInterfaceGoesOnChain(t *testing.T) {
 	}
 	if g := d.Groups[0].Resources[0].Gpu; g.Interface != "sxm" || d.Manifest.Groups[0].Services[0].Resources.GPUInterface != "sxm" {
 		t.Fatalf("gpu spec %+v", g)
+	}
+}
+
+// Files Akash deploys although gpunet reads them with one constraint less
+// than written, each said with its line: GPU models naming different
+// interfaces, and an unnamed persistent volume mounted nowhere.
+func TestReadLooserWithAWarning(t *testing.T) {
+	mixed := strings.Replace(gpuBase, "ram: 80Gi", "ram: 80Gi\n                  interface: sxm\n                - model: a100", 1)
+	d, err := Parse([]byte(mixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := d.Groups[0].Resources[0].Gpu; g.Interface != "" || !slices.Equal(g.Models, []string{"h100", "a100"}) {
+		t.Errorf("gpu %+v: want any interface for h100 or a100", g)
+	}
+	if len(d.Warnings) != 1 || !strings.HasPrefix(d.Warnings[0], "line 22: ") || !strings.Contains(d.Warnings[0], "accepts any") {
+		t.Errorf("warnings %q", d.Warnings)
+	}
+	same := strings.Replace(gpuBase, "ram: 80Gi", "ram: 80Gi\n                  interface: sxm\n                - model: a100\n                  interface: sxm", 1)
+	if d, err := Parse([]byte(same)); err != nil || d.Groups[0].Resources[0].Gpu.Interface != "sxm" || len(d.Warnings) != 0 {
+		t.Errorf("one interface: %v %+v %q", err, d.Groups[0].Resources[0].Gpu, d.Warnings)
+	}
+
+	root := strings.Replace(gpuBase, "storage: {size: 20Gi}", "storage:\n          - size: 20Gi\n            attributes: {persistent: true, class: beta3}", 1)
+	d, err = Parse([]byte(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := d.Groups[0].Resources[0]
+	if u.StorageBytes != 20<<30 || len(u.Persistent) != 0 || len(d.Manifest.Groups[0].Services[0].Resources.Persistent) != 0 {
+		t.Errorf("unit %+v: want a 20Gi ephemeral disk and no persistent volume", u)
+	}
+	if len(d.Warnings) != 1 || !strings.HasPrefix(d.Warnings[0], "line 13: ") || !strings.Contains(d.Warnings[0], "mounted nowhere") {
+		t.Errorf("warnings %q", d.Warnings)
+	}
+	// Mounted, it stays a persistent volume.
+	mounted := strings.Replace(root, "restart: never", "restart: never\n    params:\n      storage:\n        default: {mount: /data}", 1)
+	if d, err = Parse([]byte(mounted)); err != nil || len(d.Groups[0].Resources[0].Persistent) != 1 || len(d.Warnings) != 0 {
+		t.Errorf("mounted root: %v %q", err, d.Warnings)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/big"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,16 +82,39 @@ type Service struct {
 	Expose  []Expose       `yaml:"expose"`
 	Restart string         `yaml:"restart"`
 	Params  *ServiceParams `yaml:"params"`
-	// DependsOn (the compose-style list of names) and Dependencies (Akash's
-	// list of {service}) both say which services start first.
-	DependsOn    []string       `yaml:"depends_on"`
-	Dependencies []Dependency   `yaml:"dependencies"`
+	// DependsOn (compose's spelling) and Dependencies (Akash's) both say
+	// which services start first.
+	DependsOn    Dependencies   `yaml:"depends_on"`
+	Dependencies Dependencies   `yaml:"dependencies"`
 	Credentials  map[string]any `yaml:"credentials"`
 }
 
-// Dependency is one entry of a service's dependencies.
-type Dependency struct {
-	Service string `yaml:"service"`
+// Dependencies are service names, each written as a name or, as Akash
+// writes them, as {service: name}.
+type Dependencies []string
+
+// UnmarshalYAML reads either spelling of each entry.
+func (d *Dependencies) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("line %d: dependencies are a list of service names", n.Line)
+	}
+	for _, e := range n.Content {
+		switch e.Kind {
+		case yaml.ScalarNode:
+			*d = append(*d, e.Value)
+		case yaml.MappingNode:
+			var m struct {
+				Service string `yaml:"service"`
+			}
+			if err := e.Decode(&m); err != nil || m.Service == "" || len(e.Content) != 2 {
+				return fmt.Errorf("line %d: a dependency is a service name or {service: name}", e.Line)
+			}
+			*d = append(*d, m.Service)
+		default:
+			return fmt.Errorf("line %d: a dependency is a service name or {service: name}", e.Line)
+		}
+	}
+	return nil
 }
 
 // ServiceParams are a service's mounts (and Akash's permission and TEE
@@ -208,10 +232,57 @@ func Parse(raw []byte) (*Deployment, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w", err)
+		// Akash ignores keys it does not know below the top level (compose
+		// leftovers such as volumes or environment, typos): so does gpunet,
+		// saying so with the line, so the file deploys as it does there.
+		unknown, ok := unknownKeys(err)
+		if !ok {
+			return nil, fmt.Errorf("%w", err)
+		}
+		f = File{}
+		if err := yaml.Unmarshal(raw, &f); err != nil {
+			return nil, fmt.Errorf("%w", err)
+		}
+		f.warnings = unknown
 	}
 	f.root = root.Content[0]
 	return f.build()
+}
+
+// unknownFieldRe is how the YAML decoder names a key its struct lacks.
+var unknownFieldRe = regexp.MustCompile(`^line (\d+): field (.+) not found in type sdl\.(\w+)$`)
+
+// keyPlaces names the parts of a file for a warning about a key there.
+var keyPlaces = map[string]string{
+	"Service": "a service", "ServiceParams": "a service's params", "StorageParam": "a mount",
+	"Expose": "an expose", "ExposeTarget": "an expose target", "Profiles": "profiles",
+	"Compute": "a compute profile", "Resources": "resources", "GPUModel": "a GPU model",
+	"PlacementProfile": "a placement profile", "SignedBy": "signedBy", "Price": "a price",
+	"Placement": "a deployment",
+}
+
+// unknownKeys reads a strict decoding error and returns a warning per
+// unknown key, when that is all it holds and none is at the top level
+// (Akash refuses unknown top-level keys too).
+func unknownKeys(err error) ([]string, bool) {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return nil, false
+	}
+	var out []string
+	for _, msg := range te.Errors {
+		m := unknownFieldRe.FindStringSubmatch(msg)
+		if m == nil {
+			return nil, false
+		}
+		place, ok := keyPlaces[m[3]]
+		if !ok {
+			return nil, false
+		}
+		line, _ := strconv.Atoi(m[1])
+		out = append(out, (&Error{Line: line, Field: m[2], Msg: "not an SDL key of " + place + "; ignored, as Akash ignores it"}).Error())
+	}
+	return out, true
 }
 
 // line finds the line of a path in the file: mapping keys, and list
