@@ -197,9 +197,22 @@ type Runtime struct {
 // 80 are served on Listen by hostname, each under a default name in
 // Domain (point a wildcard DNS record *.Domain at the provider) and the
 // names their SDL accepts.
+//
+// TLSListen serves the same routes over HTTPS with the operator's
+// certificates: TLSCert/TLSKey for the default names (it must cover
+// *.Domain) and CertsDir holding <hostname>.crt/.key for accepted names.
 type Ingress struct {
-	Listen string `yaml:"listen"` // host:port, or "off"
-	Domain string `yaml:"domain"` // default: the host of provider.host_uri
+	Listen    string `yaml:"listen"`     // host:port, or "off"
+	Domain    string `yaml:"domain"`     // default: the host of provider.host_uri
+	TLSListen string `yaml:"tls_listen"` // host:port, or "off"
+	TLSCert   string `yaml:"tls_cert"`
+	TLSKey    string `yaml:"tls_key"`
+	CertsDir  string `yaml:"certs_dir"`
+}
+
+// IngressOn reports whether the ingress serves on either address.
+func (c *Config) IngressOn() bool {
+	return c.Ingress.Listen != "off" || c.Ingress.TLSListen != "off"
 }
 
 // IngressDomain is Ingress.Domain, or host_uri's host.
@@ -349,6 +362,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Ingress.Listen == "" {
 		c.Ingress.Listen = "off"
+	}
+	if c.Ingress.TLSListen == "" {
+		c.Ingress.TLSListen = "off"
 	}
 	if c.API.MetricsListen == "" {
 		c.API.MetricsListen = "127.0.0.1:9465"
@@ -534,7 +550,13 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Ingress.Listen); err != nil && c.Ingress.Listen != "off" {
 		bad("ingress.listen", "%q is not host:port (or off)", c.Ingress.Listen)
 	}
-	if d := c.IngressDomain(); c.Ingress.Listen != "off" && (d == "" || strings.ContainsAny(d, "/: ")) {
+	if _, _, err := net.SplitHostPort(c.Ingress.TLSListen); err != nil && c.Ingress.TLSListen != "off" {
+		bad("ingress.tls_listen", "%q is not host:port (or off)", c.Ingress.TLSListen)
+	}
+	if c.Ingress.TLSListen != "off" && (c.Ingress.TLSCert == "" || c.Ingress.TLSKey == "") {
+		bad("ingress.tls_cert", "tls_listen needs tls_cert and tls_key: a certificate covering *.%s", c.IngressDomain())
+	}
+	if d := c.IngressDomain(); c.IngressOn() && (d == "" || strings.ContainsAny(d, "/: ")) {
 		bad("ingress.domain", "%q is not a DNS name under which leases get hostnames", d)
 	}
 	if _, _, err := net.SplitHostPort(c.API.MetricsListen); err != nil && c.API.MetricsListen != "off" {

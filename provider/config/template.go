@@ -95,6 +95,10 @@ runtime:
 ingress:
   listen: 0.0.0.0:80         # HTTP ingress for leases' global exposes as port 80 (off: none)
   domain: ""                 # leases get <hash>.<domain>; default: host_uri's host (point *.domain here)
+  tls_listen: "off"          # HTTPS ingress, e.g. 0.0.0.0:443; needs tls_cert/tls_key
+  tls_cert: ""               # PEM certificate (chain) covering *.<domain>, e.g. from certbot (DNS-01)
+  tls_key: ""
+  certs_dir: ""              # <hostname>.crt/.key for names leases accept; re-read when they change
 
 api:
   listen: %q

@@ -49,8 +49,9 @@ type Daemon struct {
 	// contain leases, its storage watch and the GPUs its containers hold.
 	host *runtime.Runtime
 	// ingress routes hostnames to leases' HTTP exposes; ingressSrv serves it.
-	ingress    *ingressTable
-	ingressSrv *http.Server
+	ingress      *ingressTable
+	ingressSrv   *http.Server
+	ingressCerts *ingressCerts // nil without the HTTPS ingress
 	// egress is the lease egress filter in force (nil: off); egressErr
 	// what its last check found wrong.
 	egress    *egress.Policy

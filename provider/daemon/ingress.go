@@ -3,9 +3,11 @@ package daemon
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -302,25 +304,55 @@ func ingressTransport(o sdl.HTTPOptions) *http.Transport {
 	return t
 }
 
-// startIngress serves the ingress on ingress.listen (unless off).
+// startIngress serves the ingress on ingress.listen and, over HTTPS, on
+// ingress.tls_listen (each unless off).
 func (d *Daemon) startIngress(errc chan<- error) error {
-	if d.cfg.Ingress.Listen == "off" {
+	if !d.cfg.IngressOn() {
 		return nil
 	}
-	ln, err := net.Listen("tcp", d.cfg.Ingress.Listen)
-	if err != nil {
-		return fmt.Errorf("ingress listen %s (port 80 needs root or CAP_NET_BIND_SERVICE; or set ingress.listen): %w", d.cfg.Ingress.Listen, err)
+	type listener struct {
+		net.Listener
+		scheme string
+	}
+	var lns []listener
+	fail := func(err error) error {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
+	if addr := d.cfg.Ingress.Listen; addr != "off" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fail(fmt.Errorf("ingress listen %s (port 80 needs root or CAP_NET_BIND_SERVICE; or set ingress.listen): %w", addr, err))
+		}
+		lns = append(lns, listener{ln, "http"})
+	}
+	if addr := d.cfg.Ingress.TLSListen; addr != "off" {
+		in := d.cfg.Ingress
+		d.ingressCerts = newIngressCerts(in.TLSCert, in.TLSKey, in.CertsDir, d.ingress)
+		if err := d.ingressCerts.check(d.ingress.domain); err != nil {
+			return fail(err)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fail(fmt.Errorf("ingress tls_listen %s (port 443 needs root or CAP_NET_BIND_SERVICE; or set ingress.tls_listen): %w", addr, err))
+		}
+		lns = append(lns, listener{tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: d.ingressCerts.getCertificate}), "https"})
 	}
 	proxy := &ingressProxy{table: d.ingress, rt: d.rt, status: map[string]cachedStatus{}}
-	d.ingressSrv = &http.Server{Handler: proxy, ReadHeaderTimeout: apiHeaderTimeout, IdleTimeout: apiIdleTimeout, MaxHeaderBytes: 64 << 10}
-	d.log.Info("ingress listening", "addr", ln.Addr().String(), "domain", d.ingress.domain)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := d.ingressSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("ingress server stopped: %w", err)
-		}
-	}()
+	d.ingressSrv = &http.Server{Handler: proxy, ReadHeaderTimeout: apiHeaderTimeout, IdleTimeout: apiIdleTimeout, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)} // failed handshakes are the clients' business
+	for _, ln := range lns {
+		d.log.Info("ingress listening", "addr", ln.Addr().String(), "scheme", ln.scheme, "domain", d.ingress.domain)
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.ingressSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("ingress server stopped: %w", err)
+			}
+		}()
+	}
 	return nil
 }
 
@@ -332,18 +364,25 @@ func (d *Daemon) routeLease(key string, ref runtime.LeaseRef, g sdl.ManifestGrou
 	}
 }
 
-// leaseURIs are the ingress addresses of a lease.
+// leaseURIs are the ingress addresses of a lease: https for each name a
+// certificate covers, when the HTTPS ingress is on, and http.
 func (d *Daemon) leaseURIs(key string) []string {
-	if d.cfg.Ingress.Listen == "off" {
-		return nil
+	uri := func(scheme, listen, host, defaultPort string) string {
+		_, port, _ := net.SplitHostPort(listen)
+		if port == defaultPort {
+			return scheme + "://" + host + "/"
+		}
+		return scheme + "://" + net.JoinHostPort(host, port) + "/"
 	}
-	_, port, _ := net.SplitHostPort(d.cfg.Ingress.Listen)
 	var out []string
 	for _, h := range d.ingress.hosts(key) {
-		if port == "80" {
-			out = append(out, "http://"+h+"/")
-		} else {
-			out = append(out, "http://"+h+":"+port+"/")
+		if d.ingressCerts != nil {
+			if _, err := d.ingressCerts.forHost(h); err == nil {
+				out = append(out, uri("https", d.cfg.Ingress.TLSListen, h, "443"))
+			}
+		}
+		if d.cfg.Ingress.Listen != "off" {
+			out = append(out, uri("http", d.cfg.Ingress.Listen, h, "80"))
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gpunet/gpunet/internal/testpki"
 )
 
 // shmSDL is a deployment written as Akash users write them: a ram volume
@@ -151,10 +154,32 @@ func TestAuditSignedByServesOnlyAuditedProviders(t *testing.T) {
 func TestIngressRoutesByHostname(t *testing.T) {
 	ensureWorkloadImage(t)
 	nw := startNetwork(t, 1)
-	port := freeLocalPort(t)
+	port, tlsPort := freeLocalPort(t), freeLocalPort(t)
+	// The operator's certificates: a wildcard for the default names, and
+	// one for a.example.com in certs_dir (b.example.com has none).
+	ca, err := testpki.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki, certs := t.TempDir(), t.TempDir()
+	issue := func(certPath, keyPath string, names ...string) {
+		c, k, err := ca.Issue(names...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if os.WriteFile(certPath, c, 0o644) != nil || os.WriteFile(keyPath, k, 0o600) != nil {
+			t.Fatal("write certificate")
+		}
+	}
+	issue(filepath.Join(pki, "wild.crt"), filepath.Join(pki, "wild.key"), "*.ingress.test")
+	issue(filepath.Join(certs, "a.example.com.crt"), filepath.Join(certs, "a.example.com.key"), "a.example.com")
 	startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Edits: map[string]string{
 		"listen: 0.0.0.0:80         # HTTP ingress": fmt.Sprintf("listen: 127.0.0.1:%d    # HTTP ingress", port),
 		`domain: ""                 # leases get`:   `domain: ingress.test       # leases get`,
+		`tls_listen: "off"          # HTTPS`:        fmt.Sprintf("tls_listen: 127.0.0.1:%d # HTTPS", tlsPort),
+		`tls_cert: ""`:                              "tls_cert: " + filepath.Join(pki, "wild.crt"),
+		`tls_key: ""`:                               "tls_key: " + filepath.Join(pki, "wild.key"),
+		`certs_dir: ""`:                             "certs_dir: " + certs,
 	}})
 	web := func(svc, host string) string {
 		expose := "      - port: 8080\n        as: 80\n        to:\n          - global: true\n        accept: [" + host + "]\n        http_options: {max_body_size: 1024}\n"
@@ -198,7 +223,7 @@ func TestIngressRoutesByHostname(t *testing.T) {
 	status := leaseStatusText(t, nw, a.DSeq)
 	var uri string
 	for _, l := range strings.Split(status, "\n") {
-		if u, ok := strings.CutPrefix(strings.TrimSpace(l), "uri "); ok && strings.Contains(u, ".ingress.test") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(l), "uri "); ok && strings.HasPrefix(u, "http://") && strings.Contains(u, ".ingress.test") {
 			uri = u
 		}
 	}
@@ -209,6 +234,36 @@ func TestIngressRoutesByHostname(t *testing.T) {
 	host = host[:strings.IndexAny(host, ":/")]
 	if code, body := get(host); code != 200 || !strings.Contains(body, "hello from alpha-0") {
 		t.Fatalf("default name %s: %d %q", host, code, body)
+	}
+
+	// HTTPS on the same routes: each name with its certificate, verified
+	// against the operator's CA; a name without one gets no handshake.
+	getTLS := func(name string) (string, string, error) {
+		t.Helper()
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: name},
+		}}
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/", tlsPort), nil)
+		req.Host = name
+		res, err := c.Do(req)
+		if err != nil {
+			return "", "", err
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.TLS.PeerCertificates[0].DNSNames[0], fmt.Sprintf("%d %s", res.StatusCode, body), nil
+	}
+	if cert, said, err := getTLS("a.example.com"); err != nil || cert != "a.example.com" || !strings.Contains(said, "200 hello from alpha-0 for a.example.com") {
+		t.Fatalf("https a.example.com: %v %q %q", err, cert, said)
+	}
+	if cert, said, err := getTLS(host); err != nil || cert != "*.ingress.test" || !strings.Contains(said, "200 hello from alpha-0") {
+		t.Fatalf("https %s: %v %q %q", host, err, cert, said)
+	}
+	if _, _, err := getTLS("b.example.com"); err == nil || !strings.Contains(err.Error(), "tls") {
+		t.Fatalf("https b.example.com (no certificate): %v", err)
+	}
+	if !strings.Contains(status, "uri https://"+host+":") || !strings.Contains(status, "uri https://a.example.com:") {
+		t.Fatalf("lease status lacks the https URIs:\n%s", status)
 	}
 	// max_body_size: 1024.
 	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/", port), strings.NewReader(strings.Repeat("x", 4096)))
