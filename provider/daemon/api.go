@@ -325,13 +325,6 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		}
 		groups[i] = g
 	}
-	// Hostnames another lease here holds are refused before anything is kept.
-	for i, l := range ours {
-		if err := d.ingress.check(orderKey(l.Id.Order), l.Id, groups[i]); err != nil {
-			writeErr(w, http.StatusUnprocessableEntity, err)
-			return
-		}
-	}
 	// Registry logins stay in memory, for the deploy's pull only: the copy
 	// kept on disk has none.
 	canonical, err := m.WithoutCredentials().CanonicalJSON()
@@ -339,8 +332,21 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		writeErr(w, http.StatusBadRequest, err)
 		return
 	}
+	// The leases' hostnames are claimed in one step, so two manifests
+	// cannot both take a name; one another lease holds is refused before
+	// anything is kept.
+	claims := make([]leaseGroup, len(ours))
+	for i, l := range ours {
+		claims[i] = leaseGroup{key: orderKey(l.Id.Order), ref: l.Id, group: groups[i]}
+	}
+	undo, err := d.ingress.claim(claims)
+	if err != nil {
+		writeErr(w, http.StatusUnprocessableEntity, err)
+		return
+	}
 	dep := deploymentKey(owner, dseq)
 	if err := d.store.saveManifest(dep, canonical); err != nil {
+		undo()
 		writeErr(w, http.StatusInternalServerError, fmt.Errorf("store manifest: %v", err))
 		return
 	}
@@ -360,7 +366,6 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 			d.log.Warn("cannot start lease yet; reconcile will retry", "lease", key, "err", err)
 			continue
 		}
-		d.routeLease(key, l.Id, groups[i])
 		lm.send(inManifest{group: groups[i]})
 	}
 	writeJSON(w, http.StatusAccepted, out)

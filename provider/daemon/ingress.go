@@ -77,38 +77,77 @@ func (t *ingressTable) set(lease string, ref runtime.LeaseRef, g sdl.ManifestGro
 	routes := t.routesOf(lease, ref, g)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	hosts := make([]string, 0, len(routes))
 	for h := range routes {
 		if other, ok := t.byHost[h]; ok && other.lease != lease {
 			return fmt.Errorf("hostname %s is served for another lease on this provider", h)
 		}
-		hosts = append(hosts, h)
 	}
-	sort.Strings(hosts)
+	t.replace(lease, routes)
+	return nil
+}
+
+// leaseGroup is one lease of a manifest with its group.
+type leaseGroup struct {
+	key   string
+	ref   runtime.LeaseRef
+	group sdl.ManifestGroup
+}
+
+// claim sets the routes of a manifest's leases in one step: when any of
+// their hostnames is another lease's (here or in the same manifest),
+// nothing changes. undo puts back the routes those leases had before.
+func (t *ingressTable) claim(leases []leaseGroup) (undo func(), err error) {
+	routes := make([]map[string]ingressRoute, len(leases))
+	for i, l := range leases {
+		routes[i] = t.routesOf(l.key, l.ref, l.group)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	wanted := map[string]string{}
+	for i, l := range leases {
+		for h := range routes[i] {
+			if other, ok := t.byHost[h]; ok && other.lease != l.key {
+				return nil, fmt.Errorf("hostname %s is served for another lease on this provider", h)
+			}
+			if other, ok := wanted[h]; ok && other != l.key {
+				return nil, fmt.Errorf("hostname %s is asked for by two leases of this deployment", h)
+			}
+			wanted[h] = l.key
+		}
+	}
+	before := make([]map[string]ingressRoute, len(leases))
+	for i, l := range leases {
+		before[i] = map[string]ingressRoute{}
+		for _, h := range t.byLease[l.key] {
+			before[i][h] = t.byHost[h]
+		}
+		t.replace(l.key, routes[i])
+	}
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for i, l := range leases {
+			t.replace(l.key, before[i])
+		}
+	}, nil
+}
+
+// replace puts routes in place of lease's; the caller holds mu.
+func (t *ingressTable) replace(lease string, routes map[string]ingressRoute) {
 	for _, h := range t.byLease[lease] {
 		delete(t.byHost, h)
 	}
+	hosts := make([]string, 0, len(routes))
 	for h, r := range routes {
 		t.byHost[h] = r
+		hosts = append(hosts, h)
 	}
+	sort.Strings(hosts)
 	if len(hosts) == 0 {
 		delete(t.byLease, lease)
 	} else {
 		t.byLease[lease] = hosts
 	}
-	return nil
-}
-
-// check is set without changing anything.
-func (t *ingressTable) check(lease string, ref runtime.LeaseRef, g sdl.ManifestGroup) error {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	for h := range t.routesOf(lease, ref, g) {
-		if other, ok := t.byHost[h]; ok && other.lease != lease {
-			return fmt.Errorf("hostname %s is served for another lease on this provider", h)
-		}
-	}
-	return nil
 }
 
 func (t *ingressTable) remove(lease string) {
