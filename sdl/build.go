@@ -274,8 +274,9 @@ func (f *File) checkService(name string, s Service) error {
 			return f.fail("tee (confidential computing) is not offered by gpunet yet; remove it", "services", name, "params", "tee")
 		}
 		for _, vol := range sortedKeys(p.Storage) {
-			if m := p.Storage[vol].Mount; !strings.HasPrefix(m, "/") || strings.Contains(m, "..") {
-				return f.fail(fmt.Sprintf("mount %q must be an absolute path without ..", m), "services", name, "params", "storage", vol, "mount")
+			// /dev/shm is checked against the volume's class with the profile.
+			if err := CheckMountPath(p.Storage[vol].Mount, true); err != nil {
+				return f.fail(err.Error(), "services", name, "params", "storage", vol, "mount")
 			}
 		}
 	}
@@ -703,6 +704,9 @@ func (f *File) mounts(svcName string, svc Service, profile string, vols []volume
 			v, ok := byName[name]
 			if !ok {
 				return nil, f.fail(fmt.Sprintf("compute profile %q has no volume named %q", profile, name), where...)
+			}
+			if err := CheckMountPath(p.Mount, v.Class == ClassRAM); err != nil {
+				return nil, f.fail(err.Error(), append(where, "mount")...)
 			}
 			switch {
 			case v.Class == ClassRAM:

@@ -275,3 +275,18 @@ func TestReadLooserWithAWarning(t *testing.T) {
 		t.Errorf("mounted root: %v %q", err, d.Warnings)
 	}
 }
+
+// /dev/shm takes a ram volume only; a disk there is refused by name, as
+// on the daemon's side for a manifest that skipped the SDL.
+func TestDevShmIsForRAM(t *testing.T) {
+	disk := strings.Replace(akashStyle, "class: ram\n              persistent: false", "class: beta2\n              persistent: true", 1)
+	if _, err := Parse([]byte(disk)); err == nil || !strings.Contains(err.Error(), `mount "/dev/shm" is under /dev`) {
+		t.Fatalf("a persistent volume at /dev/shm: %v", err)
+	}
+	if err := CheckMountPath("/dev/shm", false); err == nil {
+		t.Fatal("CheckMountPath let a disk cover /dev/shm")
+	}
+	if err := CheckMountPath("/dev/shm", true); err != nil {
+		t.Fatal(err)
+	}
+}

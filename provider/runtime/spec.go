@@ -213,8 +213,11 @@ func checkService(svc sdl.ManifestService) error {
 		if m.Class != sdl.ClassRAM && !m.Persistent {
 			return fmt.Errorf("%w: service %q mounts volume %q of class %q, neither ram nor persistent", ErrWorkloadInvalid, svc.Name, m.Volume, m.Class)
 		}
-		if !strings.HasPrefix(m.Path, "/") || strings.Contains(m.Path, "..") || m.SizeBytes == 0 {
-			return fmt.Errorf("%w: service %q: mount %q of %d bytes is not an absolute path with a size", ErrWorkloadInvalid, svc.Name, m.Path, m.SizeBytes)
+		if err := sdl.CheckMountPath(m.Path, m.Class == sdl.ClassRAM); err != nil {
+			return fmt.Errorf("%w: service %q: %v", ErrWorkloadInvalid, svc.Name, err)
+		}
+		if m.SizeBytes == 0 {
+			return fmt.Errorf("%w: service %q: mount %q has no size", ErrWorkloadInvalid, svc.Name, m.Path)
 		}
 	}
 	for _, e := range svc.Expose {
