@@ -56,6 +56,8 @@ type Reservation struct {
 	Price sdkmath.LegacyDec `json:"price"` // ugpn per hour
 	// Classes are the persistent storage held, bytes by class.
 	Classes map[string]uint64 `json:"classes,omitempty"`
+	// Volumes is how many persistent volumes (each a loop device) it holds.
+	Volumes int `json:"volumes,omitempty"`
 }
 
 // Decision is the outcome of evaluating an order.
@@ -72,7 +74,12 @@ type Engine struct {
 	// MaxReplicas, when positive, is the most replicas one lease may run:
 	// larger orders are not bid on.
 	MaxReplicas int
+	// MaxVolumesPerLease and MaxVolumes, when positive, cap the persistent
+	// volumes one lease and the whole host may hold: each is a loop device
+	// and a mount, whatever its size.
+	MaxVolumesPerLease, MaxVolumes int
 
+	volumes    int // persistent volumes held
 	mu         sync.Mutex
 	prices     config.PriceTable
 	attributes map[string]string
@@ -125,6 +132,16 @@ func (e *Engine) EvaluateAndReserve(key string, spec markettypes.GroupSpec) Deci
 			return Decision{Reason: fmt.Sprintf("%d replicas, this provider runs at most %d per lease", n, e.MaxReplicas)}
 		}
 	}
+	var volumes int
+	for _, u := range spec.Resources {
+		volumes += int(u.Count) * len(u.Persistent)
+	}
+	if e.MaxVolumesPerLease > 0 && volumes > e.MaxVolumesPerLease {
+		return Decision{Reason: fmt.Sprintf("%d persistent volumes, this provider mounts at most %d per lease", volumes, e.MaxVolumesPerLease)}
+	}
+	if e.MaxVolumes > 0 && e.volumes+volumes > e.MaxVolumes {
+		return Decision{Reason: fmt.Sprintf("insufficient volume slots: need %d, free %d", volumes, e.MaxVolumes-min(e.MaxVolumes, e.volumes))}
+	}
 	for _, req := range spec.Requirements {
 		if e.attributes[req.Key] != req.Value {
 			return Decision{Reason: fmt.Sprintf("attribute %s=%s not offered", req.Key, req.Value)}
@@ -144,7 +161,7 @@ func (e *Engine) EvaluateAndReserve(key string, spec markettypes.GroupSpec) Deci
 		return Decision{Reason: "configured price is zero for this order"}
 	}
 	totals, _ := markettypes.GroupTotals(spec.Resources) // checked by match
-	r := Reservation{Key: key, Resources: res, GPUs: gpus, Price: price}
+	r := Reservation{Key: key, Resources: res, GPUs: gpus, Price: price, Volumes: volumes}
 	for _, c := range totals.Classes {
 		if r.Classes == nil {
 			r.Classes = map[string]uint64{}
@@ -282,6 +299,7 @@ func (e *Engine) hold(r Reservation) {
 	for c, b := range r.Classes {
 		e.classUsed[c] += b
 	}
+	e.volumes += r.Volumes
 	for _, u := range r.GPUs {
 		e.gpuHolder[u] = r.Key
 	}
@@ -337,6 +355,7 @@ func (e *Engine) freeClasses(r Reservation) {
 	for c, b := range r.Classes {
 		e.classUsed[c] -= min(b, e.classUsed[c])
 	}
+	e.volumes -= min(r.Volumes, e.volumes)
 }
 
 // Release frees what key holds; releasing nothing is fine.

@@ -233,3 +233,31 @@ func TestAdoptHoldsContainerGPUsEvenOverCapacity(t *testing.T) {
 		t.Errorf("after release: %d of %d GPUs free", len(freeGPUs), len(gpus))
 	}
 }
+
+// Persistent volumes are counted per lease and per host, whatever their
+// size: tiny volumes cannot use up the host's loop devices.
+func TestVolumeSlots(t *testing.T) {
+	e := testEngine(t)
+	e.classCap["beta2"] = 100 * gib
+	e.MaxVolumesPerLease, e.MaxVolumes = 8, 10
+	vols := func(replicas uint32, n int) markettypes.GroupSpec {
+		u := unit(replicas, 100, 1, 0)
+		for range n {
+			u.Persistent = append(u.Persistent, markettypes.PersistentVolume{Class: "beta2", Bytes: 1})
+		}
+		return spec(10_000_000, u)
+	}
+	if d := e.EvaluateAndReserve("big", vols(3, 3)); d.Bid || !strings.Contains(d.Reason, "9 persistent volumes, this provider mounts at most 8 per lease") {
+		t.Fatalf("9 volumes in one lease: %+v", d)
+	}
+	if d := e.EvaluateAndReserve("a", vols(4, 2)); !d.Bid || d.Reservation.Volumes != 8 {
+		t.Fatalf("8 volumes: %+v", d)
+	}
+	if d := e.EvaluateAndReserve("b", vols(1, 3)); d.Bid || !strings.Contains(d.Reason, "insufficient volume slots: need 3, free 2") {
+		t.Fatalf("past the host's slots: %+v", d)
+	}
+	e.Release("a")
+	if d := e.EvaluateAndReserve("b", vols(1, 3)); !d.Bid {
+		t.Fatalf("after release: %+v", d)
+	}
+}

@@ -158,7 +158,11 @@ type Runtime struct {
 	// replicas one lease may run (orders with more are not bid on).
 	LeasePidsLimit      int64 `yaml:"lease_pids_limit"`
 	MaxReplicasPerLease int   `yaml:"max_replicas_per_lease"`
-	PullImages          bool  `yaml:"pull_images"`
+	// MaxVolumesPerLease and MaxVolumes cap the persistent volumes (each a
+	// loop device and a mount) of one lease and of the host.
+	MaxVolumesPerLease int  `yaml:"max_volumes_per_lease"`
+	MaxVolumes         int  `yaml:"max_volumes"`
+	PullImages         bool `yaml:"pull_images"`
 	// MaxImageSize refuses larger images (a tenant fault: the lease closes
 	// as workload_invalid); "0" means no limit.
 	MaxImageSize string `yaml:"max_image_size"`
@@ -342,6 +346,12 @@ func (c *Config) applyDefaults() {
 	if c.Runtime.MaxReplicasPerLease == 0 {
 		c.Runtime.MaxReplicasPerLease = 64
 	}
+	if c.Runtime.MaxVolumesPerLease == 0 {
+		c.Runtime.MaxVolumesPerLease = 64
+	}
+	if c.Runtime.MaxVolumes == 0 {
+		c.Runtime.MaxVolumes = 512
+	}
 	if c.Runtime.MaxImageSize == "" {
 		c.Runtime.MaxImageSize = "50Gi"
 	}
@@ -484,6 +494,9 @@ func (c *Config) Validate() error {
 	}
 	if ip := net.ParseIP(c.Runtime.PublishHost); ip == nil {
 		bad("runtime.publish_host", "%q is not an IP address", c.Runtime.PublishHost)
+	}
+	if c.Runtime.MaxVolumesPerLease < 0 || c.Runtime.MaxVolumes < c.Runtime.MaxVolumesPerLease {
+		bad("runtime.max_volumes", "%d must be at least max_volumes_per_lease (%d)", c.Runtime.MaxVolumes, c.Runtime.MaxVolumesPerLease)
 	}
 	if c.Runtime.MaxReplicasPerLease < 1 || c.Runtime.LeasePidsLimit < 16*int64(c.Runtime.MaxReplicasPerLease) {
 		bad("runtime.lease_pids_limit", "%d must give each of max_replicas_per_lease (%d) replicas at least 16 processes", c.Runtime.LeasePidsLimit, c.Runtime.MaxReplicasPerLease)

@@ -79,6 +79,8 @@ runtime:
   pids_limit: 512            # processes per container
   lease_pids_limit: 4096     # processes of a whole lease, shared by its replicas
   max_replicas_per_lease: 64 # orders with more replicas are not bid on
+  max_volumes_per_lease: 64  # persistent volumes (loop devices) one lease may hold; more: not bid on
+  max_volumes: 512           # persistent volumes on this host, all leases together
   pull_images: true          # pull images that are not present locally
   max_image_size: 50Gi       # larger images are refused (the lease closes as workload_invalid)
   lease_subnets: 10.240.0.0/12 # each lease's network gets a subnet from this pool;

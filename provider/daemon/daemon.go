@@ -117,6 +117,7 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	}
 	engine := bidengine.New(inv, prices, cfg.Provider.Attributes)
 	engine.MaxReplicas = cfg.Runtime.MaxReplicasPerLease
+	engine.MaxVolumesPerLease, engine.MaxVolumes = cfg.Runtime.MaxVolumesPerLease, cfg.Runtime.MaxVolumes
 	d := newDaemon(cfg, logger, chainClient{QueryClient: c.Market, c: c}, c.Address.String(), st, engine, inv)
 	d.client, d.keys, d.keyName = c, c.Keyring, c.KeyName
 	d.bcast = chain.NewBroadcaster(c, gasPrice, cfg.Chain.GasAdjustment, logger.With("component", "broadcaster"))
