@@ -11,9 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 
 	"github.com/gpunet/gpunet/sdl"
@@ -93,6 +97,11 @@ func ensureVolume(ctx context.Context, img, mnt string, size uint64) error {
 	if err != nil || mounted {
 		return err
 	}
+	// The bare mount point is made immutable: a container the engine starts
+	// before the volume is mounted (after a reboot) cannot write into the
+	// host's own disk there. Best effort: filesystems without the flag
+	// leave the daemon's restart of such containers as the guard.
+	_ = run(ctx, "chattr", "+i", mnt)
 	if err := run(ctx, "mount", "-o", "loop,nodev,nosuid", img, mnt); err != nil {
 		return fmt.Errorf("%w (persistent volumes need the daemon to run as root)", err)
 	}
@@ -126,6 +135,7 @@ func (r *Runtime) removeLeaseVolumes(ctx context.Context, l LeaseRef) error {
 					continue
 				}
 			}
+			_ = run(ctx, "chattr", "-i", mnt) // the bare mount point, made immutable by ensureVolume
 		}
 		if len(errs) == 0 {
 			if err := os.RemoveAll(dir); err != nil {
@@ -182,13 +192,20 @@ func run(ctx context.Context, name string, args ...string) error {
 }
 
 // RemountVolumes mounts every persistent volume image found under the
-// storage classes that is not mounted (after a host reboot): the engine
-// may already have restarted their containers, whose bind mounts would
-// otherwise show the empty mount points. It returns how many it mounted.
+// storage classes that is not mounted (after a host reboot), then restarts
+// the running containers that bind those volumes: the engine may have
+// started them before, and their bind mounts show the bare mount points,
+// not the data. It returns how many volumes it mounted.
 func (r *Runtime) RemountVolumes(ctx context.Context) (int, error) {
-	n := 0
+	remounted := map[string]bool{}
 	var errs []error
-	for class, classPath := range r.opts.StorageClasses {
+	classes := make([]string, 0, len(r.opts.StorageClasses))
+	for c := range r.opts.StorageClasses {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	for _, class := range classes {
+		classPath := r.opts.StorageClasses[class]
 		imgs, err := filepath.Glob(filepath.Join(classPath, "lease-*", "*.img"))
 		if err != nil {
 			errs = append(errs, err)
@@ -204,8 +221,34 @@ func (r *Runtime) RemountVolumes(ctx context.Context) (int, error) {
 				errs = append(errs, fmt.Errorf("class %s: %s: %w", class, img, err))
 				continue
 			}
-			n++
+			remounted[mnt] = true
 		}
 	}
-	return n, errors.Join(errs...)
+	if len(remounted) > 0 {
+		errs = append(errs, r.restartBinding(ctx, remounted))
+	}
+	return len(remounted), errors.Join(errs...)
+}
+
+// restartBinding restarts this provider's running containers that bind
+// any of dirs, so they see what is mounted there now.
+func (r *Runtime) restartBinding(ctx context.Context, dirs map[string]bool) error {
+	mine := filters.NewArgs(filters.Arg("label", LabelProvider+"="+r.opts.Provider))
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{Filters: mine})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	var errs []error
+	for _, c := range list {
+		if !slices.ContainsFunc(c.Mounts, func(m container.MountPoint) bool { return m.Type == mount.TypeBind && dirs[m.Source] }) {
+			continue
+		}
+		timeout := 10
+		if err := r.cli.ContainerRestart(ctx, c.ID, container.StopOptions{Timeout: &timeout}); err != nil {
+			errs = append(errs, fmt.Errorf("restart %s: %w", c.Names, err))
+			continue
+		}
+		r.log.Info("container restarted onto its re-mounted volume", "container", strings.TrimPrefix(strings.Join(c.Names, ","), "/"))
+	}
+	return errors.Join(errs...)
 }

@@ -325,20 +325,37 @@ func TestStoragePersistentVolume(t *testing.T) {
 	if said := exec1("-write-mib", "8", "-write-path", "/data/keep"); !strings.Contains(said, "wrote 8 MiB") {
 		t.Fatalf("write to the volume: %s", said)
 	}
-	// kill -9 of the daemon, and the volume unmounted behind its back (as
-	// after a host reboot); the restarted daemon mounts it again.
+	// kill -9 of the daemon, then a host reboot as the engine sees it: the
+	// container stops, the volume is unmounted, and the engine starts the
+	// container again before the daemon is back. Meanwhile it cannot write
+	// into the bare mount point (the host's disk); the restarted daemon
+	// mounts the volume again and restarts the container onto it.
 	prov.stop(syscall.SIGKILL)
 	mnts, _ := filepath.Glob(filepath.Join(volumes, "lease-*", "*.mnt"))
 	if len(mnts) != 1 {
 		t.Fatalf("volume mount points: %v", mnts)
 	}
+	c0 := serviceContainer(t, owner, res.DSeq, "db")
+	if out, err := exec.Command("docker", "stop", "-t", "0", c0.ID).CombinedOutput(); err != nil {
+		t.Fatalf("docker stop: %v\n%s", err, out)
+	}
 	if out, err := exec.Command("umount", mnts[0]).CombinedOutput(); err != nil {
 		t.Fatalf("umount: %v\n%s", err, out)
 	}
+	if out, err := exec.Command("docker", "start", c0.ID).CombinedOutput(); err != nil {
+		t.Fatalf("docker start: %v\n%s", err, out)
+	}
+	if said := exec1("-write-mib", "1", "-write-path", "/data/stray"); !strings.Contains(said, "operation not permitted") {
+		t.Fatalf("a write into the bare mount point: %s", said)
+	}
+	if stray, _ := os.ReadDir(mnts[0]); len(stray) != 0 {
+		t.Fatalf("the bare mount point holds %d entries", len(stray))
+	}
 	prov.start()
 	prov.waitLog(20*time.Second, "persistent volumes mounted again")
+	prov.waitLog(20*time.Second, "container restarted onto its re-mounted volume")
 	if said := exec1("-stat", "/data/keep"); !strings.Contains(said, "size=8388608") {
-		t.Fatalf("after kill -9 of the daemon: %s", said)
+		t.Fatalf("after kill -9 of the daemon and a reboot: %s", said)
 	}
 	// A restart of the container.
 	c := serviceContainer(t, owner, res.DSeq, "db")
