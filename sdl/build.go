@@ -199,6 +199,22 @@ func (m Manifest) Hash() ([]byte, error) {
 	return h[:], nil
 }
 
+// Hash identifies what a group runs: the SHA-256, in hex, of its JSON
+// without registry logins. A provider labels a lease's containers with it,
+// so an update knows which containers run which version.
+func (g ManifestGroup) Hash() string {
+	c := ManifestGroup{Name: g.Name, Services: append([]ManifestService(nil), g.Services...)}
+	for i := range c.Services {
+		c.Services[i].Credentials = nil
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // plain structs of strings and numbers always encode
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
 // HashHex is Hash in hex.
 func (m Manifest) HashHex() (string, error) {
 	h, err := m.Hash()

@@ -42,6 +42,11 @@ func (s FeeSettings) check() error {
 	return nil
 }
 
+// FeeTransferGas is about what moving the fee costs in gas: the simulation
+// leaves it out (it runs without a fee), so a transaction gets at least
+// that much more than it simulated, whatever the adjustment.
+const FeeTransferGas = 20_000
+
 // Choose returns the gas limit and fees of a transaction whose simulation
 // used simulated gas.
 func (s FeeSettings) Choose(simulated uint64) (uint64, sdk.Coins, error) {
@@ -54,7 +59,9 @@ func (s FeeSettings) Choose(simulated uint64) (uint64, sdk.Coins, error) {
 		if adj == 0 {
 			adj = DefaultGasAdjustment
 		}
-		g := math.Ceil(float64(simulated) * adj)
+		// A simulation carries no fee, so it skips the fee's transfer,
+		// which a small transaction's adjustment does not cover.
+		g := max(math.Ceil(float64(simulated)*adj), float64(simulated+FeeTransferGas))
 		if g >= math.MaxInt64 {
 			return 0, nil, fmt.Errorf("gas %v is too large", g)
 		}

@@ -59,3 +59,16 @@ func TestFeeChoice(t *testing.T) {
 		})
 	}
 }
+
+// A small transaction's simulation leaves out the fee's transfer (about
+// 16k gas for MsgUpdateDeployment) by more than the adjustment adds: the
+// limit is at least FeeTransferGas above what it simulated.
+func TestSmallTransactionsGetRoomForTheFee(t *testing.T) {
+	gas, _, err := FeeSettings{}.Choose(37_967)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gas < 37_967+FeeTransferGas || gas < 54_270 {
+		t.Fatalf("gas %d: the update that used 54270 would run out", gas)
+	}
+}

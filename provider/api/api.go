@@ -29,6 +29,12 @@ type LeaseStatus struct {
 	Replicas []Replica `json:"replicas"`
 	// URIs are where the provider's HTTP ingress serves the lease.
 	URIs []string `json:"uris,omitempty"`
+	// Version is the hash of the manifest group the lease runs
+	// (sdl.ManifestGroup.Hash). UpdateError says why an update to the
+	// version UpdateFor did not take over; the previous version runs on.
+	Version     string `json:"version,omitempty"`
+	UpdateError string `json:"update_error,omitempty"`
+	UpdateFor   string `json:"update_error_for,omitempty"`
 }
 
 // Replica is one container.

@@ -428,7 +428,8 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, _ []byte) 
 	}
 	v := l.view()
 	writeJSON(w, http.StatusOK, api.LeaseStatus{Lease: l.key, Provider: d.provider, State: stateName(v.State), Phase: v.Phase.String(),
-		Price: api.FormatDecCoin(l.price.Amount.String(), l.price.Denom), Manifest: v.HasManifest, Replicas: replicas(st), URIs: d.leaseURIs(l.key)})
+		Price: api.FormatDecCoin(l.price.Amount.String(), l.price.Denom), Manifest: v.HasManifest, Replicas: replicas(st), URIs: d.leaseURIs(l.key),
+		Version: v.Manifest, UpdateError: v.UpdateError, UpdateFor: v.UpdateFor})
 }
 
 func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {

@@ -200,6 +200,8 @@ type fakeRuntime struct {
 	running    map[string]runtime.LeaseRef
 	jobExit    chan runtime.JobResult
 	waits      int
+	updated    []runtime.Workload
+	updateErrs []error
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -228,6 +230,18 @@ func (r *fakeRuntime) Deploy(ctx context.Context, w runtime.Workload) (runtime.L
 		}
 	}
 	r.running[w.Lease.Order.Name()] = w.Lease
+	return runtime.LeaseStatus{}, nil
+}
+
+func (r *fakeRuntime) Update(_ context.Context, w runtime.Workload) (runtime.LeaseStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.updated = append(r.updated, w)
+	if len(r.updateErrs) > 0 {
+		err := r.updateErrs[0]
+		r.updateErrs = r.updateErrs[1:]
+		return runtime.LeaseStatus{}, err
+	}
 	return runtime.LeaseStatus{}, nil
 }
 

@@ -43,9 +43,15 @@ type leaseManager struct {
 	busy        bool               // an operation is in flight; its result is due
 	watching    bool               // a goroutine waits for the job to exit
 	closeReason markettypes.CloseReason
-	opCtx       context.Context
-	opCancel    context.CancelFunc
-	ops         sync.WaitGroup
+	// update is a newer version of the group waiting to take over (sent
+	// while another operation ran); updateErr says why the last update
+	// did not take over ("" when it did, or none was tried).
+	update    *sdl.ManifestGroup
+	updateErr string
+	updateFor string // the hash of the version updateErr is about
+	opCtx     context.Context
+	opCancel  context.CancelFunc
+	ops       sync.WaitGroup
 
 	mu   sync.Mutex
 	snap leaseView
@@ -57,6 +63,11 @@ type leaseView struct {
 	Phase       Phase
 	HasManifest bool
 	CreatedAt   int64
+	// Manifest is the hash of the group the lease runs (or is deploying);
+	// UpdateError why the last update did not take over.
+	Manifest    string
+	UpdateError string
+	UpdateFor   string
 }
 
 // managerEnv is what every lease manager shares.
@@ -96,7 +107,14 @@ type (
 	closeDone    struct{ err error }
 	adoptChecked struct {
 		complete bool
-		err      error
+		// stale: some containers run another version of the group than
+		// the stored manifest (an update cut off by a restart).
+		stale bool
+		err   error
+	}
+	updateDone struct {
+		group sdl.ManifestGroup
+		err   error
 	}
 	jobDone struct {
 		res runtime.JobResult
@@ -114,6 +132,7 @@ func (startDone) isInput()     {}
 func (closeDone) isInput()     {}
 func (adoptChecked) isInput()  {}
 func (jobDone) isInput()       {}
+func (updateDone) isInput()    {}
 
 // mailbox is an unbounded queue: senders never block, so the watcher and
 // the API are never held up by a busy lease.
@@ -176,7 +195,10 @@ func (m *leaseManager) view() leaseView {
 
 func (m *leaseManager) publish() {
 	m.mu.Lock()
-	m.snap = leaseView{State: m.state, Phase: m.phase, HasManifest: m.group != nil, CreatedAt: m.createdAt}
+	m.snap = leaseView{State: m.state, Phase: m.phase, HasManifest: m.group != nil, CreatedAt: m.createdAt, UpdateError: m.updateErr, UpdateFor: m.updateFor}
+	if m.group != nil {
+		m.snap.Manifest = m.group.Hash()
+	}
 	m.mu.Unlock()
 }
 
@@ -230,8 +252,17 @@ func (m *leaseManager) step(in input) (string, bool) {
 		m.advance()
 
 	case inManifest:
-		if m.group == nil {
+		switch {
+		case m.group == nil:
 			m.setGroup(in.group)
+		case in.group.Hash() == m.group.Hash():
+			m.update = nil // the version it runs: nothing to do
+		case m.job || runtime.IsJob(in.group):
+			m.updateErr, m.updateFor = "a job is not updated in place: close it and deploy the new version", in.group.Hash()
+			m.log.Warn("update refused", "err", m.updateErr)
+		default:
+			g := in.group
+			m.update = &g
 		}
 		m.advance()
 
@@ -256,8 +287,26 @@ func (m *leaseManager) step(in input) (string, bool) {
 		default:
 			m.log.Info("containers adopted", "state", stateName(m.state))
 			m.phase = PhaseRunning
+			if in.stale && m.group != nil && m.update == nil && !m.job {
+				m.log.Info("containers run another version than the stored manifest; updating them")
+				g := *m.group
+				m.update = &g
+			}
 			m.advance()
 		}
+
+	case updateDone:
+		m.busy = false
+		m.phase = PhaseRunning
+		if in.err != nil {
+			m.updateErr, m.updateFor = in.err.Error(), in.group.Hash()
+			m.log.Warn("update did not take over; the previous version runs on", "err", in.err)
+		} else {
+			m.setGroup(in.group)
+			m.updateErr, m.updateFor = "", ""
+			m.log.Info("lease updated in place", "manifest", in.group.Hash()[:12])
+		}
+		m.advance()
 
 	case deployDone:
 		m.busy = false
@@ -339,6 +388,8 @@ func (m *leaseManager) advance() {
 		switch {
 		case m.state == markettypes.LEASE_STATE_PENDING:
 			m.start()
+		case m.update != nil:
+			m.runUpdate()
 		case m.job && !m.watching:
 			m.watch()
 		}
@@ -364,7 +415,14 @@ func (m *leaseManager) adopt() {
 	pending, group := m.state == markettypes.LEASE_STATE_PENDING, m.group
 	m.do(func(ctx context.Context) input {
 		if !pending {
-			return adoptChecked{complete: true}
+			if group == nil {
+				return adoptChecked{complete: true}
+			}
+			st, err := m.env.rt.Status(ctx, m.ref)
+			if err != nil {
+				return adoptChecked{err: err}
+			}
+			return adoptChecked{complete: true, stale: runsOtherVersion(*group, st)}
 		}
 		complete := false
 		if group != nil {
@@ -399,6 +457,23 @@ func (m *leaseManager) deploy() {
 		}
 		m.log.Info("workload started", "services", len(group.Services), "took", time.Since(began).Round(time.Millisecond))
 		return deployDone{}
+	})
+}
+
+// runUpdate moves the running lease to the waiting version in place; the
+// old version runs on when the new one cannot.
+func (m *leaseManager) runUpdate() {
+	m.phase = PhaseUpdating
+	group := *m.update
+	m.update = nil
+	m.log.Info("updating in place", "manifest", group.Hash()[:12])
+	m.do(func(ctx context.Context) input {
+		gpus, ok := m.env.gpus(m.key)
+		if !ok && groupGPUs(group) > 0 {
+			return updateDone{group: group, err: errors.New("no reservation holds GPUs for this lease")}
+		}
+		_, err := m.env.rt.Update(ctx, runtime.Workload{Lease: m.ref, Group: group, GPUs: gpus})
+		return updateDone{group: group, err: err}
 	})
 }
 
@@ -458,6 +533,21 @@ func groupGPUs(g sdl.ManifestGroup) uint64 {
 		n += uint64(s.Count) * uint64(s.Resources.GPUUnits)
 	}
 	return n
+}
+
+// runsOtherVersion reports whether a container of the lease runs another
+// version of the group than g (containers from before versions were
+// recorded say nothing and count as g).
+func runsOtherVersion(g sdl.ManifestGroup, st runtime.LeaseStatus) bool {
+	want := g.Hash()
+	for _, reps := range st.Services {
+		for _, r := range reps {
+			if r.Manifest != "" && r.Manifest != want {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // replicasComplete reports whether every replica of every service of the

@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/sdl"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
@@ -313,4 +316,84 @@ func TestPhaseNames(t *testing.T) {
 	if Phase(99).String() != "unknown" {
 		t.Error("out-of-range phase")
 	}
+}
+
+// TestUpdateInPlace: a new manifest for a running service lease is run by
+// the runtime's Update and becomes the lease's version; one that fails
+// leaves the old version and says why; the same version again, or a job,
+// is not updated; after a restart, containers running another version
+// than the stored manifest are updated to it.
+func TestUpdateInPlace(t *testing.T) {
+	spec, man, raw := testDeployment(t, false, 0)
+	v1 := man.Groups[0]
+	v2 := v1
+	v2.Services = append([]sdl.ManifestService(nil), v1.Services...)
+	v2.Services[0].Image = "app:2"
+
+	w := newWorld(t)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	m := w.manage(l, spec)
+	m.send(inChain{lease: l})
+	w.started(1)
+	w.phase(m, PhaseRunning)
+
+	m.send(inManifest{group: v2})
+	eventually(t, "v2 runs", func() bool { return m.view().Manifest == v2.Hash() })
+	if w.rt.updated[0].Group.Services[0].Image != "app:2" || m.view().UpdateError != "" {
+		t.Fatalf("update ran %+v, error %q", w.rt.updated, m.view().UpdateError)
+	}
+
+	w.rt.mu.Lock()
+	w.rt.updateErrs = []error{errors.New(`service "app" replica 0 exited with code 3`)}
+	w.rt.mu.Unlock()
+	m.send(inManifest{group: v1})
+	eventually(t, "the failed update reported", func() bool { return strings.Contains(m.view().UpdateError, "exited with code 3") })
+	if v := m.view(); v.Manifest != v2.Hash() || v.Phase != PhaseRunning {
+		t.Fatalf("after a failed update: %+v", v)
+	}
+	m.send(inManifest{group: v2}) // the version it runs
+	time.Sleep(100 * time.Millisecond)
+	if len(w.rt.updated) != 2 {
+		t.Fatalf("%d updates, want 2 (the running version is not updated again)", len(w.rt.updated))
+	}
+	if _, r, _ := w.rt.counts(); r != 0 {
+		t.Fatalf("an update removed the lease %d times", r)
+	}
+
+	// A restart: the stored manifest is v2, a container still runs v1.
+	w2 := newWorld(t)
+	_ = w2.d.store.saveManifest(deploymentKey(testOwner, 7), mustJSON(t, sdl.Manifest{Version: man.Version, Groups: []sdl.ManifestGroup{v2}}))
+	l2 := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+	w2.rt.status[l2.Id.Order.Name()] = runtime.LeaseStatus{Services: map[string][]runtime.ReplicaStatus{"app": {{Service: "app", State: "running", Manifest: v1.Hash()}}}}
+	m2 := w2.manage(l2, spec)
+	m2.send(inChain{lease: l2, containers: true})
+	eventually(t, "the cut-off update is run again", func() bool {
+		w2.rt.mu.Lock()
+		defer w2.rt.mu.Unlock()
+		return len(w2.rt.updated) == 1 && w2.rt.updated[0].Group.Hash() == v2.Hash()
+	})
+
+	// A job is not updated in place.
+	jspec, jman, jraw := testDeployment(t, true, 0)
+	w3 := newWorld(t)
+	_ = w3.d.store.saveManifest(deploymentKey(testOwner, 7), jraw)
+	l3 := testLease(1, markettypes.LEASE_STATE_PENDING)
+	m3 := w3.manage(l3, jspec)
+	m3.send(inChain{lease: l3})
+	w3.started(1)
+	j2 := jman.Groups[0]
+	j2.Services = append([]sdl.ManifestService(nil), j2.Services...)
+	j2.Services[0].Image = "app:2"
+	m3.send(inManifest{group: j2})
+	eventually(t, "a job's update refused", func() bool { return strings.Contains(m3.view().UpdateError, "not updated in place") })
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -17,6 +17,8 @@ const (
 	// PhaseRunning: running (a pending lease whose start failed is started
 	// again at the next reconcile; a job is watched until it exits).
 	PhaseRunning
+	// PhaseUpdating: a new manifest's version is taking over in place.
+	PhaseUpdating
 	// PhaseClosing: MsgCloseLease was accepted; the chain's closing event
 	// tears the lease down.
 	PhaseClosing
@@ -33,6 +35,7 @@ var phaseNames = [...]string{
 	PhaseDeploying:        "deploying",
 	PhaseStarting:         "starting",
 	PhaseRunning:          "running",
+	PhaseUpdating:         "updating",
 	PhaseClosing:          "closing",
 	PhaseCloseFailed:      "close_failed",
 	PhaseClosed:           "closed",

@@ -44,6 +44,7 @@ type Sender interface {
 // Runtime runs leases' containers.
 type Runtime interface {
 	Deploy(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error)
+	Update(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error)
 	Status(ctx context.Context, l runtime.LeaseRef) (runtime.LeaseStatus, error)
 	Remove(ctx context.Context, l runtime.LeaseRef) error
 	WaitJob(ctx context.Context, l runtime.LeaseRef) (runtime.JobResult, error)

@@ -31,6 +31,9 @@ const (
 	LabelGroup    = "gpunet.group"
 	LabelService  = "gpunet.service"
 	LabelReplica  = "gpunet.replica"
+	// LabelManifest is the hash of the manifest group a container runs
+	// (sdl.ManifestGroup.Hash): an update tells old from new by it.
+	LabelManifest = "gpunet.manifest"
 )
 
 // leaseLabels are the labels that tie an object to a lease of a provider.

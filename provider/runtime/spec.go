@@ -68,6 +68,9 @@ type specSettings struct {
 	Network     string
 	User        string // uid:gid every container runs as ("": the image's)
 	Quota       bool   // the engine limits writable layers (StorageQuota)
+	// NameSuffix follows every container name: an update's containers
+	// are named apart from the ones they replace.
+	NameSuffix string
 }
 
 // planReplicas turns a workload into one replicaSpec per service replica, in
@@ -101,13 +104,14 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: %w", leaseName(w.Lease), err)
 	}
+	groupHash := w.Group.Hash()
 	for _, si := range order {
 		svc := w.Group.Services[si]
 		if err := checkService(svc); err != nil {
 			return nil, fmt.Errorf("lease %s: %w", leaseName(w.Lease), err)
 		}
 		for r := 0; r < int(svc.Count); r++ {
-			name := containerName(set.Provider, w.Lease, svc.Name, r)
+			name := containerName(set.Provider, w.Lease, svc.Name, r) + set.NameSuffix
 			if other, dup := names[name]; dup {
 				return nil, fmt.Errorf("lease %s: services %q and %q map to the same container name %s", leaseName(w.Lease), other, svc.Name, name)
 			}
@@ -116,6 +120,7 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 			labels := replicaLabels(set.Provider, w.Lease, w.Group.Name, svc.Name, r)
 			labels[LabelStorage] = strconv.FormatUint(svc.Resources.StorageBytes, 10)
 			labels[LabelGPUs] = strings.Join(gpus[si][r], ",")
+			labels[LabelManifest] = groupHash
 			cfg := containerConfig(svc, r, labels)
 			if set.User != "" {
 				cfg.User = set.User

@@ -66,6 +66,9 @@ type ReplicaStatus struct {
 	FinishedAt time.Time
 	// Ports are the published ports as actually bound on the host.
 	Ports []PortStatus
+	// Manifest is the hash of the manifest group the container runs ("" for
+	// containers made before it was recorded).
+	Manifest string
 }
 
 // Exited reports whether the replica's container ran and stopped for good
@@ -125,6 +128,7 @@ func (r *Runtime) replicaStatus(ctx context.Context, id string) (ReplicaStatus, 
 		rep.Service = c.Config.Labels[LabelService]
 		rep.Replica, _ = strconv.Atoi(c.Config.Labels[LabelReplica])
 		rep.Image = c.Config.Image
+		rep.Manifest = c.Config.Labels[LabelManifest]
 	}
 	if s := c.State; s != nil {
 		rep.State = string(s.Status)

@@ -304,7 +304,7 @@ func TestIngressRoutesByHostname(t *testing.T) {
 func TestStoragePersistentVolume(t *testing.T) {
 	ensureWorkloadImage(t)
 	nw := startNetwork(t, 1)
-	volumes := t.TempDir()
+	volumes := volumeClassDir(t)
 	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Edits: map[string]string{
 		"storage_classes: {}": fmt.Sprintf("storage_classes: {beta2: {path: %s, size: 2Gi}}", volumes),
 	}})
@@ -410,4 +410,21 @@ func TestGPUInterfaceIsMatched(t *testing.T) {
 	if err != nil || len(res.Leases) != 1 {
 		t.Fatalf("an SXM order: %v\n%s", err, out)
 	}
+}
+
+// volumeClassDir is a temporary directory for a storage class. A test
+// that fails before its lease closes leaves volumes mounted there, with
+// immutable bare mount points: they are unmounted and freed first, so
+// the directory can go.
+func volumeClassDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		mnts, _ := filepath.Glob(filepath.Join(dir, "lease-*", "*.mnt"))
+		for _, m := range mnts {
+			_ = exec.Command("umount", "-l", m).Run() // not mounted: nothing to do
+			_ = exec.Command("chattr", "-i", m).Run()
+		}
+	})
+	return dir
 }

@@ -26,6 +26,7 @@ const (
 	flagBidWindow = "bid-window"
 	flagFollow    = "follow"
 	flagWait      = "wait"
+	flagUpdate    = "update"
 )
 
 func tenantClient(cmd *cobra.Command) (*tenant.Client, client.Context, error) {
@@ -61,10 +62,13 @@ and waits until the containers run, printing their endpoints. With --follow it s
 logs until the job ends (or Ctrl-C) and prints how the lease closed and where the money went.
 The manifest is kept under <home>/deployments so 'gpunetd lease ...' needs only the dseq.
 Ctrl-C before the containers run leaves the deployment open on chain and prints how to close
-or resume it. Transactions pay --fees, or --gas-prices (default 0.025ugpn) per unit of gas:
+or resume it. With --update DSEQ the file replaces a running deployment's version in place
+(same leases, escrow and persistent volumes); the leased resources cannot change, and a version
+a provider cannot run leaves the previous one running. Transactions pay --fees, or --gas-prices (default 0.025ugpn) per unit of gas:
 --gas, or the simulated gas times --gas-adjustment (default 1.4 here).`,
 		Example: `gpunetd deploy examples/gpu-job.yaml --from tenant --deposit 10000000ugpn --follow
-gpunetd deploy examples/cpu-service.yaml --from tenant --output json`,
+gpunetd deploy examples/cpu-service.yaml --from tenant --output json
+gpunetd deploy examples/cpu-service.yaml --from tenant --update 42   # the same deployment, new version`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := sdl.Load(args[0])
@@ -80,6 +84,18 @@ gpunetd deploy examples/cpu-service.yaml --from tenant --output json`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cmd.Flags().Changed(flagUpdate) {
+				dseq, _ := cmd.Flags().GetUint64(flagUpdate)
+				wait, _ := cmd.Flags().GetDuration(flagWait)
+				res, err := c.Update(ctx, dseq, d, tenant.NewStore(cctx.HomeDir), tenant.Options{SDLFile: args[0], Wait: wait, Progress: cmd.ErrOrStderr()})
+				if res != nil && jsonOutput(cmd) {
+					_ = json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+				}
+				if err == nil && !jsonOutput(cmd) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "deployment %d runs the new version. Logs: gpunetd lease logs %d --follow\n", dseq, dseq)
+				}
+				return err
+			}
 			deposit, err := depositFlag(ctx, cmd, c)
 			if err != nil {
 				return err
@@ -116,6 +132,7 @@ gpunetd deploy examples/cpu-service.yaml --from tenant --output json`,
 	cmd.Flags().Uint64(flagBidWindow, 0, "blocks the auction stays open (default: the chain's default)")
 	cmd.Flags().Bool(flagFollow, false, "stream logs until the job ends, then show how it closed and settled")
 	cmd.Flags().Duration(flagWait, 2*time.Minute, "how long to wait for each step (auction, start, close)")
+	cmd.Flags().Uint64(flagUpdate, 0, "update this running deployment (dseq) in place to the file: same leases, escrow and volumes; new image, command, env or ports")
 	flags.AddTxFlagsToCmd(cmd)
 	return cmd
 }

@@ -70,17 +70,23 @@ func leaseStatusCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			for _, st := range all {
 				fmt.Fprintf(out, "lease %s\n  provider %s  state %s  phase %s  price %s/h\n", st.Lease, st.Provider, st.State, st.Phase, st.Price)
+				if st.Version != "" {
+					fmt.Fprintf(out, "  version %s\n", st.Version[:min(12, len(st.Version))])
+				}
+				if st.UpdateError != "" {
+					fmt.Fprintf(out, "  update to %s failed (the version above runs on): %s\n", st.UpdateFor[:min(12, len(st.UpdateFor))], st.UpdateError)
+				}
 				for _, u := range st.URIs {
 					fmt.Fprintf(out, "  uri %s\n", u)
 				}
 				tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "  SERVICE\tREPLICA\tSTATE\tEXIT\tPORTS")
+				fmt.Fprintln(tw, "  SERVICE\tREPLICA\tSTATE\tEXIT\tIMAGE\tPORTS")
 				for _, r := range st.Replicas {
 					var ports []string
 					for _, p := range r.Ports {
 						ports = append(ports, fmt.Sprintf("%d/%s->%s:%d", p.Port, p.Proto, p.HostIP, p.HostPort))
 					}
-					fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\n", r.Service, r.Replica, r.State, r.ExitCode, strings.Join(ports, " "))
+					fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\t%s\n", r.Service, r.Replica, r.State, r.ExitCode, r.Image, strings.Join(ports, " "))
 				}
 				tw.Flush()
 				// Why a replica stopped (out of memory, over its storage, an
