@@ -356,7 +356,7 @@ func (d *Daemon) startIngress(errc chan<- error) error {
 	var lns []listener
 	fail := func(err error) error {
 		for _, ln := range lns {
-			ln.Close()
+			_ = ln.Close() // the error that made us give up is the one to report
 		}
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 // what already runs changes nothing.
 func TestUpdateReplacesReplicasInPlace(t *testing.T) {
 	t.Parallel()
-		r := newTestRuntime(t, Options{})
+	r := newTestRuntime(t, Options{})
 	ctx := context.Background()
 	lease := newLease(t, r)
 	v1 := workloadService(t, "web", 2, "always", "-print", "v1", "-sleep", "1h")
