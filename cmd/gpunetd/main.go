@@ -2,6 +2,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -9,11 +10,17 @@ import (
 
 	"github.com/gpunet/gpunet/app"
 	"github.com/gpunet/gpunet/cmd/gpunetd/cmd"
+	"github.com/gpunet/gpunet/provider/api"
 )
 
 func main() {
 	rootCmd := cmd.NewRootCmd()
 	if err := svrcmd.Execute(rootCmd, "GPUNETD", app.DefaultNodeHome); err != nil {
+		// A command run by 'lease shell' exited non-zero: so does gpunetd.
+		var exit *api.ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.Code)
+		}
 		fmt.Fprintln(rootCmd.ErrOrStderr(), "Error:", err)
 		os.Exit(1)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gpunet/gpunet/provider/leaseauth"
@@ -51,6 +52,42 @@ type Replica struct {
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Ports      []Port     `json:"ports,omitempty"`
+	// GPUs are the replica's GPUs, with what they do now when asked for
+	// usage and NVML can tell.
+	GPUs []GPU `json:"gpus,omitempty"`
+	// Usage is the container's CPU and memory use now, when asked for.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// LeaseEvent is one thing that happened to a lease on the provider: a step
+// of the daemon's (manifest, deploying, running, update, closing) or of the
+// engine's with a container (created, started, exited, oom, stopped,
+// removed, health).
+type LeaseEvent struct {
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"`
+	Service  string    `json:"service,omitempty"`
+	Replica  *int      `json:"replica,omitempty"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	Message  string    `json:"message,omitempty"`
+}
+
+// GPU is one GPU a replica holds.
+type GPU struct {
+	UUID  string `json:"uuid"`
+	Model string `json:"model,omitempty"`
+	// Utilization and memory as NVML reads them; absent when not asked
+	// for or not readable (declared GPUs have no device).
+	UtilizationPercent *uint32 `json:"utilization_percent,omitempty"`
+	MemoryUsedMiB      *uint64 `json:"memory_used_mib,omitempty"`
+	MemoryTotalMiB     uint64  `json:"memory_total_mib,omitempty"`
+}
+
+// Usage is a container's CPU (percent of one core) and memory use.
+type Usage struct {
+	CPUPercent       float64 `json:"cpu_percent"`
+	MemoryUsedBytes  uint64  `json:"memory_used_bytes"`
+	MemoryLimitBytes uint64  `json:"memory_limit_bytes"`
 }
 
 // Port is a published port: the service's port reachable at HostIP:HostPort.
@@ -126,6 +163,9 @@ type Client struct {
 	signer   string // tenant address
 	sign     leaseauth.SignFunc
 	http     *http.Client
+	// upgradeClient is http limited to HTTP/1.1, for shells.
+	upgradeOnce   sync.Once
+	upgradeClient *http.Client
 	// Timeout bounds each request that is not a log stream (RequestTimeout
 	// unless changed).
 	Timeout time.Duration
@@ -213,17 +253,79 @@ func (c *Client) SendManifest(ctx context.Context, owner string, dseq uint64, ma
 	return out, c.explain(ctx, rctx, json.NewDecoder(res.Body).Decode(&out))
 }
 
+// HeldManifest is the manifest a provider holds for a deployment, and
+// its hash (sdl.Manifest.Hash) as the provider computes it.
+type HeldManifest struct {
+	Deployment string          `json:"deployment"`
+	Hash       string          `json:"manifest_hash"`
+	Manifest   json.RawMessage `json:"manifest"`
+}
+
+// Manifest fetches the manifest the provider holds for a deployment.
+func (c *Client) Manifest(ctx context.Context, owner string, dseq uint64) (HeldManifest, error) {
+	rctx, cancel := c.bounded(ctx)
+	defer cancel()
+	var out HeldManifest
+	res, err := c.do(rctx, http.MethodGet, fmt.Sprintf("/v1/deployments/%s/%d/manifest", url.PathEscape(owner), dseq), nil)
+	if err != nil {
+		return out, c.explain(ctx, rctx, err)
+	}
+	defer res.Body.Close()
+	return out, c.explain(ctx, rctx, json.NewDecoder(io.LimitReader(res.Body, 16<<20)).Decode(&out))
+}
+
 // Status reads a lease's status.
 func (c *Client) Status(ctx context.Context, owner string, dseq uint64, gseq, oseq uint32) (LeaseStatus, error) {
+	return c.status(ctx, LeasePath(owner, dseq, gseq, oseq, "status"))
+}
+
+// StatusWithUsage reads a lease's status with each replica's CPU, memory
+// and GPU use now (the provider samples for about a second).
+func (c *Client) StatusWithUsage(ctx context.Context, owner string, dseq uint64, gseq, oseq uint32) (LeaseStatus, error) {
+	return c.status(ctx, LeasePath(owner, dseq, gseq, oseq, "status")+"?usage=1")
+}
+
+func (c *Client) status(ctx context.Context, path string) (LeaseStatus, error) {
 	rctx, cancel := c.bounded(ctx)
 	defer cancel()
 	var out LeaseStatus
-	res, err := c.do(rctx, http.MethodGet, LeasePath(owner, dseq, gseq, oseq, "status"), nil)
+	res, err := c.do(rctx, http.MethodGet, path, nil)
 	if err != nil {
 		return out, c.explain(ctx, rctx, err)
 	}
 	defer res.Body.Close()
 	return out, c.explain(ctx, rctx, json.NewDecoder(res.Body).Decode(&out))
+}
+
+// Events calls fn with a lease's events, oldest first; with follow it
+// goes on with new ones until the lease ends, the provider ends the stream
+// or ctx ends.
+func (c *Client) Events(ctx context.Context, owner string, dseq uint64, gseq, oseq uint32, follow bool, fn func(LeaseEvent)) error {
+	path := LeasePath(owner, dseq, gseq, oseq, "events")
+	parent := ctx
+	if follow {
+		path += "?follow=true"
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = c.bounded(ctx)
+		defer cancel()
+	}
+	res, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return c.explain(parent, ctx, err)
+	}
+	defer res.Body.Close()
+	dec := json.NewDecoder(res.Body)
+	for {
+		var ev LeaseEvent
+		if err := dec.Decode(&ev); err != nil {
+			if errors.Is(err, io.EOF) || (follow && ctx.Err() != nil) {
+				return nil
+			}
+			return c.explain(parent, ctx, err)
+		}
+		fn(ev)
+	}
 }
 
 // Logs copies a lease's logs to w; with follow it returns when the

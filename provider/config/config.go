@@ -190,6 +190,10 @@ type Runtime struct {
 	// past its size) or "off" (no storage is offered).
 	StorageLimit         string   `yaml:"storage_limit"`
 	StorageCheckInterval Duration `yaml:"storage_check_interval"`
+	// CrashLoopRestarts failed exits of a service replica within
+	// CrashLoopWindow close its lease as workload_failed (-1: never).
+	CrashLoopRestarts int      `yaml:"crash_loop_restarts"`
+	CrashLoopWindow   Duration `yaml:"crash_loop_window"`
 	// RegistryAllow, when not empty, are the only registries images may
 	// come from; RegistryDeny are refused. Entries are registry host
 	// names ("docker.io", "ghcr.io", "*.example.com").
@@ -369,6 +373,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Runtime.StorageCheckInterval == 0 {
 		c.Runtime.StorageCheckInterval = Duration(10 * time.Second)
+	}
+	if c.Runtime.CrashLoopRestarts == 0 {
+		c.Runtime.CrashLoopRestarts = 5
+	}
+	if c.Runtime.CrashLoopWindow == 0 {
+		c.Runtime.CrashLoopWindow = Duration(10 * time.Minute)
 	}
 	if c.Ingress.Listen == "" {
 		c.Ingress.Listen = "off"
@@ -551,6 +561,9 @@ func (c *Config) Validate() error {
 	case "auto", "quota", "watch", "off":
 	default:
 		bad("runtime.storage_limit", "%q is not auto, quota, watch or off", c.Runtime.StorageLimit)
+	}
+	if c.Runtime.CrashLoopRestarts < -1 || c.Runtime.CrashLoopWindow.D() < time.Second {
+		bad("runtime.crash_loop_restarts", "%d within %s: give a count of at least 1 (or -1: never) and a window of at least 1s", c.Runtime.CrashLoopRestarts, c.Runtime.CrashLoopWindow.D())
 	}
 	if c.Runtime.StorageCheckInterval.D() < time.Second {
 		bad("runtime.storage_check_interval", "%s is below 1s", c.Runtime.StorageCheckInterval.D())

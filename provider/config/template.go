@@ -91,6 +91,8 @@ runtime:
   container_user: ""         # uid:gid every lease runs as (empty: the image's user; see README)
   storage_limit: auto        # writable layers held to their size: auto | quota | watch | off
   storage_check_interval: 10s
+  crash_loop_restarts: 5     # failed exits of a service replica within crash_loop_window that close its lease as workload_failed (-1: never)
+  crash_loop_window: 10m
   registry_allow: []         # only these registries, e.g. [docker.io, ghcr.io] (empty: any)
   registry_deny: []          # never these registries
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sort"
@@ -23,6 +24,7 @@ import (
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 
 	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/leaseauth"
 	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/sdl"
@@ -130,8 +132,11 @@ func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
 	mux.HandleFunc("GET /v1/inventory", d.handleInventory)
 	auth := &authorizer{d: d, v: v, keys: map[string]cachedKey{}}
 	mux.HandleFunc("PUT /v1/deployments/{owner}/{dseq}/manifest", auth.wrap(d.handleManifest))
+	mux.HandleFunc("GET /v1/deployments/{owner}/{dseq}/manifest", auth.wrap(d.handleGetManifest))
 	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/status", auth.wrap(d.handleStatus))
 	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/logs", auth.wrap(d.handleLogs))
+	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/events", auth.wrap(d.handleEvents))
+	mux.HandleFunc("POST /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/shell", auth.wrap(d.handleShell))
 	return newRateLimit(apiRate, apiBurst).wrap(mux)
 }
 
@@ -416,6 +421,40 @@ func (d *Daemon) leaseFromPath(w http.ResponseWriter, r *http.Request) (*leaseMa
 	return l, true
 }
 
+// handleGetManifest returns the manifest the provider holds for one of
+// its deployments (registry logins were never kept), with its hash.
+func (d *Daemon) handleGetManifest(w http.ResponseWriter, r *http.Request, _ []byte) {
+	owner := r.PathValue("owner")
+	dseq, err := strconv.ParseUint(r.PathValue("dseq"), 10, 64)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("dseq %q is not a number", r.PathValue("dseq")))
+		return
+	}
+	live := false
+	for _, m := range d.leaseManagers() {
+		if m.ref.Order.Owner == owner && m.ref.Order.Dseq == dseq && m.view().Phase != PhaseClosed {
+			live = true
+		}
+	}
+	dep := deploymentKey(owner, dseq)
+	raw, err := d.store.loadManifest(dep)
+	if !live || err != nil || raw == nil {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("this provider holds no manifest of a live lease in deployment %s", dep))
+		return
+	}
+	var m sdl.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		writeErr(w, http.StatusInternalServerError, fmt.Errorf("stored manifest unreadable: %v", err))
+		return
+	}
+	hash, err := m.HashHex()
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.HeldManifest{Deployment: dep, Hash: hash, Manifest: raw})
+}
+
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, _ []byte) {
 	l, ok := d.leaseFromPath(w, r)
 	if !ok {
@@ -427,9 +466,82 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, _ []byte) 
 		return
 	}
 	v := l.view()
+	reps := replicas(st)
+	d.describeGPUs(reps, st)
+	if r.URL.Query().Get("usage") == "1" {
+		d.addUsage(r.Context(), l.ref, reps, st)
+	}
 	writeJSON(w, http.StatusOK, api.LeaseStatus{Lease: l.key, Provider: d.provider, State: stateName(v.State), Phase: v.Phase.String(),
-		Price: api.FormatDecCoin(l.price.Amount.String(), l.price.Denom), Manifest: v.HasManifest, Replicas: replicas(st), URIs: d.leaseURIs(l.key),
+		Price: api.FormatDecCoin(l.price.Amount.String(), l.price.Denom), Manifest: v.HasManifest, Replicas: reps, URIs: d.leaseURIs(l.key),
 		Version: v.Manifest, UpdateError: v.UpdateError, UpdateFor: v.UpdateFor})
+}
+
+// describeGPUs names each replica's GPUs with their models.
+func (d *Daemon) describeGPUs(reps []api.Replica, st runtime.LeaseStatus) {
+	byID := map[string]runtime.ReplicaStatus{}
+	for _, rs := range st.Services {
+		for _, r := range rs {
+			byID[r.ContainerName] = r
+		}
+	}
+	for i := range reps {
+		for _, uuid := range byID[reps[i].Container].GPUs {
+			g := api.GPU{UUID: uuid}
+			for _, inv := range d.inv.GPUs {
+				if inv.UUID == uuid {
+					g.Model, g.MemoryTotalMiB = inv.Model, inv.MemoryMiB
+				}
+			}
+			reps[i].GPUs = append(reps[i].GPUs, g)
+		}
+	}
+}
+
+// addUsage adds what each running replica uses now: CPU and memory from
+// the engine, and, where NVML reads the devices, GPU utilization and
+// memory.
+func (d *Daemon) addUsage(ctx context.Context, ref runtime.LeaseRef, reps []api.Replica, st runtime.LeaseStatus) {
+	byName := map[string]string{} // container name → ID
+	for _, rs := range st.Services {
+		for _, r := range rs {
+			byName[r.ContainerName] = r.ContainerID
+		}
+	}
+	if use, err := d.rt.Usage(ctx, ref); err != nil {
+		d.log.Warn("container usage unreadable", "lease", orderKey(ref.Order), "err", err)
+	} else {
+		for i := range reps {
+			if u, ok := use[byName[reps[i].Container]]; ok {
+				reps[i].Usage = &api.Usage{CPUPercent: math.Round(u.CPUPercent*10) / 10, MemoryUsedBytes: u.MemoryBytes, MemoryLimitBytes: u.MemoryLimit}
+			}
+		}
+	}
+	if d.inv.Source != inventory.SourceNVML {
+		return // declared GPUs: no device to read
+	}
+	var uuids []string
+	for _, r := range reps {
+		for _, g := range r.GPUs {
+			uuids = append(uuids, g.UUID)
+		}
+	}
+	if len(uuids) == 0 {
+		return
+	}
+	gpus, err := inventory.GPUUsage(uuids)
+	if err != nil {
+		d.log.Warn("GPU usage unreadable", "lease", orderKey(ref.Order), "err", err)
+		return
+	}
+	for i := range reps {
+		for j, g := range reps[i].GPUs {
+			if u, ok := gpus[g.UUID]; ok {
+				util, used := u.UtilizationPercent, u.MemoryUsedMiB
+				reps[i].GPUs[j].UtilizationPercent, reps[i].GPUs[j].MemoryUsedMiB = &util, &used
+				reps[i].GPUs[j].MemoryTotalMiB = u.MemoryTotalMiB
+			}
+		}
+	}
 }
 
 func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {
@@ -476,6 +588,81 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {
 	}
 	if err := d.rt.Logs(ctx, l.ref, q.Get("service"), follow, tail, fw); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(fw, "\n[gpunet-provider] log stream ended: %v\n", err)
+	}
+}
+
+// handleEvents streams a lease's events as JSON lines: those kept, then,
+// with follow, new ones until the lease is torn down. A lease closed within
+// the last hour still answers (without follow), so its tenant can read
+// why it ended; since (RFC 3339) skips older events.
+func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request, _ []byte) {
+	key := fmt.Sprintf("%s/%s/%s/%s", r.PathValue("owner"), r.PathValue("dseq"), r.PathValue("gseq"), r.PathValue("oseq"))
+	m, live := d.managed(key)
+	live = live && m.view().Phase != PhaseClosed
+	if _, kept := d.leaseLog.ended(key); !live && !kept {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("no live or recently closed lease %s on this provider", key))
+		return
+	}
+	q := r.URL.Query()
+	follow := (q.Get("follow") == "true" || q.Get("follow") == "1") && live
+	var since time.Time
+	if s := q.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("since %q is not an RFC 3339 time", s))
+			return
+		}
+		since = t
+	}
+	ctx := r.Context()
+	past, next := d.leaseLog.events(key), (<-chan api.LeaseEvent)(nil)
+	if follow {
+		release, ok := d.openStream(key, m.ref.Order.Owner)
+		if !ok {
+			writeErr(w, http.StatusTooManyRequests, fmt.Errorf("too many streams open for this lease (%d) or owner (%d); close one", maxStreamsPerLease, maxStreamsPerOwner))
+			return
+		}
+		defer release()
+		var unsubscribe func()
+		past, next, unsubscribe = d.leaseLog.subscribe(key)
+		defer unsubscribe()
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		after := time.Duration(logIdleTimeout.Load())
+		idle := time.AfterFunc(after, cancel)
+		defer idle.Stop()
+		w = &idleResetWriter{ResponseWriter: w, timer: idle, after: after}
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	fw := &flushWriter{w: w}
+	if f, ok := w.(http.Flusher); ok {
+		fw.f = f
+	}
+	enc := json.NewEncoder(fw)
+	for _, ev := range past {
+		if ev.Time.After(since) {
+			if enc.Encode(ev) != nil {
+				return
+			}
+		}
+	}
+	if fw.f != nil {
+		fw.f.Flush()
+	}
+	for next != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-next:
+			if !ok {
+				return // the lease was torn down
+			}
+			if enc.Encode(ev) != nil {
+				return
+			}
+		}
 	}
 }
 

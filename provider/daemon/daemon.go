@@ -52,6 +52,8 @@ type Daemon struct {
 	ingress      *ingressTable
 	ingressSrv   *http.Server
 	ingressCerts *ingressCerts // nil without the HTTPS ingress
+	// leaseLog keeps each lease's events for its tenant.
+	leaseLog *leaseLog
 	// egress is the lease egress filter in force (nil: off); egressErr
 	// what its last check found wrong.
 	egress    *egress.Policy
@@ -153,8 +155,12 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 			r, ok := d.engine.Get(key)
 			return r.GPUs, ok
 		},
-		finished: d.leaseFinished,
+		finished:      d.leaseFinished,
+		crashRestarts: cfg.Runtime.CrashLoopRestarts,
+		crashWindow:   cfg.Runtime.CrashLoopWindow.D(),
 	}
+	d.leaseLog = newLeaseLog(cfg.DataPath("lease-events"))
+	d.env.record = d.leaseLog.add
 	return d
 }
 
@@ -238,7 +244,8 @@ func (d *Daemon) Run(parent context.Context) error {
 	}
 
 	if ctx.Err() == nil {
-		d.wg.Add(3)
+		d.wg.Add(4)
+		go func() { defer d.wg.Done(); d.rt.WatchEvents(ctx, d.onContainerEvent) }()
 		go func() {
 			defer d.wg.Done()
 			if err := d.watcher.Run(ctx); err != nil && ctx.Err() == nil {

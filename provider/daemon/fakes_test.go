@@ -245,6 +245,18 @@ func (r *fakeRuntime) Update(_ context.Context, w runtime.Workload) (runtime.Lea
 	return runtime.LeaseStatus{}, nil
 }
 
+func (r *fakeRuntime) WatchEvents(ctx context.Context, _ func(runtime.LeaseRef, runtime.ContainerEvent)) {
+	<-ctx.Done()
+}
+
+func (r *fakeRuntime) Exec(context.Context, runtime.LeaseRef, runtime.ExecRequest) (*runtime.ExecSession, error) {
+	return nil, runtime.ErrNotRunning
+}
+
+func (r *fakeRuntime) Usage(context.Context, runtime.LeaseRef) (map[string]runtime.ContainerUsage, error) {
+	return nil, nil
+}
+
 func (r *fakeRuntime) Status(_ context.Context, l runtime.LeaseRef) (runtime.LeaseStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/sdl"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
@@ -111,6 +113,7 @@ func (d *Daemon) leaseFinished(m *leaseManager, reason string) {
 	}
 	d.mu.Unlock()
 	d.ingress.remove(m.key)
+	d.leaseLog.finish(m.key)
 	if d.engine.Release(m.key) {
 		d.persistReservations()
 	}
@@ -153,4 +156,32 @@ func (d *Daemon) sendManifestDue(ctx context.Context, height int64) {
 func isNotFound(err error) bool {
 	s, ok := status.FromError(err)
 	return ok && s.Code() == codes.NotFound
+}
+
+// onContainerEvent keeps what the engine did to a lease's container for
+// its tenant, and tells the lease's manager when one exited.
+func (d *Daemon) onContainerEvent(l runtime.LeaseRef, ev runtime.ContainerEvent) {
+	key := orderKey(l.Order)
+	m, ok := d.managed(key)
+	if !ok {
+		return
+	}
+	replica := ev.Replica
+	rec := api.LeaseEvent{Time: ev.Time.UTC(), Kind: ev.Kind, Service: ev.Service, Replica: &replica, Message: ev.Detail}
+	switch ev.Kind {
+	case "exited":
+		code := ev.ExitCode
+		rec.ExitCode = &code
+		if ev.Final {
+			rec.Message = "not restarted"
+		}
+	case "oom":
+		rec.Message = "killed: out of memory"
+	case "stopped":
+		rec.Message = "signal " + ev.Detail
+	}
+	d.leaseLog.add(key, rec)
+	if ev.Kind == "exited" {
+		m.send(inExited{ev: ev})
+	}
 }

@@ -1,16 +1,20 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
+	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/sdl"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -49,9 +53,11 @@ type leaseManager struct {
 	update    *sdl.ManifestGroup
 	updateErr string
 	updateFor string // the hash of the version updateErr is about
-	opCtx     context.Context
-	opCancel  context.CancelFunc
-	ops       sync.WaitGroup
+	// crashes are the recent failed exits of each service replica.
+	crashes  map[string][]time.Time
+	opCtx    context.Context
+	opCancel context.CancelFunc
+	ops      sync.WaitGroup
 
 	mu   sync.Mutex
 	snap leaseView
@@ -68,6 +74,8 @@ type leaseView struct {
 	Manifest    string
 	UpdateError string
 	UpdateFor   string
+	// Services are the names of the group's services.
+	Services []string
 }
 
 // managerEnv is what every lease manager shares.
@@ -81,6 +89,13 @@ type managerEnv struct {
 	finished func(m *leaseManager, reason string)
 	// txTimeout bounds waiting for a start or close transaction.
 	txTimeout time.Duration
+	// record keeps an event of a lease for its tenant (nil: not kept).
+	record func(key string, ev api.LeaseEvent)
+	// crashRestarts exits with an error within crashWindow make a
+	// service replica crash-looping: the lease closes as workload_failed
+	// (0: never).
+	crashRestarts int
+	crashWindow   time.Duration
 }
 
 // Inputs of a lease manager.
@@ -101,6 +116,8 @@ type (
 	inClosed struct{ reason string }
 	// inManifestDue: manifest_timeout has passed since the win.
 	inManifestDue struct{ height int64 }
+	// inExited: a container of the lease exited.
+	inExited struct{ ev runtime.ContainerEvent }
 
 	deployDone   struct{ err error }
 	startDone    struct{ err error }
@@ -133,6 +150,7 @@ func (closeDone) isInput()     {}
 func (adoptChecked) isInput()  {}
 func (jobDone) isInput()       {}
 func (updateDone) isInput()    {}
+func (inExited) isInput()      {}
 
 // mailbox is an unbounded queue: senders never block, so the watcher and
 // the API are never held up by a busy lease.
@@ -183,6 +201,13 @@ func newLeaseManager(env *managerEnv, l markettypes.Lease, spec markettypes.Grou
 	return m
 }
 
+// event records what happened to the lease, for its tenant.
+func (m *leaseManager) event(kind, msg string) {
+	if m.env.record != nil {
+		m.env.record(m.key, api.LeaseEvent{Kind: kind, Message: msg})
+	}
+}
+
 // send queues an input for the lease's goroutine.
 func (m *leaseManager) send(in input) { m.mbox.put(in) }
 
@@ -198,6 +223,9 @@ func (m *leaseManager) publish() {
 	m.snap = leaseView{State: m.state, Phase: m.phase, HasManifest: m.group != nil, CreatedAt: m.createdAt, UpdateError: m.updateErr, UpdateFor: m.updateFor}
 	if m.group != nil {
 		m.snap.Manifest = m.group.Hash()
+		for _, s := range m.group.Services {
+			m.snap.Services = append(m.snap.Services, s.Name)
+		}
 	}
 	m.mu.Unlock()
 }
@@ -252,6 +280,7 @@ func (m *leaseManager) step(in input) (string, bool) {
 		m.advance()
 
 	case inManifest:
+		m.event("manifest", "manifest received, version "+in.group.Hash()[:12])
 		switch {
 		case m.group == nil:
 			m.setGroup(in.group)
@@ -301,12 +330,18 @@ func (m *leaseManager) step(in input) (string, bool) {
 		if in.err != nil {
 			m.updateErr, m.updateFor = in.err.Error(), in.group.Hash()
 			m.log.Warn("update did not take over; the previous version runs on", "err", in.err)
+			m.event("update_failed", "version "+in.group.Hash()[:12]+" did not take over; the previous version runs on: "+in.err.Error())
 		} else {
 			m.setGroup(in.group)
 			m.updateErr, m.updateFor = "", ""
+			m.crashes = nil // the old version's exits say nothing of the new one
 			m.log.Info("lease updated in place", "manifest", in.group.Hash()[:12])
+			m.event("updated", "now running version "+in.group.Hash()[:12])
 		}
 		m.advance()
+
+	case inExited:
+		m.exited(in.ev)
 
 	case deployDone:
 		m.busy = false
@@ -314,6 +349,7 @@ func (m *leaseManager) step(in input) (string, bool) {
 		case in.err == nil:
 			m.containers = true
 			m.phase = PhaseRunning
+			m.event("running", "every replica started")
 			m.advance()
 		case errors.Is(in.err, runtime.ErrImageUnavailable):
 			m.log.Warn("image unavailable; closing lease as the tenant's fault", "err", in.err)
@@ -326,6 +362,7 @@ func (m *leaseManager) step(in input) (string, bool) {
 			m.close(markettypes.CLOSE_REASON_PROVIDER)
 		default:
 			m.log.Error("deploy failed; will retry at the next reconcile", "err", in.err)
+			m.event("deploy_failed", "the provider will retry: "+in.err.Error())
 			m.phase = PhaseAwaitingManifest
 		}
 
@@ -445,6 +482,7 @@ func (m *leaseManager) adopt() {
 // deploy runs the lease's group with the GPUs its reservation holds.
 func (m *leaseManager) deploy() {
 	m.phase = PhaseDeploying
+	m.event("deploying", "pulling images and starting containers")
 	group := *m.group
 	m.do(func(ctx context.Context) input {
 		gpus, ok := m.env.gpus(m.key)
@@ -460,6 +498,66 @@ func (m *leaseManager) deploy() {
 	})
 }
 
+// exited counts a service replica's failed exits: crashRestarts of them
+// within crashWindow, or one the engine will not restart, is a crash loop,
+// and the lease closes as workload_failed with the exit code and the
+// replica's last lines in its events, so the tenant stops paying for a
+// dead service. Exits of another version (an update's) are not counted.
+func (m *leaseManager) exited(ev runtime.ContainerEvent) {
+	if m.job || m.group == nil || m.busy || m.phase != PhaseRunning || m.env.crashRestarts <= 0 || ev.ExitCode == 0 {
+		return
+	}
+	if ev.Manifest != "" && ev.Manifest != m.group.Hash() {
+		return
+	}
+	key := fmt.Sprintf("%s-%d", ev.Service, ev.Replica)
+	if m.crashes == nil {
+		m.crashes = map[string][]time.Time{}
+	}
+	recent := []time.Time{}
+	for _, t := range m.crashes[key] {
+		if ev.Time.Sub(t) <= m.env.crashWindow {
+			recent = append(recent, t)
+		}
+	}
+	recent = append(recent, ev.Time)
+	m.crashes[key] = recent
+	if len(recent) < m.env.crashRestarts && !ev.Final {
+		return
+	}
+	why := fmt.Sprintf("%s crashed %d times within %s", key, len(recent), m.env.crashWindow)
+	if ev.Final {
+		why = fmt.Sprintf("%s crashed and the engine will not restart it (%d failed exits within %s)", key, len(recent), m.env.crashWindow)
+	}
+	m.log.Warn("crash loop; closing lease as the workload's failure", "replica", key, "exit_code", ev.ExitCode)
+	m.phase, m.closeReason = PhaseClosing, markettypes.CLOSE_REASON_WORKLOAD_FAILED
+	service, code := ev.Service, ev.ExitCode
+	m.do(func(ctx context.Context) input {
+		var tail bytes.Buffer
+		_ = m.env.rt.Logs(ctx, m.ref, service, false, 20, &tail) // the close goes ahead without the lines
+		if m.env.record != nil {
+			replica := ev.Replica
+			m.env.record(m.key, api.LeaseEvent{Kind: "crash_loop", Service: service, Replica: &replica, ExitCode: &code,
+				Message: why + "; last exit code " + strconv.Itoa(code) + "; last output:\n" + lastLines(tail.String(), 2048)})
+		}
+		m.event("closing", "the provider closes the lease: "+markettypes.CLOSE_REASON_WORKLOAD_FAILED.ReasonString())
+		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgCloseLease{Sender: m.env.provider, Lease: m.ref, Reason: markettypes.CLOSE_REASON_WORKLOAD_FAILED})
+		return closeDone{err: err}
+	})
+}
+
+// lastLines is the end of s, at most n bytes, from a line's start.
+func lastLines(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
 // runUpdate moves the running lease to the waiting version in place; the
 // old version runs on when the new one cannot.
 func (m *leaseManager) runUpdate() {
@@ -467,6 +565,7 @@ func (m *leaseManager) runUpdate() {
 	group := *m.update
 	m.update = nil
 	m.log.Info("updating in place", "manifest", group.Hash()[:12])
+	m.event("updating", "starting version "+group.Hash()[:12])
 	m.do(func(ctx context.Context) input {
 		gpus, ok := m.env.gpus(m.key)
 		if !ok && groupGPUs(group) > 0 {
@@ -490,6 +589,7 @@ func (m *leaseManager) start() {
 // chain's closing event arrives (inClosed).
 func (m *leaseManager) close(reason markettypes.CloseReason) {
 	m.phase, m.closeReason = PhaseClosing, reason
+	m.event("closing", "the provider closes the lease: "+reason.ReasonString())
 	m.do(func(ctx context.Context) input {
 		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgCloseLease{Sender: m.env.provider, Lease: m.ref, Reason: reason})
 		return closeDone{err: err}

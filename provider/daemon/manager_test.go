@@ -397,3 +397,65 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestCrashLoopClosesAsWorkloadFailed: crashRestarts failed exits of a
+// service replica within the window close the lease as workload_failed,
+// with the exit code and last output in its events; clean exits, exits of
+// another version and exits spread beyond the window do not; an exit the
+// engine will not restart does at once.
+func TestCrashLoopClosesAsWorkloadFailed(t *testing.T) {
+	spec, man, raw := testDeployment(t, false, 0)
+	run := func(t *testing.T) (*world, *leaseManager) {
+		w := newWorld(t)
+		w.d.env.crashRestarts, w.d.env.crashWindow = 3, time.Minute
+		_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+		l := testLease(1, markettypes.LEASE_STATE_PENDING)
+		m := w.manage(l, spec)
+		m.send(inChain{lease: l})
+		w.started(1)
+		w.phase(m, PhaseRunning)
+		return w, m
+	}
+	v := man.Groups[0].Hash()
+	exit := func(m *leaseManager, at time.Time, code int, manifest string, final bool) {
+		m.send(inExited{ev: runtime.ContainerEvent{Time: at, Kind: "exited", Service: "app", ExitCode: code, Manifest: manifest, Final: final}})
+	}
+	t0 := time.Unix(1_800_000_000, 0)
+
+	t.Run("three crashes within the window", func(t *testing.T) {
+		w, m := run(t)
+		exit(m, t0, 0, v, false)                         // clean: not a crash
+		exit(m, t0.Add(time.Second), 2, "other", false) // another version's
+		exit(m, t0.Add(2*time.Second), 2, v, false)
+		exit(m, t0.Add(3*time.Second), 2, v, false)
+		time.Sleep(50 * time.Millisecond)
+		if len(sentOf[*markettypes.MsgCloseLease](w.tx)) != 0 {
+			t.Fatal("closed after two crashes")
+		}
+		exit(m, t0.Add(4*time.Second), 3, v, false)
+		w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_FAILED)
+		eventually(t, "crash_loop event", func() bool {
+			for _, ev := range w.d.leaseLog.events(m.key) {
+				if ev.Kind == "crash_loop" && ev.ExitCode != nil && *ev.ExitCode == 3 && strings.Contains(ev.Message, "app-0 crashed 3 times") {
+					return true
+				}
+			}
+			return false
+		})
+	})
+	t.Run("crashes spread beyond the window", func(t *testing.T) {
+		w, m := run(t)
+		for i := range 5 {
+			exit(m, t0.Add(time.Duration(i)*40*time.Second), 1, v, false)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if len(sentOf[*markettypes.MsgCloseLease](w.tx)) != 0 {
+			t.Fatal("closed although no window held three crashes")
+		}
+	})
+	t.Run("not restarted", func(t *testing.T) {
+		w, m := run(t)
+		exit(m, t0, 137, v, true)
+		w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_FAILED)
+	})
+}

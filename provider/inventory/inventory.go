@@ -47,6 +47,13 @@ type GPU struct {
 	Health    string `json:"health"` // "ok" or why not
 }
 
+// Usage is what a GPU is doing now, as NVML reads it.
+type Usage struct {
+	UtilizationPercent uint32 `json:"utilization_percent"`
+	MemoryUsedMiB      uint64 `json:"memory_used_mib"`
+	MemoryTotalMiB     uint64 `json:"memory_total_mib"`
+}
+
 // Inventory is everything offered.
 type Inventory struct {
 	Source        Source `json:"source"`

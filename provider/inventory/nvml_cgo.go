@@ -58,3 +58,32 @@ func DetectNVML() ([]GPU, string, error) {
 	}
 	return gpus, driver, nil
 }
+
+// GPUUsage reads what each GPU (by UUID) is doing now: its utilization
+// over NVML's last sample period and the memory in use. A UUID NVML does
+// not know is left out.
+func GPUUsage(uuids []string) (map[string]Usage, error) {
+	if ret := nvml.Init(); ret != nvml.SUCCESS {
+		if ret == nvml.ERROR_LIBRARY_NOT_FOUND || ret == nvml.ERROR_DRIVER_NOT_LOADED {
+			return nil, ErrNoDriver
+		}
+		return nil, fmt.Errorf("nvml init: return code %d", int(ret))
+	}
+	defer func() { _ = nvml.Shutdown() }() // read-only; nothing to do about a failed shutdown
+	out := map[string]Usage{}
+	for _, id := range uuids {
+		dev, ret := nvml.DeviceGetHandleByUUID(id)
+		if ret != nvml.SUCCESS {
+			continue
+		}
+		var u Usage
+		if rates, ret := dev.GetUtilizationRates(); ret == nvml.SUCCESS {
+			u.UtilizationPercent = rates.Gpu
+		}
+		if mem, ret := dev.GetMemoryInfo(); ret == nvml.SUCCESS {
+			u.MemoryUsedMiB, u.MemoryTotalMiB = mem.Used>>20, mem.Total>>20
+		}
+		out[id] = u
+	}
+	return out, nil
+}

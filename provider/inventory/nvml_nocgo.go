@@ -4,3 +4,6 @@ package inventory
 
 // DetectNVML cannot work without cgo.
 func DetectNVML() ([]GPU, string, error) { return nil, "", ErrNVMLUnavailable }
+
+// GPUUsage cannot work without cgo.
+func GPUUsage([]string) (map[string]Usage, error) { return nil, ErrNVMLUnavailable }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -69,6 +70,8 @@ type ReplicaStatus struct {
 	// Manifest is the hash of the manifest group the container runs ("" for
 	// containers made before it was recorded).
 	Manifest string
+	// GPUs are the GPU UUIDs the replica was given.
+	GPUs []string
 }
 
 // Exited reports whether the replica's container ran and stopped for good
@@ -129,6 +132,9 @@ func (r *Runtime) replicaStatus(ctx context.Context, id string) (ReplicaStatus, 
 		rep.Replica, _ = strconv.Atoi(c.Config.Labels[LabelReplica])
 		rep.Image = c.Config.Image
 		rep.Manifest = c.Config.Labels[LabelManifest]
+		if g := c.Config.Labels[LabelGPUs]; g != "" {
+			rep.GPUs = strings.Split(g, ",")
+		}
 	}
 	if s := c.State; s != nil {
 		rep.State = string(s.Status)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -409,6 +410,26 @@ func TestGPUInterfaceIsMatched(t *testing.T) {
 	res, out, err := deploy(t, nw, writeSDL(t, withInterface("sxm")), "--deposit", "20000000ugpn")
 	if err != nil || len(res.Leases) != 1 {
 		t.Fatalf("an SXM order: %v\n%s", err, out)
+	}
+
+	// The tenant sees which GPU the replica holds, and what the container
+	// uses; and the manifest the provider holds, checked against the chain.
+	status := leaseStatusText(t, nw, res.DSeq)
+	var gpuLine string
+	for _, l := range strings.Split(status, "\n") {
+		if strings.Contains(l, ": gpu ") {
+			gpuLine = l
+		}
+	}
+	if !strings.Contains(gpuLine, "("+prov.gpuModel+")") || !strings.Contains(gpuLine, "GPU-") && !strings.Contains(gpuLine, "declared-") {
+		t.Fatalf("lease status names no GPU of the replica:\n%s", status)
+	}
+	if !strings.Contains(status, "CPU") || !regexp.MustCompile(`\d+\.\d%\s+\d+Mi/256Mi`).MatchString(status) {
+		t.Fatalf("lease status shows no CPU and memory use:\n%s", status)
+	}
+	man, err := nw.CLI(context.Background(), "lease", "manifest", strconv.FormatUint(res.DSeq, 10), "--from", "tenant", "--keyring-backend", "test", "--chain-id", nw.Config.ChainID)
+	if err != nil || !strings.Contains(man, "matches the chain") || !strings.Contains(man, `"interface"`) && !strings.Contains(man, "gpu_interface") {
+		t.Fatalf("lease manifest: %v\n%s", err, man)
 	}
 }
 

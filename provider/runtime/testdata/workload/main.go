@@ -10,6 +10,9 @@
 //	-write-mib N -write-path P         write N MiB to P, print "wrote N MiB" or
 //	                                   "write failed after K MiB: ERR"
 //	-fork N                            start N sleeping children, print "started K of N"
+//	-echo-stdin                        print each line of stdin upper-cased, then "stdin ended"
+//	-winsize N                         print "winsize ROWSxCOLS" of the terminal N times, 1s apart
+//	-alloc-mib N                       after -print, allocate and touch N MiB (an OOM kill)
 //	-print-stderr TEXT                 print TEXT once to stderr
 //	-print TEXT -count N -interval D   print TEXT to stdout N times, D apart
 //	-cat-cgroup                        print the container's own cgroup limits
@@ -33,6 +36,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
@@ -55,6 +59,9 @@ func main() {
 		statfs      = flag.String("statfs", "", "print the size of the filesystem at this path")
 		stat        = flag.String("stat", "", "print the size of this file, or that it is missing")
 		httpAddr    = flag.String("http", "", "serve HTTP on this address: every request is answered with this host's name and the Host header")
+		echoStdin   = flag.Bool("echo-stdin", false, "copy standard input to standard output, upper-cased, until it ends")
+		winsize     = flag.Int("winsize", 0, "print the terminal's size this many times, a second apart")
+		allocMiB    = flag.Int("alloc-mib", 0, "after -print, allocate and touch this many MiB of memory, 16 MiB at a time, reporting how far it got")
 	)
 	flag.Parse()
 
@@ -113,6 +120,36 @@ func main() {
 			}
 			fmt.Println(*text)
 		}
+	}
+	if *echoStdin {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			fmt.Println(strings.ToUpper(sc.Text()))
+		}
+		fmt.Println("stdin ended")
+	}
+	for i := 0; i < *winsize; i++ {
+		if i > 0 {
+			time.Sleep(time.Second)
+		}
+		var ws struct{ Row, Col, X, Y uint16 }
+		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, os.Stdout.Fd(), syscall.TIOCGWINSZ, uintptr(unsafe.Pointer(&ws))); errno != 0 {
+			fmt.Printf("winsize: %v\n", errno)
+		} else {
+			fmt.Printf("winsize %dx%d\n", ws.Row, ws.Col)
+		}
+	}
+	if *allocMiB > 0 {
+		var keep [][]byte
+		for got := 0; got < *allocMiB; got += 16 {
+			b := make([]byte, 16<<20)
+			for i := range b {
+				b[i] = byte(i)
+			}
+			keep = append(keep, b)
+			fmt.Printf("allocated %d MiB\n", got+16)
+		}
+		fmt.Printf("holding %d MiB\n", len(keep)*16)
 	}
 	if *catCgroup {
 		printCgroupLimits()
