@@ -62,7 +62,8 @@ func (c *Client) SendTx(ctx context.Context, msgs ...sdk.Msg) (*sdk.TxResponse, 
 	var sim *txtypes.SimulateResponse
 	for attempt := 0; ; attempt++ {
 		f = tx.Factory{}.WithChainID(c.Ctx.ChainID).WithKeybase(c.Ctx.Keyring).WithTxConfig(c.Ctx.TxConfig).
-			WithAccountNumber(num).WithSequence(seq).WithSignMode(signing.SignMode_SIGN_MODE_DIRECT)
+			WithAccountNumber(num).WithSequence(seq).WithSignMode(signing.SignMode_SIGN_MODE_DIRECT).
+			WithFeeGranter(c.Fees.Granter)
 		simBz, err := f.BuildSimTx(msgs...)
 		if err != nil {
 			return nil, err

@@ -26,6 +26,9 @@ type FeeSettings struct {
 	GasPrices     sdk.DecCoins // pay this per unit of gas
 	Gas           uint64       // the gas limit; 0: simulate
 	GasAdjustment float64      // multiplies simulated gas; 0: DefaultGasAdjustment
+	// Granter pays the fees from a fee allowance it granted the tenant
+	// (x/feegrant; --fee-granter); nil: the tenant pays.
+	Granter sdk.AccAddress
 }
 
 // check refuses settings no transaction can pay with.
@@ -107,6 +110,11 @@ func FeeSettingsFromFlags(fs *pflag.FlagSet) (FeeSettings, error) {
 			return s, fmt.Errorf("--gas %q must be a positive whole number or %s", v, flags.GasFlagAuto)
 		}
 		s.Gas = g
+	}
+	if v, _ := fs.GetString(flags.FlagFeeGranter); v != "" {
+		if s.Granter, err = sdk.AccAddressFromBech32(v); err != nil {
+			return s, fmt.Errorf("--fee-granter %q: %w", v, err)
+		}
 	}
 	if fs.Changed(flags.FlagGasAdjustment) {
 		adj, err := fs.GetFloat64(flags.FlagGasAdjustment)

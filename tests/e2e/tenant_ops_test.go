@@ -200,3 +200,34 @@ func TestLeaseShellRunsCommandsForTheOwnerOnly(t *testing.T) {
 		t.Fatalf("a shell in a closed lease: %v, want 404", err)
 	}
 }
+
+// TestFeeGranterPaysTheTenantsFees: with --fee-granter, a deploy's fees
+// come from the allowance another account granted the tenant (x/feegrant):
+// the tenant's balance falls by the deposit alone.
+func TestFeeGranterPaysTheTenantsFees(t *testing.T) {
+	ensureWorkloadImage(t)
+	nw := startNetwork(t, 1)
+	startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000"})
+	chain := newChainReader(t, nw.Nodes[0])
+	tenant, sponsor := nw.Keys["tenant"], nw.Keys["validator"]
+	if out, err := nw.CLI(context.Background(), "tx", "feegrant", "grant", sponsor, tenant, "--spend-limit", "1000000ugpn", "--from", "validator", "--keyring-backend", "test",
+		"--chain-id", nw.Config.ChainID, "--fees", "10000ugpn", "--yes"); err != nil {
+		t.Fatalf("grant: %v\n%s", err, out)
+	}
+	h0 := chain.height() + 2
+	chain.waitHeight(h0)
+	before, sponsorBefore := chain.balanceAt(tenant, h0), chain.balanceAt(sponsor, h0)
+	res, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "", svcDef{"app", `"-sleep", "1h"`, ""})), "--deposit", "5000000ugpn", "--fee-granter", sponsor)
+	if err != nil {
+		t.Fatalf("deploy with a fee granter: %v\n%s", err, out)
+	}
+	h1 := res.Height
+	chain.waitHeight(h1)
+	fee := mustInt(t, strings.TrimSuffix(res.Fee, "ugpn"))
+	if got := before - chain.balanceAt(tenant, h1); got != 5_000_000 || fee <= 0 {
+		t.Fatalf("tenant paid %d for a 5000000ugpn deposit with fee %d granted: the fee was not the granter's", got, fee)
+	}
+	if got := sponsorBefore - chain.balanceAt(sponsor, h1); got < fee {
+		t.Fatalf("the granter's balance fell by %d, less than the fee %d", got, fee)
+	}
+}
