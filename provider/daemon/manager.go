@@ -375,6 +375,7 @@ func (m *leaseManager) step(in input) (string, bool) {
 		}
 		m.state = markettypes.LEASE_STATE_ACTIVE
 		m.log.Info("lease started")
+		m.event("active", "the lease started on chain; billing runs from its block")
 		m.advance()
 
 	case closeDone:

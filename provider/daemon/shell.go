@@ -44,7 +44,7 @@ func (d *Daemon) handleShell(w http.ResponseWriter, r *http.Request, body []byte
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("give a command of 1 to %d arguments", maxShellArgs))
 		return
 	}
-	if v := l.view(); v.Phase != PhaseRunning && v.Phase != PhaseUpdating {
+	if v := l.view(); v.Phase != PhaseStarting && v.Phase != PhaseRunning && v.Phase != PhaseUpdating {
 		writeErr(w, http.StatusConflict, fmt.Errorf("lease %s is %s, not running", l.key, v.Phase))
 		return
 	}

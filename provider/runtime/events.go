@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,10 @@ func (r *Runtime) containerEvent(ctx context.Context, m events.Message) (LeaseRe
 		ev.Final = r.gaveUp(ctx, m.Actor.ID, ev.ExitCode)
 	case "stopped":
 		ev.Detail = a["signal"]
+	case "started":
+		if c, err := r.cli.ContainerInspect(ctx, m.Actor.ID); err == nil && c.RestartCount > 0 {
+			ev.Detail = fmt.Sprintf("restart %d by the engine", c.RestartCount)
+		}
 	}
 	return l, ev, true
 }

@@ -124,6 +124,11 @@ func (r *Runtime) Exec(ctx context.Context, l LeaseRef, req ExecRequest) (*ExecS
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s-%d: %w", req.Service, req.Replica, err)
 	}
+	sess := &ExecSession{r: r, id: created.ID, tty: req.TTY, conn: hj.Conn, out: hj.Reader, CloseStdin: hj.CloseWrite}
+	if req.TTY && req.Rows > 0 && req.Cols > 0 {
+		// Engines before API 1.42 ignore ConsoleSize: size it once started.
+		_ = sess.Resize(ctx, req.Rows, req.Cols) // a refused size leaves the engine's default
+	}
 	r.log.Info("shell started", "lease", leaseName(l), "service", req.Service, "replica", req.Replica, "tty", req.TTY, "argv0", req.Cmd[0])
-	return &ExecSession{r: r, id: created.ID, tty: req.TTY, conn: hj.Conn, out: hj.Reader, CloseStdin: hj.CloseWrite}, nil
+	return sess, nil
 }

@@ -82,7 +82,7 @@ func TestLeaseEventsShowOOMAndRestart(t *testing.T) {
 	// The engine starts it again: a second start after the OOM exit.
 	got = waitFor(t, "a restart", 30*time.Second, func() string {
 		s := events()
-		if i := strings.Index(s, "exit code 137"); i >= 0 && strings.Contains(s[i:], "hog-0  started") {
+		if i := strings.Index(s, "exit code 137"); i >= 0 && strings.Contains(s[i:], "hog-0  started: restart 1 by the engine") {
 			return s + "\nRESTARTED"
 		}
 		return s
@@ -153,7 +153,8 @@ func TestLeaseShellRunsCommandsForTheOwnerOnly(t *testing.T) {
 		t.Fatalf("shell in a service that does not exist: exit %d, output %q", code, out)
 	}
 
-	// A terminal: the size given, then a resize, as the command sees them.
+	// A terminal: the size given, then a resize, as the command sees them
+	// (its first line may come before the engine sized the terminal).
 	tenant := nw.Keys["tenant"]
 	cl := api.NewClient(prov.apiURL, nw.Config.ChainID, prov.addr, providerCert(t, nw, prov.addr), tenant, exportKey(t, nw, "tenant"))
 	resize := make(chan [2]uint16, 1)
@@ -175,7 +176,7 @@ func TestLeaseShellRunsCommandsForTheOwnerOnly(t *testing.T) {
 			}
 		}
 	}()
-	code, err := cl.Shell(context.Background(), tenant, res.DSeq, 1, 1, api.ShellRequest{Cmd: []string{"/app", "-winsize", "3"}, TTY: true, Rows: 33, Cols: 101}, nil, pw, pw, resize)
+	code, err := cl.Shell(context.Background(), tenant, res.DSeq, 1, 1, api.ShellRequest{Cmd: []string{"/app", "-winsize", "4"}, TTY: true, Rows: 33, Cols: 101}, nil, pw, pw, resize)
 	pw.Close()
 	if err != nil || code != 0 {
 		t.Fatalf("tty shell: %d %v", code, err)
