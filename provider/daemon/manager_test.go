@@ -424,7 +424,7 @@ func TestCrashLoopClosesAsWorkloadFailed(t *testing.T) {
 
 	t.Run("three crashes within the window", func(t *testing.T) {
 		w, m := run(t)
-		exit(m, t0, 0, v, false)                         // clean: not a crash
+		exit(m, t0, 0, v, false)                        // clean: not a crash
 		exit(m, t0.Add(time.Second), 2, "other", false) // another version's
 		exit(m, t0.Add(2*time.Second), 2, v, false)
 		exit(m, t0.Add(3*time.Second), 2, v, false)

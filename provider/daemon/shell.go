@@ -73,7 +73,7 @@ func (d *Daemon) handleShell(w http.ResponseWriter, r *http.Request, body []byte
 		writeErr(w, http.StatusUnprocessableEntity, err)
 		return
 	}
-	defer sess.Close()
+	defer func() { _ = sess.Close() }() // the session is over either way
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		writeErr(w, http.StatusHTTPVersionNotSupported, errors.New("a shell needs HTTP/1.1"))
@@ -84,8 +84,8 @@ func (d *Daemon) handleShell(w http.ResponseWriter, r *http.Request, body []byte
 		d.log.Warn("shell: hijack failed", "lease", l.key, "err", err)
 		return
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Time{}) // the server's request deadlines do not bound a session
+	defer func() { _ = conn.Close() }() // the session is over either way
+	_ = conn.SetDeadline(time.Time{})   // the server's request deadlines do not bound a session
 	if _, err := brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + api.ShellProtocol + "\r\n\r\n"); err != nil {
 		return
 	}
@@ -107,7 +107,7 @@ func (d *Daemon) handleShell(w http.ResponseWriter, r *http.Request, body []byte
 		d.pumpShellInput(ctx, bufio.NewReader(brw.Reader), sess, req.Stdin, idle)
 	}()
 	go func() { <-ctx.Done(); _ = sess.Close() }() // unblocks Output when the tenant goes
-	_ = sess.Output(out, errOut) // ends with the command's output (or the session)
+	_ = sess.Output(out, errOut)                   // ends with the command's output (or the session)
 	code, err := sess.ExitCode(context.WithoutCancel(ctx))
 	mu.Lock()
 	defer mu.Unlock()

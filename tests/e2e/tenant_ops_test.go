@@ -80,7 +80,7 @@ func TestLeaseEventsShowOOMAndRestart(t *testing.T) {
 		}
 	}
 	// The engine starts it again: a second start after the OOM exit.
-	got = waitFor(t, "a restart", 30*time.Second, func() string {
+	waitFor(t, "a restart", 30*time.Second, func() string {
 		s := events()
 		if i := strings.Index(s, "exit code 137"); i >= 0 && strings.Contains(s[i:], "hog-0  started: restart 1 by the engine") {
 			return s + "\nRESTARTED"
