@@ -79,6 +79,7 @@ var fuzzTemplates = []sdk.Msg{
 	&markettypes.MsgCreateBid{}, &markettypes.MsgCloseBid{}, &markettypes.MsgAcceptBid{}, &markettypes.MsgStartLease{},
 	&markettypes.MsgCloseLease{}, &markettypes.MsgWithdrawLease{}, &markettypes.MsgUpdateParams{}, &markettypes.MsgDisputeLease{},
 	&escrowtypes.MsgDeposit{}, &escrowtypes.MsgWithdrawPayment{}, &escrowtypes.MsgUpdateParams{},
+	&escrowtypes.MsgSetAutoTopUp{}, &escrowtypes.MsgCancelAutoTopUp{},
 	&markettypes.MsgRetryParked{}, &escrowtypes.MsgRetryParked{}, &providertypes.MsgRetryParked{},
 	&audittypes.MsgSignProviderAttributes{}, &audittypes.MsgDeleteProviderAttributes{},
 }

@@ -29,6 +29,7 @@ type Invariant struct {
 func (app *App) Invariants() []Invariant {
 	return []Invariant{
 		{"escrow/balances", app.EscrowKeeper.BalanceInvariant},
+		{"escrow/topups", app.EscrowKeeper.TopUpInvariant},
 		{"provider/bonds", app.ProviderKeeper.BondInvariant},
 		{"market/deposits", app.MarketKeeper.DepositInvariant},
 		{"market/leases", app.leaseInvariant},

@@ -136,14 +136,14 @@ var (
 		"create-deployment", "update-deployment", "deposit", "close-deployment",
 		"create-bid", "close-bid", "accept-bid", "start-lease", "close-lease",
 		"withdraw-lease", "withdraw-payment", "bank-send", "dispute-lease",
-		"audit-sign", "audit-revoke",
+		"audit-sign", "audit-revoke", "auto-topup", "cancel-auto-topup",
 	}
 	simWeights = []int{
 		3, 1, 1, 1, 1,
 		4, 1, 2, 1,
 		8, 3, 3, 5, 2,
 		2, 2, 2, 4,
-		2, 1,
+		2, 1, 2, 1,
 	}
 )
 
@@ -372,6 +372,36 @@ func (s *sim) msg(kind string) (int, sdk.Msg) {
 			return owner, &escrowtypes.MsgDeposit{Depositor: s.addr(owner), Account: escrowtypes.AccountID{Owner: d.Owner, Dseq: d.Dseq}, Amount: s.coin(1, 20_000_000)}
 		}
 		return owner, &markettypes.MsgCloseDeployment{Owner: s.addr(owner), Dseq: d.Dseq}
+	case "auto-topup":
+		d, ok := pick(s, q, s.c.App.MarketKeeper.Deployments)
+		if !ok {
+			return 0, nil
+		}
+		// The owner mostly, else a sponsor; a mistake asks for a limit
+		// below one refill.
+		payer := s.index(d.Owner)
+		if s.r.Intn(3) == 0 {
+			payer = s.tenant()
+		}
+		amount := s.coin(1_000_000, 10_000_000)
+		limit := sdk.NewCoin(amount.Denom, amount.Amount.MulRaw(int64(1+s.r.Intn(5))))
+		if s.mistake() {
+			limit = sdk.NewCoin(amount.Denom, amount.Amount.QuoRaw(2))
+		}
+		return payer, &escrowtypes.MsgSetAutoTopUp{Payer: s.addr(payer), Account: escrowtypes.AccountID{Owner: d.Owner, Dseq: d.Dseq}, Amount: amount, Limit: limit}
+	case "cancel-auto-topup":
+		tu, ok := pick(s, q, s.c.App.EscrowKeeper.AutoTopUps)
+		if !ok {
+			return 0, nil
+		}
+		sender := s.index(tu.Id.Owner)
+		if s.r.Intn(2) == 0 {
+			sender = s.index(tu.Payer)
+		}
+		if s.mistake() {
+			sender = s.tenant() // mostly a stranger: refused
+		}
+		return sender, &escrowtypes.MsgCancelAutoTopUp{Sender: s.addr(sender), Account: tu.Id}
 	case "create-bid":
 		o, ok := pick(s, q, s.c.App.MarketKeeper.Orders, func(o markettypes.Order) bool { return o.State == markettypes.ORDER_STATE_OPEN })
 		if !ok {

@@ -32,6 +32,9 @@ type Options struct {
 	Logs     io.Writer
 	// Wait bounds each waiting step (auction, start).
 	Wait time.Duration
+	// AutoTopUp, when positive, refills the deployment's escrow by this
+	// much whenever it would run dry soon, until TopUpLimit in all.
+	AutoTopUp, TopUpLimit sdk.Coin
 }
 
 // Step is one timed step of a deployment.
@@ -136,6 +139,13 @@ func (c *Client) Deploy(ctx context.Context, d *sdl.Deployment, store Store, opt
 	}
 	p.step("submitted")
 	p.printf("deployment %d created in block %d (tx %s…), deposit %s, manifest %s…", res.DSeq, txr.Height, txr.TxHash[:12], opts.Deposit, res.ManifestHash[:16])
+	if opts.AutoTopUp.IsValid() && opts.AutoTopUp.IsPositive() {
+		msg := &escrowtypes.MsgSetAutoTopUp{Payer: res.Owner, Account: escrowtypes.AccountID{Owner: res.Owner, Dseq: res.DSeq}, Amount: opts.AutoTopUp, Limit: opts.TopUpLimit}
+		if _, err := c.SendTx(ctx, msg); err != nil {
+			return res, fmt.Errorf("deployment %d created, but its automatic top-up was refused: %w (set it with 'gpunetd tx escrow auto-topup %s %d %s %s')", res.DSeq, err, res.Owner, res.DSeq, opts.AutoTopUp, opts.TopUpLimit)
+		}
+		p.printf("automatic top-up: %s whenever the escrow would run dry within the chain's horizon, %s in all", opts.AutoTopUp, opts.TopUpLimit)
+	}
 	return c.afterCreate(ctx, d, res, p, opts, store)
 }
 

@@ -28,6 +28,10 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "owner"}, {ProtoField: "dseq"}},
 				},
 				{
+					RpcMethod: "AutoTopUp", Use: "auto-topup [owner] [dseq]", Short: "Show a deployment's automatic refill: payer, amount, limit, spent, when due",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "owner"}, {ProtoField: "dseq"}},
+				},
+				{
 					RpcMethod: "ProviderPayments", Use: "provider-payments [provider]", Short: "List a provider's payments",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "provider"}},
 				},
@@ -38,6 +42,8 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 			EnhanceCustomCommand: true,
 			RpcCommandOptions: []*autocliv1.RpcCommandOptions{
 				{RpcMethod: "Deposit", Skip: true},         // cli.TxCmd
+				{RpcMethod: "SetAutoTopUp", Skip: true},    // cli.TxCmd
+				{RpcMethod: "CancelAutoTopUp", Skip: true}, // cli.TxCmd
 				{RpcMethod: "WithdrawPayment", Skip: true}, // x/market's withdraw-lease names leases, not payments
 				{RpcMethod: "UpdateParams", Skip: true},    // governance only
 				{RpcMethod: "RetryParked", Skip: true},     // governance only

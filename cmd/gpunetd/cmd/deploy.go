@@ -27,6 +27,8 @@ const (
 	flagFollow    = "follow"
 	flagWait      = "wait"
 	flagUpdate    = "update"
+	flagAutoTopUp = "auto-topup"
+	flagTopUpMax  = "topup-limit"
 )
 
 func tenantClient(cmd *cobra.Command) (*tenant.Client, client.Context, error) {
@@ -68,7 +70,8 @@ a provider cannot run leaves the previous one running. Transactions pay --fees, 
 --gas, or the simulated gas times --gas-adjustment (default 1.4 here).`,
 		Example: `gpunetd deploy examples/gpu-job.yaml --from tenant --deposit 10000000ugpn --follow
 gpunetd deploy examples/cpu-service.yaml --from tenant --output json
-gpunetd deploy examples/cpu-service.yaml --from tenant --update 42   # the same deployment, new version`,
+gpunetd deploy examples/cpu-service.yaml --from tenant --update 42   # the same deployment, new version
+gpunetd deploy examples/gpu-job.yaml --from tenant --auto-topup 5000000ugpn --topup-limit 50000000ugpn`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := sdl.Load(args[0])
@@ -106,6 +109,9 @@ gpunetd deploy examples/cpu-service.yaml --from tenant --update 42   # the same 
 			asJSON := jsonOutput(cmd)
 			opts := tenant.Options{Deposit: deposit, BidWindow: window, Follow: follow, SDLFile: args[0], Wait: wait,
 				Progress: cmd.ErrOrStderr(), Logs: cmd.OutOrStdout()}
+			if opts.AutoTopUp, opts.TopUpLimit, err = topUpFlags(cmd); err != nil {
+				return err
+			}
 			if asJSON {
 				opts.Logs = cmd.ErrOrStderr()
 			}
@@ -132,9 +138,32 @@ gpunetd deploy examples/cpu-service.yaml --from tenant --update 42   # the same 
 	cmd.Flags().Uint64(flagBidWindow, 0, "blocks the auction stays open (default: the chain's default)")
 	cmd.Flags().Bool(flagFollow, false, "stream logs until the job ends, then show how it closed and settled")
 	cmd.Flags().Duration(flagWait, 2*time.Minute, "how long to wait for each step (auction, start, close)")
+	cmd.Flags().String(flagAutoTopUp, "", "refill the escrow by this much whenever it would run dry soon, e.g. 5000000ugpn (needs --topup-limit)")
+	cmd.Flags().String(flagTopUpMax, "", "the most the automatic top-up pays in all, e.g. 50000000ugpn")
 	cmd.Flags().Uint64(flagUpdate, 0, "update this running deployment (dseq) in place to the file: same leases, escrow and volumes; new image, command, env or ports")
 	flags.AddTxFlagsToCmd(cmd)
 	return cmd
+}
+
+// topUpFlags reads --auto-topup and --topup-limit (both or neither).
+func topUpFlags(cmd *cobra.Command) (sdk.Coin, sdk.Coin, error) {
+	a, _ := cmd.Flags().GetString(flagAutoTopUp)
+	l, _ := cmd.Flags().GetString(flagTopUpMax)
+	if a == "" && l == "" {
+		return sdk.Coin{}, sdk.Coin{}, nil
+	}
+	if a == "" || l == "" {
+		return sdk.Coin{}, sdk.Coin{}, fmt.Errorf("--%s and --%s go together: how much per refill, and how much in all", flagAutoTopUp, flagTopUpMax)
+	}
+	amount, err := sdk.ParseCoinNormalized(a)
+	if err != nil || amount.Denom != gpncoin.Denom || !amount.IsPositive() {
+		return sdk.Coin{}, sdk.Coin{}, fmt.Errorf("--%s %q: give a positive amount in ugpn", flagAutoTopUp, a)
+	}
+	limit, err := sdk.ParseCoinNormalized(l)
+	if err != nil || limit.Denom != gpncoin.Denom || limit.Amount.LT(amount.Amount) {
+		return sdk.Coin{}, sdk.Coin{}, fmt.Errorf("--%s %q: give an amount in ugpn of at least one refill (%s)", flagTopUpMax, l, amount)
+	}
+	return amount, limit, nil
 }
 
 func depositFlag(ctx context.Context, cmd *cobra.Command, c *tenant.Client) (sdk.Coin, error) {

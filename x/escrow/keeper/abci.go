@@ -9,7 +9,9 @@ import (
 	"github.com/gpunet/gpunet/x/internal/sweep"
 )
 
-// EndBlocker closes the accounts that ran dry by this block's time: at most
+// EndBlocker refills the accounts whose automatic top-up is due (at most
+// max_topups_per_block), then closes the accounts that ran dry by this
+// block's time: at most
 // max_depletions_per_block of them, earliest first, the rest in the next
 // blocks. Each is settled to the last second its balance paid for, its
 // providers are paid, the market is told, and the dust is refunded. The work
@@ -21,7 +23,12 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return k.depletions().Run(ctx, k.now(ctx).Add(time.Nanosecond), int(params.MaxDepletionsPerBlock), k.deplete)
+	// Refills first: an account due for both is refilled, not closed.
+	bound := k.now(ctx).Add(time.Nanosecond)
+	if err := k.topUps().Run(ctx, bound, int(params.MaxTopupsPerBlock), k.refill); err != nil {
+		return err
+	}
+	return k.depletions().Run(ctx, bound, int(params.MaxDepletionsPerBlock), k.deplete)
 }
 
 // depletions is the sweep over the depletion queue.

@@ -156,6 +156,9 @@ func (k *Keeper) closeAccount(ctx context.Context, l *ledger, reason string) (sd
 			return sdk.Coin{}, err
 		}
 	}
+	if err := k.endTopUp(ctx, l.key, types.TopUpAccountClosed); err != nil {
+		return sdk.Coin{}, err
+	}
 	if err := k.Accounts.Remove(ctx, l.key); err != nil {
 		return sdk.Coin{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/gpunet/gpunet/x/internal/sweep"
+	"time"
 
 	"cosmossdk.io/collections"
 	sdkmath "cosmossdk.io/math"
@@ -50,6 +51,20 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 			return err
 		}
 	}
+	for _, t := range gs.AutoTopups {
+		key, err := k.accountKey(t.Id)
+		if err != nil {
+			return err
+		}
+		if err := k.AutoTopUps.Set(ctx, key, t); err != nil {
+			return err
+		}
+		if t.QueuedAt != nil {
+			if err := k.TopUpQueue.Set(ctx, collections.Join(*t.QueuedAt, key)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -73,10 +88,55 @@ func (k *Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error)
 	}); err != nil {
 		return nil, err
 	}
+	if err := k.AutoTopUps.Walk(ctx, nil, func(_ AccountKey, t types.AutoTopUp) (bool, error) {
+		gs.AutoTopups = append(gs.AutoTopups, t)
+		return false, nil
+	}); err != nil {
+		return nil, err
+	}
 	if gs.Parked, err = sweep.List(ctx, k.Parked); err != nil {
 		return nil, err
 	}
 	return gs, nil
+}
+
+// TopUpInvariant checks the refills' index: each refill's account exists,
+// it has spent at most its limit, and the queue holds exactly the refills'
+// due entries. It returns a description of the first mismatch, or "".
+func (k *Keeper) TopUpInvariant(ctx context.Context) (string, error) {
+	queued := 0
+	var bad string
+	if err := k.AutoTopUps.Walk(ctx, nil, func(key AccountKey, t types.AutoTopUp) (bool, error) {
+		if has, err := k.Accounts.Has(ctx, key); err != nil || !has {
+			bad = fmt.Sprintf("refill of %s has no account", t.Id.Name())
+			return true, err
+		}
+		if t.Spent.GT(t.Limit.Amount) {
+			bad = fmt.Sprintf("refill of %s spent %s past its limit %s", t.Id.Name(), t.Spent, t.Limit)
+			return true, nil
+		}
+		if t.QueuedAt != nil {
+			queued++
+			if has, err := k.TopUpQueue.Has(ctx, collections.Join(*t.QueuedAt, key)); err != nil || !has {
+				bad = fmt.Sprintf("refill of %s is due at %s but not queued", t.Id.Name(), t.QueuedAt)
+				return true, err
+			}
+		}
+		return false, nil
+	}); err != nil || bad != "" {
+		return bad, err
+	}
+	entries := 0
+	if err := k.TopUpQueue.Walk(ctx, nil, func(collections.Pair[time.Time, AccountKey]) (bool, error) {
+		entries++
+		return false, nil
+	}); err != nil {
+		return "", err
+	}
+	if entries != queued {
+		return fmt.Sprintf("the refill queue holds %d entries for %d queued refills", entries, queued), nil
+	}
+	return "", nil
 }
 
 // BalanceInvariant checks that the module account holds exactly Σ account

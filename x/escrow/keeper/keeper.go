@@ -52,6 +52,10 @@ type Keeper struct {
 	// Parked holds the due entries EndBlock could not process.
 	Parked         sweep.Parked
 	DepletionQueue collections.KeySet[collections.Pair[time.Time, AccountKey]]
+	// AutoTopUps are the accounts' automatic refills; TopUpQueue orders
+	// them by when the refill is due (depletion less the horizon).
+	AutoTopUps collections.Map[AccountKey, types.AutoTopUp]
+	TopUpQueue collections.KeySet[collections.Pair[time.Time, AccountKey]]
 }
 
 // NewKeeper builds the keeper and its schema.
@@ -73,6 +77,8 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		Payments:           collections.NewMap(sb, types.PaymentsKey, "payments", paymentKey, codec.CollValue[types.Payment](cdc)),
 		PaymentsByProvider: collections.NewKeySet(sb, types.PaymentsByProviderKey, "payments_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, paymentKey)),
 		DepletionQueue:     collections.NewKeySet(sb, types.DepletionQueueKey, "depletion_queue", collections.PairKeyCodec(sdk.TimeKey, accountKey)),
+		AutoTopUps:         collections.NewMap(sb, types.AutoTopUpsKey, "auto_topups", accountKey, codec.CollValue[types.AutoTopUp](cdc)),
+		TopUpQueue:         collections.NewKeySet(sb, types.TopUpQueueKey, "topup_queue", collections.PairKeyCodec(sdk.TimeKey, accountKey)),
 	}
 	schema, err := sb.Build()
 	if err != nil {
@@ -172,6 +178,9 @@ func (k *Keeper) save(ctx context.Context, l *ledger) error {
 		}
 	}
 	l.oldDue = l.account.DepletesAt
+	if err := k.requeueTopUp(ctx, l); err != nil {
+		return err
+	}
 	for _, p := range l.payments {
 		pk, _, err := k.paymentKey(p.Id)
 		if err != nil {

@@ -254,6 +254,9 @@ func TestGenesisRoundTrip(t *testing.T) {
 	if _, err := f.k.WithdrawPayment(f.ctx, f.paymentID(0, 1, 1)); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.k.SetAutoTopUp(f.ctx, id, f.addrs[2], coin(100), coin(300)); err != nil {
+		t.Fatal(err)
+	}
 	gs, err := f.k.ExportGenesis(f.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -271,9 +274,16 @@ func TestGenesisRoundTrip(t *testing.T) {
 	if gs.String() != again.String() {
 		t.Fatalf("genesis changed across import:\n%s\n%s", gs, again)
 	}
-	g.checkInvariant()
-	// The depletion index was rebuilt: the account still runs dry on time.
-	g.advance(2000 * time.Hour)
+	g.checkTopUps()
+	// The indexes were rebuilt: the sponsor's refills come, then the
+	// account runs dry.
+	sponsor := g.bank.of(g.addrs[2])
+	for range 40 {
+		g.advance(100 * time.Hour)
+	}
+	if got := sponsor - g.bank.of(g.addrs[2]); got != 300 {
+		t.Fatalf("the imported refill paid %d, want its limit 300", got)
+	}
 	if len(g.market.depleted) != 1 {
 		t.Fatal("imported account never ran dry")
 	}

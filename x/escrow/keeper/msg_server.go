@@ -2,10 +2,12 @@ package keeper
 
 import (
 	"context"
+	"time"
 
 	errorsmod "cosmossdk.io/errors"
 
 	"github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 )
 
 type msgServer struct{ *Keeper }
@@ -25,6 +27,31 @@ func (k msgServer) Deposit(ctx context.Context, msg *types.MsgDeposit) (*types.M
 		return nil, err
 	}
 	return &types.MsgDepositResponse{}, nil
+}
+
+// SetAutoTopUp sets the signer as the payer of an account's automatic
+// refills.
+func (k msgServer) SetAutoTopUp(ctx context.Context, msg *types.MsgSetAutoTopUp) (*types.MsgSetAutoTopUpResponse, error) {
+	payer, err := k.addressCodec.StringToBytes(msg.Payer)
+	if err != nil {
+		return nil, errorsmod.Wrapf(types.ErrInvalidAddress, "payer %q: %v", msg.Payer, err)
+	}
+	if err := k.Keeper.SetAutoTopUp(ctx, msg.Account, payer, msg.Amount, msg.Limit); err != nil {
+		return nil, err
+	}
+	return &types.MsgSetAutoTopUpResponse{}, nil
+}
+
+// CancelAutoTopUp ends an account's automatic refills.
+func (k msgServer) CancelAutoTopUp(ctx context.Context, msg *types.MsgCancelAutoTopUp) (*types.MsgCancelAutoTopUpResponse, error) {
+	sender, err := k.addressCodec.StringToBytes(msg.Sender)
+	if err != nil {
+		return nil, errorsmod.Wrapf(types.ErrInvalidAddress, "sender %q: %v", msg.Sender, err)
+	}
+	if err := k.Keeper.CancelAutoTopUp(ctx, msg.Account, sender); err != nil {
+		return nil, err
+	}
+	return &types.MsgCancelAutoTopUpResponse{}, nil
 }
 
 // WithdrawPayment pays out a payment to its provider; only the provider may.
@@ -54,15 +81,21 @@ func (k msgServer) UpdateParams(ctx context.Context, msg *types.MsgUpdateParams)
 }
 
 // RetryParked puts the entries an EndBlock sweep parked back on their
-// queue ("depletions"); only the authority may.
+// queue ("depletions" or "topups"); only the authority may.
 func (k msgServer) RetryParked(ctx context.Context, msg *types.MsgRetryParked) (*types.MsgRetryParkedResponse, error) {
 	if msg.Authority != k.authority {
 		return nil, errorsmod.Wrapf(types.ErrUnauthorized, "expected %s, got %s", k.authority, msg.Authority)
 	}
-	if msg.Queue != "depletions" {
-		return nil, errorsmod.Wrapf(types.ErrInvalidParams, "no queue %q: depletions", msg.Queue)
+	var q sweep.Queue[time.Time, AccountKey]
+	switch msg.Queue {
+	case "depletions":
+		q = k.depletions()
+	case "topups":
+		q = k.topUps()
+	default:
+		return nil, errorsmod.Wrapf(types.ErrInvalidParams, "no queue %q: depletions or topups", msg.Queue)
 	}
-	n, err := k.depletions().Retry(ctx)
+	n, err := q.Retry(ctx)
 	if err != nil {
 		return nil, err
 	}

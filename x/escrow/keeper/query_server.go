@@ -2,9 +2,12 @@ package keeper
 
 import (
 	"context"
+	"errors"
+
 	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	"cosmossdk.io/collections"
+	errorsmod "cosmossdk.io/errors"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/cosmos/cosmos-sdk/types/query"
@@ -47,6 +50,21 @@ func (q queryServer) AccountPayments(ctx context.Context, req *types.QueryAccoun
 		out[i] = *p
 	}
 	return &types.QueryPaymentsResponse{Payments: out}, nil
+}
+
+func (q queryServer) AutoTopUp(ctx context.Context, req *types.QueryAccountRequest) (*types.QueryAutoTopUpResponse, error) {
+	key, err := q.accountKey(types.AccountID{Owner: req.GetOwner(), Dseq: req.GetDseq()})
+	if err != nil {
+		return nil, err
+	}
+	tu, err := q.AutoTopUps.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil, errorsmod.Wrapf(types.ErrAccountNotFound, "account %s/%d has no automatic refill", req.GetOwner(), req.GetDseq())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &types.QueryAutoTopUpResponse{AutoTopup: tu}, nil
 }
 
 func (q queryServer) ProviderPayments(ctx context.Context, req *types.QueryProviderPaymentsRequest) (*types.QueryPaymentsResponse, error) {

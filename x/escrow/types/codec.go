@@ -8,6 +8,6 @@ import (
 
 // RegisterInterfaces registers the module's messages.
 func RegisterInterfaces(registry codectypes.InterfaceRegistry) {
-	registry.RegisterImplementations((*sdk.Msg)(nil), &MsgDeposit{}, &MsgWithdrawPayment{}, &MsgUpdateParams{}, &MsgRetryParked{})
+	registry.RegisterImplementations((*sdk.Msg)(nil), &MsgDeposit{}, &MsgSetAutoTopUp{}, &MsgCancelAutoTopUp{}, &MsgWithdrawPayment{}, &MsgUpdateParams{}, &MsgRetryParked{})
 	msgservice.RegisterMsgServiceDesc(registry, &_Msg_serviceDesc)
 }

@@ -376,6 +376,270 @@ func (m *EventAccountClosed) GetRefund() types.Coin {
 	return types.Coin{}
 }
 
+// EventAutoTopUpSet is emitted when a deployment's automatic refill is set
+// or replaced.
+type EventAutoTopUpSet struct {
+	Id     AccountID  `protobuf:"bytes,1,opt,name=id,proto3" json:"id"`
+	Payer  string     `protobuf:"bytes,2,opt,name=payer,proto3" json:"payer,omitempty"`
+	Amount types.Coin `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount"`
+	Limit  types.Coin `protobuf:"bytes,4,opt,name=limit,proto3" json:"limit"`
+}
+
+func (m *EventAutoTopUpSet) Reset()         { *m = EventAutoTopUpSet{} }
+func (m *EventAutoTopUpSet) String() string { return proto.CompactTextString(m) }
+func (*EventAutoTopUpSet) ProtoMessage()    {}
+func (*EventAutoTopUpSet) Descriptor() ([]byte, []int) {
+	return fileDescriptor_f984dc044dfd2396, []int{6}
+}
+func (m *EventAutoTopUpSet) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventAutoTopUpSet) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventAutoTopUpSet.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventAutoTopUpSet) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventAutoTopUpSet.Merge(m, src)
+}
+func (m *EventAutoTopUpSet) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventAutoTopUpSet) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventAutoTopUpSet.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventAutoTopUpSet proto.InternalMessageInfo
+
+func (m *EventAutoTopUpSet) GetId() AccountID {
+	if m != nil {
+		return m.Id
+	}
+	return AccountID{}
+}
+
+func (m *EventAutoTopUpSet) GetPayer() string {
+	if m != nil {
+		return m.Payer
+	}
+	return ""
+}
+
+func (m *EventAutoTopUpSet) GetAmount() types.Coin {
+	if m != nil {
+		return m.Amount
+	}
+	return types.Coin{}
+}
+
+func (m *EventAutoTopUpSet) GetLimit() types.Coin {
+	if m != nil {
+		return m.Limit
+	}
+	return types.Coin{}
+}
+
+// EventAutoTopUp is emitted on every automatic refill.
+type EventAutoTopUp struct {
+	Id     AccountID  `protobuf:"bytes,1,opt,name=id,proto3" json:"id"`
+	Payer  string     `protobuf:"bytes,2,opt,name=payer,proto3" json:"payer,omitempty"`
+	Amount types.Coin `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount"`
+	// spent is what the refills have paid in all, this one included.
+	Spent types.Coin `protobuf:"bytes,4,opt,name=spent,proto3" json:"spent"`
+}
+
+func (m *EventAutoTopUp) Reset()         { *m = EventAutoTopUp{} }
+func (m *EventAutoTopUp) String() string { return proto.CompactTextString(m) }
+func (*EventAutoTopUp) ProtoMessage()    {}
+func (*EventAutoTopUp) Descriptor() ([]byte, []int) {
+	return fileDescriptor_f984dc044dfd2396, []int{7}
+}
+func (m *EventAutoTopUp) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventAutoTopUp) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventAutoTopUp.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventAutoTopUp) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventAutoTopUp.Merge(m, src)
+}
+func (m *EventAutoTopUp) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventAutoTopUp) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventAutoTopUp.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventAutoTopUp proto.InternalMessageInfo
+
+func (m *EventAutoTopUp) GetId() AccountID {
+	if m != nil {
+		return m.Id
+	}
+	return AccountID{}
+}
+
+func (m *EventAutoTopUp) GetPayer() string {
+	if m != nil {
+		return m.Payer
+	}
+	return ""
+}
+
+func (m *EventAutoTopUp) GetAmount() types.Coin {
+	if m != nil {
+		return m.Amount
+	}
+	return types.Coin{}
+}
+
+func (m *EventAutoTopUp) GetSpent() types.Coin {
+	if m != nil {
+		return m.Spent
+	}
+	return types.Coin{}
+}
+
+// EventAutoTopUpFailed is emitted when a refill was due and the payer could
+// not pay it; the account runs dry as without a top-up unless funded.
+type EventAutoTopUpFailed struct {
+	Id     AccountID `protobuf:"bytes,1,opt,name=id,proto3" json:"id"`
+	Payer  string    `protobuf:"bytes,2,opt,name=payer,proto3" json:"payer,omitempty"`
+	Reason string    `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+}
+
+func (m *EventAutoTopUpFailed) Reset()         { *m = EventAutoTopUpFailed{} }
+func (m *EventAutoTopUpFailed) String() string { return proto.CompactTextString(m) }
+func (*EventAutoTopUpFailed) ProtoMessage()    {}
+func (*EventAutoTopUpFailed) Descriptor() ([]byte, []int) {
+	return fileDescriptor_f984dc044dfd2396, []int{8}
+}
+func (m *EventAutoTopUpFailed) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventAutoTopUpFailed) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventAutoTopUpFailed.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventAutoTopUpFailed) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventAutoTopUpFailed.Merge(m, src)
+}
+func (m *EventAutoTopUpFailed) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventAutoTopUpFailed) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventAutoTopUpFailed.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventAutoTopUpFailed proto.InternalMessageInfo
+
+func (m *EventAutoTopUpFailed) GetId() AccountID {
+	if m != nil {
+		return m.Id
+	}
+	return AccountID{}
+}
+
+func (m *EventAutoTopUpFailed) GetPayer() string {
+	if m != nil {
+		return m.Payer
+	}
+	return ""
+}
+
+func (m *EventAutoTopUpFailed) GetReason() string {
+	if m != nil {
+		return m.Reason
+	}
+	return ""
+}
+
+// EventAutoTopUpEnded is emitted when a deployment's automatic refill
+// ends: limit_reached, cancelled, or account_closed.
+type EventAutoTopUpEnded struct {
+	Id     AccountID `protobuf:"bytes,1,opt,name=id,proto3" json:"id"`
+	Payer  string    `protobuf:"bytes,2,opt,name=payer,proto3" json:"payer,omitempty"`
+	Reason string    `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+}
+
+func (m *EventAutoTopUpEnded) Reset()         { *m = EventAutoTopUpEnded{} }
+func (m *EventAutoTopUpEnded) String() string { return proto.CompactTextString(m) }
+func (*EventAutoTopUpEnded) ProtoMessage()    {}
+func (*EventAutoTopUpEnded) Descriptor() ([]byte, []int) {
+	return fileDescriptor_f984dc044dfd2396, []int{9}
+}
+func (m *EventAutoTopUpEnded) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventAutoTopUpEnded) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventAutoTopUpEnded.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventAutoTopUpEnded) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventAutoTopUpEnded.Merge(m, src)
+}
+func (m *EventAutoTopUpEnded) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventAutoTopUpEnded) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventAutoTopUpEnded.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventAutoTopUpEnded proto.InternalMessageInfo
+
+func (m *EventAutoTopUpEnded) GetId() AccountID {
+	if m != nil {
+		return m.Id
+	}
+	return AccountID{}
+}
+
+func (m *EventAutoTopUpEnded) GetPayer() string {
+	if m != nil {
+		return m.Payer
+	}
+	return ""
+}
+
+func (m *EventAutoTopUpEnded) GetReason() string {
+	if m != nil {
+		return m.Reason
+	}
+	return ""
+}
+
 func init() {
 	proto.RegisterType((*EventAccountCreated)(nil), "gpunet.escrow.v1.EventAccountCreated")
 	proto.RegisterType((*EventAccountDeposited)(nil), "gpunet.escrow.v1.EventAccountDeposited")
@@ -383,39 +647,49 @@ func init() {
 	proto.RegisterType((*EventPaymentWithdrawn)(nil), "gpunet.escrow.v1.EventPaymentWithdrawn")
 	proto.RegisterType((*EventPaymentClosed)(nil), "gpunet.escrow.v1.EventPaymentClosed")
 	proto.RegisterType((*EventAccountClosed)(nil), "gpunet.escrow.v1.EventAccountClosed")
+	proto.RegisterType((*EventAutoTopUpSet)(nil), "gpunet.escrow.v1.EventAutoTopUpSet")
+	proto.RegisterType((*EventAutoTopUp)(nil), "gpunet.escrow.v1.EventAutoTopUp")
+	proto.RegisterType((*EventAutoTopUpFailed)(nil), "gpunet.escrow.v1.EventAutoTopUpFailed")
+	proto.RegisterType((*EventAutoTopUpEnded)(nil), "gpunet.escrow.v1.EventAutoTopUpEnded")
 }
 
 func init() { proto.RegisterFile("gpunet/escrow/v1/events.proto", fileDescriptor_f984dc044dfd2396) }
 
 var fileDescriptor_f984dc044dfd2396 = []byte{
-	// 431 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0x9c, 0x93, 0xbf, 0x6f, 0xd4, 0x30,
-	0x14, 0xc7, 0xcf, 0xd7, 0x70, 0xa8, 0x66, 0x41, 0xe6, 0x87, 0x42, 0x81, 0x80, 0xb2, 0xc0, 0x64,
-	0x2b, 0x54, 0x08, 0x31, 0xb6, 0x57, 0x06, 0x26, 0x50, 0x17, 0x24, 0x18, 0x90, 0x93, 0x3c, 0xd2,
-	0x08, 0xe2, 0x17, 0xd9, 0x4e, 0x4a, 0x67, 0xfe, 0x01, 0x46, 0x56, 0xfe, 0x9b, 0x8e, 0x1d, 0x99,
-	0x10, 0xba, 0x9b, 0xf8, 0x2f, 0x50, 0x6c, 0x47, 0x50, 0x54, 0x44, 0x74, 0xd3, 0xf9, 0xfc, 0xbe,
-	0x5f, 0x7f, 0x3f, 0x7a, 0x79, 0x8f, 0xde, 0xad, 0xda, 0x4e, 0x81, 0x15, 0x60, 0x0a, 0x8d, 0xc7,
-	0xa2, 0xcf, 0x04, 0xf4, 0xa0, 0xac, 0xe1, 0xad, 0x46, 0x8b, 0xec, 0xaa, 0x2f, 0x73, 0x5f, 0xe6,
-	0x7d, 0xb6, 0x93, 0x14, 0x68, 0x1a, 0x34, 0x22, 0x97, 0x06, 0x44, 0x9f, 0xe5, 0x60, 0x65, 0x26,
-	0x0a, 0xac, 0x95, 0x77, 0xec, 0x5c, 0xaf, 0xb0, 0x42, 0x77, 0x14, 0xc3, 0x29, 0xdc, 0x5e, 0x10,
-	0xe3, 0x5f, 0x74, 0xe5, 0xf4, 0x13, 0xa1, 0xd7, 0x9e, 0x0d, 0xb9, 0x7b, 0x45, 0x81, 0x9d, 0xb2,
-	0x4b, 0x0d, 0xd2, 0x42, 0xc9, 0x32, 0x3a, 0xaf, 0xcb, 0x98, 0xdc, 0x27, 0x0f, 0xaf, 0x3c, 0xba,
-	0xcd, 0xff, 0x66, 0xe1, 0x41, 0xfd, 0xfc, 0x60, 0x3f, 0x3a, 0xfd, 0x7e, 0x6f, 0x76, 0x38, 0xaf,
-	0x4b, 0xf6, 0x94, 0x5e, 0x2e, 0xa1, 0x45, 0x53, 0xdb, 0x78, 0xee, 0x7c, 0xb7, 0xb8, 0x27, 0xe6,
-	0x03, 0x31, 0x0f, 0xc4, 0x7c, 0x89, 0xb5, 0x0a, 0xae, 0x51, 0x9f, 0x7e, 0x25, 0xf4, 0xc6, 0x9f,
-	0x14, 0x07, 0xfe, 0x7e, 0x33, 0x8e, 0x3b, 0x74, 0x3b, 0xbc, 0x8b, 0xda, 0x91, 0x6c, 0x1f, 0xfe,
-	0xbe, 0x60, 0x4f, 0xe8, 0x42, 0x36, 0x83, 0x27, 0xde, 0x9a, 0x06, 0x19, 0xe4, 0xe9, 0x1b, 0xca,
-	0x1c, 0xe2, 0x4b, 0x79, 0xd2, 0x80, 0xb2, 0x2f, 0x5a, 0x50, 0xff, 0xe7, 0x0b, 0xe2, 0x73, 0x7c,
-	0x8c, 0x46, 0x5a, 0x5a, 0x08, 0x68, 0xee, 0x9c, 0xfe, 0x1c, 0x1b, 0x10, 0x0c, 0xaf, 0x6a, 0x7b,
-	0x54, 0x6a, 0x79, 0xac, 0x36, 0x09, 0x78, 0x4c, 0x2f, 0x55, 0x1a, 0x8d, 0x99, 0xfa, 0x19, 0xbc,
-	0x9a, 0xed, 0xd2, 0xc8, 0xca, 0xf7, 0x30, 0xb5, 0x2f, 0x4e, 0xcc, 0x32, 0xba, 0xa5, 0xc0, 0xc6,
-	0xd1, 0x34, 0xcf, 0xa0, 0x4d, 0xdf, 0x9e, 0x6f, 0xe4, 0xf2, 0x03, 0x9a, 0xcd, 0x1a, 0x79, 0x93,
-	0x2e, 0x34, 0x48, 0x83, 0x2a, 0xb4, 0x32, 0xfc, 0x4b, 0xbf, 0x90, 0x90, 0x30, 0xce, 0xf4, 0xa4,
-	0x84, 0x8b, 0x46, 0xe9, 0x1f, 0x09, 0xc3, 0x10, 0x69, 0x78, 0xd7, 0xa9, 0x72, 0xf2, 0x10, 0x79,
-	0xf9, 0xfe, 0xde, 0xe9, 0x2a, 0x21, 0x67, 0xab, 0x84, 0xfc, 0x58, 0x25, 0xe4, 0xf3, 0x3a, 0x99,
-	0x9d, 0xad, 0x93, 0xd9, 0xb7, 0x75, 0x32, 0x7b, 0xfd, 0xa0, 0xaa, 0xed, 0x51, 0x97, 0xf3, 0x02,
-	0x1b, 0x11, 0x56, 0x36, 0xfc, 0x7c, 0x1c, 0x77, 0xd7, 0x9e, 0xb4, 0x60, 0xf2, 0x85, 0x5b, 0xdc,
-	0xdd, 0x5f, 0x01, 0x00, 0x00, 0xff, 0xff, 0x4b, 0xe9, 0x15, 0x21, 0x40, 0x04, 0x00, 0x00,
+	// 523 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xcc, 0x95, 0x41, 0x8b, 0xd3, 0x4e,
+	0x18, 0xc6, 0x3b, 0x6d, 0xb7, 0x7f, 0x76, 0xfe, 0x20, 0x1a, 0xab, 0xd4, 0x55, 0xa3, 0xe4, 0xa2,
+	0xa7, 0x09, 0x71, 0x11, 0xf1, 0xb8, 0xdb, 0x5d, 0xc1, 0x93, 0xb2, 0x2a, 0x82, 0x1e, 0x64, 0x9a,
+	0xbc, 0x66, 0x07, 0x9b, 0x79, 0x43, 0x66, 0x92, 0xda, 0xb3, 0x5f, 0xc0, 0xa3, 0x57, 0xbf, 0xcd,
+	0x0a, 0x1e, 0xf6, 0xe8, 0x49, 0xa4, 0x3d, 0xf9, 0x2d, 0x24, 0x99, 0x09, 0x6b, 0xa4, 0x62, 0xc8,
+	0x41, 0x3c, 0x75, 0x32, 0xf3, 0xbc, 0x79, 0x7e, 0xef, 0x9b, 0x87, 0x0e, 0xbd, 0x1e, 0xa7, 0xb9,
+	0x04, 0xed, 0x83, 0x0a, 0x33, 0x5c, 0xf8, 0x45, 0xe0, 0x43, 0x01, 0x52, 0x2b, 0x96, 0x66, 0xa8,
+	0xd1, 0x39, 0x6f, 0x8e, 0x99, 0x39, 0x66, 0x45, 0xb0, 0xe3, 0x86, 0xa8, 0x12, 0x54, 0xfe, 0x8c,
+	0x2b, 0xf0, 0x8b, 0x60, 0x06, 0x9a, 0x07, 0x7e, 0x88, 0x42, 0x9a, 0x8a, 0x9d, 0x71, 0x8c, 0x31,
+	0x56, 0x4b, 0xbf, 0x5c, 0xd9, 0xdd, 0x0d, 0x36, 0xe6, 0x8d, 0xd5, 0xb1, 0xf7, 0x8e, 0xd0, 0x8b,
+	0x87, 0xa5, 0xef, 0x5e, 0x18, 0x62, 0x2e, 0xf5, 0x34, 0x03, 0xae, 0x21, 0x72, 0x02, 0xda, 0x17,
+	0xd1, 0x84, 0xdc, 0x24, 0xb7, 0xff, 0xbf, 0x73, 0x95, 0xfd, 0xca, 0xc2, 0xac, 0xfa, 0xe1, 0xc1,
+	0xfe, 0xf0, 0xe4, 0xeb, 0x8d, 0xde, 0x51, 0x5f, 0x44, 0xce, 0x7d, 0xfa, 0x5f, 0x04, 0x29, 0x2a,
+	0xa1, 0x27, 0xfd, 0xaa, 0xee, 0x0a, 0x33, 0xc4, 0xac, 0x24, 0x66, 0x96, 0x98, 0x4d, 0x51, 0x48,
+	0x5b, 0x55, 0xeb, 0xbd, 0x8f, 0x84, 0x5e, 0xfa, 0x99, 0xe2, 0xc0, 0xec, 0x77, 0xe3, 0xb8, 0x46,
+	0xb7, 0xed, 0x7b, 0x31, 0xab, 0x48, 0xb6, 0x8f, 0xce, 0x36, 0x9c, 0x7b, 0x74, 0xc4, 0x93, 0xb2,
+	0x66, 0x32, 0x68, 0x07, 0x69, 0xe5, 0xde, 0x4b, 0xea, 0x54, 0x88, 0x8f, 0xf9, 0x32, 0x01, 0xa9,
+	0x1f, 0xa5, 0x20, 0xff, 0xcc, 0x67, 0xc5, 0x0d, 0x3e, 0x87, 0x0e, 0x33, 0xae, 0xc1, 0xa2, 0x55,
+	0x6b, 0xef, 0x7b, 0x3d, 0x00, 0x5b, 0xf0, 0x5c, 0xe8, 0xe3, 0x28, 0xe3, 0x0b, 0xd9, 0xc5, 0xe0,
+	0x2e, 0xdd, 0x8a, 0x33, 0x54, 0xaa, 0xed, 0x67, 0x30, 0x6a, 0x67, 0x97, 0x0e, 0x35, 0x7f, 0x03,
+	0x6d, 0xe7, 0x52, 0x89, 0x9d, 0x80, 0x0e, 0x24, 0xe8, 0xc9, 0xb0, 0x5d, 0x4d, 0xa9, 0xf5, 0x5e,
+	0x35, 0x07, 0x39, 0x9d, 0xa3, 0xea, 0x36, 0xc8, 0xcb, 0x74, 0x94, 0x01, 0x57, 0x28, 0xed, 0x28,
+	0xed, 0x93, 0xf7, 0x81, 0x58, 0x87, 0x3a, 0xd3, 0xad, 0x1c, 0x36, 0x45, 0xe9, 0x37, 0x0e, 0x65,
+	0x88, 0x32, 0x78, 0x9d, 0xcb, 0xa8, 0x75, 0x88, 0x8c, 0xdc, 0xfb, 0x4c, 0xe8, 0x05, 0x83, 0x96,
+	0x6b, 0x7c, 0x8a, 0xe9, 0xb3, 0xf4, 0x09, 0xe8, 0x2e, 0x64, 0x63, 0xba, 0x95, 0xf2, 0x25, 0xd4,
+	0x01, 0x37, 0x0f, 0x9d, 0xc3, 0x5d, 0x46, 0x66, 0x2e, 0x12, 0xd1, 0xfa, 0x43, 0x1a, 0xb5, 0xf7,
+	0x89, 0xd0, 0x73, 0xcd, 0x76, 0xfe, 0x8d, 0x5e, 0x54, 0x0a, 0xb2, 0x7d, 0x2f, 0x95, 0xda, 0x5b,
+	0xd0, 0x71, 0xb3, 0x95, 0x07, 0x5c, 0xcc, 0xbb, 0xc5, 0x66, 0x73, 0x43, 0x67, 0x61, 0x1a, 0x34,
+	0xe2, 0x5a, 0xd4, 0xff, 0xc0, 0xb5, 0xf1, 0xa1, 0x8c, 0xfe, 0x82, 0xef, 0xfe, 0xde, 0xc9, 0xca,
+	0x25, 0xa7, 0x2b, 0x97, 0x7c, 0x5b, 0xb9, 0xe4, 0xfd, 0xda, 0xed, 0x9d, 0xae, 0xdd, 0xde, 0x97,
+	0xb5, 0xdb, 0x7b, 0x71, 0x2b, 0x16, 0xfa, 0x38, 0x9f, 0xb1, 0x10, 0x13, 0xdf, 0x5e, 0x1f, 0xf6,
+	0xe7, 0x6d, 0x7d, 0x8f, 0xe8, 0x65, 0x0a, 0x6a, 0x36, 0xaa, 0x2e, 0x91, 0xdd, 0x1f, 0x01, 0x00,
+	0x00, 0xff, 0xff, 0x68, 0x72, 0x77, 0x57, 0xcc, 0x06, 0x00, 0x00,
 }
 
 func (m *EventAccountCreated) Marshal() (dAtA []byte, err error) {
@@ -704,6 +978,220 @@ func (m *EventAccountClosed) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	return len(dAtA) - i, nil
 }
 
+func (m *EventAutoTopUpSet) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventAutoTopUpSet) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventAutoTopUpSet) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Limit.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x22
+	{
+		size, err := m.Amount.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x1a
+	if len(m.Payer) > 0 {
+		i -= len(m.Payer)
+		copy(dAtA[i:], m.Payer)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Payer)))
+		i--
+		dAtA[i] = 0x12
+	}
+	{
+		size, err := m.Id.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *EventAutoTopUp) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventAutoTopUp) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventAutoTopUp) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Spent.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x22
+	{
+		size, err := m.Amount.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x1a
+	if len(m.Payer) > 0 {
+		i -= len(m.Payer)
+		copy(dAtA[i:], m.Payer)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Payer)))
+		i--
+		dAtA[i] = 0x12
+	}
+	{
+		size, err := m.Id.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *EventAutoTopUpFailed) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventAutoTopUpFailed) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventAutoTopUpFailed) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if len(m.Reason) > 0 {
+		i -= len(m.Reason)
+		copy(dAtA[i:], m.Reason)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Reason)))
+		i--
+		dAtA[i] = 0x1a
+	}
+	if len(m.Payer) > 0 {
+		i -= len(m.Payer)
+		copy(dAtA[i:], m.Payer)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Payer)))
+		i--
+		dAtA[i] = 0x12
+	}
+	{
+		size, err := m.Id.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *EventAutoTopUpEnded) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventAutoTopUpEnded) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventAutoTopUpEnded) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if len(m.Reason) > 0 {
+		i -= len(m.Reason)
+		copy(dAtA[i:], m.Reason)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Reason)))
+		i--
+		dAtA[i] = 0x1a
+	}
+	if len(m.Payer) > 0 {
+		i -= len(m.Payer)
+		copy(dAtA[i:], m.Payer)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Payer)))
+		i--
+		dAtA[i] = 0x12
+	}
+	{
+		size, err := m.Id.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
 func encodeVarintEvents(dAtA []byte, offset int, v uint64) int {
 	offset -= sovEvents(v)
 	base := offset
@@ -806,6 +1294,82 @@ func (m *EventAccountClosed) Size() (n int) {
 	}
 	l = m.Refund.Size()
 	n += 1 + l + sovEvents(uint64(l))
+	return n
+}
+
+func (m *EventAutoTopUpSet) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Id.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = len(m.Payer)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	l = m.Amount.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = m.Limit.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	return n
+}
+
+func (m *EventAutoTopUp) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Id.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = len(m.Payer)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	l = m.Amount.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = m.Spent.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	return n
+}
+
+func (m *EventAutoTopUpFailed) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Id.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = len(m.Payer)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	l = len(m.Reason)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	return n
+}
+
+func (m *EventAutoTopUpEnded) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Id.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	l = len(m.Payer)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	l = len(m.Reason)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
 	return n
 }
 
@@ -1617,6 +2181,662 @@ func (m *EventAccountClosed) Unmarshal(dAtA []byte) error {
 			if err := m.Refund.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventAutoTopUpSet) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventAutoTopUpSet: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventAutoTopUpSet: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Id", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Id.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Payer", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Payer = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Amount", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Amount.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 4:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Limit", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Limit.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventAutoTopUp) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventAutoTopUp: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventAutoTopUp: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Id", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Id.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Payer", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Payer = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Amount", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Amount.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 4:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Spent", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Spent.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventAutoTopUpFailed) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventAutoTopUpFailed: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventAutoTopUpFailed: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Id", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Id.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Payer", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Payer = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Reason", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Reason = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventAutoTopUpEnded) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventAutoTopUpEnded: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventAutoTopUpEnded: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Id", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Id.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Payer", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Payer = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Reason", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Reason = string(dAtA[iNdEx:postIndex])
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex

@@ -51,5 +51,27 @@ func (gs GenesisState) Validate(ac address.Codec) error {
 			return fmt.Errorf("payments[%d] (%s): rate must be positive and withdrawn ≤ accrued", i, p.Id.Name())
 		}
 	}
+	denoms := map[string]string{}
+	for _, a := range gs.Accounts {
+		denoms[a.Id.Name()] = a.Denom
+	}
+	topups := map[string]bool{}
+	for i, t := range gs.AutoTopups {
+		name := t.Id.Name()
+		switch {
+		case !accounts[name]:
+			return fmt.Errorf("auto_topups[%d]: account %s does not exist", i, name)
+		case topups[name]:
+			return fmt.Errorf("auto_topups[%d]: duplicate %s", i, name)
+		case t.Amount.Denom != denoms[name] || t.Limit.Denom != denoms[name] || !t.Amount.IsValid() || !t.Amount.IsPositive() || !t.Limit.IsValid() || t.Limit.Amount.LT(t.Amount.Amount):
+			return fmt.Errorf("auto_topups[%d] (%s): amount and limit must be positive %s, limit at least amount", i, name, denoms[name])
+		case t.Spent.IsNil() || t.Spent.IsNegative() || t.Spent.GT(t.Limit.Amount):
+			return fmt.Errorf("auto_topups[%d] (%s): spent must be within [0, limit]", i, name)
+		}
+		if _, err := ac.StringToBytes(t.Payer); err != nil {
+			return fmt.Errorf("auto_topups[%d] (%s): payer: %w", i, name, err)
+		}
+		topups[name] = true
+	}
 	return nil
 }

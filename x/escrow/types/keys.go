@@ -21,6 +21,15 @@ var (
 	PaymentsByProviderKey = collections.NewPrefix(3)
 	DepletionQueueKey     = collections.NewPrefix(4)
 	ParkedKey             = collections.NewPrefix(5)
+	AutoTopUpsKey         = collections.NewPrefix(6)
+	TopUpQueueKey         = collections.NewPrefix(7)
+)
+
+// Why an automatic refill ended (EventAutoTopUpEnded).
+const (
+	TopUpLimitReached  = "limit_reached"
+	TopUpCancelled     = "cancelled"
+	TopUpAccountClosed = "account_closed"
 )
 
 // Close reasons escrow itself reports.

@@ -128,6 +128,202 @@ func (m *MsgDepositResponse) XXX_DiscardUnknown() {
 
 var xxx_messageInfo_MsgDepositResponse proto.InternalMessageInfo
 
+// MsgSetAutoTopUp sets (or replaces) a deployment's automatic refill, paid
+// by the signer: amount per refill, limit in all. Replacing another
+// payer's top-up takes the owner (or that payer).
+type MsgSetAutoTopUp struct {
+	Payer   string     `protobuf:"bytes,1,opt,name=payer,proto3" json:"payer,omitempty"`
+	Account AccountID  `protobuf:"bytes,2,opt,name=account,proto3" json:"account"`
+	Amount  types.Coin `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount"`
+	Limit   types.Coin `protobuf:"bytes,4,opt,name=limit,proto3" json:"limit"`
+}
+
+func (m *MsgSetAutoTopUp) Reset()         { *m = MsgSetAutoTopUp{} }
+func (m *MsgSetAutoTopUp) String() string { return proto.CompactTextString(m) }
+func (*MsgSetAutoTopUp) ProtoMessage()    {}
+func (*MsgSetAutoTopUp) Descriptor() ([]byte, []int) {
+	return fileDescriptor_cfd77024a78625f7, []int{2}
+}
+func (m *MsgSetAutoTopUp) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *MsgSetAutoTopUp) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_MsgSetAutoTopUp.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *MsgSetAutoTopUp) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_MsgSetAutoTopUp.Merge(m, src)
+}
+func (m *MsgSetAutoTopUp) XXX_Size() int {
+	return m.Size()
+}
+func (m *MsgSetAutoTopUp) XXX_DiscardUnknown() {
+	xxx_messageInfo_MsgSetAutoTopUp.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_MsgSetAutoTopUp proto.InternalMessageInfo
+
+func (m *MsgSetAutoTopUp) GetPayer() string {
+	if m != nil {
+		return m.Payer
+	}
+	return ""
+}
+
+func (m *MsgSetAutoTopUp) GetAccount() AccountID {
+	if m != nil {
+		return m.Account
+	}
+	return AccountID{}
+}
+
+func (m *MsgSetAutoTopUp) GetAmount() types.Coin {
+	if m != nil {
+		return m.Amount
+	}
+	return types.Coin{}
+}
+
+func (m *MsgSetAutoTopUp) GetLimit() types.Coin {
+	if m != nil {
+		return m.Limit
+	}
+	return types.Coin{}
+}
+
+type MsgSetAutoTopUpResponse struct {
+}
+
+func (m *MsgSetAutoTopUpResponse) Reset()         { *m = MsgSetAutoTopUpResponse{} }
+func (m *MsgSetAutoTopUpResponse) String() string { return proto.CompactTextString(m) }
+func (*MsgSetAutoTopUpResponse) ProtoMessage()    {}
+func (*MsgSetAutoTopUpResponse) Descriptor() ([]byte, []int) {
+	return fileDescriptor_cfd77024a78625f7, []int{3}
+}
+func (m *MsgSetAutoTopUpResponse) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *MsgSetAutoTopUpResponse) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_MsgSetAutoTopUpResponse.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *MsgSetAutoTopUpResponse) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_MsgSetAutoTopUpResponse.Merge(m, src)
+}
+func (m *MsgSetAutoTopUpResponse) XXX_Size() int {
+	return m.Size()
+}
+func (m *MsgSetAutoTopUpResponse) XXX_DiscardUnknown() {
+	xxx_messageInfo_MsgSetAutoTopUpResponse.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_MsgSetAutoTopUpResponse proto.InternalMessageInfo
+
+type MsgCancelAutoTopUp struct {
+	// sender is the deployment's owner or the top-up's payer.
+	Sender  string    `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
+	Account AccountID `protobuf:"bytes,2,opt,name=account,proto3" json:"account"`
+}
+
+func (m *MsgCancelAutoTopUp) Reset()         { *m = MsgCancelAutoTopUp{} }
+func (m *MsgCancelAutoTopUp) String() string { return proto.CompactTextString(m) }
+func (*MsgCancelAutoTopUp) ProtoMessage()    {}
+func (*MsgCancelAutoTopUp) Descriptor() ([]byte, []int) {
+	return fileDescriptor_cfd77024a78625f7, []int{4}
+}
+func (m *MsgCancelAutoTopUp) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *MsgCancelAutoTopUp) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_MsgCancelAutoTopUp.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *MsgCancelAutoTopUp) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_MsgCancelAutoTopUp.Merge(m, src)
+}
+func (m *MsgCancelAutoTopUp) XXX_Size() int {
+	return m.Size()
+}
+func (m *MsgCancelAutoTopUp) XXX_DiscardUnknown() {
+	xxx_messageInfo_MsgCancelAutoTopUp.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_MsgCancelAutoTopUp proto.InternalMessageInfo
+
+func (m *MsgCancelAutoTopUp) GetSender() string {
+	if m != nil {
+		return m.Sender
+	}
+	return ""
+}
+
+func (m *MsgCancelAutoTopUp) GetAccount() AccountID {
+	if m != nil {
+		return m.Account
+	}
+	return AccountID{}
+}
+
+type MsgCancelAutoTopUpResponse struct {
+}
+
+func (m *MsgCancelAutoTopUpResponse) Reset()         { *m = MsgCancelAutoTopUpResponse{} }
+func (m *MsgCancelAutoTopUpResponse) String() string { return proto.CompactTextString(m) }
+func (*MsgCancelAutoTopUpResponse) ProtoMessage()    {}
+func (*MsgCancelAutoTopUpResponse) Descriptor() ([]byte, []int) {
+	return fileDescriptor_cfd77024a78625f7, []int{5}
+}
+func (m *MsgCancelAutoTopUpResponse) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *MsgCancelAutoTopUpResponse) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_MsgCancelAutoTopUpResponse.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *MsgCancelAutoTopUpResponse) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_MsgCancelAutoTopUpResponse.Merge(m, src)
+}
+func (m *MsgCancelAutoTopUpResponse) XXX_Size() int {
+	return m.Size()
+}
+func (m *MsgCancelAutoTopUpResponse) XXX_DiscardUnknown() {
+	xxx_messageInfo_MsgCancelAutoTopUpResponse.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_MsgCancelAutoTopUpResponse proto.InternalMessageInfo
+
 type MsgWithdrawPayment struct {
 	// provider must be the payment's provider.
 	Provider string    `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
@@ -138,7 +334,7 @@ func (m *MsgWithdrawPayment) Reset()         { *m = MsgWithdrawPayment{} }
 func (m *MsgWithdrawPayment) String() string { return proto.CompactTextString(m) }
 func (*MsgWithdrawPayment) ProtoMessage()    {}
 func (*MsgWithdrawPayment) Descriptor() ([]byte, []int) {
-	return fileDescriptor_cfd77024a78625f7, []int{2}
+	return fileDescriptor_cfd77024a78625f7, []int{6}
 }
 func (m *MsgWithdrawPayment) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -189,7 +385,7 @@ func (m *MsgWithdrawPaymentResponse) Reset()         { *m = MsgWithdrawPaymentRe
 func (m *MsgWithdrawPaymentResponse) String() string { return proto.CompactTextString(m) }
 func (*MsgWithdrawPaymentResponse) ProtoMessage()    {}
 func (*MsgWithdrawPaymentResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_cfd77024a78625f7, []int{3}
+	return fileDescriptor_cfd77024a78625f7, []int{7}
 }
 func (m *MsgWithdrawPaymentResponse) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -234,7 +430,7 @@ func (m *MsgUpdateParams) Reset()         { *m = MsgUpdateParams{} }
 func (m *MsgUpdateParams) String() string { return proto.CompactTextString(m) }
 func (*MsgUpdateParams) ProtoMessage()    {}
 func (*MsgUpdateParams) Descriptor() ([]byte, []int) {
-	return fileDescriptor_cfd77024a78625f7, []int{4}
+	return fileDescriptor_cfd77024a78625f7, []int{8}
 }
 func (m *MsgUpdateParams) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -284,7 +480,7 @@ func (m *MsgUpdateParamsResponse) Reset()         { *m = MsgUpdateParamsResponse
 func (m *MsgUpdateParamsResponse) String() string { return proto.CompactTextString(m) }
 func (*MsgUpdateParamsResponse) ProtoMessage()    {}
 func (*MsgUpdateParamsResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_cfd77024a78625f7, []int{5}
+	return fileDescriptor_cfd77024a78625f7, []int{9}
 }
 func (m *MsgUpdateParamsResponse) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -324,7 +520,7 @@ func (m *MsgRetryParked) Reset()         { *m = MsgRetryParked{} }
 func (m *MsgRetryParked) String() string { return proto.CompactTextString(m) }
 func (*MsgRetryParked) ProtoMessage()    {}
 func (*MsgRetryParked) Descriptor() ([]byte, []int) {
-	return fileDescriptor_cfd77024a78625f7, []int{6}
+	return fileDescriptor_cfd77024a78625f7, []int{10}
 }
 func (m *MsgRetryParked) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -375,7 +571,7 @@ func (m *MsgRetryParkedResponse) Reset()         { *m = MsgRetryParkedResponse{}
 func (m *MsgRetryParkedResponse) String() string { return proto.CompactTextString(m) }
 func (*MsgRetryParkedResponse) ProtoMessage()    {}
 func (*MsgRetryParkedResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_cfd77024a78625f7, []int{7}
+	return fileDescriptor_cfd77024a78625f7, []int{11}
 }
 func (m *MsgRetryParkedResponse) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -414,6 +610,10 @@ func (m *MsgRetryParkedResponse) GetRetried() uint32 {
 func init() {
 	proto.RegisterType((*MsgDeposit)(nil), "gpunet.escrow.v1.MsgDeposit")
 	proto.RegisterType((*MsgDepositResponse)(nil), "gpunet.escrow.v1.MsgDepositResponse")
+	proto.RegisterType((*MsgSetAutoTopUp)(nil), "gpunet.escrow.v1.MsgSetAutoTopUp")
+	proto.RegisterType((*MsgSetAutoTopUpResponse)(nil), "gpunet.escrow.v1.MsgSetAutoTopUpResponse")
+	proto.RegisterType((*MsgCancelAutoTopUp)(nil), "gpunet.escrow.v1.MsgCancelAutoTopUp")
+	proto.RegisterType((*MsgCancelAutoTopUpResponse)(nil), "gpunet.escrow.v1.MsgCancelAutoTopUpResponse")
 	proto.RegisterType((*MsgWithdrawPayment)(nil), "gpunet.escrow.v1.MsgWithdrawPayment")
 	proto.RegisterType((*MsgWithdrawPaymentResponse)(nil), "gpunet.escrow.v1.MsgWithdrawPaymentResponse")
 	proto.RegisterType((*MsgUpdateParams)(nil), "gpunet.escrow.v1.MsgUpdateParams")
@@ -425,48 +625,56 @@ func init() {
 func init() { proto.RegisterFile("gpunet/escrow/v1/tx.proto", fileDescriptor_cfd77024a78625f7) }
 
 var fileDescriptor_cfd77024a78625f7 = []byte{
-	// 653 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0x9c, 0x54, 0x31, 0x6f, 0xd3, 0x40,
-	0x14, 0x8e, 0x5b, 0xda, 0x92, 0x2b, 0x50, 0xb0, 0x22, 0xea, 0x98, 0xd6, 0x04, 0x0b, 0x89, 0x52,
-	0xc0, 0x26, 0x01, 0x81, 0x94, 0x4e, 0x0d, 0x5d, 0x18, 0x22, 0x2a, 0x23, 0x84, 0x40, 0x48, 0xe8,
-	0x62, 0x9f, 0x5c, 0x0b, 0xd9, 0x67, 0xee, 0xce, 0x69, 0xb3, 0x21, 0x46, 0x16, 0xf8, 0x19, 0x8c,
-	0x1d, 0x18, 0x90, 0xf8, 0x03, 0x1d, 0x2b, 0x26, 0x26, 0x84, 0xda, 0x21, 0x3f, 0x82, 0x05, 0xdd,
-	0xf9, 0x6c, 0xa7, 0x71, 0x20, 0x15, 0x4b, 0x72, 0xef, 0xbd, 0xef, 0xbd, 0xf7, 0xbd, 0xef, 0xbd,
-	0x04, 0xd4, 0xfd, 0x38, 0x89, 0x10, 0xb3, 0x11, 0x75, 0x09, 0xde, 0xb5, 0xfb, 0x4d, 0x9b, 0xed,
-	0x59, 0x31, 0xc1, 0x0c, 0xab, 0x17, 0xd3, 0x90, 0x95, 0x86, 0xac, 0x7e, 0x53, 0xbf, 0x04, 0xc3,
-	0x20, 0xc2, 0xb6, 0xf8, 0x4c, 0x41, 0xba, 0xe1, 0x62, 0x1a, 0x62, 0x6a, 0xf7, 0x20, 0x45, 0x76,
-	0xbf, 0xd9, 0x43, 0x0c, 0x36, 0x6d, 0x17, 0x07, 0x91, 0x8c, 0x2f, 0xcb, 0x78, 0x48, 0x7d, 0x5e,
-	0x3c, 0xa4, 0xbe, 0x0c, 0xd4, 0xd3, 0xc0, 0x6b, 0x61, 0xd9, 0xa9, 0x21, 0x43, 0x35, 0x1f, 0xfb,
-	0x38, 0xf5, 0xf3, 0x97, 0xf4, 0xae, 0x96, 0x98, 0x4a, 0x62, 0x22, 0x6c, 0x0e, 0x15, 0x00, 0xba,
-	0xd4, 0xdf, 0x42, 0x31, 0xa6, 0x01, 0x53, 0x1f, 0x80, 0xaa, 0x97, 0x3e, 0x31, 0xd1, 0x94, 0x86,
-	0xb2, 0x56, 0xed, 0x68, 0xdf, 0xbf, 0xdc, 0xa9, 0xc9, 0x46, 0x9b, 0x9e, 0x47, 0x10, 0xa5, 0x4f,
-	0x19, 0x09, 0x22, 0xdf, 0x29, 0xa0, 0xea, 0x06, 0x58, 0x80, 0xae, 0x8b, 0x93, 0x88, 0x69, 0x33,
-	0x0d, 0x65, 0x6d, 0xb1, 0x75, 0xc5, 0x1a, 0x97, 0xc1, 0xda, 0x4c, 0x01, 0x8f, 0xb7, 0x3a, 0x67,
-	0x0e, 0x7e, 0x5e, 0xad, 0x38, 0x59, 0x86, 0xfa, 0x10, 0xcc, 0xc3, 0x50, 0xe4, 0xce, 0x8a, 0xdc,
-	0xba, 0x25, 0xdb, 0x71, 0x75, 0x2c, 0xa9, 0x8e, 0xf5, 0x08, 0x07, 0x91, 0xcc, 0x94, 0xf0, 0xf6,
-	0xad, 0xf7, 0xc3, 0xfd, 0xf5, 0x82, 0xc5, 0x87, 0xe1, 0xfe, 0xba, 0x76, 0x72, 0xdc, 0x62, 0x34,
-	0xb3, 0x06, 0xd4, 0xc2, 0x72, 0x10, 0x8d, 0x71, 0x44, 0x91, 0xf9, 0x4d, 0x11, 0xee, 0xe7, 0x01,
-	0xdb, 0xf1, 0x08, 0xdc, 0xdd, 0x86, 0x83, 0x10, 0x45, 0x4c, 0xbd, 0x0f, 0xce, 0xc6, 0x04, 0xf7,
-	0x03, 0x0f, 0x4d, 0x97, 0x21, 0x47, 0x72, 0x15, 0xe2, 0xb4, 0xc0, 0xdf, 0x55, 0x90, 0x1d, 0x0a,
-	0x15, 0x64, 0x46, 0xbb, 0xc5, 0x87, 0xc9, 0x6b, 0xf1, 0x59, 0x1a, 0xa5, 0x59, 0xc6, 0x68, 0x9a,
-	0x4f, 0x80, 0x5e, 0xf6, 0x66, 0xb3, 0xa9, 0x4d, 0x30, 0x1b, 0x21, 0x26, 0xf8, 0x9f, 0x42, 0x54,
-	0x8e, 0x35, 0xbf, 0x2a, 0x60, 0xa9, 0x4b, 0xfd, 0x67, 0xb1, 0x07, 0x19, 0xda, 0x86, 0x04, 0x86,
-	0x94, 0xdf, 0x04, 0x4c, 0xd8, 0x0e, 0x26, 0x01, 0x1b, 0x4c, 0xbf, 0x89, 0x1c, 0xaa, 0x6e, 0x80,
-	0xf9, 0x58, 0x54, 0x90, 0x62, 0x68, 0x93, 0xc4, 0xe0, 0xf1, 0x4e, 0x95, 0x13, 0xf8, 0x3c, 0xdc,
-	0x5f, 0x57, 0x1c, 0x99, 0xd2, 0xbe, 0x2b, 0x56, 0x9b, 0x17, 0xe3, 0x72, 0xac, 0x96, 0xe4, 0x18,
-	0xa5, 0x69, 0xd6, 0xc1, 0xf2, 0x98, 0x2b, 0x5f, 0xf2, 0x47, 0x05, 0x5c, 0xe8, 0x52, 0xdf, 0x41,
-	0x8c, 0x0c, 0xb6, 0x21, 0x79, 0x83, 0xbc, 0xff, 0x1e, 0xaa, 0x06, 0xe6, 0xde, 0x26, 0x28, 0x41,
-	0x62, 0xa6, 0xaa, 0x93, 0x1a, 0x6d, 0xbb, 0xcc, 0x76, 0xa5, 0xc4, 0x76, 0xa4, 0xbd, 0xd9, 0x02,
-	0x97, 0x4f, 0x7a, 0xf2, 0xa5, 0x69, 0x60, 0x81, 0x20, 0x46, 0x02, 0xe4, 0x09, 0x5a, 0xe7, 0x9d,
-	0xcc, 0x6c, 0xfd, 0x9e, 0x01, 0xb3, 0x5d, 0xea, 0xab, 0x5d, 0xb0, 0x90, 0xfd, 0x5c, 0x57, 0xca,
-	0x92, 0x16, 0x37, 0xae, 0x5f, 0xff, 0x57, 0x34, 0x6f, 0x88, 0xc0, 0xd2, 0xf8, 0xf5, 0x4f, 0x4e,
-	0x1c, 0x43, 0xe9, 0xb7, 0x4f, 0x83, 0xca, 0xdb, 0xbc, 0x02, 0xe7, 0x4e, 0x5c, 0xd5, 0xb5, 0x89,
-	0xd9, 0xa3, 0x10, 0xfd, 0xe6, 0x54, 0x48, 0x5e, 0xfd, 0x05, 0x58, 0x1c, 0xdd, 0x6e, 0x63, 0x62,
-	0xe6, 0x08, 0x42, 0x5f, 0x9b, 0x86, 0xc8, 0x4a, 0xeb, 0x73, 0xef, 0xf8, 0x61, 0x76, 0x36, 0x0f,
-	0x8e, 0x0c, 0xe5, 0xf0, 0xc8, 0x50, 0x7e, 0x1d, 0x19, 0xca, 0xa7, 0x63, 0xa3, 0x72, 0x78, 0x6c,
-	0x54, 0x7e, 0x1c, 0x1b, 0x95, 0x97, 0x37, 0xfc, 0x80, 0xed, 0x24, 0x3d, 0xcb, 0xc5, 0xa1, 0x2d,
-	0x97, 0x2e, 0xbf, 0xf6, 0xb2, 0xed, 0xb3, 0x41, 0x8c, 0x68, 0x6f, 0x5e, 0xfc, 0xe5, 0xde, 0xfb,
-	0x13, 0x00, 0x00, 0xff, 0xff, 0x44, 0x08, 0x80, 0x07, 0x3d, 0x06, 0x00, 0x00,
+	// 783 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xc4, 0x56, 0x3f, 0x6f, 0xd3, 0x4e,
+	0x18, 0x8e, 0xdb, 0x26, 0xfd, 0xe5, 0xda, 0x1f, 0x05, 0x2b, 0xa2, 0x89, 0x69, 0x43, 0xb0, 0x90,
+	0x28, 0xa5, 0xd8, 0x4d, 0xf8, 0x27, 0xa5, 0x53, 0xd2, 0x2e, 0x0c, 0x11, 0x55, 0x4a, 0x85, 0x40,
+	0x95, 0x90, 0x13, 0x9f, 0x5c, 0x8b, 0xda, 0x67, 0x7c, 0x97, 0xb4, 0xd9, 0x10, 0x23, 0x0b, 0x7c,
+	0x00, 0x3e, 0x00, 0x63, 0x07, 0x90, 0x90, 0x58, 0x18, 0x3b, 0x56, 0x4c, 0x4c, 0x08, 0xb5, 0x43,
+	0xbe, 0x06, 0x3a, 0xdf, 0xc5, 0x76, 0x6c, 0x87, 0x44, 0x30, 0xb0, 0xb4, 0xbe, 0x7b, 0x9f, 0xf7,
+	0x7d, 0x9f, 0xe7, 0xb9, 0xf7, 0x4e, 0x01, 0x05, 0xc3, 0xe9, 0xd8, 0x90, 0xa8, 0x10, 0xb7, 0x5d,
+	0x74, 0xa8, 0x76, 0xcb, 0x2a, 0x39, 0x52, 0x1c, 0x17, 0x11, 0x24, 0x5e, 0x64, 0x21, 0x85, 0x85,
+	0x94, 0x6e, 0x59, 0xba, 0xa4, 0x59, 0xa6, 0x8d, 0x54, 0xef, 0x2f, 0x03, 0x49, 0xc5, 0x36, 0xc2,
+	0x16, 0xc2, 0x6a, 0x4b, 0xc3, 0x50, 0xed, 0x96, 0x5b, 0x90, 0x68, 0x65, 0xb5, 0x8d, 0x4c, 0x9b,
+	0xc7, 0x17, 0x79, 0xdc, 0xc2, 0x06, 0x2d, 0x6e, 0x61, 0x83, 0x07, 0x0a, 0x2c, 0xf0, 0xdc, 0x5b,
+	0xa9, 0x6c, 0xc1, 0x43, 0x39, 0x03, 0x19, 0x88, 0xed, 0xd3, 0x2f, 0xbe, 0xbb, 0x1c, 0x63, 0xca,
+	0x89, 0x79, 0x61, 0xb9, 0x2f, 0x00, 0xd0, 0xc0, 0xc6, 0x16, 0x74, 0x10, 0x36, 0x89, 0x78, 0x1f,
+	0x64, 0x75, 0xf6, 0x89, 0xdc, 0xbc, 0x50, 0x12, 0x56, 0xb2, 0xf5, 0xfc, 0xb7, 0x8f, 0xb7, 0x73,
+	0xbc, 0x51, 0x4d, 0xd7, 0x5d, 0x88, 0xf1, 0x0e, 0x71, 0x4d, 0xdb, 0x68, 0x06, 0x50, 0x71, 0x03,
+	0xcc, 0x6a, 0xed, 0x36, 0xea, 0xd8, 0x24, 0x3f, 0x55, 0x12, 0x56, 0xe6, 0x2a, 0x57, 0x94, 0xa8,
+	0x0d, 0x4a, 0x8d, 0x01, 0x1e, 0x6e, 0xd5, 0x67, 0x4e, 0x7e, 0x5c, 0x4d, 0x35, 0x07, 0x19, 0xe2,
+	0x03, 0x90, 0xd1, 0x2c, 0x2f, 0x77, 0xda, 0xcb, 0x2d, 0x28, 0xbc, 0x1d, 0x75, 0x47, 0xe1, 0xee,
+	0x28, 0x9b, 0xc8, 0xb4, 0x79, 0x26, 0x87, 0x57, 0x6f, 0xbd, 0xee, 0x1f, 0xaf, 0x06, 0x2c, 0xde,
+	0xf4, 0x8f, 0x57, 0xf3, 0xc3, 0x72, 0x03, 0x69, 0x72, 0x0e, 0x88, 0xc1, 0xaa, 0x09, 0xb1, 0x83,
+	0x6c, 0x0c, 0xe5, 0xf7, 0x53, 0x60, 0xa1, 0x81, 0x8d, 0x1d, 0x48, 0x6a, 0x1d, 0x82, 0x1e, 0x23,
+	0x67, 0xd7, 0x11, 0x15, 0x90, 0x76, 0xb4, 0x1e, 0x1c, 0x6f, 0x00, 0x83, 0xfd, 0x1b, 0xf1, 0xe2,
+	0x3d, 0x90, 0x3e, 0x30, 0x2d, 0x93, 0xe4, 0x67, 0x26, 0xcb, 0x63, 0xe8, 0xea, 0x1a, 0xf5, 0x8c,
+	0x11, 0xa7, 0x7e, 0x2d, 0xc7, 0xfc, 0x0a, 0x5b, 0x21, 0x17, 0xc0, 0x62, 0x64, 0xcb, 0x77, 0xee,
+	0x93, 0xe0, 0x19, 0xba, 0xa9, 0xd9, 0x6d, 0x78, 0x10, 0x98, 0xb7, 0x0e, 0x32, 0x18, 0xda, 0xfa,
+	0x04, 0xee, 0x71, 0xdc, 0x5f, 0xd9, 0x57, 0x5d, 0xa7, 0x72, 0x78, 0x25, 0xaa, 0xa7, 0x14, 0xd3,
+	0x13, 0x21, 0x28, 0x2f, 0x01, 0x29, 0xbe, 0xeb, 0xab, 0xfa, 0xc2, 0x54, 0x3d, 0x31, 0xc9, 0xbe,
+	0xee, 0x6a, 0x87, 0xdb, 0x5a, 0xcf, 0x82, 0x36, 0x11, 0xef, 0x82, 0xff, 0x1c, 0x17, 0x75, 0xcd,
+	0x49, 0x74, 0xf9, 0x48, 0xaa, 0xcc, 0x61, 0x05, 0x46, 0x2b, 0xe3, 0x1d, 0x02, 0x65, 0x3c, 0xa3,
+	0x5a, 0xa1, 0xca, 0xfc, 0x5a, 0xc9, 0xda, 0x22, 0x34, 0xe5, 0x47, 0x9e, 0xb6, 0xc8, 0xee, 0x40,
+	0x9b, 0x58, 0x06, 0xd3, 0x36, 0x24, 0x1e, 0xff, 0x09, 0xe6, 0x85, 0x62, 0xe5, 0xcf, 0x82, 0x77,
+	0x3d, 0x76, 0x1d, 0x5d, 0x23, 0x70, 0x5b, 0x73, 0x35, 0x0b, 0xd3, 0x37, 0x42, 0xeb, 0x90, 0x7d,
+	0xe4, 0x9a, 0xa4, 0x37, 0xfe, 0x8d, 0xf0, 0xa1, 0xe2, 0x06, 0xc8, 0x38, 0x5e, 0x05, 0x6e, 0x46,
+	0x3e, 0xc9, 0x0c, 0x1a, 0xaf, 0x67, 0x29, 0x81, 0x0f, 0xfd, 0xe3, 0x55, 0xa1, 0xc9, 0x53, 0xd8,
+	0x39, 0x07, 0xc5, 0x92, 0x47, 0x37, 0x4c, 0x93, 0x8f, 0x6e, 0x78, 0xcb, 0x3f, 0xe4, 0xb7, 0x02,
+	0xb8, 0xd0, 0xc0, 0x46, 0x13, 0x12, 0xb7, 0xb7, 0xad, 0xb9, 0x2f, 0xa0, 0xfe, 0xc7, 0xa2, 0x72,
+	0x20, 0xfd, 0xb2, 0x03, 0x3b, 0xd0, 0xd3, 0x94, 0x6d, 0xb2, 0x45, 0x55, 0x8d, 0xb3, 0x5d, 0x8a,
+	0xb1, 0x0d, 0xb5, 0x97, 0x2b, 0xe0, 0xf2, 0xf0, 0x8e, 0x7f, 0x68, 0x79, 0x30, 0xeb, 0x42, 0xe2,
+	0x9a, 0x50, 0xf7, 0x68, 0xfd, 0xdf, 0x1c, 0x2c, 0x2b, 0x5f, 0x67, 0xc0, 0x74, 0x03, 0x1b, 0x62,
+	0x03, 0xcc, 0x0e, 0x9e, 0xef, 0xa5, 0xb8, 0xa5, 0xc1, 0x9b, 0x27, 0x5d, 0xff, 0x5d, 0xd4, 0x6f,
+	0xb8, 0x07, 0xe6, 0x87, 0x5e, 0xc3, 0x6b, 0x89, 0x59, 0x61, 0x88, 0x74, 0x73, 0x2c, 0xc4, 0xaf,
+	0x0e, 0xc1, 0x42, 0xf4, 0xc5, 0x48, 0xa6, 0x15, 0x41, 0x49, 0x6b, 0x93, 0xa0, 0xc2, 0x6d, 0xa2,
+	0x57, 0x38, 0xb9, 0x4d, 0x04, 0x35, 0xa2, 0xcd, 0xa8, 0x1b, 0xb5, 0x07, 0xe6, 0x87, 0xae, 0x46,
+	0xb2, 0x57, 0x61, 0xc8, 0x08, 0xaf, 0x92, 0xc6, 0x54, 0x7c, 0x0a, 0xe6, 0xc2, 0x23, 0x5a, 0x4a,
+	0xcc, 0x0c, 0x21, 0xa4, 0x95, 0x71, 0x88, 0x41, 0x69, 0x29, 0xfd, 0x8a, 0xde, 0xae, 0x7a, 0xed,
+	0xe4, 0xac, 0x28, 0x9c, 0x9e, 0x15, 0x85, 0x9f, 0x67, 0x45, 0xe1, 0xdd, 0x79, 0x31, 0x75, 0x7a,
+	0x5e, 0x4c, 0x7d, 0x3f, 0x2f, 0xa6, 0x9e, 0xdd, 0x30, 0x4c, 0xb2, 0xdf, 0x69, 0x29, 0x6d, 0x64,
+	0xa9, 0x7c, 0x72, 0xf9, 0xbf, 0xa3, 0xc1, 0x08, 0x93, 0x9e, 0x03, 0x71, 0x2b, 0xe3, 0xfd, 0x8e,
+	0xb8, 0xf3, 0x2b, 0x00, 0x00, 0xff, 0xff, 0xf0, 0x66, 0xf4, 0xc4, 0x12, 0x09, 0x00, 0x00,
 }
 
 // Reference imports to suppress errors if they are not otherwise used.
@@ -483,6 +691,12 @@ const _ = grpc.SupportPackageIsVersion4
 type MsgClient interface {
 	// Deposit tops up a deployment's account; anyone may.
 	Deposit(ctx context.Context, in *MsgDeposit, opts ...grpc.CallOption) (*MsgDepositResponse, error)
+	// SetAutoTopUp makes payer refill a deployment's account automatically;
+	// the owner, or a sponsor paying for it.
+	SetAutoTopUp(ctx context.Context, in *MsgSetAutoTopUp, opts ...grpc.CallOption) (*MsgSetAutoTopUpResponse, error)
+	// CancelAutoTopUp stops a deployment's automatic refills; its owner or
+	// its payer.
+	CancelAutoTopUp(ctx context.Context, in *MsgCancelAutoTopUp, opts ...grpc.CallOption) (*MsgCancelAutoTopUpResponse, error)
 	// WithdrawPayment pays a provider what its payment has accrued.
 	WithdrawPayment(ctx context.Context, in *MsgWithdrawPayment, opts ...grpc.CallOption) (*MsgWithdrawPaymentResponse, error)
 	// UpdateParams sets the module params; authority only.
@@ -503,6 +717,24 @@ func NewMsgClient(cc grpc1.ClientConn) MsgClient {
 func (c *msgClient) Deposit(ctx context.Context, in *MsgDeposit, opts ...grpc.CallOption) (*MsgDepositResponse, error) {
 	out := new(MsgDepositResponse)
 	err := c.cc.Invoke(ctx, "/gpunet.escrow.v1.Msg/Deposit", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *msgClient) SetAutoTopUp(ctx context.Context, in *MsgSetAutoTopUp, opts ...grpc.CallOption) (*MsgSetAutoTopUpResponse, error) {
+	out := new(MsgSetAutoTopUpResponse)
+	err := c.cc.Invoke(ctx, "/gpunet.escrow.v1.Msg/SetAutoTopUp", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *msgClient) CancelAutoTopUp(ctx context.Context, in *MsgCancelAutoTopUp, opts ...grpc.CallOption) (*MsgCancelAutoTopUpResponse, error) {
+	out := new(MsgCancelAutoTopUpResponse)
+	err := c.cc.Invoke(ctx, "/gpunet.escrow.v1.Msg/CancelAutoTopUp", in, out, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -540,6 +772,12 @@ func (c *msgClient) RetryParked(ctx context.Context, in *MsgRetryParked, opts ..
 type MsgServer interface {
 	// Deposit tops up a deployment's account; anyone may.
 	Deposit(context.Context, *MsgDeposit) (*MsgDepositResponse, error)
+	// SetAutoTopUp makes payer refill a deployment's account automatically;
+	// the owner, or a sponsor paying for it.
+	SetAutoTopUp(context.Context, *MsgSetAutoTopUp) (*MsgSetAutoTopUpResponse, error)
+	// CancelAutoTopUp stops a deployment's automatic refills; its owner or
+	// its payer.
+	CancelAutoTopUp(context.Context, *MsgCancelAutoTopUp) (*MsgCancelAutoTopUpResponse, error)
 	// WithdrawPayment pays a provider what its payment has accrued.
 	WithdrawPayment(context.Context, *MsgWithdrawPayment) (*MsgWithdrawPaymentResponse, error)
 	// UpdateParams sets the module params; authority only.
@@ -555,6 +793,12 @@ type UnimplementedMsgServer struct {
 
 func (*UnimplementedMsgServer) Deposit(ctx context.Context, req *MsgDeposit) (*MsgDepositResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Deposit not implemented")
+}
+func (*UnimplementedMsgServer) SetAutoTopUp(ctx context.Context, req *MsgSetAutoTopUp) (*MsgSetAutoTopUpResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetAutoTopUp not implemented")
+}
+func (*UnimplementedMsgServer) CancelAutoTopUp(ctx context.Context, req *MsgCancelAutoTopUp) (*MsgCancelAutoTopUpResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CancelAutoTopUp not implemented")
 }
 func (*UnimplementedMsgServer) WithdrawPayment(ctx context.Context, req *MsgWithdrawPayment) (*MsgWithdrawPaymentResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method WithdrawPayment not implemented")
@@ -584,6 +828,42 @@ func _Msg_Deposit_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MsgServer).Deposit(ctx, req.(*MsgDeposit))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Msg_SetAutoTopUp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MsgSetAutoTopUp)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MsgServer).SetAutoTopUp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/gpunet.escrow.v1.Msg/SetAutoTopUp",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MsgServer).SetAutoTopUp(ctx, req.(*MsgSetAutoTopUp))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Msg_CancelAutoTopUp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MsgCancelAutoTopUp)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MsgServer).CancelAutoTopUp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/gpunet.escrow.v1.Msg/CancelAutoTopUp",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MsgServer).CancelAutoTopUp(ctx, req.(*MsgCancelAutoTopUp))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -650,6 +930,14 @@ var _Msg_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Deposit",
 			Handler:    _Msg_Deposit_Handler,
+		},
+		{
+			MethodName: "SetAutoTopUp",
+			Handler:    _Msg_SetAutoTopUp_Handler,
+		},
+		{
+			MethodName: "CancelAutoTopUp",
+			Handler:    _Msg_CancelAutoTopUp_Handler,
 		},
 		{
 			MethodName: "WithdrawPayment",
@@ -734,6 +1022,152 @@ func (m *MsgDepositResponse) MarshalTo(dAtA []byte) (int, error) {
 }
 
 func (m *MsgDepositResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	return len(dAtA) - i, nil
+}
+
+func (m *MsgSetAutoTopUp) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *MsgSetAutoTopUp) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *MsgSetAutoTopUp) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Limit.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintTx(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x22
+	{
+		size, err := m.Amount.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintTx(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x1a
+	{
+		size, err := m.Account.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintTx(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x12
+	if len(m.Payer) > 0 {
+		i -= len(m.Payer)
+		copy(dAtA[i:], m.Payer)
+		i = encodeVarintTx(dAtA, i, uint64(len(m.Payer)))
+		i--
+		dAtA[i] = 0xa
+	}
+	return len(dAtA) - i, nil
+}
+
+func (m *MsgSetAutoTopUpResponse) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *MsgSetAutoTopUpResponse) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *MsgSetAutoTopUpResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	return len(dAtA) - i, nil
+}
+
+func (m *MsgCancelAutoTopUp) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *MsgCancelAutoTopUp) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *MsgCancelAutoTopUp) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Account.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintTx(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x12
+	if len(m.Sender) > 0 {
+		i -= len(m.Sender)
+		copy(dAtA[i:], m.Sender)
+		i = encodeVarintTx(dAtA, i, uint64(len(m.Sender)))
+		i--
+		dAtA[i] = 0xa
+	}
+	return len(dAtA) - i, nil
+}
+
+func (m *MsgCancelAutoTopUpResponse) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *MsgCancelAutoTopUpResponse) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *MsgCancelAutoTopUpResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	i := len(dAtA)
 	_ = i
 	var l int
@@ -971,6 +1405,58 @@ func (m *MsgDeposit) Size() (n int) {
 }
 
 func (m *MsgDepositResponse) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	return n
+}
+
+func (m *MsgSetAutoTopUp) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = len(m.Payer)
+	if l > 0 {
+		n += 1 + l + sovTx(uint64(l))
+	}
+	l = m.Account.Size()
+	n += 1 + l + sovTx(uint64(l))
+	l = m.Amount.Size()
+	n += 1 + l + sovTx(uint64(l))
+	l = m.Limit.Size()
+	n += 1 + l + sovTx(uint64(l))
+	return n
+}
+
+func (m *MsgSetAutoTopUpResponse) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	return n
+}
+
+func (m *MsgCancelAutoTopUp) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = len(m.Sender)
+	if l > 0 {
+		n += 1 + l + sovTx(uint64(l))
+	}
+	l = m.Account.Size()
+	n += 1 + l + sovTx(uint64(l))
+	return n
+}
+
+func (m *MsgCancelAutoTopUpResponse) Size() (n int) {
 	if m == nil {
 		return 0
 	}
@@ -1239,6 +1725,402 @@ func (m *MsgDepositResponse) Unmarshal(dAtA []byte) error {
 		}
 		if fieldNum <= 0 {
 			return fmt.Errorf("proto: MsgDepositResponse: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		default:
+			iNdEx = preIndex
+			skippy, err := skipTx(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthTx
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *MsgSetAutoTopUp) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowTx
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: MsgSetAutoTopUp: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: MsgSetAutoTopUp: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Payer", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowTx
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthTx
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthTx
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Payer = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Account", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowTx
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthTx
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthTx
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Account.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Amount", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowTx
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthTx
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthTx
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Amount.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 4:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Limit", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowTx
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthTx
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthTx
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Limit.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipTx(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthTx
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *MsgSetAutoTopUpResponse) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowTx
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: MsgSetAutoTopUpResponse: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: MsgSetAutoTopUpResponse: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		default:
+			iNdEx = preIndex
+			skippy, err := skipTx(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthTx
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *MsgCancelAutoTopUp) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowTx
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: MsgCancelAutoTopUp: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: MsgCancelAutoTopUp: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Sender", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowTx
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthTx
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthTx
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Sender = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Account", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowTx
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthTx
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthTx
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Account.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipTx(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthTx
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *MsgCancelAutoTopUpResponse) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowTx
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: MsgCancelAutoTopUpResponse: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: MsgCancelAutoTopUpResponse: illegal tag %d (wire type %d)", fieldNum, wire)
 		}
 		switch fieldNum {
 		default:
