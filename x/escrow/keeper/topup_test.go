@@ -174,4 +174,3 @@ func TestAutoTopUpsBoundedPerBlock(t *testing.T) {
 		f.advance(time.Second)
 	}
 }
-
