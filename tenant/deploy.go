@@ -172,25 +172,8 @@ func (c *Client) afterCreate(ctx context.Context, d *sdl.Deployment, res *Result
 	if err != nil {
 		return res, err
 	}
-	sent := map[string]bool{}
-	for _, l := range leases {
-		if sent[l.Id.Provider] {
-			continue
-		}
-		cl, pv, err := c.ProviderAPI(ctx, l.Id.Provider)
-		if err != nil {
-			return res, stopped(err, "while sending the manifest", true)
-		}
-		t0 := time.Now()
-		acc, err := sendManifestRetry(ctx, cl, res.Owner, res.DSeq, canonical)
-		if err != nil {
-			return res, stopped(fmt.Errorf("send manifest to %s: %w (retry with: gpunetd lease send-manifest %d)", pv.Provider.HostUri, err, res.DSeq), "while sending the manifest", true)
-		}
-		if err := store.SaveReceipts(res.Owner, res.DSeq, acc.Receipts); err != nil {
-			p.printf("warning: cannot keep the provider's manifest receipts: %v", err)
-		}
-		sent[l.Id.Provider] = true
-		p.printf("manifest sent to %s (%.1fs)", pv.Provider.HostUri, time.Since(t0).Seconds())
+	if err := c.sendManifests(ctx, p, store, res.Owner, res.DSeq, leases, canonical); err != nil {
+		return res, stopped(err, "while sending the manifest", true)
 	}
 	p.step("manifest")
 
@@ -240,6 +223,32 @@ func (c *Client) afterCreate(ctx context.Context, d *sdl.Deployment, res *Result
 	}
 	p.step("completed")
 	return res, nil
+}
+
+// sendManifests sends the manifest to each provider of leases once, over
+// its pinned, signed API, and keeps the receipts they sign.
+func (c *Client) sendManifests(ctx context.Context, p *progress, store Store, owner string, dseq uint64, leases []markettypes.Lease, canonical []byte) error {
+	sent := map[string]bool{}
+	for _, l := range leases {
+		if sent[l.Id.Provider] {
+			continue
+		}
+		cl, pv, err := c.ProviderAPI(ctx, l.Id.Provider)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		acc, err := sendManifestRetry(ctx, cl, owner, dseq, canonical)
+		if err != nil {
+			return fmt.Errorf("send manifest to %s: %w (retry with: gpunetd lease send-manifest %d)", pv.Provider.HostUri, err, dseq)
+		}
+		if err := store.SaveReceipts(owner, dseq, acc.Receipts); err != nil {
+			p.printf("warning: cannot keep the provider's manifest receipts: %v", err)
+		}
+		sent[l.Id.Provider] = true
+		p.printf("manifest sent to %s (%.1fs)", pv.Provider.HostUri, time.Since(t0).Seconds())
+	}
+	return nil
 }
 
 func sendManifestRetry(ctx context.Context, cl *api.Client, owner string, dseq uint64, manifest []byte) (api.ManifestAccepted, error) {

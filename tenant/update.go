@@ -87,24 +87,8 @@ func (c *Client) Update(ctx context.Context, dseq uint64, d *sdl.Deployment, sto
 	if err != nil {
 		return res, err
 	}
-	sent := map[string]bool{}
-	for _, l := range leases {
-		if sent[l.Id.Provider] {
-			continue
-		}
-		cl, pv, err := c.ProviderAPI(ctx, l.Id.Provider)
-		if err != nil {
-			return res, err
-		}
-		acc, err := sendManifestRetry(ctx, cl, owner, dseq, canonical)
-		if err != nil {
-			return res, fmt.Errorf("send manifest to %s: %w (retry with: gpunetd lease send-manifest %d)", pv.Provider.HostUri, err, dseq)
-		}
-		if err := store.SaveReceipts(owner, dseq, acc.Receipts); err != nil {
-			p.printf("warning: cannot keep the provider's manifest receipts: %v", err)
-		}
-		sent[l.Id.Provider] = true
-		p.printf("manifest sent to %s", pv.Provider.HostUri)
+	if err := c.sendManifests(ctx, p, store, owner, dseq, leases, canonical); err != nil {
+		return res, err
 	}
 	p.step("manifest")
 

@@ -562,21 +562,11 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request, _ []byte) {
 	}
 	ctx := r.Context()
 	if follow {
-		release, ok := d.openStream(l.key, l.ref.Order.Owner)
-		if !ok {
-			writeErr(w, http.StatusTooManyRequests, fmt.Errorf("too many log streams open for this lease (%d) or owner (%d); close one", maxStreamsPerLease, maxStreamsPerOwner))
+		var done func()
+		if ctx, w, done = d.followed(w, r, l.key, l.ref.Order.Owner); done == nil {
 			return
 		}
-		defer release()
-		// A stream with nothing to say for logIdleTimeout is ended (the
-		// client may follow again), so forgotten streams do not pile up.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		after := time.Duration(logIdleTimeout.Load())
-		idle := time.AfterFunc(after, cancel)
-		defer idle.Stop()
-		w = &idleResetWriter{ResponseWriter: w, timer: idle, after: after}
+		defer done()
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -617,22 +607,14 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request, _ []byte) 
 	ctx := r.Context()
 	past, next := d.leaseLog.events(key), (<-chan api.LeaseEvent)(nil)
 	if follow {
-		release, ok := d.openStream(key, m.ref.Order.Owner)
-		if !ok {
-			writeErr(w, http.StatusTooManyRequests, fmt.Errorf("too many streams open for this lease (%d) or owner (%d); close one", maxStreamsPerLease, maxStreamsPerOwner))
+		var done func()
+		if ctx, w, done = d.followed(w, r, key, m.ref.Order.Owner); done == nil {
 			return
 		}
-		defer release()
+		defer done()
 		var unsubscribe func()
 		past, next, unsubscribe = d.leaseLog.subscribe(key)
 		defer unsubscribe()
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		after := time.Duration(logIdleTimeout.Load())
-		idle := time.AfterFunc(after, cancel)
-		defer idle.Stop()
-		w = &idleResetWriter{ResponseWriter: w, timer: idle, after: after}
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
@@ -663,6 +645,26 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request, _ []byte) 
 				return
 			}
 		}
+	}
+}
+
+// followed takes one of the lease's stream slots for a followed response
+// (429 when none is free: done is nil). A stream with nothing to say for
+// logIdleTimeout is ended (the client may follow again), so forgotten
+// streams do not pile up: its context ends. done gives the slot back.
+func (d *Daemon) followed(w http.ResponseWriter, r *http.Request, key, owner string) (context.Context, http.ResponseWriter, func()) {
+	release, ok := d.openStream(key, owner)
+	if !ok {
+		writeErr(w, http.StatusTooManyRequests, fmt.Errorf("too many streams open for this lease (%d) or owner (%d); close one", maxStreamsPerLease, maxStreamsPerOwner))
+		return nil, w, nil
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	after := time.Duration(logIdleTimeout.Load())
+	idle := time.AfterFunc(after, cancel)
+	return ctx, &idleResetWriter{ResponseWriter: w, timer: idle, after: after}, func() {
+		idle.Stop()
+		cancel()
+		release()
 	}
 }
 
