@@ -72,10 +72,10 @@ func freePorts(t *testing.T, n int) localnet.Ports {
 	t.Helper()
 	for range 50 {
 		base := 20000 + rand.IntN(400)*100
-		ports := localnet.Ports{P2P: base, RPC: base + 1, GRPC: base + 2, API: base + 3, PortStep: 10}
+		ports := localnet.Ports{P2P: base, RPC: base + 1, GRPC: base + 2, API: base + 3, Prometheus: base + 4, PortStep: 10}
 		ok := true
 		for i := 0; i < n && ok; i++ {
-			for _, p := range []int{ports.P2P, ports.RPC, ports.GRPC, ports.API} {
+			for _, p := range []int{ports.P2P, ports.RPC, ports.GRPC, ports.API, ports.Prometheus} {
 				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i*ports.PortStep))
 				if err != nil {
 					ok = false

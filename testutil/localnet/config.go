@@ -45,11 +45,14 @@ type Consensus struct {
 
 // Ports are node0's listen ports; node i adds i*PortStep.
 type Ports struct {
-	P2P      int `yaml:"p2p"`
-	RPC      int `yaml:"rpc"`
-	GRPC     int `yaml:"grpc"`
-	API      int `yaml:"api"`
-	PortStep int `yaml:"port_step"`
+	P2P  int `yaml:"p2p"`
+	RPC  int `yaml:"rpc"`
+	GRPC int `yaml:"grpc"`
+	API  int `yaml:"api"`
+	// Prometheus, when set, turns on each node's metrics (CometBFT's and
+	// gpunet's gauges) on this port.
+	Prometheus int `yaml:"prometheus"`
+	PortStep   int `yaml:"port_step"`
 }
 
 // Duration reads "1s"-style YAML values.

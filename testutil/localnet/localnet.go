@@ -51,7 +51,9 @@ type Node struct {
 	RPC     int
 	GRPC    int
 	API     int
-	NodeID  string
+	// Prometheus is the metrics port (0: metrics off).
+	Prometheus int
+	NodeID     string
 
 	cmd *exec.Cmd
 }
@@ -64,6 +66,14 @@ func (n *Node) RPCURL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.RPC
 
 // APIURL is the node's REST (grpc-gateway) base URL.
 func (n *Node) APIURL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.API) }
+
+// MetricsURL is the node's Prometheus endpoint ("" with metrics off).
+func (n *Node) MetricsURL() string {
+	if n.Prometheus == 0 {
+		return ""
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", n.Prometheus)
+}
 
 // GRPCAddr is the node's gRPC address.
 func (n *Node) GRPCAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.GRPC) }
@@ -113,6 +123,9 @@ func Create(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 			GRPC:    cfg.Ports.GRPC + i*step,
 			API:     cfg.Ports.API + i*step,
 		})
+		if cfg.Ports.Prometheus > 0 {
+			net.Nodes[i].Prometheus = cfg.Ports.Prometheus + i*step
+		}
 	}
 
 	// 1. Node homes: keys, config files, node ids.
@@ -424,7 +437,8 @@ func (net *Network) writeNodeConfig(n *Node) error {
 			"timeout_propose": quote(time.Duration(c.Consensus.TimeoutPropose).String()),
 		},
 		"instrumentation": {
-			"prometheus": "false",
+			"prometheus":             strconv.FormatBool(n.Prometheus > 0),
+			"prometheus_listen_addr": quote(fmt.Sprintf("127.0.0.1:%d", n.Prometheus)),
 		},
 	}); err != nil {
 		return err

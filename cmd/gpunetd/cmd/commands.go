@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	dbm "github.com/cosmos/cosmos-db"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cast"
 	"github.com/spf13/cobra"
 
@@ -99,6 +100,13 @@ func newApp(logger log.Logger, db dbm.DB, appOpts servertypes.AppOptions) server
 		// The server offers no error return here; a node that cannot build
 		// its app must not start.
 		panic(err)
+	}
+	// gpunet's gauges join CometBFT's metrics (instrumentation.prometheus).
+	if err := a.RegisterMetrics(prometheus.DefaultRegisterer); err != nil {
+		var dup prometheus.AlreadyRegisteredError
+		if !errors.As(err, &dup) {
+			logger.Error("gpunet metrics not registered", "err", err)
+		}
 	}
 	return a
 }
