@@ -117,7 +117,7 @@ func startNetworkEdited(t *testing.T, opts localnet.Options, edit func(*localnet
 	if edit != nil {
 		edit(&cfg)
 	}
-	cfg.Ports = freePorts(t, opts.Validators)
+	cfg.Ports = freePorts(t, opts.Validators+1) // one more: a test may add a full node
 	ctx := context.Background()
 	opts.Binary, opts.Dir = gpunetd, t.TempDir()
 	nw, err := localnet.Create(ctx, cfg, opts)

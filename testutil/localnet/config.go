@@ -22,6 +22,14 @@ type Config struct {
 	Consensus        Consensus      `yaml:"consensus"`
 	Ports            Ports          `yaml:"ports"`
 	MinimumGasPrices string         `yaml:"minimum_gas_prices"`
+	StateSync        StateSync      `yaml:"state_sync"`
+}
+
+// StateSync is how often every node takes a state-sync snapshot (blocks;
+// 0: never) and how many it keeps, so a new node can join by state sync.
+type StateSync struct {
+	SnapshotInterval   uint64 `yaml:"snapshot_interval"`
+	SnapshotKeepRecent uint32 `yaml:"snapshot_keep_recent"`
 }
 
 // Account is a genesis account whose key lives in node0's test keyring.

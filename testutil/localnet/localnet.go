@@ -230,6 +230,47 @@ func Create(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 	return net, nil
 }
 
+// AddNode makes a full node (not a validator) that joins the running
+// network the way an operator's would: `gpunetd init`, this network's
+// ports, then `gpunetd join` against the validators' RPCs, by state sync
+// (or, with blockSync, from genesis). It is not started.
+func (net *Network) AddNode(ctx context.Context, blockSync bool) (*Node, error) {
+	i := len(net.Nodes)
+	step := net.Config.Ports.PortStep
+	p := net.Config.Ports
+	n := &Node{Index: i, Moniker: fmt.Sprintf("node%d", i), Home: filepath.Join(net.Dir, fmt.Sprintf("node%d", i)),
+		P2P: p.P2P + i*step, RPC: p.RPC + i*step, GRPC: p.GRPC + i*step, API: p.API + i*step}
+	if p.Prometheus > 0 {
+		n.Prometheus = p.Prometheus + i*step
+	}
+	if _, err := net.run(ctx, nil, "init", n.Moniker, "--chain-id", net.Config.ChainID, "--default-denom", coin.Denom, "--home", n.Home); err != nil {
+		return nil, err
+	}
+	id, err := net.run(ctx, nil, "comet", "show-node-id", "--home", n.Home)
+	if err != nil {
+		return nil, err
+	}
+	n.NodeID = strings.TrimSpace(id)
+	if err := net.writeNodeConfig(n); err != nil {
+		return nil, err
+	}
+	var rpcs []string
+	for _, v := range net.Nodes {
+		rpcs = append(rpcs, v.RPCURL())
+	}
+	args := []string{"join", "--home", n.Home, "--chain-id", net.Config.ChainID, "--rpc", strings.Join(rpcs[:min(2, len(rpcs))], ","), "--trust-back", "5"}
+	if blockSync {
+		args = append(args, "--block-sync")
+	}
+	out, err := net.run(ctx, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprint(net.log, out)
+	net.Nodes = append(net.Nodes, n)
+	return n, nil
+}
+
 // Start launches every node. With detach the processes outlive the caller
 // (for `localnet up`); otherwise Stop or the caller's exit ends them.
 func (net *Network) Start(ctx context.Context, detach bool) error {
@@ -455,6 +496,10 @@ func (net *Network) writeNodeConfig(n *Node) error {
 		"grpc": {
 			"enable":  "true",
 			"address": quote(fmt.Sprintf("127.0.0.1:%d", n.GRPC)),
+		},
+		"state-sync": {
+			"snapshot-interval":    strconv.FormatUint(c.StateSync.SnapshotInterval, 10),
+			"snapshot-keep-recent": strconv.FormatUint(uint64(c.StateSync.SnapshotKeepRecent), 10),
 		},
 	}); err != nil {
 		return err

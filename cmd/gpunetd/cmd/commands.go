@@ -47,6 +47,7 @@ func initRootCmd(rootCmd *cobra.Command, txConfig client.TxConfig, basicManager 
 		sdlCommand(),
 		deployCommand(),
 		leaseCommand(),
+		joinCommand(),
 	)
 }
 
