@@ -40,6 +40,11 @@ type Options struct {
 	// to (a fault test routes peers through proxies it can cut); by
 	// default it is to's P2P port on loopback.
 	PeerAddr func(from, to *Node) string
+	// Cosmovisor, when set, runs every node under this cosmovisor binary,
+	// with Binary as the genesis binary and Upgrades (plan name → binary)
+	// ready for governance upgrades.
+	Cosmovisor string
+	Upgrades   map[string]string
 }
 
 // Node is one gpunetd process of the network.
@@ -87,8 +92,11 @@ type Network struct {
 	// Keys maps account names to their bech32 addresses.
 	Keys map[string]string
 
-	log      io.Writer
-	peerAddr func(from, to *Node) string
+	log io.Writer
+	// cosmovisor and upgrades: see Options.
+	cosmovisor string
+	upgrades   map[string]string
+	peerAddr   func(from, to *Node) string
 }
 
 // KeyringHome is the home whose test keyring holds every account's key.
@@ -111,7 +119,8 @@ func Create(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	net := &Network{Config: cfg, Binary: opts.Binary, Dir: opts.Dir, Keys: map[string]string{}, log: logw, peerAddr: opts.PeerAddr}
+	net := &Network{Config: cfg, Binary: opts.Binary, Dir: opts.Dir, Keys: map[string]string{}, log: logw, peerAddr: opts.PeerAddr,
+		cosmovisor: opts.Cosmovisor, upgrades: opts.Upgrades}
 	step := cfg.Ports.PortStep
 	for i := range cfg.Validators {
 		net.Nodes = append(net.Nodes, &Node{
@@ -289,6 +298,14 @@ func (net *Network) StartNode(n *Node, detach bool) error {
 		return err
 	}
 	cmd := exec.Command(net.Binary, "start", "--home", n.Home, "--log_no_color")
+	if net.cosmovisor != "" {
+		if err := net.cosmovisorHome(n); err != nil {
+			return errors.Join(err, logFile.Close())
+		}
+		cmd = exec.Command(net.cosmovisor, "run", "start", "--home", n.Home, "--log_no_color")
+		cmd.Env = append(os.Environ(), "DAEMON_NAME=gpunetd", "DAEMON_HOME="+n.Home, "DAEMON_ALLOW_DOWNLOAD_BINARIES=false",
+			"DAEMON_RESTART_AFTER_UPGRADE=true", "UNSAFE_SKIP_BACKUP=true", "DAEMON_POLL_INTERVAL=200ms")
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if detach {
@@ -307,6 +324,34 @@ func (net *Network) StartNode(n *Node, detach bool) error {
 	}
 	if !detach {
 		go func() { _ = cmd.Wait() }()
+	}
+	return nil
+}
+
+// cosmovisorHome lays out <home>/cosmovisor: the genesis binary, and each
+// upgrade's binary under upgrades/<name>/bin (kept when already there: an
+// upgrade may have happened).
+func (net *Network) cosmovisorHome(n *Node) error {
+	put := func(src, dir string) error {
+		dst := filepath.Join(n.Home, "cosmovisor", dir, "bin", "gpunetd")
+		if _, err := os.Stat(dst); err == nil {
+			return nil
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := CopyFile(src, dst); err != nil {
+			return err
+		}
+		return os.Chmod(dst, 0o755)
+	}
+	if err := put(net.Binary, "genesis"); err != nil {
+		return err
+	}
+	for name, bin := range net.upgrades {
+		if err := put(bin, filepath.Join("upgrades", name)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -22,8 +22,10 @@ import (
 	"github.com/gpunet/gpunet/x/market/types"
 )
 
-// ConsensusVersion is bumped with every state migration.
-const ConsensusVersion = 1
+// ConsensusVersion is bumped with every state migration (see
+// migrations.go; a build with the upgradetest tag is one version ahead, to
+// rehearse upgrades).
+const ConsensusVersion = consensusVersion
 
 var (
 	_ module.AppModuleBasic      = AppModule{}
@@ -72,6 +74,9 @@ func (AppModule) RegisterGRPCGatewayRoutes(clientCtx client.Context, mux *gwrunt
 func (am AppModule) RegisterServices(cfg module.Configurator) {
 	types.RegisterMsgServer(cfg.MsgServer(), keeper.NewMsgServerImpl(am.keeper))
 	types.RegisterQueryServer(cfg.QueryServer(), keeper.NewQueryServerImpl(am.keeper))
+	if err := registerMigrations(cfg, am.keeper); err != nil {
+		panic(err) // a migration registered twice: wiring bug
+	}
 }
 
 // DefaultGenesis returns the default genesis state.
