@@ -72,13 +72,15 @@ test-e2e: build
 	  $(GO) test -count=1 -timeout 30m -v ./tests/...
 
 # gofmt, go vet, errcheck and staticcheck (pinned in tools/go.mod, built
-# from the module cache) over the whole tree, and no tracked file over 1 MB.
+# from the module cache) over the whole tree (go vet also over the
+# upgradetest build that rehearses upgrades), and no tracked file over 1 MB.
 LINT_TOOLS = $(BUILD_DIR)/tools
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\(\.gw\)\?\.go$$')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	scripts/check-large-files.sh
 	$(GO) vet ./...
+	$(GO) vet -tags upgradetest ./app/... ./x/market/...
 	cd tools && $(GO) build -o $(abspath $(LINT_TOOLS))/ github.com/kisielk/errcheck honnef.co/go/tools/cmd/staticcheck
 	$(LINT_TOOLS)/errcheck -ignoretests -exclude .errcheck-excludes ./...
 	$(LINT_TOOLS)/staticcheck ./...
