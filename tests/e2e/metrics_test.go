@@ -20,12 +20,16 @@ func scrape(t *testing.T, url, metric string) float64 {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(metric) + ` ([0-9.e+-]+)$`)
+	labels := ""
+	if !strings.Contains(metric, "{") {
+		labels = `(\{[^}]*\})?` // any labels (CometBFT's carry chain_id)
+	}
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(metric) + labels + ` ([0-9.e+-]+)$`)
 	m := re.FindStringSubmatch(string(body))
 	if m == nil {
 		return -1
 	}
-	v, _ := strconv.ParseFloat(m[1], 64)
+	v, _ := strconv.ParseFloat(m[len(m)-1], 64)
 	return v
 }
 
