@@ -267,7 +267,7 @@ func (net *Network) AddNode(ctx context.Context, blockSync bool) (*Node, error) 
 	for _, v := range net.Nodes {
 		rpcs = append(rpcs, v.RPCURL())
 	}
-	args := []string{"join", "--home", n.Home, "--chain-id", net.Config.ChainID, "--rpc", strings.Join(rpcs[:min(2, len(rpcs))], ","), "--trust-back", "5"}
+	args := []string{"join", "--home", n.Home, "--chain-id", net.Config.ChainID, "--rpc-nodes", strings.Join(rpcs[:min(2, len(rpcs))], ","), "--trust-back", "5"}
 	if blockSync {
 		args = append(args, "--block-sync")
 	}

@@ -25,7 +25,7 @@ import (
 // join a running network, from what its nodes' RPCs say.
 func joinCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "join --rpc URL[,URL]",
+		Use:   "join --rpc-nodes URL[,URL]",
 		Short: "Configure this node (after 'gpunetd init') to join a running network: genesis, peers, and state sync",
 		Long: `Reads the network from one or more of its nodes' RPC endpoints and writes this node's
 config: the genesis file (checked against --chain-id when given), persistent peers (each RPC
@@ -35,20 +35,20 @@ below the network's head. The node then starts from the newest snapshot the netw
 (validators take them every state-sync.snapshot-interval blocks, see app.toml) instead of
 replaying every block. Trust the RPC nodes you name: the trusted hash comes from them.`,
 		Example: `gpunetd init mynode --home ~/.gpunetd
-gpunetd join --home ~/.gpunetd --chain-id gpunet-1 --rpc https://rpc1.example.com:443,https://rpc2.example.com:443
+gpunetd join --home ~/.gpunetd --chain-id gpunet-1 --rpc-nodes https://rpc1.example.com:443,https://rpc2.example.com:443
 gpunetd start --home ~/.gpunetd`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sctx := server.GetServerContextFromCmd(cmd)
 			cfg := sctx.Config
-			rpcs, _ := cmd.Flags().GetStringSlice("rpc")
+			rpcs, _ := cmd.Flags().GetStringSlice("rpc-nodes")
 			peers, _ := cmd.Flags().GetString("peers")
 			chainID, _ := cmd.Flags().GetString(flags.FlagChainID)
 			blockSync, _ := cmd.Flags().GetBool("block-sync")
 			back, _ := cmd.Flags().GetInt64("trust-back")
 			period, _ := cmd.Flags().GetDuration("trust-period")
 			if len(rpcs) == 0 {
-				return errors.New("give --rpc with at least one of the network's RPC endpoints")
+				return errors.New("give --rpc-nodes with at least one of the network's RPC endpoints")
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
@@ -89,7 +89,7 @@ gpunetd start --home ~/.gpunetd`,
 			return nil
 		},
 	}
-	cmd.Flags().StringSlice("rpc", nil, "the network's RPC endpoints (http://host:26657), comma-separated; two for state sync")
+	cmd.Flags().StringSlice("rpc-nodes", nil, "the network's RPC endpoints (http://host:26657), comma-separated; two for state sync")
 	cmd.Flags().String("peers", "", "persistent peers (id@host:port,…); default: the RPC nodes' own P2P addresses")
 	cmd.Flags().String(flags.FlagChainID, "", "the chain id the genesis must have (default: whatever the RPC says)")
 	cmd.Flags().Bool("block-sync", false, "replay every block from genesis instead of state sync")
