@@ -173,4 +173,23 @@ func TestUpgradeByGovernanceKeepsLeasesRunning(t *testing.T) {
 	if held := chain.balanceAt(moduleAddress(t, nw, "escrow"), h); held != owed || num(acc["deposited"]) != 50_000_000 {
 		t.Fatalf("after the upgrade the escrow module holds %d, its records %d (deposited %v)", held, owed, acc["deposited"])
 	}
+	// The market module holds the lease's bid deposit, and nothing else:
+	// the auction is over.
+	out, err = nw.CLI(ctx, "query", "market", "deployment", tenant, strconv.FormatUint(res.DSeq, 10), "--height", strconv.FormatInt(h, 10), "--output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dep struct {
+		Leases []struct {
+			BidDeposit struct {
+				Amount string `json:"amount"`
+			} `json:"bid_deposit"`
+		} `json:"leases"`
+	}
+	if err := json.Unmarshal([]byte(localnet.LastJSON(out)), &dep); err != nil || len(dep.Leases) != 1 {
+		t.Fatalf("deployment after the upgrade: %v\n%s", err, out)
+	}
+	if held := chain.balanceAt(moduleAddress(t, nw, "market"), h); held != num(dep.Leases[0].BidDeposit.Amount) {
+		t.Fatalf("after the upgrade the market module holds %d, the lease's bid deposit is %s", held, dep.Leases[0].BidDeposit.Amount)
+	}
 }
