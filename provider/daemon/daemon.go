@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -159,7 +160,7 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 		crashRestarts: cfg.Runtime.CrashLoopRestarts,
 		crashWindow:   cfg.Runtime.CrashLoopWindow.D(),
 	}
-	d.leaseLog = newLeaseLog(cfg.DataPath("lease-events"))
+	d.leaseLog = newLeaseLog(filepath.Join(st.dir, "lease-events")) // beside the manifests and reservations
 	d.env.record = d.leaseLog.add
 	return d
 }
