@@ -117,7 +117,7 @@ func startNetworkEdited(t *testing.T, opts localnet.Options, edit func(*localnet
 	if edit != nil {
 		edit(&cfg)
 	}
-	cfg.Ports = freePorts(t, opts.Validators+1) // one more: a test may add a full node
+	cfg.Ports = freePorts(t, opts.Validators+2) // two more: a test may add full nodes
 	ctx := context.Background()
 	opts.Binary, opts.Dir = gpunetd, t.TempDir()
 	nw, err := localnet.Create(ctx, cfg, opts)

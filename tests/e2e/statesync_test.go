@@ -16,7 +16,8 @@ import (
 // four-validator network the way an operator's would (`gpunetd init`, then
 // `gpunetd join` against two validators' RPCs) while a lease runs. It
 // starts from a state-sync snapshot, not from block 1, reaches the same
-// app hash as the validators, and serves the lease's deployment.
+// app hash as the validators, and serves the lease's deployment. A sixth
+// joins with --block-sync and replays from block 1 to the same hash.
 func TestStateSyncJoinsWhileLeasesRun(t *testing.T) {
 	ensureWorkloadImage(t)
 	nw := startNetworkEdited(t, localnet.Options{Validators: 4}, func(c *localnet.Config) {
@@ -82,4 +83,36 @@ func TestStateSyncJoinsWhileLeasesRun(t *testing.T) {
 		t.Fatalf("the joined node's view of the lease: %v\n%s", err, q)
 	}
 	t.Logf("joined from a snapshot: earliest block %d, same app hash %s at height %d", st.SyncInfo.EarliestBlockHeight, b.Block.AppHash, target)
+
+	// A sixth node joins by block sync instead: every block from genesis,
+	// replayed to the same app hash.
+	replayer, err := nw.AddNode(ctx, true)
+	if err != nil {
+		t.Fatalf("join by block sync: %v", err)
+	}
+	if err := nw.StartNode(replayer, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(time.Second) {
+		if h, err := replayer.Height(ctx); err == nil && h >= target {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the block-sync node did not reach height %d within 2 minutes", target)
+		}
+	}
+	rst, err := rpc(replayer).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rst.SyncInfo.EarliestBlockHeight != 1 {
+		t.Fatalf("the block-sync node holds blocks from %d, want 1", rst.SyncInfo.EarliestBlockHeight)
+	}
+	c, err := rpc(replayer).Block(ctx, &target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Block.AppHash.String() != a.Block.AppHash.String() {
+		t.Fatalf("block-sync node's app hash at %d: %s, validators' %s", target, c.Block.AppHash, a.Block.AppHash)
+	}
 }
