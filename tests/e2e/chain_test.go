@@ -256,31 +256,7 @@ func TestGenesisExportImport(t *testing.T) {
 	}
 	tenantBal, providerBal := balanceCLI(t, nw, node, tenant), balanceCLI(t, nw, node, provider)
 
-	if err := nw.StopNode(node); err != nil {
-		t.Fatal(err)
-	}
-	exported := filepath.Join(t.TempDir(), "exported.json")
-	if _, err := nw.RunBinary(ctx, "export", "--home", node.Home, "--output-document", exported); err != nil {
-		t.Fatal(err)
-	}
-	first := readGenesis(t, exported)
-	if first.InitialHeight < 2 {
-		t.Fatalf("exported initial_height %d: export did not carry the chain height", first.InitialHeight)
-	}
-
-	// Wipe the node's chain data and start it from the exported file.
-	if _, err := nw.RunBinary(ctx, "comet", "unsafe-reset-all", "--home", node.Home); err != nil {
-		t.Fatal(err)
-	}
-	if err := localnet.CopyFile(exported, filepath.Join(node.Home, "config", "genesis.json")); err != nil {
-		t.Fatal(err)
-	}
-	if err := nw.StartNode(node, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := nw.WaitForHeight(ctx, first.InitialHeight+2, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	first := restartFromExport(t, nw, node)
 
 	if got := balanceCLI(t, nw, node, tenant); got != tenantBal {
 		t.Errorf("tenant balance after import = %d, want %d", got, tenantBal)

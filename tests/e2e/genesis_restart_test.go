@@ -74,6 +74,36 @@ func TestGenesisRestartKeepsLeasesEscrowAndBonds(t *testing.T) {
 	if err := nw.StopNode(node); err != nil {
 		t.Fatal(err)
 	}
+	first := restartFromExport(t, nw, node)
+
+	if got := deployment(); got != depBefore {
+		t.Fatalf("deployment and leases changed across the restart:\nbefore %s\nafter  %s", depBefore, got)
+	}
+	if got := bond(); got != bondBefore {
+		t.Fatalf("the provider's record and bond changed across the restart:\nbefore %s\nafter  %s", bondBefore, got)
+	}
+	d, b, tr := account()
+	if !d.Equal(deposited) || !b.Add(tr).Equal(d) {
+		t.Fatalf("escrow after the restart: deposited %s (was %s), balance %s + transferred %s", d, deposited, b, tr)
+	}
+	if c := serviceContainer(t, tenant, res.DSeq, "app"); c.ID != container.ID || c.State.Status != "running" {
+		t.Fatalf("the lease's container after the restart: %s %s (was %s)", c.ID, c.State.Status, container.ID)
+	}
+	// The provider's daemon follows the new chain and is paid from it.
+	waitPaid(t, newChainReader(t, node), tenant, res.DSeq, first.InitialHeight, "after the restart")
+	if !strings.Contains(leaseStatusText(t, nw, res.DSeq), "state active") {
+		t.Fatal("the lease is not active on its provider after the restart")
+	}
+}
+
+// restartFromExport stops node, exports its state with `gpunetd export`,
+// wipes its chain data, starts it from the export and waits two blocks.
+func restartFromExport(t *testing.T, nw *localnet.Network, node *localnet.Node) genesisFile {
+	t.Helper()
+	ctx := context.Background()
+	if err := nw.StopNode(node); err != nil {
+		t.Fatal(err)
+	}
 	exported := filepath.Join(t.TempDir(), "exported.json")
 	if _, err := nw.RunBinary(ctx, "export", "--home", node.Home, "--output-document", exported); err != nil {
 		t.Fatal(err)
@@ -91,35 +121,23 @@ func TestGenesisRestartKeepsLeasesEscrowAndBonds(t *testing.T) {
 	if err := nw.WaitForHeight(ctx, first.InitialHeight+2, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	return first
+}
 
-	if got := deployment(); got != depBefore {
-		t.Fatalf("deployment and leases changed across the restart:\nbefore %s\nafter  %s", depBefore, got)
-	}
-	if got := bond(); got != bondBefore {
-		t.Fatalf("the provider's record and bond changed across the restart:\nbefore %s\nafter  %s", bondBefore, got)
-	}
-	d, b, tr := account()
-	if !d.Equal(deposited) || !b.Add(tr).Equal(d) {
-		t.Fatalf("escrow after the restart: deposited %s (was %s), balance %s + transferred %s", d, deposited, b, tr)
-	}
-	if c := serviceContainer(t, tenant, res.DSeq, "app"); c.ID != container.ID || c.State.Status != "running" {
-		t.Fatalf("the lease's container after the restart: %s %s (was %s)", c.ID, c.State.Status, container.ID)
-	}
-	// The provider's daemon follows the new chain and is paid from it.
-	chain := newChainReader(t, node)
+// waitPaid waits (a minute) for a payout of the owner's deployment from
+// block from on.
+func waitPaid(t *testing.T, chain *chainReader, owner string, dseq uint64, from int64, when string) {
+	t.Helper()
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Second) {
-		bs := chain.blocks(first.InitialHeight, chain.height())
+		bs := chain.blocks(from, chain.height())
 		if h, _ := leaseEventHeight(bs, func(m proto.Message) bool {
 			e, ok := m.(*escrowtypes.EventPaymentWithdrawn)
-			return ok && e.Id.Account.Owner == tenant && e.Id.Account.Dseq == res.DSeq && e.Gross.IsPositive()
+			return ok && e.Id.Account.Owner == owner && e.Id.Account.Dseq == dseq && e.Gross.IsPositive()
 		}); h > 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the provider was not paid for the lease after the restart")
+			t.Fatalf("the provider was not paid for the lease %s", when)
 		}
-	}
-	if !strings.Contains(leaseStatusText(t, nw, res.DSeq), "state active") {
-		t.Fatal("the lease is not active on its provider after the restart")
 	}
 }

@@ -11,10 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cosmos/gogoproto/proto"
-
-	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
-
 	"github.com/gpunet/gpunet/testutil/localnet"
 )
 
@@ -134,18 +130,7 @@ func TestUpgradeByGovernanceKeepsLeasesRunning(t *testing.T) {
 	if c := serviceContainer(t, tenant, res.DSeq, "app"); c.ID != container.ID || c.State.Status != "running" {
 		t.Fatalf("the lease's container after the upgrade: %s %s", c.ID, c.State.Status)
 	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Second) {
-		bs := chain.blocks(height+1, chain.height())
-		if h, _ := leaseEventHeight(bs, func(m proto.Message) bool {
-			e, ok := m.(*escrowtypes.EventPaymentWithdrawn)
-			return ok && e.Id.Account.Owner == tenant && e.Id.Account.Dseq == res.DSeq && e.Gross.IsPositive()
-		}); h > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the provider was not paid for the lease after the upgrade")
-		}
-	}
+	waitPaid(t, chain, tenant, res.DSeq, height+1, "after the upgrade")
 	if !strings.Contains(leaseStatusText(t, nw, res.DSeq), "state active") {
 		t.Fatal("the lease is not active after the upgrade")
 	}
