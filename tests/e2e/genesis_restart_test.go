@@ -109,6 +109,9 @@ func restartFromExport(t *testing.T, nw *localnet.Network, node *localnet.Node) 
 		t.Fatal(err)
 	}
 	first := readGenesis(t, exported)
+	if first.InitialHeight < 2 {
+		t.Fatalf("exported initial_height %d: export did not carry the chain height", first.InitialHeight)
+	}
 	if _, err := nw.RunBinary(ctx, "comet", "unsafe-reset-all", "--home", node.Home); err != nil {
 		t.Fatal(err)
 	}
