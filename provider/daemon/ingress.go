@@ -74,16 +74,8 @@ func (t *ingressTable) routesOf(lease string, ref runtime.LeaseRef, g sdl.Manife
 // set replaces a lease's routes; a hostname another lease holds is
 // refused, and nothing changes.
 func (t *ingressTable) set(lease string, ref runtime.LeaseRef, g sdl.ManifestGroup) error {
-	routes := t.routesOf(lease, ref, g)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for h := range routes {
-		if other, ok := t.byHost[h]; ok && other.lease != lease {
-			return fmt.Errorf("hostname %s is served for another lease on this provider", h)
-		}
-	}
-	t.replace(lease, routes)
-	return nil
+	_, err := t.claim([]leaseGroup{{key: lease, ref: ref, group: g}})
+	return err
 }
 
 // leaseGroup is one lease of a manifest with its group.

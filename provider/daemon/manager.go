@@ -531,19 +531,14 @@ func (m *leaseManager) exited(ev runtime.ContainerEvent) {
 		why = fmt.Sprintf("%s crashed and the engine will not restart it (%d failed exits within %s)", key, len(recent), m.env.crashWindow)
 	}
 	m.log.Warn("crash loop; closing lease as the workload's failure", "replica", key, "exit_code", ev.ExitCode)
-	m.phase, m.closeReason = PhaseClosing, markettypes.CLOSE_REASON_WORKLOAD_FAILED
-	service, code := ev.Service, ev.ExitCode
-	m.do(func(ctx context.Context) input {
+	service, code, replica := ev.Service, ev.ExitCode, ev.Replica
+	m.closeAfter(markettypes.CLOSE_REASON_WORKLOAD_FAILED, func(ctx context.Context) {
 		var tail bytes.Buffer
 		_ = m.env.rt.Logs(ctx, m.ref, service, false, 20, &tail) // the close goes ahead without the lines
 		if m.env.record != nil {
-			replica := ev.Replica
 			m.env.record(m.key, api.LeaseEvent{Kind: "crash_loop", Service: service, Replica: &replica, ExitCode: &code,
 				Message: why + "; last exit code " + strconv.Itoa(code) + "; last output:\n" + lastLines(tail.String(), 2048)})
 		}
-		m.event("closing", "the provider closes the lease: "+markettypes.CLOSE_REASON_WORKLOAD_FAILED.ReasonString())
-		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgCloseLease{Sender: m.env.provider, Lease: m.ref, Reason: markettypes.CLOSE_REASON_WORKLOAD_FAILED})
-		return closeDone{err: err}
 	})
 }
 
@@ -588,10 +583,18 @@ func (m *leaseManager) start() {
 
 // close asks the chain to close the lease; the containers go when the
 // chain's closing event arrives (inClosed).
-func (m *leaseManager) close(reason markettypes.CloseReason) {
+func (m *leaseManager) close(reason markettypes.CloseReason) { m.closeAfter(reason, nil) }
+
+// closeAfter is close with first (when set) run in the operation before
+// the transaction: what the tenant should read of why, gathered off the
+// lease's goroutine.
+func (m *leaseManager) closeAfter(reason markettypes.CloseReason, first func(ctx context.Context)) {
 	m.phase, m.closeReason = PhaseClosing, reason
-	m.event("closing", "the provider closes the lease: "+reason.ReasonString())
 	m.do(func(ctx context.Context) input {
+		if first != nil {
+			first(ctx)
+		}
+		m.event("closing", "the provider closes the lease: "+reason.ReasonString())
 		_, err := m.env.tx.SendAndWait(ctx, m.env.txTimeout, &markettypes.MsgCloseLease{Sender: m.env.provider, Lease: m.ref, Reason: reason})
 		return closeDone{err: err}
 	})
