@@ -14,6 +14,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	gogoproto "github.com/cosmos/gogoproto/proto"
 
+	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/testutil/apptest"
 	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
@@ -27,6 +28,9 @@ import (
 var (
 	fuzzOnce  sync.Once
 	fuzzChain *apptest.Chain
+	// fuzzDseqs are the world's two deployments: the leased one and the
+	// open one.
+	fuzzDseqs [2]uint64
 )
 
 func fuzzWorld(t testing.TB) *apptest.Chain {
@@ -34,7 +38,7 @@ func fuzzWorld(t testing.TB) *apptest.Chain {
 		c := apptest.NewSeeded(t, 4, 1)
 		tenant, prov := c.Accounts[0], c.Accounts[1]
 		r := rand.New(rand.NewSource(1))
-		deliver := func(signer int, msgs ...sdk.Msg) {
+		deliver := func(signer int, msgs ...sdk.Msg) (dseq uint64) {
 			seq := c.App.AccountKeeper.GetAccount(c.Query(), c.Accounts[signer]).GetSequence()
 			var txs [][]byte
 			for k, m := range msgs {
@@ -44,25 +48,33 @@ func fuzzWorld(t testing.TB) *apptest.Chain {
 				if r.Code != 0 {
 					t.Fatalf("fuzz world setup tx %d: %s", i, r.Log)
 				}
+				for _, ev := range r.Events {
+					if msg, err := chain.ParseEvent(ev); err == nil {
+						if e, ok := msg.(*markettypes.EventDeploymentCreated); ok {
+							dseq = e.Dseq
+						}
+					}
+				}
 			}
+			return dseq
 		}
 		for _, p := range []int{1, 2} {
 			deliver(p, benchProvider(c.Accounts[p]))
 		}
 		hash := sha256.Sum256([]byte("fuzz"))
 		group := benchGroup()
-		for range 2 {
-			deliver(0, &markettypes.MsgCreateDeployment{Owner: tenant.String(), Groups: []markettypes.GroupSpec{group},
+		for i := range fuzzDseqs {
+			fuzzDseqs[i] = deliver(0, &markettypes.MsgCreateDeployment{Owner: tenant.String(), Groups: []markettypes.GroupSpec{group},
 				ManifestHash: hash[:], Deposit: sdk.NewInt64Coin("ugpn", 50_000_000), BidWindow: 1})
 		}
 		bid := func(dseq uint64) *markettypes.MsgCreateBid {
 			return &markettypes.MsgCreateBid{Provider: prov.String(), Order: markettypes.OrderID{Owner: tenant.String(), Dseq: dseq, Gseq: 1, Oseq: 1},
 				Price: sdk.NewDecCoin("ugpn", sdkmath.NewInt(1_000_000)), Deposit: sdk.NewInt64Coin("ugpn", 1_000_000)}
 		}
-		deliver(1, bid(1))
+		deliver(1, bid(fuzzDseqs[0]))
 		c.NextBlock(time.Second) // deployment 1's auction closes: a pending lease
-		deliver(1, &markettypes.MsgStartLease{Provider: prov.String(), Lease: markettypes.BidID{Order: bid(1).Order, Provider: prov.String()}})
-		deliver(1, bid(2)) // deployment 2's order stays open (no auction without a bid before its window), with this bid
+		deliver(1, &markettypes.MsgStartLease{Provider: prov.String(), Lease: markettypes.BidID{Order: bid(fuzzDseqs[0]).Order, Provider: prov.String()}})
+		deliver(1, bid(fuzzDseqs[1])) // deployment 2's order stays open (no auction without a bid before its window), with this bid
 		fuzzChain = c
 	})
 	if fuzzChain == nil {
@@ -197,8 +209,9 @@ func setSigner(msg sdk.Msg, addr string) {
 func fuzzSeeds(c *apptest.Chain) []sdk.Msg {
 	// Signers are set per input from the signer byte.
 	tenant, prov := c.Accounts[0].String(), c.Accounts[1].String()
-	order := markettypes.OrderID{Owner: tenant, Dseq: 1, Gseq: 1, Oseq: 1}
-	open := markettypes.OrderID{Owner: tenant, Dseq: 2, Gseq: 1, Oseq: 1}
+	leased, opened := fuzzDseqs[0], fuzzDseqs[1]
+	order := markettypes.OrderID{Owner: tenant, Dseq: leased, Gseq: 1, Oseq: 1}
+	open := markettypes.OrderID{Owner: tenant, Dseq: opened, Gseq: 1, Oseq: 1}
 	lease := markettypes.BidID{Order: order, Provider: prov}
 	coin := sdk.NewInt64Coin("ugpn", 1_000_000)
 	hash := sha256.Sum256([]byte("fuzz"))
@@ -209,13 +222,13 @@ func fuzzSeeds(c *apptest.Chain) []sdk.Msg {
 		&providertypes.MsgBond{Amount: coin}, &providertypes.MsgUnbond{Amount: coin}, &providertypes.MsgDeregisterProvider{},
 		&providertypes.MsgUpdateParams{Params: providertypes.DefaultParams()},
 		&markettypes.MsgCreateDeployment{Groups: []markettypes.GroupSpec{benchGroup()}, ManifestHash: hash[:], Deposit: sdk.NewInt64Coin("ugpn", 5_000_000), BidWindow: 1},
-		&markettypes.MsgUpdateDeployment{Dseq: 2, ManifestHash: hash[:]}, &markettypes.MsgCloseDeployment{Dseq: 2},
+		&markettypes.MsgUpdateDeployment{Dseq: opened, ManifestHash: hash[:]}, &markettypes.MsgCloseDeployment{Dseq: opened},
 		&markettypes.MsgCreateBid{Order: open, Price: sdk.NewDecCoin("ugpn", sdkmath.NewInt(1000)), Deposit: coin},
 		&markettypes.MsgCloseBid{Order: open}, &markettypes.MsgAcceptBid{Bid: markettypes.BidID{Order: open, Provider: prov}},
 		&markettypes.MsgStartLease{Lease: lease}, &markettypes.MsgCloseLease{Lease: lease}, &markettypes.MsgWithdrawLease{Lease: lease},
 		&markettypes.MsgUpdateParams{Params: markettypes.DefaultParams()},
-		&escrowtypes.MsgDeposit{Account: escrowtypes.AccountID{Owner: tenant, Dseq: 1}, Amount: coin},
-		&escrowtypes.MsgWithdrawPayment{Payment: escrowtypes.PaymentID{Account: escrowtypes.AccountID{Owner: tenant, Dseq: 1}, Gseq: 1, Oseq: 1, Provider: prov}},
+		&escrowtypes.MsgDeposit{Account: escrowtypes.AccountID{Owner: tenant, Dseq: leased}, Amount: coin},
+		&escrowtypes.MsgWithdrawPayment{Payment: escrowtypes.PaymentID{Account: escrowtypes.AccountID{Owner: tenant, Dseq: leased}, Gseq: 1, Oseq: 1, Provider: prov}},
 		&escrowtypes.MsgUpdateParams{Params: escrowtypes.DefaultParams()},
 	}
 }

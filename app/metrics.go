@@ -104,7 +104,7 @@ func (c *stateCollector) read() (*metricsReading, error) {
 	}
 	r := &metricsReading{at: time.Now(), height: ctx.BlockHeight(), backlog: map[[2]string]float64{}, parked: map[string]float64{}}
 	mk, ek, pk := c.app.MarketKeeper, c.app.EscrowKeeper, c.app.ProviderKeeper
-	if r.openOrders, err = count(ctx, mk.OpenOrders); err != nil {
+	if r.openOrders, err = count(ctx, mk.ExpiryQueue); err != nil {
 		return nil, err
 	}
 	if err := mk.Leases.Walk(ctx, nil, func(_ collections.Quad[sdk.AccAddress, uint64, uint64, sdk.AccAddress], l markettypes.Lease) (bool, error) {

@@ -7,6 +7,8 @@ import (
 	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
 	"github.com/cosmos/cosmos-sdk/types/module"
 	upgradetypes "github.com/cosmos/cosmos-sdk/x/upgrade/types"
+
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 )
 
 // Upgrade describes one named software upgrade: the handler that migrates
@@ -16,13 +18,29 @@ type Upgrade struct {
 	Name          string
 	StoreUpgrades storetypes.StoreUpgrades
 	// Handler runs after the module migrations; most upgrades need none.
-	Handler func(ctx context.Context, plan upgradetypes.Plan, vm module.VersionMap) error
+	Handler func(app *App, ctx context.Context, plan upgradetypes.Plan, vm module.VersionMap) error
 }
+
+// LeanStateUpgrade is the plan name of the release whose x/market keeps a
+// lighter state (migration 1 → 2) and whose escrow and market deposits go
+// to their module addresses directly.
+const LeanStateUpgrade = "v0.3-lean-state"
 
 // Upgrades is the list of upgrades this binary knows how to apply.
 // Cosmovisor swaps binaries at the plan height; this binary then runs the
 // handler registered under the plan's name.
-var Upgrades = []Upgrade{}
+var Upgrades = []Upgrade{{
+	Name: LeanStateUpgrade,
+	// Deposits into escrow are sent to its module address: the module
+	// account must exist first (x/market's migration does the same for its
+	// own).
+	Handler: func(app *App, ctx context.Context, _ upgradetypes.Plan, _ module.VersionMap) error {
+		if app.AccountKeeper.GetModuleAccount(ctx, escrowtypes.ModuleName) == nil {
+			return fmt.Errorf("no %s module account", escrowtypes.ModuleName)
+		}
+		return nil
+	},
+}}
 
 func (app *App) registerUpgradeHandlers() error {
 	for _, u := range Upgrades {
@@ -32,7 +50,7 @@ func (app *App) registerUpgradeHandlers() error {
 				return nil, fmt.Errorf("upgrade %s: module migrations: %w", u.Name, err)
 			}
 			if u.Handler != nil {
-				if err := u.Handler(ctx, plan, vm); err != nil {
+				if err := u.Handler(app, ctx, plan, vm); err != nil {
 					return nil, fmt.Errorf("upgrade %s: %w", u.Name, err)
 				}
 			}

@@ -45,6 +45,17 @@ func (b *Bank) SendCoinsFromAccountToModule(_ context.Context, from sdk.AccAddre
 	return b.send(from, authtypes.NewModuleAddress(module), amt)
 }
 
+// SendCoins implements the keepers' BankKeeper.
+func (b *Bank) SendCoins(_ context.Context, from, to sdk.AccAddress, amt sdk.Coins) error {
+	return b.send(from, to, amt)
+}
+
+// GetModuleAccount implements the keepers' AccountKeeper: a module account
+// is its address here.
+func (b *Bank) GetModuleAccount(_ context.Context, name string) sdk.ModuleAccountI {
+	return authtypes.NewEmptyModuleAccount(name)
+}
+
 // SendCoinsFromModuleToAccount implements the keepers' BankKeeper.
 func (b *Bank) SendCoinsFromModuleToAccount(_ context.Context, module string, to sdk.AccAddress, amt sdk.Coins) error {
 	return b.send(authtypes.NewModuleAddress(module), to, amt)

@@ -26,13 +26,14 @@ func init() {
 type ModuleInputs struct {
 	depinject.In
 
-	Config       *modulev1.Module
-	Cdc          codec.Codec
-	AddressCodec address.Codec
-	StoreService store.KVStoreService
-	Events       event.Service
-	Headers      header.Service
-	BankKeeper   types.BankKeeper
+	Config        *modulev1.Module
+	Cdc           codec.Codec
+	AddressCodec  address.Codec
+	StoreService  store.KVStoreService
+	Events        event.Service
+	Headers       header.Service
+	BankKeeper    types.BankKeeper
+	AccountKeeper types.AccountKeeper
 }
 
 // ModuleOutputs are what x/escrow gives the app.
@@ -49,7 +50,7 @@ func ProvideModule(in ModuleInputs) (ModuleOutputs, error) {
 	if err != nil {
 		return ModuleOutputs{}, err
 	}
-	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, authtypes.FeeCollectorName, authority)
+	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, in.AccountKeeper, authtypes.FeeCollectorName, authority)
 	if err != nil {
 		return ModuleOutputs{}, err
 	}

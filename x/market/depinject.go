@@ -10,6 +10,7 @@ import (
 	"cosmossdk.io/depinject/appconfig"
 
 	"github.com/cosmos/cosmos-sdk/codec"
+	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
 
 	"github.com/gpunet/gpunet/internal/wiring"
 	auditkeeper "github.com/gpunet/gpunet/x/audit/keeper"
@@ -32,6 +33,7 @@ type ModuleInputs struct {
 	Cdc            codec.Codec
 	AddressCodec   address.Codec
 	StoreService   store.KVStoreService
+	Transient      *storetypes.TransientStoreKey
 	Events         event.Service
 	Headers        header.Service
 	BankKeeper     types.BankKeeper
@@ -56,7 +58,7 @@ func ProvideModule(in ModuleInputs) (ModuleOutputs, error) {
 	if err != nil {
 		return ModuleOutputs{}, err
 	}
-	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Events, in.Headers, in.BankKeeper, in.ProviderKeeper, in.EscrowKeeper, in.Pool, in.AccountKeeper, in.AuditKeeper, authority)
+	k, err := keeper.NewKeeper(in.Cdc, in.AddressCodec, in.StoreService, in.Transient, in.Events, in.Headers, in.BankKeeper, in.ProviderKeeper, in.EscrowKeeper, in.Pool, in.AccountKeeper, in.AuditKeeper, authority)
 	if err != nil {
 		return ModuleOutputs{}, err
 	}

@@ -9,8 +9,9 @@ import (
 )
 
 // consensusVersion is x/market's state version in this build.
-const consensusVersion = 1
+const consensusVersion = 2
 
-// registerMigrations registers the state migrations between versions;
-// there are none yet.
-func registerMigrations(module.Configurator, *keeper.Keeper) error { return nil }
+// registerMigrations registers the state migrations between versions.
+func registerMigrations(cfg module.Configurator, k *keeper.Keeper) error {
+	return registerReleaseMigrations(cfg, k)
+}

@@ -27,7 +27,7 @@ func (k *Keeper) CreateAccount(ctx context.Context, id types.AccountID, deposito
 	if err := checkAmount(deposit); err != nil {
 		return err
 	}
-	if err := k.bank.SendCoinsFromAccountToModule(ctx, depositor, types.ModuleName, sdk.NewCoins(deposit)); err != nil {
+	if err := k.toModule(ctx, depositor, sdk.NewCoins(deposit)); err != nil {
 		return errorsmod.Wrap(err, "deposit")
 	}
 	acc := types.Account{
@@ -52,7 +52,7 @@ func (k *Keeper) Deposit(ctx context.Context, id types.AccountID, depositor sdk.
 	if amount.Denom != l.account.Denom {
 		return errorsmod.Wrapf(types.ErrInvalidDenom, "deposit is in %q; account %s is in %s", amount.Denom, id.Name(), l.account.Denom)
 	}
-	if err := k.bank.SendCoinsFromAccountToModule(ctx, depositor, types.ModuleName, sdk.NewCoins(amount)); err != nil {
+	if err := k.toModule(ctx, depositor, sdk.NewCoins(amount)); err != nil {
 		return errorsmod.Wrap(err, "deposit")
 	}
 	l.account.Balance = l.account.Balance.Add(amount.Amount)

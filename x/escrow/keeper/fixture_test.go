@@ -69,7 +69,7 @@ func newFixture(t testing.TB) *fixture {
 	ac := addresscodec.NewBech32Codec("gpunet")
 	authority, _ := ac.BytesToString(authtypes.NewModuleAddress("gov"))
 	bank := &fakeBank{fakebank.New()}
-	k, err := keeper.NewKeeper(enc.Codec, ac, runtime.NewKVStoreService(key), runtime.EventService{}, runtime.ProvideHeaderInfoService(nil), bank, authtypes.FeeCollectorName, authority)
+	k, err := keeper.NewKeeper(enc.Codec, ac, runtime.NewKVStoreService(key), runtime.EventService{}, runtime.ProvideHeaderInfoService(nil), bank, bank, authtypes.FeeCollectorName, authority)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,10 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 	if err := k.Params.Set(ctx, gs.Params); err != nil {
 		return err
 	}
+	// Deposits go to the module address directly (toModule): the module
+	// account must exist before the first one, or the bank would make a
+	// plain account there.
+	k.accounts.GetModuleAccount(ctx, types.ModuleName)
 	for _, a := range gs.Accounts {
 		key, err := k.accountKey(a.Id)
 		if err != nil {

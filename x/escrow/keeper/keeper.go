@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gpunet/gpunet/x/internal/sweep"
 	"time"
 
 	"google.golang.org/protobuf/runtime/protoiface"
@@ -20,8 +19,10 @@ import (
 
 	"github.com/cosmos/cosmos-sdk/codec"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 )
 
 // AccountKey is the store key of an account: (owner, dseq).
@@ -39,6 +40,8 @@ type Keeper struct {
 	headers      header.Service
 	authority    string
 	bank         types.BankKeeper
+	accounts     types.AccountKeeper
+	moduleAddr   sdk.AccAddress
 	feeCollector string
 	hooks        types.Hooks
 
@@ -60,7 +63,7 @@ type Keeper struct {
 
 // NewKeeper builds the keeper and its schema.
 func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVStoreService, events event.Service,
-	headers header.Service, bank types.BankKeeper, feeCollector, authority string,
+	headers header.Service, bank types.BankKeeper, accounts types.AccountKeeper, feeCollector, authority string,
 ) (*Keeper, error) {
 	if _, err := ac.StringToBytes(authority); err != nil {
 		return nil, fmt.Errorf("invalid authority address %q: %w", authority, err)
@@ -70,6 +73,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 	sb := collections.NewSchemaBuilder(storeService)
 	k := &Keeper{
 		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority, bank: bank, feeCollector: feeCollector,
+		accounts: accounts, moduleAddr: authtypes.NewModuleAddress(types.ModuleName),
 
 		Params:             collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
 		Parked:             sweep.NewParked(sb, types.ParkedKey, cdc),
@@ -191,4 +195,11 @@ func (k *Keeper) save(ctx context.Context, l *ledger) error {
 		}
 	}
 	return k.Accounts.Set(ctx, l.key, l.account)
+}
+
+// toModule moves coins from an account into escrow. It sends to the module
+// address directly: SendCoinsFromAccountToModule would read the module
+// account on every deposit, and InitGenesis has made sure it exists.
+func (k *Keeper) toModule(ctx context.Context, from sdk.AccAddress, amt sdk.Coins) error {
+	return k.bank.SendCoins(ctx, from, k.moduleAddr, amt)
 }

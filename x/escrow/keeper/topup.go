@@ -185,7 +185,7 @@ func (k *Keeper) refill(ctx context.Context, key AccountKey) error {
 	// but is told why.
 	sdkCtx := sdk.UnwrapSDKContext(ctx)
 	branch, write := sdkCtx.CacheContext()
-	if err := k.bank.SendCoinsFromAccountToModule(branch, payer, types.ModuleName, sdk.NewCoins(amount)); err != nil {
+	if err := k.toModule(branch, payer, sdk.NewCoins(amount)); err != nil {
 		if err := k.AutoTopUps.Set(ctx, key, tu); err != nil { // unqueued until the account changes
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 
 // BankKeeper moves coins in and out of the escrow module account.
 type BankKeeper interface {
+	SendCoins(ctx context.Context, from, to sdk.AccAddress, amt sdk.Coins) error
 	SendCoinsFromAccountToModule(ctx context.Context, from sdk.AccAddress, module string, amt sdk.Coins) error
 	SendCoinsFromModuleToAccount(ctx context.Context, module string, to sdk.AccAddress, amt sdk.Coins) error
 	SendCoinsFromModuleToModule(ctx context.Context, from, to string, amt sdk.Coins) error
@@ -21,4 +22,10 @@ type Hooks interface {
 	// closes the leases behind the payments and must not call back into
 	// escrow for them.
 	OnAccountDepleted(ctx context.Context, id AccountID, payments []PaymentID) error
+}
+
+// AccountKeeper creates the escrow module account at genesis, so that
+// deposits can be sent to its address without looking it up each time.
+type AccountKeeper interface {
+	GetModuleAccount(ctx context.Context, name string) sdk.ModuleAccountI
 }

@@ -8,6 +8,8 @@ import (
 	"cosmossdk.io/collections"
 	sdkmath "cosmossdk.io/math"
 
+	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
+
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/gpunet/gpunet/x/market/types"
@@ -46,13 +48,8 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 			return err
 		}
 		if o.State == types.ORDER_STATE_OPEN {
-			for _, set := range []error{
-				k.OpenOrders.Set(ctx, key),
-				k.ExpiryQueue.Set(ctx, collections.Join(o.ExpiresAt, key)),
-			} {
-				if set != nil {
-					return set
-				}
+			if err := k.ExpiryQueue.Set(ctx, collections.Join(o.ExpiresAt, key)); err != nil {
+				return err
 			}
 			// An auction still to come, or one due with bids to decide
 			// (carried over by the sweep bound), is queued; one that ran
@@ -99,10 +96,10 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 			return err
 		}
 	}
-	if err := k.NextDseq.Set(ctx, gs.NextDseq); err != nil {
-		return err
-	}
-	return k.NextBidSeq.Set(ctx, gs.NextBidSeq)
+	// next_dseq and next_bid_seq are checked above (every dseq and seq is
+	// below them) and not stored: new ones come from per-block counters,
+	// above any earlier block's.
+	return k.ensureModuleAccount(ctx)
 }
 
 // ExportGenesis writes the whole state out.
@@ -142,11 +139,13 @@ func (k *Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error)
 	}); err != nil {
 		return nil, err
 	}
-	if gs.NextDseq, err = k.NextDseq.Peek(ctx); err != nil {
-		return nil, err
+	// The lowest numbers not yet handed out, as genesis validation reads them.
+	gs.NextDseq, gs.NextBidSeq = 1, 1
+	for _, d := range gs.Deployments {
+		gs.NextDseq = max(gs.NextDseq, d.Dseq+1)
 	}
-	if gs.NextBidSeq, err = k.NextBidSeq.Peek(ctx); err != nil {
-		return nil, err
+	for _, b := range gs.Bids {
+		gs.NextBidSeq = max(gs.NextBidSeq, b.Seq+1)
 	}
 	if gs.Parked, err = sweep.List(ctx, k.Parked); err != nil {
 		return nil, err
@@ -188,4 +187,31 @@ func (k *Keeper) DepositInvariant(ctx context.Context) (string, error) {
 		return fmt.Sprintf("market module account holds %s, bid and lease deposits and held reservation fees add up to %s%s", held, total, denom), nil
 	}
 	return "", nil
+}
+
+// MigrateToLeanLayout is x/market's state migration 1 → 2. The open-orders
+// index is dropped (the expiry queue holds exactly the open orders) and so
+// are the stored dseq and bid-seq counters (per-block counters in the
+// transient store replace them). It makes sure the module account exists,
+// as InitGenesis now does.
+func (k *Keeper) MigrateToLeanLayout(ctx context.Context) error {
+	st := k.storeService.OpenKVStore(ctx)
+	var stale [][]byte
+	it, err := st.Iterator(types.OpenOrdersKey, storetypes.PrefixEndBytes(types.OpenOrdersKey))
+	if err != nil {
+		return err
+	}
+	for ; it.Valid(); it.Next() {
+		stale = append(stale, it.Key())
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	stale = append(stale, types.NextDseqKey, types.NextBidSeqKey)
+	for _, key := range stale {
+		if err := st.Delete(key); err != nil {
+			return err
+		}
+	}
+	return k.ensureModuleAccount(ctx)
 }

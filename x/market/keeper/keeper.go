@@ -4,6 +4,7 @@ package keeper
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -18,7 +19,9 @@ import (
 	errorsmod "cosmossdk.io/errors"
 
 	"github.com/cosmos/cosmos-sdk/codec"
+	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	"github.com/gpunet/gpunet/x/internal/sweep"
@@ -68,12 +71,13 @@ type Keeper struct {
 	accounts     types.AccountKeeper
 	audit        types.AuditKeeper
 
-	Schema         collections.Schema
-	Params         collections.Item[types.Params]
-	Deployments    collections.Map[DeploymentKey, types.Deployment]
-	Orders         collections.Map[OrderKey, types.Order]
-	OpenOrders     collections.KeySet[OrderKey]
-	AuctionQueue   collections.KeySet[collections.Pair[int64, OrderKey]]
+	Schema       collections.Schema
+	Params       collections.Item[types.Params]
+	Deployments  collections.Map[DeploymentKey, types.Deployment]
+	Orders       collections.Map[OrderKey, types.Order]
+	AuctionQueue collections.KeySet[collections.Pair[int64, OrderKey]]
+	// ExpiryQueue holds every open order, by the height it expires at: it
+	// is also the open-orders index.
 	ExpiryQueue    collections.KeySet[collections.Pair[int64, OrderKey]]
 	Bids           *collections.IndexedMap[BidKey, types.Bid, ByProvider[types.Bid]]
 	Leases         *collections.IndexedMap[BidKey, types.Lease, ByProvider[types.Lease]]
@@ -83,13 +87,15 @@ type Keeper struct {
 	Disputable   collections.Map[BidKey, types.DisputableClose]
 	DisputeQueue collections.KeySet[collections.Pair[int64, BidKey]]
 	// Parked holds the due entries EndBlock could not process.
-	Parked     sweep.Parked
-	NextDseq   collections.Sequence
-	NextBidSeq collections.Sequence
+	Parked sweep.Parked
+
+	storeService store.KVStoreService
+	transient    *storetypes.TransientStoreKey
+	moduleAddr   sdk.AccAddress
 }
 
 // NewKeeper builds the keeper and its schema.
-func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVStoreService, events event.Service, headers header.Service,
+func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVStoreService, transient *storetypes.TransientStoreKey, events event.Service, headers header.Service,
 	bank types.BankKeeper, providers types.ProviderKeeper, escrow types.EscrowKeeper, pool types.CommunityPool, accounts types.AccountKeeper, audit types.AuditKeeper, authority string,
 ) (*Keeper, error) {
 	if _, err := ac.StringToBytes(authority); err != nil {
@@ -99,13 +105,13 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 	bidKey := bidKeyCodec
 	sb := collections.NewSchemaBuilder(storeService)
 	k := &Keeper{
-		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority,
-		bank: bank, providers: providers, escrow: escrow, pool: pool, accounts: accounts, audit: audit,
+		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority, storeService: storeService, transient: transient,
+		moduleAddr: authtypes.NewModuleAddress(types.ModuleName),
+		bank:       bank, providers: providers, escrow: escrow, pool: pool, accounts: accounts, audit: audit,
 
 		Params:       collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
 		Deployments:  collections.NewMap(sb, types.DeploymentsKey, "deployments", collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key), codec.CollValue[types.Deployment](cdc)),
 		Orders:       collections.NewMap(sb, types.OrdersKey, "orders", orderKey, codec.CollValue[types.Order](cdc)),
-		OpenOrders:   collections.NewKeySet(sb, types.OpenOrdersKey, "open_orders", orderKey),
 		AuctionQueue: collections.NewKeySet(sb, types.AuctionQueueKey, "auction_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
 		ExpiryQueue:  collections.NewKeySet(sb, types.ExpiryQueueKey, "expiry_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
 		Bids: collections.NewIndexedMap(sb, types.BidsKey, "bids", bidKey, codec.CollValue[types.Bid](cdc),
@@ -116,8 +122,6 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		Disputable:     collections.NewMap(sb, types.DisputableKey, "disputable", bidKey, codec.CollValue[types.DisputableClose](cdc)),
 		DisputeQueue:   collections.NewKeySet(sb, types.DisputeQueueKey, "dispute_queue", collections.PairKeyCodec(collections.Int64Key, bidKey)),
 		Parked:         sweep.NewParked(sb, types.ParkedKey, cdc),
-		NextDseq:       collections.NewSequence(sb, types.NextDseqKey, "next_dseq"),
-		NextBidSeq:     collections.NewSequence(sb, types.NextBidSeqKey, "next_bid_seq"),
 	}
 	schema, err := sb.Build()
 	if err != nil {
@@ -132,6 +136,30 @@ func (k *Keeper) emit(ctx context.Context, ev protoiface.MessageV1) error {
 }
 
 func (k *Keeper) height(ctx context.Context) int64 { return k.headers.GetHeaderInfo(ctx).Height }
+
+// blockSeq hands out the next number of a per-block counter kept in the
+// transient store: the block's nth call gets height×BlockSeqBase + n. It is
+// how dseqs and bid seqs are made: unique and increasing like a stored
+// sequence, for a tenth of the gas, since the counter is never committed.
+func (k *Keeper) blockSeq(ctx context.Context, counter []byte, what string) (uint64, error) {
+	h := k.height(ctx)
+	if h <= 0 || uint64(h) > (1<<64-1)/types.BlockSeqBase-1 {
+		return 0, fmt.Errorf("%s: block height %d out of range", what, h)
+	}
+	// The SDK context's transient store is charged at the transient gas
+	// rates (the core TransientStoreService charges KV-store rates).
+	st := sdk.UnwrapSDKContext(ctx).TransientStore(k.transient)
+	bz := st.Get(counter)
+	n := uint64(1)
+	if len(bz) == 8 {
+		n = binary.BigEndian.Uint64(bz) + 1
+	}
+	if n >= types.BlockSeqBase {
+		return 0, errorsmod.Wrapf(types.ErrBlockFull, "block %d has handed out %d %ss; send it again in the next block", h, types.BlockSeqBase-1, what)
+	}
+	st.Set(counter, binary.BigEndian.AppendUint64(nil, n))
+	return uint64(h)*types.BlockSeqBase + n, nil
+}
 
 func (k *Keeper) addr(field, s string) (sdk.AccAddress, error) {
 	bz, err := k.addressCodec.StringToBytes(s)
@@ -217,4 +245,14 @@ func nonEmpty(it interface {
 	}
 	valid := it.Valid()
 	return valid, it.Close()
+}
+
+// ensureModuleAccount creates the market module account if it is missing:
+// bid deposits are sent to its address directly (CreateBid), which would
+// otherwise make a plain account there.
+func (k *Keeper) ensureModuleAccount(ctx context.Context) error {
+	if k.accounts.GetModuleAccount(ctx, types.ModuleName) == nil {
+		return fmt.Errorf("no %s module account", types.ModuleName)
+	}
+	return nil
 }

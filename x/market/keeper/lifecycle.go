@@ -212,9 +212,6 @@ func (k *Keeper) openOrder(ctx context.Context, key OrderKey, o types.Order, rea
 	if err := k.Orders.Set(ctx, key, o); err != nil {
 		return err
 	}
-	if err := k.OpenOrders.Set(ctx, key); err != nil {
-		return err
-	}
 	if err := k.AuctionQueue.Set(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
 		return err
 	}
@@ -379,11 +376,9 @@ func (k *Keeper) match(ctx context.Context, orderKey OrderKey, order types.Order
 	return k.emit(ctx, &types.EventLeaseCreated{Id: lease.Id, Price: lease.Price, StartDeadline: lease.StartDeadline})
 }
 
-// unqueueOrder drops an order from the open index and both sweep queues.
+// unqueueOrder drops an order from both sweep queues (the expiry queue is
+// also the open-orders index).
 func (k *Keeper) unqueueOrder(ctx context.Context, key OrderKey, o types.Order) error {
-	if err := k.OpenOrders.Remove(ctx, key); err != nil {
-		return err
-	}
 	if err := k.AuctionQueue.Remove(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
 		return err
 	}

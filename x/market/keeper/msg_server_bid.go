@@ -98,11 +98,11 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	}
 
 	if msg.Deposit.IsPositive() {
-		if err := k.bank.SendCoinsFromAccountToModule(ctx, provider, types.ModuleName, sdk.NewCoins(msg.Deposit)); err != nil {
+		if err := k.bank.SendCoins(ctx, provider, k.moduleAddr, sdk.NewCoins(msg.Deposit)); err != nil {
 			return nil, errorsmod.Wrap(err, "bid deposit")
 		}
 	}
-	seq, err := k.NextBidSeq.Next(ctx)
+	seq, err := k.blockSeq(ctx, types.BidSeqCounterKey, "bid")
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (k msgServer) CreateDeployment(ctx context.Context, msg *types.MsgCreateDep
 		return nil, errorsmod.Wrapf(types.ErrInvalidBidWindow, "bid_window %d blocks is outside [%d, %d]", window, params.MinBidWindow, params.MaxBidWindow)
 	}
 	// 5. Escrow, deployment, orders.
-	dseq, err := k.NextDseq.Next(ctx)
+	dseq, err := k.blockSeq(ctx, types.DseqCounterKey, "deployment")
 	if err != nil {
 		return nil, err
 	}

@@ -65,8 +65,10 @@ func (q queryServer) Deployments(ctx context.Context, req *types.QueryByOwnerReq
 }
 
 func (q queryServer) OpenOrders(ctx context.Context, req *types.QueryOpenOrdersRequest) (*types.QueryOrdersResponse, error) {
-	orders, page, err := query.CollectionPaginate(ctx, q.Keeper.OpenOrders, req.GetPagination(),
-		func(key OrderKey, _ collections.NoValue) (types.Order, error) { return q.Orders.Get(ctx, key) })
+	orders, page, err := query.CollectionPaginate(ctx, q.Keeper.ExpiryQueue, req.GetPagination(),
+		func(key collections.Pair[int64, OrderKey], _ collections.NoValue) (types.Order, error) {
+			return q.Orders.Get(ctx, key.K2())
+		})
 	if err != nil {
 		return nil, err
 	}

@@ -35,4 +35,5 @@ var (
 	ErrNotDisputable       = errorsmod.RegisterWithGRPCCode(ModuleName, 27, codes.NotFound, "no disputable close for this lease")
 	ErrInvalidReceipt      = errorsmod.Register(ModuleName, 28, "invalid manifest receipt")
 	ErrResourcesTooLarge   = errorsmod.Register(ModuleName, 29, "resources out of bounds")
+	ErrBlockFull           = errorsmod.Register(ModuleName, 30, "this block has handed out all its sequence numbers")
 )

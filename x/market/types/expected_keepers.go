@@ -13,6 +13,7 @@ import (
 
 // BankKeeper moves bid deposits.
 type BankKeeper interface {
+	SendCoins(ctx context.Context, from, to sdk.AccAddress, amt sdk.Coins) error
 	SendCoinsFromAccountToModule(ctx context.Context, from sdk.AccAddress, module string, amt sdk.Coins) error
 	SendCoinsFromModuleToAccount(ctx context.Context, module string, to sdk.AccAddress, amt sdk.Coins) error
 	GetBalance(ctx context.Context, addr sdk.AccAddress, denom string) sdk.Coin
@@ -53,7 +54,10 @@ type CommunityPool interface {
 	FundCommunityPool(ctx context.Context, amount sdk.Coins, sender sdk.AccAddress) error
 }
 
-// AccountKeeper gives the public key a provider signs its receipts with.
+// AccountKeeper gives the public key a provider signs its receipts with,
+// and creates the market module account at genesis (bid deposits are sent
+// to its address directly).
 type AccountKeeper interface {
 	GetAccount(ctx context.Context, addr sdk.AccAddress) sdk.AccountI
+	GetModuleAccount(ctx context.Context, name string) sdk.ModuleAccountI
 }

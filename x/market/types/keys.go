@@ -14,9 +14,11 @@ const (
 
 // Collection prefixes. Never renumber.
 var (
-	ParamsKey           = collections.NewPrefix(0)
-	DeploymentsKey      = collections.NewPrefix(1)
-	OrdersKey           = collections.NewPrefix(2)
+	ParamsKey      = collections.NewPrefix(0)
+	DeploymentsKey = collections.NewPrefix(1)
+	OrdersKey      = collections.NewPrefix(2)
+	// OpenOrdersKey held an index of open orders until v2: the expiry
+	// queue holds exactly the open orders, so queries walk that instead.
 	OpenOrdersKey       = collections.NewPrefix(3)
 	AuctionQueueKey     = collections.NewPrefix(4)
 	ExpiryQueueKey      = collections.NewPrefix(5)
@@ -25,11 +27,14 @@ var (
 	LeasesKey           = collections.NewPrefix(8)
 	LeasesByProviderKey = collections.NewPrefix(9)
 	StartDeadlinesKey   = collections.NewPrefix(10)
-	NextDseqKey         = collections.NewPrefix(11)
-	NextBidSeqKey       = collections.NewPrefix(12)
-	DisputableKey       = collections.NewPrefix(13)
-	DisputeQueueKey     = collections.NewPrefix(14)
-	ParkedKey           = collections.NewPrefix(15)
+	// NextDseqKey and NextBidSeqKey held stored counters until v2; dseqs
+	// and bid seqs now come from per-block counters in the transient
+	// store (see BlockSeq).
+	NextDseqKey     = collections.NewPrefix(11)
+	NextBidSeqKey   = collections.NewPrefix(12)
+	DisputableKey   = collections.NewPrefix(13)
+	DisputeQueueKey = collections.NewPrefix(14)
+	ParkedKey       = collections.NewPrefix(15)
 )
 
 // GroupOrder packs gseq and oseq into one key part.
@@ -48,3 +53,17 @@ func (id BidID) Name() string { return id.Order.Name() + "/" + id.Provider }
 
 // Dseq is the deployment sequence of the bid's order.
 func (id BidID) Dseq() uint64 { return id.Order.Dseq }
+
+// Transient-store keys of the per-block counters.
+var (
+	DseqCounterKey   = []byte{0}
+	BidSeqCounterKey = []byte{1}
+)
+
+// BlockSeqBase is how many numbers one block can hand out from a per-block
+// counter: the nth number of block h is h×BlockSeqBase + n. A dseq reads as
+// its block height followed by four digits.
+const BlockSeqBase = 10_000
+
+// BlockOfSeq is the height whose block handed out seq.
+func BlockOfSeq(seq uint64) int64 { return int64(seq / BlockSeqBase) }

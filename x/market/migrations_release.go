@@ -1,0 +1,16 @@
+package market
+
+import (
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/module"
+
+	"github.com/gpunet/gpunet/x/market/keeper"
+	"github.com/gpunet/gpunet/x/market/types"
+)
+
+// registerReleaseMigrations registers the migrations every build carries:
+// 1 → 2 drops what the lighter state layout no longer keeps (the open-orders
+// index, the stored dseq and bid-seq counters).
+func registerReleaseMigrations(cfg module.Configurator, k *keeper.Keeper) error {
+	return cfg.RegisterMigration(types.ModuleName, 1, func(ctx sdk.Context) error { return k.MigrateToLeanLayout(ctx) })
+}
