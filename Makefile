@@ -14,7 +14,7 @@ LOCALNET_DIR ?= $(HOME)/.gpunet-localnet
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests/)
 
 .PHONY: all setup build install test test-unit test-e2e test-sim test-sim-long test-fuzz lint \
-        proto-gen proto-check localnet localnet-down localnet-status demo bench clean
+        proto-gen proto-check localnet localnet-down localnet-status demo bench bench-quick clean
 
 all: build
 
@@ -122,6 +122,14 @@ bench: setup build
 	$(GO) test -run '^$$' -bench 'StatePerLease' -benchtime 1x -count 1 ./app/ | tee -a $(BUILD_DIR)/gobench.txt
 	$(GO) test -run '^$$' -bench 'EndBlock' -benchtime 200x -count 5 -timeout 60m ./app/ | tee -a $(BUILD_DIR)/gobench.txt
 	$(BUILD_DIR)/gpunet-bench -gobench $(BUILD_DIR)/gobench.txt $(if $(BENCH_JSON),-json $(BENCH_JSON))
+
+# The in-process rows only (transaction execution and gas, state per lease),
+# with their targets: a few minutes, no chain or Docker needed.
+bench-quick:
+	$(GO) build -o $(BUILD_DIR)/gpunet-bench ./cmd/gpunet-bench
+	$(GO) test -run '^$$' -bench 'TxExecution' -benchtime 300x -count 5 ./app/ | tee $(BUILD_DIR)/gobench-quick.txt
+	$(GO) test -run '^$$' -bench 'StatePerLease' -benchtime 1x -count 1 ./app/ | tee -a $(BUILD_DIR)/gobench-quick.txt
+	$(BUILD_DIR)/gpunet-bench -no-network -gobench $(BUILD_DIR)/gobench-quick.txt $(if $(BENCH_JSON),-json $(BENCH_JSON))
 
 clean:
 	rm -rf $(BUILD_DIR)

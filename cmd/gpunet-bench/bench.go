@@ -283,7 +283,7 @@ func (b *bench) latency(ctx context.Context, n int) ([]Figure, error) {
 		{Name: "rental: first bid, blocks after the order, max", Value: percentile(bidBlocks, 1), Unit: "blocks", Target: "≤ 1"},
 		{Name: "rental: submitted → lease, p50", Value: percentile(lease, .5), Unit: "s", Note: note},
 		{Name: "rental: submitted → lease, p95", Value: percentile(lease, .95), Unit: "s", Note: note},
-		{Name: "rental: submitted → container running, p50", Value: percentile(running, .5), Unit: "s", Target: "≤ 3 s"},
+		{Name: "rental: submitted → container running, p50", Value: percentile(running, .5), Unit: "s", Target: "≤ 2.0 s"},
 		{Name: "rental: submitted → container running, p95", Value: percentile(running, .95), Unit: "s", Note: note},
 	}, nil
 }
@@ -385,8 +385,8 @@ func (b *bench) footprint(ctx context.Context, n int) ([]Figure, error) {
 	cpuPct := float64(cpuTicks(pid)-cpu0) / 100 / time.Since(t1).Seconds() * 100
 	note := fmt.Sprintf("%d running leases, one sleeping container each (plus the earlier figures' leases), reconcile every 10 s", n)
 	return []Figure{
-		{Name: "provider daemon RSS, idle", Value: idleRSS, Unit: "MB"},
-		{Name: fmt.Sprintf("provider daemon RSS, %d running leases (peak of 30 s)", n), Value: peak, Unit: "MB", Target: "≤ 100 MB", Note: note},
+		{Name: "provider daemon RSS, idle", Value: idleRSS, Unit: "MB", Target: "≤ 40 MB"},
+		{Name: fmt.Sprintf("provider daemon RSS, %d running leases (peak of 30 s)", n), Value: peak, Unit: "MB", Target: "≤ 64 MB", Note: note},
 		{Name: fmt.Sprintf("provider daemon CPU, %d running leases (mean of 30 s)", n), Value: cpuPct, Unit: "% core", Note: note},
 		{Name: fmt.Sprintf("provider daemon: %d manifests sent → all containers running", n), Value: startAll.Seconds(), Unit: "s",
 			Note: "the Docker engine on the same 2 cores creates the networks and containers"},
