@@ -66,6 +66,11 @@ func (b *Bank) SendCoinsFromModuleToModule(_ context.Context, from, to string, a
 	return b.send(authtypes.NewModuleAddress(from), authtypes.NewModuleAddress(to), amt)
 }
 
+// SpendableCoin implements the keepers' BankKeeper: nothing is locked here.
+func (b *Bank) SpendableCoin(ctx context.Context, addr sdk.AccAddress, denom string) sdk.Coin {
+	return b.GetBalance(ctx, addr, denom)
+}
+
 // GetBalance implements the keepers' BankKeeper.
 func (b *Bank) GetBalance(_ context.Context, addr sdk.AccAddress, denom string) sdk.Coin {
 	return sdk.NewCoin(denom, b.Balances[string(addr)].AmountOf(denom))

@@ -22,6 +22,7 @@ import (
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/internal/keyed"
 	"github.com/gpunet/gpunet/x/internal/sweep"
 )
 
@@ -45,9 +46,10 @@ type Keeper struct {
 	feeCollector string
 	hooks        types.Hooks
 
-	Schema   collections.Schema
-	Params   collections.Item[types.Params]
-	Accounts collections.Map[AccountKey, types.Account]
+	Schema collections.Schema
+	Params collections.Item[types.Params]
+	// Accounts are stored without their id (it is the key).
+	Accounts keyed.Map[AccountKey, types.Account]
 	Payments collections.Map[PaymentKey, types.Payment]
 	// PaymentsByProvider lists each provider's payments.
 	PaymentsByProvider collections.KeySet[collections.Pair[sdk.AccAddress, PaymentKey]]
@@ -75,9 +77,13 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority, bank: bank, feeCollector: feeCollector,
 		accounts: accounts, moduleAddr: authtypes.NewModuleAddress(types.ModuleName),
 
-		Params:             collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
-		Parked:             sweep.NewParked(sb, types.ParkedKey, cdc),
-		Accounts:           collections.NewMap(sb, types.AccountsKey, "accounts", accountKey, codec.CollValue[types.Account](cdc)),
+		Params: collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
+		Parked: sweep.NewParked(sb, types.ParkedKey, cdc),
+		Accounts: keyed.NewMap(collections.NewMap(sb, types.AccountsKey, "accounts", accountKey, codec.CollValue[types.Account](cdc)),
+			func(a types.Account) types.Account { a.Id = types.AccountID{}; return a },
+			func(key AccountKey, a *types.Account) {
+				a.Id = types.AccountID{Owner: keyed.Address(ac, key.K1()), Dseq: key.K2()}
+			}),
 		Payments:           collections.NewMap(sb, types.PaymentsKey, "payments", paymentKey, codec.CollValue[types.Payment](cdc)),
 		PaymentsByProvider: collections.NewKeySet(sb, types.PaymentsByProviderKey, "payments_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, paymentKey)),
 		DepletionQueue:     collections.NewKeySet(sb, types.DepletionQueueKey, "depletion_queue", collections.PairKeyCodec(sdk.TimeKey, accountKey)),

@@ -9,6 +9,7 @@ import (
 	sdkmath "cosmossdk.io/math"
 
 	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
+	sdk "github.com/cosmos/cosmos-sdk/types"
 
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
@@ -154,7 +155,7 @@ func (k *Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error)
 }
 
 // DepositInvariant checks that the module account holds exactly the
-// deposits of the open bids and of the leases and the reservation fees held
+// leases' bid deposits (open bids hold none) and the reservation fees held
 // for disputes. It returns a description of
 // the mismatch, or "" when the books balance.
 func (k *Keeper) DepositInvariant(ctx context.Context) (string, error) {
@@ -164,12 +165,6 @@ func (k *Keeper) DepositInvariant(ctx context.Context) (string, error) {
 	}
 	denom := params.BidMinDeposit.Denom
 	total := sdkmath.ZeroInt()
-	if err := k.Bids.Walk(ctx, nil, func(_ BidKey, b types.Bid) (bool, error) {
-		total = total.Add(b.Deposit.Amount)
-		return false, nil
-	}); err != nil {
-		return "", err
-	}
 	if err := k.Leases.Walk(ctx, nil, func(_ BidKey, l types.Lease) (bool, error) {
 		total = total.Add(l.BidDeposit.Amount)
 		return false, nil
@@ -184,7 +179,7 @@ func (k *Keeper) DepositInvariant(ctx context.Context) (string, error) {
 	}
 	held := k.bank.GetBalance(ctx, authtypes.NewModuleAddress(types.ModuleName), denom)
 	if !held.Amount.Equal(total) {
-		return fmt.Sprintf("market module account holds %s, bid and lease deposits and held reservation fees add up to %s%s", held, total, denom), nil
+		return fmt.Sprintf("market module account holds %s, lease deposits and held reservation fees add up to %s%s", held, total, denom), nil
 	}
 	return "", nil
 }
@@ -192,9 +187,33 @@ func (k *Keeper) DepositInvariant(ctx context.Context) (string, error) {
 // MigrateToLeanLayout is x/market's state migration 1 → 2. The open-orders
 // index is dropped (the expiry queue holds exactly the open orders) and so
 // are the stored dseq and bid-seq counters (per-block counters in the
-// transient store replace them). It makes sure the module account exists,
-// as InitGenesis now does.
+// transient store replace them). Open bids no longer hold deposits (the
+// winner's is taken when its lease is made): theirs go back to their
+// providers. It makes sure the module account exists, as InitGenesis now
+// does.
 func (k *Keeper) MigrateToLeanLayout(ctx context.Context) error {
+	if err := k.ensureModuleAccount(ctx); err != nil {
+		return err
+	}
+	var refunds []types.Bid
+	if err := k.Bids.Walk(ctx, nil, func(_ BidKey, b types.Bid) (bool, error) {
+		refunds = append(refunds, b)
+		return false, nil
+	}); err != nil {
+		return err
+	}
+	for _, b := range refunds {
+		if !b.Deposit.IsPositive() {
+			continue
+		}
+		provider, err := k.addr("provider", b.Id.Provider)
+		if err != nil {
+			return err
+		}
+		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, provider, sdk.NewCoins(b.Deposit)); err != nil {
+			return fmt.Errorf("refund the deposit of bid %s: %w", b.Id.Name(), err)
+		}
+	}
 	st := k.storeService.OpenKVStore(ctx)
 	var stale [][]byte
 	it, err := st.Iterator(types.OpenOrdersKey, storetypes.PrefixEndBytes(types.OpenOrdersKey))
@@ -213,5 +232,5 @@ func (k *Keeper) MigrateToLeanLayout(ctx context.Context) error {
 			return err
 		}
 	}
-	return k.ensureModuleAccount(ctx)
+	return nil
 }

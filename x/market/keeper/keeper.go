@@ -24,6 +24,7 @@ import (
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/internal/keyed"
 	"github.com/gpunet/gpunet/x/internal/sweep"
 	"github.com/gpunet/gpunet/x/market/types"
 )
@@ -71,10 +72,12 @@ type Keeper struct {
 	accounts     types.AccountKeeper
 	audit        types.AuditKeeper
 
-	Schema       collections.Schema
-	Params       collections.Item[types.Params]
-	Deployments  collections.Map[DeploymentKey, types.Deployment]
-	Orders       collections.Map[OrderKey, types.Order]
+	Schema collections.Schema
+	Params collections.Item[types.Params]
+	// Deployments and Orders are stored without the owner, dseq and order
+	// id their keys spell out (x/internal/keyed).
+	Deployments  keyed.Map[DeploymentKey, types.Deployment]
+	Orders       keyed.Map[OrderKey, types.Order]
 	AuctionQueue collections.KeySet[collections.Pair[int64, OrderKey]]
 	// ExpiryQueue holds every open order, by the height it expires at: it
 	// is also the open-orders index.
@@ -109,9 +112,16 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		moduleAddr: authtypes.NewModuleAddress(types.ModuleName),
 		bank:       bank, providers: providers, escrow: escrow, pool: pool, accounts: accounts, audit: audit,
 
-		Params:       collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
-		Deployments:  collections.NewMap(sb, types.DeploymentsKey, "deployments", collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key), codec.CollValue[types.Deployment](cdc)),
-		Orders:       collections.NewMap(sb, types.OrdersKey, "orders", orderKey, codec.CollValue[types.Order](cdc)),
+		Params: collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
+		Deployments: keyed.NewMap(collections.NewMap(sb, types.DeploymentsKey, "deployments", collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key), codec.CollValue[types.Deployment](cdc)),
+			func(d types.Deployment) types.Deployment { d.Owner, d.Dseq = "", 0; return d },
+			func(key DeploymentKey, d *types.Deployment) { d.Owner, d.Dseq = keyed.Address(ac, key.K1()), key.K2() }),
+		Orders: keyed.NewMap(collections.NewMap(sb, types.OrdersKey, "orders", orderKey, codec.CollValue[types.Order](cdc)),
+			func(o types.Order) types.Order { o.Id = types.OrderID{}; return o },
+			func(key OrderKey, o *types.Order) {
+				gseq, oseq := types.UnpackGroupOrder(key.K3())
+				o.Id = types.OrderID{Owner: keyed.Address(ac, key.K1()), Dseq: key.K2(), Gseq: gseq, Oseq: oseq}
+			}),
 		AuctionQueue: collections.NewKeySet(sb, types.AuctionQueueKey, "auction_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
 		ExpiryQueue:  collections.NewKeySet(sb, types.ExpiryQueueKey, "expiry_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
 		Bids: collections.NewIndexedMap(sb, types.BidsKey, "bids", bidKey, codec.CollValue[types.Bid](cdc),

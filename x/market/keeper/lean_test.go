@@ -91,14 +91,23 @@ func TestBlockHandsOutAtMostItsSequenceNumbers(t *testing.T) {
 }
 
 // TestMigrateToLeanLayout: a v1 store's open-orders index and stored
-// counters are gone after the migration, the open orders are still listed,
-// and deposits still reach the module accounts.
+// counters are gone after the migration, an open bid's held deposit is back
+// with its provider, the open orders are still listed, and the module
+// accounts exist.
 func TestMigrateToLeanLayout(t *testing.T) {
 	w := newWorld(t)
 	k := w.c.App.MarketKeeper
 	var dseq uint64
+	prov0 := w.balance(w.provs[0])
 	w.c.Do(time.Second, func(ctx sdk.Context) {
 		dseq = w.deploy(ctx, 5_000_000, group())
+		if err := w.bid(ctx, dseq, 0, 1_000); err != nil {
+			t.Fatal(err)
+		}
+		// A v1 bid held its deposit in the market module account.
+		if err := w.c.App.BankKeeper.SendCoins(ctx, w.provs[0], authtypes.NewModuleAddress(types.ModuleName), sdk.NewCoins(sdk.NewInt64Coin(denom, 1_000_000))); err != nil {
+			t.Fatal(err)
+		}
 		// What a v1 store also held: the order in the open-orders index
 		// and the two counters.
 		st := ctx.KVStore(w.c.App.UnsafeFindStoreKey(types.StoreKey))
@@ -119,6 +128,12 @@ func TestMigrateToLeanLayout(t *testing.T) {
 			}
 		}
 	})
+	if got := w.balance(w.provs[0]); got != prov0 || w.moduleBalance(types.ModuleName) != 0 {
+		t.Errorf("after the migration the bidder has %d (want %d back) and the market holds %d", got, prov0, w.moduleBalance(types.ModuleName))
+	}
+	if msg, err := k.DepositInvariant(w.c.Query()); err != nil || msg != "" {
+		t.Errorf("deposit invariant after the migration: %q %v", msg, err)
+	}
 	res, err := marketQuery(k).OpenOrders(w.c.Query(), &types.QueryOpenOrdersRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -131,5 +146,73 @@ func TestMigrateToLeanLayout(t *testing.T) {
 		if _, ok := acc.(sdk.ModuleAccountI); !ok {
 			t.Errorf("%s: %T at the module address, want a module account", m, acc)
 		}
+	}
+}
+
+// drain leaves addr with exactly left ugpn.
+func (w *world) drain(ctx sdk.Context, addr sdk.AccAddress, left int64) {
+	w.t.Helper()
+	have := w.c.App.BankKeeper.GetBalance(ctx, addr, denom).Amount.Int64()
+	if err := w.c.App.BankKeeper.SendCoins(ctx, addr, w.c.Accounts[4], sdk.NewCoins(sdk.NewInt64Coin(denom, have-left))); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// TestBidDepositIsTakenFromTheWinnerOnly: a bid the provider cannot cover
+// is refused; a cheapest bidder that spent its balance since bidding sits
+// the auction out and the next one wins, paying its deposit then; a tenant
+// cannot accept a bid its provider can no longer cover.
+func TestBidDepositIsTakenFromTheWinnerOnly(t *testing.T) {
+	w := newWorld(t)
+	var dseq, accept uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		dseq = w.deploy(ctx, 5_000_000, group())
+		accept = w.deploy(ctx, 5_000_000, group())
+		for p, price := range []int64{1_000, 2_000} {
+			if err := w.bid(ctx, dseq, p, price); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.bid(ctx, accept, 0, 1_000); err != nil {
+			t.Fatal(err)
+		}
+		// The cheapest bidder spends all but half a deposit.
+		w.drain(ctx, w.provs[0], 500_000)
+		if err := w.bid(ctx, accept, 1, 500); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// A provider that cannot cover the deposit cannot bid.
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		another := w.deploy(ctx, 5_000_000, group())
+		if err := w.bid(ctx, another, 0, 1_000); !errors.Is(err, types.ErrDepositNotCovered) {
+			t.Errorf("bid beyond the provider's balance: %v, want ErrDepositNotCovered", err)
+		}
+		_, err := w.market.AcceptBid(ctx, &types.MsgAcceptBid{Owner: w.tenant.String(), Bid: w.leaseID(accept, 0)})
+		if !errors.Is(err, types.ErrDepositNotCovered) {
+			t.Errorf("accepting a bid its provider cannot cover: %v, want ErrDepositNotCovered", err)
+		}
+	})
+	prov1 := w.balance(w.provs[1])
+	w.c.NextBlock(time.Second) // both windows (2 blocks) have closed
+	leases, err := marketQuery(w.c.App.MarketKeeper).LeasesByOwner(w.c.Query(), &types.QueryByOwnerRequest{Owner: w.tenant.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	won := map[uint64]string{}
+	for _, l := range leases.Leases {
+		won[l.Id.Order.Dseq] = l.Id.Provider
+	}
+	if won[dseq] != w.provs[1].String() || won[accept] != w.provs[1].String() {
+		t.Fatalf("winners %v: want provider 1 on both orders (provider 0 cannot cover its deposit)", won)
+	}
+	if got := w.balance(w.provs[1]); got != prov1-2_000_000 {
+		t.Errorf("winner's balance %d, want %d (two deposits taken)", got, prov1-2_000_000)
+	}
+	if got := w.balance(w.provs[0]); got != 500_000 {
+		t.Errorf("the bidder that sat out has %d, want its 500000 untouched", got)
+	}
+	if msg, err := w.c.App.MarketKeeper.DepositInvariant(w.c.Query()); err != nil || msg != "" {
+		t.Errorf("deposit invariant: %q %v", msg, err)
 	}
 }

@@ -61,11 +61,7 @@ func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner s
 			return err
 		}
 	}
-	orderIter, err := k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2()))
-	if err != nil {
-		return err
-	}
-	orders, err := orderIter.KeyValues()
+	orders, err := k.Orders.KeyValues(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2()))
 	if err != nil {
 		return err
 	}
@@ -87,7 +83,7 @@ func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner s
 
 // closeDeploymentIfEmpty closes a deployment with no order left.
 func (k *Keeper) closeDeploymentIfEmpty(ctx context.Context, key DeploymentKey, owner string, reason types.CloseReason) error {
-	any, err := nonEmpty(k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
+	any, err := nonEmpty(k.Orders.Keys(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
 	if err != nil {
 		return err
 	}
@@ -323,11 +319,31 @@ func (k *Keeper) endDisputeWindow(ctx context.Context, key BidKey) error {
 	return k.emit(ctx, &types.EventDisputeWindowClosed{Lease: rec.Lease, Fee: rec.Fee})
 }
 
-// match turns winner into a pending lease and refunds every other bid.
+// depositCovered reports whether a bid's provider can pay its deposit now.
+func (k *Keeper) depositCovered(ctx context.Context, b types.Bid) (bool, error) {
+	provider, err := k.addr("provider", b.Id.Provider)
+	if err != nil {
+		return false, err
+	}
+	return !k.bank.SpendableCoin(ctx, provider, b.Deposit.Denom).Amount.LT(b.Deposit.Amount), nil
+}
+
+// match turns winner into a pending lease, taking its bid deposit, and
+// deletes every other bid.
 func (k *Keeper) match(ctx context.Context, orderKey OrderKey, order types.Order, winner types.Bid) error {
 	params, err := k.Params.Get(ctx)
 	if err != nil {
 		return err
+	}
+	// The deposit first: a winner that cannot pay it changes nothing.
+	if winner.Deposit.IsPositive() {
+		provider, err := k.addr("provider", winner.Id.Provider)
+		if err != nil {
+			return err
+		}
+		if err := k.bank.SendCoins(ctx, provider, k.moduleAddr, sdk.NewCoins(winner.Deposit)); err != nil {
+			return errorsmod.Wrapf(types.ErrDepositNotCovered, "%s: %v", winner.Id.Name(), err)
+		}
 	}
 	bids, err := k.orderBids(ctx, orderKey)
 	if err != nil {
@@ -397,7 +413,7 @@ func (k *Keeper) expireOrder(ctx context.Context, key OrderKey, o types.Order) e
 	if err != nil {
 		return err
 	}
-	remaining, err := nonEmpty(k.Orders.Iterate(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
+	remaining, err := nonEmpty(k.Orders.Keys(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
 	if err != nil {
 		return err
 	}
@@ -446,6 +462,13 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 		}
 		if err != nil {
 			return err
+		}
+		// The winner's deposit is taken when its lease is made: a provider
+		// that can no longer cover it sits this round out.
+		if covered, err := k.depositCovered(ctx, b); err != nil {
+			return err
+		} else if !covered {
+			continue
 		}
 		cands = append(cands, types.Candidate{Price: b.Price.Amount, Reliability: p.Stats.Reliability(), Seq: b.Seq})
 		eligible = append(eligible, b)

@@ -130,8 +130,14 @@ func TestWholeLife(t *testing.T) {
 			}
 		}
 	})
-	if w.moduleBalance(types.ModuleName) != 3_000_000 {
-		t.Fatalf("market holds %d, want three 1 GPN bid deposits", w.moduleBalance(types.ModuleName))
+	// Open bids lock nothing: the winner's deposit is taken with its lease.
+	if w.moduleBalance(types.ModuleName) != 0 {
+		t.Fatalf("market holds %d after three bids, want nothing", w.moduleBalance(types.ModuleName))
+	}
+	for p := range 3 {
+		if got := w.balance(w.provs[p]); got != prov0[p] {
+			t.Errorf("bidder %d: balance %d after bidding, want %d", p, got, prov0[p])
+		}
 	}
 	w.c.NextBlock(time.Second) // the window closes at the end of this block
 
@@ -145,11 +151,11 @@ func TestWholeLife(t *testing.T) {
 	}
 	for _, p := range []int{0, 2} {
 		if got := w.balance(w.provs[p]); got != prov0[p] {
-			t.Errorf("losing bidder %d: balance %d, want its deposit back (%d)", p, got, prov0[p])
+			t.Errorf("losing bidder %d: balance %d, want it untouched (%d)", p, got, prov0[p])
 		}
 	}
-	if w.moduleBalance(types.ModuleName) != 1_000_000 {
-		t.Errorf("market holds %d, want only the winner's deposit", w.moduleBalance(types.ModuleName))
+	if w.moduleBalance(types.ModuleName) != 1_000_000 || w.balance(w.provs[1]) != prov0[1]-1_000_000 {
+		t.Errorf("market holds %d, winner has %d: want the winner's 1 GPN deposit moved to the market", w.moduleBalance(types.ModuleName), w.balance(w.provs[1]))
 	}
 
 	// Start: 3.6e9 ugpn/h = 1,000,000 ugpn/s from this block's time.
@@ -337,14 +343,14 @@ func TestBidLimit(t *testing.T) {
 		if err := w.bid(ctx, dseq, 1, 1_000); !errors.Is(err, types.ErrTooManyBids) {
 			t.Errorf("an equal bid beyond max_bids_per_order: %v", err)
 		}
-		// A strictly cheaper bid evicts the most expensive one, whose
-		// deposit is refunded.
+		// A strictly cheaper bid evicts the most expensive one; neither
+		// bid holds coins, so the evicted bidder's balance is untouched.
 		before := w.c.App.BankKeeper.GetBalance(ctx, w.provs[0], denom).Amount.Int64()
 		if err := w.bid(ctx, dseq, 1, 900); err != nil {
 			t.Errorf("cheaper bid on a full order: %v", err)
 		}
-		if got := w.c.App.BankKeeper.GetBalance(ctx, w.provs[0], denom).Amount.Int64(); got != before+1_000_000 {
-			t.Errorf("evicted bidder got %d back, want its 1000000 deposit", got-before)
+		if got := w.c.App.BankKeeper.GetBalance(ctx, w.provs[0], denom).Amount.Int64(); got != before {
+			t.Errorf("evicted bidder's balance moved by %d", got-before)
 		}
 		bids, err := marketQuery(w.c.App.MarketKeeper).BidsByOrder(ctx, &types.QueryOrderRequest{Owner: w.tenant.String(), Dseq: dseq, Gseq: 1, Oseq: 1})
 		if err != nil || len(bids.Bids) != 1 || bids.Bids[0].Id.Provider != w.provs[1].String() {

@@ -15,10 +15,15 @@ import (
 // CreateBid places a provider's bid. Checks run in this order: not excluded
 // from this group, open order, registered provider, bond at least
 // min_bond, declared inventory and attributes satisfy the spec, price ≤ max,
-// deposit ≥ bid_min_deposit, one bid per provider, bid limit. A full order
-// takes a strictly cheaper bid by evicting its most expensive one (the
-// latest of equals), whose deposit is refunded: twenty bids at max_price
-// cannot squat an order.
+// deposit ≥ bid_min_deposit and within the provider's balance, one bid per
+// provider, bid limit. A full order takes a strictly cheaper bid by
+// evicting its most expensive one (the latest of equals): twenty bids at
+// max_price cannot squat an order.
+//
+// An open bid locks no coins: the deposit is taken from the winner when its
+// lease is made (match), and forfeited if it walks away from that lease. So
+// a bid costs one write, losing bids are never refunded, and a provider may
+// bid on many orders without tying up a deposit for each.
 func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*types.MsgCreateBidResponse, error) {
 	provider, err := k.addr("provider", msg.Provider)
 	if err != nil {
@@ -63,6 +68,9 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	if msg.Deposit.Denom != params.BidMinDeposit.Denom || msg.Deposit.Amount.IsNil() || msg.Deposit.Amount.LT(params.BidMinDeposit.Amount) {
 		return nil, errorsmod.Wrapf(types.ErrBidDepositTooLow, "deposit %s is below %s", msg.Deposit, params.BidMinDeposit)
 	}
+	if have := k.bank.GetBalance(ctx, provider, msg.Deposit.Denom); have.Amount.LT(msg.Deposit.Amount) {
+		return nil, errorsmod.Wrapf(types.ErrDepositNotCovered, "deposit %s, balance %s: the winner's deposit is taken when its lease is made", msg.Deposit, have)
+	}
 	// 6. One bid per provider, 7. bid limit.
 	bids, err := k.orderBids(ctx, orderKey)
 	if err != nil {
@@ -97,11 +105,6 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 		return nil, err
 	}
 
-	if msg.Deposit.IsPositive() {
-		if err := k.bank.SendCoins(ctx, provider, k.moduleAddr, sdk.NewCoins(msg.Deposit)); err != nil {
-			return nil, errorsmod.Wrap(err, "bid deposit")
-		}
-	}
 	seq, err := k.blockSeq(ctx, types.BidSeqCounterKey, "bid")
 	if err != nil {
 		return nil, err
@@ -127,7 +130,7 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	return &types.MsgCreateBidResponse{}, k.emit(ctx, &types.EventBidCreated{Id: id, Price: msg.Price})
 }
 
-// CloseBid withdraws an open bid and refunds its deposit.
+// CloseBid withdraws an open bid (which holds no coins).
 func (k msgServer) CloseBid(ctx context.Context, msg *types.MsgCloseBid) (*types.MsgCloseBidResponse, error) {
 	id := types.BidID{Order: msg.Order, Provider: msg.Provider}
 	key, _, err := k.bidKey(id)
@@ -188,17 +191,8 @@ func (k *Keeper) orderBids(ctx context.Context, orderKey OrderKey) ([]types.Bid,
 	return out, err
 }
 
-// removeBid refunds a bid's deposit and deletes it.
+// removeBid deletes a bid; an open bid holds no coins.
 func (k *Keeper) removeBid(ctx context.Context, key BidKey, bid types.Bid, reason string) error {
-	provider, err := k.addr("provider", bid.Id.Provider)
-	if err != nil {
-		return err
-	}
-	if bid.Deposit.IsPositive() {
-		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, provider, sdk.NewCoins(bid.Deposit)); err != nil {
-			return err
-		}
-	}
 	if err := k.Bids.Remove(ctx, key); err != nil {
 		return err
 	}

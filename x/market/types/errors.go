@@ -36,4 +36,5 @@ var (
 	ErrInvalidReceipt      = errorsmod.Register(ModuleName, 28, "invalid manifest receipt")
 	ErrResourcesTooLarge   = errorsmod.Register(ModuleName, 29, "resources out of bounds")
 	ErrBlockFull           = errorsmod.Register(ModuleName, 30, "this block has handed out all its sequence numbers")
+	ErrDepositNotCovered   = errorsmod.Register(ModuleName, 31, "the provider cannot cover its bid deposit")
 )
