@@ -404,9 +404,9 @@ func TestAdversarialProviderWalksAway(t *testing.T) {
 
 // TestAdversarialBidSquatting: twenty providers fill an order with bids at
 // the tenant's max price, the most the order takes. A provider that comes
-// later with a cheaper bid still gets in (the most expensive bid is evicted
-// with its deposit refunded), wins, and runs the workload; a squatter
-// trying again at max price is refused.
+// later with a cheaper bid still gets in (the most expensive bid is evicted;
+// open bids hold no coins), wins, and runs the workload; a squatter trying
+// again at max price is refused.
 func TestAdversarialBidSquatting(t *testing.T) {
 	var squatters []string
 	for i := range 20 {
@@ -507,7 +507,7 @@ func TestAdversarialBidSquatting(t *testing.T) {
 		t.Errorf("evicted bids %v, want only %s's", closed, evicted)
 	}
 	p := lg.paid(tenantAddr, d.res.DSeq)
-	lg.expect("evicted squatter", nw.Keys[evicted], 0)                          // deposit refunded; a failed re-bid costs only its fee
+	lg.expect("evicted squatter", nw.Keys[evicted], 0)                          // its bid held nothing; a failed re-bid costs only its fee
 	lg.expect("honest provider", honest.addr, p.Net-bondOf(t, nw, honest.addr)) // it registered (and bonded) mid-way
 	lg.expect("tenant", tenantAddr, -p.Gross)
 	lg.expectPool(0)
@@ -567,4 +567,71 @@ func TestAdversarialOverflowingSpec(t *testing.T) {
 	if len(deps.Deployments) != 0 {
 		t.Errorf("deployments after a refused create: %d", len(deps.Deployments))
 	}
+}
+
+// TestAdversarialBidderCannotCoverItsDeposit: an open bid locks no coins
+// (the winner's deposit is taken with its lease), so a provider might bid
+// low and then spend its balance, hoping to win a lease it cannot be made
+// to answer for. It cannot: when the window closes it no longer covers its
+// deposit and sits the auction out; the honest provider wins, its deposit
+// goes to the market module with the lease and comes back when the lease
+// ends. Coins move only by the rules.
+func TestAdversarialBidderCannotCoverItsDeposit(t *testing.T) {
+	nw := adversarialNetwork(t, "cheap", "sink")
+	chain := newChainReader(t, nw.Nodes[0])
+	tenantAddr, cheap, sink := nw.Keys["tenant"], nw.Keys["cheap"], nw.Keys["sink"]
+	escrow, market := moduleAccounts(t, nw)
+	txAs(t, nw, "cheap", "tx", "provider", "register", filepath.Join(repoRoot(), "examples", "provider.yaml"), "--bond", "500000000ugpn")
+	h0 := chain.height()
+
+	type deployed struct {
+		res deployResult
+		out string
+		err error
+	}
+	done := make(chan deployed, 1)
+	go func() {
+		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--bid-window", "20", "--follow", "--wait", "150s")
+		done <- deployed{res, out, err}
+	}()
+	order, err := awaitOpenOrder(nw, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lowest bid by far, covered when placed...
+	txAs(t, nw, "cheap", "tx", "market", "create-bid", tenantAddr, order.Dseq, "1", "1", "1000000ugpn", "--deposit", "1000000ugpn")
+	// ...then all but half a deposit sent away (10,000 ugpn pays the fee).
+	sent := chain.balanceAt(cheap, chain.height()) - 500_000 - 10_000
+	txAs(t, nw, "cheap", "tx", "bank", "send", cheap, sink, fmt.Sprintf("%dugpn", sent))
+	honest := startProvider(t, nw, "2000000000")
+	honest.waitLog(20*time.Second, "bid placed")
+
+	d := <-done
+	if d.err != nil {
+		t.Fatalf("deploy: %v\n%s", d.err, d.out)
+	}
+	if len(d.res.Leases) != 1 || d.res.Leases[0].Provider != honest.addr || len(d.res.Closed) != 1 || d.res.Closed[0].Reason != "workload_completed" {
+		t.Fatalf("leases %+v closed %+v: want one lease with the honest provider, completed", d.res.Leases, d.res.Closed)
+	}
+	awaitDeploymentGone(t, nw, tenantAddr, d.res.DSeq, 20*time.Second)
+	waitBlocks(t, nw, 1)
+
+	lg := chain.ledger(h0, chain.height())
+	lost := false
+	for _, e := range events[*markettypes.EventBidClosed](lg) {
+		if e.Id.Provider == cheap {
+			lost = e.Reason == "lost"
+		}
+	}
+	if !lost {
+		t.Errorf("the uncovered bid did not close as lost")
+	}
+	p := lg.paid(tenantAddr, d.res.DSeq)
+	lg.expect("cheap bidder", cheap, -sent) // what it sent away, nothing else
+	lg.expect("sink", sink, sent)
+	lg.expect("honest provider", honest.addr, p.Net-bondOf(t, nw, honest.addr))
+	lg.expect("tenant", tenantAddr, -p.Gross)
+	lg.expectPool(0)
+	lg.expect("escrow module", escrow, 0)
+	lg.expect("market module", market, 0)
 }
