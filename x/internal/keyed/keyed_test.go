@@ -28,8 +28,8 @@ func (recordCodec) Decode(b []byte) (record, error) {
 }
 func (recordCodec) EncodeJSON(r record) ([]byte, error) { return recordCodec{}.Encode(r) }
 func (recordCodec) DecodeJSON(b []byte) (record, error) { return recordCodec{}.Decode(b) }
-func (recordCodec) Stringify(r record) string         { return r.ID + "|" + r.Body }
-func (recordCodec) ValueType() string                 { return "record" }
+func (recordCodec) Stringify(r record) string           { return r.ID + "|" + r.Body }
+func (recordCodec) ValueType() string                   { return "record" }
 
 // TestMapStoresNoIdentity: the stored bytes lack the identity, every read
 // path gives it back from the key, and a value stored with it (the old

@@ -152,13 +152,22 @@ func (k *Keeper) height(ctx context.Context) int64 { return k.headers.GetHeaderI
 // how dseqs and bid seqs are made: unique and increasing like a stored
 // sequence, for a tenth of the gas, since the counter is never committed.
 func (k *Keeper) blockSeq(ctx context.Context, counter []byte, what string) (uint64, error) {
+	sdkCtx := sdk.UnwrapSDKContext(ctx)
 	h := k.height(ctx)
+	// CheckTx and simulation run on the state of the last committed block,
+	// with its height, whose numbers are taken: counting from there would
+	// refuse a tenant's deployment because of its own in that block. The
+	// transaction runs in a later block, so they count as the next one.
+	switch sdkCtx.ExecMode() {
+	case sdk.ExecModeCheck, sdk.ExecModeReCheck, sdk.ExecModeSimulate:
+		h++
+	}
 	if h <= 0 || uint64(h) > (1<<64-1)/types.BlockSeqBase-1 {
 		return 0, fmt.Errorf("%s: block height %d out of range", what, h)
 	}
 	// The SDK context's transient store is charged at the transient gas
 	// rates (the core TransientStoreService charges KV-store rates).
-	st := sdk.UnwrapSDKContext(ctx).TransientStore(k.transient)
+	st := sdkCtx.TransientStore(k.transient)
 	bz := st.Get(counter)
 	n := uint64(1)
 	if len(bz) == 8 {

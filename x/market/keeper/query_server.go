@@ -56,7 +56,9 @@ func (q queryServer) Deployments(ctx context.Context, req *types.QueryByOwnerReq
 		return nil, err
 	}
 	ds, page, err := query.CollectionPaginate(ctx, q.Keeper.Deployments.Stored(), req.GetPagination(),
-		func(key DeploymentKey, d types.Deployment) (types.Deployment, error) { return q.Keeper.Deployments.Fill(key, d), nil },
+		func(key DeploymentKey, d types.Deployment) (types.Deployment, error) {
+			return q.Keeper.Deployments.Fill(key, d), nil
+		},
 		query.WithCollectionPaginationPairPrefix[sdk.AccAddress, uint64](owner))
 	if err != nil {
 		return nil, err
