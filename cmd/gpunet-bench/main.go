@@ -58,9 +58,14 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	// A failing network step still prints what was measured before it.
+	// A failing network step still prints what was measured before it, and
+	// stops the chain and daemon it started (os.Exit skips the defers).
+	var env *bench
 	must := func(err error) {
 		if err != nil {
+			if env != nil {
+				env.stop()
+			}
 			report(figs, *jsonOut)
 			fmt.Fprintln(os.Stderr, "gpunet-bench:", err)
 			os.Exit(1)
@@ -77,7 +82,7 @@ func main() {
 		}()
 	}
 	abs := func(p string) string { a, err := filepath.Abs(p); must(err); return a }
-	env := &bench{gpunetd: abs(*gpunetd), provider: abs(*provider), dir: dir, providerGODEBUG: *provGODEBUG}
+	env = &bench{gpunetd: abs(*gpunetd), provider: abs(*provider), dir: dir, providerGODEBUG: *provGODEBUG}
 	must(env.startChain(ctx, abs(*cfgPath)))
 	defer env.stop()
 	must(env.buildImage(ctx, abs(*imageRepo)))
