@@ -67,6 +67,9 @@ func (b *bench) startChain(ctx context.Context, cfgPath string) error {
 		market["params"] = params
 	}
 	params["start_timeout"] = "100000"
+	// The footprint figure sends its 1,000 manifests only once the daemon
+	// has won every lease: none may close as manifest_missing meanwhile.
+	params["manifest_timeout"] = "50000" // below start_timeout
 	params["max_sweeps_per_block"] = 2000
 	// The throughput load opens thousands of deployments (5 GPN each) and
 	// bids: the tenant and validator accounts get a bench-sized purse.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -185,7 +186,32 @@ func LeasePath(owner string, dseq uint64, gseq, oseq uint32, what string) string
 	return fmt.Sprintf("/v1/leases/%s/%d/%d/%d/%s", url.PathEscape(owner), dseq, gseq, oseq, what)
 }
 
+// maxRateLimitRetries is how many times a request the provider's rate
+// limit refused (429 with Retry-After) is sent again, freshly signed, after
+// the wait it asks for.
+const maxRateLimitRetries = 5
+
 func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := c.send(ctx, method, path, body)
+		if err != nil {
+			return nil, err
+		}
+		wait, limited := retryAfter(res)
+		if !limited || attempt == maxRateLimitRetries {
+			return c.checked(res)
+		}
+		res.Body.Close()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// send signs and sends one request (each with its own nonce).
+func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -200,6 +226,24 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	if err != nil {
 		return nil, fmt.Errorf("provider API %s: %w", c.base, err)
 	}
+	return res, nil
+}
+
+// retryAfter reports a rate-limit refusal and how long it asks to wait
+// (Retry-After in seconds, 1 s when absent, at most 10 s).
+func retryAfter(res *http.Response) (time.Duration, bool) {
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(res.Header.Get("Retry-After"))
+	if err != nil || secs < 1 {
+		secs = 1
+	}
+	return time.Duration(min(secs, 10)) * time.Second, true
+}
+
+// checked turns a refusal into a StatusError.
+func (c *Client) checked(res *http.Response) (*http.Response, error) {
 	if res.StatusCode >= 300 {
 		defer res.Body.Close()
 		var e Error

@@ -14,6 +14,8 @@ import (
 
 	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
+
+	"github.com/gpunet/gpunet/provider/leaseauth"
 )
 
 // A provider that accepts a tenant's request and never answers must not
@@ -94,5 +96,40 @@ func TestClientFollowsNoRedirect(t *testing.T) {
 	var se *StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusTemporaryRedirect || followed {
 		t.Fatalf("Status = %v (followed %v), want the 307 itself", err, followed)
+	}
+}
+
+// TestClientWaitsOutTheRateLimit: a request the provider's rate limit
+// refuses (429 with Retry-After) is sent again after the wait, signed anew
+// (a fresh nonce each time), and succeeds; one refused for good reports the
+// refusal.
+func TestClientWaitsOutTheRateLimit(t *testing.T) {
+	var nonces []string
+	refuse := 2
+	c, _ := pinnedTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		nonces = append(nonces, r.Header.Get(leaseauth.HeaderNonce))
+		if len(nonces) <= refuse {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"error":"too many requests from this address; slow down"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"lease":"gpunet1owner/7/1/1"}`))
+	})
+	t0 := time.Now()
+	if _, err := c.Status(context.Background(), "gpunet1owner", 7, 1, 1); err != nil {
+		t.Fatalf("status after two 429s: %v", err)
+	}
+	if len(nonces) != 3 || nonces[0] == nonces[1] || nonces[1] == nonces[2] {
+		t.Errorf("nonces %q: want three requests, each signed anew", nonces)
+	}
+	if waited := time.Since(t0); waited < 2*time.Second {
+		t.Errorf("retried after %s, before the two 1 s waits asked for", waited)
+	}
+	nonces, refuse = nil, 100
+	_, err := c.Status(context.Background(), "gpunet1owner", 7, 1, 1)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusTooManyRequests || len(nonces) != maxRateLimitRetries+1 {
+		t.Errorf("a provider that keeps refusing: %v after %d requests", err, len(nonces))
 	}
 }
