@@ -90,9 +90,10 @@ func (b *bench) stop() {
 		_ = b.prov.Process.Kill()
 		_ = b.prov.Wait()
 	}
-	if b.nw != nil {
-		_ = b.nw.Stop()
+	if b.nw == nil {
+		return
 	}
+	_ = b.nw.Stop()
 	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=gpunet.provider="+b.nw.Keys["provider"]).Output()
 	if ids := strings.Fields(string(out)); len(ids) > 0 {
 		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
