@@ -158,8 +158,9 @@ func (k *Keeper) blockSeq(ctx context.Context, counter []byte, what string) (uin
 	// with its height, whose numbers are taken: counting from there would
 	// refuse a tenant's deployment because of its own in that block. The
 	// transaction runs in a later block, so they count as the next one.
-	switch sdkCtx.ExecMode() {
-	case sdk.ExecModeCheck, sdk.ExecModeReCheck, sdk.ExecModeSimulate:
+	// (ExecMode alone cannot tell: its zero value is ExecModeCheck, which a
+	// context made outside runTx also has.)
+	if sdkCtx.IsCheckTx() || sdkCtx.IsReCheckTx() || sdkCtx.ExecMode() == sdk.ExecModeSimulate {
 		h++
 	}
 	if h <= 0 || uint64(h) > (1<<64-1)/types.BlockSeqBase-1 {
