@@ -428,21 +428,7 @@ func TestAdversarialBidSquatting(t *testing.T) {
 		txAs(t, nw, s, "tx", "provider", "register", filepath.Join(repoRoot(), "examples", "provider.yaml"), "--bond", "500000000ugpn")
 	})
 	h0 := chain.height()
-
-	type deployed struct {
-		res deployResult
-		out string
-		err error
-	}
-	done := make(chan deployed, 1)
-	go func() {
-		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--bid-window", "40", "--follow", "--wait", "150s")
-		done <- deployed{res, out, err}
-	}()
-	order, err := awaitOpenOrder(nw, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	done, order := deployJobInBackground(t, nw, "40")
 	dseq := order.Dseq
 	maxPrice := "5000000000ugpn" // the SDL's price: the order's max
 	parallel(func(s string) {
@@ -583,21 +569,7 @@ func TestAdversarialBidderCannotCoverItsDeposit(t *testing.T) {
 	escrow, market := moduleAccounts(t, nw)
 	txAs(t, nw, "cheap", "tx", "provider", "register", filepath.Join(repoRoot(), "examples", "provider.yaml"), "--bond", "500000000ugpn")
 	h0 := chain.height()
-
-	type deployed struct {
-		res deployResult
-		out string
-		err error
-	}
-	done := make(chan deployed, 1)
-	go func() {
-		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--bid-window", "20", "--follow", "--wait", "150s")
-		done <- deployed{res, out, err}
-	}()
-	order, err := awaitOpenOrder(nw, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	done, order := deployJobInBackground(t, nw, "20")
 	// The lowest bid by far, covered when placed...
 	txAs(t, nw, "cheap", "tx", "market", "create-bid", tenantAddr, order.Dseq, "1", "1", "1000000ugpn", "--deposit", "1000000ugpn")
 	// ...then all but half a deposit sent away (10,000 ugpn pays the fee).
@@ -634,4 +606,28 @@ func TestAdversarialBidderCannotCoverItsDeposit(t *testing.T) {
 	lg.expectPool(0)
 	lg.expect("escrow module", escrow, 0)
 	lg.expect("market module", market, 0)
+}
+
+// deployed is what a deploy run in the background ended with.
+type deployed struct {
+	res deployResult
+	out string
+	err error
+}
+
+// deployJobInBackground deploys a one-step job with the given bid window
+// (in blocks), following it to the end, and returns once its order is open:
+// the test bids or acts on the order while the tenant waits.
+func deployJobInBackground(t *testing.T, nw *localnet.Network, bidWindow string) (<-chan deployed, openOrderID) {
+	t.Helper()
+	done := make(chan deployed, 1)
+	go func() {
+		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--bid-window", bidWindow, "--follow", "--wait", "150s")
+		done <- deployed{res, out, err}
+	}()
+	order, err := awaitOpenOrder(nw, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return done, order
 }
