@@ -472,15 +472,7 @@ func TestAdversarialBidSquatting(t *testing.T) {
 	}
 	// The evicted squatter cannot come back at max price.
 	txFails(t, nw, evicted, "must be cheaper", "tx", "market", "create-bid", tenantAddr, dseq, "1", "1", maxPrice, "--deposit", "1000000ugpn")
-	d := <-done
-	if d.err != nil {
-		t.Fatalf("deploy: %v\n%s", d.err, d.out)
-	}
-	if len(d.res.Leases) != 1 || d.res.Leases[0].Provider != honest.addr || len(d.res.Closed) != 1 || d.res.Closed[0].Reason != "workload_completed" {
-		t.Fatalf("leases %+v closed %+v", d.res.Leases, d.res.Closed)
-	}
-	awaitDeploymentGone(t, nw, tenantAddr, d.res.DSeq, 20*time.Second)
-	waitBlocks(t, nw, 1)
+	d := awaitCompletedBy(t, nw, done, honest.addr)
 
 	lg := chain.ledger(h0, chain.height())
 	var closed []string
@@ -578,15 +570,7 @@ func TestAdversarialBidderCannotCoverItsDeposit(t *testing.T) {
 	honest := startProvider(t, nw, "2000000000")
 	honest.waitLog(20*time.Second, "bid placed")
 
-	d := <-done
-	if d.err != nil {
-		t.Fatalf("deploy: %v\n%s", d.err, d.out)
-	}
-	if len(d.res.Leases) != 1 || d.res.Leases[0].Provider != honest.addr || len(d.res.Closed) != 1 || d.res.Closed[0].Reason != "workload_completed" {
-		t.Fatalf("leases %+v closed %+v: want one lease with the honest provider, completed", d.res.Leases, d.res.Closed)
-	}
-	awaitDeploymentGone(t, nw, tenantAddr, d.res.DSeq, 20*time.Second)
-	waitBlocks(t, nw, 1)
+	d := awaitCompletedBy(t, nw, done, honest.addr)
 
 	lg := chain.ledger(h0, chain.height())
 	lost := false
@@ -630,4 +614,20 @@ func deployJobInBackground(t *testing.T, nw *localnet.Network, bidWindow string)
 		t.Fatal(err)
 	}
 	return done, order
+}
+
+// awaitCompletedBy waits for the background deploy to end with one lease,
+// held by provider and completed, and for the deployment to be gone.
+func awaitCompletedBy(t *testing.T, nw *localnet.Network, done <-chan deployed, provider string) deployed {
+	t.Helper()
+	d := <-done
+	if d.err != nil {
+		t.Fatalf("deploy: %v\n%s", d.err, d.out)
+	}
+	if len(d.res.Leases) != 1 || d.res.Leases[0].Provider != provider || len(d.res.Closed) != 1 || d.res.Closed[0].Reason != "workload_completed" {
+		t.Fatalf("leases %+v closed %+v: want one lease with %s, completed", d.res.Leases, d.res.Closed, provider)
+	}
+	awaitDeploymentGone(t, nw, nw.Keys["tenant"], d.res.DSeq, 20*time.Second)
+	waitBlocks(t, nw, 1)
+	return d
 }
