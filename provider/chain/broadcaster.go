@@ -27,6 +27,10 @@ const MaxBatch = 20
 type Result struct {
 	TxHash string
 	Err    error
+	// txBytes and seq are the signed transaction and its sequence, kept so
+	// a transaction a restarting node dropped can be offered again.
+	txBytes []byte
+	seq     uint64
 }
 
 type request struct {
@@ -55,11 +59,26 @@ type Broadcaster struct {
 
 	accNum, seq uint64
 	synced      bool
+
+	// resendEvery is how long a transaction may stay uncommitted before
+	// its bytes are offered to the node again (see waitCommitted).
+	resendEvery time.Duration
+	// sendRaw hands signed bytes to the node's mempool (CometBFT's
+	// broadcast_tx_sync) and returns CheckTx's code.
+	sendRaw func(ctx context.Context, tx []byte) (code uint32, codespace string, err error)
 }
 
 // NewBroadcaster returns a broadcaster for the client's key; Run starts it.
 func NewBroadcaster(c *Client, gasPrice sdkmath.LegacyDec, gasAdj float64, logger *slog.Logger) *Broadcaster {
-	return &Broadcaster{c: c, gasPrice: gasPrice, gasAdj: gasAdj, log: logger, queue: make(chan request, 1024)}
+	b := &Broadcaster{c: c, gasPrice: gasPrice, gasAdj: gasAdj, log: logger, queue: make(chan request, 1024), resendEvery: 3 * time.Second}
+	b.sendRaw = func(ctx context.Context, tx []byte) (uint32, string, error) {
+		res, err := c.RPC.BroadcastTxSync(ctx, tx)
+		if err != nil {
+			return 0, "", err
+		}
+		return res.Code, res.Codespace, nil
+	}
+	return b
 }
 
 // Submit queues msgs for one transaction (possibly batched with others) and
@@ -87,9 +106,11 @@ func (b *Broadcaster) Send(ctx context.Context, msgs ...sdk.Msg) (string, error)
 // SendAndWait sends msgs in a transaction of their own and waits for it to
 // be committed, returning an error when it failed in the block.
 // A transaction that ran out of gas (the state moved between simulation
-// and execution) is sent again once with more gas.
+// and execution) is sent again once with more gas, and one a restarting
+// node lost whose sequence another transaction then took is signed and
+// sent again (twice at most).
 func (b *Broadcaster) SendAndWait(ctx context.Context, timeout time.Duration, msgs ...sdk.Msg) (*sdk.TxResponse, error) {
-	gasMul := 1.0
+	gasMul, superseded := 1.0, 0
 	for attempt := 0; ; attempt++ {
 		var r Result
 		select {
@@ -100,20 +121,103 @@ func (b *Broadcaster) SendAndWait(ctx context.Context, timeout time.Duration, ms
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		res, err := b.c.WaitTx(ctx, r.TxHash, timeout)
+		b.log.Info("transaction sent; waiting for its block", "tx", r.TxHash, "msg", sdk.MsgTypeURL(msgs[0]))
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		res, err := b.waitCommitted(wctx, r)
+		cancel()
+		if errors.Is(err, errSuperseded) && superseded < 2 {
+			superseded++
+			b.log.Info("transaction lost by the node and its sequence reused; signing it again", "tx", r.TxHash, "sequence", r.seq)
+			continue
+		}
 		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return nil, fmt.Errorf("tx %s not committed within %s", r.TxHash, timeout)
+			}
 			return nil, err
 		}
 		if res.Code == 0 {
 			return res, nil
 		}
-		if attempt == 0 && res.Code == sdkerrors.ErrOutOfGas.ABCICode() && res.Codespace == sdkerrors.ErrOutOfGas.Codespace() {
+		if gasMul == 1 && res.Code == sdkerrors.ErrOutOfGas.ABCICode() && res.Codespace == sdkerrors.ErrOutOfGas.Codespace() {
 			b.log.Info("out of gas in the block; sending again with more gas", "tx", r.TxHash, "gas_used", res.GasUsed, "gas_wanted", res.GasWanted)
 			gasMul = 2
 			continue
 		}
 		return res, fmt.Errorf("tx %s failed in block %d: code %d (%s): %s", r.TxHash, res.Height, res.Code, res.Codespace, res.RawLog)
 	}
+}
+
+// errSuperseded marks a transaction that will never be committed: the node
+// dropped it (a restart empties the mempool) and the account's sequence
+// moved past it with another transaction.
+var errSuperseded = errors.New("transaction dropped and its sequence taken by another")
+
+// waitCommitted polls for the transaction until ctx ends. A node that
+// restarts forgets its mempool, so while the transaction is not in a block
+// its signed bytes are offered again every resendEvery: the node answers
+// that it already holds them, takes them back if it lost them, or refuses
+// their sequence. A refused sequence below the committed one, with the
+// transaction still not found, means it was superseded.
+func (b *Broadcaster) waitCommitted(ctx context.Context, r Result) (*sdk.TxResponse, error) {
+	poll := time.NewTicker(300 * time.Millisecond)
+	defer poll.Stop()
+	lastSent, stale := time.Now(), 0
+	for {
+		res, err := b.c.Tx.GetTx(ctx, &txtypes.GetTxRequest{Hash: r.TxHash})
+		if err == nil && res.TxResponse != nil {
+			return res.TxResponse, nil
+		}
+		if len(r.txBytes) > 0 && time.Since(lastSent) >= b.resendEvery {
+			lastSent = time.Now()
+			switch b.resend(ctx, r) {
+			case resendTaken:
+				b.log.Info("transaction was no longer in the node's mempool; sent it again", "tx", r.TxHash)
+				stale = 0
+			case resendStale:
+				// Seen twice, a resend apart, so a commit that was still
+				// being indexed the first time has been found since.
+				if stale++; stale >= 2 {
+					return nil, errSuperseded
+				}
+			default:
+				stale = 0
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-poll.C:
+		}
+	}
+}
+
+type resendOutcome int
+
+const (
+	resendUnknown resendOutcome = iota // node unreachable, or held by the node already
+	resendTaken                        // the node had lost it and took it again
+	resendStale                        // its sequence is below the committed one
+)
+
+// resend offers the signed bytes to CometBFT's RPC rather than the SDK's
+// gRPC service, which a node restarted while the chain is halted does not
+// serve until the next block (it has no height to query at).
+func (b *Broadcaster) resend(ctx context.Context, r Result) resendOutcome {
+	code, codespace, err := b.sendRaw(ctx, r.txBytes)
+	if err != nil {
+		return resendUnknown // unreachable, or "tx already exists in cache"
+	}
+	switch {
+	case code == 0:
+		return resendTaken
+	case code == sdkerrors.ErrWrongSequence.ABCICode() && codespace == sdkerrors.ErrWrongSequence.Codespace():
+		_, committed, err := b.c.Account(ctx, b.c.Address)
+		if err == nil && committed > r.seq {
+			return resendStale
+		}
+	}
+	return resendUnknown
 }
 
 // Run processes the queue until ctx ends, one transaction at a time.
@@ -167,17 +271,16 @@ func (b *Broadcaster) process(ctx context.Context, batch []request) {
 		msgs = append(msgs, r.msgs...)
 		gasMul = max(gasMul, r.gasMul)
 	}
-	hash, err := b.broadcast(ctx, msgs, gasMul)
-	if err == nil || len(batch) == 1 {
+	res := b.broadcast(ctx, msgs, gasMul)
+	if res.Err == nil || len(batch) == 1 {
 		for _, r := range batch {
-			r.done <- Result{TxHash: hash, Err: err}
+			r.done <- res
 		}
 		return
 	}
-	b.log.Info("batch refused, sending its requests one by one", "requests", len(batch), "err", err)
+	b.log.Info("batch refused, sending its requests one by one", "requests", len(batch), "err", res.Err)
 	for _, r := range batch {
-		hash, err := b.broadcast(ctx, r.msgs, max(1, r.gasMul))
-		r.done <- Result{TxHash: hash, Err: err}
+		r.done <- b.broadcast(ctx, r.msgs, max(1, r.gasMul))
 	}
 }
 
@@ -186,30 +289,30 @@ var errSequence = errors.New("account sequence mismatch")
 
 // broadcast simulates, signs and broadcasts msgs, retrying while the node
 // is unreachable and resyncing the sequence once on a mismatch.
-func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul float64) (string, error) {
+func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul float64) Result {
 	backoff := 500 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		if !b.synced {
 			if err := b.resync(ctx); err != nil {
 				b.log.Warn("cannot read provider account; retrying", "err", err, "in", backoff)
 				if !sleep(ctx, backoff) {
-					return "", ctx.Err()
+					return Result{Err: ctx.Err()}
 				}
-				backoff = min(2*backoff, 10*time.Second)
+				backoff = min(2*backoff, maxBackoff)
 				continue
 			}
 		}
-		hash, err := b.try(ctx, msgs, gasMul)
+		res, err := b.try(ctx, msgs, gasMul)
 		if err == nil {
 			b.seq++
-			return hash, nil
+			return res
 		}
 		if unavailable(err) {
 			b.log.Warn("node unreachable; retrying", "err", err, "in", backoff)
 			if !sleep(ctx, backoff) {
-				return "", ctx.Err()
+				return Result{Err: ctx.Err()}
 			}
-			backoff = min(2*backoff, 10*time.Second)
+			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
 		if errors.Is(err, errSequence) && attempt < 3 {
@@ -227,16 +330,20 @@ func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul floa
 					"local_sequence", b.seq, "committed_sequence", committed)
 				prev := b.seq
 				b.seq = committed
-				if hash, err2 := b.try(ctx, msgs, gasMul); err2 == nil {
+				if res, err2 := b.try(ctx, msgs, gasMul); err2 == nil {
 					b.seq++
-					return hash, nil
+					return res
 				}
 				b.seq = prev
 			}
 		}
-		return "", err
+		return Result{Err: err}
 	}
 }
+
+// maxBackoff caps the wait between tries while the node is unreachable:
+// a node back from a restart is used again within it.
+const maxBackoff = 2 * time.Second
 
 // unavailable reports a transport failure (node down), as opposed to a refusal.
 func unavailable(err error) bool {
@@ -262,45 +369,45 @@ func (b *Broadcaster) factory() tx.Factory {
 		WithSignMode(signing.SignMode_SIGN_MODE_DIRECT)
 }
 
-func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (string, error) {
+func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (Result, error) {
 	f := b.factory()
 	simBz, err := f.BuildSimTx(msgs...)
 	if err != nil {
-		return "", fmt.Errorf("build simulation tx: %w", err)
+		return Result{}, fmt.Errorf("build simulation tx: %w", err)
 	}
 	sim, err := b.c.Tx.Simulate(ctx, &txtypes.SimulateRequest{TxBytes: simBz})
 	if err != nil {
-		return "", &simulationError{err}
+		return Result{}, &simulationError{err}
 	}
 	gas := uint64(math.Ceil(float64(sim.GasInfo.GasUsed) * b.gasAdj * gasMul))
 	fee := b.gasPrice.MulInt64(int64(gas)).Ceil().TruncateInt()
 	if err := CheckFee(fee, b.MaxFee); err != nil {
-		return "", err
+		return Result{}, err
 	}
 	f = f.WithGas(gas).WithFees(fee.String() + coin.Denom)
 	txb, err := f.BuildUnsignedTx(msgs...)
 	if err != nil {
-		return "", err
+		return Result{}, err
 	}
 	if err := tx.Sign(ctx, f, b.c.KeyName, txb, true); err != nil {
-		return "", fmt.Errorf("sign: %w", err)
+		return Result{}, fmt.Errorf("sign: %w", err)
 	}
 	bz, err := b.c.Enc.TxConfig.TxEncoder()(txb.GetTx())
 	if err != nil {
-		return "", err
+		return Result{}, err
 	}
 	res, err := b.c.Tx.BroadcastTx(ctx, &txtypes.BroadcastTxRequest{TxBytes: bz, Mode: txtypes.BroadcastMode_BROADCAST_MODE_SYNC})
 	if err != nil {
-		return "", fmt.Errorf("broadcast: %w", err)
+		return Result{}, fmt.Errorf("broadcast: %w", err)
 	}
 	r := res.TxResponse
 	if r.Code == sdkerrors.ErrWrongSequence.ABCICode() && r.Codespace == sdkerrors.ErrWrongSequence.Codespace() {
-		return "", errSequence
+		return Result{}, errSequence
 	}
 	if r.Code != 0 {
-		return "", fmt.Errorf("refused by the node: code %d (%s): %s", r.Code, r.Codespace, r.RawLog)
+		return Result{}, fmt.Errorf("refused by the node: code %d (%s): %s", r.Code, r.Codespace, r.RawLog)
 	}
-	return r.TxHash, nil
+	return Result{TxHash: r.TxHash, txBytes: bz, seq: f.Sequence()}, nil
 }
 
 func (b *Broadcaster) resync(ctx context.Context) error {

@@ -1,10 +1,22 @@
 package chain
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"testing"
+	"time"
 
+	sdkmath "cosmossdk.io/math"
+	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
+	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func reqs(alone bool, sizes ...int) []request {
@@ -58,4 +70,75 @@ func TestTakeBatch(t *testing.T) {
 			t.Fatalf("the start was batched: %d requests", len(batch))
 		}
 	})
+}
+
+// fakeNode answers GetTx and broadcast_tx_sync like a node whose mempool a
+// restart emptied: the transaction is not found until it is broadcast again
+// (lost), or never, its sequence taken by another (superseded).
+type fakeNode struct {
+	txtypes.ServiceClient
+	authtypes.QueryClient
+	superseded bool
+	committed  uint64 // the account's committed sequence
+	resent     int
+}
+
+func (n *fakeNode) GetTx(context.Context, *txtypes.GetTxRequest, ...grpc.CallOption) (*txtypes.GetTxResponse, error) {
+	if n.resent > 0 && !n.superseded {
+		return &txtypes.GetTxResponse{TxResponse: &sdk.TxResponse{Height: 9}}, nil
+	}
+	return nil, status.Error(codes.NotFound, "tx not found")
+}
+
+func (n *fakeNode) broadcastTxSync(context.Context, []byte) (uint32, string, error) {
+	n.resent++
+	if n.superseded {
+		return sdkerrors.ErrWrongSequence.ABCICode(), sdkerrors.ErrWrongSequence.Codespace(), nil
+	}
+	return 0, "", nil
+}
+
+func (n *fakeNode) Account(context.Context, *authtypes.QueryAccountRequest, ...grpc.CallOption) (*authtypes.QueryAccountResponse, error) {
+	acc, err := codectypes.NewAnyWithValue(&authtypes.BaseAccount{AccountNumber: 3, Sequence: n.committed})
+	return &authtypes.QueryAccountResponse{Account: acc}, err
+}
+
+// A transaction a restarting node forgot is offered again and found
+// committed; one whose sequence another transaction took is given up as
+// superseded (and signed again by SendAndWait), not waited for until the
+// timeout.
+func TestWaitCommittedResendsWhatTheNodeLost(t *testing.T) {
+	enc, err := NewEncoding()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newB := func(n *fakeNode) *Broadcaster {
+		c := &Client{Enc: enc, Tx: n, Auth: n, Address: sdk.AccAddress("provider____________")}
+		b := NewBroadcaster(c, sdkmath.LegacyNewDec(1), 1.2, slog.New(slog.DiscardHandler))
+		b.resendEvery, b.sendRaw = 10*time.Millisecond, n.broadcastTxSync
+		return b
+	}
+	r := Result{TxHash: "ABCD", txBytes: []byte{1}, seq: 7}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	lost := &fakeNode{committed: 7}
+	res, err := newB(lost).waitCommitted(ctx, r)
+	if err != nil || res.Height != 9 || lost.resent != 1 {
+		t.Fatalf("lost tx: %v, %+v after %d resends; want found in block 9 after 1", err, res, lost.resent)
+	}
+
+	taken := &fakeNode{superseded: true, committed: 8}
+	if _, err := newB(taken).waitCommitted(ctx, r); !errors.Is(err, errSuperseded) || taken.resent != 2 {
+		t.Fatalf("superseded tx: %v after %d resends; want errSuperseded after 2", err, taken.resent)
+	}
+
+	// A wrong sequence at or above the committed one is a gap (an earlier
+	// transaction is missing too), not a loss: keep waiting.
+	gap := &fakeNode{superseded: true, committed: 7}
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancelShort()
+	if _, err := newB(gap).waitCommitted(short, r); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("sequence gap: %v, want to wait until the deadline", err)
+	}
 }

@@ -27,6 +27,7 @@ import (
 	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
 	"github.com/cosmos/gogoproto/proto"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -135,8 +136,14 @@ func Dial(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// gRPC's own reconnect backoff grows to two minutes; capped here, a
+	// node back from a restart is reached within the daemon's own retry.
 	conn, err := grpc.NewClient(opts.GRPC, grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
+			MinConnectTimeout: 5 * time.Second,
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("chain grpc %s: %w", opts.GRPC, err)
 	}
@@ -214,23 +221,4 @@ func (c *Client) AccountPubKey(ctx context.Context, addr string) ([]byte, error)
 		return nil, nil
 	}
 	return acc.GetPubKey().Bytes(), nil
-}
-
-// WaitTx polls for a committed transaction by hash.
-func (c *Client) WaitTx(ctx context.Context, hash string, timeout time.Duration) (*sdk.TxResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(300 * time.Millisecond)
-	defer t.Stop()
-	for {
-		res, err := c.Tx.GetTx(ctx, &txtypes.GetTxRequest{Hash: hash})
-		if err == nil && res.TxResponse != nil {
-			return res.TxResponse, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("tx %s not committed within %s", hash, timeout)
-		case <-t.C:
-		}
-	}
 }

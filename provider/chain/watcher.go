@@ -101,7 +101,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if !sleep(ctx, backoff) {
 				return nil
 			}
-			backoff = min(2*backoff, 10*time.Second)
+			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
 		backoff = 500 * time.Millisecond

@@ -146,3 +146,86 @@ func mustHeight(t *testing.T, nw *localnet.Network) int64 {
 	}
 	return h
 }
+
+// TestLeaseStartLostInANodeRestartIsSentAgain: the provider's lease start
+// waits in its node's mempool (the chain is halted: one of two validators
+// is down) when that node restarts, which empties the mempool. When the
+// chain moves again the daemon offers the same signed transaction to the
+// node again, and the lease starts with no failed start and no retry at a
+// later reconcile (which came 30 s later, past a 20-block start deadline).
+func TestLeaseStartLostInANodeRestartIsSentAgain(t *testing.T) {
+	nw := startNetwork(t, 2)
+	prov := startProvider(t, nw, "2000000000")
+	tenant := nw.Keys["tenant"]
+	long := jobSDL(jobImage, `"-steps", "900", "-interval", "1s"`, "")
+
+	var dseq uint64
+	for try := 1; ; try++ {
+		done := make(chan deployed, 1)
+		go func() {
+			res, out, err := deploy(t, nw, writeSDL(t, long), "--deposit", "5000000ugpn", "--wait", "150s")
+			done <- deployed{res, out, err}
+		}()
+		order, err := awaitOpenOrder(nw, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dseq, _ = strconv.ParseUint(order.Dseq, 10, 64)
+		// Halt the chain the moment the lease exists: the daemon's start
+		// comes after the manifest and the container, seconds later.
+		var leases []chainLease
+		for deadline := time.Now().Add(60 * time.Second); len(leases) == 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no lease within 60 s")
+			}
+			leases, _ = deploymentLeases(t, nw, tenant, dseq)
+		}
+		if err := nw.StopNode(nw.Nodes[1]); err != nil {
+			t.Fatal(err)
+		}
+		if leases, _ = deploymentLeases(t, nw, tenant, dseq); leases[0].State == "LEASE_STATE_PENDING" {
+			break
+		}
+		// The start made it into a block first: nothing was in flight.
+		t.Logf("try %d: the lease started before the chain halted", try)
+		if try == 3 {
+			t.Fatal("the lease started before the halt three times")
+		}
+		if err := nw.StartNode(nw.Nodes[1], false); err != nil {
+			t.Fatal(err)
+		}
+		if d := <-done; d.err != nil {
+			t.Fatalf("deploy: %v\n%s", d.err, d.out)
+		}
+	}
+	key := fmt.Sprintf("/%d/1/1", dseq)
+	sent := prov.waitLog(30*time.Second, "transaction sent; waiting for its block", "MsgStartLease")
+
+	// node0 restarts, emptying its mempool, and both validators come back.
+	if err := nw.StopNode(nw.Nodes[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*localnet.Node{nw.Nodes[1], nw.Nodes[0]} {
+		if err := nw.StartNode(n, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resent := prov.waitLog(30*time.Second, "no longer in the node's mempool; sent it again")
+	t.Logf("start in flight: %s\nafter the restart: %s", sent, resent)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		leases, _ := deploymentLeases(t, nw, tenant, dseq)
+		if len(leases) == 1 && leases[0].State == "LEASE_STATE_ACTIVE" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease not active 30 s after the restart: %+v", leases)
+		}
+	}
+	prov.waitLog(10*time.Second, "lease started", key)
+	if n := countLines(prov.log(), "start lease failed"); n != 0 {
+		t.Fatalf("%d failed starts; daemon log:\n%s", n, prov.log())
+	}
+	if cs := leaseContainers(t, tenant, dseq); len(cs) != 1 || cs[0].State.Status != "running" {
+		t.Fatalf("lease containers: %+v", cs)
+	}
+}
