@@ -76,10 +76,9 @@ func TestProviderCrashRecovery(t *testing.T) {
 	prov.waitLog(5*time.Second, "containers adopted", fmt.Sprintf("/%d/1/1", a.DSeq))
 	prov.waitLog(5*time.Second, "removing containers of a lease closed while away", fmt.Sprintf("/%d/1/1", b.DSeq))
 
-	// C's start must be on chain before the node goes away. A start sent
-	// into a mempool the restart wipes is sent again only after the
-	// daemon's 30 s transaction timeout, past this network's 20-block start
-	// deadline (see the closing note of issue 21).
+	// C's start is on chain before the node goes away, so this phase is
+	// about the outage alone (a start in flight across a node restart is
+	// TestLeaseStartLostInANodeRestartIsSentAgain).
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		leases, _ := deploymentLeases(t, nw, tenant, c.res.DSeq)
 		if len(leases) == 1 && leases[0].State == "LEASE_STATE_ACTIVE" {
