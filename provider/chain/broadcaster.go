@@ -121,7 +121,7 @@ func (b *Broadcaster) SendAndWait(ctx context.Context, timeout time.Duration, ms
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		b.log.Info("transaction sent; waiting for its block", "tx", r.TxHash, "msg", sdk.MsgTypeURL(msgs[0]))
+		b.log.Info("transaction sent; waiting for its block", "tx", r.TxHash, "type", sdk.MsgTypeURL(msgs[0]))
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		res, err := b.waitCommitted(wctx, r)
 		cancel()

@@ -10,9 +10,11 @@
 //   - GPN-FWD-<pool hash>, jumped to from DOCKER-USER for traffic from the
 //     pool, rejects routed traffic to link-local, private, shared, loopback,
 //     multicast and reserved ranges and to the pool itself (other leases).
-//     Traffic inside one lease's bridge, replies on connections made to the
-//     lease (its published ports), DNS to the host's resolvers and the
-//     operator's allow-list pass; the internet stays open.
+//     Traffic inside one bridge (a lease's own network; on the shared
+//     network the engine's enable_icc=false drops it after this chain),
+//     replies on connections made to the lease (its published ports), DNS
+//     to the host's resolvers and the operator's allow-list pass; the
+//     internet stays open.
 //   - GPN-IN-<pool hash>, jumped to from INPUT for traffic from the pool,
 //     rejects everything addressed to the host itself (any of its addresses,
 //     the bridge gateway included) except replies and the allow-list.

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/registry"
 
+	"github.com/gpunet/gpunet/provider/subnet"
 	"github.com/gpunet/gpunet/sdl"
 )
 
@@ -52,7 +53,7 @@ func (r *Runtime) Deploy(ctx context.Context, w Workload) (LeaseStatus, error) {
 		return r.Status(ctx, w.Lease)
 	}
 
-	set := r.settings(w.Lease)
+	set := r.settingsFor(w.Lease, w.Group)
 	specs, err := planReplicas(w, set)
 	if err != nil {
 		log.Warn("deploy refused", "err", err)
@@ -61,7 +62,7 @@ func (r *Runtime) Deploy(ctx context.Context, w Workload) (LeaseStatus, error) {
 	if err := r.ensureImages(ctx, w); err != nil {
 		return LeaseStatus{}, err
 	}
-	if err := r.createAndStart(ctx, w.Lease, set.Network, specs); err != nil {
+	if err := r.createAndStart(ctx, w.Lease, set, specs); err != nil {
 		log.Warn("deploy failed, removing what it created", "err", err)
 		r.cleanup(ctx, w.Lease)
 		return LeaseStatus{}, err
@@ -230,9 +231,14 @@ func pullStreamError(stream io.Reader, max int64) error {
 }
 
 // createAndStart creates the lease network (or reuses one left by an
-// interrupted deploy) and the containers, then starts them in order.
-func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, netName string, specs []replicaSpec) error {
-	if err := r.ensureNetwork(ctx, l, netName); err != nil {
+// interrupted deploy, or the shared network) and the containers, then
+// starts them in order.
+func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, set specSettings, specs []replicaSpec) error {
+	ensure := func() error { return r.ensureNetwork(ctx, l, set.Network) }
+	if set.SharedNetwork {
+		ensure = func() error { return r.ensureShared(ctx) }
+	}
+	if err := ensure(); err != nil {
 		return err
 	}
 	ids := make([]string, len(specs))
@@ -286,15 +292,22 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 	}
 	// Docker's default address pools hold only ~30 bridge networks; each
 	// lease's network gets its own subnet from the provider's pool instead.
-	// Another process may take the chosen subnet between the listing and
-	// the create: the engine refuses the overlap and the next free one is
-	// tried.
+	if err := r.createNetwork(ctx, name, r.subnets, leaseLabels(r.opts.Provider, l), nil); err != nil {
+		return fmt.Errorf("lease %s: %w", leaseName(l), err)
+	}
+	return nil
+}
+
+// createNetwork creates a bridge network on a free subnet of pool.
+// Another process may take the chosen subnet between the listing and the
+// create: the engine refuses the overlap and the next free one is tried.
+func (r *Runtime) createNetwork(ctx context.Context, name string, pool subnet.Pool, labels, options map[string]string) error {
 	netMu.Lock()
 	defer netMu.Unlock()
 	for attempt := 1; ; attempt++ {
 		all, err := r.cli.NetworkList(ctx, network.ListOptions{})
 		if err != nil {
-			return fmt.Errorf("lease %s: list networks: %w", leaseName(l), err)
+			return fmt.Errorf("list networks: %w", err)
 		}
 		var used []netip.Prefix
 		for _, n := range all {
@@ -304,26 +317,63 @@ func (r *Runtime) ensureNetwork(ctx context.Context, l LeaseRef, name string) er
 				}
 			}
 		}
-		sub, err := r.subnets.Free(used)
+		sub, err := pool.Free(used)
 		if err != nil {
-			return fmt.Errorf("lease %s: create network %s: %w", leaseName(l), name, err)
+			return fmt.Errorf("create network %s: %w", name, err)
 		}
 		_, err = r.cli.NetworkCreate(ctx, name, network.CreateOptions{
 			Driver:   "bridge",
-			Internal: false, // workloads may reach the internet; the engine keeps bridges apart
-			Labels:   leaseLabels(r.opts.Provider, l),
+			Internal: false, // workloads may reach the internet; the egress filter keeps them off the rest
+			Labels:   labels,
+			Options:  options,
 			IPAM:     &network.IPAM{Config: []network.IPAMConfig{{Subnet: sub.String()}}},
 		})
 		if err != nil && attempt < 5 && strings.Contains(err.Error(), "overlaps") {
-			r.log.Warn("lease subnet taken meanwhile, trying the next", "lease", leaseName(l), "subnet", sub.String(), "err", err)
+			r.log.Warn("subnet taken meanwhile, trying the next", "network", name, "subnet", sub.String(), "err", err)
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("lease %s: create network %s (subnet %s): %w", leaseName(l), name, sub, err)
+			return fmt.Errorf("create network %s (subnet %s): %w", name, sub, err)
 		}
-		r.log.Info("network created", "lease", leaseName(l), "network", name, "subnet", sub.String())
+		r.log.Info("network created", "network", name, "subnet", sub.String(), "lease", labels[LabelLease])
 		return nil
 	}
+}
+
+// iccOption turns off traffic between a bridge's containers.
+const iccOption = "com.docker.network.bridge.enable_icc"
+
+// ensureShared creates the provider's shared network once: a bridge with
+// inter-container traffic off (the engine drops frames between two of its
+// containers), on a subnet of the lease pool 16 times a lease's, so the
+// egress filter covers it like any lease network. A network of that name
+// that lets its containers talk is refused, not used.
+func (r *Runtime) ensureShared(ctx context.Context) error {
+	r.sharedMu.Lock()
+	defer r.sharedMu.Unlock()
+	if r.sharedReady {
+		return nil
+	}
+	name := sharedNetworkName(r.opts.Provider)
+	n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	if err == nil {
+		if n.Options[iccOption] != "false" || n.Labels[LabelProvider] != r.opts.Provider {
+			return fmt.Errorf("network %s exists but lets its containers reach each other (or is not this provider's); remove it", name)
+		}
+		r.sharedReady = true
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	if err := r.createNetwork(ctx, name, r.subnets.Widened(4),
+		map[string]string{LabelProvider: r.opts.Provider, LabelShared: "true"},
+		map[string]string{iccOption: "false"}); err != nil {
+		return err
+	}
+	r.log.Info("shared network for single-container leases created", "network", name)
+	r.sharedReady = true
+	return nil
 }
 
 // startError explains a failed start. An engine without the NVIDIA

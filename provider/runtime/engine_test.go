@@ -150,6 +150,62 @@ func TestDeployRunsConfinedReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("single-container leases share a network but cannot reach each other", func(t *testing.T) {
+		one, two := newLease(t, r), newLease(t, r)
+		target := deploy(t, r, one, workloadService(t, "web", 1, "always", "-listen", ":8080"))
+		if want := sharedNetworkName(r.opts.Provider); target.Network != want {
+			t.Fatalf("single-container lease on %s, want the shared network %s", target.Network, want)
+		}
+		n, err := r.cli.NetworkInspect(ctx, target.Network, network.InspectOptions{})
+		if err != nil || n.Options[iccOption] != "false" || n.Labels[LabelShared] != "true" {
+			t.Fatalf("shared network: options %v labels %v (err %v)", n.Options, n.Labels, err)
+		}
+		c, err := r.cli.ContainerInspect(ctx, target.Services["web"][0].ContainerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip := c.NetworkSettings.Networks[target.Network].IPAddress
+		// The listener answers the host, so the refusals below are the
+		// network's, not a container that is not up yet.
+		waitForLogLines(t, r, one, "web", "[web-0] listening on [::]:8080")
+		conn, err := net.DialTimeout("tcp", ip+":8080", 2*time.Second)
+		if err != nil {
+			t.Fatalf("the host cannot reach the listener at %s: %v", ip, err)
+		}
+		conn.Close()
+		for _, addr := range []string{ip + ":8080", "web:8080"} {
+			intruder := workloadService(t, "intruder", 1, "never", "-dial", addr, "-dial-timeout", "2s")
+			ist := deploy(t, r, two, intruder)
+			if ist.Network != target.Network {
+				t.Fatalf("intruder on %s, want the shared %s", ist.Network, target.Network)
+			}
+			res, err := r.WaitJob(ctx, two)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := logsOf(t, r, two, "", 0)
+			if res.Succeeded || !strings.Contains(logs, "[intruder-0] dial "+addr+": failed") {
+				t.Fatalf("a container on the shared network reached another lease at %s (result %+v):\n%s", addr, res, logs)
+			}
+			if err := r.Remove(ctx, two); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.Remove(ctx, one); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.cli.NetworkInspect(ctx, target.Network, network.InspectOptions{}); err != nil {
+			t.Fatalf("removing a lease took the shared network: %v", err)
+		}
+		leases, err := r.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := leases[leaseName(one)]; ok {
+			t.Fatalf("List still has the removed lease: %v", leases)
+		}
+	})
+
 	t.Run("a second Deploy adopts the running containers", func(t *testing.T) {
 		again, err := r.Deploy(ctx, Workload{Lease: lease, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{web, probe}}})
 		if err != nil {

@@ -34,6 +34,9 @@ const (
 	// LabelManifest is the hash of the manifest group a container runs
 	// (sdl.ManifestGroup.Hash): an update tells old from new by it.
 	LabelManifest = "gpunet.manifest"
+	// LabelShared marks the provider's shared network (sharedNetworkName),
+	// which belongs to no lease.
+	LabelShared = "gpunet.shared"
 )
 
 // leaseLabels are the labels that tie an object to a lease of a provider.
@@ -81,6 +84,14 @@ func leaseHash(provider string, l LeaseRef) string {
 // networkName is the lease's bridge network: "gpunet-<hash>".
 func networkName(provider string, l LeaseRef) string {
 	return "gpunet-" + leaseHash(provider, l)
+}
+
+// sharedNetworkName is the provider's network for single-container leases:
+// a bridge with inter-container traffic off, so its containers reach the
+// internet but not each other.
+func sharedNetworkName(provider string) string {
+	sum := sha256.Sum256([]byte(provider))
+	return "gpunet-" + hex.EncodeToString(sum[:6]) + "-shared"
 }
 
 // containerName is "gpunet-<hash>-<service>-<replica>", with the service

@@ -95,6 +95,9 @@ type Runtime struct {
 	locks map[string]*sync.Mutex // lease key → its lock
 
 	subnets subnet.Pool
+	// sharedReady: the shared network is known to exist (ensureShared).
+	sharedMu    sync.Mutex
+	sharedReady bool
 
 	iso     Isolation
 	evicted evictions
@@ -210,6 +213,23 @@ func (r *Runtime) checkLease(l LeaseRef) error {
 		return fmt.Errorf("lease %s belongs to provider %s, this runtime runs %s", leaseName(l), l.Provider, r.opts.Provider)
 	}
 	return nil
+}
+
+// settingsFor is settings with the network the group runs on: a group of
+// one container joins the provider's shared network (no bridge and
+// iptables rules of its own to create, which is what starting many leases
+// at once waits on); a group of several gets a network of its own, where
+// its replicas reach each other by service name.
+func (r *Runtime) settingsFor(l LeaseRef, g sdl.ManifestGroup) specSettings {
+	set := r.settings(l)
+	replicas := 0
+	for _, svc := range g.Services {
+		replicas += int(svc.Count)
+	}
+	if replicas == 1 {
+		set.Network, set.SharedNetwork = sharedNetworkName(r.opts.Provider), true
+	}
+	return set
 }
 
 func (r *Runtime) settings(l LeaseRef) specSettings {

@@ -66,8 +66,11 @@ type specSettings struct {
 	PidsLimit   int64
 	LeasePids   int64 // the lease's budget, split between its replicas
 	Network     string
-	User        string // uid:gid every container runs as ("": the image's)
-	Quota       bool   // the engine limits writable layers (StorageQuota)
+	// SharedNetwork: Network is the provider's shared network, where the
+	// replica gets no service-name alias (nobody may reach it by name).
+	SharedNetwork bool
+	User          string // uid:gid every container runs as ("": the image's)
+	Quota         bool   // the engine limits writable layers (StorageQuota)
 	// NameSuffix follows every container name: an update's containers
 	// are named apart from the ones they replace.
 	NameSuffix string
@@ -154,7 +157,7 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 				Persistent: persistent,
 				Config:     cfg,
 				Host:       hostConfig(svc, replicaGPUs, set),
-				Net:        networkingConfig(svc, set.Network),
+				Net:        networkingConfig(svc, set.Network, set.SharedNetwork),
 			})
 		}
 	}
@@ -383,8 +386,13 @@ func restartPolicy(svc sdl.ManifestService) container.RestartPolicy {
 }
 
 // networkingConfig attaches the replica to the lease network under its
-// service name, so replicas of one lease reach each other as "<service>".
-func networkingConfig(svc sdl.ManifestService, networkName string) *network.NetworkingConfig {
+// service name, so replicas of one lease reach each other as "<service>";
+// on the shared network, where no other replica of the lease is, it has
+// no alias.
+func networkingConfig(svc sdl.ManifestService, networkName string, shared bool) *network.NetworkingConfig {
+	if shared {
+		return &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{networkName: {}}}
+	}
 	return &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		networkName: {Aliases: []string{sanitizeName(svc.Name)}},
 	}}

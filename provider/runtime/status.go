@@ -19,7 +19,8 @@ import (
 // LeaseStatus is what the engine has for a lease.
 type LeaseStatus struct {
 	Lease LeaseRef
-	// Network is the lease's bridge network name.
+	// Network is the bridge network the lease's containers are on: its
+	// own, or the provider's shared one for a single container.
 	Network string
 	// Services maps service name to its replicas, in replica order. Empty
 	// when the engine has no containers for the lease (see Found).
@@ -104,6 +105,9 @@ func (r *Runtime) Status(ctx context.Context, l LeaseRef) (LeaseStatus, error) {
 		return st, err
 	}
 	for _, c := range summaries {
+		if c.HostConfig.NetworkMode != "" {
+			st.Network = c.HostConfig.NetworkMode // the shared network, for a single-container lease
+		}
 		rep, err := r.replicaStatus(ctx, c.ID)
 		if cerrdefs.IsNotFound(err) {
 			continue // removed since the list
@@ -301,7 +305,9 @@ func (r *Runtime) List(ctx context.Context) (map[string]LeaseRef, error) {
 		labelSets = append(labelSets, c.Labels)
 	}
 	for _, n := range nets {
-		labelSets = append(labelSets, n.Labels)
+		if n.Labels[LabelShared] == "" {
+			labelSets = append(labelSets, n.Labels)
+		}
 	}
 	leases := map[string]LeaseRef{}
 	for _, labels := range labelSets {

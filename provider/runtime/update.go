@@ -63,7 +63,7 @@ func (r *Runtime) Update(ctx context.Context, w Workload) (LeaseStatus, error) {
 		return LeaseStatus{}, fmt.Errorf("lease %s has no containers to update", leaseName(w.Lease))
 	}
 
-	set := r.settings(w.Lease)
+	set := r.settingsFor(w.Lease, w.Group)
 	set.NameSuffix = "-" + target[:8]
 	specs, err := planReplicas(w, set)
 	if err != nil {
@@ -83,7 +83,7 @@ func (r *Runtime) Update(ctx context.Context, w Workload) (LeaseStatus, error) {
 		}
 	}
 	log.Info("update: starting the new version", "containers", len(specs), "manifest", target[:12], "in_place", exclusive)
-	err = r.createAndStart(ctx, w.Lease, set.Network, specs)
+	err = r.createAndStart(ctx, w.Lease, set, specs)
 	if err == nil {
 		err = r.settle(ctx, specs)
 	}

@@ -47,6 +47,15 @@ func Parse(pool string, bits int) (Pool, error) {
 	return Pool{pool: p, bits: bits}, nil
 }
 
+// Widened is the pool cutting subnets k bits wider (2^k times larger), or
+// as wide as the pool itself when it is smaller than that.
+func (s Pool) Widened(k int) Pool {
+	return Pool{pool: s.pool, bits: max(s.pool.Bits(), s.bits-k)}
+}
+
+// Bits is the prefix length of the subnets the pool cuts.
+func (s Pool) Bits() int { return s.bits }
+
 // Size is how many subnets the pool holds.
 func (s Pool) Size() uint64 { return 1 << uint(s.bits-s.pool.Bits()) }
 

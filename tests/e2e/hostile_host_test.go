@@ -266,8 +266,33 @@ func TestHostileEgress(t *testing.T) {
 			t.Errorf("a lease reached %s: %s", target, said)
 		}
 	}
+	// A single-container lease shares the provider's one network with
+	// other single-container leases (B): it still cannot reach them, nor
+	// the host through that network's gateway.
+	c, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "", svcDef{"probe", `"-sleep", "1h"`, ""})), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy C: %v\n%s", err, out)
+	}
+	probe := serviceContainer(t, owner, c.DSeq, "probe")
+	var sharedGateway string
+	for name, n := range probe.NetworkSettings.Networks {
+		if _, ok := other.NetworkSettings.Networks[name]; !ok {
+			t.Fatalf("C is on %s, B on %v: want one shared network", name, other.NetworkSettings.Networks)
+		}
+		sharedGateway = n.Gateway
+	}
+	for _, target := range []string{
+		net.JoinHostPort(otherIP, "8080"), // B, on the same bridge
+		"web:8080",                        // B's service, by name
+		net.JoinHostPort(sharedGateway, strconv.Itoa(hostPort)),  // a host service, through the shared gateway
+		net.JoinHostPort("169.254.77.1", strconv.Itoa(metaPort)), // link-local
+	} {
+		if ok, said := dialFrom(t, probe.ID, target); ok {
+			t.Errorf("a lease on the shared network reached %s: %s", target, said)
+		}
+	}
 	// The test can reach all of them itself: the refusals are the filter's.
-	for _, target := range []string{fmt.Sprintf("10.99.0.1:%d", lanPort), fmt.Sprintf("169.254.77.1:%d", metaPort)} {
+	for _, target := range []string{fmt.Sprintf("10.99.0.1:%d", lanPort), fmt.Sprintf("169.254.77.1:%d", metaPort), net.JoinHostPort(otherIP, "8080")} {
 		c, err := net.DialTimeout("tcp", target, 2*time.Second)
 		if err != nil {
 			t.Fatalf("the host itself cannot reach %s: %v", target, err)
