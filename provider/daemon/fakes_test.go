@@ -293,6 +293,25 @@ func (r *fakeRuntime) List(context.Context) (map[string]runtime.LeaseRef, error)
 	return out, nil
 }
 
+func (r *fakeRuntime) RunningContainers(context.Context) (map[string]int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for key, st := range r.status {
+		if _, ok := r.running[key]; !ok {
+			continue
+		}
+		for _, reps := range st.Services {
+			for _, rep := range reps {
+				if rep.State == "running" {
+					out[key]++
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 func (r *fakeRuntime) Logs(ctx context.Context, _ runtime.LeaseRef, service string, follow bool, _ int, w io.Writer) error {
 	if _, err := fmt.Fprintf(w, "[%s] hello\n", service); err != nil || !follow {
 		return err

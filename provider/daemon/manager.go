@@ -272,7 +272,12 @@ func (m *leaseManager) step(in input) (string, bool) {
 		m.state = markettypes.LEASE_STATE_ACTIVE
 
 	case inChain:
-		m.state = in.lease.State
+		// A reconcile's snapshot can predate the start this manager saw
+		// committed; a lease never goes back to pending, and starting it
+		// again would only fail.
+		if m.state != markettypes.LEASE_STATE_ACTIVE || in.lease.State != markettypes.LEASE_STATE_PENDING {
+			m.state = in.lease.State
+		}
 		if in.lease.CreatedAt > 0 {
 			m.createdAt = in.lease.CreatedAt
 		}

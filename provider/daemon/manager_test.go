@@ -113,6 +113,26 @@ func TestLeaseBeforeManifestThenJobCompletes(t *testing.T) {
 	}
 }
 
+// A reconcile that read the chain before the start was committed reports
+// the lease pending; the manager, which saw the start, does not send it again.
+func TestStaleReconcileDoesNotStartTwice(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, false, 0)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	m := w.manage(l, spec)
+	m.send(inChain{lease: l})
+	w.started(1)
+	eventually(t, "active", func() bool { return m.view().State == markettypes.LEASE_STATE_ACTIVE })
+	m.send(inChain{lease: l, containers: true}) // the stale snapshot
+	m.send(inChain{lease: testLease(1, markettypes.LEASE_STATE_ACTIVE), containers: true})
+	time.Sleep(300 * time.Millisecond) // a second start, if any, goes to the fake sender at once
+	if n := len(sentOf[*markettypes.MsgStartLease](w.tx)); n != 1 || m.view().State != markettypes.LEASE_STATE_ACTIVE {
+		t.Fatalf("%d starts sent, state %s; want 1, active", n, m.view().State)
+	}
+	w.finish(m, "tenant")
+}
+
 func TestManifestBeforeLeaseDeploysOnSight(t *testing.T) {
 	w := newWorld(t)
 	spec, _, raw := testDeployment(t, false, 0)

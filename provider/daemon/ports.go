@@ -52,6 +52,8 @@ type Runtime interface {
 	Remove(ctx context.Context, l runtime.LeaseRef) error
 	WaitJob(ctx context.Context, l runtime.LeaseRef) (runtime.JobResult, error)
 	List(ctx context.Context) (map[string]runtime.LeaseRef, error)
+	// RunningContainers counts running containers by lease key.
+	RunningContainers(ctx context.Context) (map[string]int, error)
 	Logs(ctx context.Context, l runtime.LeaseRef, service string, follow bool, tail int, w io.Writer) error
 }
 

@@ -165,6 +165,9 @@ func TestDeployRunsConfinedReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		ip := c.NetworkSettings.Networks[target.Network].IPAddress
+		if counts, err := r.RunningContainers(ctx); err != nil || counts[leaseName(one)] != 1 || counts[leaseName(lease)] != 3 {
+			t.Fatalf("running containers by lease: %v (err %v); want 1 for the new lease, 3 for the first", counts, err)
+		}
 		// The listener answers the host, so the refusals below are the
 		// network's, not a container that is not up yet.
 		waitForLogLines(t, r, one, "web", "[web-0] listening on [::]:8080")

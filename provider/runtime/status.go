@@ -286,6 +286,23 @@ func firstName(names []string) string {
 	return names[0]
 }
 
+// RunningContainers counts this provider's running containers by lease
+// (leaseName), with one engine call however many leases there are.
+func (r *Runtime) RunningContainers(ctx context.Context) (map[string]int, error) {
+	running := filters.NewArgs(filters.Arg("label", LabelProvider+"="+r.opts.Provider), filters.Arg("status", "running"))
+	cs, err := r.cli.ContainerList(ctx, container.ListOptions{Filters: running})
+	if err != nil {
+		return nil, fmt.Errorf("list running containers: %w", err)
+	}
+	out := map[string]int{}
+	for _, c := range cs {
+		if l, ok := leaseFromLabels(c.Labels); ok {
+			out[leaseName(l)]++
+		}
+	}
+	return out, nil
+}
+
 // List returns every lease this provider has containers or a network for on
 // the engine, keyed by leaseName, so a restarted daemon can
 // reconcile the engine with the chain: adopt live leases, Remove the rest.
