@@ -123,7 +123,8 @@ demo:
 # The figures of ARCHITECTURE.md §6 as one table (docs/benchmarks.md):
 # in-process Go benchmarks (transaction execution and gas, EndBlock with 1k/
 # 10k/100k live leases, state per lease) and, on a local chain with a real
-# provider daemon and Docker, rental latency and the daemon's footprint.
+# provider daemon and Docker, rental latency (again with 0.5 s blocks) and
+# the daemon's footprint.
 # Medians over repeated runs (-count). BENCH_JSON=path also writes them as
 # JSON. Takes ~35 minutes on 2 cores.
 bench: setup build
@@ -132,6 +133,7 @@ bench: setup build
 	$(GO) test -run '^$$' -bench 'StatePerLease' -benchtime 1x -count 1 ./app/ | tee -a $(BUILD_DIR)/gobench.txt
 	$(GO) test -run '^$$' -bench 'EndBlock' -benchtime 200x -count 5 -timeout 60m ./app/ | tee -a $(BUILD_DIR)/gobench.txt
 	$(BUILD_DIR)/gpunet-bench -gobench $(BUILD_DIR)/gobench.txt $(if $(BENCH_JSON),-json $(BENCH_JSON))
+	$(BUILD_DIR)/gpunet-bench -only latency -block-time 500ms $(if $(BENCH_JSON),-json $(basename $(BENCH_JSON))-500ms.json)
 
 # The in-process rows only (transaction execution and gas, state per lease),
 # with their targets: a few minutes, no chain or Docker needed.

@@ -44,6 +44,7 @@ func main() {
 		only           = flag.String("only", "latency,throughput,footprint", "network figures to measure")
 		loadRounds     = flag.Int("load-rounds", 3, "rounds of the throughput load (figures are medians)")
 		provGODEBUG    = flag.String("provider-godebug", "", "GODEBUG for the provider daemon only (e.g. gctrace=1)")
+		blockTime      = flag.Duration("block-time", 0, "the chain's timeout_commit instead of config.yml's (the latency figures are named with it)")
 	)
 	flag.Parse()
 	var figs []Figure
@@ -82,7 +83,7 @@ func main() {
 		}()
 	}
 	abs := func(p string) string { a, err := filepath.Abs(p); must(err); return a }
-	env = &bench{gpunetd: abs(*gpunetd), provider: abs(*provider), dir: dir, providerGODEBUG: *provGODEBUG}
+	env = &bench{gpunetd: abs(*gpunetd), provider: abs(*provider), dir: dir, providerGODEBUG: *provGODEBUG, blockTime: *blockTime}
 	must(env.startChain(ctx, abs(*cfgPath)))
 	defer env.stop()
 	must(env.buildImage(ctx, abs(*imageRepo)))

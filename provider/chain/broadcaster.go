@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 
 	sdkmath "cosmossdk.io/math"
@@ -288,10 +289,12 @@ func (b *Broadcaster) process(ctx context.Context, batch []request) {
 var errSequence = errors.New("account sequence mismatch")
 
 // broadcast simulates, signs and broadcasts msgs, retrying while the node
-// is unreachable and resyncing the sequence once on a mismatch.
+// is unreachable, waiting out a node that is re-checking its mempool, and
+// resyncing the sequence (up to three times) on a mismatch.
 func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul float64) Result {
 	backoff := 500 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	lagRetries, resyncs, simChecked := 0, 0, false
+	for {
 		if !b.synced {
 			if err := b.resync(ctx); err != nil {
 				b.log.Warn("cannot read provider account; retrying", "err", err, "in", backoff)
@@ -315,13 +318,26 @@ func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul floa
 			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
-		if errors.Is(err, errSequence) && attempt < 3 {
+		if errors.Is(err, errSequence) && resyncs < 3 {
+			resyncs++
 			b.log.Info("sequence mismatch; resyncing", "local_sequence", b.seq)
 			b.synced = false
 			continue
 		}
 		var simErr *simulationError
-		if errors.As(err, &simErr) && attempt == 0 {
+		if errors.As(err, &simErr) && strings.Contains(err.Error(), "account sequence mismatch") && lagRetries < 3 {
+			// Right after a block the node's check state is the committed
+			// one until it has re-checked its mempool, which holds our
+			// earlier transactions: simulation sees an older sequence for
+			// a moment. Wait it out before doubting our own count.
+			lagRetries++
+			if !sleep(ctx, 400*time.Millisecond) {
+				return Result{Err: ctx.Err()}
+			}
+			continue
+		}
+		if errors.As(err, &simErr) && !simChecked {
+			simChecked = true
 			// Simulation gives no ABCI code: compare our sequence with the
 			// committed one and retry once if they differ.
 			_, committed, qerr := b.c.Account(ctx, b.c.Address)
