@@ -112,7 +112,7 @@ func (b *Broadcaster) Send(ctx context.Context, msgs ...sdk.Msg) (string, error)
 // sent again (twice at most).
 func (b *Broadcaster) SendAndWait(ctx context.Context, timeout time.Duration, msgs ...sdk.Msg) (*sdk.TxResponse, error) {
 	gasMul, superseded := 1.0, 0
-	for attempt := 0; ; attempt++ {
+	for {
 		var r Result
 		select {
 		case r = <-b.submit(gasMul, true, msgs):
