@@ -343,28 +343,29 @@ func (r *Runtime) createNetwork(ctx context.Context, name string, pool subnet.Po
 // iccOption turns off traffic between a bridge's containers.
 const iccOption = "com.docker.network.bridge.enable_icc"
 
-// ensureShared creates the provider's shared network once: a bridge with
-// inter-container traffic off (the engine drops frames between two of its
-// containers), on a subnet of the lease pool 16 times a lease's, so the
-// egress filter covers it like any lease network. A network of that name
-// that lets its containers talk is refused, not used.
+// ensureShared makes sure the provider's shared network exists: a bridge
+// with inter-container traffic off (the engine drops frames between two of
+// its containers), on a subnet of the lease pool 16 times a lease's, so the
+// egress filter covers it like any lease network. It is looked up at every
+// deploy (a list call, which carries no container data), so a network an
+// operator pruned while no lease used it is made again. A network of that
+// name that lets its containers talk is refused, not used.
 func (r *Runtime) ensureShared(ctx context.Context) error {
 	r.sharedMu.Lock()
 	defer r.sharedMu.Unlock()
-	if r.sharedReady {
-		return nil
-	}
 	name := sharedNetworkName(r.opts.Provider)
-	n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
-	if err == nil {
+	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", name))})
+	if err != nil {
+		return fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range nets {
+		if n.Name != name { // the name filter matches substrings
+			continue
+		}
 		if n.Options[iccOption] != "false" || n.Labels[LabelProvider] != r.opts.Provider {
 			return fmt.Errorf("network %s exists but lets its containers reach each other (or is not this provider's); remove it", name)
 		}
-		r.sharedReady = true
 		return nil
-	}
-	if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("inspect network %s: %w", name, err)
 	}
 	if err := r.createNetwork(ctx, name, r.subnets.Widened(4),
 		map[string]string{LabelProvider: r.opts.Provider, LabelShared: "true"},
@@ -372,7 +373,6 @@ func (r *Runtime) ensureShared(ctx context.Context) error {
 		return err
 	}
 	r.log.Info("shared network for single-container leases created", "network", name)
-	r.sharedReady = true
 	return nil
 }
 

@@ -1,8 +1,6 @@
 package runtime
 
 import (
-	markettypes "github.com/gpunet/gpunet/x/market/types"
-
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -15,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/gpunet/gpunet/provider/runtime/imagebuild"
 	"github.com/gpunet/gpunet/sdl"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
 // The tests against the engine share one image of testdata/workload, built
@@ -122,6 +122,11 @@ func removeAllOf(t *testing.T, r *Runtime) {
 	}
 	if left, err := r.List(ctx); err != nil || len(left) > 0 {
 		t.Errorf("cleanup left leases %v (err %v)", left, err)
+	}
+	// Each test runtime is a provider of its own: its shared network goes
+	// with it, or the pool's /20s run out over many test runs.
+	if err := r.cli.NetworkRemove(ctx, sharedNetworkName(r.opts.Provider)); err != nil && !cerrdefs.IsNotFound(err) {
+		t.Errorf("cleanup: shared network: %v", err)
 	}
 }
 

@@ -351,9 +351,9 @@ func assertNothingOnEngine(t *testing.T, r *Runtime, l LeaseRef) {
 	if err != nil || len(cs) != 0 {
 		t.Errorf("%d containers left on the engine (err %v)", len(cs), err)
 	}
-	ns, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: mine})
+	ns, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: r.leaseFilter(l)})
 	if err != nil || len(ns) != 0 {
-		t.Errorf("%d networks left on the engine (err %v)", len(ns), err)
+		t.Errorf("%d lease networks left on the engine (err %v)", len(ns), err)
 	}
 	if st, err := r.Status(ctx, l); err != nil || st.Found() {
 		t.Errorf("Status: found=%v err=%v, want not found", st.Found(), err)
@@ -600,6 +600,26 @@ func TestNewRefusesABadLeaseSubnetPool(t *testing.T) {
 // inter-bridge isolation rules are rewritten on every such change (see
 // TestDeployRunsConfinedReplicas, which once saw another lease reach its
 // container while the networks of parallel tests churned).
+// TestSharedNetworkRemovedUnderTheDaemonIsMadeAgain: an operator's
+// `docker network prune` while no single-container lease runs takes the
+// shared network; the next such lease still deploys.
+func TestSharedNetworkRemovedUnderTheDaemonIsMadeAgain(t *testing.T) {
+	r := newTestRuntime(t, Options{})
+	ctx := context.Background()
+	first := newLease(t, r)
+	deploy(t, r, first, workloadService(t, "web", 1, "always", "-sleep", "1h"))
+	if err := r.Remove(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cli.NetworkRemove(ctx, sharedNetworkName(r.opts.Provider)); err != nil {
+		t.Fatal(err)
+	}
+	st := deploy(t, r, newLease(t, r), workloadService(t, "web", 1, "always", "-sleep", "1h"))
+	if st.Network != sharedNetworkName(r.opts.Provider) || len(st.Services["web"]) != 1 {
+		t.Fatalf("after the network was removed: %+v", st)
+	}
+}
+
 func TestDeployRefusesWhatTheTenantCannotRun(t *testing.T) {
 	t.Run("command that does not exist", func(t *testing.T) {
 		r := newTestRuntime(t, Options{})

@@ -95,9 +95,8 @@ type Runtime struct {
 	locks map[string]*sync.Mutex // lease key → its lock
 
 	subnets subnet.Pool
-	// sharedReady: the shared network is known to exist (ensureShared).
-	sharedMu    sync.Mutex
-	sharedReady bool
+	// sharedMu makes finding or creating the shared network one step.
+	sharedMu sync.Mutex
 
 	iso     Isolation
 	evicted evictions

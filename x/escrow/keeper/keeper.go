@@ -22,6 +22,7 @@ import (
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/internal/abcievent"
 	"github.com/gpunet/gpunet/x/internal/keyed"
 	"github.com/gpunet/gpunet/x/internal/sweep"
 )
@@ -105,6 +106,9 @@ func (k *Keeper) SetHooks(h types.Hooks) { k.hooks = h }
 func (k *Keeper) Authority() string { return k.authority }
 
 func (k *Keeper) emit(ctx context.Context, ev protoiface.MessageV1) error {
+	if abcievent.EmitFast(ctx, ev) {
+		return nil
+	}
 	return k.events.EventManager(ctx).Emit(ctx, ev)
 }
 

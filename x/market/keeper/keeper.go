@@ -24,6 +24,7 @@ import (
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/internal/abcievent"
 	"github.com/gpunet/gpunet/x/internal/keyed"
 	"github.com/gpunet/gpunet/x/internal/sweep"
 	"github.com/gpunet/gpunet/x/market/types"
@@ -142,6 +143,9 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 }
 
 func (k *Keeper) emit(ctx context.Context, ev protoiface.MessageV1) error {
+	if abcievent.EmitFast(ctx, ev) {
+		return nil
+	}
 	return k.events.EventManager(ctx).Emit(ctx, ev)
 }
 
