@@ -83,8 +83,9 @@ runtime:
   max_volumes: 512           # persistent volumes on this host, all leases together
   pull_images: true          # pull images that are not present locally
   max_image_size: 50Gi       # larger images are refused (the lease closes as workload_invalid)
-  lease_subnets: 10.240.0.0/12 # each lease's network gets a subnet from this pool;
-  lease_subnet_bits: 24      # pick a pool your host's networks do not use
+  lease_subnets: 10.240.0.0/12 # each multi-container lease's network gets a subnet from this
+  lease_subnet_bits: 24      # pool, the shared one-container network 16 of them; pick a pool
+                             # your host's networks do not use
   egress_filter: install     # iptables rules keep leases off the host, its LAN and link-local
                              # addresses (install | verify: you install them | off)
   egress_allow: []           # CIDRs leases may reach anyway, e.g. [192.168.1.20/32]
