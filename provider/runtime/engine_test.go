@@ -620,6 +620,25 @@ func TestSharedNetworkRemovedUnderTheDaemonIsMadeAgain(t *testing.T) {
 	}
 }
 
+// TestSharedNetworkThatLetsContainersTalkIsRefused: a network planted under
+// the shared network's name without inter-container traffic off is not
+// used; the deploy fails on the provider's side and says why.
+func TestSharedNetworkThatLetsContainersTalkIsRefused(t *testing.T) {
+	r := newTestRuntime(t, Options{})
+	ctx := context.Background()
+	name := sharedNetworkName(r.opts.Provider)
+	if _, err := r.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge",
+		Labels: map[string]string{LabelProvider: r.opts.Provider, LabelShared: "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	lease := newLease(t, r)
+	_, err := r.Deploy(ctx, Workload{Lease: lease, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{workloadService(t, "web", 1, "always", "-sleep", "1h")}}})
+	if err == nil || errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), "lets its containers reach each other") {
+		t.Fatalf("Deploy on a planted shared network = %v, want a provider-side refusal naming it", err)
+	}
+	assertNothingOnEngine(t, r, lease)
+}
+
 func TestDeployRefusesWhatTheTenantCannotRun(t *testing.T) {
 	t.Run("command that does not exist", func(t *testing.T) {
 		r := newTestRuntime(t, Options{})
