@@ -141,24 +141,19 @@ func Bytes(v []byte) string {
 	return `"` + base64.StdEncoding.EncodeToString(v) + `"`
 }
 
-// Coin is a cosmos.base.v1beta1.Coin; a nil amount is "0", as math.Int
-// writes itself.
-func Coin(c sdk.Coin) string {
-	amount := `"0"`
-	if !c.Amount.IsNil() {
-		amount = `"` + c.Amount.String() + `"`
-	}
-	var o Object
-	return o.String("denom", c.Denom).Raw("amount", amount).JSON()
-}
+// Coin is a cosmos.base.v1beta1.Coin.
+func Coin(c sdk.Coin) string { return coin(c.Denom, c.Amount.IsNil(), c.Amount.String) }
 
-// DecCoin is a cosmos.base.v1beta1.DecCoin; a nil amount is "0", as
-// math.LegacyDec writes itself.
-func DecCoin(c sdk.DecCoin) string {
-	amount := `"0"`
-	if !c.Amount.IsNil() {
-		amount = `"` + c.Amount.String() + `"`
+// DecCoin is a cosmos.base.v1beta1.DecCoin.
+func DecCoin(c sdk.DecCoin) string { return coin(c.Denom, c.Amount.IsNil(), c.Amount.String) }
+
+// coin writes {"denom":…,"amount":"…"}; a nil amount is "0", as math.Int
+// and math.LegacyDec write themselves.
+func coin(denom string, nilAmount bool, amount func() string) string {
+	a := `"0"`
+	if !nilAmount {
+		a = `"` + amount() + `"`
 	}
 	var o Object
-	return o.String("denom", c.Denom).Raw("amount", amount).JSON()
+	return o.String("denom", denom).Raw("amount", a).JSON()
 }
