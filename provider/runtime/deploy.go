@@ -353,7 +353,7 @@ const iccOption = "com.docker.network.bridge.enable_icc"
 func (r *Runtime) ensureShared(ctx context.Context) error {
 	r.sharedMu.Lock()
 	defer r.sharedMu.Unlock()
-	name := sharedNetworkName(r.opts.Provider)
+	name := r.sharedNetwork()
 	nets, err := r.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", name))})
 	if err != nil {
 		return fmt.Errorf("list networks: %w", err)
@@ -364,6 +364,11 @@ func (r *Runtime) ensureShared(ctx context.Context) error {
 		}
 		if n.Options[iccOption] != "false" || n.Labels[LabelProvider] != r.opts.Provider {
 			return fmt.Errorf("network %s exists but lets its containers reach each other (or is not this provider's); remove it", name)
+		}
+		for _, c := range n.IPAM.Config {
+			if sub, err := netip.ParsePrefix(c.Subnet); err != nil || !r.subnets.Covers(sub) {
+				return fmt.Errorf("network %s has subnet %s, outside runtime.lease_subnets %s, where the egress filter does not reach; remove it", name, c.Subnet, r.subnets)
+			}
 		}
 		return nil
 	}

@@ -125,7 +125,7 @@ func removeAllOf(t *testing.T, r *Runtime) {
 	}
 	// Each test runtime is a provider of its own: its shared network goes
 	// with it, or the pool's /20s run out over many test runs.
-	if err := r.cli.NetworkRemove(ctx, sharedNetworkName(r.opts.Provider)); err != nil && !cerrdefs.IsNotFound(err) {
+	if err := r.cli.NetworkRemove(ctx, r.sharedNetwork()); err != nil && !cerrdefs.IsNotFound(err) {
 		t.Errorf("cleanup: shared network: %v", err)
 	}
 }

@@ -153,7 +153,7 @@ func TestDeployRunsConfinedReplicas(t *testing.T) {
 	t.Run("single-container leases share a network but cannot reach each other", func(t *testing.T) {
 		one, two := newLease(t, r), newLease(t, r)
 		target := deploy(t, r, one, workloadService(t, "web", 1, "always", "-listen", ":8080"))
-		if want := sharedNetworkName(r.opts.Provider); target.Network != want {
+		if want := r.sharedNetwork(); target.Network != want {
 			t.Fatalf("single-container lease on %s, want the shared network %s", target.Network, want)
 		}
 		n, err := r.cli.NetworkInspect(ctx, target.Network, network.InspectOptions{})
@@ -611,32 +611,48 @@ func TestSharedNetworkRemovedUnderTheDaemonIsMadeAgain(t *testing.T) {
 	if err := r.Remove(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.cli.NetworkRemove(ctx, sharedNetworkName(r.opts.Provider)); err != nil {
+	if err := r.cli.NetworkRemove(ctx, r.sharedNetwork()); err != nil {
 		t.Fatal(err)
 	}
 	st := deploy(t, r, newLease(t, r), workloadService(t, "web", 1, "always", "-sleep", "1h"))
-	if st.Network != sharedNetworkName(r.opts.Provider) || len(st.Services["web"]) != 1 {
+	if st.Network != r.sharedNetwork() || len(st.Services["web"]) != 1 {
 		t.Fatalf("after the network was removed: %+v", st)
 	}
 }
 
-// TestSharedNetworkThatLetsContainersTalkIsRefused: a network planted under
-// the shared network's name without inter-container traffic off is not
-// used; the deploy fails on the provider's side and says why.
-func TestSharedNetworkThatLetsContainersTalkIsRefused(t *testing.T) {
-	r := newTestRuntime(t, Options{})
-	ctx := context.Background()
-	name := sharedNetworkName(r.opts.Provider)
-	if _, err := r.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge",
-		Labels: map[string]string{LabelProvider: r.opts.Provider, LabelShared: "true"}}); err != nil {
-		t.Fatal(err)
+// TestPlantedSharedNetworkIsRefused: a network under the shared network's
+// name that lets containers talk, or lies outside the lease pool (where the
+// egress filter does not reach), is not used; the deploy fails on the
+// provider's side and says why.
+func TestPlantedSharedNetworkIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		options map[string]string
+		subnet  string
+		want    string
+	}{
+		{"inter-container traffic on", nil, "", "lets its containers reach each other"},
+		{"outside the pool", map[string]string{iccOption: "false"}, "10.199.77.0/24", "outside runtime.lease_subnets"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newTestRuntime(t, Options{})
+			ctx := context.Background()
+			opts := network.CreateOptions{Driver: "bridge", Options: c.options,
+				Labels: map[string]string{LabelProvider: r.opts.Provider, LabelShared: "true"}}
+			if c.subnet != "" {
+				opts.IPAM = &network.IPAM{Config: []network.IPAMConfig{{Subnet: c.subnet}}}
+			}
+			if _, err := r.cli.NetworkCreate(ctx, r.sharedNetwork(), opts); err != nil {
+				t.Fatal(err)
+			}
+			lease := newLease(t, r)
+			_, err := r.Deploy(ctx, Workload{Lease: lease, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{workloadService(t, "web", 1, "always", "-sleep", "1h")}}})
+			if err == nil || errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Deploy on a planted shared network = %v, want a provider-side refusal saying %q", err, c.want)
+			}
+			assertNothingOnEngine(t, r, lease)
+		})
 	}
-	lease := newLease(t, r)
-	_, err := r.Deploy(ctx, Workload{Lease: lease, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{workloadService(t, "web", 1, "always", "-sleep", "1h")}}})
-	if err == nil || errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), "lets its containers reach each other") {
-		t.Fatalf("Deploy on a planted shared network = %v, want a provider-side refusal naming it", err)
-	}
-	assertNothingOnEngine(t, r, lease)
 }
 
 func TestDeployRefusesWhatTheTenantCannotRun(t *testing.T) {

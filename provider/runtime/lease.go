@@ -88,9 +88,11 @@ func networkName(provider string, l LeaseRef) string {
 
 // sharedNetworkName is the provider's network for single-container leases:
 // a bridge with inter-container traffic off, so its containers reach the
-// internet but not each other.
-func sharedNetworkName(provider string) string {
-	sum := sha256.Sum256([]byte(provider))
+// internet but not each other. The lease pool is part of the name: after
+// runtime.lease_subnets changes, new leases get a network inside the new
+// pool, which the egress filter covers.
+func sharedNetworkName(provider, pool string) string {
+	sum := sha256.Sum256([]byte(provider + "\x00" + pool))
 	return "gpunet-" + hex.EncodeToString(sum[:6]) + "-shared"
 }
 

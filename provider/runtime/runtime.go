@@ -226,9 +226,14 @@ func (r *Runtime) settingsFor(l LeaseRef, g sdl.ManifestGroup) specSettings {
 		replicas += int(svc.Count)
 	}
 	if replicas == 1 {
-		set.Network, set.SharedNetwork = sharedNetworkName(r.opts.Provider), true
+		set.Network, set.SharedNetwork = r.sharedNetwork(), true
 	}
 	return set
+}
+
+// sharedNetwork is the name of this provider's shared network in its pool.
+func (r *Runtime) sharedNetwork() string {
+	return sharedNetworkName(r.opts.Provider, r.subnets.String())
 }
 
 func (r *Runtime) settings(l LeaseRef) specSettings {

@@ -53,6 +53,14 @@ func (s Pool) Widened(k int) Pool {
 	return Pool{pool: s.pool, bits: max(s.pool.Bits(), s.bits-k)}
 }
 
+// String is the pool as CIDR.
+func (s Pool) String() string { return s.pool.String() }
+
+// Covers reports whether p lies inside the pool.
+func (s Pool) Covers(p netip.Prefix) bool {
+	return p.Bits() >= s.pool.Bits() && s.pool.Contains(p.Masked().Addr())
+}
+
 // Bits is the prefix length of the subnets the pool cuts.
 func (s Pool) Bits() int { return s.bits }
 

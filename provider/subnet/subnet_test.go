@@ -65,3 +65,24 @@ func TestParseSubnetPoolRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestPoolCoversAndWidens(t *testing.T) {
+	p, err := Parse("10.240.0.0/12", 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, want := range map[string]bool{
+		"10.240.0.0/24": true, "10.255.255.0/24": true, "10.240.96.0/20": true, "10.240.0.0/12": true,
+		"10.0.0.0/8": false, "10.239.255.0/24": false, "192.168.1.0/24": false,
+	} {
+		if got := p.Covers(netip.MustParsePrefix(cidr)); got != want {
+			t.Errorf("Covers(%s) = %v, want %v", cidr, got, want)
+		}
+	}
+	if w := p.Widened(4); w.Bits() != 20 || w.String() != "10.240.0.0/12" {
+		t.Errorf("Widened(4) = /%d of %s, want /20 of 10.240.0.0/12", w.Bits(), w)
+	}
+	if w := p.Widened(20); w.Bits() != 12 {
+		t.Errorf("Widened past the pool = /%d, want the pool's /12", w.Bits())
+	}
+}
