@@ -221,11 +221,7 @@ func (r *Runtime) checkLease(l LeaseRef) error {
 // its replicas reach each other by service name.
 func (r *Runtime) settingsFor(l LeaseRef, g sdl.ManifestGroup) specSettings {
 	set := r.settings(l)
-	replicas := 0
-	for _, svc := range g.Services {
-		replicas += int(svc.Count)
-	}
-	if replicas == 1 {
+	if replicaCount(g) == 1 {
 		set.Network, set.SharedNetwork = r.sharedNetwork(), true
 	}
 	return set

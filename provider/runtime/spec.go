@@ -90,10 +90,7 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 	}
 	// Each replica gets its share of the lease's process budget, and never
 	// more than the per-container limit.
-	var replicas int64
-	for _, svc := range w.Group.Services {
-		replicas += int64(svc.Count)
-	}
+	replicas := int64(replicaCount(w.Group))
 	if set.LeasePids > 0 && replicas > 0 {
 		share := set.LeasePids / replicas
 		if share < minPidsPerReplica {
@@ -162,6 +159,15 @@ func planReplicas(w Workload, set specSettings) ([]replicaSpec, error) {
 		}
 	}
 	return specs, nil
+}
+
+// replicaCount is how many containers the group runs.
+func replicaCount(g sdl.ManifestGroup) int {
+	n := 0
+	for _, svc := range g.Services {
+		n += int(svc.Count)
+	}
+	return n
 }
 
 // startOrder is the order services start in: each after the services it

@@ -58,11 +58,8 @@ func (e *Event) Raw(key, jsonValue string) *Event {
 func (e *Event) String(key, v string) *Event        { return e.Raw(key, String(v)) }
 func (e *Event) Uint64(key string, v uint64) *Event { return e.Raw(key, Uint64(v)) }
 func (e *Event) Int64(key string, v int64) *Event   { return e.Raw(key, Int64(v)) }
-func (e *Event) Uint32(key string, v uint32) *Event {
-	return e.Raw(key, strconv.FormatUint(uint64(v), 10))
-}
-func (e *Event) Bool(key string, v bool) *Event    { return e.Raw(key, strconv.FormatBool(v)) }
-func (e *Event) Bytes(key string, v []byte) *Event { return e.Raw(key, Bytes(v)) }
+func (e *Event) Bool(key string, v bool) *Event     { return e.Raw(key, strconv.FormatBool(v)) }
+func (e *Event) Bytes(key string, v []byte) *Event  { return e.Raw(key, Bytes(v)) }
 
 // Done sorts the attributes by key, as TypedEventToEvent does.
 func (e *Event) Done() sdk.Event {
