@@ -134,19 +134,8 @@ func TestDeployRunsConfinedReplicas(t *testing.T) {
 		if ip == "" {
 			t.Fatalf("web-0 has no address on %s: %+v", st.Network, web0.NetworkSettings.Networks)
 		}
-		other := newLease(t, r)
-		intruder := workloadService(t, "intruder", 1, "never", "-dial", ip+":8080", "-dial-timeout", "1s")
-		ost := deploy(t, r, other, intruder)
-		if ost.Network == st.Network {
+		if ost := intrude(t, r, newLease(t, r), ip+":8080", "1s"); ost.Network == st.Network {
 			t.Fatalf("two leases share network %s", st.Network)
-		}
-		res, err := r.WaitJob(ctx, other)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs := logsOf(t, r, other, "", 0)
-		if res.Succeeded || !strings.Contains(logs, "[intruder-0] dial "+ip+":8080: failed") {
-			t.Fatalf("a container of another lease reached web-0 at %s (result %+v):\n%s", ip, res, logs)
 		}
 	})
 
@@ -177,18 +166,8 @@ func TestDeployRunsConfinedReplicas(t *testing.T) {
 		}
 		conn.Close()
 		for _, addr := range []string{ip + ":8080", "web:8080"} {
-			intruder := workloadService(t, "intruder", 1, "never", "-dial", addr, "-dial-timeout", "2s")
-			ist := deploy(t, r, two, intruder)
-			if ist.Network != target.Network {
+			if ist := intrude(t, r, two, addr, "2s"); ist.Network != target.Network {
 				t.Fatalf("intruder on %s, want the shared %s", ist.Network, target.Network)
-			}
-			res, err := r.WaitJob(ctx, two)
-			if err != nil {
-				t.Fatal(err)
-			}
-			logs := logsOf(t, r, two, "", 0)
-			if res.Succeeded || !strings.Contains(logs, "[intruder-0] dial "+addr+": failed") {
-				t.Fatalf("a container on the shared network reached another lease at %s (result %+v):\n%s", addr, res, logs)
 			}
 			if err := r.Remove(ctx, two); err != nil {
 				t.Fatal(err)
@@ -618,6 +597,22 @@ func TestSharedNetworkRemovedUnderTheDaemonIsMadeAgain(t *testing.T) {
 	if st.Network != r.sharedNetwork() || len(st.Services["web"]) != 1 {
 		t.Fatalf("after the network was removed: %+v", st)
 	}
+}
+
+// intrude runs, as lease l, a one-container job that dials addr, and fails
+// the test if it got through; it returns the intruder lease's status.
+func intrude(t *testing.T, r *Runtime, l LeaseRef, addr, timeout string) LeaseStatus {
+	t.Helper()
+	st := deploy(t, r, l, workloadService(t, "intruder", 1, "never", "-dial", addr, "-dial-timeout", timeout))
+	res, err := r.WaitJob(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := logsOf(t, r, l, "", 0)
+	if res.Succeeded || !strings.Contains(logs, "[intruder-0] dial "+addr+": failed") {
+		t.Fatalf("lease %s reached %s on %s (result %+v):\n%s", leaseName(l), addr, st.Network, res, logs)
+	}
+	return st
 }
 
 // TestPlantedSharedNetworkIsRefused: a network under the shared network's
