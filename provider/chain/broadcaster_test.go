@@ -9,6 +9,8 @@ import (
 
 	sdkmath "cosmossdk.io/math"
 	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
+	"github.com/cosmos/cosmos-sdk/crypto/hd"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
@@ -140,5 +142,66 @@ func TestWaitCommittedResendsWhatTheNodeLost(t *testing.T) {
 	defer cancelShort()
 	if _, err := newB(gap).waitCommitted(short, r); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("sequence gap: %v, want to wait until the deadline", err)
+	}
+}
+
+// simNode fails simulation with a stale sequence while the node re-checks
+// its mempool (lag calls), is unreachable for its first broadcasts
+// (down), then refuses one broadcast for its sequence (wrongSeq), then
+// takes it.
+type simNode struct {
+	fakeNode
+	lag, down int
+	wrongSeq  bool
+	sims      int
+}
+
+func (n *simNode) Simulate(context.Context, *txtypes.SimulateRequest, ...grpc.CallOption) (*txtypes.SimulateResponse, error) {
+	n.sims++
+	if n.lag > 0 {
+		n.lag--
+		return nil, status.Error(codes.Unknown, "account sequence mismatch, expected 5, got 7: incorrect account sequence")
+	}
+	return &txtypes.SimulateResponse{GasInfo: &sdk.GasInfo{GasUsed: 50_000}}, nil
+}
+
+func (n *simNode) BroadcastTx(context.Context, *txtypes.BroadcastTxRequest, ...grpc.CallOption) (*txtypes.BroadcastTxResponse, error) {
+	if n.down > 0 {
+		n.down--
+		return nil, status.Error(codes.Unavailable, "connection refused")
+	}
+	if n.wrongSeq {
+		n.wrongSeq = false
+		return &txtypes.BroadcastTxResponse{TxResponse: &sdk.TxResponse{Code: sdkerrors.ErrWrongSequence.ABCICode(), Codespace: sdkerrors.ErrWrongSequence.Codespace()}}, nil
+	}
+	return &txtypes.BroadcastTxResponse{TxResponse: &sdk.TxResponse{TxHash: "DONE"}}, nil
+}
+
+// A simulation that sees an older sequence while the node re-checks its
+// mempool is waited out, and a sequence refused after an outage is still
+// resynced: outage retries do not use up the resyncs.
+func TestBroadcastWaitsOutRecheckAndResyncsAfterAnOutage(t *testing.T) {
+	enc, err := NewEncoding()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := keyring.NewInMemory(enc.Codec)
+	rec, _, err := kr.NewMnemonic("provider", keyring.English, sdk.FullFundraiserPath, keyring.DefaultBIP39Passphrase, hd.Secp256k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := rec.GetAddress()
+	send := func(n *simNode) Result {
+		c := &Client{Enc: enc, ChainID: "gpunet-1", Tx: n, Auth: n, Keyring: kr, KeyName: "provider", Address: addr}
+		b := NewBroadcaster(c, sdkmath.LegacyNewDec(1), 1.2, slog.New(slog.DiscardHandler))
+		return b.broadcast(context.Background(), []sdk.Msg{&banktypes.MsgSend{FromAddress: addr.String(), ToAddress: addr.String()}}, 1)
+	}
+	lagging := &simNode{fakeNode: fakeNode{committed: 7}, lag: 2}
+	if r := send(lagging); r.Err != nil || r.TxHash != "DONE" || lagging.sims != 3 {
+		t.Fatalf("during recheck: %+v after %d simulations; want sent after 3", r, lagging.sims)
+	}
+	afterOutage := &simNode{fakeNode: fakeNode{committed: 7}, down: 3, wrongSeq: true}
+	if r := send(afterOutage); r.Err != nil || r.TxHash != "DONE" {
+		t.Fatalf("sequence refused after an outage: %+v; want resynced and sent", r)
 	}
 }
