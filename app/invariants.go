@@ -33,6 +33,7 @@ func (app *App) Invariants() []Invariant {
 		{"provider/bonds", app.ProviderKeeper.BondInvariant},
 		{"market/deposits", app.MarketKeeper.DepositInvariant},
 		{"market/leases", app.leaseInvariant},
+		{"market/attestations", app.attestationInvariant},
 		{"audit/index", app.AuditKeeper.IndexInvariant},
 	}
 }
@@ -117,4 +118,76 @@ func (app *App) leaseInvariant(ctx context.Context) (string, error) {
 		return false, nil
 	})
 	return broken, err
+}
+
+// attestationInvariant: each provider's attestation record counts exactly
+// its active leases and is queued for silence exactly when it has some;
+// every lease attested down is active with its payment paused, and every
+// paused payment belongs to a lease attested down.
+func (app *App) attestationInvariant(ctx context.Context) (string, error) {
+	mk, ek := app.MarketKeeper, app.EscrowKeeper
+	active := map[string]uint32{}
+	var providers []string
+	if err := mk.Leases.Walk(ctx, nil, func(_ marketkeeper.BidKey, l markettypes.Lease) (bool, error) {
+		if l.State == markettypes.LEASE_STATE_ACTIVE {
+			if active[l.Id.Provider] == 0 {
+				providers = append(providers, l.Id.Provider)
+			}
+			active[l.Id.Provider]++
+		}
+		return false, nil
+	}); err != nil {
+		return "", err
+	}
+	var broken string
+	seen := map[string]bool{}
+	if err := mk.Attestations.Walk(ctx, nil, func(p sdk.AccAddress, a markettypes.Attestation) (bool, error) {
+		seen[p.String()] = true
+		if a.ActiveLeases != active[p.String()] {
+			broken = fmt.Sprintf("provider %s: attestation record counts %d active leases, the market has %d", p, a.ActiveLeases, active[p.String()])
+			return true, nil
+		}
+		queued := false
+		if a.Deadline != 0 {
+			var err error
+			if queued, err = mk.SilenceQueue.Has(ctx, collections.Join(a.Deadline, p)); err != nil {
+				return true, err
+			}
+		}
+		if queued != (a.ActiveLeases > 0) {
+			broken = fmt.Sprintf("provider %s: %d active leases, silence deadline %d queued %v", p, a.ActiveLeases, a.Deadline, queued)
+			return true, nil
+		}
+		return false, nil
+	}); err != nil || broken != "" {
+		return broken, err
+	}
+	for _, p := range providers {
+		if !seen[p] {
+			return fmt.Sprintf("provider %s has %d active leases and no attestation record", p, active[p]), nil
+		}
+	}
+	down := map[string]bool{}
+	if err := mk.DownLeases.Walk(ctx, nil, func(k collections.Pair[sdk.AccAddress, marketkeeper.BidKey], _ markettypes.DownLease) (bool, error) {
+		l, err := mk.Leases.Get(ctx, k.K2())
+		if err != nil || l.State != markettypes.LEASE_STATE_ACTIVE {
+			broken = fmt.Sprintf("lease %v is attested down but not active (%v)", k.K2(), err)
+			return true, nil
+		}
+		down[l.Id.Name()] = true
+		return false, nil
+	}); err != nil || broken != "" {
+		return broken, err
+	}
+	if err := ek.Payments.Walk(ctx, nil, func(_ escrowkeeper.PaymentKey, p escrowtypes.Payment) (bool, error) {
+		id := markettypes.BidID{Order: markettypes.OrderID{Owner: p.Id.Account.Owner, Dseq: p.Id.Account.Dseq, Gseq: p.Id.Gseq, Oseq: p.Id.Oseq}, Provider: p.Id.Provider}
+		if p.Paused != down[id.Name()] {
+			broken = fmt.Sprintf("payment %s paused %v, its lease attested down %v", id.Name(), p.Paused, down[id.Name()])
+			return true, nil
+		}
+		return false, nil
+	}); err != nil {
+		return "", err
+	}
+	return broken, nil
 }

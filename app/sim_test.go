@@ -137,6 +137,7 @@ var (
 		"create-bid", "close-bid", "accept-bid", "start-lease", "close-lease",
 		"withdraw-lease", "withdraw-payment", "bank-send", "dispute-lease",
 		"audit-sign", "audit-revoke", "auto-topup", "cancel-auto-topup",
+		"attest",
 	}
 	simWeights = []int{
 		3, 1, 1, 1, 1,
@@ -144,6 +145,7 @@ var (
 		8, 3, 3, 5, 2,
 		2, 2, 2, 4,
 		2, 1, 2, 1,
+		4,
 	}
 )
 
@@ -184,6 +186,9 @@ func newSim(t *testing.T, seed int64) *sim {
 			t.Fatal(err)
 		}
 		p.StartTimeout, p.ManifestTimeout, p.DisputeWindow = 20, 5, 30
+		// Providers attest at random: some leases are attested down and
+		// closed for it, some providers fall silent past the grace.
+		p.AttestInterval, p.AttestGrace, p.MaxDownAttestations = 3, 12, 2
 		if _, err := marketkeeper.NewMsgServerImpl(s.c.App.MarketKeeper).UpdateParams(ctx, &markettypes.MsgUpdateParams{Authority: s.c.App.MarketKeeper.Authority(), Params: p}); err != nil {
 			t.Fatal(err)
 		}
@@ -492,6 +497,31 @@ func (s *sim) msg(kind string) (int, sdk.Msg) {
 			}
 		}
 		return sender, msg
+	case "attest":
+		l, ok := pick(s, q, s.c.App.MarketKeeper.Leases, func(l markettypes.Lease) bool { return l.State == markettypes.LEASE_STATE_ACTIVE })
+		if !ok {
+			return 0, nil
+		}
+		p := s.index(l.Id.Provider)
+		msg := &markettypes.MsgAttest{Provider: l.Id.Provider}
+		if err := s.c.App.MarketKeeper.Leases.Walk(q, nil, func(_ marketkeeper.BidKey, v markettypes.Lease) (bool, error) {
+			if v.State == markettypes.LEASE_STATE_ACTIVE && v.Id.Provider == l.Id.Provider {
+				msg.Leases++
+				switch s.r.Intn(6) {
+				case 0:
+					msg.Down = append(msg.Down, v.Id.Order)
+				case 1:
+					msg.Degraded = append(msg.Degraded, v.Id.Order)
+				}
+			}
+			return false, nil
+		}); err != nil {
+			s.t.Fatal(err)
+		}
+		if s.mistake() {
+			msg.Leases++ // a daemon that miscounts is refused
+		}
+		return p, msg
 	case "dispute-lease":
 		d, ok := pick(s, q, s.c.App.MarketKeeper.Disputable)
 		if !ok {

@@ -34,6 +34,8 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "owner"}}},
 				{RpcMethod: "LeasesByProvider", Use: "provider-leases [provider]", Short: "List a provider's leases",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "provider"}}},
+				{RpcMethod: "Attestation", Use: "attestation [provider]", Short: "Show a provider's last attestation and the leases it attested down",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "provider"}}},
 			},
 		},
 		Tx: &autocliv1.ServiceCommandDescriptor{
@@ -46,6 +48,7 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 				{RpcMethod: "RetryParked", Skip: true},  // governance only
 				{RpcMethod: "CreateBid", Skip: true},    // cli.TxCmd: price as a plain decimal
 				{RpcMethod: "DisputeLease", Skip: true}, // `gpunetd lease dispute`: the receipt comes from the local store
+				{RpcMethod: "Attest", Skip: true},       // the provider daemon attests every attest_interval blocks
 			},
 		},
 	}

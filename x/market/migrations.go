@@ -9,7 +9,7 @@ import (
 )
 
 // consensusVersion is x/market's state version in this build.
-const consensusVersion = 2
+const consensusVersion = 3
 
 // registerMigrations registers the state migrations between versions.
 func registerMigrations(cfg module.Configurator, k *keeper.Keeper) error {

@@ -85,6 +85,7 @@ func (k *Keeper) OpenPayment(ctx context.Context, id types.PaymentID, rate sdkma
 	l.payments = append(l.payments, &types.Payment{
 		Id: id, Rate: rate, Accrued: sdkmath.ZeroInt(), Withdrawn: sdkmath.ZeroInt(),
 		Remainder: sdkmath.LegacyZeroDec(), OpenedAt: k.now(ctx),
+		RunFrom: l.account.SettledAt, RunAccrued: sdkmath.ZeroInt(), RunRemainder: sdkmath.LegacyZeroDec(),
 	})
 	if err := k.PaymentsByProvider.Set(ctx, collections.Join(provider, pk)); err != nil {
 		return err
@@ -95,8 +96,46 @@ func (k *Keeper) OpenPayment(ctx context.Context, id types.PaymentID, rate sdkma
 	return k.emit(ctx, &types.EventPaymentOpened{Id: id, Rate: rate.String()})
 }
 
+// PausePayment stops a payment accruing from now on (its lease was
+// attested down); ResumePayment starts it again. Both are no-ops on a
+// payment already in that state.
+func (k *Keeper) PausePayment(ctx context.Context, id types.PaymentID) error {
+	return k.setPaused(ctx, id, true)
+}
+
+// ResumePayment: see PausePayment.
+func (k *Keeper) ResumePayment(ctx context.Context, id types.PaymentID) error {
+	return k.setPaused(ctx, id, false)
+}
+
+func (k *Keeper) setPaused(ctx context.Context, id types.PaymentID, paused bool) error {
+	l, err := k.loadSettled(ctx, id.Account)
+	if err != nil {
+		return err
+	}
+	p := l.find(id)
+	if p == nil {
+		return errorsmod.Wrapf(types.ErrPaymentNotFound, "%s", id.Name())
+	}
+	if p.Paused == paused {
+		return nil
+	}
+	p.Paused = paused
+	if !paused { // a new run from the settlement clock's current second
+		p.RunFrom, p.RunAccrued, p.RunRemainder = l.account.SettledAt, p.Accrued, p.Remainder
+	}
+	if err := k.save(ctx, l); err != nil {
+		return err
+	}
+	if paused {
+		return k.emit(ctx, &types.EventPaymentPaused{Id: id})
+	}
+	return k.emit(ctx, &types.EventPaymentResumed{Id: id})
+}
+
 // WithdrawPayment pays the provider what the payment has accrued and not yet
-// paid, less the take, which goes to the fee collector.
+// paid, up to its provider's last attestation, less the take, which goes to
+// the fee collector.
 func (k *Keeper) WithdrawPayment(ctx context.Context, id types.PaymentID) (sdk.Coin, error) {
 	l, err := k.loadSettled(ctx, id.Account)
 	if err != nil {
@@ -106,7 +145,7 @@ func (k *Keeper) WithdrawPayment(ctx context.Context, id types.PaymentID) (sdk.C
 	if p == nil {
 		return sdk.Coin{}, errorsmod.Wrapf(types.ErrPaymentNotFound, "%s", id.Name())
 	}
-	net, err := k.payOut(ctx, l.account.Denom, p)
+	net, err := k.payOut(ctx, l, p, false)
 	if err != nil {
 		return sdk.Coin{}, err
 	}
@@ -167,7 +206,7 @@ func (k *Keeper) closeAccount(ctx context.Context, l *ledger, reason string) (sd
 
 // closePayment pays out p, removes it from the store and from l.
 func (k *Keeper) closePayment(ctx context.Context, l *ledger, p *types.Payment, reason string) error {
-	if _, err := k.payOut(ctx, l.account.Denom, p); err != nil {
+	if _, err := k.payOut(ctx, l, p, true); err != nil {
 		return err
 	}
 	pk, provider, err := k.paymentKey(p.Id)
@@ -189,9 +228,38 @@ func (k *Keeper) closePayment(ctx context.Context, l *ledger, p *types.Payment, 
 	return k.emit(ctx, &types.EventPaymentClosed{Id: p.Id, Reason: reason})
 }
 
-// payOut sends p's unwithdrawn accrual to its provider, less the take.
-func (k *Keeper) payOut(ctx context.Context, denom string, p *types.Payment) (sdk.Coin, error) {
-	gross := p.Accrued.Sub(p.Withdrawn)
+// payOut sends p's unwithdrawn accrual to its provider, less the take, up
+// to what the provider may be paid (x/market's BillableUntil: its last
+// attestation). When closing past that limit, what accrued after it goes
+// back to the account's balance, to be refunded.
+func (k *Keeper) payOut(ctx context.Context, l *ledger, p *types.Payment, closing bool) (sdk.Coin, error) {
+	denom := l.account.Denom
+	payable := p.Accrued
+	if k.hooks != nil {
+		until, ok, err := k.hooks.BillableUntil(ctx, p.Id.Provider, closing)
+		if err != nil {
+			return sdk.Coin{}, err
+		}
+		if ok {
+			at, rem := types.AccruedAt(p, until)
+			payable = sdkmath.MaxInt(at, p.Withdrawn) // paid out is paid out
+			if closing && payable.LT(p.Accrued) {
+				back := p.Accrued.Sub(payable)
+				if payable.Equal(at) {
+					p.Remainder = rem
+				} else {
+					p.Remainder = sdkmath.LegacyZeroDec()
+				}
+				p.Accrued = payable
+				l.account.Balance = l.account.Balance.Add(back)
+				l.account.Transferred = l.account.Transferred.Sub(back)
+				if err := k.emit(ctx, &types.EventPaymentClawedBack{Id: p.Id, BilledUntil: until.Unix(), ClawedBack: sdk.NewCoin(denom, back)}); err != nil {
+					return sdk.Coin{}, err
+				}
+			}
+		}
+	}
+	gross := payable.Sub(p.Withdrawn)
 	if !gross.IsPositive() {
 		return sdk.NewCoin(denom, sdkmath.ZeroInt()), nil
 	}
@@ -214,7 +282,7 @@ func (k *Keeper) payOut(ctx context.Context, denom string, p *types.Payment) (sd
 			return sdk.Coin{}, err
 		}
 	}
-	p.Withdrawn = p.Accrued
+	p.Withdrawn = payable
 	netCoin := sdk.NewCoin(denom, net)
 	return netCoin, k.emit(ctx, &types.EventPaymentWithdrawn{
 		Id: p.Id, Gross: sdk.NewCoin(denom, gross), Take: sdk.NewCoin(denom, take), Net: netCoin,

@@ -36,6 +36,18 @@ func (b *fakeBank) of(addr sdk.AccAddress) int64 { return b.Of(addr, denom) }
 type fakeMarket struct {
 	depleted []types.PaymentID
 	failFor  uint64
+	// billable[provider] is the provider's last attestation; overdue
+	// providers are capped on close too.
+	billable map[string]time.Time
+	overdue  map[string]bool
+}
+
+func (m *fakeMarket) BillableUntil(_ context.Context, provider string, closing bool) (time.Time, bool, error) {
+	t, ok := m.billable[provider]
+	if !ok || (closing && !m.overdue[provider]) {
+		return time.Time{}, false, nil
+	}
+	return t, true, nil
 }
 
 func (m *fakeMarket) OnAccountDepleted(_ context.Context, id types.AccountID, ps []types.PaymentID) error {

@@ -314,6 +314,159 @@ func (m *EventPaymentClosed) GetReason() string {
 	return ""
 }
 
+// EventPaymentPaused is emitted when a payment stops accruing (its lease
+// was attested down); EventPaymentResumed when it accrues again.
+type EventPaymentPaused struct {
+	Id PaymentID `protobuf:"bytes,1,opt,name=id,proto3" json:"id"`
+}
+
+func (m *EventPaymentPaused) Reset()         { *m = EventPaymentPaused{} }
+func (m *EventPaymentPaused) String() string { return proto.CompactTextString(m) }
+func (*EventPaymentPaused) ProtoMessage()    {}
+func (*EventPaymentPaused) Descriptor() ([]byte, []int) {
+	return fileDescriptor_f984dc044dfd2396, []int{5}
+}
+func (m *EventPaymentPaused) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventPaymentPaused) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventPaymentPaused.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventPaymentPaused) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventPaymentPaused.Merge(m, src)
+}
+func (m *EventPaymentPaused) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventPaymentPaused) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventPaymentPaused.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventPaymentPaused proto.InternalMessageInfo
+
+func (m *EventPaymentPaused) GetId() PaymentID {
+	if m != nil {
+		return m.Id
+	}
+	return PaymentID{}
+}
+
+type EventPaymentResumed struct {
+	Id PaymentID `protobuf:"bytes,1,opt,name=id,proto3" json:"id"`
+}
+
+func (m *EventPaymentResumed) Reset()         { *m = EventPaymentResumed{} }
+func (m *EventPaymentResumed) String() string { return proto.CompactTextString(m) }
+func (*EventPaymentResumed) ProtoMessage()    {}
+func (*EventPaymentResumed) Descriptor() ([]byte, []int) {
+	return fileDescriptor_f984dc044dfd2396, []int{6}
+}
+func (m *EventPaymentResumed) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventPaymentResumed) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventPaymentResumed.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventPaymentResumed) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventPaymentResumed.Merge(m, src)
+}
+func (m *EventPaymentResumed) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventPaymentResumed) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventPaymentResumed.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventPaymentResumed proto.InternalMessageInfo
+
+func (m *EventPaymentResumed) GetId() PaymentID {
+	if m != nil {
+		return m.Id
+	}
+	return PaymentID{}
+}
+
+// EventPaymentClawedBack is emitted when a payment closes paid only up to
+// billed_until (its provider's last attestation): clawed_back, accrued
+// after it, went back to the account.
+type EventPaymentClawedBack struct {
+	Id          PaymentID  `protobuf:"bytes,1,opt,name=id,proto3" json:"id"`
+	BilledUntil int64      `protobuf:"varint,2,opt,name=billed_until,json=billedUntil,proto3" json:"billed_until,omitempty"`
+	ClawedBack  types.Coin `protobuf:"bytes,3,opt,name=clawed_back,json=clawedBack,proto3" json:"clawed_back"`
+}
+
+func (m *EventPaymentClawedBack) Reset()         { *m = EventPaymentClawedBack{} }
+func (m *EventPaymentClawedBack) String() string { return proto.CompactTextString(m) }
+func (*EventPaymentClawedBack) ProtoMessage()    {}
+func (*EventPaymentClawedBack) Descriptor() ([]byte, []int) {
+	return fileDescriptor_f984dc044dfd2396, []int{7}
+}
+func (m *EventPaymentClawedBack) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventPaymentClawedBack) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventPaymentClawedBack.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventPaymentClawedBack) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventPaymentClawedBack.Merge(m, src)
+}
+func (m *EventPaymentClawedBack) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventPaymentClawedBack) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventPaymentClawedBack.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventPaymentClawedBack proto.InternalMessageInfo
+
+func (m *EventPaymentClawedBack) GetId() PaymentID {
+	if m != nil {
+		return m.Id
+	}
+	return PaymentID{}
+}
+
+func (m *EventPaymentClawedBack) GetBilledUntil() int64 {
+	if m != nil {
+		return m.BilledUntil
+	}
+	return 0
+}
+
+func (m *EventPaymentClawedBack) GetClawedBack() types.Coin {
+	if m != nil {
+		return m.ClawedBack
+	}
+	return types.Coin{}
+}
+
 // EventAccountClosed is emitted when an account closes; refund went back to
 // the owner.
 type EventAccountClosed struct {
@@ -326,7 +479,7 @@ func (m *EventAccountClosed) Reset()         { *m = EventAccountClosed{} }
 func (m *EventAccountClosed) String() string { return proto.CompactTextString(m) }
 func (*EventAccountClosed) ProtoMessage()    {}
 func (*EventAccountClosed) Descriptor() ([]byte, []int) {
-	return fileDescriptor_f984dc044dfd2396, []int{5}
+	return fileDescriptor_f984dc044dfd2396, []int{8}
 }
 func (m *EventAccountClosed) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -389,7 +542,7 @@ func (m *EventAutoTopUpSet) Reset()         { *m = EventAutoTopUpSet{} }
 func (m *EventAutoTopUpSet) String() string { return proto.CompactTextString(m) }
 func (*EventAutoTopUpSet) ProtoMessage()    {}
 func (*EventAutoTopUpSet) Descriptor() ([]byte, []int) {
-	return fileDescriptor_f984dc044dfd2396, []int{6}
+	return fileDescriptor_f984dc044dfd2396, []int{9}
 }
 func (m *EventAutoTopUpSet) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -459,7 +612,7 @@ func (m *EventAutoTopUp) Reset()         { *m = EventAutoTopUp{} }
 func (m *EventAutoTopUp) String() string { return proto.CompactTextString(m) }
 func (*EventAutoTopUp) ProtoMessage()    {}
 func (*EventAutoTopUp) Descriptor() ([]byte, []int) {
-	return fileDescriptor_f984dc044dfd2396, []int{7}
+	return fileDescriptor_f984dc044dfd2396, []int{10}
 }
 func (m *EventAutoTopUp) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -528,7 +681,7 @@ func (m *EventAutoTopUpFailed) Reset()         { *m = EventAutoTopUpFailed{} }
 func (m *EventAutoTopUpFailed) String() string { return proto.CompactTextString(m) }
 func (*EventAutoTopUpFailed) ProtoMessage()    {}
 func (*EventAutoTopUpFailed) Descriptor() ([]byte, []int) {
-	return fileDescriptor_f984dc044dfd2396, []int{8}
+	return fileDescriptor_f984dc044dfd2396, []int{11}
 }
 func (m *EventAutoTopUpFailed) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -590,7 +743,7 @@ func (m *EventAutoTopUpEnded) Reset()         { *m = EventAutoTopUpEnded{} }
 func (m *EventAutoTopUpEnded) String() string { return proto.CompactTextString(m) }
 func (*EventAutoTopUpEnded) ProtoMessage()    {}
 func (*EventAutoTopUpEnded) Descriptor() ([]byte, []int) {
-	return fileDescriptor_f984dc044dfd2396, []int{9}
+	return fileDescriptor_f984dc044dfd2396, []int{12}
 }
 func (m *EventAutoTopUpEnded) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -646,6 +799,9 @@ func init() {
 	proto.RegisterType((*EventPaymentOpened)(nil), "gpunet.escrow.v1.EventPaymentOpened")
 	proto.RegisterType((*EventPaymentWithdrawn)(nil), "gpunet.escrow.v1.EventPaymentWithdrawn")
 	proto.RegisterType((*EventPaymentClosed)(nil), "gpunet.escrow.v1.EventPaymentClosed")
+	proto.RegisterType((*EventPaymentPaused)(nil), "gpunet.escrow.v1.EventPaymentPaused")
+	proto.RegisterType((*EventPaymentResumed)(nil), "gpunet.escrow.v1.EventPaymentResumed")
+	proto.RegisterType((*EventPaymentClawedBack)(nil), "gpunet.escrow.v1.EventPaymentClawedBack")
 	proto.RegisterType((*EventAccountClosed)(nil), "gpunet.escrow.v1.EventAccountClosed")
 	proto.RegisterType((*EventAutoTopUpSet)(nil), "gpunet.escrow.v1.EventAutoTopUpSet")
 	proto.RegisterType((*EventAutoTopUp)(nil), "gpunet.escrow.v1.EventAutoTopUp")
@@ -656,40 +812,45 @@ func init() {
 func init() { proto.RegisterFile("gpunet/escrow/v1/events.proto", fileDescriptor_f984dc044dfd2396) }
 
 var fileDescriptor_f984dc044dfd2396 = []byte{
-	// 523 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xcc, 0x95, 0x41, 0x8b, 0xd3, 0x4e,
-	0x18, 0xc6, 0x3b, 0x6d, 0xb7, 0x7f, 0x76, 0xfe, 0x20, 0x1a, 0xab, 0xd4, 0x55, 0xa3, 0xe4, 0xa2,
-	0xa7, 0x09, 0x71, 0x11, 0xf1, 0xb8, 0xdb, 0x5d, 0xc1, 0x93, 0xb2, 0x2a, 0x82, 0x1e, 0x64, 0x9a,
-	0xbc, 0x66, 0x07, 0x9b, 0x79, 0x43, 0x66, 0x92, 0xda, 0xb3, 0x5f, 0xc0, 0xa3, 0x57, 0xbf, 0xcd,
-	0x0a, 0x1e, 0xf6, 0xe8, 0x49, 0xa4, 0x3d, 0xf9, 0x2d, 0x24, 0x99, 0x09, 0x6b, 0xa4, 0x62, 0xc8,
-	0x41, 0x3c, 0x75, 0x32, 0xf3, 0xbc, 0x79, 0x7e, 0xef, 0x9b, 0x87, 0x0e, 0xbd, 0x1e, 0xa7, 0xb9,
-	0x04, 0xed, 0x83, 0x0a, 0x33, 0x5c, 0xf8, 0x45, 0xe0, 0x43, 0x01, 0x52, 0x2b, 0x96, 0x66, 0xa8,
-	0xd1, 0x39, 0x6f, 0x8e, 0x99, 0x39, 0x66, 0x45, 0xb0, 0xe3, 0x86, 0xa8, 0x12, 0x54, 0xfe, 0x8c,
-	0x2b, 0xf0, 0x8b, 0x60, 0x06, 0x9a, 0x07, 0x7e, 0x88, 0x42, 0x9a, 0x8a, 0x9d, 0x71, 0x8c, 0x31,
-	0x56, 0x4b, 0xbf, 0x5c, 0xd9, 0xdd, 0x0d, 0x36, 0xe6, 0x8d, 0xd5, 0xb1, 0xf7, 0x8e, 0xd0, 0x8b,
-	0x87, 0xa5, 0xef, 0x5e, 0x18, 0x62, 0x2e, 0xf5, 0x34, 0x03, 0xae, 0x21, 0x72, 0x02, 0xda, 0x17,
-	0xd1, 0x84, 0xdc, 0x24, 0xb7, 0xff, 0xbf, 0x73, 0x95, 0xfd, 0xca, 0xc2, 0xac, 0xfa, 0xe1, 0xc1,
-	0xfe, 0xf0, 0xe4, 0xeb, 0x8d, 0xde, 0x51, 0x5f, 0x44, 0xce, 0x7d, 0xfa, 0x5f, 0x04, 0x29, 0x2a,
-	0xa1, 0x27, 0xfd, 0xaa, 0xee, 0x0a, 0x33, 0xc4, 0xac, 0x24, 0x66, 0x96, 0x98, 0x4d, 0x51, 0x48,
-	0x5b, 0x55, 0xeb, 0xbd, 0x8f, 0x84, 0x5e, 0xfa, 0x99, 0xe2, 0xc0, 0xec, 0x77, 0xe3, 0xb8, 0x46,
-	0xb7, 0xed, 0x7b, 0x31, 0xab, 0x48, 0xb6, 0x8f, 0xce, 0x36, 0x9c, 0x7b, 0x74, 0xc4, 0x93, 0xb2,
-	0x66, 0x32, 0x68, 0x07, 0x69, 0xe5, 0xde, 0x4b, 0xea, 0x54, 0x88, 0x8f, 0xf9, 0x32, 0x01, 0xa9,
-	0x1f, 0xa5, 0x20, 0xff, 0xcc, 0x67, 0xc5, 0x0d, 0x3e, 0x87, 0x0e, 0x33, 0xae, 0xc1, 0xa2, 0x55,
-	0x6b, 0xef, 0x7b, 0x3d, 0x00, 0x5b, 0xf0, 0x5c, 0xe8, 0xe3, 0x28, 0xe3, 0x0b, 0xd9, 0xc5, 0xe0,
-	0x2e, 0xdd, 0x8a, 0x33, 0x54, 0xaa, 0xed, 0x67, 0x30, 0x6a, 0x67, 0x97, 0x0e, 0x35, 0x7f, 0x03,
-	0x6d, 0xe7, 0x52, 0x89, 0x9d, 0x80, 0x0e, 0x24, 0xe8, 0xc9, 0xb0, 0x5d, 0x4d, 0xa9, 0xf5, 0x5e,
-	0x35, 0x07, 0x39, 0x9d, 0xa3, 0xea, 0x36, 0xc8, 0xcb, 0x74, 0x94, 0x01, 0x57, 0x28, 0xed, 0x28,
-	0xed, 0x93, 0xf7, 0x81, 0x58, 0x87, 0x3a, 0xd3, 0xad, 0x1c, 0x36, 0x45, 0xe9, 0x37, 0x0e, 0x65,
-	0x88, 0x32, 0x78, 0x9d, 0xcb, 0xa8, 0x75, 0x88, 0x8c, 0xdc, 0xfb, 0x4c, 0xe8, 0x05, 0x83, 0x96,
-	0x6b, 0x7c, 0x8a, 0xe9, 0xb3, 0xf4, 0x09, 0xe8, 0x2e, 0x64, 0x63, 0xba, 0x95, 0xf2, 0x25, 0xd4,
-	0x01, 0x37, 0x0f, 0x9d, 0xc3, 0x5d, 0x46, 0x66, 0x2e, 0x12, 0xd1, 0xfa, 0x43, 0x1a, 0xb5, 0xf7,
-	0x89, 0xd0, 0x73, 0xcd, 0x76, 0xfe, 0x8d, 0x5e, 0x54, 0x0a, 0xb2, 0x7d, 0x2f, 0x95, 0xda, 0x5b,
-	0xd0, 0x71, 0xb3, 0x95, 0x07, 0x5c, 0xcc, 0xbb, 0xc5, 0x66, 0x73, 0x43, 0x67, 0x61, 0x1a, 0x34,
-	0xe2, 0x5a, 0xd4, 0xff, 0xc0, 0xb5, 0xf1, 0xa1, 0x8c, 0xfe, 0x82, 0xef, 0xfe, 0xde, 0xc9, 0xca,
-	0x25, 0xa7, 0x2b, 0x97, 0x7c, 0x5b, 0xb9, 0xe4, 0xfd, 0xda, 0xed, 0x9d, 0xae, 0xdd, 0xde, 0x97,
-	0xb5, 0xdb, 0x7b, 0x71, 0x2b, 0x16, 0xfa, 0x38, 0x9f, 0xb1, 0x10, 0x13, 0xdf, 0x5e, 0x1f, 0xf6,
-	0xe7, 0x6d, 0x7d, 0x8f, 0xe8, 0x65, 0x0a, 0x6a, 0x36, 0xaa, 0x2e, 0x91, 0xdd, 0x1f, 0x01, 0x00,
-	0x00, 0xff, 0xff, 0x68, 0x72, 0x77, 0x57, 0xcc, 0x06, 0x00, 0x00,
+	// 598 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xcc, 0x55, 0x3f, 0x8f, 0xd3, 0x30,
+	0x14, 0x6f, 0xda, 0x5e, 0xd1, 0xb9, 0x08, 0x41, 0x28, 0xa7, 0x72, 0x40, 0x80, 0x2c, 0x30, 0x25,
+	0x0a, 0x27, 0x84, 0xd8, 0xb8, 0xf6, 0x8e, 0x3f, 0x13, 0xa7, 0xc2, 0x09, 0x09, 0x86, 0xca, 0x49,
+	0x1e, 0x3d, 0xab, 0x89, 0x1d, 0xc5, 0x4e, 0x4b, 0x67, 0xbe, 0x00, 0x23, 0x2b, 0xdf, 0x80, 0x8f,
+	0x71, 0x48, 0x0c, 0x37, 0x32, 0x21, 0xd4, 0x4e, 0x7c, 0x0b, 0x14, 0xdb, 0xe1, 0x08, 0x2a, 0x22,
+	0xca, 0x80, 0x98, 0xe2, 0x3c, 0xff, 0x9e, 0x7f, 0xbf, 0xdf, 0xb3, 0x9f, 0x8d, 0xae, 0x4d, 0x92,
+	0x8c, 0x82, 0x70, 0x81, 0x07, 0x29, 0x9b, 0xbb, 0x33, 0xcf, 0x85, 0x19, 0x50, 0xc1, 0x9d, 0x24,
+	0x65, 0x82, 0x99, 0xe7, 0xd5, 0xb4, 0xa3, 0xa6, 0x9d, 0x99, 0xb7, 0x6d, 0x05, 0x8c, 0xc7, 0x8c,
+	0xbb, 0x3e, 0xe6, 0xe0, 0xce, 0x3c, 0x1f, 0x04, 0xf6, 0xdc, 0x80, 0x11, 0xaa, 0x32, 0xb6, 0x7b,
+	0x13, 0x36, 0x61, 0x72, 0xe8, 0xe6, 0x23, 0x1d, 0x5d, 0x43, 0xa3, 0x56, 0x94, 0xd3, 0xf6, 0x5b,
+	0x03, 0x5d, 0xdc, 0xcf, 0x79, 0x77, 0x83, 0x80, 0x65, 0x54, 0x0c, 0x53, 0xc0, 0x02, 0x42, 0xd3,
+	0x43, 0x4d, 0x12, 0xf6, 0x8d, 0x1b, 0xc6, 0xed, 0xee, 0x9d, 0x2b, 0xce, 0xef, 0x5a, 0x1c, 0x8d,
+	0x7e, 0xb2, 0x37, 0x68, 0x1f, 0x7f, 0xbd, 0xde, 0x18, 0x35, 0x49, 0x68, 0xde, 0x47, 0x67, 0x42,
+	0x48, 0x18, 0x27, 0xa2, 0xdf, 0x94, 0x79, 0x97, 0x1d, 0xa5, 0xd8, 0xc9, 0x15, 0x3b, 0x5a, 0xb1,
+	0x33, 0x64, 0x84, 0xea, 0xac, 0x02, 0x6f, 0x7f, 0x30, 0xd0, 0xa5, 0x5f, 0x55, 0xec, 0xa9, 0x78,
+	0x3d, 0x1d, 0x57, 0xd1, 0xa6, 0x5e, 0x97, 0xa5, 0x52, 0xc9, 0xe6, 0xe8, 0x34, 0x60, 0xde, 0x43,
+	0x1d, 0x1c, 0xe7, 0x39, 0xfd, 0x56, 0x35, 0x91, 0x1a, 0x6e, 0xbf, 0x42, 0xa6, 0x94, 0x78, 0x80,
+	0x17, 0x31, 0x50, 0xf1, 0x34, 0x01, 0xfa, 0x77, 0x7d, 0x1a, 0x5c, 0xd2, 0x67, 0xa2, 0x76, 0x8a,
+	0x05, 0x68, 0x69, 0x72, 0x6c, 0x7f, 0x2f, 0x0a, 0xa0, 0x13, 0x5e, 0x10, 0x71, 0x14, 0xa6, 0x78,
+	0x4e, 0xeb, 0x10, 0xdc, 0x45, 0x1b, 0x93, 0x94, 0x71, 0x5e, 0x75, 0x1b, 0x14, 0xda, 0xdc, 0x41,
+	0x6d, 0x81, 0xa7, 0x50, 0xb5, 0x2e, 0x12, 0x6c, 0x7a, 0xa8, 0x45, 0x41, 0xf4, 0xdb, 0xd5, 0x72,
+	0x72, 0xac, 0x3d, 0x2e, 0x17, 0x72, 0x18, 0x31, 0x5e, 0xaf, 0x90, 0x5b, 0xa8, 0x93, 0x02, 0xe6,
+	0x8c, 0xea, 0x52, 0xea, 0x3f, 0xfb, 0x51, 0x99, 0xe0, 0x00, 0x67, 0xf5, 0x08, 0xec, 0xc7, 0xba,
+	0x37, 0xf4, 0xdc, 0x08, 0x78, 0x16, 0xd7, 0x5b, 0xe9, 0xa3, 0x81, 0xb6, 0xca, 0xa6, 0xf1, 0x1c,
+	0xc2, 0x01, 0x0e, 0xa6, 0x75, 0x8c, 0xdf, 0x44, 0x67, 0x7d, 0x12, 0x45, 0x10, 0x8e, 0x33, 0x2a,
+	0x48, 0x24, 0xed, 0xb7, 0x46, 0x5d, 0x15, 0x3b, 0xcc, 0x43, 0xe6, 0x03, 0xd4, 0x0d, 0x24, 0xc7,
+	0xd8, 0xc7, 0xc1, 0xb4, 0xea, 0x9e, 0xa2, 0xe0, 0xa7, 0x2e, 0xfb, 0xbd, 0xa1, 0xcb, 0x58, 0xdc,
+	0x0c, 0x95, 0xf6, 0x69, 0x5d, 0x43, 0xfe, 0x61, 0x9f, 0xf2, 0x56, 0x4c, 0xe1, 0x75, 0x46, 0xc3,
+	0xca, 0xad, 0xa8, 0xe0, 0xf6, 0x67, 0x03, 0x5d, 0x50, 0xd2, 0x32, 0xc1, 0x9e, 0xb3, 0xe4, 0x30,
+	0x79, 0x06, 0xa2, 0x8e, 0xb2, 0x1e, 0xda, 0x48, 0xf0, 0x02, 0x8a, 0x6b, 0x42, 0xfd, 0xd4, 0xbe,
+	0x22, 0xf2, 0xc6, 0x8b, 0x48, 0x4c, 0x2a, 0xb7, 0x83, 0x42, 0xdb, 0x9f, 0x0c, 0x74, 0xae, 0x6c,
+	0xe7, 0xff, 0xf0, 0xc2, 0x13, 0xa0, 0xd5, 0xbd, 0x48, 0xb4, 0x3d, 0x47, 0xbd, 0xb2, 0x95, 0x87,
+	0x98, 0x44, 0xf5, 0x8e, 0xcd, 0x7a, 0x43, 0xa7, 0x87, 0xa9, 0x55, 0x6a, 0xfa, 0x59, 0xf1, 0x8e,
+	0x15, 0xc4, 0xfb, 0x34, 0xfc, 0x07, 0xbc, 0x83, 0xdd, 0xe3, 0xa5, 0x65, 0x9c, 0x2c, 0x2d, 0xe3,
+	0xdb, 0xd2, 0x32, 0xde, 0xad, 0xac, 0xc6, 0xc9, 0xca, 0x6a, 0x7c, 0x59, 0x59, 0x8d, 0x97, 0xb7,
+	0x26, 0x44, 0x1c, 0x65, 0xbe, 0x13, 0xb0, 0xd8, 0xd5, 0x8f, 0xb0, 0xfe, 0xbc, 0x29, 0x5e, 0x63,
+	0xb1, 0x48, 0x80, 0xfb, 0x1d, 0xf9, 0x14, 0xef, 0xfc, 0x08, 0x00, 0x00, 0xff, 0xff, 0xab, 0x36,
+	0x35, 0x91, 0x12, 0x08, 0x00, 0x00,
 }
 
 func (m *EventAccountCreated) Marshal() (dAtA []byte, err error) {
@@ -914,6 +1075,120 @@ func (m *EventPaymentClosed) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 		i = encodeVarintEvents(dAtA, i, uint64(len(m.Reason)))
 		i--
 		dAtA[i] = 0x12
+	}
+	{
+		size, err := m.Id.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *EventPaymentPaused) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventPaymentPaused) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventPaymentPaused) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Id.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *EventPaymentResumed) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventPaymentResumed) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventPaymentResumed) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Id.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *EventPaymentClawedBack) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventPaymentClawedBack) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventPaymentClawedBack) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.ClawedBack.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintEvents(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x1a
+	if m.BilledUntil != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.BilledUntil))
+		i--
+		dAtA[i] = 0x10
 	}
 	{
 		size, err := m.Id.MarshalToSizedBuffer(dAtA[:i])
@@ -1277,6 +1552,44 @@ func (m *EventPaymentClosed) Size() (n int) {
 	if l > 0 {
 		n += 1 + l + sovEvents(uint64(l))
 	}
+	return n
+}
+
+func (m *EventPaymentPaused) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Id.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	return n
+}
+
+func (m *EventPaymentResumed) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Id.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	return n
+}
+
+func (m *EventPaymentClawedBack) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Id.Size()
+	n += 1 + l + sovEvents(uint64(l))
+	if m.BilledUntil != 0 {
+		n += 1 + sovEvents(uint64(m.BilledUntil))
+	}
+	l = m.ClawedBack.Size()
+	n += 1 + l + sovEvents(uint64(l))
 	return n
 }
 
@@ -2033,6 +2346,307 @@ func (m *EventPaymentClosed) Unmarshal(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			m.Reason = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventPaymentPaused) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventPaymentPaused: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventPaymentPaused: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Id", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Id.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventPaymentResumed) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventPaymentResumed: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventPaymentResumed: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Id", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Id.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventPaymentClawedBack) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventPaymentClawedBack: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventPaymentClawedBack: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Id", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Id.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field BilledUntil", wireType)
+			}
+			m.BilledUntil = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.BilledUntil |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ClawedBack", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.ClawedBack.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex

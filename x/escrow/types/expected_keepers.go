@@ -2,6 +2,7 @@ package types
 
 import (
 	"context"
+	"time"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 )
@@ -22,6 +23,12 @@ type Hooks interface {
 	// closes the leases behind the payments and must not call back into
 	// escrow for them.
 	OnAccountDepleted(ctx context.Context, id AccountID, payments []PaymentID) error
+	// BillableUntil is the time up to which provider's payments may be paid
+	// out: its last attestation. A withdrawal (closing false) never pays
+	// past it; a close pays past it only while the provider is not
+	// overdue, and otherwise gives what accrued after it back to the
+	// account. ok false: no limit.
+	BillableUntil(ctx context.Context, provider string, closing bool) (until time.Time, ok bool, err error)
 }
 
 // AccountKeeper creates the escrow module account at genesis, so that

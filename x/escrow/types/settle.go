@@ -83,6 +83,9 @@ func Settle(acc *Account, payments []*Payment, now time.Time) {
 	}
 	total := sdkmath.ZeroInt()
 	for _, p := range payments {
+		if p.Paused {
+			continue
+		}
 		paid, rem := Accrue(p.Rate, elapsed, p.Remainder)
 		p.Accrued = p.Accrued.Add(paid)
 		p.Remainder = rem
@@ -99,6 +102,9 @@ func Settle(acc *Account, payments []*Payment, now time.Time) {
 func Reschedule(acc *Account, payments []*Payment) {
 	rate, rems := sdkmath.LegacyZeroDec(), sdkmath.LegacyZeroDec()
 	for _, p := range payments {
+		if p.Paused {
+			continue
+		}
 		rate = rate.Add(p.Rate)
 		rems = rems.Add(p.Remainder)
 	}
@@ -110,4 +116,31 @@ func Reschedule(acc *Account, payments []*Payment) {
 	}
 	d := acc.SettledAt.Add(time.Duration(s+1) * time.Second)
 	acc.DepletesAt = &d
+}
+
+// AccruedAt is what p had accrued by t, a time at or before its account's
+// last settlement: exact, since an unpaused payment accrues
+// floor((rate × seconds + remainder) / 3600) from its run's start whatever
+// the settlements in between. A paused payment has accrued nothing since it
+// paused. The result never exceeds p.Accrued.
+func AccruedAt(p *Payment, t time.Time) (sdkmath.Int, sdkmath.LegacyDec) {
+	if p.Paused {
+		return p.Accrued, p.Remainder
+	}
+	from, base, rem := p.RunFrom, p.RunAccrued, p.RunRemainder
+	if from.IsZero() { // a payment from before runs were recorded
+		from, base, rem = p.OpenedAt, sdkmath.ZeroInt(), sdkmath.LegacyZeroDec()
+	}
+	if base.IsNil() {
+		base = sdkmath.ZeroInt()
+	}
+	if rem.IsNil() {
+		rem = sdkmath.LegacyZeroDec()
+	}
+	paid, rem := Accrue(p.Rate, ElapsedSeconds(from, t), rem)
+	at := base.Add(paid)
+	if at.GTE(p.Accrued) {
+		return p.Accrued, p.Remainder
+	}
+	return at, rem
 }

@@ -168,3 +168,51 @@ func TestTake(t *testing.T) {
 		t.Errorf("2%% of 49: take %s net %s", take, net)
 	}
 }
+
+// TestAccruedAtMatchesSettlingThen: what AccruedAt says a payment had
+// earned by an earlier second is exactly what settling at that second
+// gave, whatever settlements, pauses and resumes came between.
+func TestAccruedAtMatchesSettlingThen(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(11, 13))
+	for range 200 {
+		acc := newAccount(1<<60, t0)
+		p := newPayment(sdkmath.LegacyNewDecWithPrec(1+r.Int64N(10_000_000_000), int64(r.IntN(8))).String())
+		p.RunFrom, p.RunAccrued, p.RunRemainder = t0, sdkmath.ZeroInt(), sdkmath.LegacyZeroDec()
+		ps := []*Payment{p}
+		Reschedule(acc, ps)
+		type snap struct {
+			at      time.Time
+			accrued sdkmath.Int
+		}
+		var snaps []snap
+		now := t0
+		for range 40 {
+			now = now.Add(time.Duration(1+r.Int64N(100)) * time.Second)
+			Settle(acc, ps, now)
+			switch r.IntN(5) {
+			case 0: // pause at this second
+				p.Paused = true
+				Reschedule(acc, ps)
+			case 1: // resume: a new run from this second
+				if p.Paused {
+					p.Paused = false
+					p.RunFrom, p.RunAccrued, p.RunRemainder = acc.SettledAt, p.Accrued, p.Remainder
+					Reschedule(acc, ps)
+					snaps = nil // times before the run are not asked about
+				}
+			}
+			if !p.Paused {
+				snaps = append(snaps, snap{acc.SettledAt, p.Accrued})
+			}
+		}
+		for _, s := range snaps {
+			if got, _ := AccruedAt(p, s.at); !p.Paused && !got.Equal(s.accrued) {
+				t.Fatalf("AccruedAt(%s) = %s, settling then gave %s (rate %s)", s.at, got, s.accrued, p.Rate)
+			}
+		}
+		if got, _ := AccruedAt(p, now.Add(time.Hour)); !got.Equal(p.Accrued) {
+			t.Fatalf("AccruedAt after the last settlement = %s, want the accrued %s", got, p.Accrued)
+		}
+	}
+}

@@ -11,10 +11,11 @@ import (
 	"github.com/gpunet/gpunet/x/market/types"
 )
 
-// EndBlocker runs four sweeps, each from a height-keyed index and each at
+// EndBlocker runs five sweeps, each from a height-keyed index and each at
 // most max_sweeps_per_block entries (the rest carry over): auctions whose
 // window closes now, orders expiring now, leases whose start deadline is
-// now, manifest_missing closes whose dispute window ends now. Its cost
+// now, manifest_missing closes whose dispute window ends now, providers
+// whose silence deadline is now. Its cost
 // follows what is due, never the number of live objects. Each entry leaves
 // its queue and is processed on its own branch (x/internal/sweep): one that
 // fails is logged, parked (see the parked query) with an EventSweepFailed,
@@ -38,6 +39,9 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 		return err
 	}
 	if err := k.startDeadlines().Run(ctx, next, limit, k.startTimedOut); err != nil {
+		return err
+	}
+	if err := k.silences().Run(ctx, next, limit, k.silent); err != nil {
 		return err
 	}
 	return k.disputeWindows().Run(ctx, next, limit, k.endDisputeWindow)
@@ -76,8 +80,10 @@ func (k *Keeper) retryParked(ctx context.Context, queue string) (int, error) {
 		return k.startDeadlines().Retry(ctx)
 	case "dispute_windows":
 		return k.disputeWindows().Retry(ctx)
+	case "silences":
+		return k.silences().Retry(ctx)
 	}
-	return 0, errorsmod.Wrapf(types.ErrInvalidParams, "no queue %q: auctions, expiries, start_deadlines or dispute_windows", queue)
+	return 0, errorsmod.Wrapf(types.ErrInvalidParams, "no queue %q: auctions, expiries, start_deadlines, dispute_windows or silences", queue)
 }
 
 // orderName and bidName name index keys in logs and events.
@@ -86,9 +92,12 @@ func orderName(k OrderKey) string {
 	return types.OrderID{Owner: k.K1().String(), Dseq: k.K2(), Gseq: gseq, Oseq: oseq}.Name()
 }
 
-func bidName(k BidKey) string {
+func bidName(k BidKey) string { return bidID(k).Name() }
+
+// bidID is the id a bid or lease key spells out.
+func bidID(k BidKey) types.BidID {
 	gseq, oseq := types.UnpackGroupOrder(k.K3())
-	return types.BidID{Order: types.OrderID{Owner: k.K1().String(), Dseq: k.K2(), Gseq: gseq, Oseq: oseq}, Provider: k.K4().String()}.Name()
+	return types.BidID{Order: types.OrderID{Owner: k.K1().String(), Dseq: k.K2(), Gseq: gseq, Oseq: oseq}, Provider: k.K4().String()}
 }
 
 // Hooks returns x/escrow's view of the market.

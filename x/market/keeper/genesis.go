@@ -97,10 +97,106 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 			return err
 		}
 	}
+	for _, d := range gs.DownLeases {
+		key, provider, err := k.bidKey(d.Lease)
+		if err != nil {
+			return err
+		}
+		if err := k.DownLeases.Set(ctx, collections.Join(provider, key), d.Down); err != nil {
+			return err
+		}
+	}
+	if err := k.rebuildAttestations(ctx, gs.Attestations); err != nil {
+		return err
+	}
 	// next_dseq and next_bid_seq are checked above (every dseq and seq is
 	// below them) and not stored: new ones come from per-block counters,
 	// above any earlier block's.
 	return k.ensureModuleAccount(ctx)
+}
+
+// rebuildAttestations stores the providers' attestation records, counting
+// their active leases from the leases themselves, and queues their silence
+// deadlines. A provider with active leases and no record (state from
+// before attestations) starts answering for them now, with attest_grace
+// blocks to attest.
+func (k *Keeper) rebuildAttestations(ctx context.Context, recs []types.ProviderAttestation) error {
+	params, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	h, now := k.height(ctx), k.headers.GetHeaderInfo(ctx).Time
+	byProvider := map[string]*types.Attestation{}
+	var order []string // deterministic: the order records and leases come in
+	for _, r := range recs {
+		a := r.Attestation
+		a.ActiveLeases = 0
+		byProvider[r.Provider] = &a
+		order = append(order, r.Provider)
+	}
+	if err := k.Leases.Walk(ctx, nil, func(_ BidKey, l types.Lease) (bool, error) {
+		if l.State != types.LEASE_STATE_ACTIVE {
+			return false, nil
+		}
+		a, ok := byProvider[l.Id.Provider]
+		if !ok {
+			a = &types.Attestation{Height: h, Time: now}
+			byProvider[l.Id.Provider] = a
+			order = append(order, l.Id.Provider)
+		}
+		a.ActiveLeases++
+		return false, nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range order {
+		a := byProvider[p]
+		provider, err := k.addr("provider", p)
+		if err != nil {
+			return err
+		}
+		if old, err := k.Attestations.Get(ctx, provider); err == nil && old.Deadline != 0 {
+			if err := k.SilenceQueue.Remove(ctx, collections.Join(old.Deadline, provider)); err != nil {
+				return err
+			}
+		}
+		switch {
+		case a.ActiveLeases == 0:
+			a.Deadline = 0
+		case a.Deadline == 0:
+			a.Deadline = a.Height + int64(params.AttestGrace)
+		}
+		if a.Deadline != 0 {
+			if err := k.SilenceQueue.Set(ctx, collections.Join(a.Deadline, provider)); err != nil {
+				return err
+			}
+		}
+		if err := k.Attestations.Set(ctx, provider, *a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MigrateToAttestations is x/market's state migration 2 → 3: the
+// attestation params get their defaults and every provider with active
+// leases gets an attestation record, with attest_grace blocks from the
+// upgrade to attest them.
+func (k *Keeper) MigrateToAttestations(ctx context.Context) error {
+	p, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	d := types.DefaultParams()
+	p.AttestInterval, p.AttestGrace, p.SilenceSlash = d.AttestInterval, d.AttestGrace, d.SilenceSlash
+	p.MaxDownAttestations, p.UptimeWindow = d.MaxDownAttestations, d.UptimeWindow
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if err := k.Params.Set(ctx, p); err != nil {
+		return err
+	}
+	return k.rebuildAttestations(ctx, nil)
 }
 
 // ExportGenesis writes the whole state out.
@@ -149,6 +245,18 @@ func (k *Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error)
 		gs.NextBidSeq = max(gs.NextBidSeq, b.Seq+1)
 	}
 	if gs.Parked, err = sweep.List(ctx, k.Parked); err != nil {
+		return nil, err
+	}
+	if err := k.Attestations.Walk(ctx, nil, func(p sdk.AccAddress, a types.Attestation) (bool, error) {
+		gs.Attestations = append(gs.Attestations, types.ProviderAttestation{Provider: p.String(), Attestation: a})
+		return false, nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := k.DownLeases.Walk(ctx, nil, func(key collections.Pair[sdk.AccAddress, BidKey], d types.DownLease) (bool, error) {
+		gs.DownLeases = append(gs.DownLeases, types.GenesisDownLease{Lease: bidID(key.K2()), Down: d})
+		return false, nil
+	}); err != nil {
 		return nil, err
 	}
 	return gs, nil

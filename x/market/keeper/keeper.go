@@ -92,6 +92,12 @@ type Keeper struct {
 	DisputeQueue collections.KeySet[collections.Pair[int64, BidKey]]
 	// Parked holds the due entries EndBlock could not process.
 	Parked sweep.Parked
+	// Attestations is each provider's liveness record; DownLeases the
+	// leases it attested down (their payments paused); SilenceQueue orders
+	// providers with active leases by the height they count as silent.
+	Attestations collections.Map[sdk.AccAddress, types.Attestation]
+	DownLeases   collections.Map[collections.Pair[sdk.AccAddress, BidKey], types.DownLease]
+	SilenceQueue collections.KeySet[collections.Pair[int64, sdk.AccAddress]]
 
 	storeService store.KVStoreService
 	transient    *storetypes.TransientStoreKey
@@ -133,6 +139,10 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		Disputable:     collections.NewMap(sb, types.DisputableKey, "disputable", bidKey, codec.CollValue[types.DisputableClose](cdc)),
 		DisputeQueue:   collections.NewKeySet(sb, types.DisputeQueueKey, "dispute_queue", collections.PairKeyCodec(collections.Int64Key, bidKey)),
 		Parked:         sweep.NewParked(sb, types.ParkedKey, cdc),
+		Attestations:   collections.NewMap(sb, types.AttestationsKey, "attestations", sdk.AccAddressKey, codec.CollValue[types.Attestation](cdc)),
+		DownLeases: collections.NewMap(sb, types.DownLeasesKey, "down_leases", collections.PairKeyCodec(sdk.AccAddressKey, bidKey),
+			codec.CollValue[types.DownLease](cdc)),
+		SilenceQueue: collections.NewKeySet(sb, types.SilenceQueueKey, "silence_queue", collections.PairKeyCodec(collections.Int64Key, sdk.AccAddressKey)),
 	}
 	schema, err := sb.Build()
 	if err != nil {

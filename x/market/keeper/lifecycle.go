@@ -128,6 +128,8 @@ func (k *Keeper) closeLease(ctx context.Context, key BidKey, lease types.Lease, 
 		if err := k.StartDeadlines.Remove(ctx, collections.Join(lease.StartDeadline, key)); err != nil {
 			return err
 		}
+	} else if err := k.leaseEnded(ctx, provider, key); err != nil {
+		return err
 	}
 	forfeit := pending && reason.ProviderFault()
 	if lease.BidDeposit.IsPositive() {
@@ -457,7 +459,12 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 			// provider out of the round.
 			err = k.audited(ctx, o.Spec, b.Id.Provider)
 		}
-		if errors.Is(err, types.ErrProviderNotEligible) {
+		if err == nil {
+			// A provider whose score fell below the group's minimum since
+			// it bid sits this round out too.
+			err = reliable(o.Spec, p)
+		}
+		if errors.Is(err, types.ErrProviderNotEligible) || errors.Is(err, types.ErrBelowReliability) {
 			continue
 		}
 		if err != nil {

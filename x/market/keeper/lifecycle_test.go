@@ -169,7 +169,14 @@ func TestWholeLife(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	w.c.Do(time.Second, func(ctx sdk.Context) { // 2 s in: withdraw 2,000,000 gross
+	w.c.Do(time.Second, func(ctx sdk.Context) { // 2 s in: attest, then withdraw 2,000,000 gross
+		// Nothing is paid past the provider's last attestation.
+		if res, err := w.market.WithdrawLease(ctx, &types.MsgWithdrawLease{Provider: w.provs[1].String(), Lease: w.leaseID(dseq, 1)}); err != nil || !res.Net.IsZero() {
+			t.Fatalf("withdraw before any attestation: %v, %v; want nothing paid", res, err)
+		}
+		if _, err := w.market.Attest(ctx, &types.MsgAttest{Provider: w.provs[1].String(), Leases: 1}); err != nil {
+			t.Fatal(err)
+		}
 		res, err := w.market.WithdrawLease(ctx, &types.MsgWithdrawLease{Provider: w.provs[1].String(), Lease: w.leaseID(dseq, 1)})
 		if err != nil {
 			t.Fatal(err)

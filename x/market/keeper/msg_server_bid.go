@@ -53,6 +53,9 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	if err := k.audited(ctx, order.Spec, msg.Provider); err != nil {
 		return nil, err
 	}
+	if err := reliable(order.Spec, p); err != nil {
+		return nil, err
+	}
 	// 4. Price.
 	if msg.Price.Denom != order.Spec.MaxPrice.Denom || msg.Price.Amount.IsNil() || !msg.Price.Amount.IsPositive() {
 		return nil, errorsmod.Wrapf(types.ErrInvalidPrice, "price %s must be positive and in %s", msg.Price, order.Spec.MaxPrice.Denom)

@@ -50,6 +50,9 @@ func (k msgServer) StartLease(ctx context.Context, msg *types.MsgStartLease) (*t
 	if err := k.providers.RecordStartedOnTime(ctx, provider); err != nil {
 		return nil, err
 	}
+	if err := k.leaseStarted(ctx, provider); err != nil {
+		return nil, err
+	}
 	return &types.MsgStartLeaseResponse{}, k.emit(ctx, &types.EventLeaseStarted{Id: lease.Id})
 }
 

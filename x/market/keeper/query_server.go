@@ -2,6 +2,8 @@ package keeper
 
 import (
 	"context"
+	"errors"
+
 	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	"cosmossdk.io/collections"
@@ -155,4 +157,27 @@ func (q queryServer) Parked(ctx context.Context, _ *types.QueryParkedRequest) (*
 		return nil, err
 	}
 	return &types.QueryParkedResponse{Items: items}, nil
+}
+
+// Attestation returns a provider's attestation record and the leases it
+// attested down.
+func (q queryServer) Attestation(ctx context.Context, req *types.QueryAttestationRequest) (*types.QueryAttestationResponse, error) {
+	provider, err := q.addr("provider", req.GetProvider())
+	if err != nil {
+		return nil, err
+	}
+	rec, err := q.Attestations.Get(ctx, provider)
+	if errors.Is(err, collections.ErrNotFound) {
+		return &types.QueryAttestationResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &types.QueryAttestationResponse{Found: true, Attestation: rec}
+	err = q.DownLeases.Walk(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, BidKey](provider),
+		func(key collections.Pair[sdk.AccAddress, BidKey], d types.DownLease) (bool, error) {
+			res.Down = append(res.Down, types.GenesisDownLease{Lease: bidID(key.K2()), Down: d})
+			return len(res.Down) >= types.MaxAttestedExceptions, nil
+		})
+	return res, err
 }

@@ -12,6 +12,7 @@ func RegisterInterfaces(registry codectypes.InterfaceRegistry) {
 		&MsgCreateDeployment{}, &MsgUpdateDeployment{}, &MsgCloseDeployment{},
 		&MsgCreateBid{}, &MsgCloseBid{}, &MsgAcceptBid{},
 		&MsgStartLease{}, &MsgCloseLease{}, &MsgWithdrawLease{}, &MsgUpdateParams{}, &MsgDisputeLease{}, &MsgRetryParked{},
+		&MsgAttest{},
 	)
 	msgservice.RegisterMsgServiceDesc(registry, &_Msg_serviceDesc)
 }
@@ -42,6 +43,8 @@ func (r CloseReason) ReasonString() string {
 		return "manifest_missing"
 	case CLOSE_REASON_WORKLOAD_INVALID:
 		return "workload_invalid"
+	case CLOSE_REASON_PROVIDER_UNRESPONSIVE:
+		return "provider_unresponsive"
 	default:
 		return "unspecified"
 	}

@@ -37,4 +37,6 @@ var (
 	ErrResourcesTooLarge   = errorsmod.Register(ModuleName, 29, "resources out of bounds")
 	ErrBlockFull           = errorsmod.Register(ModuleName, 30, "this block has handed out all its sequence numbers")
 	ErrDepositNotCovered   = errorsmod.Register(ModuleName, 31, "the provider cannot cover its bid deposit")
+	ErrInvalidAttestation  = errorsmod.Register(ModuleName, 32, "invalid attestation")
+	ErrBelowReliability    = errorsmod.Register(ModuleName, 33, "provider reliability below the group's minimum")
 )

@@ -30,6 +30,7 @@ type ProviderKeeper interface {
 	RecordStartedOnTime(ctx context.Context, owner sdk.AccAddress) error
 	RecordStartFailure(ctx context.Context, owner sdk.AccAddress) error
 	RecordClosedByProvider(ctx context.Context, owner sdk.AccAddress) error
+	RecordUptime(ctx context.Context, owner sdk.AccAddress, up, total uint64, height int64, window uint64, silent bool, unresponsive uint64) error
 }
 
 // AuditKeeper is what x/market needs from x/audit: whether a provider's
@@ -47,6 +48,8 @@ type EscrowKeeper interface {
 	CloseAccount(ctx context.Context, id escrowtypes.AccountID, reason string) (sdk.Coin, error)
 	Refund(ctx context.Context, id escrowtypes.AccountID, amount sdk.Coin) (sdk.Coin, error)
 	Charge(ctx context.Context, id escrowtypes.AccountID, amount sdk.Coin, module string) (sdk.Coin, error)
+	PausePayment(ctx context.Context, id escrowtypes.PaymentID) error
+	ResumePayment(ctx context.Context, id escrowtypes.PaymentID) error
 }
 
 // CommunityPool is x/distribution's community pool: slashes, forfeited bid

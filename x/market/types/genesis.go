@@ -87,6 +87,7 @@ func (gs GenesisState) Validate(ac address.Codec) error {
 		bids[name] = true
 	}
 	leased := map[string]bool{}
+	active := map[string]bool{}
 	for i, l := range gs.Leases {
 		name := l.Id.Name()
 		order := l.Id.Order.Name()
@@ -106,6 +107,9 @@ func (gs GenesisState) Validate(ac address.Codec) error {
 			return fmt.Errorf("leases[%d] (%s): price %s and bid deposit %s must be valid, the price positive", i, name, l.Price, l.BidDeposit)
 		}
 		leased[order] = true
+		if l.State == LEASE_STATE_ACTIVE {
+			active[name] = true
+		}
 	}
 	for i, o := range gs.Orders {
 		if o.State == ORDER_STATE_MATCHED && !leased[o.Id.Name()] {
@@ -127,6 +131,30 @@ func (gs GenesisState) Validate(ac address.Codec) error {
 		disputed[name] = true
 		if len(d.ManifestHash) != 32 || !d.Fee.IsValid() || d.Fee.Denom != gs.Params.BidMinDeposit.Denom || d.DisputeUntil < d.ClosedAt {
 			return fmt.Errorf("disputable_closes[%d] (%s): needs a 32-byte manifest hash, a valid fee in %s and dispute_until >= closed_at", i, name, gs.Params.BidMinDeposit.Denom)
+		}
+	}
+	attested := map[string]bool{}
+	for i, a := range gs.Attestations {
+		if _, err := ac.StringToBytes(a.Provider); err != nil {
+			return fmt.Errorf("attestations[%d]: provider: %w", i, err)
+		}
+		if attested[a.Provider] {
+			return fmt.Errorf("attestations[%d] (%s): duplicate", i, a.Provider)
+		}
+		attested[a.Provider] = true
+	}
+	down := map[string]bool{}
+	for i, d := range gs.DownLeases {
+		name := d.Lease.Name()
+		if !active[name] {
+			return fmt.Errorf("down_leases[%d] (%s): not an active lease", i, name)
+		}
+		if down[name] {
+			return fmt.Errorf("down_leases[%d] (%s): duplicate", i, name)
+		}
+		down[name] = true
+		if d.Down.Count == 0 {
+			return fmt.Errorf("down_leases[%d] (%s): count must be at least 1", i, name)
 		}
 	}
 	return nil

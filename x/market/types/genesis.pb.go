@@ -36,7 +36,9 @@ type GenesisState struct {
 	NextBidSeq       uint64            `protobuf:"varint,7,opt,name=next_bid_seq,json=nextBidSeq,proto3" json:"next_bid_seq,omitempty"`
 	DisputableCloses []DisputableClose `protobuf:"bytes,8,rep,name=disputable_closes,json=disputableCloses,proto3" json:"disputable_closes"`
 	// parked are the due entries EndBlock could not process (see the parked query).
-	Parked []types.ParkedItem `protobuf:"bytes,9,rep,name=parked,proto3" json:"parked"`
+	Parked       []types.ParkedItem    `protobuf:"bytes,9,rep,name=parked,proto3" json:"parked"`
+	Attestations []ProviderAttestation `protobuf:"bytes,10,rep,name=attestations,proto3" json:"attestations"`
+	DownLeases   []GenesisDownLease    `protobuf:"bytes,11,rep,name=down_leases,json=downLeases,proto3" json:"down_leases"`
 }
 
 func (m *GenesisState) Reset()         { *m = GenesisState{} }
@@ -135,41 +137,172 @@ func (m *GenesisState) GetParked() []types.ParkedItem {
 	return nil
 }
 
+func (m *GenesisState) GetAttestations() []ProviderAttestation {
+	if m != nil {
+		return m.Attestations
+	}
+	return nil
+}
+
+func (m *GenesisState) GetDownLeases() []GenesisDownLease {
+	if m != nil {
+		return m.DownLeases
+	}
+	return nil
+}
+
+// ProviderAttestation is one provider's attestation record.
+type ProviderAttestation struct {
+	Provider    string      `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	Attestation Attestation `protobuf:"bytes,2,opt,name=attestation,proto3" json:"attestation"`
+}
+
+func (m *ProviderAttestation) Reset()         { *m = ProviderAttestation{} }
+func (m *ProviderAttestation) String() string { return proto.CompactTextString(m) }
+func (*ProviderAttestation) ProtoMessage()    {}
+func (*ProviderAttestation) Descriptor() ([]byte, []int) {
+	return fileDescriptor_548d75849ef7bfe9, []int{1}
+}
+func (m *ProviderAttestation) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *ProviderAttestation) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_ProviderAttestation.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *ProviderAttestation) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_ProviderAttestation.Merge(m, src)
+}
+func (m *ProviderAttestation) XXX_Size() int {
+	return m.Size()
+}
+func (m *ProviderAttestation) XXX_DiscardUnknown() {
+	xxx_messageInfo_ProviderAttestation.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_ProviderAttestation proto.InternalMessageInfo
+
+func (m *ProviderAttestation) GetProvider() string {
+	if m != nil {
+		return m.Provider
+	}
+	return ""
+}
+
+func (m *ProviderAttestation) GetAttestation() Attestation {
+	if m != nil {
+		return m.Attestation
+	}
+	return Attestation{}
+}
+
+// GenesisDownLease is a lease attested down.
+type GenesisDownLease struct {
+	Lease BidID     `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease"`
+	Down  DownLease `protobuf:"bytes,2,opt,name=down,proto3" json:"down"`
+}
+
+func (m *GenesisDownLease) Reset()         { *m = GenesisDownLease{} }
+func (m *GenesisDownLease) String() string { return proto.CompactTextString(m) }
+func (*GenesisDownLease) ProtoMessage()    {}
+func (*GenesisDownLease) Descriptor() ([]byte, []int) {
+	return fileDescriptor_548d75849ef7bfe9, []int{2}
+}
+func (m *GenesisDownLease) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *GenesisDownLease) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_GenesisDownLease.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *GenesisDownLease) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_GenesisDownLease.Merge(m, src)
+}
+func (m *GenesisDownLease) XXX_Size() int {
+	return m.Size()
+}
+func (m *GenesisDownLease) XXX_DiscardUnknown() {
+	xxx_messageInfo_GenesisDownLease.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_GenesisDownLease proto.InternalMessageInfo
+
+func (m *GenesisDownLease) GetLease() BidID {
+	if m != nil {
+		return m.Lease
+	}
+	return BidID{}
+}
+
+func (m *GenesisDownLease) GetDown() DownLease {
+	if m != nil {
+		return m.Down
+	}
+	return DownLease{}
+}
+
 func init() {
 	proto.RegisterType((*GenesisState)(nil), "gpunet.market.v1.GenesisState")
+	proto.RegisterType((*ProviderAttestation)(nil), "gpunet.market.v1.ProviderAttestation")
+	proto.RegisterType((*GenesisDownLease)(nil), "gpunet.market.v1.GenesisDownLease")
 }
 
 func init() { proto.RegisterFile("gpunet/market/v1/genesis.proto", fileDescriptor_548d75849ef7bfe9) }
 
 var fileDescriptor_548d75849ef7bfe9 = []byte{
-	// 432 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0x74, 0x92, 0xbf, 0x8e, 0xd3, 0x40,
-	0x10, 0xc6, 0x6d, 0xce, 0x98, 0xcb, 0xe6, 0x8a, 0xbb, 0x15, 0x88, 0xd5, 0x05, 0x8c, 0xa1, 0x21,
-	0xa2, 0xb0, 0x75, 0x87, 0x28, 0x10, 0x15, 0x26, 0x12, 0x42, 0x42, 0x02, 0xe5, 0xa8, 0x68, 0x22,
-	0x3b, 0x3b, 0x32, 0xab, 0xd8, 0x5e, 0xc7, 0xbb, 0x09, 0x49, 0xc7, 0x23, 0xf0, 0x18, 0x94, 0x3c,
-	0x46, 0xca, 0x94, 0x54, 0x08, 0x25, 0x05, 0xaf, 0x81, 0xf6, 0x8f, 0x23, 0xc0, 0xd0, 0xd8, 0xab,
-	0xf9, 0x7d, 0xdf, 0x37, 0x63, 0xef, 0xa0, 0x20, 0xaf, 0x17, 0x15, 0xc8, 0xb8, 0x4c, 0x9b, 0x19,
-	0xc8, 0x78, 0x79, 0x11, 0xe7, 0x50, 0x81, 0x60, 0x22, 0xaa, 0x1b, 0x2e, 0x39, 0x3e, 0x35, 0x3c,
-	0x32, 0x3c, 0x5a, 0x5e, 0x9c, 0x9f, 0xa5, 0x25, 0xab, 0x78, 0xac, 0x9f, 0x46, 0x74, 0x7e, 0x33,
-	0xe7, 0x39, 0xd7, 0xc7, 0x58, 0x9d, 0x6c, 0x75, 0x60, 0xa3, 0xc5, 0x47, 0x80, 0x5a, 0x25, 0xeb,
-	0x83, 0x85, 0x77, 0x3b, 0x7d, 0x6d, 0x07, 0x8d, 0x1f, 0x7c, 0xf2, 0xd0, 0xc9, 0x4b, 0x33, 0xc8,
-	0x95, 0x4c, 0x25, 0xe0, 0x67, 0xc8, 0xaf, 0xd3, 0x26, 0x2d, 0x05, 0x71, 0x43, 0x77, 0xd8, 0xbf,
-	0x24, 0xd1, 0xdf, 0x83, 0x45, 0x6f, 0x35, 0x4f, 0x7a, 0x9b, 0xef, 0xf7, 0x9c, 0x2f, 0x3f, 0xbf,
-	0x3e, 0x72, 0xc7, 0xd6, 0x82, 0x47, 0xa8, 0x4f, 0xa1, 0x2e, 0xf8, 0xba, 0x84, 0x4a, 0x0a, 0x72,
-	0x2d, 0x3c, 0x1a, 0xf6, 0x2f, 0xef, 0x74, 0x13, 0x46, 0x07, 0x51, 0xe2, 0xa9, 0x94, 0xf1, 0xef,
-	0x36, 0xfc, 0x04, 0xf9, 0xbc, 0xa1, 0xd0, 0x08, 0x72, 0xa4, 0x03, 0x6e, 0x77, 0x03, 0xde, 0x28,
-	0x6e, 0xbd, 0x56, 0x8c, 0x63, 0xe4, 0x65, 0x8c, 0x0a, 0xe2, 0x69, 0xd3, 0xad, 0xae, 0x29, 0x61,
-	0xd4, 0x5a, 0xb4, 0x50, 0xf5, 0x29, 0x20, 0x15, 0x20, 0xc8, 0xf5, 0xff, 0xf5, 0x79, 0xad, 0x78,
-	0xdb, 0xc7, 0x88, 0xf1, 0x00, 0xf5, 0x2a, 0x58, 0xc9, 0x09, 0x15, 0x30, 0x27, 0x7e, 0xe8, 0x0e,
-	0xbd, 0xf1, 0xb1, 0x2a, 0x8c, 0x04, 0xcc, 0x71, 0x88, 0x4e, 0x34, 0xcc, 0x18, 0x9d, 0x28, 0x7e,
-	0x43, 0x73, 0xa4, 0x6a, 0x09, 0xa3, 0x57, 0x30, 0xc7, 0xef, 0xd0, 0x19, 0x65, 0xa2, 0x5e, 0xc8,
-	0x34, 0x2b, 0x60, 0x32, 0x2d, 0xb8, 0x1a, 0xe0, 0x58, 0x0f, 0x70, 0xff, 0x1f, 0x7f, 0xea, 0x20,
-	0x7d, 0xa1, 0x94, 0x76, 0x94, 0x53, 0xfa, 0x67, 0x59, 0xe0, 0xa7, 0xfa, 0xda, 0x66, 0x40, 0x49,
-	0x4f, 0x47, 0x0d, 0xda, 0x28, 0xb3, 0x0b, 0xe6, 0xd6, 0x66, 0x40, 0x5f, 0x49, 0x28, 0xdb, 0xef,
-	0x31, 0x86, 0xe4, 0xf9, 0x66, 0x17, 0xb8, 0xdb, 0x5d, 0xe0, 0xfe, 0xd8, 0x05, 0xee, 0xe7, 0x7d,
-	0xe0, 0x6c, 0xf7, 0x81, 0xf3, 0x6d, 0x1f, 0x38, 0xef, 0x1f, 0xe6, 0x4c, 0x7e, 0x58, 0x64, 0xd1,
-	0x94, 0x97, 0xb1, 0x5d, 0x23, 0xfb, 0x5a, 0xb5, 0xfb, 0x24, 0xd7, 0x35, 0x88, 0xcc, 0xd7, 0xcb,
-	0xf4, 0xf8, 0x57, 0x00, 0x00, 0x00, 0xff, 0xff, 0x4b, 0xdb, 0x2c, 0xf6, 0xe5, 0x02, 0x00, 0x00,
+	// 562 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0x74, 0x53, 0x4f, 0x6f, 0x12, 0x41,
+	0x14, 0x67, 0x5b, 0x8a, 0x30, 0xcb, 0x81, 0x8e, 0x9a, 0x6e, 0xc0, 0xae, 0x48, 0x62, 0x24, 0x1e,
+	0x76, 0xd3, 0x36, 0x3d, 0x18, 0x4f, 0x45, 0x8c, 0x21, 0x31, 0xa9, 0xa1, 0x9e, 0xbc, 0x90, 0xa5,
+	0xf3, 0x82, 0x13, 0xd8, 0x9d, 0x65, 0x67, 0xf8, 0xd3, 0x8b, 0x9f, 0xc1, 0x0f, 0xe0, 0x07, 0xf0,
+	0xe8, 0xc7, 0xe8, 0xb1, 0x47, 0x4f, 0xc6, 0xc0, 0xc1, 0xaf, 0x61, 0xe6, 0xed, 0x80, 0x94, 0xc5,
+	0x0b, 0xcc, 0xbe, 0xdf, 0xef, 0xfd, 0xde, 0xef, 0xcd, 0xbc, 0x47, 0xdc, 0x41, 0x3c, 0x89, 0x40,
+	0xf9, 0x61, 0x90, 0x0c, 0x41, 0xf9, 0xd3, 0x13, 0x7f, 0x00, 0x11, 0x48, 0x2e, 0xbd, 0x38, 0x11,
+	0x4a, 0xd0, 0x4a, 0x8a, 0x7b, 0x29, 0xee, 0x4d, 0x4f, 0xaa, 0x87, 0x41, 0xc8, 0x23, 0xe1, 0xe3,
+	0x6f, 0x4a, 0xaa, 0x3e, 0x1a, 0x88, 0x81, 0xc0, 0xa3, 0xaf, 0x4f, 0x26, 0x5a, 0x33, 0xd2, 0x72,
+	0x06, 0x10, 0x6b, 0x65, 0x3c, 0x18, 0xf0, 0x38, 0x53, 0xd7, 0x54, 0x40, 0xb8, 0xf1, 0xed, 0x80,
+	0x94, 0xdf, 0xa5, 0x46, 0xae, 0x54, 0xa0, 0x80, 0xbe, 0x26, 0x85, 0x38, 0x48, 0x82, 0x50, 0x3a,
+	0x56, 0xdd, 0x6a, 0xda, 0xa7, 0x8e, 0xb7, 0x6d, 0xcc, 0xfb, 0x80, 0x78, 0xab, 0x74, 0xfb, 0xeb,
+	0x69, 0xee, 0xfb, 0x9f, 0x1f, 0x2f, 0xad, 0xae, 0x49, 0xa1, 0x6d, 0x62, 0x33, 0x88, 0x47, 0xe2,
+	0x26, 0x84, 0x48, 0x49, 0x67, 0xaf, 0xbe, 0xdf, 0xb4, 0x4f, 0x9f, 0x64, 0x15, 0xda, 0x6b, 0x52,
+	0x2b, 0xaf, 0x55, 0xba, 0x9b, 0x69, 0xf4, 0x9c, 0x14, 0x44, 0xc2, 0x20, 0x91, 0xce, 0x3e, 0x0a,
+	0x1c, 0x65, 0x05, 0x2e, 0x35, 0x6e, 0x72, 0x0d, 0x99, 0xfa, 0x24, 0xdf, 0xe7, 0x4c, 0x3a, 0x79,
+	0x4c, 0x7a, 0x9c, 0x4d, 0x6a, 0x71, 0x66, 0x52, 0x90, 0xa8, 0xeb, 0x8c, 0x20, 0x90, 0x20, 0x9d,
+	0x83, 0xff, 0xd5, 0x79, 0xaf, 0xf1, 0x55, 0x9d, 0x94, 0x4c, 0x6b, 0xa4, 0x14, 0xc1, 0x5c, 0xf5,
+	0x98, 0x84, 0xb1, 0x53, 0xa8, 0x5b, 0xcd, 0x7c, 0xb7, 0xa8, 0x03, 0x6d, 0x09, 0x63, 0x5a, 0x27,
+	0x65, 0x04, 0xfb, 0x9c, 0xf5, 0x34, 0xfe, 0x00, 0x71, 0xa2, 0x63, 0x2d, 0xce, 0xae, 0x60, 0x4c,
+	0x3f, 0x92, 0x43, 0xc6, 0x65, 0x3c, 0x51, 0x41, 0x7f, 0x04, 0xbd, 0xeb, 0x91, 0xd0, 0x06, 0x8a,
+	0x68, 0xe0, 0xd9, 0x8e, 0x9b, 0x5a, 0x53, 0xdf, 0x68, 0xa6, 0xb1, 0x52, 0x61, 0xf7, 0xc3, 0x92,
+	0xbe, 0xc2, 0x67, 0x1b, 0x02, 0x73, 0x4a, 0x28, 0x55, 0x5b, 0x49, 0xa5, 0xb3, 0x90, 0xbe, 0xda,
+	0x10, 0x58, 0x47, 0x41, 0xb8, 0xea, 0x27, 0x4d, 0xa0, 0x97, 0xa4, 0x1c, 0x28, 0x05, 0x52, 0x05,
+	0x8a, 0x8b, 0x48, 0x3a, 0x04, 0x05, 0x9e, 0xef, 0x78, 0xf7, 0x44, 0x4c, 0x39, 0x83, 0xe4, 0xe2,
+	0x1f, 0xdb, 0x48, 0xdd, 0x13, 0xa0, 0x1d, 0x62, 0x33, 0x31, 0x8b, 0x7a, 0xe6, 0x72, 0x6d, 0xd4,
+	0x6b, 0x64, 0xf5, 0xcc, 0xdc, 0xb5, 0xc5, 0x2c, 0xda, 0xbc, 0x67, 0xc2, 0x56, 0x01, 0xd9, 0x98,
+	0x93, 0x87, 0x3b, 0xaa, 0xd2, 0x2a, 0x29, 0xc6, 0x26, 0x8c, 0x63, 0x5a, 0xea, 0xae, 0xbf, 0xe9,
+	0x5b, 0x62, 0x6f, 0xb8, 0x71, 0xf6, 0x70, 0x8a, 0x8f, 0xb3, 0xd5, 0xb3, 0x5d, 0x6c, 0xe6, 0x35,
+	0xbe, 0x90, 0xca, 0xb6, 0x3f, 0x7a, 0x46, 0x0e, 0xb0, 0x27, 0xb3, 0x1a, 0x47, 0x3b, 0x47, 0xac,
+	0xd3, 0x36, 0x72, 0x29, 0x97, 0x9e, 0x93, 0xbc, 0x6e, 0xc8, 0x18, 0xa9, 0xed, 0x78, 0xe2, 0xad,
+	0xfe, 0x91, 0xde, 0xba, 0xb8, 0x5d, 0xb8, 0xd6, 0xdd, 0xc2, 0xb5, 0x7e, 0x2f, 0x5c, 0xeb, 0xeb,
+	0xd2, 0xcd, 0xdd, 0x2d, 0xdd, 0xdc, 0xcf, 0xa5, 0x9b, 0xfb, 0xf4, 0x62, 0xc0, 0xd5, 0xe7, 0x49,
+	0xdf, 0xbb, 0x16, 0xa1, 0x6f, 0x96, 0xdb, 0xfc, 0xcd, 0x57, 0x5b, 0xae, 0x6e, 0x62, 0x90, 0xfd,
+	0x02, 0xae, 0xf8, 0xd9, 0xdf, 0x00, 0x00, 0x00, 0xff, 0xff, 0x4f, 0x03, 0xbc, 0x41, 0x7b, 0x04,
+	0x00, 0x00,
 }
 
 func (m *GenesisState) Marshal() (dAtA []byte, err error) {
@@ -192,6 +325,34 @@ func (m *GenesisState) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
+	if len(m.DownLeases) > 0 {
+		for iNdEx := len(m.DownLeases) - 1; iNdEx >= 0; iNdEx-- {
+			{
+				size, err := m.DownLeases[iNdEx].MarshalToSizedBuffer(dAtA[:i])
+				if err != nil {
+					return 0, err
+				}
+				i -= size
+				i = encodeVarintGenesis(dAtA, i, uint64(size))
+			}
+			i--
+			dAtA[i] = 0x5a
+		}
+	}
+	if len(m.Attestations) > 0 {
+		for iNdEx := len(m.Attestations) - 1; iNdEx >= 0; iNdEx-- {
+			{
+				size, err := m.Attestations[iNdEx].MarshalToSizedBuffer(dAtA[:i])
+				if err != nil {
+					return 0, err
+				}
+				i -= size
+				i = encodeVarintGenesis(dAtA, i, uint64(size))
+			}
+			i--
+			dAtA[i] = 0x52
+		}
+	}
 	if len(m.Parked) > 0 {
 		for iNdEx := len(m.Parked) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -299,6 +460,89 @@ func (m *GenesisState) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	return len(dAtA) - i, nil
 }
 
+func (m *ProviderAttestation) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *ProviderAttestation) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *ProviderAttestation) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Attestation.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintGenesis(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x12
+	if len(m.Provider) > 0 {
+		i -= len(m.Provider)
+		copy(dAtA[i:], m.Provider)
+		i = encodeVarintGenesis(dAtA, i, uint64(len(m.Provider)))
+		i--
+		dAtA[i] = 0xa
+	}
+	return len(dAtA) - i, nil
+}
+
+func (m *GenesisDownLease) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *GenesisDownLease) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *GenesisDownLease) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Down.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintGenesis(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x12
+	{
+		size, err := m.Lease.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintGenesis(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
 func encodeVarintGenesis(dAtA []byte, offset int, v uint64) int {
 	offset -= sovGenesis(v)
 	base := offset
@@ -360,6 +604,46 @@ func (m *GenesisState) Size() (n int) {
 			n += 1 + l + sovGenesis(uint64(l))
 		}
 	}
+	if len(m.Attestations) > 0 {
+		for _, e := range m.Attestations {
+			l = e.Size()
+			n += 1 + l + sovGenesis(uint64(l))
+		}
+	}
+	if len(m.DownLeases) > 0 {
+		for _, e := range m.DownLeases {
+			l = e.Size()
+			n += 1 + l + sovGenesis(uint64(l))
+		}
+	}
+	return n
+}
+
+func (m *ProviderAttestation) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = len(m.Provider)
+	if l > 0 {
+		n += 1 + l + sovGenesis(uint64(l))
+	}
+	l = m.Attestation.Size()
+	n += 1 + l + sovGenesis(uint64(l))
+	return n
+}
+
+func (m *GenesisDownLease) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.Lease.Size()
+	n += 1 + l + sovGenesis(uint64(l))
+	l = m.Down.Size()
+	n += 1 + l + sovGenesis(uint64(l))
 	return n
 }
 
@@ -670,6 +954,305 @@ func (m *GenesisState) Unmarshal(dAtA []byte) error {
 			}
 			m.Parked = append(m.Parked, types.ParkedItem{})
 			if err := m.Parked[len(m.Parked)-1].Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 10:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Attestations", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenesis
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Attestations = append(m.Attestations, ProviderAttestation{})
+			if err := m.Attestations[len(m.Attestations)-1].Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 11:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field DownLeases", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenesis
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.DownLeases = append(m.DownLeases, GenesisDownLease{})
+			if err := m.DownLeases[len(m.DownLeases)-1].Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipGenesis(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *ProviderAttestation) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowGenesis
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: ProviderAttestation: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: ProviderAttestation: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Provider", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenesis
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Provider = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Attestation", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenesis
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Attestation.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipGenesis(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *GenesisDownLease) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowGenesis
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: GenesisDownLease: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: GenesisDownLease: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Lease", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenesis
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Lease.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Down", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenesis
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenesis
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Down.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
 			iNdEx = postIndex

@@ -35,6 +35,11 @@ var (
 	DisputableKey   = collections.NewPrefix(13)
 	DisputeQueueKey = collections.NewPrefix(14)
 	ParkedKey       = collections.NewPrefix(15)
+	// Attestations (by provider), DownLeases (by provider and lease) and
+	// SilenceQueue (by deadline height) are the attestation state (v3).
+	AttestationsKey = collections.NewPrefix(16)
+	DownLeasesKey   = collections.NewPrefix(17)
+	SilenceQueueKey = collections.NewPrefix(18)
 )
 
 // GroupOrder packs gseq and oseq into one key part.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	errorsmod "cosmossdk.io/errors"
+	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
@@ -101,6 +102,35 @@ func (m *MsgDisputeLease) ValidateBasic() error {
 	return nil
 }
 
+// MaxAttestedExceptions caps the leases one attestation names down or
+// degraded.
+const MaxAttestedExceptions = 1000
+
+// ValidateBasic checks an attestation's shape: leases of other owners are
+// fine, but each is named once, and no more than it claims to see.
+func (m *MsgAttest) ValidateBasic() error {
+	n := len(m.Down) + len(m.Degraded)
+	if n > MaxAttestedExceptions {
+		return errorsmod.Wrapf(ErrInvalidAttestation, "%d leases down or degraded, at most %d per attestation", n, MaxAttestedExceptions)
+	}
+	if n > int(m.Leases) {
+		return errorsmod.Wrapf(ErrInvalidAttestation, "names %d leases down or degraded but attests only %d", n, m.Leases)
+	}
+	seen := make(map[string]bool, n)
+	for _, list := range [][]OrderID{m.Down, m.Degraded} {
+		for _, id := range list {
+			if id.Owner == "" || id.Dseq == 0 || id.Gseq == 0 || id.Oseq == 0 {
+				return errorsmod.Wrapf(ErrInvalidAttestation, "lease %q is not a full order id (owner/dseq/gseq/oseq)", id.Name())
+			}
+			if seen[id.Name()] {
+				return errorsmod.Wrapf(ErrInvalidAttestation, "lease %s is named twice", id.Name())
+			}
+			seen[id.Name()] = true
+		}
+	}
+	return nil
+}
+
 // ReceiptSignBytes are the bytes a provider signs for a manifest receipt:
 // a fixed text naming the chain (no replay on another chain), the lease,
 // the manifest hash and the time.
@@ -131,6 +161,9 @@ func ValidateGroups(groups []GroupSpec, maxGroups uint32, denom string) error {
 		}
 		if err := ValidateSignedBy(g.SignedBy); err != nil {
 			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s) signed_by: %v", where, g.Name, err)
+		}
+		if r := g.MinReliability; !r.IsNil() && (r.IsNegative() || r.GT(sdkmath.LegacyOneDec())) {
+			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s): min_reliability %s must be within [0, 1]", where, g.Name, r)
 		}
 		if len(g.Resources) == 0 || len(g.Resources) > MaxResourceUnits {
 			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s): 1-%d resource units", where, g.Name, MaxResourceUnits)

@@ -109,6 +109,7 @@ func (q queryServer) view(ctx context.Context, owner sdk.AccAddress, p types.Pro
 	return types.ProviderView{
 		Provider:    p,
 		Reliability: p.Stats.Reliability(),
+		Uptime:      p.Stats.Uptime(),
 		Unbonding:   sdk.NewCoin(params.MinBond.Denom, unbonding),
 	}, nil
 }

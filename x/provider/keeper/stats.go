@@ -73,6 +73,25 @@ func (k *Keeper) RecordClosedByProvider(ctx context.Context, owner sdk.AccAddres
 	return k.RecordStat(ctx, owner, StatClosedByProvider)
 }
 
+// RecordUptime counts an attestation's lease-blocks, up of total, at height
+// into the provider's uptime window of window blocks; silent marks a
+// silence (the provider slashed for it), unresponsive the leases it cost.
+func (k *Keeper) RecordUptime(ctx context.Context, owner sdk.AccAddress, up, total uint64, height int64, window uint64, silent bool, unresponsive uint64) error {
+	p, err := k.Providers.Get(ctx, owner)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p.Stats.AddUptime(up, total, height, window)
+	if silent {
+		p.Stats.Silences++
+	}
+	p.Stats.LeasesUnresponsive += unresponsive
+	return k.Providers.Set(ctx, owner, p)
+}
+
 // StartFailureSlash is the fraction slashed for a lease not started in time.
 func (k *Keeper) StartFailureSlash(ctx context.Context) (sdkmath.LegacyDec, error) {
 	p, err := k.Params.Get(ctx)

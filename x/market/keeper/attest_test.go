@@ -1,0 +1,260 @@
+package keeper_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"cosmossdk.io/collections"
+	sdkmath "cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/market/types"
+)
+
+// startWon wins a lease for provider p (faultPrice per hour) and starts it.
+func (w *world) startWon(p int) uint64 {
+	w.t.Helper()
+	dseq := w.win(p)
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if _, err := w.market.StartLease(ctx, &types.MsgStartLease{Provider: w.provs[p].String(), Lease: w.leaseID(dseq, p)}); err != nil {
+			w.t.Fatal(err)
+		}
+	})
+	return dseq
+}
+
+func (w *world) attest(p int, leases uint32, down ...types.OrderID) (*types.MsgAttestResponse, time.Time, error) {
+	var res *types.MsgAttestResponse
+	var err error
+	var at time.Time
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		at = ctx.BlockTime()
+		res, err = w.market.Attest(ctx, &types.MsgAttest{Provider: w.provs[p].String(), Leases: leases, Down: down})
+	})
+	return res, at, err
+}
+
+func (w *world) payment(dseq uint64, p int) escrowtypes.Payment {
+	w.t.Helper()
+	k := w.c.App.EscrowKeeper
+	key := collections.Join4(w.tenant, dseq, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder(), w.provs[p])
+	pay, err := k.Payments.Get(w.c.Query(), key)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return pay
+}
+
+func (w *world) blocks(n int) {
+	for range n {
+		w.c.NextBlock(time.Second)
+	}
+}
+
+// grossFor is what faultPrice per hour earns over seconds, whole ugpn.
+func grossFor(seconds int64) int64 { return faultPrice * seconds / 3600 }
+
+// TestSilentProviderIsPaidOnlyToItsLastAttestation: a provider that
+// attests keeps its lease; one that goes silent past attest_grace has the
+// lease closed as provider_unresponsive, is paid exactly up to its last
+// attestation (the tenant gets the rest back to the ugpn) and is slashed
+// silence_slash of its bond to the community pool, once.
+func TestSilentProviderIsPaidOnlyToItsLastAttestation(t *testing.T) {
+	w := newWorld(t)
+	dseq := w.startWon(0)
+	params, err := w.c.App.MarketKeeper.Params.Get(w.c.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+	grace := int(params.AttestGrace)
+	runFrom := w.payment(dseq, 0).RunFrom
+	tenant0, prov0, pool0 := w.balance(w.tenant), w.balance(w.provs[0]), w.pool(w.c.Query())
+
+	// Attesting within the grace keeps the lease: twice, grace-2 blocks apart.
+	w.blocks(grace - 3)
+	if _, _, err := w.attest(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	w.blocks(grace - 3)
+	_, last, err := w.attest(0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.blocks(grace - 3)
+	if has, _ := w.c.App.MarketKeeper.Leases.Has(w.c.Query(), mustLeaseKey(t, w, dseq, 0)); !has {
+		t.Fatal("a lease attested within the grace was closed")
+	}
+	// Then silence: past the grace, the lease closes.
+	w.blocks(3)
+	if has, _ := w.c.App.MarketKeeper.Leases.Has(w.c.Query(), mustLeaseKey(t, w, dseq, 0)); has {
+		t.Fatal("the lease of a provider silent past attest_grace is still open")
+	}
+	gross := grossFor(int64(last.Sub(runFrom) / time.Second))
+	take := gross * 2 / 100
+	if got, want := w.balance(w.provs[0])-prov0, gross-take+1_000_000; got != want {
+		t.Errorf("provider got %d, want %d: %d gross up to its last attestation less 2%% take, and its bid deposit back", got, want, gross)
+	}
+	if got, want := w.balance(w.tenant)-tenant0, int64(faultDeposit)-gross; got != want {
+		t.Errorf("tenant got back %d, want %d (everything after the last attestation)", got, want)
+	}
+	// The pool also takes its share of block rewards every block: it grew
+	// by the slash at least.
+	if got, want := providerBond(t, w, 0), int64(600_000_000-600_000_000/100); got != want || w.pool(w.c.Query())-pool0 < 600_000_000/100 {
+		t.Errorf("bond %d (pool +%d), want %d: the 1%% silence slash to the community pool", got, w.pool(w.c.Query())-pool0, want)
+	}
+	if w.moduleBalance(escrowtypes.ModuleName) != 0 {
+		t.Errorf("escrow still holds %d", w.moduleBalance(escrowtypes.ModuleName))
+	}
+	p, err := w.c.App.ProviderKeeper.GetProvider(w.c.Query(), w.provs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Stats.LeasesUnresponsive != 1 || p.Stats.Silences != 1 {
+		t.Errorf("stats %+v: want one unresponsive lease and one silence", p.Stats)
+	}
+	if u := p.Stats.Uptime(); !u.LT(sdkmath.LegacyOneDec()) {
+		t.Errorf("uptime %s after a silence, want below 1", u)
+	}
+	if _, _, err := w.attest(0, 1); !errors.Is(err, types.ErrInvalidAttestation) {
+		t.Errorf("attesting with no active lease: %v", err)
+	}
+}
+
+// TestSilenceSlashesOncePerSilence: a silent provider with two leases is
+// slashed once, and both leases close.
+func TestSilenceSlashesOncePerSilence(t *testing.T) {
+	w := newWorld(t)
+	a := w.startWon(0)
+	b := w.startWon(0)
+	params, _ := w.c.App.MarketKeeper.Params.Get(w.c.Query())
+	pool0 := w.pool(w.c.Query())
+	bond0 := providerBond(t, w, 0)
+	w.blocks(int(params.AttestGrace) + 2)
+	for _, dseq := range []uint64{a, b} {
+		if has, _ := w.c.App.MarketKeeper.Leases.Has(w.c.Query(), mustLeaseKey(t, w, dseq, 0)); has {
+			t.Errorf("lease %d still open after the silence", dseq)
+		}
+	}
+	slashed := bond0 - providerBond(t, w, 0)
+	if slashed != bond0/100 || w.pool(w.c.Query())-pool0 < slashed {
+		t.Errorf("slashed %d (pool +%d), want one 1%% slash of %d", slashed, w.pool(w.c.Query())-pool0, bond0)
+	}
+}
+
+func providerBond(t *testing.T, w *world, p int) int64 {
+	t.Helper()
+	pr, err := w.c.App.ProviderKeeper.GetProvider(w.c.Query(), w.provs[p])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pr.Bond.Amount.Int64()
+}
+
+// TestDownLeaseStopsPaying: attested down, a lease accrues nothing until
+// it is attested running again; down max_down_attestations times in a row
+// it closes as workload_failed, paid for the time it ran.
+func TestDownLeaseStopsPaying(t *testing.T) {
+	w := newWorld(t)
+	dseq := w.startWon(0)
+	id := w.leaseID(dseq, 0).Order
+	w.blocks(9)
+	_, downAt, err := w.attest(0, 1, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := w.payment(dseq, 0)
+	if !before.Paused {
+		t.Fatal("payment not paused after a down attestation")
+	}
+	w.blocks(20)
+	_, upAt, err := w.attest(0, 1) // running again
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := w.payment(dseq, 0)
+	if resumed.Paused || !resumed.RunFrom.Equal(upAt) {
+		t.Fatalf("payment after a running attestation: paused %v, run from %s; want resumed from %s", resumed.Paused, resumed.RunFrom, upAt)
+	}
+	w.blocks(5)
+	prov0 := w.balance(w.provs[0])
+	var downAgain time.Time
+	for i := range 3 {
+		res, at, err := w.attest(0, 1, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			downAgain = at
+		}
+		want := uint32(0)
+		if i == 2 {
+			want = 1
+		}
+		if res.Closed != want {
+			t.Errorf("down attestation %d closed %d leases, want %d", i+1, res.Closed, want)
+		}
+	}
+	// Paid in one payout at the close: the two runs' accruals, each
+	// rounded down on its own.
+	gross := grossFor(int64(downAt.Sub(before.RunFrom)/time.Second)) + grossFor(int64(downAgain.Sub(upAt)/time.Second))
+	paid := w.balance(w.provs[0]) - prov0 - 1_000_000
+	if want := gross - gross*2/100; paid < want-1 || paid > want+1 {
+		t.Errorf("provider paid %d net, want %d (±1): only the time attested running", paid, want)
+	}
+	if has, _ := w.c.App.MarketKeeper.Leases.Has(w.c.Query(), mustLeaseKey(t, w, dseq, 0)); has {
+		t.Fatal("a lease attested down three times in a row is still open")
+	}
+}
+
+// TestAttestRefusesWhatIsNotItsOwn: an attestation must count the
+// provider's active leases exactly and name only its own active leases.
+func TestAttestRefusesWhatIsNotItsOwn(t *testing.T) {
+	w := newWorld(t)
+	mine := w.startWon(0)
+	theirs := w.startWon(1)
+	cases := []struct {
+		name   string
+		leases uint32
+		down   []types.OrderID
+	}{
+		{"too few leases", 0, nil},
+		{"too many leases", 2, nil},
+		{"another provider's lease", 1, []types.OrderID{w.leaseID(theirs, 1).Order}},
+		{"a lease that does not exist", 1, []types.OrderID{{Owner: w.tenant.String(), Dseq: mine + 1000, Gseq: 1, Oseq: 1}}},
+		{"named twice", 2, []types.OrderID{w.leaseID(mine, 0).Order, w.leaseID(mine, 0).Order}},
+	}
+	for _, c := range cases {
+		if _, _, err := w.attest(0, c.leases, c.down...); !errors.Is(err, types.ErrInvalidAttestation) {
+			t.Errorf("%s: %v, want ErrInvalidAttestation", c.name, err)
+		}
+	}
+	if p := w.payment(theirs, 1); p.Paused {
+		t.Error("another provider's attestation paused a lease")
+	}
+}
+
+// TestMinReliabilityKeepsWeakProvidersOut: a group asking for a minimum
+// reliability refuses bids from providers below it.
+func TestMinReliabilityKeepsWeakProvidersOut(t *testing.T) {
+	w := newWorld(t)
+	g := group("h100")
+	g.MinReliability = sdkmath.LegacyMustNewDecFromStr("0.5") // a new provider scores 0.25
+	var dseq uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) { dseq = w.deploy(ctx, faultDeposit, g) })
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if err := w.bid(ctx, dseq, 0, faultPrice); !errors.Is(err, types.ErrBelowReliability) {
+			t.Errorf("bid from a provider scoring 0.25 on a group asking 0.5: %v", err)
+		}
+	})
+	g.MinReliability = sdkmath.LegacyMustNewDecFromStr("1.5")
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		_, err := w.market.CreateDeployment(ctx, &types.MsgCreateDeployment{Owner: w.tenant.String(), Groups: []types.GroupSpec{g},
+			ManifestHash: make([]byte, 32), Deposit: sdk.NewInt64Coin(denom, faultDeposit), BidWindow: 2})
+		if !errors.Is(err, types.ErrInvalidGroups) {
+			t.Errorf("min_reliability 1.5: %v, want ErrInvalidGroups", err)
+		}
+	})
+}
