@@ -87,6 +87,10 @@ type Daemon struct {
 	signed   []audittypes.AuditedAttributes
 	signedAt time.Time
 	streams  map[string]int // open followed log streams, by "lease/…" and "owner/…"
+	// attesting is set while an attestation is in flight; attestedAt is
+	// the height of the block that triggered the last one that landed.
+	attesting  bool
+	attestedAt int64
 }
 
 // New builds a daemon from its config and inventory; Run starts it.

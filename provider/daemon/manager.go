@@ -74,8 +74,10 @@ type leaseView struct {
 	Manifest    string
 	UpdateError string
 	UpdateFor   string
-	// Services are the names of the group's services.
+	// Services are the names of the group's services; Replicas how many
+	// containers the group runs in all.
 	Services []string
+	Replicas int
 }
 
 // managerEnv is what every lease manager shares.
@@ -225,6 +227,7 @@ func (m *leaseManager) publish() {
 		m.snap.Manifest = m.group.Hash()
 		for _, s := range m.group.Services {
 			m.snap.Services = append(m.snap.Services, s.Name)
+			m.snap.Replicas += int(s.Count)
 		}
 	}
 	m.mu.Unlock()

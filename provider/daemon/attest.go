@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// Attestation: every attest_interval blocks the daemon tells the chain, in
+// one MsgAttest, how all its active leases are doing, from what the engine
+// runs now. A lease with no container running is attested down (its
+// payment pauses), one with fewer than its group's replicas degraded;
+// every other runs. A lease the daemon does not manage, or whose
+// containers it cannot see, is never attested running. A provider that
+// stops attesting for attest_grace blocks loses its leases and part of
+// its bond, so the attester starts at once after the first reconcile (a
+// restarted daemon attests the leases it adopted) and retries at the next
+// block when a transaction fails.
+
+// attestTimeout bounds one attestation, query to block.
+const attestTimeout = 30 * time.Second
+
+// attestDue starts an attestation when attest_interval blocks have passed
+// since the last one and none is in flight.
+func (d *Daemon) attestDue(ctx context.Context, height int64) {
+	p, err := d.marketParams(ctx, false)
+	if err != nil || p.AttestInterval == 0 {
+		return
+	}
+	d.mu.Lock()
+	due := !d.attesting && (d.attestedAt == 0 || height >= d.attestedAt+int64(p.AttestInterval))
+	if due {
+		d.attesting = true
+	}
+	d.mu.Unlock()
+	if !due {
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		err := d.attest(ctx)
+		d.mu.Lock()
+		d.attesting = false
+		if err == nil {
+			d.attestedAt = height
+		}
+		d.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("attestation failed; trying again at the next block", "err", err)
+			d.metrics.attestations.WithLabelValues("failed").Inc()
+		}
+	}()
+}
+
+// attestation builds the MsgAttest for the provider's active leases, from
+// running container counts by lease key. It returns nil when no lease is
+// active.
+func (d *Daemon) attestation(leases []markettypes.Lease, running map[string]int) *markettypes.MsgAttest {
+	msg := &markettypes.MsgAttest{Provider: d.provider}
+	for _, l := range leases {
+		if l.State != markettypes.LEASE_STATE_ACTIVE {
+			continue
+		}
+		msg.Leases++
+		key := orderKey(l.Id.Order)
+		n := running[key]
+		m, managed := d.managed(key)
+		switch {
+		case !managed || n == 0:
+			msg.Down = append(msg.Down, l.Id.Order)
+		case n < m.view().Replicas:
+			msg.Degraded = append(msg.Degraded, l.Id.Order)
+		}
+	}
+	if msg.Leases == 0 {
+		return nil
+	}
+	return msg
+}
+
+// attest sends one attestation and waits for its block.
+func (d *Daemon) attest(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, attestTimeout)
+	defer cancel()
+	leases, err := d.allLeases(ctx)
+	if err != nil {
+		return err
+	}
+	running, err := d.rt.RunningContainers(ctx)
+	if err != nil {
+		return err
+	}
+	msg := d.attestation(leases, running)
+	if msg == nil {
+		return nil
+	}
+	if len(msg.Down)+len(msg.Degraded) > markettypes.MaxAttestedExceptions {
+		return errors.New("more leases down or degraded than one attestation may name")
+	}
+	res, err := d.tx.SendAndWait(ctx, attestTimeout, msg)
+	if err == nil && res != nil && res.Code != 0 {
+		err = errors.New(res.RawLog)
+	}
+	if err != nil {
+		return err
+	}
+	d.metrics.attestations.WithLabelValues("sent").Inc()
+	if len(msg.Down)+len(msg.Degraded) > 0 {
+		d.log.Info("attested leases", "leases", msg.Leases, "down", len(msg.Down), "degraded", len(msg.Degraded))
+	} else {
+		d.log.Debug("attested leases", "leases", msg.Leases)
+	}
+	return nil
+}

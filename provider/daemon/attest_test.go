@@ -1,0 +1,68 @@
+package daemon
+
+import (
+	"context"
+	"testing"
+
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// TestAttestationSaysWhatTheEngineRuns: a managed lease with all its
+// replicas running is attested running (not named), with some degraded,
+// with none down; a lease the daemon does not manage is down however many
+// containers it has; pending leases are not attested; no active lease, no
+// attestation.
+func TestAttestationSaysWhatTheEngineRuns(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, false, 0)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	up, half, gone := testLease(1, markettypes.LEASE_STATE_ACTIVE), testLease(2, markettypes.LEASE_STATE_ACTIVE), testLease(3, markettypes.LEASE_STATE_ACTIVE)
+	pending := testLease(4, markettypes.LEASE_STATE_PENDING)
+	w.chain.leases = []markettypes.Lease{up, half, gone}
+	for _, l := range w.chain.leases {
+		w.chain.orders[orderKey(l.Id.Order)] = markettypes.Order{Id: l.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+		w.rt.running[l.Id.Order.Name()] = l.Id
+	}
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range w.chain.leases {
+		m, ok := w.d.managed(orderKey(l.Id.Order))
+		if !ok {
+			t.Fatalf("%s not managed", l.Id.Name())
+		}
+		w.phase(m, PhaseRunning)
+	}
+	m, _ := w.d.managed(orderKey(half.Id.Order))
+	m.mu.Lock()
+	m.snap.Replicas = 2 // as if its group ran two replicas
+	m.mu.Unlock()
+	stranger := testLease(5, markettypes.LEASE_STATE_ACTIVE) // active on chain, unknown here
+	leases := []markettypes.Lease{up, half, gone, pending, stranger}
+	running := map[string]int{orderKey(up.Id.Order): 1, orderKey(half.Id.Order): 1, orderKey(stranger.Id.Order): 3}
+
+	msg := w.d.attestation(leases, running)
+	if msg == nil || msg.Leases != 4 || msg.Provider != testProvider {
+		t.Fatalf("attestation %+v: want the provider's 4 active leases", msg)
+	}
+	names := func(ids []markettypes.OrderID) map[string]bool {
+		out := map[string]bool{}
+		for _, id := range ids {
+			out[id.Name()] = true
+		}
+		return out
+	}
+	down, degraded := names(msg.Down), names(msg.Degraded)
+	if len(down) != 2 || !down[gone.Id.Order.Name()] || !down[stranger.Id.Order.Name()] {
+		t.Errorf("down %v: want the lease with no container and the one not managed here", down)
+	}
+	if len(degraded) != 1 || !degraded[half.Id.Order.Name()] {
+		t.Errorf("degraded %v: want the lease running 1 of 2 replicas", degraded)
+	}
+	if err := msg.ValidateBasic(); err != nil {
+		t.Errorf("the daemon's attestation fails the chain's checks: %v", err)
+	}
+	if got := w.d.attestation([]markettypes.Lease{pending}, running); got != nil {
+		t.Errorf("attestation with no active lease: %+v, want none", got)
+	}
+}
