@@ -131,6 +131,7 @@ bench: setup build
 	$(GO) build -o $(BUILD_DIR)/gpunet-bench ./cmd/gpunet-bench
 	$(GO) test -run '^$$' -bench 'TxExecution' -benchtime 300x -count 5 ./app/ | tee $(BUILD_DIR)/gobench.txt
 	$(GO) test -run '^$$' -bench 'StatePerLease' -benchtime 1x -count 1 ./app/ | tee -a $(BUILD_DIR)/gobench.txt
+	$(GO) test -run '^$$' -bench 'AttestGas' -benchtime 3x -count 1 ./app/ | tee -a $(BUILD_DIR)/gobench.txt
 	$(GO) test -run '^$$' -bench 'EndBlock' -benchtime 200x -count 5 -timeout 60m ./app/ | tee -a $(BUILD_DIR)/gobench.txt
 	$(BUILD_DIR)/gpunet-bench -gobench $(BUILD_DIR)/gobench.txt $(if $(BENCH_JSON),-json $(BENCH_JSON))
 	$(BUILD_DIR)/gpunet-bench -only latency -block-time 500ms $(if $(BENCH_JSON),-json $(basename $(BENCH_JSON))-500ms.json)
@@ -141,6 +142,7 @@ bench-quick:
 	$(GO) build -o $(BUILD_DIR)/gpunet-bench ./cmd/gpunet-bench
 	$(GO) test -run '^$$' -bench 'TxExecution' -benchtime 300x -count 5 ./app/ | tee $(BUILD_DIR)/gobench-quick.txt
 	$(GO) test -run '^$$' -bench 'StatePerLease' -benchtime 1x -count 1 ./app/ | tee -a $(BUILD_DIR)/gobench-quick.txt
+	$(GO) test -run '^$$' -bench 'AttestGas' -benchtime 3x -count 1 ./app/ | tee -a $(BUILD_DIR)/gobench-quick.txt
 	$(BUILD_DIR)/gpunet-bench -no-network -gobench $(BUILD_DIR)/gobench-quick.txt $(if $(BENCH_JSON),-json $(BENCH_JSON))
 
 clean:

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"math/rand"
 	"testing"
 	"time"
@@ -206,5 +207,69 @@ func benchGroup() markettypes.GroupSpec {
 			Gpu: markettypes.GPUSpec{Units: 1, Models: []string{"h100"}, MinMemoryMib: 40_000},
 		}},
 		MaxPrice: sdk.NewDecCoin("ugpn", sdkmath.NewInt(5_000_000_000)),
+	}
+}
+
+// BenchmarkAttestGas measures the gas of one provider's attestation
+// (MsgAttest, a full signed transaction through FinalizeBlock) with 1, 300
+// and 1,000 active leases, all running, and with 1,000 of which 10 are
+// down (their payments pause the first time). Flat in the leases that run:
+// gas/tx is what the transaction used.
+func BenchmarkAttestGas(b *testing.B) {
+	for _, c := range []struct {
+		leases, down int
+	}{{1, 0}, {300, 0}, {1_000, 0}, {1_000, 10}} {
+		b.Run(fmt.Sprintf("leases=%d/down=%d", c.leases, c.down), func(b *testing.B) {
+			chain := apptest.New(b, 3)
+			m := newBenchMarket(b, chain)
+			chain.Do(time.Second, func(ctx sdk.Context) {
+				p := markettypes.DefaultParams()
+				p.AttestGrace = 1_000_000
+				p.MaxDownAttestations = 1_000_000 // the down leases stay down, paused, every run alike
+				p.MaxSweepsPerBlock = 2_000
+				if _, err := m.market.UpdateParams(ctx, &markettypes.MsgUpdateParams{Authority: chain.App.MarketKeeper.Authority(), Params: p}); err != nil {
+					b.Fatal(err)
+				}
+			})
+			var dseqs []uint64
+			chain.Do(time.Second, func(ctx sdk.Context) {
+				for range c.leases {
+					dseqs = append(dseqs, m.open(ctx, sdk.NewInt64Coin("ugpn", 5_000_000), 1_000))
+				}
+			})
+			chain.NextBlock(time.Second) // the auctions close
+			chain.Do(time.Second, func(ctx sdk.Context) { m.start(ctx, dseqs) })
+			msg := &markettypes.MsgAttest{Provider: m.prov.String(), Leases: uint32(c.leases)}
+			for _, d := range dseqs[:c.down] {
+				msg.Down = append(msg.Down, markettypes.OrderID{Owner: m.tenant.String(), Dseq: d, Gseq: 1, Oseq: 1})
+			}
+			r := rand.New(rand.NewSource(1))
+			var gas, n int64
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				acc := chain.App.AccountKeeper.GetAccount(chain.Query(), m.prov)
+				tx, err := simtestutil.GenSignedMockTx(r, chain.App.TxConfig(), []sdk.Msg{msg},
+					sdk.NewCoins(sdk.NewInt64Coin("ugpn", 10_000)), 2_000_000, apptest.ChainID,
+					[]uint64{acc.GetAccountNumber()}, []uint64{acc.GetSequence()}, []cryptotypes.PrivKey{chain.Keys[1]}...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				bz, err := chain.App.TxConfig().TxEncoder()(tx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				res := chain.DeliverTxs(time.Second, [][]byte{bz})
+				b.StopTimer()
+				if res[0].Code != 0 {
+					b.Fatalf("attest: code %d: %s", res[0].Code, res[0].Log)
+				}
+				gas += res[0].GasUsed
+				n++
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(gas)/float64(n), "gas/tx")
+		})
 	}
 }

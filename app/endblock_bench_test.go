@@ -59,6 +59,7 @@ func newEndBlockWorld(b *testing.B, live int) *endBlockWorld {
 	c.Do(time.Second, func(ctx sdk.Context) {
 		p := markettypes.DefaultParams()
 		p.StartTimeout = 1_000_000
+		p.AttestGrace = 1_000_000 // the bench's provider never attests: its leases must not close for silence
 		p.MaxSweepsPerBlock = 2_000
 		if _, err := w.market.UpdateParams(ctx, &markettypes.MsgUpdateParams{Authority: c.App.MarketKeeper.Authority(), Params: p}); err != nil {
 			b.Fatal(err)

@@ -83,6 +83,15 @@ func inProcessFigures(b map[string]map[string]float64) []Figure {
 			figs = append(figs, Figure{Name: f.label + ", 100k ÷ 1k", Value: big / small, Unit: "×", Target: "≤ 1.1"})
 		}
 	}
+	if one := get("BenchmarkAttestGas/leases=1/down=0", "gas/tx"); one > 0 {
+		figs = append(figs,
+			Figure{Name: "gas: attestation (MsgAttest), 1 active lease", Value: one, Unit: "gas"},
+			Figure{Name: "gas: attestation, 300 active leases, one tx", Value: get("BenchmarkAttestGas/leases=300/down=0", "gas/tx"), Unit: "gas"},
+			Figure{Name: "gas: attestation, 1,000 active leases, one tx", Value: get("BenchmarkAttestGas/leases=1000/down=0", "gas/tx"), Unit: "gas"},
+			Figure{Name: "gas: attestation, 1,000 leases ÷ 1 lease", Value: get("BenchmarkAttestGas/leases=1000/down=0", "gas/tx") / one, Unit: "×", Target: "flat (≤ 1.05)"},
+			Figure{Name: "gas: attestation, 1,000 leases of which 10 down", Value: get("BenchmarkAttestGas/leases=1000/down=10", "gas/tx"), Unit: "gas"},
+		)
+	}
 	if v := get("BenchmarkStatePerLease", "bytes/lease"); v > 0 {
 		figs = append(figs,
 			Figure{Name: "state per live lease (deployment, order, lease, escrow account+payment, indexes)", Value: v, Unit: "bytes", Target: "≤ 2048"},
