@@ -290,3 +290,19 @@ func TestDevShmIsForRAM(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMinReliabilityReachesTheGroup: a placement's minReliability becomes
+// its group's min_reliability on chain.
+func TestMinReliabilityReachesTheGroup(t *testing.T) {
+	f := strings.Replace(cpuOnly, "    anywhere:\n", "    anywhere:\n      minReliability: 0.9\n", 1)
+	d, err := Parse([]byte(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Groups[0].MinReliability; got.IsNil() || got.String() != "0.900000000000000000" {
+		t.Fatalf("min_reliability %v, want 0.9", got)
+	}
+	if d, err := Parse([]byte(cpuOnly)); err != nil || !d.Groups[0].MinReliability.IsNil() {
+		t.Fatalf("without minReliability: %v, %v; want none", d.Groups[0].MinReliability, err)
+	}
+}

@@ -189,6 +189,9 @@ type PlacementProfile struct {
 	Attributes map[string]string `yaml:"attributes"`
 	SignedBy   *SignedBy         `yaml:"signedBy"`
 	Pricing    map[string]Price  `yaml:"pricing"`
+	// MinReliability (a gpunet extension) is the lowest provider
+	// reliability score, 0 to 1, the placement accepts.
+	MinReliability yaml.Node `yaml:"minReliability"`
 }
 
 // SignedBy names auditors (x/audit) who must have signed a provider's

@@ -172,6 +172,8 @@ func TestParseRefusals(t *testing.T) {
 		{"oversized memory", "size: 512Mi", "size: 100Ti", "more than 16Ti"},
 		{"zero count", "count: 2", "count: 0", "count must be 1-256"},
 		{"leased ip", "- global: true", "- ip: myip", `leased IP "myip" is not offered`},
+		{"minReliability above 1", "    anywhere:\n      pricing", "    anywhere:\n      minReliability: 1.5\n      pricing", `minReliability: "1.5" is not a reliability score`},
+		{"minReliability not a number", "    anywhere:\n      pricing", "    anywhere:\n      minReliability: [0.9]\n      pricing", `is not a reliability score`},
 		{"signedBy", "    anywhere:\n      pricing", "    anywhere:\n      signedBy: {anyOf: [x]}\n      pricing", `signedBy.anyOf[0]: "x" is not an account address`},
 		{"persistent storage", "storage: {size: 1Gi}", "storage: [{size: 1Gi}, {name: data, size: 1Gi, attributes: {persistent: true, class: beta2}}]", `persistent volume "data" is not mounted`},
 		{"unknown top-level key", `version: "2.0"`, "version: \"2.0\"\ncolour: red", "field colour not found"},

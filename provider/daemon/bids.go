@@ -96,6 +96,11 @@ func (d *Daemon) considerOrder(ctx context.Context, o markettypes.Order) error {
 		return fmt.Errorf("auditor signatures: %w", err)
 	} else if reason != "" {
 		dec.Reason = reason
+	} else if reason, err := d.reliabilityShortfall(ctx, o.Spec); err != nil {
+		unclaim()
+		return fmt.Errorf("reliability: %w", err)
+	} else if reason != "" {
+		dec.Reason = reason
 	} else {
 		dec = d.engine.EvaluateAndReserve(key, o.Spec)
 	}
@@ -202,6 +207,32 @@ func (d *Daemon) auditShortfall(ctx context.Context, spec markettypes.GroupSpec)
 		return "", nil
 	}
 	return fmt.Sprintf("the group needs the attributes signed by auditors (all of %v, any of %v) and this provider's are not", sb.AllOf, sb.AnyOf), nil
+}
+
+// reliabilityShortfall says why this provider may not bid on a group
+// asking for a higher reliability score than it has: the chain would
+// refuse the bid. "" when the group asks none or the score is enough.
+func (d *Daemon) reliabilityShortfall(ctx context.Context, spec markettypes.GroupSpec) (string, error) {
+	least := spec.MinReliability
+	if least.IsNil() || !least.IsPositive() {
+		return "", nil
+	}
+	d.mu.Lock()
+	score, fresh := d.reliability, !d.reliabilityAt.IsZero() && time.Since(d.reliabilityAt) < signedTTL
+	d.mu.Unlock()
+	if !fresh {
+		var err error
+		if score, err = d.chain.Reliability(ctx, d.provider); err != nil {
+			return "", err
+		}
+		d.mu.Lock()
+		d.reliability, d.reliabilityAt = score, time.Now()
+		d.mu.Unlock()
+	}
+	if score.LT(least) {
+		return fmt.Sprintf("the group asks a reliability of at least %s and this provider scores %s", least, score), nil
+	}
+	return "", nil
 }
 
 // signedTTL is how long what auditors signed for this provider is reused:

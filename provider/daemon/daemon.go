@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	sdkmath "cosmossdk.io/math"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
 	"github.com/gpunet/gpunet/provider/bidengine"
@@ -86,7 +87,10 @@ type Daemon struct {
 	// signed is what auditors signed for this provider, read at signedAt.
 	signed   []audittypes.AuditedAttributes
 	signedAt time.Time
-	streams  map[string]int // open followed log streams, by "lease/…" and "owner/…"
+	// reliability is this provider's score, read at reliabilityAt.
+	reliability   sdkmath.LegacyDec
+	reliabilityAt time.Time
+	streams       map[string]int // open followed log streams, by "lease/…" and "owner/…"
 	// attesting is set while an attestation is in flight; attestedAt is
 	// the height of the block that triggered the last one that landed.
 	attesting  bool

@@ -328,3 +328,35 @@ func TestOrdersNamingAuditorsAreBidOnOnlyWhenSigned(t *testing.T) {
 	}
 	eventually(t, "bid sent once signed", func() bool { return len(sentOf[*markettypes.MsgCreateBid](w.tx)) == 1 })
 }
+
+// TestOrdersAskingMoreReliabilityAreSkipped: the daemon does not bid on a
+// group asking for a reliability score above its own (the chain would
+// refuse the bid and keep the fee), and bids once its score is enough.
+func TestOrdersAskingMoreReliabilityAreSkipped(t *testing.T) {
+	w := newWorld(t)
+	spec, _, _ := testDeployment(t, false, 0)
+	spec.MinReliability = sdkmath.LegacyMustNewDecFromStr("0.9")
+	w.chain.mu.Lock()
+	w.chain.reliability = sdkmath.LegacyMustNewDecFromStr("0.25")
+	w.chain.mu.Unlock()
+	o := openOrder(1, spec)
+	if err := w.d.considerOrder(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sentOf[*markettypes.MsgCreateBid](w.tx)); n != 0 {
+		t.Fatalf("%d bids on a group asking 0.9 from a provider scoring 0.25", n)
+	}
+	if !strings.Contains(w.logs(), "asks a reliability of at least 0.9") {
+		t.Fatalf("skip not logged:\n%s", w.logs())
+	}
+	w.chain.mu.Lock()
+	w.chain.reliability = sdkmath.LegacyMustNewDecFromStr("0.95")
+	w.chain.mu.Unlock()
+	w.d.mu.Lock()
+	w.d.reliabilityAt = time.Time{} // the cache has expired
+	w.d.mu.Unlock()
+	if err := w.d.considerOrder(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bid sent once reliable enough", func() bool { return len(sentOf[*markettypes.MsgCreateBid](w.tx)) == 1 })
+}

@@ -44,6 +44,16 @@ type fakeChain struct {
 	open                    []markettypes.Order
 	pubKeys                 map[string][]byte
 	signed                  []audittypes.AuditedAttributes
+	reliability             sdkmath.LegacyDec // nil: 1
+}
+
+func (c *fakeChain) Reliability(context.Context, string) (sdkmath.LegacyDec, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reliability.IsNil() {
+		return sdkmath.LegacyOneDec(), nil
+	}
+	return c.reliability, nil
 }
 
 func (c *fakeChain) SignedAttributes(_ context.Context, owner string) ([]audittypes.AuditedAttributes, error) {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	sdkmath "cosmossdk.io/math"
+
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/cosmos/cosmos-sdk/types/query"
@@ -14,6 +16,7 @@ import (
 	"github.com/gpunet/gpunet/provider/runtime"
 	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // The daemon reaches the outside world through three narrow interfaces, so
@@ -28,6 +31,8 @@ type Chain interface {
 	AccountPubKey(ctx context.Context, addr string) ([]byte, error)
 	// SignedAttributes are what auditors signed for a provider (x/audit).
 	SignedAttributes(ctx context.Context, owner string) ([]audittypes.AuditedAttributes, error)
+	// Reliability is a provider's reliability score (x/provider).
+	Reliability(ctx context.Context, owner string) (sdkmath.LegacyDec, error)
 }
 
 // Sender sends this provider's transactions.
@@ -88,6 +93,14 @@ func (c chainClient) SignedAttributes(ctx context.Context, owner string) ([]audi
 		}
 		next = res.Pagination.NextKey
 	}
+}
+
+func (c chainClient) Reliability(ctx context.Context, owner string) (sdkmath.LegacyDec, error) {
+	res, err := providertypes.NewQueryClient(c.c.Conn).Provider(ctx, &providertypes.QueryProviderRequest{Owner: owner})
+	if err != nil {
+		return sdkmath.LegacyDec{}, err
+	}
+	return res.Provider.Reliability, nil
 }
 
 var (

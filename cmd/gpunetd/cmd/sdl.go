@@ -45,6 +45,9 @@ that goes on chain. Errors name the YAML line and field.`,
 				if sb := g.SignedBy; len(sb.AllOf)+len(sb.AnyOf) > 0 {
 					fmt.Fprintf(out, "  signed by all of %v, any of %v\n", sb.AllOf, sb.AnyOf)
 				}
+				if r := g.MinReliability; !r.IsNil() && r.IsPositive() {
+					fmt.Fprintf(out, "  providers with a reliability score of at least %s\n", r)
+				}
 				for j, r := range g.Resources {
 					svc := d.Manifest.Groups[i].Services[j]
 					fmt.Fprintf(out, "  %s ×%d  image %s  cpu %dm  memory %d MiB  storage %d MiB", svc.Name, r.Count, svc.Image, r.CpuMillis, r.MemoryBytes>>20, r.StorageBytes>>20)
