@@ -53,6 +53,7 @@ func TestProviderCrashRecovery(t *testing.T) {
 		cDone <- result{res, out, err}
 	}()
 	waitBlocks(t, nw, 3) // B's close and C's order are committed while the daemon is down
+	hRestart := mustHeight(t, nw)
 	prov.start()
 
 	var c result
@@ -75,6 +76,10 @@ func TestProviderCrashRecovery(t *testing.T) {
 	}
 	prov.waitLog(5*time.Second, "containers adopted", fmt.Sprintf("/%d/1/1", a.DSeq))
 	prov.waitLog(5*time.Second, "removing containers of a lease closed while away", fmt.Sprintf("/%d/1/1", b.DSeq))
+	// The restarted daemon attests the lease it adopted, running.
+	if v := awaitAttestationAfter(t, nw, prov.addr, hRestart, 30*time.Second); v.Attestation.ActiveLeases < 1 || len(v.Down) != 0 {
+		t.Errorf("first attestation after the restart: %+v; want A (adopted) attested running", v)
+	}
 
 	// C's start is on chain before the node goes away, so this phase is
 	// about the outage alone (a start in flight across a node restart is

@@ -252,3 +252,40 @@ func TestUptimeKilledContainerIsAttestedDownAndStopsPaying(t *testing.T) {
 	lg.expect("escrow module", escrow, 0)
 	lg.expect("market module", market, 0)
 }
+
+// attestationView is `query market attestation` as JSON.
+type attestationView struct {
+	Found       bool `json:"found"`
+	Attestation struct {
+		Height       flexInt `json:"height"`
+		ActiveLeases flexInt `json:"active_leases"`
+		Attestations flexInt `json:"attestations"`
+	} `json:"attestation"`
+	Down []struct {
+		Lease chainLease `json:"lease"`
+	} `json:"down"`
+}
+
+func attestationOf(t *testing.T, nw *localnet.Network, provider string) attestationView {
+	t.Helper()
+	var v attestationView
+	cli(t, nw, nw.Nodes[0], &v, "query", "market", "attestation", provider, "--output", "json")
+	return v
+}
+
+// awaitAttestationAfter waits for an attestation by provider at a height
+// above h, and returns it.
+func awaitAttestationAfter(t *testing.T, nw *localnet.Network, provider string, h int64, timeout time.Duration) attestationView {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		v := attestationOf(t, nw, provider)
+		if v.Found && int64(v.Attestation.Height) > h {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no attestation by %s above height %d within %s (last: %+v)", provider, h, timeout, v)
+		}
+		time.Sleep(time.Second)
+	}
+}

@@ -256,20 +256,23 @@ func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress) error {
 	if err := k.Attestations.Set(ctx, provider, rec); err != nil {
 		return err
 	}
-	// Close its active leases, a bounded number per block.
+	// Close its active leases, a bounded number per block: the walk stops
+	// at the first active lease past the bound.
 	var due []collections.KeyValue[BidKey, types.Lease]
 	it, err := k.Leases.Indexes.Provider.MatchExact(ctx, provider)
 	if err != nil {
 		return err
 	}
-	keys, err := it.PrimaryKeys()
-	if err != nil {
-		return err
-	}
 	more := false
-	for _, key := range keys {
+	for ; it.Valid(); it.Next() {
+		key, err := it.PrimaryKey()
+		if err != nil {
+			it.Close()
+			return err
+		}
 		lease, err := k.Leases.Get(ctx, key)
 		if err != nil {
+			it.Close()
 			return err
 		}
 		if lease.State != types.LEASE_STATE_ACTIVE {
@@ -280,6 +283,9 @@ func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress) error {
 			break
 		}
 		due = append(due, collections.KeyValue[BidKey, types.Lease]{Key: key, Value: lease})
+	}
+	if err := it.Close(); err != nil {
+		return err
 	}
 	for _, kv := range due {
 		// Another close in this loop may have closed the deployment, and

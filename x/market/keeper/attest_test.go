@@ -124,15 +124,36 @@ func TestSilentProviderIsPaidOnlyToItsLastAttestation(t *testing.T) {
 }
 
 // TestSilenceSlashesOncePerSilence: a silent provider with two leases is
-// slashed once, and both leases close.
+// slashed once, and both leases close, one per block when the sweep bound
+// is one.
 func TestSilenceSlashesOncePerSilence(t *testing.T) {
 	w := newWorld(t)
 	a := w.startWon(0)
 	b := w.startWon(0)
 	params, _ := w.c.App.MarketKeeper.Params.Get(w.c.Query())
+	params.MaxSweepsPerBlock = 1
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: params}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	pool0 := w.pool(w.c.Query())
 	bond0 := providerBond(t, w, 0)
-	w.blocks(int(params.AttestGrace) + 2)
+	rec, err := w.c.App.MarketKeeper.Attestations.Get(w.c.Query(), w.provs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.blocks(int(rec.Deadline - w.c.Height)) // through the block at the deadline
+	open := 0
+	for _, dseq := range []uint64{a, b} {
+		if has, _ := w.c.App.MarketKeeper.Leases.Has(w.c.Query(), mustLeaseKey(t, w, dseq, 0)); has {
+			open++
+		}
+	}
+	if open != 1 {
+		t.Fatalf("%d leases open in the first block of the silence, want 1 (one closed per block)", open)
+	}
+	w.blocks(1)
 	for _, dseq := range []uint64{a, b} {
 		if has, _ := w.c.App.MarketKeeper.Leases.Has(w.c.Query(), mustLeaseKey(t, w, dseq, 0)); has {
 			t.Errorf("lease %d still open after the silence", dseq)
@@ -257,4 +278,53 @@ func TestMinReliabilityKeepsWeakProvidersOut(t *testing.T) {
 			t.Errorf("min_reliability 1.5: %v, want ErrInvalidGroups", err)
 		}
 	})
+}
+
+// TestMigrationStartsAttestations: state from before attestations (no
+// params for them, no records) gets the default params and a record for
+// every provider with active leases, due to attest within attest_grace.
+func TestMigrationStartsAttestations(t *testing.T) {
+	w := newWorld(t)
+	w.startWon(0)
+	w.startWon(0)
+	k := w.c.App.MarketKeeper
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		// Back to a version-2 state.
+		rec, err := k.Attestations.Get(ctx, w.provs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.SilenceQueue.Remove(ctx, collections.Join(rec.Deadline, w.provs[0])); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Attestations.Remove(ctx, w.provs[0]); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := k.Params.Get(ctx)
+		p.AttestInterval, p.AttestGrace, p.SilenceSlash, p.MaxDownAttestations, p.UptimeWindow = 0, 0, sdkmath.LegacyDec{}, 0, 0
+		if err := k.Params.Set(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+
+		if err := k.MigrateToAttestations(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p, _ = k.Params.Get(ctx)
+		if d := types.DefaultParams(); p.AttestInterval != d.AttestInterval || p.AttestGrace != d.AttestGrace || !p.SilenceSlash.Equal(d.SilenceSlash) {
+			t.Errorf("params after the migration %+v", p)
+		}
+		rec, err = k.Attestations.Get(ctx, w.provs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.ActiveLeases != 2 || rec.Height != ctx.BlockHeight() || rec.Deadline != ctx.BlockHeight()+int64(p.AttestGrace) {
+			t.Errorf("record after the migration %+v: want 2 active leases, due %d blocks from now", rec, p.AttestGrace)
+		}
+		if has, _ := k.SilenceQueue.Has(ctx, collections.Join(rec.Deadline, w.provs[0])); !has {
+			t.Error("the provider is not queued for silence")
+		}
+	})
+	if err := w.c.App.CheckInvariants(w.c.Query()); err != nil {
+		t.Fatal(err)
+	}
 }
