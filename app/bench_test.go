@@ -224,12 +224,14 @@ func BenchmarkAttestGas(b *testing.B) {
 			m := newBenchMarket(b, chain)
 			chain.Do(time.Second, func(ctx sdk.Context) {
 				p := markettypes.DefaultParams()
-				p.AttestGrace = 1_000_000
-				p.MaxDownAttestations = 1_000_000 // the down leases stay down, paused, every run alike
 				p.MaxSweepsPerBlock = 2_000
 				if _, err := m.market.UpdateParams(ctx, &markettypes.MsgUpdateParams{Authority: chain.App.MarketKeeper.Authority(), Params: p}); err != nil {
 					b.Fatal(err)
 				}
+				setLiveness(b, ctx, chain, func(p *providertypes.Params) {
+					p.AttestGrace = 1_000_000
+					p.MaxDownAttestations = 1_000_000 // the down leases stay down, paused, every run alike
+				})
 			})
 			var dseqs []uint64
 			chain.Do(time.Second, func(ctx sdk.Context) {
@@ -271,5 +273,17 @@ func BenchmarkAttestGas(b *testing.B) {
 			}
 			b.ReportMetric(float64(gas)/float64(n), "gas/tx")
 		})
+	}
+}
+
+// setLiveness sets x/provider's liveness params through its message server.
+func setLiveness(t testing.TB, ctx sdk.Context, c *apptest.Chain, edit func(*providertypes.Params)) {
+	p, err := c.App.ProviderKeeper.Params.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&p)
+	if _, err := providerkeeper.NewMsgServerImpl(c.App.ProviderKeeper).UpdateParams(ctx, &providertypes.MsgUpdateParams{Authority: c.App.ProviderKeeper.Authority(), Params: p}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	escrowkeeper "github.com/gpunet/gpunet/x/escrow/keeper"
 	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // endBlockWorld is a chain with a number of running leases (each with its
@@ -59,11 +60,12 @@ func newEndBlockWorld(b *testing.B, live int) *endBlockWorld {
 	c.Do(time.Second, func(ctx sdk.Context) {
 		p := markettypes.DefaultParams()
 		p.StartTimeout = 1_000_000
-		p.AttestGrace = 1_000_000 // the bench's provider never attests: its leases must not close for silence
 		p.MaxSweepsPerBlock = 2_000
 		if _, err := w.market.UpdateParams(ctx, &markettypes.MsgUpdateParams{Authority: c.App.MarketKeeper.Authority(), Params: p}); err != nil {
 			b.Fatal(err)
 		}
+		// The bench's provider never attests: its leases must not close for silence.
+		setLiveness(b, ctx, c, func(p *providertypes.Params) { p.AttestGrace = 1_000_000 })
 	})
 	// Pipelined: a batch is created in one block, its auctions close in
 	// the next, and it is started in the one after. 5 GPN of deposit

@@ -186,12 +186,12 @@ func newSim(t *testing.T, seed int64) *sim {
 			t.Fatal(err)
 		}
 		p.StartTimeout, p.ManifestTimeout, p.DisputeWindow = 20, 5, 30
-		// Providers attest at random: some leases are attested down and
-		// closed for it, some providers fall silent past the grace.
-		p.AttestInterval, p.AttestGrace, p.MaxDownAttestations = 3, 12, 2
 		if _, err := marketkeeper.NewMsgServerImpl(s.c.App.MarketKeeper).UpdateParams(ctx, &markettypes.MsgUpdateParams{Authority: s.c.App.MarketKeeper.Authority(), Params: p}); err != nil {
 			t.Fatal(err)
 		}
+		// Providers attest at random: some leases are attested down and
+		// closed for it, some providers fall silent past the grace.
+		setLiveness(t, ctx, s.c, func(p *providertypes.Params) { p.AttestInterval, p.AttestGrace, p.MaxDownAttestations = 3, 20, 2 })
 	})
 	return s
 }

@@ -464,7 +464,7 @@ func (f *File) buildGroup(placement string, services []string) (markettypes.Grou
 		if n.Kind != yaml.ScalarNode || err != nil || r.IsNegative() || r.GT(sdkmath.LegacyOneDec()) {
 			return group, ManifestGroup{}, f.fail(fmt.Sprintf("%q is not a reliability score: give a number from 0 to 1, e.g. 0.9", n.Value), "profiles", "placement", placement, "minReliability")
 		}
-		group.MinReliability = r
+		group.MinReliability = &r
 	}
 	for _, k := range sortedKeys(pp.Attributes) {
 		group.Requirements = append(group.Requirements, providertypes.Attribute{Key: k, Value: pp.Attributes[k]})

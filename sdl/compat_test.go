@@ -299,10 +299,10 @@ func TestMinReliabilityReachesTheGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Groups[0].MinReliability; got.IsNil() || got.String() != "0.900000000000000000" {
+	if got := d.Groups[0].MinReliability; got == nil || got.String() != "0.900000000000000000" {
 		t.Fatalf("min_reliability %v, want 0.9", got)
 	}
-	if d, err := Parse([]byte(cpuOnly)); err != nil || !d.Groups[0].MinReliability.IsNil() {
+	if d, err := Parse([]byte(cpuOnly)); err != nil || d.Groups[0].MinReliability != nil {
 		t.Fatalf("without minReliability: %v, %v; want none", d.Groups[0].MinReliability, err)
 	}
 }

@@ -45,6 +45,7 @@ type Watcher struct {
 	OnHeight func(processed, latest int64)
 
 	last atomic.Int64 // read by the API while the watcher writes it
+	head atomic.Int64 // the node's latest height, as last seen
 }
 
 type watcherState struct {
@@ -58,6 +59,11 @@ func NewWatcher(c *Client, stateFile string, handle HandleFunc, logger *slog.Log
 
 // LastHeight is the last processed height.
 func (w *Watcher) LastHeight() int64 { return w.last.Load() }
+
+// Head is the node's latest height as the watcher last saw it (0: not
+// yet), however far processing has got: it moves on while a block the
+// daemon cannot handle yet is retried.
+func (w *Watcher) Head() int64 { return w.head.Load() }
 
 // Load reads the persisted height; 0 means none.
 func (w *Watcher) Load() error {
@@ -121,6 +127,7 @@ func (w *Watcher) catchUp(ctx context.Context) error {
 		return fmt.Errorf("status: %w", err)
 	}
 	latest := st.SyncInfo.LatestBlockHeight
+	w.head.Store(latest)
 	if w.last.Load() == 0 {
 		w.last.Store(latest - 1)
 		w.log.Info("no processed height recorded; following from the head", "height", latest)

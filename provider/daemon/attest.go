@@ -3,12 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
-// Attestation: every attest_interval blocks the daemon tells the chain, in
+// Attestation: every attest_interval blocks of the chain's head the daemon tells the chain, in
 // one MsgAttest, how all its active leases are doing, from what the engine
 // runs now. A lease with no container running is attested down (its
 // payment pauses), one with fewer than its group's replicas degraded;
@@ -25,12 +26,15 @@ const attestTimeout = 30 * time.Second
 // attestDue starts an attestation when attest_interval blocks have passed
 // since the last one and none is in flight.
 func (d *Daemon) attestDue(ctx context.Context, height int64) {
-	p, err := d.marketParams(ctx, false)
-	if err != nil || p.AttestInterval == 0 {
+	if height == 0 {
+		return // the node's head is not known yet
+	}
+	interval := d.attestInterval(ctx, false)
+	if interval == 0 {
 		return
 	}
 	d.mu.Lock()
-	due := !d.attesting && (d.attestedAt == 0 || height >= d.attestedAt+int64(p.AttestInterval))
+	due := !d.attesting && (d.attestedAt == 0 || height >= d.attestedAt+int64(interval))
 	if due {
 		d.attesting = true
 	}
@@ -53,6 +57,25 @@ func (d *Daemon) attestDue(ctx context.Context, height int64) {
 			d.metrics.attestations.WithLabelValues("failed").Inc()
 		}
 	}()
+}
+
+// attestInterval is x/provider's attest_interval, read from the chain when
+// fresh is set or it was never read (0: unknown, the node is away).
+func (d *Daemon) attestInterval(ctx context.Context, fresh bool) uint64 {
+	d.mu.Lock()
+	n := d.attestEvery
+	d.mu.Unlock()
+	if n != 0 && !fresh {
+		return n
+	}
+	p, err := d.chain.ProviderParams(ctx)
+	if err != nil {
+		return n // the last known beats none while the node is away
+	}
+	d.mu.Lock()
+	d.attestEvery = p.AttestInterval
+	d.mu.Unlock()
+	return p.AttestInterval
 }
 
 // attestation builds the MsgAttest for the provider's active leases, from
@@ -97,8 +120,13 @@ func (d *Daemon) attest(ctx context.Context) error {
 	if msg == nil {
 		return nil
 	}
-	if len(msg.Down)+len(msg.Degraded) > markettypes.MaxAttestedExceptions {
-		return errors.New("more leases down or degraded than one attestation may name")
+	if len(msg.Degraded) > markettypes.MaxAttestedExceptions {
+		// Degraded leases are paid like running ones: past the cap they
+		// are named no more than running ones.
+		msg.Degraded = msg.Degraded[:markettypes.MaxAttestedExceptions]
+	}
+	if len(msg.Down) > markettypes.MaxAttestedExceptions {
+		return fmt.Errorf("%d leases down, more than one attestation may name (%d)", len(msg.Down), markettypes.MaxAttestedExceptions)
 	}
 	res, err := d.tx.SendAndWait(ctx, attestTimeout, msg)
 	if err == nil && res != nil && res.Code != 0 {

@@ -95,6 +95,8 @@ type Daemon struct {
 	// the height of the block that triggered the last one that landed.
 	attesting  bool
 	attestedAt int64
+	// attestEvery is x/provider's attest_interval, re-read at every reconcile.
+	attestEvery uint64
 }
 
 // New builds a daemon from its config and inventory; Run starts it.
@@ -263,6 +265,13 @@ func (d *Daemon) Run(parent context.Context) error {
 		}()
 		go func() { defer d.wg.Done(); d.every(ctx, d.cfg.ReconcileInterval.D(), "reconcile", d.reconcile) }()
 		go func() { defer d.wg.Done(); d.every(ctx, d.cfg.WithdrawInterval.D(), "withdraw", d.withdrawAll) }()
+		// Attestations follow the chain's head, not the blocks handled: a
+		// block the daemon keeps retrying must not silence it.
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.every(ctx, time.Second, "attest", func(ctx context.Context) error { d.attestDue(ctx, d.watcher.Head()); return nil })
+		}()
 		if rt.Isolation().StorageLimit == runtime.StorageWatch {
 			d.wg.Add(1)
 			go func() { defer d.wg.Done(); d.every(ctx, rc.StorageCheckInterval.D(), "storage watch", d.watchStorage) }()

@@ -335,7 +335,8 @@ func TestOrdersNamingAuditorsAreBidOnOnlyWhenSigned(t *testing.T) {
 func TestOrdersAskingMoreReliabilityAreSkipped(t *testing.T) {
 	w := newWorld(t)
 	spec, _, _ := testDeployment(t, false, 0)
-	spec.MinReliability = sdkmath.LegacyMustNewDecFromStr("0.9")
+	least := sdkmath.LegacyMustNewDecFromStr("0.9")
+	spec.MinReliability = &least
 	w.chain.mu.Lock()
 	w.chain.reliability = sdkmath.LegacyMustNewDecFromStr("0.25")
 	w.chain.mu.Unlock()

@@ -56,7 +56,6 @@ func (d *Daemon) handleBlock(ctx context.Context, b chain.Block) error {
 		}
 	}
 	d.sendManifestDue(ctx, b.Height)
-	d.attestDue(ctx, b.Height)
 	if earned.Sign() > 0 {
 		f, _ := new(big.Float).SetInt(earned).Float64()
 		d.metrics.earnings.Add(f)

@@ -33,7 +33,7 @@ func withdrawn(t *testing.T, provider string, net sdkmath.Int) abci.Event {
 // logged, not skipped silently; other events are none of its business.
 func TestHandleBlockEarningsAndUndecodableEvents(t *testing.T) {
 	var logs bytes.Buffer
-	d := &Daemon{provider: "gpunet1me", metrics: newMetrics(), log: slog.New(slog.NewTextHandler(&logs, nil)), hasParams: true}
+	d := &Daemon{provider: "gpunet1me", metrics: newMetrics(), log: slog.New(slog.NewTextHandler(&logs, nil)), chain: newFakeChain()}
 	huge, _ := sdkmath.NewIntFromString("100000000000000000000") // 1e20 > max int64
 	b := chain.Block{Height: 7, Events: []abci.Event{
 		withdrawn(t, "gpunet1me", sdkmath.NewInt(4_900)),

@@ -26,6 +26,7 @@ import (
 	"github.com/gpunet/gpunet/sdl"
 	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // Fakes of the daemon's three ports, for unit tests of its logic. Each
@@ -45,6 +46,13 @@ type fakeChain struct {
 	pubKeys                 map[string][]byte
 	signed                  []audittypes.AuditedAttributes
 	reliability             sdkmath.LegacyDec // nil: 1
+	providerParams          providertypes.Params
+}
+
+func (c *fakeChain) ProviderParams(context.Context) (providertypes.Params, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.providerParams, nil
 }
 
 func (c *fakeChain) Reliability(context.Context, string) (sdkmath.LegacyDec, error) {

@@ -33,6 +33,8 @@ type Chain interface {
 	SignedAttributes(ctx context.Context, owner string) ([]audittypes.AuditedAttributes, error)
 	// Reliability is a provider's reliability score (x/provider).
 	Reliability(ctx context.Context, owner string) (sdkmath.LegacyDec, error)
+	// ProviderParams are x/provider's params (attest_interval among them).
+	ProviderParams(ctx context.Context) (providertypes.Params, error)
 }
 
 // Sender sends this provider's transactions.
@@ -101,6 +103,14 @@ func (c chainClient) Reliability(ctx context.Context, owner string) (sdkmath.Leg
 		return sdkmath.LegacyDec{}, err
 	}
 	return res.Provider.Reliability, nil
+}
+
+func (c chainClient) ProviderParams(ctx context.Context) (providertypes.Params, error) {
+	res, err := providertypes.NewQueryClient(c.c.Conn).Params(ctx, &providertypes.QueryParamsRequest{})
+	if err != nil {
+		return providertypes.Params{}, err
+	}
+	return res.Params, nil
 }
 
 var (

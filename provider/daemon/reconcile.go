@@ -18,6 +18,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	if _, err := d.marketParams(ctx, true); err != nil {
 		return fmt.Errorf("market params: %w", err)
 	}
+	d.attestInterval(ctx, true)
 	leases, err := d.allLeases(ctx)
 	if err != nil {
 		return fmt.Errorf("leases: %w", err)

@@ -30,8 +30,8 @@ func uptimeNetwork(t *testing.T) *localnet.Network {
 	return startNetworkEdited(t, localnet.Options{Validators: 1}, func(c *localnet.Config) {
 		appState, _ := c.Genesis["app_state"].(map[string]any)
 		appState["distribution"] = map[string]any{"params": map[string]any{"community_tax": "0.000000000000000000"}}
-		market, _ := appState["market"].(map[string]any)
-		params, _ := market["params"].(map[string]any)
+		provider, _ := appState["provider"].(map[string]any)
+		params, _ := provider["params"].(map[string]any)
 		params["attest_interval"], params["attest_grace"], params["max_down_attestations"] = "2", "12", 2
 	})
 }

@@ -6,6 +6,8 @@ import (
 
 	"cosmossdk.io/collections"
 
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	"github.com/gpunet/gpunet/x/internal/sweep"
 	"github.com/gpunet/gpunet/x/market/types"
@@ -41,7 +43,9 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 	if err := k.startDeadlines().Run(ctx, next, limit, k.startTimedOut); err != nil {
 		return err
 	}
-	if err := k.silences().Run(ctx, next, limit, k.silent); err != nil {
+	// One budget of leases for the whole silence sweep.
+	budget := limit
+	if err := k.silences().Run(ctx, next, limit, func(ctx context.Context, p sdk.AccAddress) error { return k.silent(ctx, p, &budget) }); err != nil {
 		return err
 	}
 	return k.disputeWindows().Run(ctx, next, limit, k.endDisputeWindow)

@@ -33,7 +33,7 @@ func (k msgServer) Attest(ctx context.Context, msg *types.MsgAttest) (*types.Msg
 	if err != nil {
 		return nil, err
 	}
-	params, err := k.Params.Get(ctx)
+	params, err := k.providers.LivenessParams(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -44,37 +44,44 @@ func (k msgServer) Attest(ctx context.Context, msg *types.MsgAttest) (*types.Msg
 	if err != nil {
 		return nil, err
 	}
-	if msg.Leases != rec.ActiveLeases {
-		return nil, errorsmod.Wrapf(types.ErrInvalidAttestation, "attests %d leases; %s has %d active (one started or closed since it looked: attest again)", msg.Leases, msg.Provider, rec.ActiveLeases)
-	}
-	// Every named lease must be one of the provider's active leases.
-	check := func(id types.OrderID) (BidKey, error) {
+	// Every named lease must be one of the provider's active leases, named
+	// once (by its key: an address may be spelled more than one way).
+	seen := make(map[string]bool, len(msg.Down)+len(msg.Degraded))
+	check := func(id types.OrderID) (BidKey, types.Lease, error) {
 		key, lease, err := k.getLease(ctx, types.BidID{Order: id, Provider: msg.Provider})
 		if errors.Is(err, types.ErrLeaseNotFound) || (err == nil && lease.State != types.LEASE_STATE_ACTIVE) {
-			return key, errorsmod.Wrapf(types.ErrInvalidAttestation, "%s is not an active lease of %s", id.Name(), msg.Provider)
+			return key, lease, errorsmod.Wrapf(types.ErrInvalidAttestation, "%s is not an active lease of %s", id.Name(), msg.Provider)
 		}
-		return key, err
+		if err != nil {
+			return key, lease, err
+		}
+		name := bidName(key)
+		if seen[name] {
+			return key, lease, errorsmod.Wrapf(types.ErrInvalidAttestation, "lease %s is named twice", id.Name())
+		}
+		seen[name] = true
+		return key, lease, nil
 	}
 	down := make([]BidKey, len(msg.Down))
 	isDown := make(map[string]bool, len(msg.Down))
 	for i, id := range msg.Down {
-		if down[i], err = check(id); err != nil {
+		if down[i], _, err = check(id); err != nil {
 			return nil, err
 		}
 		isDown[bidName(down[i])] = true
 	}
-	for _, id := range msg.Degraded {
-		if _, err := check(id); err != nil {
+	degraded := make([]types.BidID, len(msg.Degraded))
+	for i, id := range msg.Degraded {
+		_, lease, err := check(id)
+		if err != nil {
 			return nil, err
 		}
+		degraded[i] = lease.Id
 	}
 
 	// The provider's record first: the leases below are billed as of now.
 	h, now := k.height(ctx), k.headers.GetHeaderInfo(ctx).Time
-	elapsed := uint64(max(h-rec.Height, 0))
-	upBlocks := min(elapsed, 2*params.AttestInterval) // beyond that it was overdue
-	if err := k.providers.RecordUptime(ctx, provider, upBlocks*uint64(rec.ActiveLeases-uint32(len(down))), elapsed*uint64(rec.ActiveLeases),
-		h, params.UptimeWindow, false, 0); err != nil {
+	if err := k.countUptime(ctx, provider, &rec, params, h, uint32(len(down)), false); err != nil {
 		return nil, err
 	}
 	if rec.Deadline != 0 {
@@ -82,7 +89,7 @@ func (k msgServer) Attest(ctx context.Context, msg *types.MsgAttest) (*types.Msg
 			return nil, err
 		}
 	}
-	rec.Height, rec.Time, rec.Silenced = h, now, false
+	rec.Height, rec.Time, rec.Silenced, rec.Down = h, now, false, uint32(len(down))
 	rec.Deadline = h + int64(params.AttestGrace)
 	rec.Attestations++
 	if err := k.SilenceQueue.Set(ctx, collections.Join(rec.Deadline, provider)); err != nil {
@@ -121,8 +128,8 @@ func (k msgServer) Attest(ctx context.Context, msg *types.MsgAttest) (*types.Msg
 			return nil, err
 		}
 	}
-	for _, id := range msg.Degraded {
-		if err := k.emit(ctx, &types.EventLeaseHealth{Lease: types.BidID{Order: id, Provider: msg.Provider}, Health: types.LEASE_HEALTH_DEGRADED}); err != nil {
+	for _, id := range degraded {
+		if err := k.emit(ctx, &types.EventLeaseHealth{Lease: id, Health: types.LEASE_HEALTH_DEGRADED}); err != nil {
 			return nil, err
 		}
 	}
@@ -169,7 +176,7 @@ func (k *Keeper) leaseStarted(ctx context.Context, provider sdk.AccAddress) erro
 		return err
 	}
 	if rec.ActiveLeases == 0 {
-		params, err := k.Params.Get(ctx)
+		params, err := k.providers.LivenessParams(ctx)
 		if err != nil {
 			return err
 		}
@@ -222,31 +229,38 @@ func (k *Keeper) silences() sweep.Queue[int64, sdk.AccAddress] {
 
 // silent handles a provider that has not attested for attest_grace blocks:
 // slashed silence_slash to the community pool once per silence, its active
-// leases closed as provider_unresponsive, at most max_sweeps_per_block of
-// them per block (the rest in the next block).
-func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress) error {
+// leases closed as provider_unresponsive. budget is what the block's
+// silence sweep may still spend, in leases visited: one provider's leases
+// past it, or providers past it, wait for the next block.
+func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress, budget *int) error {
 	rec, err := k.Attestations.Get(ctx, provider)
 	if err != nil {
 		return err
+	}
+	h := k.height(ctx)
+	// An entry that is not the provider's deadline (one put back from the
+	// parked list after the provider attested again) is stale.
+	if rec.Deadline == 0 || rec.Deadline > h {
+		return nil
 	}
 	rec.Deadline = 0
 	if rec.ActiveLeases == 0 {
 		return k.Attestations.Set(ctx, provider, rec)
 	}
-	params, err := k.Params.Get(ctx)
+	if *budget <= 0 {
+		return k.requeueSilent(ctx, provider, rec, h)
+	}
+	params, err := k.providers.LivenessParams(ctx)
 	if err != nil {
 		return err
 	}
-	h := k.height(ctx)
 	if !rec.Silenced {
 		rec.Silenced = true
 		slashed, err := k.providers.Slash(ctx, provider, params.SilenceSlash, types.CLOSE_REASON_PROVIDER_UNRESPONSIVE.ReasonString(), "")
 		if err != nil {
 			return err
 		}
-		elapsed := uint64(max(h-rec.Height, 0))
-		upBlocks := min(elapsed, 2*params.AttestInterval)
-		if err := k.providers.RecordUptime(ctx, provider, upBlocks*uint64(rec.ActiveLeases), elapsed*uint64(rec.ActiveLeases), h, params.UptimeWindow, true, 0); err != nil {
+		if err := k.countUptime(ctx, provider, &rec, params, h, rec.Down, true); err != nil {
 			return err
 		}
 		if err := k.emit(ctx, &types.EventProviderSilent{Provider: provider.String(), LastAttested: rec.Height, ActiveLeases: rec.ActiveLeases, Slashed: slashed}); err != nil {
@@ -256,8 +270,8 @@ func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress) error {
 	if err := k.Attestations.Set(ctx, provider, rec); err != nil {
 		return err
 	}
-	// Close its active leases, a bounded number per block: the walk stops
-	// at the first active lease past the bound.
+	// Close its active leases while the budget lasts; every lease the walk
+	// passes, pending ones too, spends it.
 	var due []collections.KeyValue[BidKey, types.Lease]
 	it, err := k.Leases.Indexes.Provider.MatchExact(ctx, provider)
 	if err != nil {
@@ -265,28 +279,27 @@ func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress) error {
 	}
 	more := false
 	for ; it.Valid(); it.Next() {
-		key, err := it.PrimaryKey()
-		if err != nil {
-			it.Close()
-			return err
-		}
-		lease, err := k.Leases.Get(ctx, key)
-		if err != nil {
-			it.Close()
-			return err
-		}
-		if lease.State != types.LEASE_STATE_ACTIVE {
-			continue
-		}
-		if len(due) == int(params.MaxSweepsPerBlock) {
+		if *budget <= 0 {
 			more = true
 			break
 		}
-		due = append(due, collections.KeyValue[BidKey, types.Lease]{Key: key, Value: lease})
+		*budget--
+		key, err := it.PrimaryKey()
+		if err != nil {
+			return errors.Join(err, it.Close())
+		}
+		lease, err := k.Leases.Get(ctx, key)
+		if err != nil {
+			return errors.Join(err, it.Close())
+		}
+		if lease.State == types.LEASE_STATE_ACTIVE {
+			due = append(due, collections.KeyValue[BidKey, types.Lease]{Key: key, Value: lease})
+		}
 	}
 	if err := it.Close(); err != nil {
 		return err
 	}
+	closed := uint64(0)
 	for _, kv := range due {
 		// Another close in this loop may have closed the deployment, and
 		// this lease with it.
@@ -298,25 +311,49 @@ func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress) error {
 		if err := k.closeLease(ctx, kv.Key, kv.Value, types.CLOSE_REASON_PROVIDER_UNRESPONSIVE, true); err != nil {
 			return err
 		}
+		closed++
 	}
-	if err := k.providers.RecordUptime(ctx, provider, 0, 0, h, params.UptimeWindow, false, uint64(len(due))); err != nil {
+	if err := k.providers.RecordUptime(ctx, provider, 0, 0, h, params.UptimeWindow, false, closed); err != nil {
 		return err
 	}
 	if !more {
 		return nil
 	}
-	rec, err = k.Attestations.Get(ctx, provider)
-	if err != nil {
+	if rec, err = k.Attestations.Get(ctx, provider); err != nil {
 		return err
 	}
+	return k.requeueSilent(ctx, provider, rec, h)
+}
+
+// requeueSilent puts a silent provider with leases left back on the silence
+// queue for the next block.
+func (k *Keeper) requeueSilent(ctx context.Context, provider sdk.AccAddress, rec types.Attestation, h int64) error {
 	if rec.ActiveLeases == 0 {
-		return nil
+		rec.Deadline = 0
+		return k.Attestations.Set(ctx, provider, rec)
 	}
 	rec.Deadline = h + 1
 	if err := k.SilenceQueue.Set(ctx, collections.Join(rec.Deadline, provider)); err != nil {
 		return err
 	}
 	return k.Attestations.Set(ctx, provider, rec)
+}
+
+// countUptime adds the lease-blocks since they were last counted to the
+// provider's uptime: all its active leases in total; as up, those not
+// attested down, for at most two attest intervals after its last
+// attestation (past that it was overdue). silent marks a silence.
+func (k *Keeper) countUptime(ctx context.Context, provider sdk.AccAddress, rec *types.Attestation, params providertypes.Params, h int64, down uint32, silent bool) error {
+	from := max(rec.Height, rec.UptimeCounted)
+	elapsed := uint64(max(h-from, 0))
+	upTo := rec.Height + int64(min(2*params.AttestInterval, uint64(1)<<40))
+	upBlocks := uint64(max(min(h, upTo)-from, 0))
+	running := uint64(0)
+	if rec.ActiveLeases > down {
+		running = uint64(rec.ActiveLeases - down)
+	}
+	rec.UptimeCounted = h
+	return k.providers.RecordUptime(ctx, provider, upBlocks*running, elapsed*uint64(rec.ActiveLeases), h, params.UptimeWindow, silent, 0)
 }
 
 // BillableUntil implements escrow's hook: a provider is paid up to its last
@@ -338,7 +375,7 @@ func (h escrowHooks) BillableUntil(ctx context.Context, provider string, closing
 	if !closing {
 		return rec.Time, true, nil
 	}
-	params, err := h.k.Params.Get(ctx)
+	params, err := h.k.providers.LivenessParams(ctx)
 	if err != nil {
 		return time.Time{}, false, err
 	}
@@ -351,10 +388,10 @@ func (h escrowHooks) BillableUntil(ctx context.Context, provider string, closing
 // reliable refuses a provider whose reliability score is below the
 // group's min_reliability.
 func reliable(spec types.GroupSpec, p providertypes.Provider) error {
-	least := spec.MinReliability
-	if least.IsNil() || !least.IsPositive() {
+	if spec.MinReliability == nil || spec.MinReliability.IsNil() || !spec.MinReliability.IsPositive() {
 		return nil
 	}
+	least := *spec.MinReliability
 	if score := p.Stats.Reliability(); score.LT(least) {
 		return errorsmod.Wrapf(types.ErrBelowReliability, "%s scores %s; the group asks at least %s", p.Owner, score, least)
 	}

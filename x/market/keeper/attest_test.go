@@ -12,6 +12,7 @@ import (
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	"github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // startWon wins a lease for provider p (faultPrice per hour) and starts it.
@@ -65,7 +66,7 @@ func grossFor(seconds int64) int64 { return faultPrice * seconds / 3600 }
 func TestSilentProviderIsPaidOnlyToItsLastAttestation(t *testing.T) {
 	w := newWorld(t)
 	dseq := w.startWon(0)
-	params, err := w.c.App.MarketKeeper.Params.Get(w.c.Query())
+	params, err := w.c.App.ProviderKeeper.Params.Get(w.c.Query())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +242,7 @@ func TestAttestRefusesWhatIsNotItsOwn(t *testing.T) {
 		leases uint32
 		down   []types.OrderID
 	}{
-		{"too few leases", 0, nil},
-		{"too many leases", 2, nil},
+		{"more leases named than attested", 0, []types.OrderID{w.leaseID(mine, 0).Order}},
 		{"another provider's lease", 1, []types.OrderID{w.leaseID(theirs, 1).Order}},
 		{"a lease that does not exist", 1, []types.OrderID{{Owner: w.tenant.String(), Dseq: mine + 1000, Gseq: 1, Oseq: 1}}},
 		{"named twice", 2, []types.OrderID{w.leaseID(mine, 0).Order, w.leaseID(mine, 0).Order}},
@@ -262,7 +262,8 @@ func TestAttestRefusesWhatIsNotItsOwn(t *testing.T) {
 func TestMinReliabilityKeepsWeakProvidersOut(t *testing.T) {
 	w := newWorld(t)
 	g := group("h100")
-	g.MinReliability = sdkmath.LegacyMustNewDecFromStr("0.5") // a new provider scores 0.25
+	half := sdkmath.LegacyMustNewDecFromStr("0.5") // a new provider scores 0.25
+	g.MinReliability = &half
 	var dseq uint64
 	w.c.Do(time.Second, func(ctx sdk.Context) { dseq = w.deploy(ctx, faultDeposit, g) })
 	w.c.Do(time.Second, func(ctx sdk.Context) {
@@ -270,7 +271,8 @@ func TestMinReliabilityKeepsWeakProvidersOut(t *testing.T) {
 			t.Errorf("bid from a provider scoring 0.25 on a group asking 0.5: %v", err)
 		}
 	})
-	g.MinReliability = sdkmath.LegacyMustNewDecFromStr("1.5")
+	tooHigh := sdkmath.LegacyMustNewDecFromStr("1.5")
+	g.MinReliability = &tooHigh
 	w.c.Do(time.Second, func(ctx sdk.Context) {
 		_, err := w.market.CreateDeployment(ctx, &types.MsgCreateDeployment{Owner: w.tenant.String(), Groups: []types.GroupSpec{g},
 			ManifestHash: make([]byte, 32), Deposit: sdk.NewInt64Coin(denom, faultDeposit), BidWindow: 2})
@@ -300,30 +302,63 @@ func TestMigrationStartsAttestations(t *testing.T) {
 		if err := k.Attestations.Remove(ctx, w.provs[0]); err != nil {
 			t.Fatal(err)
 		}
-		p, _ := k.Params.Get(ctx)
+		pk := w.c.App.ProviderKeeper
+		p, _ := pk.Params.Get(ctx)
 		p.AttestInterval, p.AttestGrace, p.SilenceSlash, p.MaxDownAttestations, p.UptimeWindow = 0, 0, sdkmath.LegacyDec{}, 0, 0
-		if err := k.Params.Set(ctx, p); err != nil {
+		if err := pk.Params.Set(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 
+		// The upgrade runs x/market's migration before x/provider's.
 		if err := k.MigrateToAttestations(ctx); err != nil {
 			t.Fatal(err)
 		}
-		p, _ = k.Params.Get(ctx)
-		if d := types.DefaultParams(); p.AttestInterval != d.AttestInterval || p.AttestGrace != d.AttestGrace || !p.SilenceSlash.Equal(d.SilenceSlash) {
-			t.Errorf("params after the migration %+v", p)
+		if err := pk.MigrateLivenessParams(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p, _ = pk.Params.Get(ctx)
+		if d := providertypes.DefaultParams(); p.AttestInterval != d.AttestInterval || p.AttestGrace != d.AttestGrace || !p.SilenceSlash.Equal(d.SilenceSlash) ||
+			p.MaxDownAttestations != d.MaxDownAttestations || p.UptimeWindow != d.UptimeWindow || !p.MinBond.Equal(d.MinBond) {
+			t.Errorf("provider params after the migration %+v", p)
 		}
 		rec, err = k.Attestations.Get(ctx, w.provs[0])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.ActiveLeases != 2 || rec.Height != ctx.BlockHeight() || rec.Deadline != ctx.BlockHeight()+int64(p.AttestGrace) {
-			t.Errorf("record after the migration %+v: want 2 active leases, due %d blocks from now", rec, p.AttestGrace)
+		if rec.ActiveLeases != 2 || rec.Height != ctx.BlockHeight() || rec.Deadline != ctx.BlockHeight()+10*int64(p.AttestGrace) {
+			t.Errorf("record after the migration %+v: want 2 active leases, due 10 × %d blocks from now", rec, p.AttestGrace)
 		}
 		if has, _ := k.SilenceQueue.Has(ctx, collections.Join(rec.Deadline, w.provs[0])); !has {
 			t.Error("the provider is not queued for silence")
 		}
 	})
+	if err := w.c.App.CheckInvariants(w.c.Query()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStaleSilenceEntryIsIgnored: a silence entry that is not the
+// provider's deadline (one put back on the queue after the provider
+// attested again) neither slashes it nor closes its leases.
+func TestStaleSilenceEntryIsIgnored(t *testing.T) {
+	w := newWorld(t)
+	dseq := w.startWon(0)
+	if _, _, err := w.attest(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	bond := providerBond(t, w, 0)
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if err := w.c.App.MarketKeeper.SilenceQueue.Set(ctx, collections.Join(ctx.BlockHeight()-1, w.provs[0])); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.blocks(1)
+	if has, _ := w.c.App.MarketKeeper.Leases.Has(w.c.Query(), mustLeaseKey(t, w, dseq, 0)); !has {
+		t.Fatal("a stale silence entry closed the lease of a provider that attests")
+	}
+	if b := providerBond(t, w, 0); b != bond {
+		t.Errorf("bond %d, was %d: a stale silence entry slashed", b, bond)
+	}
 	if err := w.c.App.CheckInvariants(w.c.Query()); err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 			return err
 		}
 	}
-	if err := k.rebuildAttestations(ctx, gs.Attestations); err != nil {
+	if err := k.rebuildAttestations(ctx, gs.Attestations, 1); err != nil {
 		return err
 	}
 	// next_dseq and next_bid_seq are checked above (every dseq and seq is
@@ -120,11 +120,14 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 // deadlines. A provider with active leases and no record (state from
 // before attestations) starts answering for them now, with attest_grace
 // blocks to attest.
-func (k *Keeper) rebuildAttestations(ctx context.Context, recs []types.ProviderAttestation) error {
-	params, err := k.Params.Get(ctx)
+func (k *Keeper) rebuildAttestations(ctx context.Context, recs []types.ProviderAttestation, graces int64) error {
+	params, err := k.providers.LivenessParams(ctx)
 	if err != nil {
 		return err
 	}
+	// Migrations run market before provider: a chain upgraded from before
+	// attestations has no liveness params yet.
+	params = params.WithLivenessDefaults()
 	h, now := k.height(ctx), k.headers.GetHeaderInfo(ctx).Time
 	byProvider := map[string]*types.Attestation{}
 	var order []string // deterministic: the order records and leases come in
@@ -164,7 +167,7 @@ func (k *Keeper) rebuildAttestations(ctx context.Context, recs []types.ProviderA
 		case a.ActiveLeases == 0:
 			a.Deadline = 0
 		case a.Deadline == 0:
-			a.Deadline = a.Height + int64(params.AttestGrace)
+			a.Deadline = a.Height + graces*int64(params.AttestGrace)
 		}
 		if a.Deadline != 0 {
 			if err := k.SilenceQueue.Set(ctx, collections.Join(a.Deadline, provider)); err != nil {
@@ -178,25 +181,16 @@ func (k *Keeper) rebuildAttestations(ctx context.Context, recs []types.ProviderA
 	return nil
 }
 
-// MigrateToAttestations is x/market's state migration 2 → 3: the
-// attestation params get their defaults and every provider with active
-// leases gets an attestation record, with attest_grace blocks from the
-// upgrade to attest them.
+// migrationGraces: after the upgrade that starts attestations, providers
+// have this many attest_grace to upgrade their daemons and attest.
+const migrationGraces = 10
+
+// MigrateToAttestations is x/market's state migration 2 → 3: every
+// provider with active leases gets an attestation record, with
+// migrationGraces × attest_grace blocks from the upgrade to attest them (x/provider's
+// migration 1 → 2 gives the liveness params their defaults).
 func (k *Keeper) MigrateToAttestations(ctx context.Context) error {
-	p, err := k.Params.Get(ctx)
-	if err != nil {
-		return err
-	}
-	d := types.DefaultParams()
-	p.AttestInterval, p.AttestGrace, p.SilenceSlash = d.AttestInterval, d.AttestGrace, d.SilenceSlash
-	p.MaxDownAttestations, p.UptimeWindow = d.MaxDownAttestations, d.UptimeWindow
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	if err := k.Params.Set(ctx, p); err != nil {
-		return err
-	}
-	return k.rebuildAttestations(ctx, nil)
+	return k.rebuildAttestations(ctx, nil, migrationGraces)
 }
 
 // ExportGenesis writes the whole state out.

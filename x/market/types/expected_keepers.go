@@ -26,6 +26,9 @@ type ProviderKeeper interface {
 	HasMinBond(ctx context.Context, p providertypes.Provider) (bool, error)
 	Slash(ctx context.Context, owner sdk.AccAddress, fraction sdkmath.LegacyDec, reason, lease string) (sdk.Coin, error)
 	StartFailureSlash(ctx context.Context) (sdkmath.LegacyDec, error)
+	// LivenessParams are x/provider's params: attest_interval,
+	// attest_grace, silence_slash, max_down_attestations, uptime_window.
+	LivenessParams(ctx context.Context) (providertypes.Params, error)
 	RecordLeaseWon(ctx context.Context, owner sdk.AccAddress) error
 	RecordStartedOnTime(ctx context.Context, owner sdk.AccAddress) error
 	RecordStartFailure(ctx context.Context, owner sdk.AccAddress) error

@@ -27,11 +27,6 @@ func DefaultParams() Params {
 		ReservationFeeSeconds:  600, // 10 minutes of the lease price
 		DisputeWindow:          14_400,
 		MaxReauctions:          3,
-		AttestInterval:         10,
-		AttestGrace:            60,
-		SilenceSlash:           sdkmath.LegacyNewDecWithPrec(1, 2), // 1%
-		MaxDownAttestations:    3,
-		UptimeWindow:           7 * 24 * 3600, // a week of 1 s blocks
 	}
 }
 
@@ -63,18 +58,6 @@ func (p Params) Validate() error {
 	}
 	if p.MaxReauctions > 16 {
 		return fmt.Errorf("max_reauctions must be at most 16")
-	}
-	if p.AttestInterval == 0 || p.AttestGrace < 2*p.AttestInterval {
-		return fmt.Errorf("attest_interval must be positive and attest_grace (%d) at least twice it (%d)", p.AttestGrace, p.AttestInterval)
-	}
-	if p.SilenceSlash.IsNil() || p.SilenceSlash.IsNegative() || p.SilenceSlash.GT(sdkmath.LegacyOneDec()) {
-		return fmt.Errorf("silence_slash must be within [0, 1]")
-	}
-	if p.MaxDownAttestations == 0 {
-		return fmt.Errorf("max_down_attestations must be positive")
-	}
-	if p.UptimeWindow == 0 {
-		return fmt.Errorf("uptime_window must be positive")
 	}
 	return nil
 }

@@ -1193,8 +1193,8 @@ func (m *MsgRetryParkedResponse) GetRetried() uint32 {
 }
 
 // MsgAttest reports the health of all the provider's active leases: leases
-// is how many it sees active, and every one not named in down or degraded
-// runs. Sent every attest_interval blocks; its cost does not grow with the
+// is how many it sees active (for the record), and every active lease not
+// named in down or degraded runs. Sent every attest_interval blocks; its cost does not grow with the
 // number of running leases.
 type MsgAttest struct {
 	Provider string `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`

@@ -102,17 +102,17 @@ func (m *MsgDisputeLease) ValidateBasic() error {
 	return nil
 }
 
-// MaxAttestedExceptions caps the leases one attestation names down or
-// degraded.
+// MaxAttestedExceptions caps the leases one attestation names down, and
+// those it names degraded.
 const MaxAttestedExceptions = 1000
 
-// ValidateBasic checks an attestation's shape: leases of other owners are
-// fine, but each is named once, and no more than it claims to see.
+// ValidateBasic checks an attestation's shape: each lease named once, and
+// no more than it claims to see.
 func (m *MsgAttest) ValidateBasic() error {
-	n := len(m.Down) + len(m.Degraded)
-	if n > MaxAttestedExceptions {
-		return errorsmod.Wrapf(ErrInvalidAttestation, "%d leases down or degraded, at most %d per attestation", n, MaxAttestedExceptions)
+	if len(m.Down) > MaxAttestedExceptions || len(m.Degraded) > MaxAttestedExceptions {
+		return errorsmod.Wrapf(ErrInvalidAttestation, "%d leases down and %d degraded; at most %d of each per attestation", len(m.Down), len(m.Degraded), MaxAttestedExceptions)
 	}
+	n := len(m.Down) + len(m.Degraded)
 	if n > int(m.Leases) {
 		return errorsmod.Wrapf(ErrInvalidAttestation, "names %d leases down or degraded but attests only %d", n, m.Leases)
 	}
@@ -162,7 +162,7 @@ func ValidateGroups(groups []GroupSpec, maxGroups uint32, denom string) error {
 		if err := ValidateSignedBy(g.SignedBy); err != nil {
 			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s) signed_by: %v", where, g.Name, err)
 		}
-		if r := g.MinReliability; !r.IsNil() && (r.IsNegative() || r.GT(sdkmath.LegacyOneDec())) {
+		if r := g.MinReliability; r != nil && (r.IsNil() || r.IsNegative() || r.GT(sdkmath.LegacyOneDec())) {
 			return errorsmod.Wrapf(ErrInvalidGroups, "%s (%s): min_reliability %s must be within [0, 1]", where, g.Name, r)
 		}
 		if len(g.Resources) == 0 || len(g.Resources) > MaxResourceUnits {

@@ -8,6 +8,8 @@ import (
 	sdkmath "cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/x/provider/types"
 )
 
 // StatEvent is something x/market reports about a provider's lease.
@@ -90,6 +92,25 @@ func (k *Keeper) RecordUptime(ctx context.Context, owner sdk.AccAddress, up, tot
 	}
 	p.Stats.LeasesUnresponsive += unresponsive
 	return k.Providers.Set(ctx, owner, p)
+}
+
+// LivenessParams are the params of attestation x/market applies.
+func (k *Keeper) LivenessParams(ctx context.Context) (types.Params, error) {
+	return k.Params.Get(ctx)
+}
+
+// MigrateLivenessParams is x/provider's state migration 1 → 2: the
+// liveness params get their defaults.
+func (k *Keeper) MigrateLivenessParams(ctx context.Context) error {
+	p, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	p = p.WithLivenessDefaults()
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	return k.Params.Set(ctx, p)
 }
 
 // StartFailureSlash is the fraction slashed for a lease not started in time.
