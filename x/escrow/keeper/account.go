@@ -109,13 +109,9 @@ func (k *Keeper) ResumePayment(ctx context.Context, id types.PaymentID) error {
 }
 
 func (k *Keeper) setPaused(ctx context.Context, id types.PaymentID, paused bool) error {
-	l, err := k.loadSettled(ctx, id.Account)
+	l, p, err := k.loadPayment(ctx, id)
 	if err != nil {
 		return err
-	}
-	p := l.find(id)
-	if p == nil {
-		return errorsmod.Wrapf(types.ErrPaymentNotFound, "%s", id.Name())
 	}
 	if p.Paused == paused {
 		return nil
@@ -137,13 +133,9 @@ func (k *Keeper) setPaused(ctx context.Context, id types.PaymentID, paused bool)
 // paid, up to its provider's last attestation, less the take, which goes to
 // the fee collector.
 func (k *Keeper) WithdrawPayment(ctx context.Context, id types.PaymentID) (sdk.Coin, error) {
-	l, err := k.loadSettled(ctx, id.Account)
+	l, p, err := k.loadPayment(ctx, id)
 	if err != nil {
 		return sdk.Coin{}, err
-	}
-	p := l.find(id)
-	if p == nil {
-		return sdk.Coin{}, errorsmod.Wrapf(types.ErrPaymentNotFound, "%s", id.Name())
 	}
 	net, err := k.payOut(ctx, l, p, false)
 	if err != nil {
@@ -154,13 +146,9 @@ func (k *Keeper) WithdrawPayment(ctx context.Context, id types.PaymentID) (sdk.C
 
 // ClosePayment settles and pays out a payment and stops it.
 func (k *Keeper) ClosePayment(ctx context.Context, id types.PaymentID, reason string) error {
-	l, err := k.loadSettled(ctx, id.Account)
+	l, p, err := k.loadPayment(ctx, id)
 	if err != nil {
 		return err
-	}
-	p := l.find(id)
-	if p == nil {
-		return errorsmod.Wrapf(types.ErrPaymentNotFound, "%s", id.Name())
 	}
 	if err := k.closePayment(ctx, l, p, reason); err != nil {
 		return err
@@ -287,6 +275,19 @@ func (k *Keeper) payOut(ctx context.Context, l *ledger, p *types.Payment, closin
 	return netCoin, k.emit(ctx, &types.EventPaymentWithdrawn{
 		Id: p.Id, Gross: sdk.NewCoin(denom, gross), Take: sdk.NewCoin(denom, take), Net: netCoin,
 	})
+}
+
+// loadPayment loads a payment's account settled to now, and the payment.
+func (k *Keeper) loadPayment(ctx context.Context, id types.PaymentID) (*ledger, *types.Payment, error) {
+	l, err := k.loadSettled(ctx, id.Account)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := l.find(id)
+	if p == nil {
+		return nil, nil, errorsmod.Wrapf(types.ErrPaymentNotFound, "%s", id.Name())
+	}
+	return l, p, nil
 }
 
 func (l *ledger) find(id types.PaymentID) *types.Payment {
