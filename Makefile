@@ -14,7 +14,8 @@ LOCALNET_DIR ?= $(HOME)/.gpunet-localnet
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests/)
 
 .PHONY: all setup build install test test-unit test-e2e test-sim test-sim-long test-fuzz lint \
-        proto-gen proto-check localnet localnet-down localnet-status demo bench bench-quick clean
+        proto-gen proto-check localnet localnet-down localnet-status demo bench bench-quick clean \
+        k8s-build k8s-up k8s-down
 
 all: build
 
@@ -104,6 +105,18 @@ proto-check:
 
 localnet: build
 	$(BUILD_DIR)/localnet up --config config.yml --dir $(LOCALNET_DIR) --binary $(BUILD_DIR)/gpunetd --validators $(VALIDATORS)
+
+# A one-node Kubernetes cluster on loopback for the Kubernetes runtime: its
+# server binaries are built once from the Go module proxy into
+# ~/.cache/gpunet (about ten minutes), then start in about fifteen
+# seconds; k8s-down stops it and undoes every change to the host.
+K8S_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -E)
+k8s-build:
+	scripts/k8s/build.sh
+k8s-up: k8s-build
+	$(K8S_SUDO) scripts/k8s/up.sh
+k8s-down:
+	$(K8S_SUDO) scripts/k8s/down.sh
 
 localnet-down:
 	@$(GO) build -o $(BUILD_DIR)/localnet ./cmd/localnet
