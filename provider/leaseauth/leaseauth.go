@@ -149,8 +149,10 @@ func (v *Verifier) CheckHeaders(r *http.Request) (Headers, error) {
 		return Headers{}, fmt.Errorf("%w: nonce must be 16 to 64 characters", ErrMalformed)
 	}
 	ts, err := strconv.ParseInt(tsStr, 10, 64)
-	if err != nil {
-		return Headers{}, fmt.Errorf("%w: timestamp %q", ErrMalformed, tsStr)
+	// Only the plain decimal spelling: "01800000000" or "+1800000000"
+	// would be the same signed time under another header value.
+	if err != nil || strconv.FormatInt(ts, 10) != tsStr {
+		return Headers{}, fmt.Errorf("%w: timestamp %q must be unix seconds in plain decimal", ErrMalformed, tsStr)
 	}
 	pubBz, err := base64.StdEncoding.DecodeString(pubB64)
 	if err != nil || len(pubBz) != secp256k1.PubKeySize || base64.StdEncoding.EncodeToString(pubBz) != pubB64 {

@@ -115,6 +115,18 @@ func TestVerify(t *testing.T) {
 			r.Header.Del(HeaderNonce)
 			return r, body
 		}, ErrMalformed},
+		// The signed time spelled another way (found by FuzzVerify): the
+		// same signature, a header value never signed.
+		{"timestamp with a leading zero", func() (*http.Request, []byte) {
+			r := signed(t, alice, "PUT", path, body, provider, now)
+			r.Header.Set(HeaderTimestamp, "0"+r.Header.Get(HeaderTimestamp))
+			return r, body
+		}, ErrMalformed},
+		{"timestamp with a plus sign", func() (*http.Request, []byte) {
+			r := signed(t, alice, "PUT", path, body, provider, now)
+			r.Header.Set(HeaderTimestamp, "+"+r.Header.Get(HeaderTimestamp))
+			return r, body
+		}, ErrMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
