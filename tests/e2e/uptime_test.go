@@ -145,8 +145,12 @@ func TestUptimeSilentProviderIsClosedAndPaidToItsLastAttestation(t *testing.T) {
 	}
 	expectNoSlash(t, mid)
 
-	// Frozen past the grace: the lease closes on the chain's own.
+	// Frozen past the grace: the lease closes on the chain's own. Its
+	// operator, overdue, withdraws by hand meanwhile: nothing past the last
+	// attestation may come out (the exact total below would show it).
 	freeze()
+	waitBlocks(t, nw, 6)
+	txAs(t, nw, "provider", "tx", "market", "withdraw-lease", "--lease", leaseFlag(tenantAddr, res.DSeq, 1, 1, prov.addr))
 	awaitDeploymentGone(t, nw, tenantAddr, res.DSeq, 60*time.Second)
 	thaw()
 	h1 := chain.height()

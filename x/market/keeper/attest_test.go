@@ -363,3 +363,29 @@ func TestStaleSilenceEntryIsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAttestationCountingALeaseClosedSinceStillCounts: a tenant closing a
+// lease just before the provider's attestation lands (the count the daemon
+// saw is one too many) must not keep the provider from attesting, or it
+// could be griefed into silence.
+func TestAttestationCountingALeaseClosedSinceStillCounts(t *testing.T) {
+	w := newWorld(t)
+	w.startWon(0)
+	gone := w.startWon(0)
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if _, err := w.market.CloseLease(ctx, &types.MsgCloseLease{Sender: w.tenant.String(), Lease: w.leaseID(gone, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	_, at, err := w.attest(0, 2) // the daemon still saw two
+	if err != nil {
+		t.Fatalf("attestation counting a lease the tenant closed since: %v", err)
+	}
+	rec, err := w.c.App.MarketKeeper.Attestations.Get(w.c.Query(), w.provs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Time.Equal(at) || rec.ActiveLeases != 1 {
+		t.Errorf("record %+v: want the attestation at %s recorded, one active lease", rec, at)
+	}
+}

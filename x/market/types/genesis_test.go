@@ -36,6 +36,8 @@ func validGenesis(t *testing.T) types.GenesisState {
 	gs.Leases = []types.Lease{{Id: types.BidID{Order: matched, Provider: prov}, Price: price, State: types.LEASE_STATE_ACTIVE, BidDeposit: deposit}}
 	gone := types.BidID{Order: types.OrderID{Owner: owner, Dseq: 2, Gseq: 1, Oseq: 1}, Provider: prov}
 	gs.DisputableCloses = []types.DisputableClose{{Lease: gone, ManifestHash: make([]byte, 32), Fee: sdk.NewInt64Coin("ugpn", 1766), ClosedAt: 5, DisputeUntil: 20}}
+	gs.Attestations = []types.ProviderAttestation{{Provider: prov, Attestation: types.Attestation{Height: 4, ActiveLeases: 1, Deadline: 64}}}
+	gs.DownLeases = []types.GenesisDownLease{{Lease: gs.Leases[0].Id, Down: types.DownLease{Count: 1, Since: 4}}}
 	return *gs
 }
 
@@ -74,6 +76,11 @@ func TestGenesisValidate(t *testing.T) {
 		"disputable without hash":   {func(g *types.GenesisState) { g.DisputableCloses[0].ManifestHash = nil }, "32-byte manifest hash"},
 		"dispute window reversed":   {func(g *types.GenesisState) { g.DisputableCloses[0].DisputeUntil = 1 }, "dispute_until"},
 		"disputable bad provider":   {func(g *types.GenesisState) { g.DisputableCloses[0].Lease.Provider = "nope" }, "disputable_closes[0]"},
+		"attestation bad provider":  {func(g *types.GenesisState) { g.Attestations[0].Provider = "nope" }, "attestations[0]: provider"},
+		"duplicate attestation":     {func(g *types.GenesisState) { g.Attestations = append(g.Attestations, g.Attestations[0]) }, "attestations[1]"},
+		"down lease not active":     {func(g *types.GenesisState) { g.Leases[0].State = types.LEASE_STATE_PENDING }, "down_leases[0]"},
+		"down lease counted zero":   {func(g *types.GenesisState) { g.DownLeases[0].Down.Count = 0 }, "count must be at least 1"},
+		"duplicate down lease":      {func(g *types.GenesisState) { g.DownLeases = append(g.DownLeases, g.DownLeases[0]) }, "down_leases[1]"},
 		"manifest timeout too long": {func(g *types.GenesisState) { g.Params.ManifestTimeout = g.Params.StartTimeout }, "manifest_timeout"},
 	} {
 		t.Run(name, func(t *testing.T) {
