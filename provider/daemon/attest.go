@@ -2,23 +2,22 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
-// Attestation: every attest_interval blocks of the chain's head the daemon tells the chain, in
-// one MsgAttest, how all its active leases are doing, from what the engine
-// runs now. A lease with no container running is attested down (its
+// Attestation: every attest_interval blocks of the chain's head the daemon
+// tells the chain, in one MsgAttest, how all its active leases are doing,
+// from what the engine runs now. A lease with no container running is attested down (its
 // payment pauses), one with fewer than its group's replicas degraded;
 // every other runs. A lease the daemon does not manage, or whose
 // containers it cannot see, is never attested running. A provider that
 // stops attesting for attest_grace blocks loses its leases and part of
 // its bond, so the attester starts at once after the first reconcile (a
-// restarted daemon attests the leases it adopted) and retries at the next
-// block when a transaction fails.
+// restarted daemon attests the leases it adopted) and tries again a second
+// after a transaction fails.
 
 // attestTimeout bounds one attestation, query to block.
 const attestTimeout = 30 * time.Second
@@ -53,7 +52,7 @@ func (d *Daemon) attestDue(ctx context.Context, height int64) {
 		}
 		d.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
-			d.log.Warn("attestation failed; trying again at the next block", "err", err)
+			d.log.Warn("attestation failed; trying again", "err", err)
 			d.metrics.attestations.WithLabelValues("failed").Inc()
 		}
 	}()
@@ -128,11 +127,7 @@ func (d *Daemon) attest(ctx context.Context) error {
 	if len(msg.Down) > markettypes.MaxAttestedExceptions {
 		return fmt.Errorf("%d leases down, more than one attestation may name (%d)", len(msg.Down), markettypes.MaxAttestedExceptions)
 	}
-	res, err := d.tx.SendAndWait(ctx, attestTimeout, msg)
-	if err == nil && res != nil && res.Code != 0 {
-		err = errors.New(res.RawLog)
-	}
-	if err != nil {
+	if _, err := d.tx.SendAndWait(ctx, attestTimeout, msg); err != nil { // an error too when it failed in its block
 		return err
 	}
 	d.metrics.attestations.WithLabelValues("sent").Inc()

@@ -213,10 +213,10 @@ func (d *Daemon) auditShortfall(ctx context.Context, spec markettypes.GroupSpec)
 // asking for a higher reliability score than it has: the chain would
 // refuse the bid. "" when the group asks none or the score is enough.
 func (d *Daemon) reliabilityShortfall(ctx context.Context, spec markettypes.GroupSpec) (string, error) {
-	if spec.MinReliability == nil || spec.MinReliability.IsNil() || !spec.MinReliability.IsPositive() {
+	least, ok := spec.LeastReliability()
+	if !ok {
 		return "", nil
 	}
-	least := *spec.MinReliability
 	d.mu.Lock()
 	score, fresh := d.reliability, !d.reliabilityAt.IsZero() && time.Since(d.reliabilityAt) < signedTTL
 	d.mu.Unlock()

@@ -45,7 +45,7 @@ that goes on chain. Errors name the YAML line and field.`,
 				if sb := g.SignedBy; len(sb.AllOf)+len(sb.AnyOf) > 0 {
 					fmt.Fprintf(out, "  signed by all of %v, any of %v\n", sb.AllOf, sb.AnyOf)
 				}
-				if r := g.MinReliability; r != nil && !r.IsNil() && r.IsPositive() {
+				if r, ok := g.LeastReliability(); ok {
 					fmt.Fprintf(out, "  providers with a reliability score of at least %s\n", r)
 				}
 				for j, r := range g.Resources {

@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"time"
 
 	"cosmossdk.io/collections"
 	errorsmod "cosmossdk.io/errors"
@@ -219,7 +220,7 @@ func (k *Keeper) closePayment(ctx context.Context, l *ledger, p *types.Payment, 
 // payOut sends p's unwithdrawn accrual to its provider, less the take, up
 // to what the provider may be paid (x/market's BillableUntil: its last
 // attestation). When closing past that limit, what accrued after it goes
-// back to the account's balance, to be refunded.
+// back to the account's balance, to be refunded (clawBack).
 func (k *Keeper) payOut(ctx context.Context, l *ledger, p *types.Payment, closing bool) (sdk.Coin, error) {
 	denom := l.account.Denom
 	payable := p.Accrued
@@ -232,16 +233,7 @@ func (k *Keeper) payOut(ctx context.Context, l *ledger, p *types.Payment, closin
 			at, rem := types.AccruedAt(p, until)
 			payable = sdkmath.MaxInt(at, p.Withdrawn) // paid out is paid out
 			if closing && payable.LT(p.Accrued) {
-				back := p.Accrued.Sub(payable)
-				if payable.Equal(at) {
-					p.Remainder = rem
-				} else {
-					p.Remainder = sdkmath.LegacyZeroDec()
-				}
-				p.Accrued = payable
-				l.account.Balance = l.account.Balance.Add(back)
-				l.account.Transferred = l.account.Transferred.Sub(back)
-				if err := k.emit(ctx, &types.EventPaymentClawedBack{Id: p.Id, BilledUntil: until.Unix(), ClawedBack: sdk.NewCoin(denom, back)}); err != nil {
+				if err := k.clawBack(ctx, l, p, payable, at, rem, until); err != nil {
 					return sdk.Coin{}, err
 				}
 			}
@@ -275,6 +267,21 @@ func (k *Keeper) payOut(ctx context.Context, l *ledger, p *types.Payment, closin
 	return netCoin, k.emit(ctx, &types.EventPaymentWithdrawn{
 		Id: p.Id, Gross: sdk.NewCoin(denom, gross), Take: sdk.NewCoin(denom, take), Net: netCoin,
 	})
+}
+
+// clawBack cuts a closing payment's accrual back to payable (what it had
+// earned by until, or what was paid out already if more) and returns the
+// rest to the account's balance. rem is the remainder at until.
+func (k *Keeper) clawBack(ctx context.Context, l *ledger, p *types.Payment, payable, at sdkmath.Int, rem sdkmath.LegacyDec, until time.Time) error {
+	back := p.Accrued.Sub(payable)
+	p.Remainder = sdkmath.LegacyZeroDec()
+	if payable.Equal(at) {
+		p.Remainder = rem
+	}
+	p.Accrued = payable
+	l.account.Balance = l.account.Balance.Add(back)
+	l.account.Transferred = l.account.Transferred.Sub(back)
+	return k.emit(ctx, &types.EventPaymentClawedBack{Id: p.Id, BilledUntil: until.Unix(), ClawedBack: sdk.NewCoin(l.account.Denom, back)})
 }
 
 // loadPayment loads a payment's account settled to now, and the payment.

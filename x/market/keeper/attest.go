@@ -62,13 +62,15 @@ func (k msgServer) Attest(ctx context.Context, msg *types.MsgAttest) (*types.Msg
 		seen[name] = true
 		return key, lease, nil
 	}
-	down := make([]BidKey, len(msg.Down))
+	down := make([]collections.KeyValue[BidKey, types.Lease], len(msg.Down))
 	isDown := make(map[string]bool, len(msg.Down))
 	for i, id := range msg.Down {
-		if down[i], _, err = check(id); err != nil {
+		key, lease, err := check(id)
+		if err != nil {
 			return nil, err
 		}
-		isDown[bidName(down[i])] = true
+		down[i] = collections.KeyValue[BidKey, types.Lease]{Key: key, Value: lease}
+		isDown[bidName(key)] = true
 	}
 	degraded := make([]types.BidID, len(msg.Degraded))
 	for i, id := range msg.Degraded {
@@ -81,7 +83,7 @@ func (k msgServer) Attest(ctx context.Context, msg *types.MsgAttest) (*types.Msg
 
 	// The provider's record first: the leases below are billed as of now.
 	h, now := k.height(ctx), k.headers.GetHeaderInfo(ctx).Time
-	if err := k.countUptime(ctx, provider, &rec, params, h, uint32(len(down)), false); err != nil {
+	if err := k.countUptime(ctx, provider, &rec, params, h, uint32(len(down))); err != nil {
 		return nil, err
 	}
 	if rec.Deadline != 0 {
@@ -135,11 +137,8 @@ func (k msgServer) Attest(ctx context.Context, msg *types.MsgAttest) (*types.Msg
 	}
 	// Leases down now stop paying; down too long, they close.
 	res := &types.MsgAttestResponse{}
-	for i, key := range down {
-		lease, err := k.Leases.Get(ctx, key)
-		if err != nil {
-			return nil, err
-		}
+	for i, kv := range down {
+		key, lease := kv.Key, kv.Value
 		dk := collections.Join(sdk.AccAddress(provider), key)
 		d, err := k.DownLeases.Get(ctx, dk)
 		if errors.Is(err, collections.ErrNotFound) {
@@ -179,11 +178,6 @@ func (k *Keeper) leaseStarted(ctx context.Context, provider sdk.AccAddress) erro
 		params, err := k.providers.LivenessParams(ctx)
 		if err != nil {
 			return err
-		}
-		if rec.Deadline != 0 { // a sweep entry left from before (cannot happen with no lease, but never leak one)
-			if err := k.SilenceQueue.Remove(ctx, collections.Join(rec.Deadline, provider)); err != nil {
-				return err
-			}
 		}
 		h := k.height(ctx)
 		rec.Height, rec.Time, rec.Silenced = h, k.headers.GetHeaderInfo(ctx).Time, false
@@ -260,7 +254,10 @@ func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress, budget *in
 		if err != nil {
 			return err
 		}
-		if err := k.countUptime(ctx, provider, &rec, params, h, rec.Down, true); err != nil {
+		if err := k.countUptime(ctx, provider, &rec, params, h, rec.Down); err != nil {
+			return err
+		}
+		if err := k.providers.RecordSilence(ctx, provider); err != nil {
 			return err
 		}
 		if err := k.emit(ctx, &types.EventProviderSilent{Provider: provider.String(), LastAttested: rec.Height, ActiveLeases: rec.ActiveLeases, Slashed: slashed}); err != nil {
@@ -299,7 +296,6 @@ func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress, budget *in
 	if err := it.Close(); err != nil {
 		return err
 	}
-	closed := uint64(0)
 	for _, kv := range due {
 		// Another close in this loop may have closed the deployment, and
 		// this lease with it.
@@ -311,10 +307,6 @@ func (k *Keeper) silent(ctx context.Context, provider sdk.AccAddress, budget *in
 		if err := k.closeLease(ctx, kv.Key, kv.Value, types.CLOSE_REASON_PROVIDER_UNRESPONSIVE, true); err != nil {
 			return err
 		}
-		closed++
-	}
-	if err := k.providers.RecordUptime(ctx, provider, 0, 0, h, params.UptimeWindow, false, closed); err != nil {
-		return err
 	}
 	if !more {
 		return nil
@@ -342,18 +334,24 @@ func (k *Keeper) requeueSilent(ctx context.Context, provider sdk.AccAddress, rec
 // countUptime adds the lease-blocks since they were last counted to the
 // provider's uptime: all its active leases in total; as up, those not
 // attested down, for at most two attest intervals after its last
-// attestation (past that it was overdue). silent marks a silence.
-func (k *Keeper) countUptime(ctx context.Context, provider sdk.AccAddress, rec *types.Attestation, params providertypes.Params, h int64, down uint32, silent bool) error {
+// attestation (past that it was overdue).
+func (k *Keeper) countUptime(ctx context.Context, provider sdk.AccAddress, rec *types.Attestation, params providertypes.Params, h int64, down uint32) error {
 	from := max(rec.Height, rec.UptimeCounted)
 	elapsed := uint64(max(h-from, 0))
-	upTo := rec.Height + int64(min(2*params.AttestInterval, uint64(1)<<40))
-	upBlocks := uint64(max(min(h, upTo)-from, 0))
+	upBlocks := uint64(max(min(h, overdueAfter(*rec, params))-from, 0))
 	running := uint64(0)
 	if rec.ActiveLeases > down {
 		running = uint64(rec.ActiveLeases - down)
 	}
 	rec.UptimeCounted = h
-	return k.providers.RecordUptime(ctx, provider, upBlocks*running, elapsed*uint64(rec.ActiveLeases), h, params.UptimeWindow, silent, 0)
+	return k.providers.RecordUptime(ctx, provider, upBlocks*running, elapsed*uint64(rec.ActiveLeases), h, params.UptimeWindow)
+}
+
+// overdueAfter is the last height at which a provider that attested at
+// rec.Height is on time: two attest intervals later. Past it, a close pays
+// only up to its last attestation, and its leases count as down.
+func overdueAfter(rec types.Attestation, params providertypes.Params) int64 {
+	return rec.Height + 2*int64(params.AttestInterval)
 }
 
 // BillableUntil implements escrow's hook: a provider is paid up to its last
@@ -379,7 +377,7 @@ func (h escrowHooks) BillableUntil(ctx context.Context, provider string, closing
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	if rec.Silenced || h.k.height(ctx) > rec.Height+2*int64(params.AttestInterval) {
+	if rec.Silenced || h.k.height(ctx) > overdueAfter(rec, params) {
 		return rec.Time, true, nil
 	}
 	return time.Time{}, false, nil
@@ -388,10 +386,10 @@ func (h escrowHooks) BillableUntil(ctx context.Context, provider string, closing
 // reliable refuses a provider whose reliability score is below the
 // group's min_reliability.
 func reliable(spec types.GroupSpec, p providertypes.Provider) error {
-	if spec.MinReliability == nil || spec.MinReliability.IsNil() || !spec.MinReliability.IsPositive() {
+	least, ok := spec.LeastReliability()
+	if !ok {
 		return nil
 	}
-	least := *spec.MinReliability
 	if score := p.Stats.Reliability(); score.LT(least) {
 		return errorsmod.Wrapf(types.ErrBelowReliability, "%s scores %s; the group asks at least %s", p.Owner, score, least)
 	}

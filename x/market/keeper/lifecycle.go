@@ -152,8 +152,13 @@ func (k *Keeper) closeLease(ctx context.Context, key BidKey, lease types.Lease, 
 	if err := k.Leases.Remove(ctx, key); err != nil {
 		return err
 	}
-	if reason == types.CLOSE_REASON_PROVIDER {
+	switch reason {
+	case types.CLOSE_REASON_PROVIDER:
 		if err := k.providers.RecordClosedByProvider(ctx, provider); err != nil {
+			return err
+		}
+	case types.CLOSE_REASON_PROVIDER_UNRESPONSIVE:
+		if err := k.providers.RecordUnresponsive(ctx, provider); err != nil {
 			return err
 		}
 	}

@@ -33,7 +33,9 @@ type ProviderKeeper interface {
 	RecordStartedOnTime(ctx context.Context, owner sdk.AccAddress) error
 	RecordStartFailure(ctx context.Context, owner sdk.AccAddress) error
 	RecordClosedByProvider(ctx context.Context, owner sdk.AccAddress) error
-	RecordUptime(ctx context.Context, owner sdk.AccAddress, up, total uint64, height int64, window uint64, silent bool, unresponsive uint64) error
+	RecordUnresponsive(ctx context.Context, owner sdk.AccAddress) error
+	RecordSilence(ctx context.Context, owner sdk.AccAddress) error
+	RecordUptime(ctx context.Context, owner sdk.AccAddress, up, total uint64, height int64, window uint64) error
 }
 
 // AuditKeeper is what x/market needs from x/audit: whether a provider's

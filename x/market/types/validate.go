@@ -102,12 +102,21 @@ func (m *MsgDisputeLease) ValidateBasic() error {
 	return nil
 }
 
+// LeastReliability is the lowest reliability score the group accepts; ok
+// false when it asks none (unset or zero).
+func (g GroupSpec) LeastReliability() (least sdkmath.LegacyDec, ok bool) {
+	if r := g.MinReliability; r != nil && !r.IsNil() && r.IsPositive() {
+		return *r, true
+	}
+	return sdkmath.LegacyDec{}, false
+}
+
 // MaxAttestedExceptions caps the leases one attestation names down, and
 // those it names degraded.
 const MaxAttestedExceptions = 1000
 
-// ValidateBasic checks an attestation's shape: each lease named once, and
-// no more than it claims to see.
+// ValidateBasic checks an attestation's shape: full lease ids, no more of
+// them than it claims to see.
 func (m *MsgAttest) ValidateBasic() error {
 	if len(m.Down) > MaxAttestedExceptions || len(m.Degraded) > MaxAttestedExceptions {
 		return errorsmod.Wrapf(ErrInvalidAttestation, "%d leases down and %d degraded; at most %d of each per attestation", len(m.Down), len(m.Degraded), MaxAttestedExceptions)
@@ -116,16 +125,13 @@ func (m *MsgAttest) ValidateBasic() error {
 	if n > int(m.Leases) {
 		return errorsmod.Wrapf(ErrInvalidAttestation, "names %d leases down or degraded but attests only %d", n, m.Leases)
 	}
-	seen := make(map[string]bool, n)
+	// A lease named twice is refused by the keeper, which compares store
+	// keys (one address has more than one spelling).
 	for _, list := range [][]OrderID{m.Down, m.Degraded} {
 		for _, id := range list {
 			if id.Owner == "" || id.Dseq == 0 || id.Gseq == 0 || id.Oseq == 0 {
 				return errorsmod.Wrapf(ErrInvalidAttestation, "lease %q is not a full order id (owner/dseq/gseq/oseq)", id.Name())
 			}
-			if seen[id.Name()] {
-				return errorsmod.Wrapf(ErrInvalidAttestation, "lease %s is named twice", id.Name())
-			}
-			seen[id.Name()] = true
 		}
 	}
 	return nil

@@ -21,6 +21,10 @@ const (
 	StatStartedOnTime
 	StatStartFailure
 	StatClosedByProvider
+	// StatUnresponsive: a lease closed because its provider fell silent;
+	// StatSilence: the provider was slashed for a silence.
+	StatUnresponsive
+	StatSilence
 )
 
 // RecordStat counts one lease outcome for owner. A provider that has since
@@ -42,6 +46,10 @@ func (k *Keeper) RecordStat(ctx context.Context, owner sdk.AccAddress, ev StatEv
 		p.Stats.StartFailures++
 	case StatClosedByProvider:
 		p.Stats.LeasesClosedByProvider++
+	case StatUnresponsive:
+		p.Stats.LeasesUnresponsive++
+	case StatSilence:
+		p.Stats.Silences++
 	default:
 		return errors.New("unknown provider stat event")
 	}
@@ -75,10 +83,19 @@ func (k *Keeper) RecordClosedByProvider(ctx context.Context, owner sdk.AccAddres
 	return k.RecordStat(ctx, owner, StatClosedByProvider)
 }
 
-// RecordUptime counts an attestation's lease-blocks, up of total, at height
-// into the provider's uptime window of window blocks; silent marks a
-// silence (the provider slashed for it), unresponsive the leases it cost.
-func (k *Keeper) RecordUptime(ctx context.Context, owner sdk.AccAddress, up, total uint64, height int64, window uint64, silent bool, unresponsive uint64) error {
+// RecordUnresponsive counts a lease closed because its provider was silent.
+func (k *Keeper) RecordUnresponsive(ctx context.Context, owner sdk.AccAddress) error {
+	return k.RecordStat(ctx, owner, StatUnresponsive)
+}
+
+// RecordSilence counts a silence the provider was slashed for.
+func (k *Keeper) RecordSilence(ctx context.Context, owner sdk.AccAddress) error {
+	return k.RecordStat(ctx, owner, StatSilence)
+}
+
+// RecordUptime counts lease-blocks, up of total, at height into the
+// provider's uptime window of window blocks.
+func (k *Keeper) RecordUptime(ctx context.Context, owner sdk.AccAddress, up, total uint64, height int64, window uint64) error {
 	p, err := k.Providers.Get(ctx, owner)
 	if errors.Is(err, collections.ErrNotFound) {
 		return nil
@@ -87,10 +104,6 @@ func (k *Keeper) RecordUptime(ctx context.Context, owner sdk.AccAddress, up, tot
 		return err
 	}
 	p.Stats.AddUptime(up, total, height, window)
-	if silent {
-		p.Stats.Silences++
-	}
-	p.Stats.LeasesUnresponsive += unresponsive
 	return k.Providers.Set(ctx, owner, p)
 }
 
