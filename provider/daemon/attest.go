@@ -10,9 +10,10 @@ import (
 
 // Attestation: every attest_interval blocks of the chain's head the daemon
 // tells the chain, in one MsgAttest, how all its active leases are doing,
-// from what the engine runs now. A lease with no container running is attested down (its
-// payment pauses), one with fewer than its group's replicas degraded;
-// every other runs. A lease the daemon does not manage, or whose
+// from what the engine runs now. A lease with no container running is
+// attested down (its payment pauses), unless the daemon itself is
+// replacing its containers (an update); one with fewer than its group's
+// replicas degraded; every other runs. A lease the daemon does not manage, or whose
 // containers it cannot see, is never attested running. A provider that
 // stops attesting for attest_grace blocks loses its leases and part of
 // its bond, so the attester starts at once after the first reconcile (a
@@ -91,9 +92,14 @@ func (d *Daemon) attestation(leases []markettypes.Lease, running map[string]int)
 		n := running[key]
 		m, managed := d.managed(key)
 		switch {
-		case !managed || n == 0:
+		case !managed:
+			msg.Down = append(msg.Down, l.Id.Order)
+		case n == 0 && !m.view().Busy:
 			msg.Down = append(msg.Down, l.Id.Order)
 		case n < m.view().Replicas:
+			// Some replicas missing, or none while the daemon replaces
+			// them (a tenant's update, or its roll-back): paid as running,
+			// said as degraded.
 			msg.Degraded = append(msg.Degraded, l.Id.Order)
 		}
 	}

@@ -33,17 +33,34 @@ func TestAttestationSaysWhatTheEngineRuns(t *testing.T) {
 		}
 		w.phase(m, PhaseRunning)
 	}
+	// A lease whose containers the daemon is replacing (an update, or its
+	// roll-back) has none running for a moment: not down.
+	updating := testLease(6, markettypes.LEASE_STATE_ACTIVE)
+	w.chain.orders[orderKey(updating.Id.Order)] = markettypes.Order{Id: updating.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+	w.chain.leases = append(w.chain.leases, updating)
+	w.rt.running[updating.Id.Order.Name()] = updating.Id
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u, ok := w.d.managed(orderKey(updating.Id.Order))
+	if !ok {
+		t.Fatal("updating lease not managed")
+	}
+	w.phase(u, PhaseRunning)
+	u.mu.Lock()
+	u.snap.Busy = true
+	u.mu.Unlock()
 	m, _ := w.d.managed(orderKey(half.Id.Order))
 	m.mu.Lock()
 	m.snap.Replicas = 2 // as if its group ran two replicas
 	m.mu.Unlock()
 	stranger := testLease(5, markettypes.LEASE_STATE_ACTIVE) // active on chain, unknown here
-	leases := []markettypes.Lease{up, half, gone, pending, stranger}
+	leases := []markettypes.Lease{up, half, gone, pending, stranger, updating}
 	running := map[string]int{orderKey(up.Id.Order): 1, orderKey(half.Id.Order): 1, orderKey(stranger.Id.Order): 3}
 
 	msg := w.d.attestation(leases, running)
-	if msg == nil || msg.Leases != 4 || msg.Provider != testProvider {
-		t.Fatalf("attestation %+v: want the provider's 4 active leases", msg)
+	if msg == nil || msg.Leases != 5 || msg.Provider != testProvider {
+		t.Fatalf("attestation %+v: want the provider's 5 active leases", msg)
 	}
 	names := func(ids []markettypes.OrderID) map[string]bool {
 		out := map[string]bool{}
@@ -56,8 +73,8 @@ func TestAttestationSaysWhatTheEngineRuns(t *testing.T) {
 	if len(down) != 2 || !down[gone.Id.Order.Name()] || !down[stranger.Id.Order.Name()] {
 		t.Errorf("down %v: want the lease with no container and the one not managed here", down)
 	}
-	if len(degraded) != 1 || !degraded[half.Id.Order.Name()] {
-		t.Errorf("degraded %v: want the lease running 1 of 2 replicas", degraded)
+	if len(degraded) != 2 || !degraded[half.Id.Order.Name()] || !degraded[updating.Id.Order.Name()] {
+		t.Errorf("degraded %v: want the lease running 1 of 2 replicas and the one being updated", degraded)
 	}
 	if err := msg.ValidateBasic(); err != nil {
 		t.Errorf("the daemon's attestation fails the chain's checks: %v", err)

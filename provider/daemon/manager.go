@@ -78,6 +78,9 @@ type leaseView struct {
 	// containers the group runs in all.
 	Services []string
 	Replicas int
+	// Busy: a deploy or update of the lease is in flight, its containers
+	// being replaced by the daemon itself.
+	Busy bool
 }
 
 // managerEnv is what every lease manager shares.
@@ -222,7 +225,7 @@ func (m *leaseManager) view() leaseView {
 
 func (m *leaseManager) publish() {
 	m.mu.Lock()
-	m.snap = leaseView{State: m.state, Phase: m.phase, HasManifest: m.group != nil, CreatedAt: m.createdAt, UpdateError: m.updateErr, UpdateFor: m.updateFor}
+	m.snap = leaseView{State: m.state, Phase: m.phase, HasManifest: m.group != nil, CreatedAt: m.createdAt, UpdateError: m.updateErr, UpdateFor: m.updateFor, Busy: m.busy}
 	if m.group != nil {
 		m.snap.Manifest = m.group.Hash()
 		for _, s := range m.group.Services {
