@@ -79,10 +79,21 @@ func (d *Daemon) attestInterval(ctx context.Context, fresh bool) uint64 {
 }
 
 // attestation builds the MsgAttest for the provider's active leases, from
-// running container counts by lease key. It returns nil when no lease is
-// active.
+// running container counts by lease key and the leases this daemon
+// manages. It returns nil when no lease is active.
 func (d *Daemon) attestation(leases []markettypes.Lease, running map[string]int) *markettypes.MsgAttest {
-	msg := &markettypes.MsgAttest{Provider: d.provider}
+	return attestationOf(d.provider, leases, running, func(key string) (leaseView, bool) {
+		m, ok := d.managed(key)
+		if !ok {
+			return leaseView{}, false
+		}
+		return m.view(), true
+	})
+}
+
+// attestationOf is attestation over a lookup of the managed leases' views.
+func attestationOf(provider string, leases []markettypes.Lease, running map[string]int, managed func(key string) (leaseView, bool)) *markettypes.MsgAttest {
+	msg := &markettypes.MsgAttest{Provider: provider}
 	for _, l := range leases {
 		if l.State != markettypes.LEASE_STATE_ACTIVE {
 			continue
@@ -90,13 +101,13 @@ func (d *Daemon) attestation(leases []markettypes.Lease, running map[string]int)
 		msg.Leases++
 		key := orderKey(l.Id.Order)
 		n := running[key]
-		m, managed := d.managed(key)
+		v, ok := managed(key)
 		switch {
-		case !managed:
+		case !ok:
 			msg.Down = append(msg.Down, l.Id.Order)
-		case n == 0 && !m.view().Busy:
+		case n == 0 && !v.Busy:
 			msg.Down = append(msg.Down, l.Id.Order)
-		case n < m.view().Replicas:
+		case n < v.Replicas:
 			// Some replicas missing, or none while the daemon replaces
 			// them (a tenant's update, or its roll-back): paid as running,
 			// said as degraded.

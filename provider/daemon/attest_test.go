@@ -34,31 +34,28 @@ func TestAttestationSaysWhatTheEngineRuns(t *testing.T) {
 		w.phase(m, PhaseRunning)
 	}
 	// A lease whose containers the daemon is replacing (an update, or its
-	// roll-back) has none running for a moment: not down.
+	// roll-back) has none running for a moment: not down. Its view, and
+	// that of a lease whose group runs two replicas, are set over the
+	// managers' own (which their goroutines may publish again at any time).
 	updating := testLease(6, markettypes.LEASE_STATE_ACTIVE)
-	w.chain.orders[orderKey(updating.Id.Order)] = markettypes.Order{Id: updating.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
-	w.chain.leases = append(w.chain.leases, updating)
-	w.rt.running[updating.Id.Order.Name()] = updating.Id
-	if err := w.d.reconcile(context.Background()); err != nil {
-		t.Fatal(err)
+	views := func(key string) (leaseView, bool) {
+		switch key {
+		case orderKey(updating.Id.Order):
+			return leaseView{Phase: PhaseRunning, Replicas: 1, Busy: true}, true
+		case orderKey(half.Id.Order):
+			return leaseView{Phase: PhaseRunning, Replicas: 2}, true
+		}
+		m, ok := w.d.managed(key)
+		if !ok {
+			return leaseView{}, false
+		}
+		return m.view(), true
 	}
-	u, ok := w.d.managed(orderKey(updating.Id.Order))
-	if !ok {
-		t.Fatal("updating lease not managed")
-	}
-	w.phase(u, PhaseRunning)
-	u.mu.Lock()
-	u.snap.Busy = true
-	u.mu.Unlock()
-	m, _ := w.d.managed(orderKey(half.Id.Order))
-	m.mu.Lock()
-	m.snap.Replicas = 2 // as if its group ran two replicas
-	m.mu.Unlock()
 	stranger := testLease(5, markettypes.LEASE_STATE_ACTIVE) // active on chain, unknown here
 	leases := []markettypes.Lease{up, half, gone, pending, stranger, updating}
 	running := map[string]int{orderKey(up.Id.Order): 1, orderKey(half.Id.Order): 1, orderKey(stranger.Id.Order): 3}
 
-	msg := w.d.attestation(leases, running)
+	msg := attestationOf(testProvider, leases, running, views)
 	if msg == nil || msg.Leases != 5 || msg.Provider != testProvider {
 		t.Fatalf("attestation %+v: want the provider's 5 active leases", msg)
 	}
@@ -78,6 +75,11 @@ func TestAttestationSaysWhatTheEngineRuns(t *testing.T) {
 	}
 	if err := msg.ValidateBasic(); err != nil {
 		t.Errorf("the daemon's attestation fails the chain's checks: %v", err)
+	}
+	// The daemon's own managers: running, down, and a stranger down.
+	own := w.d.attestation([]markettypes.Lease{up, gone, stranger}, running)
+	if own == nil || own.Leases != 3 || len(own.Degraded) != 0 || len(own.Down) != 2 || names(own.Down)[up.Id.Order.Name()] {
+		t.Errorf("attestation from the daemon's managers %+v: want gone and stranger down, up running", own)
 	}
 	if got := w.d.attestation([]markettypes.Lease{pending}, running); got != nil {
 		t.Errorf("attestation with no active lease: %+v, want none", got)
