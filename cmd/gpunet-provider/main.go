@@ -31,6 +31,7 @@ import (
 	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/leaseauth"
 	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/provider/runtime/kube"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
@@ -146,9 +147,20 @@ a config only NVML is asked.`,
 				}
 				c, _ = config.Parse([]byte("chain: {id: x}\nkey: {name: x}\nprovider: {host_uri: 'https://localhost:8443'}\npricing: {cpu_core_per_hour: '1'}\n"))
 			}
-			inv, err := inventory.Discover(c)
+			inv, err := discoverInventory(cmd.Context(), c)
 			if err != nil {
 				return err
+			}
+			if c.Runtime.Kind == config.RuntimeKubernetes {
+				// The cluster confines leases (network policies, quotas,
+				// Pod Security per lease namespace), not this host.
+				if j, _ := cmd.Flags().GetBool("json"); j {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					return enc.Encode(inv)
+				}
+				inv.Print(cmd.OutOrStdout())
+				return nil
 			}
 			iso, isoErr := hostIsolation(cmd.Context(), c)
 			if j, _ := cmd.Flags().GetBool("json"); j {
@@ -233,7 +245,7 @@ func registerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			inv, err := inventory.Discover(c)
+			inv, err := discoverInventory(cmd.Context(), c)
 			if err != nil {
 				return err
 			}
@@ -336,7 +348,7 @@ func runCmd() *cobra.Command {
 			if n := c.MemoryLimitBytes(); n > 0 && os.Getenv("GOMEMLIMIT") == "" {
 				debug.SetMemoryLimit(n)
 			}
-			inv, err := inventory.Discover(c)
+			inv, err := discoverInventory(cmd.Context(), c)
 			if err != nil {
 				return err
 			}
@@ -360,4 +372,15 @@ func versionCmd() *cobra.Command {
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version) },
 	}
+}
+
+// discoverInventory is what the provider offers: this host's (NVML, the
+// config) on Docker, the cluster's nodes on Kubernetes.
+func discoverInventory(ctx context.Context, c *config.Config) (inventory.Inventory, error) {
+	if c.Runtime.Kind != config.RuntimeKubernetes {
+		return inventory.Discover(c)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return kube.Discover(ctx, c.Path(c.Runtime.Kubernetes.Kubeconfig), "")
 }

@@ -58,6 +58,15 @@ type Reservation struct {
 	Classes map[string]uint64 `json:"classes,omitempty"`
 	// Volumes is how many persistent volumes (each a loop device) it holds.
 	Volumes int `json:"volumes,omitempty"`
+	// Placed are the nodes of a cluster its replicas were fitted on, in
+	// unit and replica order (kubernetes runtime only).
+	Placed []Placement `json:"placed,omitempty"`
+}
+
+// Placement is one replica fitted on one node.
+type Placement struct {
+	Node      string    `json:"node"`
+	Resources Resources `json:"resources"`
 }
 
 // Decision is the outcome of evaluating an order.
@@ -90,11 +99,16 @@ type Engine struct {
 	used       Resources
 	classCap   map[string]uint64 // persistent storage offered, by class
 	classUsed  map[string]uint64
+	// nodes are a cluster's hosts: when set, every replica must fit on
+	// one of them, with its GPUs on that node.
+	nodes    []inventory.Node
+	gpuNode  map[string]string // uuid → node
+	nodeUsed map[string]Resources
 }
 
 // New builds an engine for an inventory and price table.
 func New(inv inventory.Inventory, prices config.PriceTable, attributes map[string]string) *Engine {
-	return &Engine{
+	e := &Engine{
 		prices:     prices,
 		attributes: attributes,
 		capacity:   Resources{inv.CPUMillis, inv.MemoryBytes, inv.StorageBytes},
@@ -103,7 +117,16 @@ func New(inv inventory.Inventory, prices config.PriceTable, attributes map[strin
 		gpuHolder:  map[string]string{},
 		classCap:   classCapacity(inv),
 		classUsed:  map[string]uint64{},
+		nodes:      inv.Nodes,
+		gpuNode:    map[string]string{},
+		nodeUsed:   map[string]Resources{},
 	}
+	for _, n := range inv.Nodes {
+		for _, u := range n.GPUs {
+			e.gpuNode[u] = n.Name
+		}
+	}
+	return e
 }
 
 func classCapacity(inv inventory.Inventory) map[string]uint64 {
@@ -154,6 +177,12 @@ func (e *Engine) EvaluateAndReserve(key string, spec markettypes.GroupSpec) Deci
 	if reason != "" {
 		return Decision{Reason: reason}
 	}
+	var placed []Placement
+	if len(e.nodes) > 0 {
+		if placed, gpus, reason = e.place(spec, gpus); reason != "" {
+			return Decision{Reason: reason}
+		}
+	}
 	if price.GT(spec.MaxPrice.Amount) {
 		return Decision{Reason: fmt.Sprintf("price %s above max %s ugpn/h", price, spec.MaxPrice.Amount)}
 	}
@@ -161,7 +190,7 @@ func (e *Engine) EvaluateAndReserve(key string, spec markettypes.GroupSpec) Deci
 		return Decision{Reason: "configured price is zero for this order"}
 	}
 	totals, _ := markettypes.GroupTotals(spec.Resources) // checked by match
-	r := Reservation{Key: key, Resources: res, GPUs: gpus, Price: price, Volumes: volumes}
+	r := Reservation{Key: key, Resources: res, GPUs: gpus, Price: price, Volumes: volumes, Placed: placed}
 	for _, c := range totals.Classes {
 		if r.Classes == nil {
 			r.Classes = map[string]uint64{}
@@ -296,6 +325,9 @@ func (e *Engine) gpuPrice(model string) (sdkmath.LegacyDec, bool) {
 func (e *Engine) hold(r Reservation) {
 	e.held[r.Key] = r
 	e.used = e.used.add(r.Resources)
+	for _, p := range r.Placed {
+		e.nodeUsed[p.Node] = e.nodeUsed[p.Node].add(p.Resources)
+	}
 	for c, b := range r.Classes {
 		e.classUsed[c] += b
 	}
@@ -343,6 +375,7 @@ func (e *Engine) Adopt(r Reservation) {
 		delete(e.held, r.Key)
 		e.used = e.used.sub(old.Resources)
 		e.freeClasses(old)
+		e.freeNodes(old)
 		for _, u := range old.GPUs {
 			delete(e.gpuHolder, u)
 		}
@@ -358,6 +391,71 @@ func (e *Engine) freeClasses(r Reservation) {
 	e.volumes -= min(r.Volumes, e.volumes)
 }
 
+// freeNodes returns what r holds on nodes; the caller holds mu.
+func (e *Engine) freeNodes(r Reservation) {
+	for _, p := range r.Placed {
+		e.nodeUsed[p.Node] = e.nodeUsed[p.Node].sub(p.Resources)
+	}
+}
+
+// place fits every replica of spec on one node, first fit in node order:
+// its CPU, memory and storage in what the node has free, and its GPUs,
+// of the model match chose for it, among the node's free devices. It
+// returns the placements and the GPUs so chosen (in gpus' order of
+// replicas), or why no node takes a replica.
+func (e *Engine) place(spec markettypes.GroupSpec, gpus []string) ([]Placement, []string, string) {
+	model := map[string]string{}
+	for _, d := range e.gpus {
+		model[d.UUID] = d.Model
+	}
+	taken := map[string]bool{}
+	pending := map[string]Resources{} // this order's own, by node
+	var placed []Placement
+	var out []string
+	next := 0
+	for ui, u := range spec.Resources {
+		need := Resources{u.CpuMillis, u.MemoryBytes, u.StorageBytes}
+		for rep := range u.Count {
+			var want string
+			if u.Gpu.Units > 0 {
+				want = model[gpus[next]]
+				next += int(u.Gpu.Units)
+			}
+			ok := false
+			for _, n := range e.nodes {
+				free := Resources{n.CPUMillis, n.MemoryBytes, n.StorageBytes}.sub(e.nodeUsed[n.Name]).sub(pending[n.Name])
+				if !need.fits(free) {
+					continue
+				}
+				var devs []string
+				for _, d := range n.GPUs {
+					if len(devs) == int(u.Gpu.Units) {
+						break
+					}
+					if model[d] == want && e.gpuHolder[d] == "" && !taken[d] {
+						devs = append(devs, d)
+					}
+				}
+				if len(devs) < int(u.Gpu.Units) {
+					continue
+				}
+				for _, d := range devs {
+					taken[d] = true
+				}
+				out = append(out, devs...)
+				pending[n.Name] = pending[n.Name].add(need)
+				placed = append(placed, Placement{Node: n.Name, Resources: need})
+				ok = true
+				break
+			}
+			if !ok {
+				return nil, nil, fmt.Sprintf("no node fits replica %d of unit %d (%dm cpu, %d bytes memory, %d gpus %s)", rep, ui, u.CpuMillis, u.MemoryBytes, u.Gpu.Units, want)
+			}
+		}
+	}
+	return placed, out, ""
+}
+
 // Release frees what key holds; releasing nothing is fine.
 func (e *Engine) Release(key string) bool {
 	e.mu.Lock()
@@ -369,6 +467,7 @@ func (e *Engine) Release(key string) bool {
 	delete(e.held, key)
 	e.used = e.used.sub(r.Resources)
 	e.freeClasses(r)
+	e.freeNodes(r)
 	for _, u := range r.GPUs {
 		delete(e.gpuHolder, u)
 	}

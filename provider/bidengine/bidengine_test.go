@@ -261,3 +261,45 @@ func TestVolumeSlots(t *testing.T) {
 		t.Fatalf("after release: %+v", d)
 	}
 }
+
+// TestClusterNodes: on a cluster a replica fits on one node, not on the
+// sum of them: CPU and memory per node, and all of a replica's GPUs on the
+// node it runs on; what one order places holds its node until released.
+func TestClusterNodes(t *testing.T) {
+	table, err := config.Pricing{GPUPerHour: map[string]string{"h100": "2000000"}, CPUCorePerHour: "10000", MemoryGiBPerHour: "2000", StorageGiBPerHour: "100"}.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := inventory.Inventory{
+		CPUMillis: 8000, MemoryBytes: 32 * gib, StorageBytes: 200 * gib,
+		GPUs: []inventory.GPU{
+			{UUID: "k8s:a:0", Model: "h100", MemoryMiB: 81559, Healthy: true},
+			{UUID: "k8s:b:0", Model: "h100", MemoryMiB: 81559, Healthy: true},
+		},
+		Nodes: []inventory.Node{
+			{Name: "a", CPUMillis: 4000, MemoryBytes: 16 * gib, StorageBytes: 100 * gib, GPUs: []string{"k8s:a:0"}},
+			{Name: "b", CPUMillis: 4000, MemoryBytes: 16 * gib, StorageBytes: 100 * gib, GPUs: []string{"k8s:b:0"}},
+		},
+	}
+	e := New(inv, table, nil)
+	if d := e.EvaluateAndReserve("big", spec(10_000_000, unit(1, 6000, 4, 0))); d.Bid || !strings.Contains(d.Reason, "no node fits") {
+		t.Errorf("6 cores on two 4-core nodes: %+v, want no bid (no node fits)", d)
+	}
+	if d := e.EvaluateAndReserve("two-gpus", spec(10_000_000, unit(1, 1000, 1, 2, "h100"))); d.Bid {
+		t.Errorf("2 GPUs in one replica, one per node: %+v, want no bid", d)
+	}
+	d := e.EvaluateAndReserve("pair", spec(10_000_000, unit(2, 3000, 4, 1, "h100")))
+	if !d.Bid || len(d.Reservation.Placed) != 2 || d.Reservation.Placed[0].Node != "a" || d.Reservation.Placed[1].Node != "b" {
+		t.Fatalf("two 3-core GPU replicas: %+v, want one on each node", d)
+	}
+	if !slices.Equal(d.Reservation.GPUs, []string{"k8s:a:0", "k8s:b:0"}) {
+		t.Errorf("GPUs %v: want each replica's device on its own node", d.Reservation.GPUs)
+	}
+	if d := e.EvaluateAndReserve("more", spec(10_000_000, unit(1, 2000, 1, 0))); d.Bid {
+		t.Errorf("2 cores with 1 free on each node: %+v, want no bid", d)
+	}
+	e.Release("pair")
+	if d := e.EvaluateAndReserve("more", spec(10_000_000, unit(1, 2000, 1, 0))); !d.Bid || d.Reservation.Placed[0].Node != "a" {
+		t.Errorf("after the release: %+v, want a bid placed on node a", d)
+	}
+}

@@ -150,8 +150,13 @@ type DeclaredGPU struct {
 
 // Runtime configures the container engine.
 type Runtime struct {
-	DockerHost  string `yaml:"docker_host"`  // default: DOCKER_HOST or the local socket
-	PublishHost string `yaml:"publish_host"` // host IP ports are published on
+	// Kind is what leases run on: "docker" (default), one host's Docker
+	// engine, or "kubernetes", a cluster through its API (Kubernetes).
+	Kind       string     `yaml:"kind"`
+	Kubernetes Kubernetes `yaml:"kubernetes"`
+	DockerHost string     `yaml:"docker_host"` // default: DOCKER_HOST or the local socket
+	// PublishHost is the host IP Docker publishes ports on.
+	PublishHost string `yaml:"publish_host"`
 	PidsLimit   int64  `yaml:"pids_limit"`
 	// LeasePidsLimit is a lease's process budget, shared by its replicas
 	// (each gets at most pids_limit); MaxReplicasPerLease caps how many
@@ -199,6 +204,34 @@ type Runtime struct {
 	// names ("docker.io", "ghcr.io", "*.example.com").
 	RegistryAllow []string `yaml:"registry_allow"`
 	RegistryDeny  []string `yaml:"registry_deny"`
+}
+
+// Runtime kinds.
+const (
+	RuntimeDocker     = "docker"
+	RuntimeKubernetes = "kubernetes"
+)
+
+// Kubernetes configures the kubernetes runtime: one daemon and one
+// account over a cluster.
+type Kubernetes struct {
+	// Kubeconfig is the cluster's kubeconfig file (relative to the config
+	// file); empty: the in-cluster service account, else $KUBECONFIG.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// NodeHost is where tenants reach global ports (node ports): a node's
+	// address, or a load balancer's in front of the nodes. Required.
+	NodeHost string `yaml:"node_host"`
+	// ImagePullPolicy is the pods' pull policy: IfNotPresent (default),
+	// Always or Never (images the nodes already have only).
+	ImagePullPolicy string `yaml:"image_pull_policy"`
+	// RuntimeClass, when set, runs every pod with that RuntimeClass (a
+	// sandbox such as gVisor or Kata).
+	RuntimeClass string `yaml:"runtime_class"`
+	// RunAsNonRoot refuses images that run as root.
+	RunAsNonRoot bool `yaml:"run_as_non_root"`
+	// DeployTimeout bounds a deploy from its objects to every replica
+	// running (default 5m).
+	DeployTimeout Duration `yaml:"deploy_timeout"`
 }
 
 // Ingress configures the HTTP ingress: leases' global tcp exposes as port
@@ -340,6 +373,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Runtime.PublishHost == "" {
 		c.Runtime.PublishHost = "0.0.0.0"
+	}
+	if c.Runtime.Kind == "" {
+		c.Runtime.Kind = RuntimeDocker
+	}
+	if c.Runtime.Kubernetes.ImagePullPolicy == "" {
+		c.Runtime.Kubernetes.ImagePullPolicy = "IfNotPresent"
+	}
+	if c.Runtime.Kubernetes.DeployTimeout == 0 {
+		c.Runtime.Kubernetes.DeployTimeout = Duration(5 * time.Minute)
 	}
 	if c.Runtime.PidsLimit == 0 {
 		c.Runtime.PidsLimit = 512
@@ -536,6 +578,29 @@ func (c *Config) Validate() error {
 		if b, err := providercli.ParseSize(sc.Size); err != nil || b == 0 {
 			bad("inventory.storage_classes."+n+".size", "%q is not a size (e.g. 500Gi)", sc.Size)
 		}
+	}
+	switch c.Runtime.Kind {
+	case RuntimeDocker:
+	case RuntimeKubernetes:
+		k := c.Runtime.Kubernetes
+		if k.NodeHost == "" {
+			bad("runtime.kubernetes.node_host", "is required: the address tenants reach node ports at")
+		} else if strings.ContainsAny(k.NodeHost, " /:") {
+			bad("runtime.kubernetes.node_host", "%q is not a host name or IPv4 address", k.NodeHost)
+		}
+		switch k.ImagePullPolicy {
+		case "IfNotPresent", "Always", "Never":
+		default:
+			bad("runtime.kubernetes.image_pull_policy", "%q is not IfNotPresent, Always or Never", k.ImagePullPolicy)
+		}
+		if k.DeployTimeout.D() < 10*time.Second {
+			bad("runtime.kubernetes.deploy_timeout", "%s is below 10s", k.DeployTimeout.D())
+		}
+		if len(c.Inventory.StorageClasses) > 0 {
+			bad("inventory.storage_classes", "persistent storage is not offered on the kubernetes runtime yet")
+		}
+	default:
+		bad("runtime.kind", "%q is not docker or kubernetes", c.Runtime.Kind)
 	}
 	switch c.Runtime.EgressFilter {
 	case "install", "verify", "off":

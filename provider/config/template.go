@@ -74,6 +74,14 @@ inventory:
   #    count: 1
 
 runtime:
+  kind: docker               # docker: this host's engine | kubernetes: a cluster (below; see README)
+  kubernetes:
+    kubeconfig: ""           # the cluster's kubeconfig (empty: in-cluster service account, else $KUBECONFIG)
+    node_host: ""            # address tenants reach global ports (node ports) at: a node's or a load balancer's
+    image_pull_policy: IfNotPresent # Always | IfNotPresent | Never (images the nodes have only)
+    runtime_class: ""        # RuntimeClass every pod runs with, e.g. gvisor (empty: the cluster's default)
+    run_as_non_root: false   # refuse images that run as root
+    deploy_timeout: 5m       # from a lease's objects to every replica running
   docker_host: ""            # default: DOCKER_HOST or unix:///var/run/docker.sock
   publish_host: 0.0.0.0      # host IP tenants' global ports are published on
   pids_limit: 512            # processes per container

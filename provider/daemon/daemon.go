@@ -18,6 +18,7 @@ import (
 
 	sdkmath "cosmossdk.io/math"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/gpunet/gpunet/provider/bidengine"
 	"github.com/gpunet/gpunet/provider/chain"
@@ -25,6 +26,7 @@ import (
 	"github.com/gpunet/gpunet/provider/egress"
 	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/provider/runtime/kube"
 	audittypes "github.com/gpunet/gpunet/x/audit/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
@@ -125,7 +127,16 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	if cfg.Runtime.StorageLimit == runtime.StorageOff {
+	if cfg.Runtime.Kind == config.RuntimeKubernetes {
+		// The cluster as it is now, less what others' pods request there
+		// (this provider's own are its reservations).
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		inv, err = kube.Discover(dctx, cfg.Path(cfg.Runtime.Kubernetes.Kubeconfig), c.Address.String())
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cluster inventory: %w", err)
+		}
+	} else if cfg.Runtime.StorageLimit == runtime.StorageOff {
 		inv.StorageBytes = 0 // storage nothing limits is not offered
 	}
 	engine := bidengine.New(inv, prices, cfg.Provider.Attributes)
@@ -180,39 +191,18 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 func (d *Daemon) Run(parent context.Context) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
+	d.ctx = ctx
 	rc := d.cfg.Runtime
 	if len(d.inv.StorageClasses) > 0 && os.Geteuid() != 0 {
 		return errors.New("inventory.storage_classes: persistent volumes are mounted filesystem images, which needs the daemon to run as root")
 	}
-	rt, err := runtime.New(ctx, runtime.Options{
-		Provider: d.provider, PublishHost: rc.PublishHost, PidsLimit: rc.PidsLimit, LeasePidsLimit: rc.LeasePidsLimit,
-		Pull: rc.PullImages, MaxImageBytes: d.cfg.MaxImageBytes(), Logger: d.log, DockerHost: rc.DockerHost,
-		LeaseSubnets: rc.LeaseSubnets, LeaseSubnetBits: rc.LeaseSubnetBits,
-		ContainerUser: rc.ContainerUser, StorageLimit: rc.StorageLimit, StorageCheckInterval: rc.StorageCheckInterval.D(),
-		Registries:       runtime.RegistryPolicy{Allow: rc.RegistryAllow, Deny: rc.RegistryDeny},
-		PulledImagesFile: d.cfg.DataPath("pulled-images.json"),
-		StorageClasses:   d.storageClassPaths(),
-	})
+	start := d.startDocker
+	if rc.Kind == config.RuntimeKubernetes {
+		start = d.startKubernetes
+	}
+	err := start(ctx)
 	if err != nil {
 		return err
-	}
-	d.rt, d.env.rt, d.ctx, d.host = rt, rt, ctx, rt
-	// Volumes of leases that ran before a reboot are mounted again before
-	// anything else, so a restarted container sees its data.
-	if n, err := rt.RemountVolumes(ctx); err != nil {
-		d.log.Error("persistent volumes could not all be mounted again", "err", err)
-	} else if n > 0 {
-		d.log.Info("persistent volumes mounted again", "volumes", n)
-	}
-	if err := d.setupEgress(ctx); err != nil {
-		return err
-	}
-	// Offering real GPUs through a toolkit with known escapes would hand a
-	// tenant the host: refuse to start, saying why.
-	if d.inv.Source == inventory.SourceNVML && len(d.inv.Healthy()) > 0 {
-		if err := runtime.CheckToolkit(ctx); err != nil {
-			return err
-		}
 	}
 	d.log.Info("provider daemon starting", "provider", d.provider, "chain_id", d.cfg.Chain.ID,
 		"inventory", d.inv.Source, "gpus", len(d.inv.Healthy()), "cpu_millis", d.inv.CPUMillis, "memory_bytes", d.inv.MemoryBytes)
@@ -272,7 +262,7 @@ func (d *Daemon) Run(parent context.Context) error {
 			defer d.wg.Done()
 			d.every(ctx, time.Second, "attest", func(ctx context.Context) error { d.attestDue(ctx, d.watcher.Head()); return nil })
 		}()
-		if rt.Isolation().StorageLimit == runtime.StorageWatch {
+		if d.host != nil && d.host.Isolation().StorageLimit == runtime.StorageWatch {
 			d.wg.Add(1)
 			go func() { defer d.wg.Done(); d.every(ctx, rc.StorageCheckInterval.D(), "storage watch", d.watchStorage) }()
 		}
@@ -291,6 +281,62 @@ func (d *Daemon) Run(parent context.Context) error {
 		err = errors.Join(err, d.client.Close())
 	}
 	return err
+}
+
+// startDocker connects the Docker runtime and readies the host: volumes
+// mounted again, the egress filter, the GPU toolkit's check.
+func (d *Daemon) startDocker(ctx context.Context) error {
+	rc := d.cfg.Runtime
+	rt, err := runtime.New(ctx, runtime.Options{
+		Provider: d.provider, PublishHost: rc.PublishHost, PidsLimit: rc.PidsLimit, LeasePidsLimit: rc.LeasePidsLimit,
+		Pull: rc.PullImages, MaxImageBytes: d.cfg.MaxImageBytes(), Logger: d.log, DockerHost: rc.DockerHost,
+		LeaseSubnets: rc.LeaseSubnets, LeaseSubnetBits: rc.LeaseSubnetBits,
+		ContainerUser: rc.ContainerUser, StorageLimit: rc.StorageLimit, StorageCheckInterval: rc.StorageCheckInterval.D(),
+		Registries:       runtime.RegistryPolicy{Allow: rc.RegistryAllow, Deny: rc.RegistryDeny},
+		PulledImagesFile: d.cfg.DataPath("pulled-images.json"),
+		StorageClasses:   d.storageClassPaths(),
+	})
+	if err != nil {
+		return err
+	}
+	d.rt, d.env.rt, d.host = rt, rt, rt
+	// Volumes of leases that ran before a reboot are mounted again before
+	// anything else, so a restarted container sees its data.
+	if n, err := rt.RemountVolumes(ctx); err != nil {
+		d.log.Error("persistent volumes could not all be mounted again", "err", err)
+	} else if n > 0 {
+		d.log.Info("persistent volumes mounted again", "volumes", n)
+	}
+	if err := d.setupEgress(ctx); err != nil {
+		return err
+	}
+	// Offering real GPUs through a toolkit with known escapes would hand a
+	// tenant the host: refuse to start, saying why.
+	if d.inv.Source == inventory.SourceNVML && len(d.inv.Healthy()) > 0 {
+		if err := runtime.CheckToolkit(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startKubernetes connects the kubernetes runtime. The cluster's own
+// policies (NetworkPolicies per lease, quotas, Pod Security) confine
+// leases; nothing is installed on this host.
+func (d *Daemon) startKubernetes(ctx context.Context) error {
+	k := d.cfg.Runtime.Kubernetes
+	rt, err := kube.New(ctx, kube.Options{
+		Provider: d.provider, Kubeconfig: d.cfg.Path(k.Kubeconfig), NodeHost: k.NodeHost,
+		PullPolicy: corev1.PullPolicy(k.ImagePullPolicy), RuntimeClass: k.RuntimeClass, RunAsNonRoot: k.RunAsNonRoot,
+		ContainerUser: d.cfg.Runtime.ContainerUser, EgressAllow: d.cfg.Runtime.EgressAllow,
+		Registries:    runtime.RegistryPolicy{Allow: d.cfg.Runtime.RegistryAllow, Deny: d.cfg.Runtime.RegistryDeny},
+		DeployTimeout: k.DeployTimeout.D(), Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	d.rt, d.env.rt = rt, rt
+	return nil
 }
 
 // storageClassPaths maps each configured storage class to its directory.

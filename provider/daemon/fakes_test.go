@@ -267,7 +267,7 @@ func (r *fakeRuntime) WatchEvents(ctx context.Context, _ func(runtime.LeaseRef, 
 	<-ctx.Done()
 }
 
-func (r *fakeRuntime) Exec(context.Context, runtime.LeaseRef, runtime.ExecRequest) (*runtime.ExecSession, error) {
+func (r *fakeRuntime) Exec(context.Context, runtime.LeaseRef, runtime.ExecRequest) (runtime.Shell, error) {
 	return nil, runtime.ErrNotRunning
 }
 

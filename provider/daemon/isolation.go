@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/gpunet/gpunet/provider/bidengine"
+	"github.com/gpunet/gpunet/provider/config"
 	"github.com/gpunet/gpunet/provider/egress"
 	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/sdl"
@@ -132,6 +133,9 @@ func (d *Daemon) watchStorage(ctx context.Context) error {
 // isolation is what /healthz and /v1/inventory say about how this host
 // contains leases.
 func (d *Daemon) isolation() map[string]any {
+	if d.cfg.Runtime.Kind == config.RuntimeKubernetes {
+		return map[string]any{"runtime": config.RuntimeKubernetes, "egress_filter": "network policies per lease", "pod_security": "baseline"}
+	}
 	out := map[string]any{"egress_filter": d.cfg.Runtime.EgressFilter}
 	d.mu.Lock()
 	if d.egressErr != nil {

@@ -55,7 +55,7 @@ type Runtime interface {
 	Status(ctx context.Context, l runtime.LeaseRef) (runtime.LeaseStatus, error)
 	Usage(ctx context.Context, l runtime.LeaseRef) (map[string]runtime.ContainerUsage, error)
 	WatchEvents(ctx context.Context, fn func(runtime.LeaseRef, runtime.ContainerEvent))
-	Exec(ctx context.Context, l runtime.LeaseRef, req runtime.ExecRequest) (*runtime.ExecSession, error)
+	Exec(ctx context.Context, l runtime.LeaseRef, req runtime.ExecRequest) (runtime.Shell, error)
 	Remove(ctx context.Context, l runtime.LeaseRef) error
 	WaitJob(ctx context.Context, l runtime.LeaseRef) (runtime.JobResult, error)
 	List(ctx context.Context) (map[string]runtime.LeaseRef, error)

@@ -124,7 +124,7 @@ func (d *Daemon) handleShell(w http.ResponseWriter, r *http.Request, body []byte
 
 // pumpShellInput applies the tenant's frames to the session: stdin, its
 // end, terminal sizes. It returns when the tenant's side ends.
-func (d *Daemon) pumpShellInput(ctx context.Context, r *bufio.Reader, sess *runtime.ExecSession, stdin bool, idle *time.Timer) {
+func (d *Daemon) pumpShellInput(ctx context.Context, r *bufio.Reader, sess runtime.Shell, stdin bool, idle *time.Timer) {
 	for {
 		kind, p, err := api.ReadFrame(r)
 		if err != nil {
@@ -139,7 +139,7 @@ func (d *Daemon) pumpShellInput(ctx context.Context, r *bufio.Reader, sess *runt
 				}
 			}
 		case api.FrameStdinEOF:
-			if stdin && sess.CloseStdin != nil {
+			if stdin {
 				_ = sess.CloseStdin() // a command that already exited has no input to end
 			}
 		case api.FrameResize:

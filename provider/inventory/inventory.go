@@ -27,6 +27,9 @@ const (
 	SourceDeclared Source = "declared"
 	// SourceNone: no GPUs (CPU-only).
 	SourceNone Source = "none"
+	// SourceKubernetes: a cluster's nodes, from their allocatable
+	// resources and GPU feature discovery's labels.
+	SourceKubernetes Source = "kubernetes"
 )
 
 // ErrNoDriver means NVML could not load the NVIDIA driver library.
@@ -66,6 +69,19 @@ type Inventory struct {
 	StorageBytes uint64 `json:"storage_bytes"`
 	// StorageClasses are persistent storage by class, sorted by name.
 	StorageClasses []StorageClass `json:"storage_classes,omitempty"`
+	// Nodes are a cluster's hosts (kubernetes runtime), each with what it
+	// offers: a replica must fit on one node, not on the sum above.
+	Nodes []Node `json:"nodes,omitempty"`
+}
+
+// Node is one host of a cluster and what it offers.
+type Node struct {
+	Name         string `json:"name"`
+	CPUMillis    uint64 `json:"cpu_millis"`
+	MemoryBytes  uint64 `json:"memory_bytes"`
+	StorageBytes uint64 `json:"storage_bytes"`
+	// GPUs are the UUIDs (of Inventory.GPUs) of the node's devices.
+	GPUs []string `json:"gpus,omitempty"`
 }
 
 // StorageClass is one class of persistent storage offered.
@@ -184,6 +200,11 @@ func (inv Inventory) Print(w io.Writer) {
 		fmt.Fprintf(w, "GPUs detected by NVML (driver %s):\n", inv.DriverVersion)
 	case SourceDeclared:
 		fmt.Fprintf(w, "NVML: %s\nGPUs DECLARED in the config (not detected; for CPU-only or test operation):\n", inv.NVMLError)
+	case SourceKubernetes:
+		fmt.Fprintf(w, "Kubernetes cluster, %d schedulable nodes:\n", len(inv.Nodes))
+		for _, n := range inv.Nodes {
+			fmt.Fprintf(w, "  %s: %.3g cores, memory %s, storage %s, %d GPUs\n", n.Name, float64(n.CPUMillis)/1000, humanBytes(n.MemoryBytes), humanBytes(n.StorageBytes), len(n.GPUs))
+		}
 	default:
 		if inv.NVMLError != "" {
 			fmt.Fprintf(w, "NVML: %s\n", inv.NVMLError)

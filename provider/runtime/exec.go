@@ -24,17 +24,35 @@ type ExecRequest struct {
 	Rows, Cols uint16
 }
 
-// ExecSession is a command running in a container: Stdin feeds it (when
-// asked for), Resize sizes its terminal, Output copies what it prints
-// until it ends, and ExitCode says how it ended.
+// Shell is a command running in a replica, on whichever runtime: Stdin
+// feeds it (when asked for) and CloseStdin ends that input, Resize sizes
+// its terminal, Output copies what it prints until it ends, ExitCode says
+// how it ended, and Close cuts it off.
+type Shell interface {
+	Stdin() io.Writer
+	CloseStdin() error
+	Resize(ctx context.Context, rows, cols uint16) error
+	Output(stdout, stderr io.Writer) error
+	ExitCode(ctx context.Context) (int, error)
+	Close() error
+}
+
+// ExecSession is a Shell in a Docker container.
 type ExecSession struct {
-	r    *Runtime
-	id   string
-	tty  bool
-	conn io.ReadWriteCloser
-	out  io.Reader
-	// CloseStdin tells the command its input ended.
-	CloseStdin func() error
+	r          *Runtime
+	id         string
+	tty        bool
+	conn       io.ReadWriteCloser
+	out        io.Reader
+	closeStdin func() error
+}
+
+// CloseStdin tells the command its input ended.
+func (s *ExecSession) CloseStdin() error {
+	if s.closeStdin == nil {
+		return nil
+	}
+	return s.closeStdin()
 }
 
 // Stdin is the command's standard input.
@@ -87,7 +105,7 @@ func (s *ExecSession) Close() error { return s.conn.Close() }
 
 // Exec starts a command in a running replica of the lease, confined as the
 // container is (its user, capabilities and limits).
-func (r *Runtime) Exec(ctx context.Context, l LeaseRef, req ExecRequest) (*ExecSession, error) {
+func (r *Runtime) Exec(ctx context.Context, l LeaseRef, req ExecRequest) (Shell, error) {
 	if err := r.checkLease(l); err != nil {
 		return nil, err
 	}
@@ -124,7 +142,7 @@ func (r *Runtime) Exec(ctx context.Context, l LeaseRef, req ExecRequest) (*ExecS
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s-%d: %w", req.Service, req.Replica, err)
 	}
-	sess := &ExecSession{r: r, id: created.ID, tty: req.TTY, conn: hj.Conn, out: hj.Reader, CloseStdin: hj.CloseWrite}
+	sess := &ExecSession{r: r, id: created.ID, tty: req.TTY, conn: hj.Conn, out: hj.Reader, closeStdin: hj.CloseWrite}
 	if req.TTY && req.Rows > 0 && req.Cols > 0 {
 		// Engines before API 1.42 ignore ConsoleSize: size it once started.
 		_ = sess.Resize(ctx, req.Rows, req.Cols) // a refused size leaves the engine's default

@@ -193,3 +193,16 @@ func (p *linePrefixer) Flush() error {
 	_, err := p.Write([]byte{'\n'})
 	return err
 }
+
+// LockedWriter lets several log streams share w, a write at a time (for
+// other runtimes' Logs).
+func LockedWriter(w io.Writer) io.Writer { return &lockedWriter{w: w} }
+
+// PrefixedWriter writes each line written to it to out prefixed, whole,
+// cutting lines at MaxLogLine; Flush ends a last partial line.
+func PrefixedWriter(out io.Writer, prefix string) interface {
+	io.Writer
+	Flush() error
+} {
+	return &linePrefixer{out: out, prefix: prefix}
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes server binaries gpunet's Kubernetes runtime is
 # tested against (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubelet) and etcd, from the Go module proxy, into a cache outside the work
+# kubelet, kube-proxy) and etcd, from the Go module proxy, into a cache outside the work
 # tree. Nothing is built when the cache already has them: the first build
 # takes about ten minutes and 3 GB of memory on two cores, later ones none.
 #
@@ -14,7 +14,7 @@ ETCD_VERSION=${ETCD_VERSION:-v3.7.3}
 GOVER=$(go env GOVERSION)
 CACHE=${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpunet/k8s-${K8S_VERSION}-${GOVER}}
 BIN=$CACHE/bin
-SERVERS=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+SERVERS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
 have_all() {
   for b in "${SERVERS[@]}" etcd; do
@@ -62,6 +62,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
 pkg=k8s.io/component-base/version

@@ -41,6 +41,8 @@ cert admin "/O=system:masters/CN=gpunet-admin"
 cert kubelet "/O=system:nodes/CN=system:node:localhost"
 cert controller-manager "/CN=system:kube-controller-manager"
 cert scheduler "/CN=system:kube-scheduler"
+cert kube-proxy "/CN=system:kube-proxy"
+cert gpunet-provider "/CN=gpunet-provider"
 
 # kubeconfig NAME: a kubeconfig for NAME's client certificate.
 kubeconfig() {
@@ -64,5 +66,5 @@ contexts:
 current-context: $name
 KC
 }
-for n in admin kubelet controller-manager scheduler; do kubeconfig "$n"; done
+for n in admin kubelet controller-manager scheduler kube-proxy gpunet-provider; do kubeconfig "$n"; done
 chmod 600 ./*.key

@@ -44,6 +44,17 @@ for p in "${K8S_HOST_PATHS[@]}"; do
 done >"$K8S_STATE/baseline.paths" || true
 
 api=https://127.0.0.1:$K8S_API_PORT
+# The kubelet serves on the host's own address: the API server reaches it
+# there for logs, exec and the stats it proxies (it refuses to proxy to a
+# loopback address).
+node_ip=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") print $(i + 1)}')
+if [ -z "$node_ip" ]; then
+  node_ip=$(hostname -I | awk '{print $1}')
+fi
+if [ -z "$node_ip" ]; then
+  echo "up.sh: this host has no IPv4 address for the kubelet to serve on" >&2
+  exit 1
+fi
 "$here/mkpki.sh" "$K8S_STATE/pki" "$api"
 pki=$K8S_STATE/pki
 
@@ -116,7 +127,7 @@ start kube-apiserver "$bin/kube-apiserver" --bind-address=127.0.0.1 --secure-por
   --etcd-servers="http://127.0.0.1:$K8S_ETCD_PORT" --service-cluster-ip-range="$K8S_SERVICE_CIDR" \
   --client-ca-file="$pki/ca.crt" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
   --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
-  --kubelet-preferred-address-types=Hostname --authorization-mode=Node,RBAC \
+  --kubelet-preferred-address-types=InternalIP --authorization-mode=Node,RBAC \
   --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$pki/sa.pub" \
   --service-account-signing-key-file="$pki/sa.key" --allow-privileged=false
 kubectl_() { kubectl --kubeconfig "$pki/admin.kubeconfig" "$@"; }
@@ -134,7 +145,7 @@ start kube-scheduler "$bin/kube-scheduler" --kubeconfig="$pki/scheduler.kubeconf
 cat >"$K8S_STATE/kubelet-config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: $node_ip
 authentication:
   x509: {clientCAFile: $pki/ca.crt}
   webhook: {enabled: false}
@@ -150,11 +161,32 @@ resolvConf: /etc/resolv.conf
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+podPidsLimit: 1024
 YAML
 start kubelet "$bin/kubelet" --kubeconfig="$pki/kubelet.kubeconfig" --config="$K8S_STATE/kubelet-config.yaml" \
-  --hostname-override=localhost --root-dir="$K8S_STATE/kubelet" --cert-dir="$K8S_STATE/kubelet/pki"
+  --hostname-override=localhost --node-ip="$node_ip" --root-dir="$K8S_STATE/kubelet" --cert-dir="$K8S_STATE/kubelet/pki"
 node_ready() { kubectl_ get node localhost -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -q True; }
 wait_for "the node" 90 node_ready || { tail -20 "$K8S_STATE/logs/kubelet.log" >&2; exit 1; }
+# kube-proxy, for node ports (iptables mode; down.sh removes its chains).
+# Conntrack settings 0: it leaves the host's as they are.
+cat >"$K8S_STATE/kube-proxy.yaml" <<YAML
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $pki/kube-proxy.kubeconfig}
+hostnameOverride: localhost
+mode: iptables
+clusterCIDR: $K8S_POD_CIDR
+bindAddress: 127.0.0.1
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+YAML
+start kube-proxy "$bin/kube-proxy" --config="$K8S_STATE/kube-proxy.yaml"
+proxy_ready() { curl -fsS http://127.0.0.1:10256/healthz >/dev/null; }
+wait_for kube-proxy 60 proxy_ready || { tail -20 "$K8S_STATE/logs/kube-proxy.log" >&2; exit 1; }
+# The gpunet provider daemon's identity, with only the RBAC the README
+# gives it.
+kubectl_ apply -f "$here/rbac.yaml" >/dev/null
 wait_for "the default service account" 60 kubectl_ -n default get serviceaccount default || exit 1
 touch "$K8S_STATE/up"
 echo "$pki/admin.kubeconfig"

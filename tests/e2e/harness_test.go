@@ -55,6 +55,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	stopCluster()
 	if dir != "" {
 		os.RemoveAll(dir)
 	}

@@ -112,12 +112,17 @@ type providerOpts struct {
 	CPUPrice string // ugpn per core-hour; "" is 20000
 	// Edits replace more lines of provider.yaml (old → new).
 	Edits map[string]string
+	// Kube: the daemon runs leases on the local Kubernetes cluster (its
+	// inventory is the cluster's, not NVML's or the declared GPUs).
+	Kube bool
 }
 
 // startProviderWith is startProvider for any account and config.
 func startProviderWith(t *testing.T, nw *localnet.Network, o providerOpts) *providerProc {
 	t.Helper()
-	ensureJobImage(t)
+	if !o.Kube {
+		ensureJobImage(t)
+	}
 	node := nw.Nodes[0]
 	port := freeLocalPort(t)
 	if o.CPUPrice == "" {
@@ -182,10 +187,21 @@ func startProviderWith(t *testing.T, nw *localnet.Network, o providerOpts) *prov
 	if !strings.Contains(out, "registered in block") {
 		t.Fatalf("register output:\n%s", out)
 	}
-	p.gpuModel = checkInventory(t, nw, p, out)
+	if o.Kube {
+		if p.inv.Source != "kubernetes" || !strings.Contains(out, "inventory kubernetes") {
+			t.Fatalf("a provider on Kubernetes: inventory %+v, register output:\n%s", p.inv, out)
+		}
+		for _, g := range p.inv.GPUs {
+			p.gpuModel = g.Model
+		}
+	} else {
+		p.gpuModel = checkInventory(t, nw, p, out)
+	}
 	t.Cleanup(func() {
 		p.stop(syscall.SIGTERM)
-		removeProviderContainers(t, p.addr)
+		if !o.Kube {
+			removeProviderContainers(t, p.addr)
+		}
 		if t.Failed() {
 			dumpLogTail(t, p.logPath)
 		}

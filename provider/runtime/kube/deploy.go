@@ -1,0 +1,391 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/sdl"
+)
+
+// Deploy creates the lease's namespace and objects and returns once every
+// replica of every service runs (a job's: ran), or says why not: the image
+// (runtime.ErrImageUnavailable), the tenant's workload
+// (runtime.ErrWorkloadInvalid), no node with the GPUs
+// (runtime.ErrGPUUnavailable), or a timeout.
+func (r *Runtime) Deploy(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error) {
+	if err := r.apply(ctx, w); err != nil {
+		return runtime.LeaseStatus{Lease: w.Lease}, err
+	}
+	return r.Status(ctx, w.Lease)
+}
+
+// Update moves a running lease to another version of its group. When the
+// new version cannot run, the old one is applied again and runs on.
+func (r *Runtime) Update(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error) {
+	ns := namespace(r.opts.Provider, w.Lease)
+	cur, err := r.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		return runtime.LeaseStatus{Lease: w.Lease}, fmt.Errorf("lease %s: %w", w.Lease.Order.Name(), err)
+	}
+	var old sdl.ManifestGroup
+	oldErr := json.Unmarshal([]byte(cur.Annotations[AnnotationGroup]), &old)
+	if err := r.apply(ctx, w); err != nil {
+		if oldErr == nil {
+			// The old version's private images keep their pull secrets:
+			// this runtime writes them and nothing removes them here.
+			if rerr := r.apply(context.WithoutCancel(ctx), runtime.Workload{Lease: w.Lease, Group: old, GPUs: w.GPUs}); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("the old version could not run again either: %w", rerr))
+			}
+		}
+		return runtime.LeaseStatus{Lease: w.Lease}, err
+	}
+	return r.Status(ctx, w.Lease)
+}
+
+// apply writes the group's objects and waits for its replicas.
+func (r *Runtime) apply(ctx context.Context, w runtime.Workload) error {
+	nodes, err := r.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	objs, err := r.buildLease(w.Lease, w.Group, productsOf(nodes.Items))
+	if err != nil {
+		return err
+	}
+	ns := objs.Namespace.Name
+	if err := applyNamespace(ctx, r.cs.CoreV1().Namespaces(), objs.Namespace); err != nil {
+		return fmt.Errorf("namespace %s: %w", ns, err)
+	}
+	core, net := r.cs.CoreV1(), r.cs.NetworkingV1()
+	// Quota and policies first: no pod ever runs without them.
+	if err := upsert(ctx, core.ResourceQuotas(ns), objs.Quota, quotaMeta); err != nil {
+		return fmt.Errorf("resource quota: %w", err)
+	}
+	for _, p := range objs.Policies {
+		if err := upsert(ctx, net.NetworkPolicies(ns), p, policyMeta); err != nil {
+			return fmt.Errorf("network policy %s: %w", p.Name, err)
+		}
+	}
+	for _, s := range objs.Secrets {
+		if err := upsert(ctx, core.Secrets(ns), s, secretMeta); err != nil {
+			return fmt.Errorf("pull secret: %w", err)
+		}
+	}
+	for _, s := range objs.Services {
+		if err := r.applyService(ctx, s); err != nil {
+			return fmt.Errorf("service %s: %w", s.Name, err)
+		}
+	}
+	for _, d := range objs.Deployments {
+		if err := upsert(ctx, r.cs.AppsV1().Deployments(ns), d, deploymentMeta); err != nil {
+			return classifyCreate(fmt.Errorf("deployment %s: %w", d.Name, err))
+		}
+	}
+	for _, j := range objs.Jobs {
+		if err := r.applyJob(ctx, j); err != nil {
+			return classifyCreate(fmt.Errorf("job %s: %w", j.Name, err))
+		}
+	}
+	if err := r.prune(ctx, ns, objs); err != nil {
+		return err
+	}
+	return r.waitRunning(ctx, ns, w.Group)
+}
+
+// classifyCreate marks what the API refused in the tenant's workload as
+// the tenant's fault.
+func classifyCreate(err error) error {
+	if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+		return fmt.Errorf("%w: %v", runtime.ErrWorkloadInvalid, err)
+	}
+	return err
+}
+
+type typedClient[T any] interface {
+	Create(context.Context, *T, metav1.CreateOptions) (*T, error)
+	Update(context.Context, *T, metav1.UpdateOptions) (*T, error)
+	Get(context.Context, string, metav1.GetOptions) (*T, error)
+}
+
+// upsert creates obj, or replaces the object of its name.
+func upsert[T any](ctx context.Context, c typedClient[T], obj *T, meta func(*T) *metav1.ObjectMeta) error {
+	_, err := c.Create(ctx, obj, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	cur, err := c.Get(ctx, meta(obj).Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	meta(obj).ResourceVersion = meta(cur).ResourceVersion
+	_, err = c.Update(ctx, obj, metav1.UpdateOptions{})
+	return err
+}
+
+func quotaMeta(o *corev1.ResourceQuota) *metav1.ObjectMeta        { return &o.ObjectMeta }
+func policyMeta(o *networkingv1.NetworkPolicy) *metav1.ObjectMeta { return &o.ObjectMeta }
+func secretMeta(o *corev1.Secret) *metav1.ObjectMeta              { return &o.ObjectMeta }
+func deploymentMeta(o *appsv1.Deployment) *metav1.ObjectMeta      { return &o.ObjectMeta }
+
+func applyNamespace(ctx context.Context, c typedClient[corev1.Namespace], ns *corev1.Namespace) error {
+	cur, err := c.Get(ctx, ns.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = c.Create(ctx, ns, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if cur.DeletionTimestamp != nil {
+		return fmt.Errorf("namespace %s is being deleted", ns.Name)
+	}
+	cur.Labels, cur.Annotations = ns.Labels, ns.Annotations
+	_, err = c.Update(ctx, cur, metav1.UpdateOptions{})
+	return err
+}
+
+// applyService keeps an existing service's addresses and node ports: a
+// tenant's URIs do not move with an update.
+func (r *Runtime) applyService(ctx context.Context, s *corev1.Service) error {
+	c := r.cs.CoreV1().Services(s.Namespace)
+	cur, err := c.Get(ctx, s.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = c.Create(ctx, s, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Spec.Type != s.Spec.Type {
+		if err := c.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		_, err = c.Create(ctx, s, metav1.CreateOptions{})
+		return err
+	}
+	s.ResourceVersion = cur.ResourceVersion
+	s.Spec.ClusterIP, s.Spec.ClusterIPs = cur.Spec.ClusterIP, cur.Spec.ClusterIPs
+	for i := range s.Spec.Ports {
+		for _, p := range cur.Spec.Ports {
+			if p.Port == s.Spec.Ports[i].Port && p.Protocol == s.Spec.Ports[i].Protocol {
+				s.Spec.Ports[i].NodePort = p.NodePort
+			}
+		}
+	}
+	_, err = c.Update(ctx, s, metav1.UpdateOptions{})
+	return err
+}
+
+// applyJob creates a job; one of another version (a job's template cannot
+// change) is deleted first.
+func (r *Runtime) applyJob(ctx context.Context, j *batchv1.Job) error {
+	c := r.cs.BatchV1().Jobs(j.Namespace)
+	cur, err := c.Get(ctx, j.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return err
+	case cur.Spec.Template.Annotations[AnnotationManifest] == j.Spec.Template.Annotations[AnnotationManifest]:
+		return nil
+	default:
+		if err := c.Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationForeground)}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		for { // the name is free once the old job and its pods are gone
+			if _, err := c.Get(ctx, j.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				break
+			}
+			if err := sleep(ctx, 500*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = c.Create(ctx, j, metav1.CreateOptions{})
+	return err
+}
+
+// prune deletes the lease's workloads and services that the group no
+// longer has (an update renamed a service).
+func (r *Runtime) prune(ctx context.Context, ns string, objs *leaseObjects) error {
+	keep := map[string]bool{}
+	for _, d := range objs.Deployments {
+		keep["d/"+d.Name] = true
+	}
+	for _, j := range objs.Jobs {
+		keep["j/"+j.Name] = true
+	}
+	for _, s := range objs.Services {
+		keep["s/"+s.Name] = true
+	}
+	mine := listMine(r.opts.Provider, 0)
+	ds, err := r.cs.AppsV1().Deployments(ns).List(ctx, mine)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds.Items {
+		if !keep["d/"+d.Name] {
+			if err := r.cs.AppsV1().Deployments(ns).Delete(ctx, d.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	js, err := r.cs.BatchV1().Jobs(ns).List(ctx, mine)
+	if err != nil {
+		return err
+	}
+	for _, j := range js.Items {
+		if !keep["j/"+j.Name] {
+			if err := r.cs.BatchV1().Jobs(ns).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	ss, err := r.cs.CoreV1().Services(ns).List(ctx, mine)
+	if err != nil {
+		return err
+	}
+	for _, s := range ss.Items {
+		if !keep["s/"+s.Name] {
+			if err := r.cs.CoreV1().Services(ns).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Waiting reasons of a container that say why it will not run.
+var (
+	imageReasons    = map[string]bool{"ErrImagePull": true, "ImagePullBackOff": true, "InvalidImageName": true, "ErrImageNeverPull": true}
+	workloadReasons = map[string]bool{"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true}
+	startReasons    = map[string]bool{"StartError": true, "ContainerCannotRun": true}
+)
+
+// waitRunning waits until every service of g has its replicas of this
+// version running (a job's: started, or already ended), or finds why they
+// will not.
+func (r *Runtime) waitRunning(ctx context.Context, ns string, g sdl.ManifestGroup) error {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.DeployTimeout)
+	defer cancel()
+	hash := g.Hash()
+	unschedulable := map[string]time.Time{}
+	for {
+		pods, err := r.cs.CoreV1().Pods(ns).List(ctx, listMine(r.opts.Provider, 0))
+		if err != nil {
+			return fmt.Errorf("list pods: %w", err)
+		}
+		started := map[string]uint32{}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.DeletionTimestamp != nil || p.Annotations[AnnotationManifest] != hash {
+				continue
+			}
+			svc := p.Annotations[AnnotationService]
+			if err := podFailure(p, svc); err != nil {
+				return err
+			}
+			if c := podScheduleBlocked(p); c != "" {
+				since, ok := unschedulable[p.Name]
+				if !ok {
+					unschedulable[p.Name] = time.Now()
+				} else if time.Since(since) > r.opts.ScheduleTimeout {
+					err := fmt.Errorf("%s of service %q cannot be placed on any node: %s", p.Name, svc, c)
+					if gpuRequested(p) {
+						err = fmt.Errorf("%w: %v", runtime.ErrGPUUnavailable, err)
+					}
+					return err
+				}
+			}
+			if podStarted(p) {
+				started[svc]++
+			}
+		}
+		done := true
+		for _, s := range g.Services {
+			if started[s.Name] < s.Count {
+				done = false
+			}
+		}
+		if done {
+			return nil
+		}
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return fmt.Errorf("replicas of lease namespace %s not running within %s: %w", ns, r.opts.DeployTimeout, err)
+		}
+	}
+}
+
+// podFailure is why a pod's container will not run, when it says so.
+func podFailure(p *corev1.Pod, svc string) error {
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil {
+			switch {
+			case imageReasons[w.Reason]:
+				return fmt.Errorf("%w: service %q, image %s: %s: %s", runtime.ErrImageUnavailable, svc, cs.Image, w.Reason, w.Message)
+			case workloadReasons[w.Reason]:
+				return fmt.Errorf("%w: service %q: %s: %s", runtime.ErrWorkloadInvalid, svc, w.Reason, w.Message)
+			}
+		}
+		for _, t := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
+			if t != nil && startReasons[t.Reason] {
+				return fmt.Errorf("%w: service %q: the command cannot run: %s", runtime.ErrWorkloadInvalid, svc, t.Message)
+			}
+		}
+	}
+	return nil
+}
+
+// podScheduleBlocked is the scheduler's reason when the pod fits no node.
+func podScheduleBlocked(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return c.Message
+		}
+	}
+	return ""
+}
+
+// podStarted: its container runs, or ran and ended.
+func podStarted(p *corev1.Pod) bool {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Running != nil || (cs.State.Terminated != nil && !cs.State.Terminated.StartedAt.IsZero()) {
+			return true
+		}
+	}
+	return false
+}
+
+func gpuRequested(p *corev1.Pod) bool {
+	for _, c := range p.Spec.Containers {
+		if q, ok := c.Resources.Requests[ResourceGPU]; ok && !q.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+func listMine(provider string, limit int64) metav1.ListOptions {
+	return metav1.ListOptions{LabelSelector: selectorOf(provider), Limit: limit}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,180 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/gpunet/gpunet/provider/runtime"
+)
+
+// WatchEvents calls fn for each lifecycle event of this provider's pods
+// (created, started, exited, oom, removed) until ctx ends. It follows the
+// pods through an informer, which lists and watches again after the API
+// server breaks the stream.
+func (r *Runtime) WatchEvents(ctx context.Context, fn func(runtime.LeaseRef, runtime.ContainerEvent)) {
+	f := informers.NewSharedInformerFactoryWithOptions(r.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = selectorOf(r.opts.Provider)
+	}))
+	inf := f.Core().V1().Pods().Informer()
+	emit := func(p *corev1.Pod, ev runtime.ContainerEvent) {
+		l, ok := leaseOf(p.Labels, p.Annotations)
+		if !ok {
+			return
+		}
+		ev.Service, ev.Manifest = p.Annotations[AnnotationService], p.Annotations[AnnotationManifest]
+		ev.Replica = replicaOf(inf.GetIndexer(), p)
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		fn(l, ev)
+	}
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, initial bool) {
+			if p, ok := obj.(*corev1.Pod); ok && !initial {
+				emit(p, runtime.ContainerEvent{Kind: "created", Time: p.CreationTimestamp.Time})
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*corev1.Pod)
+			n, ok2 := newObj.(*corev1.Pod)
+			if !ok1 || !ok2 {
+				return
+			}
+			for _, ev := range podEvents(o, n) {
+				emit(n, ev)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				emit(p, runtime.ContainerEvent{Kind: "removed"})
+			}
+		},
+	})
+	if err != nil {
+		r.log.Error("pod events cannot be followed", "err", err)
+		return
+	}
+	inf.Run(ctx.Done())
+}
+
+// podEvents are what changed between two versions of a pod's container.
+func podEvents(o, n *corev1.Pod) []runtime.ContainerEvent {
+	if len(n.Status.ContainerStatuses) == 0 {
+		return nil
+	}
+	var oc corev1.ContainerStatus
+	if len(o.Status.ContainerStatuses) > 0 {
+		oc = o.Status.ContainerStatuses[0]
+	}
+	nc := n.Status.ContainerStatuses[0]
+	final := n.Spec.RestartPolicy == corev1.RestartPolicyNever
+	var out []runtime.ContainerEvent
+	exited := func(t *corev1.ContainerStateTerminated, final bool) {
+		if t.Reason == "OOMKilled" {
+			out = append(out, runtime.ContainerEvent{Kind: "oom", Time: t.FinishedAt.Time})
+		}
+		out = append(out, runtime.ContainerEvent{Kind: "exited", Time: t.FinishedAt.Time, ExitCode: int(t.ExitCode), Final: final, Detail: t.Reason})
+	}
+	switch {
+	case nc.RestartCount > oc.RestartCount && nc.LastTerminationState.Terminated != nil:
+		exited(nc.LastTerminationState.Terminated, false)
+	case nc.State.Terminated != nil && oc.State.Terminated == nil:
+		exited(nc.State.Terminated, final)
+	}
+	if r := nc.State.Running; r != nil && (oc.State.Running == nil || !oc.State.Running.StartedAt.Equal(&r.StartedAt)) {
+		out = append(out, runtime.ContainerEvent{Kind: "started", Time: r.StartedAt.Time})
+	}
+	return out
+}
+
+// replicaOf numbers p among its service's live pods, as Status does.
+func replicaOf(idx cache.Indexer, p *corev1.Pod) int {
+	objs, err := idx.ByIndex(cache.NamespaceIndex, p.Namespace)
+	if err != nil {
+		return 0
+	}
+	var pods []*corev1.Pod
+	for _, o := range objs {
+		q, ok := o.(*corev1.Pod)
+		if ok && q.DeletionTimestamp == nil && q.Annotations[AnnotationService] == p.Annotations[AnnotationService] {
+			pods = append(pods, q.DeepCopy())
+		}
+	}
+	numberReplicas(pods)
+	for _, q := range pods {
+		if q.UID == p.UID {
+			n, _ := strconv.Atoi(q.Annotations[replicaAnnotation])
+			return n
+		}
+	}
+	if v, ok := p.Annotations[jobIndexAnnotation]; ok {
+		n, _ := strconv.Atoi(v)
+		return n
+	}
+	return 0
+}
+
+// WaitJob blocks until every Job of the lease has completed or failed and
+// reports the pods' exit codes (pods that ended while the daemon was down
+// count at once).
+func (r *Runtime) WaitJob(ctx context.Context, l runtime.LeaseRef) (runtime.JobResult, error) {
+	ns := namespace(r.opts.Provider, l)
+	for {
+		jobs, err := r.cs.BatchV1().Jobs(ns).List(ctx, listMine(r.opts.Provider, 0))
+		if err != nil {
+			return runtime.JobResult{}, fmt.Errorf("lease %s: list jobs: %w", l.Order.Name(), err)
+		}
+		if len(jobs.Items) == 0 {
+			return runtime.JobResult{}, fmt.Errorf("%w %s", runtime.ErrLeaseNotFound, l.Order.Name())
+		}
+		ended, succeeded := true, true
+		for _, j := range jobs.Items {
+			switch jobEnd(&j) {
+			case "":
+				ended = false
+			case batchv1.JobFailed:
+				succeeded = false
+			}
+		}
+		if ended {
+			pods, err := r.leasePods(ctx, l)
+			if err != nil {
+				return runtime.JobResult{}, err
+			}
+			res := runtime.JobResult{Succeeded: succeeded, ExitCodes: map[string]int{}}
+			for _, p := range pods {
+				for _, cs := range p.Status.ContainerStatuses {
+					if t := cs.State.Terminated; t != nil {
+						res.ExitCodes[p.Name] = int(t.ExitCode)
+						res.Succeeded = res.Succeeded && t.ExitCode == 0
+					}
+				}
+			}
+			return res, nil
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return runtime.JobResult{}, err
+		}
+	}
+}
+
+// jobEnd is Complete or Failed once the job has ended, else "".
+func jobEnd(j *batchv1.Job) batchv1.JobConditionType {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return c.Type
+		}
+	}
+	return ""
+}

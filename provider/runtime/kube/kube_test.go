@@ -1,0 +1,369 @@
+package kube
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gpunet/gpunet/provider/inventory"
+	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/sdl"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+const testProvider = "gpunet1provider"
+
+var testLease = runtime.LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1tenant", Dseq: 42, Gseq: 1, Oseq: 2}, Provider: testProvider}
+
+func testRuntime() *Runtime {
+	return &Runtime{opts: Options{Provider: testProvider, NodeHost: "192.0.2.2", PullPolicy: corev1.PullIfNotPresent}}
+}
+
+func TestObjectName(t *testing.T) {
+	for _, c := range []struct{ in, want string }{{"app", "app"}, {"web-2", "web-2"}} {
+		if got := objectName(c.in); got != c.want {
+			t.Errorf("objectName(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	seen := map[string]string{}
+	for _, in := range []string{"a_b", "a-b", "A-B", "", "__", strings.Repeat("x", 80), strings.Repeat("x", 81)} {
+		got := objectName(in)
+		if len(got) > 63 || strings.Trim(got, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || strings.HasPrefix(got, "-") || strings.HasSuffix(got, "-") {
+			t.Errorf("objectName(%q) = %q: not a DNS label", in, got)
+		}
+		if prev, dup := seen[got]; dup {
+			t.Errorf("objectName(%q) = objectName(%q) = %q", in, prev, got)
+		}
+		seen[got] = in
+	}
+}
+
+func TestLeaseLabelsRoundTrip(t *testing.T) {
+	labels := leaseLabels(testProvider, testLease)
+	for k, v := range labels {
+		if len(v) > 63 || strings.ContainsAny(v, "/ ") {
+			t.Errorf("label %s=%q is not a label value", k, v)
+		}
+	}
+	l, ok := leaseOf(labels, map[string]string{AnnotationLease: testLease.Order.Name()})
+	if !ok || l != testLease {
+		t.Fatalf("leaseOf = %+v, %v; want %+v", l, ok, testLease)
+	}
+	if _, ok := leaseOf(labels, map[string]string{AnnotationLease: "gpunet1tenant/42/1/3"}); ok {
+		t.Error("labels and an annotation that disagree read as a lease")
+	}
+	if namespace(testProvider, testLease) == namespace("gpunet1other", testLease) {
+		t.Error("two providers' namespaces for one lease collide")
+	}
+}
+
+func testGroup() sdl.ManifestGroup {
+	return sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{
+		{
+			Name: "web", Image: "ghcr.io/acme/web:1", Command: []string{"/web"}, Args: []string{"-port", "8080"}, Env: []string{"MODE=prod", "EMPTY="},
+			Count: 2, Restart: "always",
+			Resources: sdl.ManifestResource{CPUMillis: 500, MemoryBytes: 256 << 20, StorageBytes: 1 << 30},
+			Expose:    []sdl.ManifestExpose{{Port: 8080, As: 80, Proto: "tcp", Global: true}, {Port: 9000, As: 9000, Proto: "udp"}},
+			Mounts:    []sdl.ManifestMount{{Volume: "scratch", Path: "/dev/shm", Class: sdl.ClassRAM, SizeBytes: 64 << 20}},
+		},
+		{
+			Name: "trainer", Image: "registry.example.com/acme/train:2", Count: 1, Restart: "always",
+			Resources:   sdl.ManifestResource{CPUMillis: 4000, MemoryBytes: 16 << 30, GPUUnits: 2, GPUModels: []string{"h100"}, GPUMemoryMiB: 81559},
+			Credentials: &sdl.Credentials{Host: "registry.example.com", Username: "acme", Password: "s3cret"},
+		},
+	}}
+}
+
+var testProducts = gpuProducts{"h100": {"NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"}, "a100": {"NVIDIA-A100-SXM4-80GB"}}
+
+// TestBuildLease: a group becomes a namespace with its quota, policies,
+// services, secrets and workloads, each replica confined and sized as the
+// order says.
+func TestBuildLease(t *testing.T) {
+	r := testRuntime()
+	objs, err := r.buildLease(testLease, testGroup(), testProducts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := objs.Namespace
+	if ns.Name != namespace(testProvider, testLease) || ns.Labels["pod-security.kubernetes.io/enforce"] != "baseline" || ns.Labels[LabelProvider] != testProvider {
+		t.Errorf("namespace %+v", ns.ObjectMeta)
+	}
+	if strings.Contains(ns.Annotations[AnnotationGroup], "s3cret") {
+		t.Error("the namespace's group annotation holds a registry password")
+	}
+	if len(objs.Deployments) != 2 || len(objs.Jobs) != 0 {
+		t.Fatalf("%d deployments, %d jobs; want 2 and 0", len(objs.Deployments), len(objs.Jobs))
+	}
+	web, trainer := objs.Deployments[0], objs.Deployments[1]
+	if *web.Spec.Replicas != 2 || web.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType || web.Name != "web" {
+		t.Errorf("web deployment %+v", web.Spec)
+	}
+	pod := web.Spec.Template.Spec
+	c := pod.Containers[0]
+	mem := resource.MustParse("320Mi") // 256Mi + the 64Mi RAM volume
+	if c.Resources.Requests.Cpu().MilliValue() != 500 || !c.Resources.Limits.Memory().Equal(mem) || !c.Resources.Requests.Memory().Equal(mem) ||
+		c.Resources.Limits.StorageEphemeral().Value() != 1<<30 {
+		t.Errorf("web resources %+v", c.Resources)
+	}
+	sc := c.SecurityContext
+	if *sc.Privileged || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
+		*pod.AutomountServiceAccountToken || *pod.EnableServiceLinks || pod.HostNetwork || pod.HostPID {
+		t.Errorf("web pod not confined: %+v %+v", sc, pod)
+	}
+	if strings.Join(c.Command, " ") != "/web" || strings.Join(c.Args, " ") != "-port 8080" || len(c.Env) != 2 || c.Env[0].Name != "MODE" || c.Env[0].Value != "prod" || c.Env[1].Value != "" {
+		t.Errorf("web process %v %v %v", c.Command, c.Args, c.Env)
+	}
+	if len(pod.Volumes) != 1 || pod.Volumes[0].EmptyDir == nil || pod.Volumes[0].EmptyDir.Medium != corev1.StorageMediumMemory || c.VolumeMounts[0].MountPath != "/dev/shm" {
+		t.Errorf("web RAM volume %+v %+v", pod.Volumes, c.VolumeMounts)
+	}
+	if pod.Affinity != nil || len(pod.Tolerations) != 0 {
+		t.Errorf("a CPU service has GPU placement: %+v", pod.Affinity)
+	}
+
+	tp := trainer.Spec.Template.Spec
+	if q := tp.Containers[0].Resources.Limits[ResourceGPU]; q.Value() != 2 {
+		t.Errorf("trainer GPU limit %v", tp.Containers[0].Resources.Limits)
+	}
+	expr := tp.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions
+	if len(expr) != 2 || expr[0].Key != LabelGPUProduct || strings.Join(expr[0].Values, ",") != "NVIDIA-H100-80GB-HBM3,NVIDIA-H100-PCIe" ||
+		expr[1].Key != LabelGPUMemory || expr[1].Operator != corev1.NodeSelectorOpGt || expr[1].Values[0] != "81558" {
+		t.Errorf("trainer affinity %+v: want the h100 products and at least 81559 MiB", expr)
+	}
+	if len(tp.ImagePullSecrets) != 1 || len(objs.Secrets) != 1 || objs.Secrets[0].Type != corev1.SecretTypeDockerConfigJson ||
+		!strings.Contains(string(objs.Secrets[0].Data[corev1.DockerConfigJsonKey]), "registry.example.com") {
+		t.Errorf("trainer pull secret %+v %+v", tp.ImagePullSecrets, objs.Secrets)
+	}
+
+	if len(objs.Services) != 2 {
+		t.Fatalf("services %+v: want web's in-lease one and its node port", objs.Services)
+	}
+	local, global := objs.Services[0], objs.Services[1]
+	if local.Spec.Type != "" || len(local.Spec.Ports) != 2 || local.Spec.Ports[0].Port != 80 || local.Spec.Ports[0].TargetPort.IntValue() != 8080 || local.Spec.Ports[1].Protocol != corev1.ProtocolUDP {
+		t.Errorf("in-lease service %+v", local.Spec)
+	}
+	if global.Spec.Type != corev1.ServiceTypeNodePort || len(global.Spec.Ports) != 1 || global.Spec.Ports[0].Port != 8080 {
+		t.Errorf("node-port service %+v: want the global port only", global.Spec)
+	}
+
+	h := objs.Quota.Spec.Hard
+	if h.Name(corev1.ResourceRequestsCPU, "").MilliValue() != 5000 || h.Name(corev1.ResourceLimitsMemory, "").Value() != 2*(320<<20)+16<<30 ||
+		h.Name("requests."+ResourceGPU, "").Value() != 2 || h.Name(corev1.ResourceServicesNodePorts, "").Value() != 1 ||
+		h.Name(corev1.ResourcePods, "").Value() != 7 || h.Name(corev1.ResourcePersistentVolumeClaims, "").Value() != 0 {
+		t.Errorf("quota %v", h)
+	}
+
+	if len(objs.Policies) != 2 {
+		t.Fatalf("policies %+v: want the lease's and web's global one", objs.Policies)
+	}
+	lease := objs.Policies[0].Spec
+	if len(lease.Ingress) != 1 || lease.Ingress[0].From[0].PodSelector == nil || lease.Ingress[0].From[0].NamespaceSelector != nil {
+		t.Errorf("lease policy ingress %+v: want the lease's own pods only", lease.Ingress)
+	}
+	var internet bool
+	for _, e := range lease.Egress {
+		for _, to := range e.To {
+			if to.IPBlock != nil && to.IPBlock.CIDR == "0.0.0.0/0" && strings.Contains(strings.Join(to.IPBlock.Except, ","), "10.0.0.0/8") &&
+				strings.Contains(strings.Join(to.IPBlock.Except, ","), "169.254.0.0/16") {
+				internet = true
+			}
+		}
+	}
+	if !internet {
+		t.Errorf("lease policy egress %+v: want the internet without private and link-local ranges", lease.Egress)
+	}
+	if g := objs.Policies[1].Spec; len(g.Ingress) != 1 || len(g.Ingress[0].From) != 0 || g.Ingress[0].Ports[0].Port.IntValue() != 8080 || g.PodSelector.MatchLabels[LabelService] != "web" {
+		t.Errorf("web global policy %+v: want 8080 open to anyone on web's pods", g)
+	}
+}
+
+// TestBuildLeaseJob: a job group is Jobs, indexed, never retried, with
+// pods that are not restarted.
+func TestBuildLeaseJob(t *testing.T) {
+	g := sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{{Name: "train", Image: "acme/train:1", Count: 3, Restart: "never",
+		Resources: sdl.ManifestResource{CPUMillis: 1000, MemoryBytes: 1 << 30}}}}
+	objs, err := testRuntime().buildLease(testLease, g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs.Jobs) != 1 || len(objs.Deployments) != 0 {
+		t.Fatalf("%d jobs %d deployments", len(objs.Jobs), len(objs.Deployments))
+	}
+	j := objs.Jobs[0].Spec
+	if *j.Completions != 3 || *j.Parallelism != 3 || *j.BackoffLimit != 0 || string(*j.CompletionMode) != "Indexed" || j.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("job %+v", j)
+	}
+}
+
+// TestBuildLeaseRefuses: what the cluster cannot run is refused with the
+// error that closes the lease for the right reason, before any object.
+func TestBuildLeaseRefuses(t *testing.T) {
+	base := func(mod func(*sdl.ManifestService)) sdl.ManifestGroup {
+		s := sdl.ManifestService{Name: "app", Image: "docker.io/acme/app:1", Count: 1, Restart: "always", Resources: sdl.ManifestResource{CPUMillis: 100, MemoryBytes: 64 << 20}}
+		mod(&s)
+		return sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{s}}
+	}
+	r := testRuntime()
+	r.opts.Registries = runtime.RegistryPolicy{Deny: []string{"docker.io"}}
+	for _, c := range []struct {
+		name string
+		g    sdl.ManifestGroup
+		want error
+	}{
+		{"persistent storage", base(func(s *sdl.ManifestService) {
+			s.Image = "ghcr.io/a/b:1"
+			s.Resources.Persistent = []sdl.PersistentVolume{{Name: "data", Class: "beta2", Bytes: 1 << 30}}
+		}), runtime.ErrWorkloadInvalid},
+		{"a GPU model no node has", base(func(s *sdl.ManifestService) {
+			s.Image, s.Resources.GPUUnits, s.Resources.GPUModels = "ghcr.io/a/b:1", 1, []string{"rtx4090"}
+		}), runtime.ErrGPUUnavailable},
+		{"a refused registry", base(func(*sdl.ManifestService) {}), runtime.ErrWorkloadInvalid},
+		{"a bad environment variable", base(func(s *sdl.ManifestService) { s.Image, s.Env = "ghcr.io/a/b:1", []string{"=x"} }), runtime.ErrWorkloadInvalid},
+		{"a port out of range", base(func(s *sdl.ManifestService) {
+			s.Image, s.Expose = "ghcr.io/a/b:1", []sdl.ManifestExpose{{Port: 70000}}
+		}), runtime.ErrWorkloadInvalid},
+	} {
+		if _, err := r.buildLease(testLease, c.g, testProducts); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	mixed := sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{
+		{Name: "a", Image: "ghcr.io/a/a:1", Count: 1, Restart: "never", Resources: sdl.ManifestResource{CPUMillis: 100, MemoryBytes: 1 << 20}},
+		{Name: "b", Image: "ghcr.io/a/b:1", Count: 1, Restart: "always", Resources: sdl.ManifestResource{CPUMillis: 100, MemoryBytes: 1 << 20}},
+	}}
+	if _, err := r.buildLease(testLease, mixed, nil); !errors.Is(err, runtime.ErrWorkloadInvalid) {
+		t.Errorf("a job beside a service: %v", err)
+	}
+}
+
+func node(name string, ready, unschedulable bool, cpu, mem, gpus string, labels map[string]string) corev1.Node {
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	alloc := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem), corev1.ResourceEphemeralStorage: resource.MustParse("100Gi")}
+	if gpus != "" {
+		alloc[ResourceGPU] = resource.MustParse(gpus)
+	}
+	return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Unschedulable: unschedulable},
+		Status: corev1.NodeStatus{Allocatable: alloc, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}}}}
+}
+
+func podOn(nodeName, provider string, phase corev1.PodPhase, cpu, mem string) corev1.Pod {
+	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelProvider: provider}}, Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}},
+	}}}, Status: corev1.PodStatus{Phase: phase}}
+}
+
+// TestClusterInventory: what each ready, schedulable node has left after
+// others' pods, with its GPUs by model from the product label; this
+// provider's own pods are its reservations, not counted twice.
+func TestClusterInventory(t *testing.T) {
+	h100 := map[string]string{LabelGPUProduct: "NVIDIA-H100-80GB-HBM3", LabelGPUMemory: "81559"}
+	nodes := []corev1.Node{
+		node("gpu-b", true, false, "32", "256Gi", "4", h100),
+		node("cpu-a", true, false, "8", "32Gi", "", nil),
+		node("down", false, false, "8", "32Gi", "", nil),
+		node("cordoned", true, true, "8", "32Gi", "", nil),
+		node("nolabel", true, false, "8", "32Gi", "2", nil),
+	}
+	pods := []corev1.Pod{
+		podOn("cpu-a", "", corev1.PodRunning, "2", "4Gi"),              // the cluster's own
+		podOn("cpu-a", testProvider, corev1.PodRunning, "1", "1Gi"),    // ours: a reservation
+		podOn("cpu-a", "", corev1.PodSucceeded, "4", "4Gi"),            // ended
+		podOn("gpu-b", "gpunet1other", corev1.PodRunning, "30", "8Gi"), // another provider's
+	}
+	inv := clusterInventory(nodes, pods, testProvider)
+	if inv.Source != inventory.SourceKubernetes || len(inv.Nodes) != 3 {
+		t.Fatalf("inventory %+v: want the 3 ready, schedulable nodes", inv)
+	}
+	a, b := inv.Nodes[0], inv.Nodes[1]
+	if a.Name != "cpu-a" || a.CPUMillis != 6000 || a.MemoryBytes != 28<<30 || len(a.GPUs) != 0 {
+		t.Errorf("cpu-a %+v: want 6 cores, 28Gi", a)
+	}
+	if b.Name != "gpu-b" || b.CPUMillis != 2000 || len(b.GPUs) != 4 {
+		t.Errorf("gpu-b %+v: want 2 cores and 4 GPUs", b)
+	}
+	if len(inv.GPUs) != 4 || inv.GPUs[0].Model != "h100" || inv.GPUs[0].MemoryMiB != 81559 || !inv.GPUs[0].Healthy || inv.GPUs[0].UUID != b.GPUs[0] {
+		t.Errorf("GPUs %+v: want gpu-b's 4 h100s (a node's GPUs without a product label are not offered)", inv.GPUs)
+	}
+	if inv.CPUMillis != 6000+2000+8000 {
+		t.Errorf("CPU %d: want the nodes' sum", inv.CPUMillis)
+	}
+}
+
+// TestPodFailure: the container states that say a replica will never run
+// map to the errors that close its lease for the right reason.
+func TestPodFailure(t *testing.T) {
+	waiting := func(reason string) *corev1.Pod {
+		return &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}}}}
+	}
+	for reason, want := range map[string]error{"ErrImagePull": runtime.ErrImageUnavailable, "ImagePullBackOff": runtime.ErrImageUnavailable, "ErrImageNeverPull": runtime.ErrImageUnavailable,
+		"CreateContainerConfigError": runtime.ErrWorkloadInvalid, "RunContainerError": runtime.ErrWorkloadInvalid} {
+		if err := podFailure(waiting(reason), "app"); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", reason, err, want)
+		}
+	}
+	for _, reason := range []string{"ContainerCreating", "CrashLoopBackOff", "PodInitializing"} {
+		if err := podFailure(waiting(reason), "app"); err != nil {
+			t.Errorf("%s: %v, want none (it may still run)", reason, err)
+		}
+	}
+	start := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "StartError", ExitCode: 128, Message: "exec: \"/nope\": no such file"}},
+	}}}}
+	if err := podFailure(start, "app"); !errors.Is(err, runtime.ErrWorkloadInvalid) {
+		t.Errorf("a command that cannot start: %v", err)
+	}
+}
+
+// TestReplicasAndEvents: pods are numbered per service (a job's by its
+// completion index), read as replicas in the Docker runtime's terms, and a
+// restart after an OOM kill is two events.
+func TestReplicasAndEvents(t *testing.T) {
+	t0 := metav1.NewTime(time.Unix(1_800_000_000, 0))
+	pod := func(name, svc, index string, created metav1.Time) *corev1.Pod {
+		ann := map[string]string{AnnotationService: svc}
+		if index != "" {
+			ann[jobIndexAnnotation] = index
+		}
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann, CreationTimestamp: created}}
+	}
+	pods := []*corev1.Pod{pod("b", "web", "", metav1.NewTime(t0.Add(time.Second))), pod("j1", "job", "1", t0), pod("a", "web", "", t0), pod("j0", "job", "0", metav1.NewTime(t0.Add(time.Minute)))}
+	numberReplicas(pods)
+	var got []string
+	for _, p := range pods {
+		got = append(got, p.Name+"="+p.Annotations[replicaAnnotation])
+	}
+	if strings.Join(got, " ") != "j0=0 j1=1 a=0 b=1" {
+		t.Errorf("replicas %v", got)
+	}
+
+	p := pods[2]
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{RestartCount: 1,
+		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 10s"}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, FinishedAt: t0}},
+	}}
+	rep := replicaStatus(p)
+	if rep.State != "restarting" || rep.ExitCode != 137 || !rep.OOMKilled || rep.RestartCount != 1 || rep.Service != "web" || rep.Replica != 0 || !strings.Contains(rep.Error, "CrashLoopBackOff") {
+		t.Errorf("replica %+v", rep)
+	}
+	old := p.DeepCopy()
+	old.Status.ContainerStatuses = []corev1.ContainerStatus{{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: t0}}}}
+	evs := podEvents(old, p)
+	if len(evs) != 2 || evs[0].Kind != "oom" || evs[1].Kind != "exited" || evs[1].ExitCode != 137 || evs[1].Final {
+		t.Errorf("events %+v: want oom, then exited 137 (not final: it restarts)", evs)
+	}
+	again := p.DeepCopy()
+	again.Status.ContainerStatuses[0].State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(t0.Add(10 * time.Second))}}
+	if evs := podEvents(p, again); len(evs) != 1 || evs[0].Kind != "started" {
+		t.Errorf("events %+v: want started", evs)
+	}
+}

@@ -1,0 +1,482 @@
+package kube
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/sdl"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+// privateRanges are closed to leases' egress: the provider's own networks,
+// its cluster's and its LAN's, as the Docker runtime's egress filter
+// closes them.
+var privateRanges = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"}
+
+// leaseObjects are everything a lease's group runs as, before any is
+// created: what Deploy applies, built without the cluster so it is tested
+// alone.
+type leaseObjects struct {
+	Namespace    *corev1.Namespace
+	Quota        *corev1.ResourceQuota
+	Policies     []*networkingv1.NetworkPolicy
+	Secrets      []*corev1.Secret
+	Services     []*corev1.Service
+	Deployments  []*appsv1.Deployment
+	Jobs         []*batchv1.Job
+	globalPorts  int
+	serviceNames map[string]string // SDL name → object name
+}
+
+// gpuProducts maps the chain's GPU model names to the product label values
+// of the cluster's nodes (several products may share a model name).
+type gpuProducts map[string][]string
+
+// productsOf reads the GPU products off nodes' labels.
+func productsOf(nodes []corev1.Node) gpuProducts {
+	out := gpuProducts{}
+	for _, n := range nodes {
+		p := n.Labels[LabelGPUProduct]
+		if p == "" {
+			continue
+		}
+		slug := providertypes.CanonicalGPUModel(p)
+		if !slices.Contains(out[slug], p) {
+			out[slug] = append(out[slug], p)
+		}
+	}
+	for k := range out {
+		sort.Strings(out[k])
+	}
+	return out
+}
+
+// buildLease turns a lease's group into its objects.
+func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products gpuProducts) (*leaseObjects, error) {
+	if len(g.Services) == 0 {
+		return nil, fmt.Errorf("%w: the group has no services", runtime.ErrWorkloadInvalid)
+	}
+	ns := namespace(r.opts.Provider, l)
+	labels := leaseLabels(r.opts.Provider, l)
+	annotations := map[string]string{AnnotationLease: l.Order.Name()}
+	out := &leaseObjects{serviceNames: map[string]string{}}
+	nsLabels := copyMap(labels)
+	// Even a bug here cannot run a privileged pod or mount the host:
+	// the namespace enforces the baseline Pod Security Standard.
+	nsLabels["pod-security.kubernetes.io/enforce"] = "baseline"
+	nsLabels["pod-security.kubernetes.io/warn"] = "restricted"
+	nsAnn := copyMap(annotations)
+	groupJSON, err := json.Marshal(withoutCredentials(g))
+	if err != nil {
+		return nil, err
+	}
+	nsAnn[AnnotationGroup] = string(groupJSON)
+	out.Namespace = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: nsLabels, Annotations: nsAnn}}
+
+	job := false
+	var cpu, mem, storage, gpus, pods int64
+	for _, s := range g.Services {
+		if err := checkService(s); err != nil {
+			return nil, err
+		}
+		if err := r.opts.Registries.Check(s.Image); err != nil {
+			return nil, fmt.Errorf("%w: service %q: %v", runtime.ErrWorkloadInvalid, s.Name, err)
+		}
+		name := objectName(s.Name)
+		if _, dup := out.serviceNames[s.Name]; dup || slices.Contains(mapValues(out.serviceNames), name) {
+			return nil, fmt.Errorf("%w: two services are both named %q here", runtime.ErrWorkloadInvalid, name)
+		}
+		out.serviceNames[s.Name] = name
+		job = job || s.Restart == "never"
+		n := int64(s.Count)
+		ram := int64(0)
+		for _, m := range s.Mounts {
+			if m.Class == sdl.ClassRAM {
+				ram += int64(m.SizeBytes)
+			}
+		}
+		cpu += n * int64(s.Resources.CPUMillis)
+		mem += n * (int64(s.Resources.MemoryBytes) + ram)
+		storage += n * int64(s.Resources.StorageBytes)
+		gpus += n * int64(s.Resources.GPUUnits)
+		pods += n
+	}
+	if job {
+		for _, s := range g.Services {
+			if s.Restart != "never" {
+				return nil, fmt.Errorf("%w: service %q runs forever beside a job's services", runtime.ErrWorkloadInvalid, s.Name)
+			}
+		}
+	}
+	hard := corev1.ResourceList{
+		// Replaced pods linger while they terminate.
+		corev1.ResourcePods:                   *resource.NewQuantity(2*pods+1, resource.DecimalSI),
+		corev1.ResourceRequestsCPU:            *resource.NewMilliQuantity(cpu, resource.DecimalSI),
+		corev1.ResourceLimitsCPU:              *resource.NewMilliQuantity(cpu, resource.DecimalSI),
+		corev1.ResourceRequestsMemory:         *resource.NewQuantity(mem, resource.BinarySI),
+		corev1.ResourceLimitsMemory:           *resource.NewQuantity(mem, resource.BinarySI),
+		corev1.ResourceRequestsStorage:        *resource.NewQuantity(0, resource.BinarySI),
+		corev1.ResourcePersistentVolumeClaims: *resource.NewQuantity(0, resource.DecimalSI),
+		corev1.ResourceServicesLoadBalancers:  *resource.NewQuantity(0, resource.DecimalSI),
+		"requests." + ResourceGPU:             *resource.NewQuantity(gpus, resource.DecimalSI),
+	}
+	if storage > 0 {
+		hard[corev1.ResourceRequestsEphemeralStorage] = *resource.NewQuantity(storage, resource.BinarySI)
+		hard[corev1.ResourceLimitsEphemeralStorage] = *resource.NewQuantity(storage, resource.BinarySI)
+	}
+
+	for _, s := range g.Services {
+		name := out.serviceNames[s.Name]
+		podLabels := copyMap(labels)
+		podLabels[LabelService] = name
+		podAnn := copyMap(annotations)
+		podAnn[AnnotationService] = s.Name
+		podAnn[AnnotationManifest] = g.Hash()
+		meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: podLabels, Annotations: copyMap(podAnn)}
+		var pullSecrets []corev1.LocalObjectReference
+		if c := s.Credentials; c != nil {
+			sec, err := pullSecret(ns, name+"-pull", labels, c)
+			if err != nil {
+				return nil, err
+			}
+			out.Secrets = append(out.Secrets, sec)
+			pullSecrets = []corev1.LocalObjectReference{{Name: sec.Name}}
+		}
+		spec, err := r.podSpec(s, name, products, job)
+		if err != nil {
+			return nil, err
+		}
+		spec.ImagePullSecrets = pullSecrets
+		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnn}, Spec: spec}
+		count := int32(s.Count)
+		if job {
+			mode := batchv1.IndexedCompletion
+			out.Jobs = append(out.Jobs, &batchv1.Job{ObjectMeta: meta, Spec: batchv1.JobSpec{
+				Parallelism: &count, Completions: &count, CompletionMode: &mode, BackoffLimit: ptr(int32(0)),
+				Template: tmpl,
+			}})
+		} else {
+			out.Deployments = append(out.Deployments, &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{
+				Replicas: &count,
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelProvider: r.opts.Provider, LabelService: name}},
+				// One version at a time: GPUs and the quota are the
+				// lease's, not twice the lease's.
+				Strategy:             appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+				RevisionHistoryLimit: ptr(int32(2)),
+				Template:             tmpl,
+			}})
+		}
+		svcs, global := serviceObjects(ns, name, labels, s)
+		out.Services = append(out.Services, svcs...)
+		out.globalPorts += global
+	}
+	hard[corev1.ResourceServicesNodePorts] = *resource.NewQuantity(int64(out.globalPorts), resource.DecimalSI)
+	out.Quota = &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "lease", Namespace: ns, Labels: labels}, Spec: corev1.ResourceQuotaSpec{Hard: hard}}
+	out.Policies = r.policies(ns, labels, g, out.serviceNames)
+	return out, nil
+}
+
+// checkService refuses what the cluster would refuse less clearly, or this
+// runtime does not offer.
+func checkService(s sdl.ManifestService) error {
+	switch {
+	case s.Name == "":
+		return fmt.Errorf("%w: a service has no name", runtime.ErrWorkloadInvalid)
+	case s.Image == "":
+		return fmt.Errorf("%w: service %q has no image", runtime.ErrWorkloadInvalid, s.Name)
+	case s.Count == 0:
+		return fmt.Errorf("%w: service %q has count 0", runtime.ErrWorkloadInvalid, s.Name)
+	case len(s.Resources.Persistent) > 0:
+		return fmt.Errorf("%w: service %q asks for persistent storage, which this provider's cluster does not offer", runtime.ErrWorkloadInvalid, s.Name)
+	}
+	if err := sdl.CheckEnv(s.Env); err != nil {
+		return fmt.Errorf("%w: service %q: %v", runtime.ErrWorkloadInvalid, s.Name, err)
+	}
+	for _, m := range s.Mounts {
+		if m.Class != sdl.ClassRAM {
+			return fmt.Errorf("%w: service %q mounts volume %q of class %q; this provider's cluster offers ram volumes only", runtime.ErrWorkloadInvalid, s.Name, m.Volume, m.Class)
+		}
+		if err := sdl.CheckMountPath(m.Path, true); err != nil {
+			return fmt.Errorf("%w: service %q: %v", runtime.ErrWorkloadInvalid, s.Name, err)
+		}
+	}
+	for _, e := range s.Expose {
+		if e.Port == 0 || e.Port > 65535 || e.As > 65535 {
+			return fmt.Errorf("%w: service %q exposes port %d as %d; ports are 1-65535", runtime.ErrWorkloadInvalid, s.Name, e.Port, e.As)
+		}
+		if p := protoOf(e); p != corev1.ProtocolTCP && p != corev1.ProtocolUDP {
+			return fmt.Errorf("%w: service %q exposes port %d/%s; protocols are tcp and udp", runtime.ErrWorkloadInvalid, s.Name, e.Port, e.Proto)
+		}
+	}
+	return nil
+}
+
+// podSpec is one replica's pod: confined, with the service's resources as
+// requests and limits.
+func (r *Runtime) podSpec(s sdl.ManifestService, name string, products gpuProducts, job bool) (corev1.PodSpec, error) {
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(int64(s.Resources.CPUMillis), resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(int64(s.Resources.MemoryBytes), resource.BinarySI),
+	}
+	if s.Resources.StorageBytes > 0 {
+		res[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(s.Resources.StorageBytes), resource.BinarySI)
+	}
+	env := make([]corev1.EnvVar, 0, len(s.Env))
+	for _, kv := range s.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env = append(env, corev1.EnvVar{Name: k, Value: v})
+	}
+	c := corev1.Container{
+		Name: name, Image: s.Image, Command: s.Command, Args: s.Args, Env: env,
+		ImagePullPolicy: r.opts.PullPolicy,
+		SecurityContext: &corev1.SecurityContext{
+			Privileged:               ptr(false),
+			AllowPrivilegeEscalation: ptr(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+	if r.opts.RunAsNonRoot {
+		c.SecurityContext.RunAsNonRoot = ptr(true)
+	}
+	if u := r.opts.ContainerUser; u != "" {
+		uid, gid, _ := strings.Cut(u, ":")
+		ui, err1 := strconv.ParseInt(uid, 10, 64)
+		gi, err2 := strconv.ParseInt(gid, 10, 64)
+		if err1 != nil || err2 != nil {
+			return corev1.PodSpec{}, fmt.Errorf("container user %q is not uid:gid", u)
+		}
+		c.SecurityContext.RunAsUser, c.SecurityContext.RunAsGroup, c.SecurityContext.RunAsNonRoot = &ui, &gi, ptr(true)
+	}
+	seen := map[string]bool{}
+	for _, e := range s.Expose {
+		k := fmt.Sprintf("%d/%s", e.Port, protoOf(e))
+		if !seen[k] {
+			seen[k] = true
+			c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: int32(e.Port), Protocol: protoOf(e)})
+		}
+	}
+	spec := corev1.PodSpec{
+		AutomountServiceAccountToken: ptr(false),
+		EnableServiceLinks:           ptr(false),
+		RestartPolicy:                corev1.RestartPolicyAlways,
+		SecurityContext:              &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+	}
+	if job {
+		spec.RestartPolicy = corev1.RestartPolicyNever
+	}
+	if r.opts.RuntimeClass != "" {
+		spec.RuntimeClassName = ptr(r.opts.RuntimeClass)
+	}
+	for i, m := range s.Mounts {
+		vol := fmt.Sprintf("ram-%d", i)
+		size := resource.NewQuantity(int64(m.SizeBytes), resource.BinarySI)
+		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: size}}})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: m.Path, ReadOnly: m.ReadOnly})
+		// Memory-backed: counted in the replica's memory, as on Docker.
+		q := res[corev1.ResourceMemory]
+		q.Add(*size)
+		res[corev1.ResourceMemory] = q
+	}
+	if n := s.Resources.GPUUnits; n > 0 {
+		res[ResourceGPU] = *resource.NewQuantity(int64(n), resource.DecimalSI)
+		aff, err := gpuAffinity(s, products)
+		if err != nil {
+			return corev1.PodSpec{}, err
+		}
+		spec.Affinity = aff
+		spec.Tolerations = []corev1.Toleration{{Key: string(ResourceGPU), Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+	}
+	c.Resources = corev1.ResourceRequirements{Requests: res, Limits: res}
+	spec.Containers = []corev1.Container{c}
+	return spec, nil
+}
+
+// gpuAffinity keeps a GPU replica to nodes whose GPU product is one of the
+// models it accepts (any GPU node when it names none), with at least the
+// memory it asks for.
+func gpuAffinity(s sdl.ManifestService, products gpuProducts) (*corev1.Affinity, error) {
+	var reqs []corev1.NodeSelectorRequirement
+	if len(s.Resources.GPUModels) > 0 {
+		var values []string
+		for _, m := range s.Resources.GPUModels {
+			values = append(values, products[providertypes.CanonicalGPUModel(m)]...)
+		}
+		if len(values) == 0 {
+			return nil, fmt.Errorf("%w: no node of the cluster has a GPU of model %s", runtime.ErrGPUUnavailable, strings.Join(s.Resources.GPUModels, " or "))
+		}
+		sort.Strings(values)
+		reqs = append(reqs, corev1.NodeSelectorRequirement{Key: LabelGPUProduct, Operator: corev1.NodeSelectorOpIn, Values: slices.Compact(values)})
+	} else {
+		reqs = append(reqs, corev1.NodeSelectorRequirement{Key: LabelGPUProduct, Operator: corev1.NodeSelectorOpExists})
+	}
+	if mib := s.Resources.GPUMemoryMiB; mib > 0 {
+		reqs = append(reqs, corev1.NodeSelectorRequirement{Key: LabelGPUMemory, Operator: corev1.NodeSelectorOpGt, Values: []string{strconv.FormatUint(mib-1, 10)}})
+	}
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: reqs}},
+	}}}, nil
+}
+
+// serviceObjects are a service's Services: a ClusterIP one with every
+// exposed port, under the service's name (its replicas' address inside
+// the lease), and a NodePort one with the global ports.
+func serviceObjects(ns, name string, labels map[string]string, s sdl.ManifestService) ([]*corev1.Service, int) {
+	if len(s.Expose) == 0 {
+		return nil, 0
+	}
+	sel := map[string]string{LabelProvider: labels[LabelProvider], LabelService: name}
+	var local, global []corev1.ServicePort
+	seenL, seenG := map[string]bool{}, map[string]bool{}
+	for _, e := range s.Expose {
+		proto := protoOf(e)
+		as := e.As
+		if as == 0 {
+			as = e.Port
+		}
+		k := fmt.Sprintf("%d/%s", as, proto)
+		if !seenL[k] {
+			seenL[k] = true
+			local = append(local, corev1.ServicePort{Name: portName(as, proto), Port: int32(as), Protocol: proto, TargetPort: intstr.FromInt32(int32(e.Port))})
+		}
+		g := fmt.Sprintf("%d/%s", e.Port, proto)
+		if e.Global && !seenG[g] {
+			seenG[g] = true
+			global = append(global, corev1.ServicePort{Name: portName(e.Port, proto), Port: int32(e.Port), Protocol: proto, TargetPort: intstr.FromInt32(int32(e.Port))})
+		}
+	}
+	out := []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}, Spec: corev1.ServiceSpec{Selector: sel, Ports: local}}}
+	if len(global) > 0 {
+		out = append(out, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name + "-global", Namespace: ns, Labels: labels}, Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeNodePort, Selector: sel, Ports: global, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
+		}})
+	}
+	return out, len(global)
+}
+
+// policies keep the lease's pods apart: traffic in only from the lease's
+// own pods (and from anywhere to its global ports), out only to its own
+// pods, the cluster's DNS and the internet without the provider's private
+// ranges (EgressAllow opens some).
+func (r *Runtime) policies(ns string, labels map[string]string, g sdl.ManifestGroup, names map[string]string) []*networkingv1.NetworkPolicy {
+	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
+	dns := intstr.FromInt32(53)
+	var allowed []networkingv1.NetworkPolicyPeer
+	for _, c := range r.opts.EgressAllow {
+		allowed = append(allowed, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: c}})
+	}
+	egress := []networkingv1.NetworkPolicyEgressRule{
+		{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
+		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}}},
+		{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: privateRanges}}}},
+	}
+	if len(allowed) > 0 {
+		egress = append(egress, networkingv1.NetworkPolicyEgressRule{To: allowed})
+	}
+	out := []*networkingv1.NetworkPolicy{{
+		ObjectMeta: metav1.ObjectMeta{Name: "lease", Namespace: ns, Labels: labels},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}},
+			Egress:      egress,
+		},
+	}}
+	for _, s := range g.Services {
+		var ports []networkingv1.NetworkPolicyPort
+		for _, e := range s.Expose {
+			if e.Global {
+				p, port := protoOf(e), intstr.FromInt32(int32(e.Port))
+				ports = append(ports, networkingv1.NetworkPolicyPort{Protocol: &p, Port: &port})
+			}
+		}
+		if len(ports) == 0 {
+			continue
+		}
+		name := names[s.Name]
+		out = append(out, &networkingv1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: name + "-global", Namespace: ns, Labels: labels},
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{LabelService: name}},
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				Ingress:     []networkingv1.NetworkPolicyIngressRule{{Ports: ports}},
+			},
+		})
+	}
+	return out
+}
+
+// pullSecret is a private image's registry login as a docker-config
+// secret.
+func pullSecret(ns, name string, labels map[string]string, c *sdl.Credentials) (*corev1.Secret, error) {
+	host := c.Host
+	if host == "" || host == "docker.io" {
+		host = "https://index.docker.io/v1/"
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte(c.Username + ":" + c.Password))
+	cfg, err := json.Marshal(map[string]any{"auths": map[string]any{host: map[string]string{"username": c.Username, "password": c.Password, "email": c.Email, "auth": auth}}})
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: cfg},
+	}, nil
+}
+
+func protoOf(e sdl.ManifestExpose) corev1.Protocol {
+	switch strings.ToLower(e.Proto) {
+	case "", "tcp":
+		return corev1.ProtocolTCP
+	case "udp":
+		return corev1.ProtocolUDP
+	}
+	return corev1.Protocol(e.Proto)
+}
+
+func portName(port uint32, proto corev1.Protocol) string {
+	return fmt.Sprintf("%s-%d", strings.ToLower(string(proto)), port)
+}
+
+func withoutCredentials(g sdl.ManifestGroup) sdl.ManifestGroup {
+	c := sdl.ManifestGroup{Name: g.Name, Services: append([]sdl.ManifestService(nil), g.Services...)}
+	for i := range c.Services {
+		c.Services[i].Credentials = nil
+	}
+	return c
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+4)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
