@@ -382,5 +382,10 @@ func discoverInventory(ctx context.Context, c *config.Config) (inventory.Invento
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return kube.Discover(ctx, c.Path(c.Runtime.Kubernetes.Kubeconfig), "")
+	inv, err := kube.Discover(ctx, c.Path(c.Runtime.Kubernetes.Kubeconfig), "")
+	if err != nil {
+		return inv, err
+	}
+	inv.StorageClasses, err = inventory.ConfiguredClasses(c)
+	return inv, err
 }

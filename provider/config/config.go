@@ -128,6 +128,41 @@ type Inventory struct {
 type StorageClass struct {
 	Path string `yaml:"path"`
 	Size string `yaml:"size"`
+	// KubernetesClass is the cluster's StorageClass the class's volumes
+	// are claimed from (kubernetes runtime; default: the class's name).
+	KubernetesClass string `yaml:"kubernetes_class"`
+}
+
+// dnsSubdomain reports whether s is a Kubernetes object name (RFC 1123
+// subdomain).
+func dnsSubdomain(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// KubernetesClasses maps each configured storage class to the cluster's
+// StorageClass its volumes are claimed from.
+func (c *Config) KubernetesClasses() map[string]string {
+	out := map[string]string{}
+	for n, sc := range c.Inventory.StorageClasses {
+		out[n] = sc.KubernetesClass
+		if out[n] == "" {
+			out[n] = n
+		}
+	}
+	return out
 }
 
 // StorageClassNames are the configured classes, sorted.
@@ -572,7 +607,11 @@ func (c *Config) Validate() error {
 		if !providertypes.IsStorageClass(n) {
 			bad("inventory.storage_classes", "%q is not a storage class name (a lower-case word, not ram)", n)
 		}
-		if !filepath.IsAbs(sc.Path) {
+		if c.Runtime.Kind == RuntimeKubernetes {
+			if k := sc.KubernetesClass; k != "" && !dnsSubdomain(k) {
+				bad("inventory.storage_classes."+n+".kubernetes_class", "%q is not a StorageClass name (lower-case letters, digits, '-' and '.')", k)
+			}
+		} else if !filepath.IsAbs(sc.Path) {
 			bad("inventory.storage_classes."+n+".path", "%q must be an absolute directory", sc.Path)
 		}
 		if b, err := providercli.ParseSize(sc.Size); err != nil || b == 0 {
@@ -595,9 +634,6 @@ func (c *Config) Validate() error {
 		}
 		if k.DeployTimeout.D() < 10*time.Second {
 			bad("runtime.kubernetes.deploy_timeout", "%s is below 10s", k.DeployTimeout.D())
-		}
-		if len(c.Inventory.StorageClasses) > 0 {
-			bad("inventory.storage_classes", "persistent storage is not offered on the kubernetes runtime yet")
 		}
 	default:
 		bad("runtime.kind", "%q is not docker or kubernetes", c.Runtime.Kind)

@@ -136,6 +136,9 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 		if err != nil {
 			return nil, fmt.Errorf("cluster inventory: %w", err)
 		}
+		if inv.StorageClasses, err = inventory.ConfiguredClasses(cfg); err != nil {
+			return nil, err
+		}
 	} else if cfg.Runtime.StorageLimit == runtime.StorageOff {
 		inv.StorageBytes = 0 // storage nothing limits is not offered
 	}
@@ -193,7 +196,7 @@ func (d *Daemon) Run(parent context.Context) error {
 	defer cancel()
 	d.ctx = ctx
 	rc := d.cfg.Runtime
-	if len(d.inv.StorageClasses) > 0 && os.Geteuid() != 0 {
+	if len(d.inv.StorageClasses) > 0 && os.Geteuid() != 0 && rc.Kind != config.RuntimeKubernetes {
 		return errors.New("inventory.storage_classes: persistent volumes are mounted filesystem images, which needs the daemon to run as root")
 	}
 	start := d.startDocker
@@ -330,7 +333,7 @@ func (d *Daemon) startKubernetes(ctx context.Context) error {
 		PullPolicy: corev1.PullPolicy(k.ImagePullPolicy), RuntimeClass: k.RuntimeClass, RunAsNonRoot: k.RunAsNonRoot,
 		ContainerUser: d.cfg.Runtime.ContainerUser, EgressAllow: d.cfg.Runtime.EgressAllow,
 		Registries:    runtime.RegistryPolicy{Allow: d.cfg.Runtime.RegistryAllow, Deny: d.cfg.Runtime.RegistryDeny},
-		DeployTimeout: k.DeployTimeout.D(), Logger: d.log,
+		DeployTimeout: k.DeployTimeout.D(), StorageClasses: d.cfg.KubernetesClasses(), Logger: d.log,
 	})
 	if err != nil {
 		return err

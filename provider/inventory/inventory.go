@@ -124,15 +124,25 @@ func Discover(c *config.Config) (Inventory, error) {
 			return inv, fmt.Errorf("inventory.storage: %w", err)
 		}
 	}
+	if inv.StorageClasses, err = ConfiguredClasses(c); err != nil {
+		return inv, err
+	}
+	return inv, nil
+}
+
+// ConfiguredClasses are the persistent storage classes the config
+// offers, sorted by name.
+func ConfiguredClasses(c *config.Config) ([]StorageClass, error) {
+	var out []StorageClass
 	for _, n := range c.StorageClassNames() {
 		sc := c.Inventory.StorageClasses[n]
 		b, err := providercli.ParseSize(sc.Size)
 		if err != nil {
-			return inv, fmt.Errorf("inventory.storage_classes.%s.size: %w", n, err)
+			return nil, fmt.Errorf("inventory.storage_classes.%s.size: %w", n, err)
 		}
-		inv.StorageClasses = append(inv.StorageClasses, StorageClass{Name: n, Path: sc.Path, Bytes: b})
+		out = append(out, StorageClass{Name: n, Path: sc.Path, Bytes: b})
 	}
-	return inv, nil
+	return out, nil
 }
 
 // DeclaredUUIDPrefix starts the placeholder UUID of a declared GPU; the

@@ -134,13 +134,7 @@ func (c *k8sCluster) importWorkload() error {
 // kubernetes, as the gpunet-provider user, images the node has only.
 func startKubeProvider(t *testing.T, nw *localnet.Network, c *k8sCluster) *providerProc {
 	t.Helper()
-	p := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Kube: true, Edits: map[string]string{
-		"kind: docker":                    "kind: kubernetes",
-		`kubeconfig: ""`:                  "kubeconfig: " + c.providerKubeconfig,
-		`node_host: ""`:                   "node_host: " + c.nodeIP,
-		"image_pull_policy: IfNotPresent": "image_pull_policy: Never",
-		"deploy_timeout: 5m":              "deploy_timeout: 2m",
-	}})
+	p := startProviderWith(t, nw, kubeProviderOpts(c, nil))
 	t.Cleanup(func() {
 		c.removeLeases(t, p.addr)
 		// The README's RBAC is all the daemon needs: nothing it asked the
@@ -155,6 +149,22 @@ func startKubeProvider(t *testing.T, nw *localnet.Network, c *k8sCluster) *provi
 		}
 	})
 	return p
+}
+
+// kubeProviderOpts are the test provider's on the cluster, with more
+// edits of provider.yaml.
+func kubeProviderOpts(c *k8sCluster, more map[string]string) providerOpts {
+	edits := map[string]string{
+		"kind: docker":                    "kind: kubernetes",
+		`kubeconfig: ""`:                  "kubeconfig: " + c.providerKubeconfig,
+		`node_host: ""`:                   "node_host: " + c.nodeIP,
+		"image_pull_policy: IfNotPresent": "image_pull_policy: Never",
+		"deploy_timeout: 5m":              "deploy_timeout: 2m",
+	}
+	for k, v := range more {
+		edits[k] = v
+	}
+	return providerOpts{Key: "provider", GPUPrice: "2000000000", Kube: true, Edits: edits}
 }
 
 // removeLeases deletes what a test's provider left on the cluster.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gpunet/gpunet/provider/runtime/kube"
@@ -87,6 +89,7 @@ func TestKubernetes(t *testing.T) {
 	t.Run("job rents, runs as a Job and settles", func(t *testing.T) { testKubernetesJob(t, c) })
 	t.Run("service on a node port, daemon crash, close while down", func(t *testing.T) { testKubernetesService(t, c) })
 	t.Run("GPU unit scheduled only where the model is", func(t *testing.T) { testKubernetesGPU(t, c) })
+	t.Run("persistent volume kept across updates and a replaced pod", func(t *testing.T) { testKubernetesVolume(t, c) })
 }
 
 // testKubernetesJob: a provider whose daemon runs on a
@@ -292,20 +295,7 @@ func testKubernetesService(t *testing.T, c *k8sCluster) {
 
 	// A shell through the provider: the command's output, its exit code
 	// and stdin; the lease's events come from the cluster's pods.
-	shell := func(stdin string, args ...string) (string, int) {
-		t.Helper()
-		cmd := exec.Command(gpunetd, append([]string{"lease", "shell", strconv.FormatUint(res.DSeq, 10), "--from", "tenant", "--keyring-backend", "test",
-			"--chain-id", nw.Config.ChainID, "--home", nw.KeyringHome(), "--node", nw.Nodes[0].RPCAddr()}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		b, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return string(b), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(b), 0
-	}
+	shell := func(stdin string, args ...string) (string, int) { return leaseShell(t, nw, res.DSeq, stdin, args...) }
 	if out, code := shell("", "--", "/workload", "-print", "hello from inside", "-exit", "7"); code != 7 || !strings.Contains(out, "hello from inside") {
 		t.Fatalf("shell: exit %d, output %q; want 7 and the command's output", code, out)
 	}
@@ -447,4 +437,153 @@ func podUnschedulable(p corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// testKubernetesVolume: a service with a persistent volume is a
+// StatefulSet whose replica claims the volume from the cluster's
+// StorageClass the provider maps the class to (a static PV here: the local
+// cluster has no provisioner). A file written to it survives an update in
+// place, a crashing update (the old version comes back, the tenant hears
+// why) and its pod being deleted; the claim goes with the lease.
+func testKubernetesVolume(t *testing.T, c *k8sCluster) {
+	ctx := context.Background()
+	pvName := fmt.Sprintf("gpunet-e2e-%d", time.Now().UnixNano())
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: pvName},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              "gpunet-e2e",
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{
+				Path: filepath.Join(c.state, "pv", pvName), Type: ptrTo(corev1.HostPathDirectoryOrCreate),
+			}},
+		},
+	}
+	if _, err := c.admin.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.admin.CoreV1().PersistentVolumes().Delete(ctx, pvName, metav1.DeleteOptions{}) })
+
+	nw := startNetwork(t, 1)
+	prov := startProviderWith(t, nw, kubeProviderOpts(c, map[string]string{
+		"storage_classes: {}": "storage_classes: {beta2: {size: 1Gi, kubernetes_class: gpunet-e2e}}",
+	}))
+	t.Cleanup(func() { c.removeLeases(t, prov.addr) })
+	tenant := nw.Keys["tenant"]
+	version := func(args string) string {
+		s := strings.Replace(kubeSDL(args, false, "", ""), "        storage:\n          size: 1Gi",
+			"        storage:\n          - size: 1Gi\n          - name: data\n            size: 64Mi\n            attributes: {persistent: true, class: beta2}", 1)
+		return strings.Replace(s, "    args: ["+args+"]", "    args: ["+args+"]\n    params:\n      storage:\n        data: {mount: /data}", 1)
+	}
+	res, out, err := deploy(t, nw, writeSDL(t, version(`"-print", "version one", "-sleep", "24h"`)), "--deposit", "50000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy v1: %v\n%s", err, out)
+	}
+	dseq := strconv.FormatUint(res.DSeq, 10)
+	ns := c.leaseNamespace(t, prov.addr, tenant, res.DSeq)
+	if ns == nil {
+		t.Fatal("no lease namespace")
+	}
+	sts, err := c.admin.AppsV1().StatefulSets(ns.Name).List(ctx, metav1.ListOptions{})
+	if err != nil || len(sts.Items) != 1 {
+		t.Fatalf("stateful sets: %v %+v", err, sts)
+	}
+	pvcs, err := c.admin.CoreV1().PersistentVolumeClaims(ns.Name).List(ctx, metav1.ListOptions{})
+	if err != nil || len(pvcs.Items) != 1 || pvcs.Items[0].Spec.VolumeName != pvName || *pvcs.Items[0].Spec.StorageClassName != "gpunet-e2e" {
+		t.Fatalf("claims: %v %+v, want one bound to %s", err, pvcs, pvName)
+	}
+	inApp := func(args ...string) string {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+			out, code := leaseShell(t, nw, res.DSeq, "", append([]string{"--", "/workload"}, args...)...)
+			if code == 0 {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("lease shell %v: exit %d\n%s", args, code, out)
+			}
+		}
+	}
+	logs := func() string {
+		t.Helper()
+		out, err := tenantCLI(t, nw, "lease", "logs", dseq)
+		if err != nil {
+			t.Fatalf("lease logs: %v\n%s", err, out)
+		}
+		return out
+	}
+	if said := inApp("-write-mib", "8", "-write-path", "/data/keep"); !strings.Contains(said, "wrote 8 MiB") {
+		t.Fatalf("write to the volume: %s", said)
+	}
+
+	if _, out, err := deploy(t, nw, writeSDL(t, version(`"-print", "version two", "-sleep", "24h"`)), "--update", dseq); err != nil {
+		t.Fatalf("deploy --update v2: %v\n%s", err, out)
+	}
+	if l := logs(); !strings.Contains(l, "version two") || strings.Contains(l, "version one") {
+		t.Fatalf("logs after the update:\n%s", l)
+	}
+	if said := inApp("-stat", "/data/keep"); !strings.Contains(said, "size=8388608") {
+		t.Fatalf("the volume's file after the update: %s", said)
+	}
+
+	_, out, err = deploy(t, nw, writeSDL(t, version(`"-print", "version three is broken", "-exit", "3"`)), "--update", dseq)
+	if err == nil || !strings.Contains(out, "did not take the new version") || !strings.Contains(out, "version three is broken") {
+		t.Fatalf("a crashing v3: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+		if l := logs(); strings.Contains(l, "version two") && !strings.Contains(l, "version three") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs after the failed update:\n%s", logs())
+		}
+	}
+
+	pods := c.pods(t, ns.Name)
+	if len(pods) != 1 {
+		t.Fatalf("%d pods", len(pods))
+	}
+	if err := c.admin.CoreV1().Pods(ns.Name).Delete(ctx, pods[0].Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		if ps := c.pods(t, ns.Name); len(ps) == 1 && ps[0].UID != pods[0].UID && ps[0].Status.Phase == corev1.PodRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted pod was not replaced: %+v", c.pods(t, ns.Name))
+		}
+	}
+	if said := inApp("-stat", "/data/keep"); !strings.Contains(said, "size=8388608") {
+		t.Fatalf("the volume's file after its pod was replaced: %s", said)
+	}
+
+	if out, err := tenantCLI(t, nw, "tx", "market", "close-deployment", dseq, "--fees", "10000ugpn", "--gas", "400000", "--yes"); err != nil {
+		t.Fatalf("close: %v\n%s", err, out)
+	}
+	c.waitNamespaceGone(t, prov.addr, tenant, res.DSeq, 60*time.Second)
+	got, err := c.admin.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
+	if err != nil || got.Status.Phase != corev1.VolumeReleased {
+		t.Errorf("the volume after the lease: %v %+v, want released by its claim", err, got.Status)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// leaseShell runs `gpunetd lease shell` as the tenant: its output and exit
+// code.
+func leaseShell(t *testing.T, nw *localnet.Network, dseq uint64, stdin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(gpunetd, append([]string{"lease", "shell", strconv.FormatUint(dseq, 10), "--from", "tenant", "--keyring-backend", "test",
+		"--chain-id", nw.Config.ChainID, "--home", nw.KeyringHome(), "--node", nw.Nodes[0].RPCAddr()}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	b, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(b), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), 0
 }

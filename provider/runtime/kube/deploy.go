@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -40,11 +43,13 @@ func (r *Runtime) Update(ctx context.Context, w runtime.Workload) (runtime.Lease
 	}
 	var old sdl.ManifestGroup
 	oldErr := json.Unmarshal([]byte(cur.Annotations[AnnotationGroup]), &old)
-	if err := r.apply(ctx, w); err != nil {
+	err = r.apply(ctx, w)
+	if err == nil {
+		err = r.settle(ctx, w.Lease, w.Group)
+	}
+	if err != nil {
 		if oldErr == nil {
-			// The old version's private images keep their pull secrets:
-			// this runtime writes them and nothing removes them here.
-			if rerr := r.apply(context.WithoutCancel(ctx), runtime.Workload{Lease: w.Lease, Group: old, GPUs: w.GPUs}); rerr != nil {
+			if rerr := r.rollBack(context.WithoutCancel(ctx), w.Lease, old); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("the old version could not run again either: %w", rerr))
 			}
 		}
@@ -53,8 +58,92 @@ func (r *Runtime) Update(ctx context.Context, w runtime.Workload) (runtime.Lease
 	return r.Status(ctx, w.Lease)
 }
 
+// settle waits runtime.UpdateSettle and fails when a replica of the new
+// version stopped or restarted meanwhile, saying how and with its last
+// lines (a job's replica that exited 0 is done, not failed).
+func (r *Runtime) settle(ctx context.Context, l runtime.LeaseRef, g sdl.ManifestGroup) error {
+	hash := g.Hash()
+	deadline := time.Now().Add(runtime.UpdateSettle)
+	for {
+		pods, err := r.leasePods(ctx, l)
+		if err != nil {
+			return err
+		}
+		for _, p := range pods {
+			if p.Annotations[AnnotationManifest] != hash || len(p.Status.ContainerStatuses) == 0 {
+				continue
+			}
+			cs := p.Status.ContainerStatuses[0]
+			t := cs.State.Terminated
+			if t == nil && cs.RestartCount == 0 {
+				continue
+			}
+			if t != nil && t.ExitCode == 0 && p.Spec.RestartPolicy == corev1.RestartPolicyNever {
+				continue
+			}
+			why := "crashed and was restarted " + strconv.Itoa(int(cs.RestartCount)) + " times"
+			if last := cs.LastTerminationState.Terminated; last != nil {
+				t = last
+			}
+			if t != nil {
+				why = fmt.Sprintf("exited with code %d", t.ExitCode)
+				if t.Reason == "OOMKilled" {
+					why += " (out of memory)"
+				}
+			}
+			var tail strings.Builder
+			lines := int64(5)
+			if rc, err := r.cs.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &lines, Previous: cs.RestartCount > 0 && cs.State.Terminated == nil}).Stream(ctx); err == nil {
+				b, _ := io.ReadAll(io.LimitReader(rc, 512))
+				_ = rc.Close()
+				tail.WriteString(strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", " | ")), " "))
+			}
+			if tail.Len() > 0 {
+				why += "; last output: " + tail.String()
+			}
+			return fmt.Errorf("service %q replica %s %s", p.Annotations[AnnotationService], p.Annotations[replicaAnnotation], why)
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// rollBack puts the old version's objects back and deletes the pods of
+// any other version (a StatefulSet waits forever on a broken pod), then
+// waits for the old version to run. The old version's private images keep
+// their pull secrets: nothing removes them in between.
+func (r *Runtime) rollBack(ctx context.Context, l runtime.LeaseRef, old sdl.ManifestGroup) error {
+	if err := r.write(ctx, runtime.Workload{Lease: l, Group: old}); err != nil {
+		return err
+	}
+	pods, err := r.leasePods(ctx, l)
+	if err != nil {
+		return err
+	}
+	for _, p := range pods {
+		if p.Annotations[AnnotationManifest] != old.Hash() {
+			if err := r.cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	return r.waitRunning(ctx, namespace(r.opts.Provider, l), old)
+}
+
 // apply writes the group's objects and waits for its replicas.
 func (r *Runtime) apply(ctx context.Context, w runtime.Workload) error {
+	if err := r.write(ctx, w); err != nil {
+		return err
+	}
+	return r.waitRunning(ctx, namespace(r.opts.Provider, w.Lease), w.Group)
+}
+
+// write creates or replaces the group's objects.
+func (r *Runtime) write(ctx context.Context, w runtime.Workload) error {
 	nodes, err := r.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
@@ -92,15 +181,17 @@ func (r *Runtime) apply(ctx context.Context, w runtime.Workload) error {
 			return classifyCreate(fmt.Errorf("deployment %s: %w", d.Name, err))
 		}
 	}
+	for _, st := range objs.StatefulSets {
+		if err := upsert(ctx, r.cs.AppsV1().StatefulSets(ns), st, statefulSetMeta); err != nil {
+			return classifyCreate(fmt.Errorf("stateful set %s: %w", st.Name, err))
+		}
+	}
 	for _, j := range objs.Jobs {
 		if err := r.applyJob(ctx, j); err != nil {
 			return classifyCreate(fmt.Errorf("job %s: %w", j.Name, err))
 		}
 	}
-	if err := r.prune(ctx, ns, objs); err != nil {
-		return err
-	}
-	return r.waitRunning(ctx, ns, w.Group)
+	return r.prune(ctx, ns, objs)
 }
 
 // classifyCreate marks what the API refused in the tenant's workload as
@@ -137,6 +228,7 @@ func quotaMeta(o *corev1.ResourceQuota) *metav1.ObjectMeta        { return &o.Ob
 func policyMeta(o *networkingv1.NetworkPolicy) *metav1.ObjectMeta { return &o.ObjectMeta }
 func secretMeta(o *corev1.Secret) *metav1.ObjectMeta              { return &o.ObjectMeta }
 func deploymentMeta(o *appsv1.Deployment) *metav1.ObjectMeta      { return &o.ObjectMeta }
+func statefulSetMeta(o *appsv1.StatefulSet) *metav1.ObjectMeta    { return &o.ObjectMeta }
 
 func applyNamespace(ctx context.Context, c typedClient[corev1.Namespace], ns *corev1.Namespace) error {
 	cur, err := c.Get(ctx, ns.Name, metav1.GetOptions{})
@@ -225,6 +317,9 @@ func (r *Runtime) prune(ctx context.Context, ns string, objs *leaseObjects) erro
 	for _, j := range objs.Jobs {
 		keep["j/"+j.Name] = true
 	}
+	for _, st := range objs.StatefulSets {
+		keep["st/"+st.Name] = true
+	}
 	for _, s := range objs.Services {
 		keep["s/"+s.Name] = true
 	}
@@ -236,6 +331,17 @@ func (r *Runtime) prune(ctx context.Context, ns string, objs *leaseObjects) erro
 	for _, d := range ds.Items {
 		if !keep["d/"+d.Name] {
 			if err := r.cs.AppsV1().Deployments(ns).Delete(ctx, d.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	sts, err := r.cs.AppsV1().StatefulSets(ns).List(ctx, mine)
+	if err != nil {
+		return err
+	}
+	for _, st := range sts.Items {
+		if !keep["st/"+st.Name] {
+			if err := r.cs.AppsV1().StatefulSets(ns).Delete(ctx, st.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}

@@ -95,6 +95,9 @@ type Options struct {
 	EgressAllow []string
 	// Registries limits where images may come from.
 	Registries runtime.RegistryPolicy
+	// StorageClasses map the persistent storage classes offered to the
+	// cluster's StorageClasses their volumes are claimed from.
+	StorageClasses map[string]string
 	// DeployTimeout bounds how long Deploy and Update wait for every
 	// replica to run (default 5 min); ScheduleTimeout how long a pod may
 	// stay unschedulable before Deploy gives up (default 2 min).
@@ -148,6 +151,7 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubernetes config: %w", err)
 	}
 	cfg.QPS, cfg.Burst = 50, 100
+	cfg.WarningHandler = rest.NoWarnings{} // the API's deprecation notes are for people at kubectl
 	return cfg, nil
 }
 

@@ -367,3 +367,45 @@ func TestReplicasAndEvents(t *testing.T) {
 		t.Errorf("events %+v: want started", evs)
 	}
 }
+
+// TestBuildLeaseVolumes: a service with persistent volumes is a
+// StatefulSet whose replicas each claim the volume from the cluster's
+// StorageClass the class maps to, mounted where the SDL says; the quota
+// holds the lease to those claims.
+func TestBuildLeaseVolumes(t *testing.T) {
+	r := testRuntime()
+	r.opts.StorageClasses = map[string]string{"beta2": "fast-ssd"}
+	g := sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{{
+		Name: "db", Image: "ghcr.io/acme/db:1", Count: 2, Restart: "always",
+		Resources: sdl.ManifestResource{CPUMillis: 1000, MemoryBytes: 1 << 30, Persistent: []sdl.PersistentVolume{{Name: "data", Class: "beta2", Bytes: 10 << 30}}},
+		Mounts:    []sdl.ManifestMount{{Volume: "data", Path: "/var/lib/db", Class: "beta2", SizeBytes: 10 << 30, Persistent: true}},
+	}}}
+	objs, err := r.buildLease(testLease, g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs.StatefulSets) != 1 || len(objs.Deployments) != 0 {
+		t.Fatalf("%d stateful sets, %d deployments; want 1 and 0", len(objs.StatefulSets), len(objs.Deployments))
+	}
+	st := objs.StatefulSets[0].Spec
+	if *st.Replicas != 2 || len(st.VolumeClaimTemplates) != 1 || st.PersistentVolumeClaimRetentionPolicy.WhenDeleted != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+		t.Fatalf("stateful set %+v", st)
+	}
+	claim := st.VolumeClaimTemplates[0]
+	if claim.Name != "vol-data" || *claim.Spec.StorageClassName != "fast-ssd" || claim.Spec.Resources.Requests.Storage().Value() != 10<<30 {
+		t.Errorf("claim %+v", claim)
+	}
+	m := st.Template.Spec.Containers[0].VolumeMounts
+	if len(m) != 1 || m[0].Name != "vol-data" || m[0].MountPath != "/var/lib/db" {
+		t.Errorf("mounts %+v", m)
+	}
+	h := objs.Quota.Spec.Hard
+	if h.Name(corev1.ResourcePersistentVolumeClaims, "").Value() != 2 || h.Name("fast-ssd.storageclass.storage.k8s.io/requests.storage", "").Value() != 20<<30 ||
+		h.Name(corev1.ResourceRequestsStorage, "").Value() != 20<<30 {
+		t.Errorf("quota %v: want 2 claims of 10Gi in fast-ssd", h)
+	}
+	g.Services[0].Restart = "never"
+	if _, err := r.buildLease(testLease, g, nil); !errors.Is(err, runtime.ErrWorkloadInvalid) {
+		t.Errorf("a job with a persistent volume: %v, want refused", err)
+	}
+}

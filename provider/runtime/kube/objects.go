@@ -37,6 +37,7 @@ type leaseObjects struct {
 	Secrets      []*corev1.Secret
 	Services     []*corev1.Service
 	Deployments  []*appsv1.Deployment
+	StatefulSets []*appsv1.StatefulSet
 	Jobs         []*batchv1.Job
 	globalPorts  int
 	serviceNames map[string]string // SDL name → object name
@@ -78,7 +79,6 @@ func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products g
 	// Even a bug here cannot run a privileged pod or mount the host:
 	// the namespace enforces the baseline Pod Security Standard.
 	nsLabels["pod-security.kubernetes.io/enforce"] = "baseline"
-	nsLabels["pod-security.kubernetes.io/warn"] = "restricted"
 	nsAnn := copyMap(annotations)
 	groupJSON, err := json.Marshal(withoutCredentials(g))
 	if err != nil {
@@ -88,9 +88,10 @@ func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products g
 	out.Namespace = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: nsLabels, Annotations: nsAnn}}
 
 	job := false
-	var cpu, mem, storage, gpus, pods int64
+	var cpu, mem, storage, gpus, pods, claims int64
+	claimed := map[string]int64{} // bytes by cluster StorageClass
 	for _, s := range g.Services {
-		if err := checkService(s); err != nil {
+		if err := r.checkService(s); err != nil {
 			return nil, err
 		}
 		if err := r.opts.Registries.Check(s.Image); err != nil {
@@ -114,11 +115,18 @@ func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products g
 		storage += n * int64(s.Resources.StorageBytes)
 		gpus += n * int64(s.Resources.GPUUnits)
 		pods += n
+		for _, v := range s.Resources.Persistent {
+			claims += n
+			claimed[r.opts.StorageClasses[v.Class]] += n * int64(v.Bytes)
+		}
 	}
 	if job {
 		for _, s := range g.Services {
 			if s.Restart != "never" {
 				return nil, fmt.Errorf("%w: service %q runs forever beside a job's services", runtime.ErrWorkloadInvalid, s.Name)
+			}
+			if len(s.Resources.Persistent) > 0 {
+				return nil, fmt.Errorf("%w: job %q asks for persistent storage; on this provider's cluster only services keep volumes", runtime.ErrWorkloadInvalid, s.Name)
 			}
 		}
 	}
@@ -129,11 +137,16 @@ func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products g
 		corev1.ResourceLimitsCPU:              *resource.NewMilliQuantity(cpu, resource.DecimalSI),
 		corev1.ResourceRequestsMemory:         *resource.NewQuantity(mem, resource.BinarySI),
 		corev1.ResourceLimitsMemory:           *resource.NewQuantity(mem, resource.BinarySI),
-		corev1.ResourceRequestsStorage:        *resource.NewQuantity(0, resource.BinarySI),
-		corev1.ResourcePersistentVolumeClaims: *resource.NewQuantity(0, resource.DecimalSI),
+		corev1.ResourcePersistentVolumeClaims: *resource.NewQuantity(claims, resource.DecimalSI),
 		corev1.ResourceServicesLoadBalancers:  *resource.NewQuantity(0, resource.DecimalSI),
 		"requests." + ResourceGPU:             *resource.NewQuantity(gpus, resource.DecimalSI),
 	}
+	var total int64
+	for class, b := range claimed {
+		hard[corev1.ResourceName(class+".storageclass.storage.k8s.io/requests.storage")] = *resource.NewQuantity(b, resource.BinarySI)
+		total += b
+	}
+	hard[corev1.ResourceRequestsStorage] = *resource.NewQuantity(total, resource.BinarySI)
 	if storage > 0 {
 		hard[corev1.ResourceRequestsEphemeralStorage] = *resource.NewQuantity(storage, resource.BinarySI)
 		hard[corev1.ResourceLimitsEphemeralStorage] = *resource.NewQuantity(storage, resource.BinarySI)
@@ -169,6 +182,21 @@ func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products g
 				Parallelism: &count, Completions: &count, CompletionMode: &mode, BackoffLimit: ptr(int32(0)),
 				Template: tmpl,
 			}})
+		} else if len(s.Resources.Persistent) > 0 {
+			// Volumes that outlive a replica: a StatefulSet, each replica
+			// with its own claims, kept across updates and restarts and
+			// deleted with the lease.
+			out.StatefulSets = append(out.StatefulSets, &appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{
+				Replicas: &count, ServiceName: name,
+				Selector:             &metav1.LabelSelector{MatchLabels: map[string]string{LabelProvider: r.opts.Provider, LabelService: name}},
+				PodManagementPolicy:  appsv1.ParallelPodManagement,
+				RevisionHistoryLimit: ptr(int32(2)),
+				Template:             tmpl,
+				VolumeClaimTemplates: r.claims(s, labels),
+				PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+					WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType, WhenScaled: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+				},
+			}})
 		} else {
 			out.Deployments = append(out.Deployments, &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{
 				Replicas: &count,
@@ -192,7 +220,7 @@ func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products g
 
 // checkService refuses what the cluster would refuse less clearly, or this
 // runtime does not offer.
-func checkService(s sdl.ManifestService) error {
+func (r *Runtime) checkService(s sdl.ManifestService) error {
 	switch {
 	case s.Name == "":
 		return fmt.Errorf("%w: a service has no name", runtime.ErrWorkloadInvalid)
@@ -200,17 +228,23 @@ func checkService(s sdl.ManifestService) error {
 		return fmt.Errorf("%w: service %q has no image", runtime.ErrWorkloadInvalid, s.Name)
 	case s.Count == 0:
 		return fmt.Errorf("%w: service %q has count 0", runtime.ErrWorkloadInvalid, s.Name)
-	case len(s.Resources.Persistent) > 0:
-		return fmt.Errorf("%w: service %q asks for persistent storage, which this provider's cluster does not offer", runtime.ErrWorkloadInvalid, s.Name)
+	}
+	for _, v := range s.Resources.Persistent {
+		if r.opts.StorageClasses[v.Class] == "" {
+			return fmt.Errorf("%w: service %q asks for persistent storage of class %q, which this provider does not offer", runtime.ErrWorkloadInvalid, s.Name, v.Class)
+		}
 	}
 	if err := sdl.CheckEnv(s.Env); err != nil {
 		return fmt.Errorf("%w: service %q: %v", runtime.ErrWorkloadInvalid, s.Name, err)
 	}
 	for _, m := range s.Mounts {
-		if m.Class != sdl.ClassRAM {
-			return fmt.Errorf("%w: service %q mounts volume %q of class %q; this provider's cluster offers ram volumes only", runtime.ErrWorkloadInvalid, s.Name, m.Volume, m.Class)
+		if m.Class != sdl.ClassRAM && !m.Persistent {
+			return fmt.Errorf("%w: service %q mounts volume %q of class %q, neither ram nor persistent", runtime.ErrWorkloadInvalid, s.Name, m.Volume, m.Class)
 		}
-		if err := sdl.CheckMountPath(m.Path, true); err != nil {
+		if m.Persistent && !slices.ContainsFunc(s.Resources.Persistent, func(v sdl.PersistentVolume) bool { return v.Name == m.Volume }) {
+			return fmt.Errorf("%w: service %q mounts persistent volume %q it does not ask for", runtime.ErrWorkloadInvalid, s.Name, m.Volume)
+		}
+		if err := sdl.CheckMountPath(m.Path, m.Class == sdl.ClassRAM); err != nil {
 			return fmt.Errorf("%w: service %q: %v", runtime.ErrWorkloadInvalid, s.Name, err)
 		}
 	}
@@ -284,6 +318,10 @@ func (r *Runtime) podSpec(s sdl.ManifestService, name string, products gpuProduc
 		spec.RuntimeClassName = ptr(r.opts.RuntimeClass)
 	}
 	for i, m := range s.Mounts {
+		if m.Persistent {
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: claimName(m.Volume), MountPath: m.Path, ReadOnly: m.ReadOnly})
+			continue
+		}
 		vol := fmt.Sprintf("ram-%d", i)
 		size := resource.NewQuantity(int64(m.SizeBytes), resource.BinarySI)
 		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: size}}})
@@ -305,6 +343,27 @@ func (r *Runtime) podSpec(s sdl.ManifestService, name string, products gpuProduc
 	c.Resources = corev1.ResourceRequirements{Requests: res, Limits: res}
 	spec.Containers = []corev1.Container{c}
 	return spec, nil
+}
+
+// claimName is a persistent volume's claim template name.
+func claimName(volume string) string { return "vol-" + objectName(volume) }
+
+// claims are a service's persistent volumes as claim templates, of the
+// cluster's StorageClass for each class, one of each per replica.
+func (r *Runtime) claims(s sdl.ManifestService, labels map[string]string) []corev1.PersistentVolumeClaim {
+	var out []corev1.PersistentVolumeClaim
+	for _, v := range s.Resources.Persistent {
+		class := r.opts.StorageClasses[v.Class]
+		out = append(out, corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: claimName(v.Name), Labels: labels},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				StorageClassName: &class,
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(int64(v.Bytes), resource.BinarySI)}},
+			},
+		})
+	}
+	return out
 }
 
 // gpuAffinity keeps a GPU replica to nodes whose GPU product is one of the

@@ -15,8 +15,12 @@ import (
 	"github.com/gpunet/gpunet/provider/runtime"
 )
 
-// jobIndexAnnotation is the completion index of an Indexed Job's pod.
-const jobIndexAnnotation = "batch.kubernetes.io/job-completion-index"
+// jobIndexAnnotation is the completion index of an Indexed Job's pod;
+// statefulSetIndexLabel the ordinal of a StatefulSet's.
+const (
+	jobIndexAnnotation    = "batch.kubernetes.io/job-completion-index"
+	statefulSetIndexLabel = "apps.kubernetes.io/pod-index"
+)
 
 // Status reports the lease's pods as replicas, with their global ports at
 // NodeHost and the node ports. A lease the cluster has nothing for is not
@@ -89,6 +93,11 @@ const replicaAnnotation = "gpunet.replica"
 func numberReplicas(pods []*corev1.Pod) {
 	index := func(p *corev1.Pod) int {
 		if v, ok := p.Annotations[jobIndexAnnotation]; ok {
+			if i, err := strconv.Atoi(v); err == nil {
+				return i
+			}
+		}
+		if v, ok := p.Labels[statefulSetIndexLabel]; ok {
 			if i, err := strconv.Atoi(v); err == nil {
 				return i
 			}
