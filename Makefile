@@ -78,9 +78,12 @@ test-fuzz:
 	  done; \
 	done
 
-test-e2e: build
+# The Kubernetes server binaries are built first (once; cached), so their
+# build does not count against the suite's timeout: TestKubernetes starts
+# the local cluster with them.
+test-e2e: build k8s-build
 	GPUNETD_BIN=$(abspath $(BUILD_DIR)/gpunetd) GPUNET_PROVIDER_BIN=$(abspath $(BUILD_DIR)/gpunet-provider) \
-	  $(GO) test -count=1 -timeout 30m -v ./tests/...
+	  $(GO) test -count=1 -timeout 40m -v ./tests/...
 
 # gofmt, go vet, errcheck and staticcheck (pinned in tools/go.mod, built
 # from the module cache) over the whole tree (go vet also over the

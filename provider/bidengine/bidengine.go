@@ -404,9 +404,13 @@ func (e *Engine) freeNodes(r Reservation) {
 // returns the placements and the GPUs so chosen (in gpus' order of
 // replicas), or why no node takes a replica.
 func (e *Engine) place(spec markettypes.GroupSpec, gpus []string) ([]Placement, []string, string) {
-	model := map[string]string{}
+	type kind struct {
+		model, iface string
+		mib          uint64
+	}
+	model := map[string]kind{} // a device's pool, as match chose among them
 	for _, d := range e.gpus {
-		model[d.UUID] = d.Model
+		model[d.UUID] = kind{d.Model, d.Interface, d.MemoryMiB}
 	}
 	taken := map[string]bool{}
 	pending := map[string]Resources{} // this order's own, by node
@@ -416,13 +420,16 @@ func (e *Engine) place(spec markettypes.GroupSpec, gpus []string) ([]Placement, 
 	for ui, u := range spec.Resources {
 		need := Resources{u.CpuMillis, u.MemoryBytes, u.StorageBytes}
 		for rep := range u.Count {
-			var want string
+			var want kind
 			if u.Gpu.Units > 0 {
 				want = model[gpus[next]]
 				next += int(u.Gpu.Units)
 			}
 			ok := false
 			for _, n := range e.nodes {
+				if n.GPUOnly && u.Gpu.Units == 0 {
+					continue // its taint keeps pods that rent no GPU off it
+				}
 				free := Resources{n.CPUMillis, n.MemoryBytes, n.StorageBytes}.sub(e.nodeUsed[n.Name]).sub(pending[n.Name])
 				if !need.fits(free) {
 					continue
@@ -449,7 +456,7 @@ func (e *Engine) place(spec markettypes.GroupSpec, gpus []string) ([]Placement, 
 				break
 			}
 			if !ok {
-				return nil, nil, fmt.Sprintf("no node fits replica %d of unit %d (%dm cpu, %d bytes memory, %d gpus %s)", rep, ui, u.CpuMillis, u.MemoryBytes, u.Gpu.Units, want)
+				return nil, nil, fmt.Sprintf("no node fits replica %d of unit %d (%dm cpu, %d bytes memory, %d gpus %s)", rep, ui, u.CpuMillis, u.MemoryBytes, u.Gpu.Units, want.model)
 			}
 		}
 	}

@@ -303,3 +303,36 @@ func TestClusterNodes(t *testing.T) {
 		t.Errorf("after the release: %+v, want a bid placed on node a", d)
 	}
 }
+
+// TestClusterNodesPoolAndTaints: a replica's GPUs come from nodes with the
+// pool match chose (model and memory), and a node tainted for GPUs takes
+// no replica that rents none.
+func TestClusterNodesPoolAndTaints(t *testing.T) {
+	table, err := config.Pricing{GPUPerHour: map[string]string{"a100": "1000000"}, CPUCorePerHour: "10000", MemoryGiBPerHour: "2000", StorageGiBPerHour: "100"}.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := inventory.Inventory{
+		CPUMillis: 16000, MemoryBytes: 64 * gib, StorageBytes: 200 * gib,
+		GPUs: []inventory.GPU{
+			{UUID: "k8s:small:0", Model: "a100", MemoryMiB: 40960, Healthy: true},
+			{UUID: "k8s:big:0", Model: "a100", MemoryMiB: 81920, Healthy: true},
+		},
+		Nodes: []inventory.Node{
+			{Name: "small", CPUMillis: 8000, MemoryBytes: 32 * gib, StorageBytes: 100 * gib, GPUs: []string{"k8s:small:0"}},
+			{Name: "big", CPUMillis: 8000, MemoryBytes: 32 * gib, StorageBytes: 100 * gib, GPUs: []string{"k8s:big:0"}},
+		},
+	}
+	u := unit(1, 1000, 1, 1, "a100")
+	u.Gpu.MinMemoryMib = 81920
+	d := New(inv, table, nil).EvaluateAndReserve("big-a100", spec(10_000_000, u))
+	if !d.Bid || d.Reservation.Placed[0].Node != "big" || d.Reservation.GPUs[0] != "k8s:big:0" {
+		t.Fatalf("an 80 GiB A100: %+v, want the big node's device, not the 40 GiB one listed first", d)
+	}
+	inv.Nodes[0], inv.Nodes[1] = inv.Nodes[1], inv.Nodes[0]
+	inv.Nodes[0].GPUOnly = true
+	d = New(inv, table, nil).EvaluateAndReserve("cpu", spec(10_000_000, unit(1, 1000, 1, 0)))
+	if !d.Bid || d.Reservation.Placed[0].Node != "small" {
+		t.Errorf("a CPU replica: %+v, want it off the GPU-only node", d)
+	}
+}

@@ -82,6 +82,8 @@ type Node struct {
 	StorageBytes uint64 `json:"storage_bytes"`
 	// GPUs are the UUIDs (of Inventory.GPUs) of the node's devices.
 	GPUs []string `json:"gpus,omitempty"`
+	// GPUOnly: a taint keeps pods that rent no GPU off the node.
+	GPUOnly bool `json:"gpu_only,omitempty"`
 }
 
 // StorageClass is one class of persistent storage offered.

@@ -102,6 +102,7 @@ func ensureCluster(t *testing.T) *k8sCluster {
 func stopCluster() {
 	if clusterStarted {
 		_ = asRoot(filepath.Join(repoRoot(), "scripts", "k8s", "down.sh")).Run()
+		clusterStarted = false
 	}
 }
 

@@ -384,9 +384,11 @@ func testKubernetesGPU(t *testing.T, c *k8sCluster) {
 		t.Fatalf("pod affinity %+v: want required node affinity on the GPU product", aff)
 	}
 	terms := aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-	if len(terms) != 1 || len(terms[0].MatchExpressions) != 1 || terms[0].MatchExpressions[0].Key != kube.LabelGPUProduct ||
-		terms[0].MatchExpressions[0].Operator != corev1.NodeSelectorOpIn || strings.Join(terms[0].MatchExpressions[0].Values, ",") != product {
-		t.Errorf("node affinity %+v: want %s In [%s]", terms, kube.LabelGPUProduct, product)
+	// Held to the product and the node of the device the bid reserved.
+	if len(terms) != 1 || len(terms[0].MatchExpressions) != 2 || terms[0].MatchExpressions[0].Key != kube.LabelGPUProduct ||
+		terms[0].MatchExpressions[0].Operator != corev1.NodeSelectorOpIn || strings.Join(terms[0].MatchExpressions[0].Values, ",") != product ||
+		terms[0].MatchExpressions[1].Key != corev1.LabelHostname || strings.Join(terms[0].MatchExpressions[1].Values, ",") != "localhost" {
+		t.Errorf("node affinity %+v: want %s In [%s] on node localhost", terms, kube.LabelGPUProduct, product)
 	}
 	if pod.Spec.NodeName != "localhost" {
 		t.Errorf("GPU pod on node %q", pod.Spec.NodeName)

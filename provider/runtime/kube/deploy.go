@@ -117,7 +117,7 @@ func (r *Runtime) settle(ctx context.Context, l runtime.LeaseRef, g sdl.Manifest
 // waits for the old version to run. The old version's private images keep
 // their pull secrets: nothing removes them in between.
 func (r *Runtime) rollBack(ctx context.Context, l runtime.LeaseRef, old sdl.ManifestGroup) error {
-	if err := r.write(ctx, runtime.Workload{Lease: l, Group: old}); err != nil {
+	if err := r.write(ctx, runtime.Workload{Lease: l, Group: old}, true); err != nil {
 		return err
 	}
 	pods, err := r.leasePods(ctx, l)
@@ -136,25 +136,33 @@ func (r *Runtime) rollBack(ctx context.Context, l runtime.LeaseRef, old sdl.Mani
 
 // apply writes the group's objects and waits for its replicas.
 func (r *Runtime) apply(ctx context.Context, w runtime.Workload) error {
-	if err := r.write(ctx, w); err != nil {
+	if err := r.write(ctx, w, false); err != nil {
 		return err
 	}
 	return r.waitRunning(ctx, namespace(r.opts.Provider, w.Lease), w.Group)
 }
 
-// write creates or replaces the group's objects.
-func (r *Runtime) write(ctx context.Context, w runtime.Workload) error {
+// write creates or replaces the group's objects: what the group no longer
+// has goes first (its node ports and claims free the quota), then the
+// quota and policies, so that no pod ever runs without them, then the
+// rest. rollBack writes an older version (see clusterView.rollBack).
+func (r *Runtime) write(ctx context.Context, w runtime.Workload, rollBack bool) error {
 	nodes, err := r.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
-	objs, err := r.buildLease(w.Lease, w.Group, productsOf(nodes.Items))
+	view := viewOf(nodes.Items)
+	view.rollBack = rollBack
+	objs, err := r.buildLease(w.Lease, w.Group, w.GPUs, view)
 	if err != nil {
 		return err
 	}
 	ns := objs.Namespace.Name
 	if err := applyNamespace(ctx, r.cs.CoreV1().Namespaces(), objs.Namespace); err != nil {
 		return fmt.Errorf("namespace %s: %w", ns, err)
+	}
+	if err := r.prune(ctx, ns, objs, !rollBack); err != nil {
+		return err
 	}
 	core, net := r.cs.CoreV1(), r.cs.NetworkingV1()
 	// Quota and policies first: no pod ever runs without them.
@@ -191,7 +199,7 @@ func (r *Runtime) write(ctx context.Context, w runtime.Workload) error {
 			return classifyCreate(fmt.Errorf("job %s: %w", j.Name, err))
 		}
 	}
-	return r.prune(ctx, ns, objs)
+	return nil
 }
 
 // classifyCreate marks what the API refused in the tenant's workload as
@@ -241,6 +249,9 @@ func applyNamespace(ctx context.Context, c typedClient[corev1.Namespace], ns *co
 	}
 	if cur.DeletionTimestamp != nil {
 		return fmt.Errorf("namespace %s is being deleted", ns.Name)
+	}
+	if cur.Annotations[AnnotationLease] != ns.Annotations[AnnotationLease] || cur.Labels[LabelProvider] != ns.Labels[LabelProvider] {
+		return fmt.Errorf("namespace %s exists and is not this lease's (it is %q of %q): refusing to touch it", ns.Name, cur.Annotations[AnnotationLease], cur.Labels[LabelProvider])
 	}
 	cur.Labels, cur.Annotations = ns.Labels, ns.Annotations
 	_, err = c.Update(ctx, cur, metav1.UpdateOptions{})
@@ -294,12 +305,14 @@ func (r *Runtime) applyJob(ctx context.Context, j *batchv1.Job) error {
 		if err := c.Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationForeground)}); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
+		wctx, cancel := context.WithTimeout(ctx, r.opts.DeployTimeout)
+		defer cancel()
 		for { // the name is free once the old job and its pods are gone
-			if _, err := c.Get(ctx, j.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			if _, err := c.Get(wctx, j.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 				break
 			}
-			if err := sleep(ctx, 500*time.Millisecond); err != nil {
-				return err
+			if err := sleep(wctx, 500*time.Millisecond); err != nil {
+				return fmt.Errorf("the job's old version is still there: %w", err)
 			}
 		}
 	}
@@ -307,9 +320,10 @@ func (r *Runtime) applyJob(ctx context.Context, j *batchv1.Job) error {
 	return err
 }
 
-// prune deletes the lease's workloads and services that the group no
-// longer has (an update renamed a service).
-func (r *Runtime) prune(ctx context.Context, ns string, objs *leaseObjects) error {
+// prune deletes the lease's workloads, services, policies and (with
+// secrets) pull secrets that the group no longer has: an update renamed a
+// service, made a port local, dropped a private image.
+func (r *Runtime) prune(ctx context.Context, ns string, objs *leaseObjects, secrets bool) error {
 	keep := map[string]bool{}
 	for _, d := range objs.Deployments {
 		keep["d/"+d.Name] = true
@@ -322,6 +336,12 @@ func (r *Runtime) prune(ctx context.Context, ns string, objs *leaseObjects) erro
 	}
 	for _, s := range objs.Services {
 		keep["s/"+s.Name] = true
+	}
+	for _, p := range objs.Policies {
+		keep["p/"+p.Name] = true
+	}
+	for _, s := range objs.Secrets {
+		keep["x/"+s.Name] = true
 	}
 	mine := listMine(r.opts.Provider, 0)
 	ds, err := r.cs.AppsV1().Deployments(ns).List(ctx, mine)
@@ -354,6 +374,30 @@ func (r *Runtime) prune(ctx context.Context, ns string, objs *leaseObjects) erro
 		if !keep["j/"+j.Name] {
 			if err := r.cs.BatchV1().Jobs(ns).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}); err != nil && !apierrors.IsNotFound(err) {
 				return err
+			}
+		}
+	}
+	ps, err := r.cs.NetworkingV1().NetworkPolicies(ns).List(ctx, mine)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps.Items {
+		if !keep["p/"+p.Name] {
+			if err := r.cs.NetworkingV1().NetworkPolicies(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	if secrets {
+		xs, err := r.cs.CoreV1().Secrets(ns).List(ctx, mine)
+		if err != nil {
+			return err
+		}
+		for _, x := range xs.Items {
+			if !keep["x/"+x.Name] {
+				if err := r.cs.CoreV1().Secrets(ns).Delete(ctx, x.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+					return err
+				}
 			}
 		}
 	}

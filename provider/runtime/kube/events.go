@@ -86,9 +86,18 @@ func podEvents(o, n *corev1.Pod) []runtime.ContainerEvent {
 		}
 		out = append(out, runtime.ContainerEvent{Kind: "exited", Time: t.FinishedAt.Time, ExitCode: int(t.ExitCode), Final: final, Detail: t.Reason})
 	}
+	// A death shows as Terminated, then (restarted) as the last
+	// termination of the next state; the old status tells whether it was
+	// already told.
+	told := func(t *corev1.ContainerStateTerminated) bool {
+		o := oc.State.Terminated
+		return o != nil && o.ContainerID == t.ContainerID && o.FinishedAt.Equal(&t.FinishedAt)
+	}
 	switch {
 	case nc.RestartCount > oc.RestartCount && nc.LastTerminationState.Terminated != nil:
-		exited(nc.LastTerminationState.Terminated, false)
+		if !told(nc.LastTerminationState.Terminated) {
+			exited(nc.LastTerminationState.Terminated, false)
+		}
 	case nc.State.Terminated != nil && oc.State.Terminated == nil:
 		exited(nc.State.Terminated, final)
 	}
@@ -145,6 +154,20 @@ func (r *Runtime) WaitJob(ctx context.Context, l runtime.LeaseRef) (runtime.JobR
 				ended = false
 			case batchv1.JobFailed:
 				succeeded = false
+			}
+		}
+		if !ended {
+			// A pod that can never start (after a restart of the daemon,
+			// say) does not fail its Job: its job has failed anyway.
+			pods, err := r.leasePods(ctx, l)
+			if err != nil {
+				return runtime.JobResult{}, err
+			}
+			for _, p := range pods {
+				if err := podFailure(p, p.Annotations[AnnotationService]); err != nil {
+					r.log.Warn("a job's pod cannot run", "lease", l.Order.Name(), "pod", p.Name, "err", err)
+					return runtime.JobResult{Succeeded: false, ExitCodes: map[string]int{}}, nil
+				}
 			}
 		}
 		if ended {

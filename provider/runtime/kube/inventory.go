@@ -82,11 +82,12 @@ func clusterInventory(nodes []corev1.Node, pods []corev1.Pod, provider string) i
 		return uint64(rest)
 	}
 	for _, n := range nodes {
-		if !nodeReady(n) || n.Spec.Unschedulable {
+		gpuOnly, blocked := taintsOf(n)
+		if !nodeReady(n) || n.Spec.Unschedulable || blocked {
 			continue
 		}
 		node := inventory.Node{
-			Name:         n.Name,
+			Name: n.Name, GPUOnly: gpuOnly,
 			CPUMillis:    free(n, corev1.ResourceCPU, true),
 			MemoryBytes:  free(n, corev1.ResourceMemory, false),
 			StorageBytes: free(n, corev1.ResourceEphemeralStorage, false),
@@ -110,6 +111,23 @@ func clusterInventory(nodes []corev1.Node, pods []corev1.Pod, provider string) i
 		inv.Nodes = append(inv.Nodes, node)
 	}
 	return inv
+}
+
+// taintsOf reads a node's taints as lease pods meet them: GPU pods
+// tolerate nvidia.com/gpu (the node is then for GPU pods only); any other
+// taint that keeps pods off keeps leases off.
+func taintsOf(n corev1.Node) (gpuOnly, blocked bool) {
+	for _, t := range n.Spec.Taints {
+		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
+			continue
+		}
+		if t.Key == string(ResourceGPU) {
+			gpuOnly = true
+			continue
+		}
+		blocked = true
+	}
+	return gpuOnly, blocked
 }
 
 func nodeReady(n corev1.Node) bool {

@@ -185,11 +185,13 @@ func newRuntime(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, 
 // Client is the runtime's clientset (for the cluster inventory).
 func (r *Runtime) Client() kubernetes.Interface { return r.cs }
 
-// namespace is the lease's namespace: "gpunet-<hash>", the hash of the
-// provider and the lease, so two providers on one cluster never collide.
+// namespace is the lease's namespace: "gpunet-<hash>", 128 bits of the
+// hash of the provider and the lease, so that neither two providers on
+// one cluster nor a tenant grinding order names can land on another
+// lease's namespace (which Deploy and Remove check besides).
 func namespace(provider string, l runtime.LeaseRef) string {
 	sum := sha256.Sum256([]byte(provider + "\x00" + l.Order.Name()))
-	return "gpunet-" + hex.EncodeToString(sum[:6])
+	return "gpunet-" + hex.EncodeToString(sum[:16])
 }
 
 // leaseLabels tie an object to a lease of a provider.
@@ -216,19 +218,25 @@ func leaseOf(labels, annotations map[string]string) (runtime.LeaseRef, bool) {
 	return l, true
 }
 
-// objectName is a service's name as a Kubernetes object name (a DNS
-// label): lower case, other characters as '-', and a hash of the SDL name
-// when that changed it, so two services never share a name.
+// objectName is a service's name as a Kubernetes object name (a DNS-1035
+// label: what Service names must be): lower case, other characters and
+// runs of them as one '-', a letter first, and a hash of the SDL name when
+// any of that changed it, so two services never share a name. It never
+// holds "--": the runtime's own objects beside a service's are named
+// "<name>--global" and "<name>--pull", which no service can be named.
 func objectName(service string) string {
 	var b strings.Builder
 	for _, c := range strings.ToLower(service) {
 		if (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') {
 			b.WriteRune(c)
-		} else {
+		} else if b.Len() > 0 && !strings.HasSuffix(b.String(), "-") {
 			b.WriteByte('-')
 		}
 	}
 	s := strings.Trim(b.String(), "-")
+	if s != "" && (s[0] < 'a' || s[0] > 'z') {
+		s = "s" + s
+	}
 	if len(s) > 40 {
 		s = strings.Trim(s[:40], "-")
 	}

@@ -1,7 +1,10 @@
 package kube
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/runtime"
@@ -32,10 +36,11 @@ func TestObjectName(t *testing.T) {
 		}
 	}
 	seen := map[string]string{}
-	for _, in := range []string{"a_b", "a-b", "A-B", "", "__", strings.Repeat("x", 80), strings.Repeat("x", 81)} {
+	for _, in := range []string{"a_b", "a-b", "A-B", "", "__", "1web", "web--global", "web__global", strings.Repeat("x", 80), strings.Repeat("x", 81)} {
 		got := objectName(in)
-		if len(got) > 63 || strings.Trim(got, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || strings.HasPrefix(got, "-") || strings.HasSuffix(got, "-") {
-			t.Errorf("objectName(%q) = %q: not a DNS label", in, got)
+		if len(got) > 48 || strings.Trim(got, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || got[0] < 'a' || got[0] > 'z' || strings.HasSuffix(got, "-") ||
+			strings.Contains(got, "--") {
+			t.Errorf("objectName(%q) = %q: not a DNS-1035 label of at most 48 characters without \"--\"", in, got)
 		}
 		if prev, dup := seen[got]; dup {
 			t.Errorf("objectName(%q) = objectName(%q) = %q", in, prev, got)
@@ -87,7 +92,7 @@ var testProducts = gpuProducts{"h100": {"NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PC
 // order says.
 func TestBuildLease(t *testing.T) {
 	r := testRuntime()
-	objs, err := r.buildLease(testLease, testGroup(), testProducts)
+	objs, err := r.buildLease(testLease, testGroup(), nil, clusterView{products: testProducts, nodeIPs: []string{"203.0.113.7", "10.0.0.5"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +112,7 @@ func TestBuildLease(t *testing.T) {
 	}
 	pod := web.Spec.Template.Spec
 	c := pod.Containers[0]
-	mem := resource.MustParse("320Mi") // 256Mi + the 64Mi RAM volume
+	mem := resource.MustParse("256Mi") // the SDL counts the 64Mi RAM volume in
 	if c.Resources.Requests.Cpu().MilliValue() != 500 || !c.Resources.Limits.Memory().Equal(mem) || !c.Resources.Requests.Memory().Equal(mem) ||
 		c.Resources.Limits.StorageEphemeral().Value() != 1<<30 {
 		t.Errorf("web resources %+v", c.Resources)
@@ -117,8 +122,12 @@ func TestBuildLease(t *testing.T) {
 		*pod.AutomountServiceAccountToken || *pod.EnableServiceLinks || pod.HostNetwork || pod.HostPID {
 		t.Errorf("web pod not confined: %+v %+v", sc, pod)
 	}
-	if strings.Join(c.Command, " ") != "/web" || strings.Join(c.Args, " ") != "-port 8080" || len(c.Env) != 2 || c.Env[0].Name != "MODE" || c.Env[0].Value != "prod" || c.Env[1].Value != "" {
-		t.Errorf("web process %v %v %v", c.Command, c.Args, c.Env)
+	if strings.Join(c.Command, " ") != "/web" || strings.Join(c.Args, " ") != "-port 8080" || len(c.Env) != 3 || c.Env[0].Name != "MODE" || c.Env[0].Value != "prod" || c.Env[1].Value != "" ||
+		c.Env[2].Name != "NVIDIA_VISIBLE_DEVICES" || c.Env[2].Value != "void" {
+		t.Errorf("web process %v %v %v: want the SDL's, and no GPU visible to a replica that rents none", c.Command, c.Args, c.Env)
+	}
+	if c.ImagePullPolicy != corev1.PullIfNotPresent || trainer.Spec.Template.Spec.Containers[0].ImagePullPolicy != corev1.PullAlways {
+		t.Errorf("pull policies %s, %s: a private image is pulled with its credentials every time", c.ImagePullPolicy, trainer.Spec.Template.Spec.Containers[0].ImagePullPolicy)
 	}
 	if len(pod.Volumes) != 1 || pod.Volumes[0].EmptyDir == nil || pod.Volumes[0].EmptyDir.Medium != corev1.StorageMediumMemory || c.VolumeMounts[0].MountPath != "/dev/shm" {
 		t.Errorf("web RAM volume %+v %+v", pod.Volumes, c.VolumeMounts)
@@ -153,7 +162,7 @@ func TestBuildLease(t *testing.T) {
 	}
 
 	h := objs.Quota.Spec.Hard
-	if h.Name(corev1.ResourceRequestsCPU, "").MilliValue() != 5000 || h.Name(corev1.ResourceLimitsMemory, "").Value() != 2*(320<<20)+16<<30 ||
+	if h.Name(corev1.ResourceRequestsCPU, "").MilliValue() != 5000 || h.Name(corev1.ResourceLimitsMemory, "").Value() != 2*(256<<20)+16<<30 ||
 		h.Name("requests."+ResourceGPU, "").Value() != 2 || h.Name(corev1.ResourceServicesNodePorts, "").Value() != 1 ||
 		h.Name(corev1.ResourcePods, "").Value() != 7 || h.Name(corev1.ResourcePersistentVolumeClaims, "").Value() != 0 {
 		t.Errorf("quota %v", h)
@@ -169,14 +178,18 @@ func TestBuildLease(t *testing.T) {
 	var internet bool
 	for _, e := range lease.Egress {
 		for _, to := range e.To {
-			if to.IPBlock != nil && to.IPBlock.CIDR == "0.0.0.0/0" && strings.Contains(strings.Join(to.IPBlock.Except, ","), "10.0.0.0/8") &&
-				strings.Contains(strings.Join(to.IPBlock.Except, ","), "169.254.0.0/16") {
+			if to.IPBlock == nil {
+				continue
+			}
+			ex := "," + strings.Join(to.IPBlock.Except, ",") + ","
+			if to.IPBlock.CIDR == "0.0.0.0/0" && strings.Contains(ex, ",10.0.0.0/8,") && strings.Contains(ex, ",169.254.0.0/16,") &&
+				strings.Contains(ex, ",198.18.0.0/15,") && strings.Contains(ex, ",203.0.113.7/32,") && !strings.Contains(ex, "10.0.0.5/32") {
 				internet = true
 			}
 		}
 	}
 	if !internet {
-		t.Errorf("lease policy egress %+v: want the internet without private and link-local ranges", lease.Egress)
+		t.Errorf("lease policy egress %+v: want the internet without private, link-local and reserved ranges nor the nodes' public addresses", lease.Egress)
 	}
 	if g := objs.Policies[1].Spec; len(g.Ingress) != 1 || len(g.Ingress[0].From) != 0 || g.Ingress[0].Ports[0].Port.IntValue() != 8080 || g.PodSelector.MatchLabels[LabelService] != "web" {
 		t.Errorf("web global policy %+v: want 8080 open to anyone on web's pods", g)
@@ -188,7 +201,7 @@ func TestBuildLease(t *testing.T) {
 func TestBuildLeaseJob(t *testing.T) {
 	g := sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{{Name: "train", Image: "acme/train:1", Count: 3, Restart: "never",
 		Resources: sdl.ManifestResource{CPUMillis: 1000, MemoryBytes: 1 << 30}}}}
-	objs, err := testRuntime().buildLease(testLease, g, nil)
+	objs, err := testRuntime().buildLease(testLease, g, nil, clusterView{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +242,7 @@ func TestBuildLeaseRefuses(t *testing.T) {
 			s.Image, s.Expose = "ghcr.io/a/b:1", []sdl.ManifestExpose{{Port: 70000}}
 		}), runtime.ErrWorkloadInvalid},
 	} {
-		if _, err := r.buildLease(testLease, c.g, testProducts); !errors.Is(err, c.want) {
+		if _, err := r.buildLease(testLease, c.g, nil, clusterView{products: testProducts}); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
@@ -237,7 +250,7 @@ func TestBuildLeaseRefuses(t *testing.T) {
 		{Name: "a", Image: "ghcr.io/a/a:1", Count: 1, Restart: "never", Resources: sdl.ManifestResource{CPUMillis: 100, MemoryBytes: 1 << 20}},
 		{Name: "b", Image: "ghcr.io/a/b:1", Count: 1, Restart: "always", Resources: sdl.ManifestResource{CPUMillis: 100, MemoryBytes: 1 << 20}},
 	}}
-	if _, err := r.buildLease(testLease, mixed, nil); !errors.Is(err, runtime.ErrWorkloadInvalid) {
+	if _, err := r.buildLease(testLease, mixed, nil, clusterView{}); !errors.Is(err, runtime.ErrWorkloadInvalid) {
 		t.Errorf("a job beside a service: %v", err)
 	}
 }
@@ -380,7 +393,7 @@ func TestBuildLeaseVolumes(t *testing.T) {
 		Resources: sdl.ManifestResource{CPUMillis: 1000, MemoryBytes: 1 << 30, Persistent: []sdl.PersistentVolume{{Name: "data", Class: "beta2", Bytes: 10 << 30}}},
 		Mounts:    []sdl.ManifestMount{{Volume: "data", Path: "/var/lib/db", Class: "beta2", SizeBytes: 10 << 30, Persistent: true}},
 	}}}
-	objs, err := r.buildLease(testLease, g, nil)
+	objs, err := r.buildLease(testLease, g, nil, clusterView{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +418,93 @@ func TestBuildLeaseVolumes(t *testing.T) {
 		t.Errorf("quota %v: want 2 claims of 10Gi in fast-ssd", h)
 	}
 	g.Services[0].Restart = "never"
-	if _, err := r.buildLease(testLease, g, nil); !errors.Is(err, runtime.ErrWorkloadInvalid) {
+	if _, err := r.buildLease(testLease, g, nil, clusterView{}); !errors.Is(err, runtime.ErrWorkloadInvalid) {
 		t.Errorf("a job with a persistent volume: %v, want refused", err)
+	}
+}
+
+// TestGPUReservationPinsNodesAndProducts: a GPU service is held to the
+// nodes and products of the devices its bid reserved (and priced), not
+// to any product of the models it accepts.
+func TestGPUReservationPinsNodesAndProducts(t *testing.T) {
+	g := testGroup()
+	view := clusterView{products: testProducts, nodeProduct: map[string]string{"gpu-b": "NVIDIA-H100-PCIe", "gpu-a": "NVIDIA-H100-80GB-HBM3"}}
+	objs, err := testRuntime().buildLease(testLease, g, []string{"k8s:gpu-b:0", "k8s:gpu-b:1"}, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expr := objs.Deployments[1].Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions
+	if len(expr) != 3 || strings.Join(expr[0].Values, ",") != "NVIDIA-H100-PCIe" || expr[1].Key != corev1.LabelHostname || strings.Join(expr[1].Values, ",") != "gpu-b" {
+		t.Errorf("affinity %+v: want the reserved node's product and the node", expr)
+	}
+}
+
+// TestCrashCountedOnce: a container's death reported as Terminated and
+// then again as the last termination of its restart is one exit.
+func TestCrashCountedOnce(t *testing.T) {
+	t0 := metav1.NewTime(time.Unix(1_800_000_000, 0))
+	died := &corev1.ContainerStateTerminated{ContainerID: "containerd://abc", ExitCode: 3, Reason: "Error", FinishedAt: t0}
+	running := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: t0}}}}}}
+	dead := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Terminated: died}}}}}
+	back := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{RestartCount: 1,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}, LastTerminationState: corev1.ContainerState{Terminated: died}}}}}
+	var exits int
+	for _, step := range [][2]*corev1.Pod{{running, dead}, {dead, back}} {
+		for _, ev := range podEvents(step[0], step[1]) {
+			if ev.Kind == "exited" {
+				exits++
+			}
+		}
+	}
+	if exits != 1 {
+		t.Errorf("%d exits told for one death", exits)
+	}
+	// Missed the Terminated status (the informer skipped it): the restart
+	// tells the exit.
+	if evs := podEvents(running, back); len(evs) != 1 || evs[0].Kind != "exited" || evs[0].ExitCode != 3 {
+		t.Errorf("events %+v: want the exit, from the restart", evs)
+	}
+}
+
+// TestTaintedNodes: a node tainted for GPUs offers only to GPU pods; one
+// with any other NoSchedule taint (a control plane) offers nothing.
+func TestTaintedNodes(t *testing.T) {
+	h100 := map[string]string{LabelGPUProduct: "NVIDIA-H100-80GB-HBM3"}
+	gpu := node("gpu", true, false, "32", "256Gi", "8", h100)
+	gpu.Spec.Taints = []corev1.Taint{{Key: string(ResourceGPU), Effect: corev1.TaintEffectNoSchedule}}
+	cp := node("cp", true, false, "4", "16Gi", "", nil)
+	cp.Spec.Taints = []corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}}
+	pref := node("pref", true, false, "4", "16Gi", "", nil)
+	pref.Spec.Taints = []corev1.Taint{{Key: "spot", Effect: corev1.TaintEffectPreferNoSchedule}}
+	inv := clusterInventory([]corev1.Node{gpu, cp, pref}, nil, testProvider)
+	if len(inv.Nodes) != 2 || inv.Nodes[0].Name != "gpu" || !inv.Nodes[0].GPUOnly || inv.Nodes[1].Name != "pref" || inv.Nodes[1].GPUOnly {
+		t.Errorf("nodes %+v: want gpu (GPU pods only) and pref, not the control plane", inv.Nodes)
+	}
+}
+
+// TestForeignNamespaceUntouched: a namespace under the lease's name that
+// is not the lease's (another provider's, or a collision) is neither
+// written nor deleted.
+func TestForeignNamespaceUntouched(t *testing.T) {
+	cs := fake.NewSimpleClientset()
+	r := testRuntime()
+	r.cs = cs
+	r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ns := namespace(testProvider, testLease)
+	other := leaseLabels(testProvider, runtime.LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1victim", Dseq: 1, Gseq: 1, Oseq: 1}})
+	if _, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: other,
+		Annotations: map[string]string{AnnotationLease: "gpunet1victim/1/1/1"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remove(context.Background(), testLease); err == nil {
+		t.Error("Remove deleted another lease's namespace")
+	}
+	cpuOnly := testGroup()
+	cpuOnly.Services = cpuOnly.Services[:1]
+	if err := r.write(context.Background(), runtime.Workload{Lease: testLease, Group: cpuOnly}, false); err == nil || !strings.Contains(err.Error(), "not this lease's") {
+		t.Errorf("Deploy into another lease's namespace: %v", err)
+	}
+	if got, err := cs.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); err != nil || got.Annotations[AnnotationLease] != "gpunet1victim/1/1/1" {
+		t.Errorf("the namespace after: %v %+v", err, got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,15 +18,32 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/gpunet/gpunet/provider/egress"
 	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/sdl"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
-// privateRanges are closed to leases' egress: the provider's own networks,
-// its cluster's and its LAN's, as the Docker runtime's egress filter
-// closes them.
-var privateRanges = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"}
+// closedRanges are closed to leases' egress: the provider's own networks,
+// its cluster's and its LAN's, link-local (cloud metadata) and reserved
+// space, exactly as the Docker runtime's egress filter closes them; the
+// nodes' own addresses are closed besides (clusterView.nodeIPs).
+func closedRanges(nodeIPs []string) []string {
+	var out []string
+	for _, p := range egress.Blocked {
+		if p.Addr().Is4() {
+			out = append(out, p.String())
+		}
+	}
+	for _, ip := range nodeIPs {
+		a, err := netip.ParseAddr(ip)
+		if err != nil || !a.Is4() || slices.ContainsFunc(egress.Blocked, func(p netip.Prefix) bool { return p.Contains(a) }) {
+			continue
+		}
+		out = append(out, a.String()+"/32")
+	}
+	return out
+}
 
 // leaseObjects are everything a lease's group runs as, before any is
 // created: what Deploy applies, built without the cluster so it is tested
@@ -47,6 +65,35 @@ type leaseObjects struct {
 // of the cluster's nodes (several products may share a model name).
 type gpuProducts map[string][]string
 
+// clusterView is what building a lease needs to know of the cluster: its
+// GPU products, each node's product, the nodes' addresses (closed to
+// leases), and the pull secrets the lease's namespace already has.
+type clusterView struct {
+	products    gpuProducts
+	nodeProduct map[string]string
+	nodeIPs     []string
+	// rollBack: the group is an older version put back, whose private
+	// images' credentials were not kept; it uses the pull secrets the
+	// namespace still has.
+	rollBack bool
+}
+
+// viewOf reads the cluster view off its nodes.
+func viewOf(nodes []corev1.Node) clusterView {
+	v := clusterView{products: productsOf(nodes), nodeProduct: map[string]string{}}
+	for _, n := range nodes {
+		v.nodeProduct[n.Name] = n.Labels[LabelGPUProduct]
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP || a.Type == corev1.NodeExternalIP {
+				v.nodeIPs = append(v.nodeIPs, a.Address)
+			}
+		}
+	}
+	sort.Strings(v.nodeIPs)
+	v.nodeIPs = slices.Compact(v.nodeIPs)
+	return v
+}
+
 // productsOf reads the GPU products off nodes' labels.
 func productsOf(nodes []corev1.Node) gpuProducts {
 	out := gpuProducts{}
@@ -66,8 +113,10 @@ func productsOf(nodes []corev1.Node) gpuProducts {
 	return out
 }
 
-// buildLease turns a lease's group into its objects.
-func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products gpuProducts) (*leaseObjects, error) {
+// buildLease turns a lease's group into its objects. gpus are the
+// lease's reserved devices ("k8s:<node>:<i>", in service and replica
+// order): a GPU service is held to their nodes and products.
+func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, reserved []string, view clusterView) (*leaseObjects, error) {
 	if len(g.Services) == 0 {
 		return nil, fmt.Errorf("%w: the group has no services", runtime.ErrWorkloadInvalid)
 	}
@@ -104,14 +153,8 @@ func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products g
 		out.serviceNames[s.Name] = name
 		job = job || s.Restart == "never"
 		n := int64(s.Count)
-		ram := int64(0)
-		for _, m := range s.Mounts {
-			if m.Class == sdl.ClassRAM {
-				ram += int64(m.SizeBytes)
-			}
-		}
 		cpu += n * int64(s.Resources.CPUMillis)
-		mem += n * (int64(s.Resources.MemoryBytes) + ram)
+		mem += n * int64(s.Resources.MemoryBytes) // RAM volumes included (the SDL counts them in)
 		storage += n * int64(s.Resources.StorageBytes)
 		gpus += n * int64(s.Resources.GPUUnits)
 		pods += n
@@ -162,14 +205,16 @@ func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products g
 		meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: podLabels, Annotations: copyMap(podAnn)}
 		var pullSecrets []corev1.LocalObjectReference
 		if c := s.Credentials; c != nil {
-			sec, err := pullSecret(ns, name+"-pull", labels, c)
+			sec, err := pullSecret(ns, name+"--pull", labels, c)
 			if err != nil {
 				return nil, err
 			}
 			out.Secrets = append(out.Secrets, sec)
 			pullSecrets = []corev1.LocalObjectReference{{Name: sec.Name}}
+		} else if view.rollBack {
+			pullSecrets = []corev1.LocalObjectReference{{Name: name + "--pull"}} // optional: a missing one is skipped
 		}
-		spec, err := r.podSpec(s, name, products, job)
+		spec, err := r.podSpec(s, name, view, serviceGPUs(g, s.Name, reserved), job)
 		if err != nil {
 			return nil, err
 		}
@@ -214,8 +259,26 @@ func (r *Runtime) buildLease(l runtime.LeaseRef, g sdl.ManifestGroup, products g
 	}
 	hard[corev1.ResourceServicesNodePorts] = *resource.NewQuantity(int64(out.globalPorts), resource.DecimalSI)
 	out.Quota = &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "lease", Namespace: ns, Labels: labels}, Spec: corev1.ResourceQuotaSpec{Hard: hard}}
-	out.Policies = r.policies(ns, labels, g, out.serviceNames)
+	out.Policies = r.policies(ns, labels, g, out.serviceNames, view.nodeIPs)
 	return out, nil
+}
+
+// serviceGPUs are the reserved devices of one service: the group's
+// reservation is handed out in service, replica order, each replica taking
+// its GPU units.
+func serviceGPUs(g sdl.ManifestGroup, service string, gpus []string) []string {
+	next := 0
+	for _, s := range g.Services {
+		n := int(s.Count) * int(s.Resources.GPUUnits)
+		if next+n > len(gpus) {
+			return nil
+		}
+		if s.Name == service {
+			return gpus[next : next+n]
+		}
+		next += n
+	}
+	return nil
 }
 
 // checkService refuses what the cluster would refuse less clearly, or this
@@ -261,7 +324,7 @@ func (r *Runtime) checkService(s sdl.ManifestService) error {
 
 // podSpec is one replica's pod: confined, with the service's resources as
 // requests and limits.
-func (r *Runtime) podSpec(s sdl.ManifestService, name string, products gpuProducts, job bool) (corev1.PodSpec, error) {
+func (r *Runtime) podSpec(s sdl.ManifestService, name string, view clusterView, reserved []string, job bool) (corev1.PodSpec, error) {
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewMilliQuantity(int64(s.Resources.CPUMillis), resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(int64(s.Resources.MemoryBytes), resource.BinarySI),
@@ -269,14 +332,20 @@ func (r *Runtime) podSpec(s sdl.ManifestService, name string, products gpuProduc
 	if s.Resources.StorageBytes > 0 {
 		res[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(s.Resources.StorageBytes), resource.BinarySI)
 	}
-	env := make([]corev1.EnvVar, 0, len(s.Env))
+	env := make([]corev1.EnvVar, 0, len(s.Env)+1)
 	for _, kv := range s.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		env = append(env, corev1.EnvVar{Name: k, Value: v})
 	}
+	if s.Resources.GPUUnits == 0 {
+		// A CUDA image asks the NVIDIA runtime for every GPU of the node
+		// (its own NVIDIA_VISIBLE_DEVICES=all); a replica that rents none
+		// sees none.
+		env = append(env, corev1.EnvVar{Name: "NVIDIA_VISIBLE_DEVICES", Value: "void"})
+	}
 	c := corev1.Container{
 		Name: name, Image: s.Image, Command: s.Command, Args: s.Args, Env: env,
-		ImagePullPolicy: r.opts.PullPolicy,
+		ImagePullPolicy: pullPolicy(r.opts.PullPolicy, s),
 		SecurityContext: &corev1.SecurityContext{
 			Privileged:               ptr(false),
 			AllowPrivilegeEscalation: ptr(false),
@@ -324,16 +393,13 @@ func (r *Runtime) podSpec(s sdl.ManifestService, name string, products gpuProduc
 		}
 		vol := fmt.Sprintf("ram-%d", i)
 		size := resource.NewQuantity(int64(m.SizeBytes), resource.BinarySI)
+		// Memory-backed, and already counted in the replica's memory.
 		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: size}}})
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: m.Path, ReadOnly: m.ReadOnly})
-		// Memory-backed: counted in the replica's memory, as on Docker.
-		q := res[corev1.ResourceMemory]
-		q.Add(*size)
-		res[corev1.ResourceMemory] = q
 	}
 	if n := s.Resources.GPUUnits; n > 0 {
 		res[ResourceGPU] = *resource.NewQuantity(int64(n), resource.DecimalSI)
-		aff, err := gpuAffinity(s, products)
+		aff, err := gpuAffinity(s, view, reserved)
 		if err != nil {
 			return corev1.PodSpec{}, err
 		}
@@ -343,6 +409,16 @@ func (r *Runtime) podSpec(s sdl.ManifestService, name string, products gpuProduc
 	c.Resources = corev1.ResourceRequirements{Requests: res, Limits: res}
 	spec.Containers = []corev1.Container{c}
 	return spec, nil
+}
+
+// pullPolicy is the container's: a private image is pulled again with the
+// tenant's credentials every time (unless nothing is pulled at all), so
+// no tenant runs another's private image from a node's cache.
+func pullPolicy(p corev1.PullPolicy, s sdl.ManifestService) corev1.PullPolicy {
+	if s.Credentials != nil && p != corev1.PullNever {
+		return corev1.PullAlways
+	}
+	return p
 }
 
 // claimName is a persistent volume's claim template name.
@@ -368,10 +444,33 @@ func (r *Runtime) claims(s sdl.ManifestService, labels map[string]string) []core
 
 // gpuAffinity keeps a GPU replica to nodes whose GPU product is one of the
 // models it accepts (any GPU node when it names none), with at least the
-// memory it asks for.
-func gpuAffinity(s sdl.ManifestService, products gpuProducts) (*corev1.Affinity, error) {
+// memory it asks for; with a reservation from the cluster's inventory, to
+// the nodes and products of the devices reserved (the bid's price was for
+// them).
+func gpuAffinity(s sdl.ManifestService, view clusterView, reserved []string) (*corev1.Affinity, error) {
 	var reqs []corev1.NodeSelectorRequirement
-	if len(s.Resources.GPUModels) > 0 {
+	var nodes, products []string
+	for _, u := range reserved {
+		parts := strings.Split(u, ":")
+		if len(parts) != 3 || parts[0] != "k8s" {
+			nodes, products = nil, nil
+			break
+		}
+		if !slices.Contains(nodes, parts[1]) {
+			nodes = append(nodes, parts[1])
+		}
+		if p := view.nodeProduct[parts[1]]; p != "" && !slices.Contains(products, p) {
+			products = append(products, p)
+		}
+	}
+	if len(nodes) > 0 && len(products) > 0 {
+		sort.Strings(nodes)
+		sort.Strings(products)
+		reqs = append(reqs,
+			corev1.NodeSelectorRequirement{Key: LabelGPUProduct, Operator: corev1.NodeSelectorOpIn, Values: products},
+			corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: nodes})
+	} else if len(s.Resources.GPUModels) > 0 {
+		products := view.products
 		var values []string
 		for _, m := range s.Resources.GPUModels {
 			values = append(values, products[providertypes.CanonicalGPUModel(m)]...)
@@ -421,7 +520,7 @@ func serviceObjects(ns, name string, labels map[string]string, s sdl.ManifestSer
 	}
 	out := []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}, Spec: corev1.ServiceSpec{Selector: sel, Ports: local}}}
 	if len(global) > 0 {
-		out = append(out, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name + "-global", Namespace: ns, Labels: labels}, Spec: corev1.ServiceSpec{
+		out = append(out, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name + "--global", Namespace: ns, Labels: labels}, Spec: corev1.ServiceSpec{
 			Type: corev1.ServiceTypeNodePort, Selector: sel, Ports: global, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
 		}})
 	}
@@ -432,7 +531,7 @@ func serviceObjects(ns, name string, labels map[string]string, s sdl.ManifestSer
 // own pods (and from anywhere to its global ports), out only to its own
 // pods, the cluster's DNS and the internet without the provider's private
 // ranges (EgressAllow opens some).
-func (r *Runtime) policies(ns string, labels map[string]string, g sdl.ManifestGroup, names map[string]string) []*networkingv1.NetworkPolicy {
+func (r *Runtime) policies(ns string, labels map[string]string, g sdl.ManifestGroup, names map[string]string, nodeIPs []string) []*networkingv1.NetworkPolicy {
 	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
 	dns := intstr.FromInt32(53)
 	var allowed []networkingv1.NetworkPolicyPeer
@@ -443,7 +542,7 @@ func (r *Runtime) policies(ns string, labels map[string]string, g sdl.ManifestGr
 		{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
 		{To: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}}}},
 			Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}}},
-		{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: privateRanges}}}},
+		{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: closedRanges(nodeIPs)}}}},
 	}
 	if len(allowed) > 0 {
 		egress = append(egress, networkingv1.NetworkPolicyEgressRule{To: allowed})
@@ -470,7 +569,7 @@ func (r *Runtime) policies(ns string, labels map[string]string, g sdl.ManifestGr
 		}
 		name := names[s.Name]
 		out = append(out, &networkingv1.NetworkPolicy{
-			ObjectMeta: metav1.ObjectMeta{Name: name + "-global", Namespace: ns, Labels: labels},
+			ObjectMeta: metav1.ObjectMeta{Name: name + "--global", Namespace: ns, Labels: labels},
 			Spec: networkingv1.NetworkPolicySpec{
 				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{LabelService: name}},
 				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},

@@ -76,9 +76,14 @@ func (r *Runtime) leasePods(ctx context.Context, l runtime.LeaseRef) ([]*corev1.
 	}
 	var out []*corev1.Pod
 	for i := range list.Items {
-		if p := &list.Items[i]; p.DeletionTimestamp == nil {
-			out = append(out, p)
+		p := &list.Items[i]
+		if p.DeletionTimestamp != nil {
+			continue
 		}
+		if p.Status.Phase == corev1.PodFailed && p.Spec.RestartPolicy != corev1.RestartPolicyNever {
+			continue // an evicted service pod: its controller made another
+		}
+		out = append(out, p)
 	}
 	numberReplicas(out)
 	return out, nil
@@ -231,28 +236,33 @@ func (r *Runtime) List(ctx context.Context) (map[string]runtime.LeaseRef, error)
 }
 
 // Remove deletes the lease's namespace, and with it everything the lease
-// ran, and waits until its pods are gone. Removing a lease the cluster
-// has nothing for is fine.
+// ran, and waits until the namespace is gone (a deploy may follow at once
+// under the same name). Removing a lease the cluster has nothing for is
+// fine; a namespace of that name that is not this lease's is not touched.
 func (r *Runtime) Remove(ctx context.Context, l runtime.LeaseRef) error {
 	ns := namespace(r.opts.Provider, l)
-	err := r.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)})
+	cur, err := r.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
+		return fmt.Errorf("namespace %s: %w", ns, err)
+	}
+	if got, ok := leaseOf(cur.Labels, cur.Annotations); !ok || got.Order != l.Order || got.Provider != r.opts.Provider {
+		return fmt.Errorf("namespace %s is not lease %s's: refusing to delete it", ns, l.Order.Name())
+	}
+	err = r.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)})
+	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete namespace %s: %w", ns, err)
 	}
 	for {
-		pods, err := r.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("namespace %s: %w", ns, err)
-		}
-		if err != nil || len(pods.Items) == 0 {
+		_, err := r.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
 			r.log.Info("lease removed", "lease", l.Order.Name(), "namespace", ns)
 			return nil
 		}
 		if err := sleep(ctx, 500*time.Millisecond); err != nil {
-			return fmt.Errorf("pods of namespace %s still there: %w", ns, err)
+			return fmt.Errorf("namespace %s still there: %w", ns, err)
 		}
 	}
 }
