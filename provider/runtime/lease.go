@@ -39,16 +39,23 @@ const (
 	LabelShared = "gpunet.shared"
 )
 
-// leaseLabels are the labels that tie an object to a lease of a provider.
-func leaseLabels(provider string, l LeaseRef) map[string]string {
+// IDLabels name a lease of a provider field by field: values Kubernetes
+// labels can hold too (the lease name's slashes they cannot).
+func IDLabels(provider string, l LeaseRef) map[string]string {
 	return map[string]string{
 		LabelProvider: provider,
 		LabelOwner:    l.Order.Owner,
 		LabelDSeq:     strconv.FormatUint(l.Order.Dseq, 10),
 		LabelGSeq:     strconv.FormatUint(uint64(l.Order.Gseq), 10),
 		LabelOSeq:     strconv.FormatUint(uint64(l.Order.Oseq), 10),
-		LabelLease:    leaseName(l),
 	}
+}
+
+// leaseLabels are the labels that tie an object to a lease of a provider.
+func leaseLabels(provider string, l LeaseRef) map[string]string {
+	labels := IDLabels(provider, l)
+	labels[LabelLease] = leaseName(l)
+	return labels
 }
 
 // replicaLabels are leaseLabels plus the group, service and replica index.
@@ -63,11 +70,18 @@ func replicaLabels(provider string, l LeaseRef, group, service string, replica i
 // leaseFromLabels reads a LeaseRef back from an object's labels; ok is false
 // when a label is missing or malformed (an object someone else labelled).
 func leaseFromLabels(labels map[string]string) (LeaseRef, bool) {
+	return LeaseFromIDLabels(labels, labels[LabelLease])
+}
+
+// LeaseFromIDLabels reads a lease back from IDLabels and the lease's whole
+// name kept beside them; ok is false when one is missing or malformed or
+// they disagree.
+func LeaseFromIDLabels(labels map[string]string, name string) (LeaseRef, bool) {
 	dseq, err1 := strconv.ParseUint(labels[LabelDSeq], 10, 64)
 	gseq, err2 := strconv.ParseUint(labels[LabelGSeq], 10, 32)
 	oseq, err3 := strconv.ParseUint(labels[LabelOSeq], 10, 32)
 	l := LeaseRef{Order: markettypes.OrderID{Owner: labels[LabelOwner], Dseq: dseq, Gseq: uint32(gseq), Oseq: uint32(oseq)}, Provider: labels[LabelProvider]}
-	if err1 != nil || err2 != nil || err3 != nil || l.Order.Owner == "" || labels[LabelLease] != leaseName(l) {
+	if err1 != nil || err2 != nil || err3 != nil || l.Order.Owner == "" || name != leaseName(l) {
 		return LeaseRef{}, false
 	}
 	return l, true

@@ -23,41 +23,14 @@ import (
 	"github.com/gpunet/gpunet/testutil/localnet"
 )
 
-// kubeSDL is one service of the workload image, 0.5 CPU, 256Mi memory and
-// 1Gi storage: a job (restart never) or a service, with extra lines under
-// the service (expose, …) and a GPU block under its resources.
-func kubeSDL(args string, job bool, service, gpu string) string {
-	restart := ""
+// kubeSDL is workloadSDL's one service "app" with 1Gi of storage: a job
+// (restart never) or a service, with its expose list and a GPU of a model.
+func kubeSDL(args string, job bool, expose, gpuModel string) string {
+	s := workloadSDL("1Gi", gpuModel, svcDef{"app", args, expose})
 	if job {
-		restart = "\n    restart: never"
+		s = strings.Replace(s, "    args: ["+args+"]\n", "    args: ["+args+"]\n    restart: never\n", 1)
 	}
-	return fmt.Sprintf(`version: "2.0"
-services:
-  app:
-    image: %s
-    args: [%s]%s%s
-profiles:
-  compute:
-    small:
-      resources:
-        cpu:
-          units: 0.5
-        memory:
-          size: 256Mi
-        storage:
-          size: 1Gi%s
-  placement:
-    cluster:
-      pricing:
-        small:
-          denom: ugpn
-          amount: 5000000000
-deployment:
-  app:
-    cluster:
-      profile: small
-      count: 1
-`, workloadImage, args, restart, service, gpu)
+	return s
 }
 
 // awaitLeasePod waits for the deployment's lease namespace and its pod in
@@ -235,12 +208,7 @@ func testKubernetesService(t *testing.T, c *k8sCluster) {
 	nw := startNetwork(t, 1)
 	prov := startKubeProvider(t, nw, c)
 	tenant := nw.Keys["tenant"]
-	expose := `
-    expose:
-      - port: 8080
-        as: 8080
-        to:
-          - global: true`
+	expose := "      - port: 8080\n        as: 8080\n        to:\n          - global: true\n"
 	res, out, err := deploy(t, nw, writeSDL(t, kubeSDL(`"-http", ":8080", "-print", "web up", "-sleep", "24h"`, false, expose, "")), "--deposit", "5000000ugpn")
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
@@ -358,13 +326,7 @@ func testKubernetesGPU(t *testing.T, c *k8sCluster) {
 	if prov.gpuModel != "h100" || len(prov.inv.GPUs) != 1 || prov.inv.GPUs[0].MemoryMiB != 81559 {
 		t.Fatalf("inventory %+v: want the node's one h100 of 81559 MiB", prov.inv)
 	}
-	gpu := `
-        gpu:
-          units: 1
-          attributes:
-            vendor:
-              nvidia:
-                - model: h100`
+	gpu := "h100"
 	done := make(chan deployed, 1)
 	go func() {
 		res, out, err := deploy(t, nw, writeSDL(t, kubeSDL(`"-print", "gpu job", "-sleep", "6s"`, true, "", gpu)), "--deposit", "5000000ugpn", "--follow", "--wait", "120s")

@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +36,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gpunet/gpunet/provider/runtime"
-	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
 // Labels and annotations on every object the runtime makes. Label values
@@ -196,26 +194,13 @@ func namespace(provider string, l runtime.LeaseRef) string {
 
 // leaseLabels tie an object to a lease of a provider.
 func leaseLabels(provider string, l runtime.LeaseRef) map[string]string {
-	return map[string]string{
-		LabelProvider: provider,
-		LabelOwner:    l.Order.Owner,
-		LabelDSeq:     strconv.FormatUint(l.Order.Dseq, 10),
-		LabelGSeq:     strconv.FormatUint(uint64(l.Order.Gseq), 10),
-		LabelOSeq:     strconv.FormatUint(uint64(l.Order.Oseq), 10),
-	}
+	return runtime.IDLabels(provider, l)
 }
 
 // leaseOf reads a lease back from an object's labels and annotations; ok
 // is false when one is missing or they disagree (someone else's object).
 func leaseOf(labels, annotations map[string]string) (runtime.LeaseRef, bool) {
-	dseq, err1 := strconv.ParseUint(labels[LabelDSeq], 10, 64)
-	gseq, err2 := strconv.ParseUint(labels[LabelGSeq], 10, 32)
-	oseq, err3 := strconv.ParseUint(labels[LabelOSeq], 10, 32)
-	l := runtime.LeaseRef{Order: markettypes.OrderID{Owner: labels[LabelOwner], Dseq: dseq, Gseq: uint32(gseq), Oseq: uint32(oseq)}, Provider: labels[LabelProvider]}
-	if err1 != nil || err2 != nil || err3 != nil || l.Order.Owner == "" || annotations[AnnotationLease] != l.Order.Name() {
-		return runtime.LeaseRef{}, false
-	}
-	return l, true
+	return runtime.LeaseFromIDLabels(labels, annotations[AnnotationLease])
 }
 
 // objectName is a service's name as a Kubernetes object name (a DNS-1035
