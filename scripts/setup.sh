@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what gpunet's build, demo and tests need on a Debian
 # machine and that Go alone does not bring: protoc for `make proto-check`,
-# and a running Docker engine for the provider daemon's containers.
+# a running Docker engine for the provider daemon's containers, and
+# Chromium for the web console's browser tests.
 set -euo pipefail
 
 SUDO=""
@@ -50,6 +51,8 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# Chromium, headless, for the web console's browser tests (TestConsole…).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # A local registry with a login, for the private-image tests.
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 # Docker: only when no engine answers and its programs are missing (an

@@ -48,6 +48,7 @@ func initRootCmd(rootCmd *cobra.Command, txConfig client.TxConfig, basicManager 
 		deployCommand(),
 		leaseCommand(),
 		joinCommand(),
+		consoleCommand(),
 	)
 }
 

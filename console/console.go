@@ -1,0 +1,235 @@
+// Package console is `gpunetd console`: a web console for people who rent
+// and provide from a browser. It serves an embedded single-page app and a
+// small backend that holds no key:
+//
+//   - it reads the chain for the page (chain parameters for the wallet,
+//     balances) and proxies the node's RPC (and REST, when given);
+//   - it builds transactions in Go, so the browser wallet only signs the
+//     bytes it is shown (SIGN_MODE_DIRECT), and broadcasts what it signed;
+//   - it relays the page's signed requests to providers unchanged, after
+//     checking each provider's TLS certificate against the SHA-256 pinned
+//     on chain (a browser cannot reach a self-signed provider itself).
+//
+// It answers only its own pages: requests for another host name (DNS
+// rebinding) or from another origin are refused.
+package console
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cosmos/cosmos-sdk/client"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
+
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// Options configure a console.
+type Options struct {
+	// Client reaches the node (its RPC), with the chain's codec and
+	// transaction config. Required.
+	Client client.Context
+	// RPC is the node's CometBFT RPC URL (http://…), proxied under /rpc/.
+	RPC string
+	// REST is the node's REST API URL, proxied under /rest/ ("" : none).
+	REST string
+	// GasPrice prices the transactions the console builds; GasAdjustment
+	// multiplies their simulated gas.
+	GasPrice      sdk.DecCoin
+	GasAdjustment float64
+	// Denom is the chain's base denomination, DisplayDenom its human unit
+	// and Exponent the decimals between them.
+	Denom, DisplayDenom string
+	Exponent            int
+	// Bech32Prefix is the chain's account address prefix.
+	Bech32Prefix string
+	// Logger receives one line per request that fails (default
+	// slog.Default()).
+	Logger *slog.Logger
+}
+
+// Server is the console's HTTP handler.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+	// lookup finds a provider's record (the chain's, but for unit tests).
+	lookup func(ctx context.Context, owner string) (providertypes.Provider, error)
+}
+
+// New builds a console.
+func New(opts Options) (*Server, error) {
+	if opts.Client.ChainID == "" {
+		return nil, errors.New("console: the chain id is required (--chain-id)")
+	}
+	if opts.GasAdjustment <= 0 {
+		opts.GasAdjustment = 1.4
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s.lookup = s.lookupProvider
+	static, err := fs.Sub(webFS, "web")
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("/", http.FileServerFS(static))
+	s.mux.HandleFunc("GET /api/chain", s.chain)
+	s.mux.HandleFunc("GET /api/accounts/{addr}/balance", s.balance)
+	s.mux.HandleFunc("POST /api/tx/build", s.buildTx)
+	s.mux.HandleFunc("POST /api/tx/broadcast", s.broadcastTx)
+	s.mux.HandleFunc("/api/providers/{provider}/relay/{path...}", s.relay)
+	for prefix, target := range map[string]string{"/rpc/": opts.RPC, "/rest/": opts.REST} {
+		if target == "" {
+			continue
+		}
+		u, err := url.Parse(target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("console: %s is not an http(s) URL of the node", target)
+		}
+		p := httputil.NewSingleHostReverseProxy(u)
+		p.FlushInterval = -1
+		s.mux.Handle(prefix, http.StripPrefix(strings.TrimSuffix(prefix, "/"), p))
+	}
+	return s, nil
+}
+
+// ServeHTTP answers the console's own pages only.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if ip := net.ParseIP(host); ip == nil && host != "localhost" {
+		// A name other than localhost: a DNS-rebinding page that made
+		// the browser call this console as its own origin.
+		writeError(w, http.StatusMisdirectedRequest, "console", "this console answers at an IP address or localhost, not "+host)
+		return
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			writeError(w, http.StatusForbidden, "console", "requests from another site ("+o+") are refused")
+			return
+		}
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	s.mux.ServeHTTP(w, r)
+}
+
+// ChainInfo is what the page needs of the chain, and the wallet's
+// experimentalSuggestChain entry built from it.
+type ChainInfo struct {
+	ChainID      string         `json:"chain_id"`
+	Denom        string         `json:"denom"`
+	DisplayDenom string         `json:"display_denom"`
+	Exponent     int            `json:"exponent"`
+	Bech32Prefix string         `json:"bech32_prefix"`
+	GasPrice     string         `json:"gas_price"`
+	Suggest      map[string]any `json:"suggest_chain"`
+}
+
+// Info is the chain's description for wallets, with rpc and rest the URLs
+// the wallet should use.
+func (s *Server) Info(rpc, rest string) ChainInfo {
+	o := s.opts
+	cur := map[string]any{"coinDenom": o.DisplayDenom, "coinMinimalDenom": o.Denom, "coinDecimals": o.Exponent}
+	p := o.Bech32Prefix
+	gas := o.GasPrice.Amount.MustFloat64()
+	return ChainInfo{
+		ChainID: o.Client.ChainID, Denom: o.Denom, DisplayDenom: o.DisplayDenom, Exponent: o.Exponent, Bech32Prefix: p,
+		GasPrice: o.GasPrice.String(),
+		Suggest: map[string]any{
+			"chainId": o.Client.ChainID, "chainName": "gpunet " + o.Client.ChainID, "rpc": rpc, "rest": rest,
+			"bip44":        map[string]any{"coinType": 118},
+			"bech32Config": map[string]string{"bech32PrefixAccAddr": p, "bech32PrefixAccPub": p + "pub", "bech32PrefixValAddr": p + "valoper", "bech32PrefixValPub": p + "valoperpub", "bech32PrefixConsAddr": p + "valcons", "bech32PrefixConsPub": p + "valconspub"},
+			"currencies":   []any{cur},
+			"feeCurrencies": []any{map[string]any{"coinDenom": o.DisplayDenom, "coinMinimalDenom": o.Denom, "coinDecimals": o.Exponent,
+				"gasPriceStep": map[string]float64{"low": gas, "average": gas * 1.5, "high": gas * 2}}},
+			"stakeCurrency": cur,
+			"features":      []string{},
+		},
+	}
+}
+
+func (s *Server) chain(w http.ResponseWriter, r *http.Request) {
+	base := "http://" + r.Host
+	rest := ""
+	if s.opts.REST != "" {
+		rest = base + "/rest"
+	}
+	writeJSON(w, http.StatusOK, s.Info(base+"/rpc", rest))
+}
+
+// Balance is an account's balance in the chain's denom.
+type Balance struct {
+	Address string `json:"address"`
+	Amount  string `json:"amount"`
+	Denom   string `json:"denom"`
+}
+
+func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
+	addr := r.PathValue("addr")
+	if err := checkAddress(addr, s.opts.Bech32Prefix); err != nil {
+		writeError(w, http.StatusBadRequest, "address", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	res, err := banktypes.NewQueryClient(s.opts.Client).Balance(ctx, &banktypes.QueryBalanceRequest{Address: addr, Denom: s.opts.Denom})
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Balance{Address: addr, Amount: res.Balance.Amount.String(), Denom: res.Balance.Denom})
+}
+
+// checkAddress refuses what is not an account address of the chain.
+func checkAddress(addr, prefix string) error {
+	if _, err := sdk.GetFromBech32(addr, prefix); err != nil {
+		return fmt.Errorf("%q is not a %s address: %v", addr, prefix, err)
+	}
+	return nil
+}
+
+// nodeError answers a failed node query.
+func (s *Server) nodeError(w http.ResponseWriter, err error) {
+	s.log.Warn("node query failed", "err", err)
+	writeError(w, http.StatusBadGateway, "node", "the node did not answer: "+err.Error())
+}
+
+// apiError is every error the console's API answers: kind names the
+// problem for the page (node, provider_down, cert_mismatch, tx_rejected,
+// …), message says it to a person.
+type apiError struct {
+	Kind    string `json:"kind"`
+	Message string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, kind, msg string) {
+	writeJSON(w, code, apiError{Kind: kind, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to tell it
+}

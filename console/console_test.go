@@ -1,0 +1,203 @@
+package console
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	sdkmath "cosmossdk.io/math"
+	"github.com/cosmos/cosmos-sdk/client"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/internal/testpki"
+	"github.com/gpunet/gpunet/provider/leaseauth"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
+)
+
+var testProvider = sdk.MustBech32ifyAddressBytes("gpunet", make([]byte, 20))
+
+func testServer(t *testing.T, lookup func(ctx context.Context, owner string) (providertypes.Provider, error)) *httptest.Server {
+	t.Helper()
+	s, err := New(Options{Client: client.Context{}.WithChainID("gpunet-test-1"), Bech32Prefix: "gpunet", Denom: "ugpn", DisplayDenom: "GPN", Exponent: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.lookup = lookup
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func fingerprint(srv *httptest.Server) string {
+	sum := sha256.Sum256(srv.Certificate().Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestRelayPassesSignedRequestsUnchanged: the page's signed request
+// reaches the provider with its method, path, query, body and signature
+// headers as they were signed, over TLS pinned to the chain's hash, and
+// nothing else of the browser's (cookies, origin) goes with it.
+func TestRelayPassesSignedRequestsUnchanged(t *testing.T) {
+	var got *http.Request
+	var body string
+	prov := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Clone(context.Background())
+		b, _ := io.ReadAll(r.Body)
+		body = string(b)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, "from the provider")
+	}))
+	defer prov.Close()
+	srv := testServer(t, func(context.Context, string) (providertypes.Provider, error) {
+		return providertypes.Provider{HostUri: prov.URL, TlsCertSha256: fingerprint(prov)}, nil
+	})
+	req, _ := http.NewRequest("PUT", srv.URL+"/api/providers/"+testProvider+"/relay/v1/deployments/o/7/manifest?x=1", strings.NewReader(`{"m":1}`))
+	for _, h := range []string{leaseauth.HeaderSigner, leaseauth.HeaderPubKey, leaseauth.HeaderTimestamp, leaseauth.HeaderNonce, leaseauth.HeaderSignature} {
+		req.Header.Set(h, "v-"+h)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Cookie", "session=secret")
+	req.Header.Set("Origin", srv.URL)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusAccepted || string(out) != "from the provider" {
+		t.Fatalf("relayed answer %d %q", res.StatusCode, out)
+	}
+	if got == nil || got.Method != "PUT" || got.URL.Path != "/v1/deployments/o/7/manifest" || got.URL.RawQuery != "x=1" || body != `{"m":1}` {
+		t.Fatalf("the provider got %+v with body %q", got, body)
+	}
+	for _, h := range []string{leaseauth.HeaderSigner, leaseauth.HeaderPubKey, leaseauth.HeaderTimestamp, leaseauth.HeaderNonce, leaseauth.HeaderSignature} {
+		if got.Header.Get(h) != "v-"+h {
+			t.Errorf("header %s: %q", h, got.Header.Get(h))
+		}
+	}
+	if got.Header.Get("Cookie") != "" || got.Header.Get("Origin") != "" {
+		t.Errorf("browser headers reached the provider: %v", got.Header)
+	}
+}
+
+// TestRelaySaysWhatWentWrong: a certificate that is not the pinned one and
+// a provider that does not answer are each said as such, and nothing is
+// sent to an impostor.
+func TestRelaySaysWhatWentWrong(t *testing.T) {
+	reached := false
+	impostor := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+	defer impostor.Close()
+	// The provider's real certificate: not the impostor's (httptest's own).
+	ca, err := testpki.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Issue("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := httptest.NewUnstartedServer(http.NotFoundHandler())
+	other.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	other.StartTLS()
+	defer other.Close()
+	if fingerprint(other) == fingerprint(impostor) {
+		t.Fatal("the two test servers share a certificate")
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	down := "https://" + ln.Addr().String()
+	ln.Close()
+	for _, c := range []struct {
+		name, host, pin, kind, says string
+	}{
+		{"certificate not the pinned one", impostor.URL, fingerprint(other), "cert_mismatch", "does not match the SHA-256 it registered on chain"},
+		{"provider down", down, fingerprint(other), "provider_down", "does not answer"},
+		{"host not https", "http://example.com", fingerprint(other), "provider", "not an https URL"},
+	} {
+		srv := testServer(t, func(context.Context, string) (providertypes.Provider, error) {
+			return providertypes.Provider{HostUri: c.host, TlsCertSha256: c.pin}, nil
+		})
+		res, err := http.Get(srv.URL + "/api/providers/" + testProvider + "/relay/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e apiError
+		_ = json.NewDecoder(res.Body).Decode(&e)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadGateway || e.Kind != c.kind || !strings.Contains(e.Message, c.says) {
+			t.Errorf("%s: %d %+v, want 502 %s saying %q", c.name, res.StatusCode, e, c.kind, c.says)
+		}
+	}
+	if reached {
+		t.Error("the impostor received the request")
+	}
+}
+
+// TestConsoleAnswersItsOwnPagesOnly: another host name (DNS rebinding)
+// and another site's origin are refused; a bad address is a clear 400.
+func TestConsoleAnswersItsOwnPagesOnly(t *testing.T) {
+	srv := testServer(t, nil)
+	do := func(host, origin, path string) (int, apiError) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if host != "" {
+			req.Host = host
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var e apiError
+		_ = json.NewDecoder(res.Body).Decode(&e)
+		return res.StatusCode, e
+	}
+	if code, e := do("attacker.example:8080", "", "/api/chain"); code != http.StatusMisdirectedRequest || !strings.Contains(e.Message, "attacker.example") {
+		t.Errorf("another host name: %d %+v", code, e)
+	}
+	if code, e := do("", "http://attacker.example", "/api/chain"); code != http.StatusForbidden || !strings.Contains(e.Message, "another site") {
+		t.Errorf("another origin: %d %+v", code, e)
+	}
+	if code, e := do("", "", "/api/accounts/cosmos1xyz/balance"); code != http.StatusBadRequest || e.Kind != "address" {
+		t.Errorf("a bad address: %d %+v", code, e)
+	}
+	if code, _ := do("", "", "/api/providers/"+testProvider+"x/relay/healthz"); code != http.StatusBadRequest {
+		t.Errorf("a bad provider address: %d", code)
+	}
+	if code, _ := do("localhost", "", "/"); code != http.StatusOK {
+		t.Errorf("the page at localhost: %d", code)
+	}
+}
+
+// TestChainInfoForWallets: the wallet's chain entry comes from the
+// chain's own parameters.
+func TestChainInfoForWallets(t *testing.T) {
+	s, err := New(Options{Client: client.Context{}.WithChainID("gpunet-test-1"), Bech32Prefix: "gpunet", Denom: "ugpn", DisplayDenom: "GPN", Exponent: 6,
+		GasPrice: sdk.NewDecCoinFromDec("ugpn", sdkDec("0.025"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := s.Info("http://127.0.0.1:8080/rpc", "")
+	b, _ := json.Marshal(info.Suggest)
+	for _, want := range []string{`"chainId":"gpunet-test-1"`, `"bech32PrefixAccAddr":"gpunet"`, `"coinMinimalDenom":"ugpn"`, `"coinDecimals":6`, `"low":0.025`, `"rpc":"http://127.0.0.1:8080/rpc"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("suggested chain lacks %s: %s", want, b)
+		}
+	}
+}
+
+func sdkDec(s string) sdkmath.LegacyDec { return sdkmath.LegacyMustNewDecFromStr(s) }

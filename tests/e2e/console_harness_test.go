@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
+
+	"github.com/gpunet/gpunet/testutil/localnet"
+)
+
+// consoleProc is a running `gpunetd console`.
+type consoleProc struct {
+	url string
+	log *bytes.Buffer
+}
+
+// startConsole runs `gpunetd console` against the network's first node
+// and waits until it answers.
+func startConsole(t *testing.T, nw *localnet.Network) *consoleProc {
+	t.Helper()
+	port := freeLocalPort(t)
+	c := &consoleProc{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &bytes.Buffer{}}
+	cmd := exec.Command(gpunetd, "console", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--node", nw.Nodes[0].RPCAddr(), "--chain-id", nw.Config.ChainID)
+	var mu sync.Mutex
+	cmd.Stdout = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return c.log.Write(p) })
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("console log:\n%s", c.log.String())
+			mu.Unlock()
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if res, err := http.Get(c.url + "/api/chain"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the console did not answer within 20 s:\n%s", c.log.String())
+		}
+	}
+}
+
+// testWallet stands in for Keplr: the page's window.keplr calls it, and it
+// signs in the test process with a key of the network's keyring, as Keplr
+// would (direct mode over the sign doc the page passes).
+type testWallet struct {
+	url     string
+	keyName string
+	mu      sync.Mutex
+	signed  int
+	suggest json.RawMessage
+}
+
+func startWallet(t *testing.T, nw *localnet.Network, keyName string) *testWallet {
+	t.Helper()
+	sign := exportKey(t, nw, keyName)
+	_, pub, err := sign([]byte("key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &testWallet{keyName: keyName}
+	mux := http.NewServeMux()
+	reply := func(rw http.ResponseWriter, v any) {
+		rw.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(rw).Encode(v)
+	}
+	mux.HandleFunc("/key", func(rw http.ResponseWriter, _ *http.Request) {
+		reply(rw, map[string]string{"name": keyName, "bech32Address": nw.Keys[keyName], "pubKey": base64.StdEncoding.EncodeToString(pub.Bytes()), "algo": "secp256k1"})
+	})
+	mux.HandleFunc("/suggest", func(rw http.ResponseWriter, r *http.Request) {
+		var raw json.RawMessage
+		_ = json.NewDecoder(r.Body).Decode(&raw)
+		w.mu.Lock()
+		w.suggest = raw
+		w.mu.Unlock()
+		reply(rw, map[string]bool{"ok": true})
+	})
+	mux.HandleFunc("/signDirect", func(rw http.ResponseWriter, r *http.Request) {
+		var req struct {
+			BodyBytes, AuthInfoBytes []byte
+			ChainID                  string `json:"chainId"`
+			AccountNumber            string `json:"accountNumber"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var num uint64
+		_, _ = fmt.Sscan(req.AccountNumber, &num)
+		doc, err := (&txtypes.SignDoc{BodyBytes: req.BodyBytes, AuthInfoBytes: req.AuthInfoBytes, ChainId: req.ChainID, AccountNumber: num}).Marshal()
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sig, _, err := sign(doc) // direct mode: the sign doc's bytes
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.mu.Lock()
+		w.signed++
+		w.mu.Unlock()
+		reply(rw, map[string]any{
+			"signed":    map[string]any{"bodyBytes": req.BodyBytes, "authInfoBytes": req.AuthInfoBytes, "chainId": req.ChainID, "accountNumber": req.AccountNumber},
+			"signature": map[string]any{"pub_key": map[string]string{"type": "tendermint/PubKeySecp256k1", "value": base64.StdEncoding.EncodeToString(pub.Bytes())}, "signature": base64.StdEncoding.EncodeToString(sig)},
+		})
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Access-Control-Allow-Origin", "*")
+		rw.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+		if r.Method == http.MethodOptions {
+			return
+		}
+		mux.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(srv.Close)
+	w.url = srv.URL
+	return w
+}
+
+// script is the window.keplr the page finds: Keplr's calls, answered by
+// the test wallet (bytes travel as base64).
+func (w *testWallet) script() string {
+	return strings.ReplaceAll(`(() => {
+  const W = "WALLET";
+  const b64 = (u) => btoa(String.fromCharCode(...u));
+  const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  const post = async (path, body) => (await fetch(W + path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})).json();
+  window.keplr = {
+    async experimentalSuggestChain(info) { await post("/suggest", info); },
+    async enable(chainId) { window.__enabled = chainId; },
+    async getKey(chainId) {
+      const k = await (await fetch(W + "/key")).json();
+      return {name: k.name, algo: k.algo, bech32Address: k.bech32Address, pubKey: unb64(k.pubKey), address: new Uint8Array(20), isNanoLedger: false};
+    },
+    async signDirect(chainId, signer, doc) {
+      const r = await post("/signDirect", {bodyBytes: b64(doc.bodyBytes), authInfoBytes: b64(doc.authInfoBytes), chainId: doc.chainId, accountNumber: String(doc.accountNumber)});
+      return {signed: {bodyBytes: unb64(r.signed.bodyBytes), authInfoBytes: unb64(r.signed.authInfoBytes), chainId: r.signed.chainId, accountNumber: r.signed.accountNumber}, signature: r.signature};
+    },
+  };
+})();`, "WALLET", w.url)
+}
+
+// newBrowser starts Debian's chromium, headless, with the test wallet in
+// every page; the context ends with the test.
+func newBrowser(t *testing.T, w *testWallet) context.Context {
+	t.Helper()
+	exe, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed (scripts/setup.sh installs it): ", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 800),
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() { cancel(); cancelA() })
+	if err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(w.script()).Do(ctx)
+		return err
+	})); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// run runs browser actions with a deadline, failing the test with the
+// page's text when they do not complete.
+func run(t *testing.T, ctx context.Context, within time.Duration, actions ...chromedp.Action) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	if err := chromedp.Run(tctx, actions...); err != nil {
+		var text string
+		_ = chromedp.Run(ctx, chromedp.Text("body", &text, chromedp.ByQuery))
+		screenshot(t, ctx, "failed")
+		t.Fatalf("browser: %v\npage says:\n%s", err, text)
+	}
+}
+
+// screenshot saves the page as NAME.png in the test's artifact directory
+// (kept with go test -artifacts).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Logf("screenshot: %v", err)
+		return
+	}
+	p := filepath.Join(t.ArtifactDir(), name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Logf("screenshot: %v", err)
+		return
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+// gpn writes ugpn as the console does: GPN with thousands separators and
+// the fraction's trailing zeros cut.
+func gpn(ugpn int64) string {
+	whole, frac := ugpn/1_000_000, ugpn%1_000_000
+	s := fmt.Sprint(whole)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if frac != 0 {
+		s += "." + strings.TrimRight(fmt.Sprintf("%06d", frac), "0")
+	}
+	return s + " GPN"
+}
