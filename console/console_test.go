@@ -2,8 +2,8 @@ package console
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -61,7 +61,7 @@ func TestRelayPassesSignedRequestsUnchanged(t *testing.T) {
 		return providertypes.Provider{HostUri: prov.URL, TlsCertSha256: fingerprint(prov)}, nil
 	})
 	req, _ := http.NewRequest("PUT", srv.URL+"/api/providers/"+testProvider+"/relay/v1/deployments/o/7/manifest?x=1", strings.NewReader(`{"m":1}`))
-	for _, h := range []string{leaseauth.HeaderSigner, leaseauth.HeaderPubKey, leaseauth.HeaderTimestamp, leaseauth.HeaderNonce, leaseauth.HeaderSignature} {
+	for _, h := range []string{leaseauth.HeaderSigner, leaseauth.HeaderPubKey, leaseauth.HeaderTimestamp, leaseauth.HeaderNonce, leaseauth.HeaderSignature, leaseauth.HeaderGrant} {
 		req.Header.Set(h, "v-"+h)
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -79,7 +79,7 @@ func TestRelayPassesSignedRequestsUnchanged(t *testing.T) {
 	if got == nil || got.Method != "PUT" || got.URL.Path != "/v1/deployments/o/7/manifest" || got.URL.RawQuery != "x=1" || body != `{"m":1}` {
 		t.Fatalf("the provider got %+v with body %q", got, body)
 	}
-	for _, h := range []string{leaseauth.HeaderSigner, leaseauth.HeaderPubKey, leaseauth.HeaderTimestamp, leaseauth.HeaderNonce, leaseauth.HeaderSignature} {
+	for _, h := range []string{leaseauth.HeaderSigner, leaseauth.HeaderPubKey, leaseauth.HeaderTimestamp, leaseauth.HeaderNonce, leaseauth.HeaderSignature, leaseauth.HeaderGrant} {
 		if got.Header.Get(h) != "v-"+h {
 			t.Errorf("header %s: %q", h, got.Header.Get(h))
 		}

@@ -31,7 +31,7 @@ func (s *Server) lookupProvider(ctx context.Context, owner string) (providertype
 // signature and what the request's body is. Nothing else of the browser's
 // (cookies, its origin) goes on.
 var relayHeaders = []string{
-	leaseauth.HeaderSigner, leaseauth.HeaderPubKey, leaseauth.HeaderTimestamp, leaseauth.HeaderNonce, leaseauth.HeaderSignature,
+	leaseauth.HeaderSigner, leaseauth.HeaderPubKey, leaseauth.HeaderTimestamp, leaseauth.HeaderNonce, leaseauth.HeaderSignature, leaseauth.HeaderGrant,
 	"Content-Type", "Accept", "Connection", "Upgrade",
 }
 

@@ -318,6 +318,28 @@ func (c *Client) Manifest(ctx context.Context, owner string, dseq uint64) (HeldM
 	return out, c.explain(ctx, rctx, json.NewDecoder(io.LimitReader(res.Body, 16<<20)).Decode(&out))
 }
 
+// GrantsRevoked answers a revocation of browser session grants: every
+// grant issued up to RevokedBefore (unix seconds) no longer works.
+type GrantsRevoked struct {
+	RevokedBefore int64 `json:"revoked_before"`
+}
+
+// RevokeGrants revokes owner's browser session grants on the provider.
+func (c *Client) RevokeGrants(ctx context.Context, owner string) (GrantsRevoked, error) {
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
+	res, err := c.do(ctx, http.MethodPost, "/v1/grants/"+owner+"/revoke", nil)
+	if err != nil {
+		return GrantsRevoked{}, err
+	}
+	defer res.Body.Close()
+	var out GrantsRevoked
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		return out, fmt.Errorf("provider API: decode revocation: %w", err)
+	}
+	return out, nil
+}
+
 // Status reads a lease's status.
 func (c *Client) Status(ctx context.Context, owner string, dseq uint64, gseq, oseq uint32) (LeaseStatus, error) {
 	return c.status(ctx, LeasePath(owner, dseq, gseq, oseq, "status"))

@@ -84,6 +84,7 @@ func (d *Daemon) apiServer(h http.Handler) *http.Server {
 func (d *Daemon) newVerifier() *leaseauth.Verifier {
 	v := leaseauth.NewVerifier(d.cfg.Chain.ID, d.provider, d.cfg.API.MaxClockSkew.D())
 	v.Serves = d.serves
+	v.RevokedBefore = d.revoked.before
 	return v
 }
 
@@ -137,6 +138,7 @@ func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
 	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/logs", auth.wrap(d.handleLogs))
 	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/events", auth.wrap(d.handleEvents))
 	mux.HandleFunc("POST /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/shell", auth.wrap(d.handleShell))
+	mux.HandleFunc("POST /v1/grants/{owner}/revoke", auth.wrap(d.handleRevokeGrants))
 	return newRateLimit(apiRate, apiBurst).wrap(mux)
 }
 

@@ -58,6 +58,8 @@ type Daemon struct {
 	ingressCerts *ingressCerts // nil without the HTTPS ingress
 	// leaseLog keeps each lease's events for its tenant.
 	leaseLog *leaseLog
+	// revoked are owners' revocations of their browser session grants.
+	revoked *revocations
 	// egress is the lease egress filter in force (nil: off); egressErr
 	// what its last check found wrong.
 	egress    *egress.Policy
@@ -146,6 +148,11 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	engine.MaxReplicas = cfg.Runtime.MaxReplicasPerLease
 	engine.MaxVolumesPerLease, engine.MaxVolumes = cfg.Runtime.MaxVolumesPerLease, cfg.Runtime.MaxVolumes
 	d := newDaemon(cfg, logger, chainClient{QueryClient: c.Market, c: c}, c.Address.String(), st, engine, inv)
+	// A revoked browser session must not come back with a restart: an
+	// unreadable record stops the daemon rather than forget it.
+	if d.revoked, err = loadRevocations(st.dir); err != nil {
+		return nil, fmt.Errorf("session grant revocations: %w (fix or remove the file)", err)
+	}
 	d.client, d.keys, d.keyName = c, c.Keyring, c.KeyName
 	d.bcast = chain.NewBroadcaster(c, gasPrice, cfg.Chain.GasAdjustment, logger.With("component", "broadcaster"))
 	if d.bcast.MaxFee, err = config.ParseCoin(cfg.Chain.MaxFee); err != nil {
@@ -185,6 +192,7 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 		crashWindow:   cfg.Runtime.CrashLoopWindow.D(),
 	}
 	d.leaseLog = newLeaseLog(filepath.Join(st.dir, "lease-events")) // beside the manifests and reservations
+	d.revoked = &revocations{file: filepath.Join(st.dir, "grant-revocations.json"), byOwner: map[string]int64{}}
 	d.env.record = d.leaseLog.add
 	return d
 }

@@ -84,7 +84,8 @@ func Sign(req *http.Request, body []byte, chainID, provider, signer string, sign
 	return nil
 }
 
-// Verified is who signed a request.
+// Verified is who signed a request: the owner and its account key (which
+// signed the request, or the session grant of the key that did).
 type Verified struct {
 	Signer string
 	PubKey cryptotypes.PubKey
@@ -104,6 +105,9 @@ type Verifier struct {
 	// provider; others are refused with ErrNotServed before any nonce is
 	// kept.
 	Serves func(signer string) bool
+	// RevokedBefore, when set, is the unix second up to which an owner
+	// revoked its session grants (0: none).
+	RevokedBefore func(owner string) int64
 
 	mu        sync.Mutex
 	nonces    map[string]time.Time
@@ -126,10 +130,13 @@ func NewVerifier(chainID, provider string, maxSkew time.Duration) *Verifier {
 // own: everything but the signature over the body.
 type Headers struct {
 	Signer string
-	PubKey cryptotypes.PubKey
-	ts     int64
-	nonce  string
-	sig    []byte
+	// PubKey is the owner's account key: the request's signing key, or
+	// under a session grant the key that signed the grant.
+	PubKey  cryptotypes.PubKey
+	session *sessionKey
+	ts      int64
+	nonce   string
+	sig     []byte
 }
 
 // CheckHeaders checks what can be checked before the body is read: every
@@ -154,10 +161,6 @@ func (v *Verifier) CheckHeaders(r *http.Request) (Headers, error) {
 	if err != nil || strconv.FormatInt(ts, 10) != tsStr {
 		return Headers{}, fmt.Errorf("%w: timestamp %q must be unix seconds in plain decimal", ErrMalformed, tsStr)
 	}
-	pubBz, err := base64.StdEncoding.DecodeString(pubB64)
-	if err != nil || len(pubBz) != secp256k1.PubKeySize || base64.StdEncoding.EncodeToString(pubBz) != pubB64 {
-		return Headers{}, fmt.Errorf("%w: public key must be a base64 compressed secp256k1 key", ErrMalformed)
-	}
 	sig, err := base64.StdEncoding.DecodeString(sigB64)
 	// Only the canonical encoding is taken: the decoder would also accept
 	// line breaks and stray padding bits, giving one signature many spellings.
@@ -168,17 +171,33 @@ func (v *Verifier) CheckHeaders(r *http.Request) (Headers, error) {
 	if err != nil {
 		return Headers{}, fmt.Errorf("%w: signer %q: %v", ErrMalformed, signer, err)
 	}
-	pub := &secp256k1.PubKey{Key: pubBz}
-	if !addr.Equals(sdk.AccAddress(pub.Address())) {
-		return Headers{}, ErrKeyMismatch
-	}
 	if d := v.Now().Sub(time.Unix(ts, 0)); d > v.MaxSkew || d < -v.MaxSkew {
 		return Headers{}, fmt.Errorf("%w: timestamp is %s from the provider's clock (allowed %s)", ErrStale, d.Round(time.Second), v.MaxSkew)
+	}
+	h := Headers{Signer: signer, ts: ts, nonce: nonce, sig: sig}
+	if grant := r.Header.Get(HeaderGrant); grant != "" {
+		// A browser session: the request is signed by the grant's session
+		// key, which the owner's key signed.
+		if h.session, err = parseSessionKey(pubB64); err != nil {
+			return Headers{}, err
+		}
+		if h.PubKey, err = v.checkGrant(grant, signer, pubB64, v.Now()); err != nil {
+			return Headers{}, err
+		}
+	} else {
+		pubBz, err := base64.StdEncoding.DecodeString(pubB64)
+		if err != nil || len(pubBz) != secp256k1.PubKeySize || base64.StdEncoding.EncodeToString(pubBz) != pubB64 {
+			return Headers{}, fmt.Errorf("%w: public key must be a base64 compressed secp256k1 key", ErrMalformed)
+		}
+		h.PubKey = &secp256k1.PubKey{Key: pubBz}
+		if !addr.Equals(sdk.AccAddress(h.PubKey.Address())) {
+			return Headers{}, ErrKeyMismatch
+		}
 	}
 	if v.Serves != nil && !v.Serves(signer) {
 		return Headers{}, ErrNotServed
 	}
-	return Headers{Signer: signer, PubKey: pub, ts: ts, nonce: nonce, sig: sig}, nil
+	return h, nil
 }
 
 // Verify checks the headers of r against its body. It does not know who
@@ -194,7 +213,8 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Verified, error) {
 // VerifyBody checks the signature of checked headers over the body and
 // spends the nonce.
 func (v *Verifier) VerifyBody(r *http.Request, h Headers, body []byte) (Verified, error) {
-	if !h.PubKey.VerifySignature(SignBytes(v.ChainID, v.Provider, r.Method, r.URL.RequestURI(), body, h.ts, h.nonce), h.sig) {
+	msg := SignBytes(v.ChainID, v.Provider, r.Method, r.URL.RequestURI(), body, h.ts, h.nonce)
+	if h.session != nil && !h.session.verify(msg, h.sig) || h.session == nil && !h.PubKey.VerifySignature(msg, h.sig) {
 		return Verified{}, ErrBadSignature
 	}
 	// The nonce is spent only by a valid request, so garbage cannot fill the cache.

@@ -1,12 +1,23 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/gpunet/gpunet/provider/leaseauth"
+	"github.com/gpunet/gpunet/testutil/localnet"
 )
 
 // TestConsoleConnectAndBalance: a person opens the console in a browser
@@ -51,5 +62,101 @@ func TestConsoleConnectAndBalance(t *testing.T) {
 	if err := json.Unmarshal([]byte(suggest), &s); err != nil || s.ChainID != nw.Config.ChainID || len(s.FeeCurrencies) != 1 ||
 		s.FeeCurrencies[0].CoinMinimalDenom != "ugpn" || s.FeeCurrencies[0].CoinDecimals != 6 || s.Bech32.Acc != "gpunet" || !strings.Contains(suggest, c.url+"/rpc") {
 		t.Errorf("the chain suggested to the wallet: %v %s", err, suggest)
+	}
+}
+
+// sessionClient is a browser session as the console page makes one: a
+// P-256 key, a grant for it signed once by the owner's wallet (ADR-036),
+// and each provider request signed with the session key and sent through
+// the console's relay.
+type sessionClient struct {
+	t        *testing.T
+	console  string
+	provider string
+	owner    string
+	chainID  string
+	key      *ecdsa.PrivateKey
+	grant    string
+}
+
+func newSession(t *testing.T, nw *localnet.Network, console, provider, ownerKey string, issued time.Time) *sessionClient {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sessionClient{t: t, console: console, provider: provider, owner: nw.Keys[ownerKey], chainID: nw.Config.ChainID, key: key}
+	g, _ := json.Marshal(leaseauth.Grant{ChainID: s.chainID, Provider: provider, Owner: s.owner, SessionKey: leaseauth.SessionPubKey(&key.PublicKey),
+		Issued: issued.Unix(), Expires: issued.Add(time.Hour).Unix()})
+	sig, pub, err := exportKey(t, nw, ownerKey)(leaseauth.ADR36SignBytes(s.owner, g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, _ := json.Marshal(leaseauth.SignedGrant{Grant: string(g), PubKey: base64.StdEncoding.EncodeToString(pub.Bytes()), Signature: base64.StdEncoding.EncodeToString(sig)})
+	s.grant = base64.StdEncoding.EncodeToString(sg)
+	return s
+}
+
+// get sends a signed GET of the provider's path through the relay.
+func (s *sessionClient) get(path string) (int, string) {
+	s.t.Helper()
+	req, _ := http.NewRequest("GET", s.console+"/api/providers/"+s.provider+"/relay"+path, nil)
+	nonce := fmt.Sprintf("%032x", time.Now().UnixNano())
+	ts := time.Now().Unix()
+	sig, err := leaseauth.SessionSign(s.key, leaseauth.SignBytes(s.chainID, s.provider, "GET", path, nil, ts, nonce))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for k, v := range map[string]string{leaseauth.HeaderSigner: s.owner, leaseauth.HeaderPubKey: leaseauth.SessionPubKey(&s.key.PublicKey),
+		leaseauth.HeaderTimestamp: strconv.FormatInt(ts, 10), leaseauth.HeaderNonce: nonce, leaseauth.HeaderSignature: base64.StdEncoding.EncodeToString(sig), leaseauth.HeaderGrant: s.grant} {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestConsoleSessionReachesProviderUntilRevoked: a browser session (a
+// session key under a grant the owner's wallet signed once) reads its
+// lease through the console's relay from the real daemon; a grant made
+// for another provider is refused there; `gpunetd lease revoke-sessions`
+// cuts the session off at once, and a session opened afterwards works.
+func TestConsoleSessionReachesProviderUntilRevoked(t *testing.T) {
+	nw := startNetwork(t, 1)
+	prov := startProvider(t, nw, "2000000000")
+	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	c := startConsole(t, nw)
+	tenant := nw.Keys["tenant"]
+	status := fmt.Sprintf("/v1/leases/%s/%d/1/1/status", tenant, res.DSeq)
+
+	s := newSession(t, nw, c.url, prov.addr, "tenant", time.Now().Add(-5*time.Second))
+	if code, body := s.get(status); code != http.StatusOK || !strings.Contains(body, fmt.Sprintf(`"lease":"%s/%d/1/1"`, tenant, res.DSeq)) || !strings.Contains(body, `"state":"running"`) {
+		t.Fatalf("a session's status request through the console: %d %s", code, body)
+	}
+	// The same grant presented for another provider's name: the daemon
+	// sees a grant that is not for it.
+	foreign := newSession(t, nw, c.url, nw.Keys["validator"], "tenant", time.Now().Add(-5*time.Second))
+	foreign.provider = prov.addr
+	if code, body := foreign.get(status); code != http.StatusUnauthorized || !strings.Contains(body, "invalid session grant") {
+		t.Errorf("a grant for another provider: %d %s", code, body)
+	}
+
+	if out, err := tenantCLI(t, nw, "lease", "revoke-sessions", strconv.FormatUint(res.DSeq, 10)); err != nil || !strings.Contains(out, "revoked on "+prov.addr) {
+		t.Fatalf("revoke-sessions: %v\n%s", err, out)
+	}
+	if code, body := s.get(status); code != http.StatusUnauthorized || !strings.Contains(body, "revoked") {
+		t.Errorf("the session after its revocation: %d %s", code, body)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	fresh := newSession(t, nw, c.url, prov.addr, "tenant", time.Now())
+	if code, body := fresh.get(status); code != http.StatusOK {
+		t.Errorf("a session opened after the revocation: %d %s", code, body)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/cosmos/cosmos-sdk/client/flags"
 	"github.com/spf13/cobra"
@@ -27,7 +28,7 @@ import (
 // leaseCommand is `gpunetd lease`: talk to the providers running a deployment.
 func leaseCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "lease", Short: "Status, logs and manifests of your leases (talks to the providers' APIs)"}
-	cmd.AddCommand(leaseStatusCmd(), leaseLogsCmd(), leaseSendManifestCmd(), leaseDisputeCmd(), leaseManifestCmd(), leaseEventsCmd(), leaseShellCmd())
+	cmd.AddCommand(leaseStatusCmd(), leaseLogsCmd(), leaseSendManifestCmd(), leaseDisputeCmd(), leaseManifestCmd(), leaseEventsCmd(), leaseShellCmd(), leaseRevokeSessionsCmd())
 	return cmd
 }
 
@@ -123,6 +124,44 @@ func leaseStatusCmd() *cobra.Command {
 						fmt.Fprintf(out, "  %s-%d: %s\n", r.Service, r.Replica, r.Error)
 					}
 				}
+			}
+			return nil
+		},
+	}
+	flags.AddTxFlagsToCmd(cmd)
+	return cmd
+}
+
+func leaseRevokeSessionsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke-sessions [dseq]",
+		Short: "Revoke every browser session (web console) of yours on the providers of a deployment",
+		Long: `The web console reaches providers with a session key your wallet signed a grant for
+(at most a day long). This revokes every grant you issued up to now on each provider
+that holds a lease of the deployment: a stolen or forgotten browser session stops
+working at once. Sessions opened afterwards work again.`,
+		Example: "gpunetd lease revoke-sessions 12 --from tenant",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, leases, _, err := leasesOf(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			done := map[string]bool{}
+			for _, l := range leases {
+				if done[l.Id.Provider] {
+					continue
+				}
+				done[l.Id.Provider] = true
+				cl, pv, err := c.ProviderAPI(cmd.Context(), l.Id.Provider)
+				if err != nil {
+					return err
+				}
+				res, err := cl.RevokeGrants(cmd.Context(), c.Owner.String())
+				if err != nil {
+					return fmt.Errorf("%s: %w", pv.Provider.HostUri, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "sessions issued up to %s revoked on %s\n", time.Unix(res.RevokedBefore, 0).UTC().Format(time.RFC3339), l.Id.Provider)
 			}
 			return nil
 		},
