@@ -92,6 +92,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.Handle("/", http.FileServerFS(static))
 	s.mux.HandleFunc("GET /api/chain", s.chain)
 	s.mux.HandleFunc("GET /api/accounts/{addr}/balance", s.balance)
+	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments", s.deployments)
 	s.mux.HandleFunc("POST /api/tx/build", s.buildTx)
 	s.mux.HandleFunc("POST /api/tx/broadcast", s.broadcastTx)
 	s.mux.HandleFunc("/api/providers/{provider}/relay/{path...}", s.relay)

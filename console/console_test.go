@@ -201,3 +201,11 @@ func TestChainInfoForWallets(t *testing.T) {
 }
 
 func sdkDec(s string) sdkmath.LegacyDec { return sdkmath.LegacyMustNewDecFromStr(s) }
+
+func TestTrimDec(t *testing.T) {
+	for in, want := range map[string]string{"10600.000000000000000000": "10600", "10600.500000": "10600.5", "0.000100": "0.0001", "42": "42", "100": "100"} {
+		if got := trimDec(in); got != want {
+			t.Errorf("trimDec(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

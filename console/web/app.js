@@ -68,6 +68,7 @@ async function connect() {
     $("wallet").hidden = false;
     $("connect").textContent = "Connected";
     await refreshBalance();
+    await refreshDeployments();
   } catch (e) {
     $("connect").disabled = false;
     notice(`The wallet did not connect: ${e.message}`);
@@ -89,22 +90,215 @@ async function refreshBalance() {
   }
 }
 
+async function refreshDeployments() {
+  let list;
+  try {
+    list = await api(`/api/accounts/${state.address}/deployments`);
+  } catch (e) {
+    notice(`Deployments unavailable: ${e.message}`);
+    return;
+  }
+  $("deployments").hidden = false;
+  const rows = $("deployment-rows");
+  rows.replaceChildren();
+  $("no-deployments").hidden = list.length > 0;
+  for (const d of list) {
+    const tr = document.createElement("tr");
+    tr.dataset.dseq = d.dseq;
+    const leases = d.leases.map((l) => `${l.gseq}/${l.oseq} ${l.state} · ${short(l.provider)} · ${l.price_per_hour}/h`).join("\n") || "—";
+    for (const text of [d.dseq, d.state, leases]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    tr.children[1].className = "state-" + d.state;
+    const td = document.createElement("td");
+    for (const l of d.leases) {
+      const b = document.createElement("button");
+      b.className = "secondary";
+      b.textContent = "Open";
+      b.dataset.testid = `open-${d.dseq}-${l.gseq}-${l.oseq}`;
+      b.addEventListener("click", () => openLease(d, l));
+      td.append(b);
+    }
+    tr.append(td);
+    rows.append(tr);
+  }
+}
+
+// Sessions: the wallet signs, once per provider, a grant for a session
+// key the page holds (not extractable); the page signs each provider
+// request with it (see provider/leaseauth, "Session grants").
+const sessions = new Map();
+const GRANT_HOURS = 8;
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+async function session(provider) {
+  const now = Math.floor(Date.now() / 1000);
+  const have = sessions.get(provider);
+  if (have && have.expires - 60 > now) return have;
+  if (!state.wallet.signArbitrary) throw new Error("this wallet cannot sign a session grant (signArbitrary)");
+  const key = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+  const pub = new Uint8Array(await crypto.subtle.exportKey("raw", key.publicKey));
+  const expires = now + GRANT_HOURS * 3600;
+  const grant = JSON.stringify({ chain_id: state.chain.chain_id, provider, owner: state.address, session_key: b64(pub), issued: now - 5, expires });
+  const sig = await state.wallet.signArbitrary(state.chain.chain_id, state.address, grant);
+  const s = { key, pub: b64(pub), expires, header: btoa(JSON.stringify({ grant, pub_key: sig.pub_key.value, signature: sig.signature })) };
+  sessions.set(provider, s);
+  return s;
+}
+
+// providerFetch sends a signed request to a provider through the
+// console's relay (which checks the provider's certificate pin).
+export async function providerFetch(provider, method, path, body = "", signal) {
+  const s = await session(provider);
+  const bytes = new TextEncoder().encode(body);
+  const hash = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+  const ts = String(Math.floor(Date.now() / 1000));
+  const nonce = hex(crypto.getRandomValues(new Uint8Array(16)));
+  const msg = ["gpunet-provider-request/v2", state.chain.chain_id, provider, method.toUpperCase(), path, hash, ts, nonce].join("\n");
+  const sig = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, s.key.privateKey, new TextEncoder().encode(msg)));
+  const headers = {
+    "X-Gpunet-Signer": state.address, "X-Gpunet-Pubkey": s.pub, "X-Gpunet-Timestamp": ts, "X-Gpunet-Nonce": nonce,
+    "X-Gpunet-Signature": b64(sig), "X-Gpunet-Grant": s.header,
+  };
+  if (body) headers["Content-Type"] = "application/json";
+  const res = await fetch(`/api/providers/${provider}/relay${path}`, { method, headers, body: body || undefined, signal });
+  if (!res.ok) {
+    let msg = `${res.status} ${res.statusText}`;
+    try { const j = await res.json(); msg = j.error || msg; } catch { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return res;
+}
+
+let current = null;
+
+function showEscrow(d) {
+  const c = state.chain;
+  $("escrow").textContent = d.escrow_balance
+    ? `${formatAmount(d.escrow_balance, c.exponent, c.display_denom)} left of ${formatAmount(d.escrow_deposited, c.exponent, c.display_denom)} deposited`
+    : "closed";
+}
+
+// parseAmount reads a display-denom amount ("2.5") as base units, exactly;
+// it throws on anything else.
+export function parseAmount(text, exponent) {
+  const m = /^\s*(\d+)(?:\.(\d+))?\s*$/.exec(text);
+  if (!m || (m[2] && m[2].length > exponent)) throw new Error(`"${text}" is not an amount with at most ${exponent} decimals`);
+  const base = (m[1] + (m[2] || "").padEnd(exponent, "0")).replace(/^0+(?=\d)/, "");
+  if (/^0+$/.test(base)) throw new Error("the amount must be more than zero");
+  return base;
+}
+
+// addFunds deposits into the open lease's deployment account: the
+// backend builds the transaction, the wallet signs it, the block says.
+async function addFunds() {
+  if (!current) return;
+  const c = state.chain;
+  notice("");
+  let amount;
+  try {
+    amount = parseAmount($("fund-amount").value, c.exponent);
+  } catch (e) {
+    notice(e.message);
+    return;
+  }
+  $("fund").disabled = true;
+  $("fund-state").textContent = "waiting for the wallet…";
+  try {
+    const msg = { "@type": "/gpunet.escrow.v1.MsgDeposit", depositor: state.address, account: { owner: state.address, dseq: current.dseq }, amount: { denom: c.denom, amount } };
+    const res = await sendTx([msg], "", (step) => { $("fund-state").textContent = step; });
+    $("fund-state").textContent = `added ${formatAmount(amount, c.exponent, c.display_denom)} in block ${res.height} (fee ${res.fee})`;
+    $("fund-state").dataset.fee = res.fee;
+    const list = await api(`/api/accounts/${state.address}/deployments`);
+    const d = list.find((x) => x.dseq === current.dseq);
+    if (d) showEscrow(d);
+    await refreshBalance();
+  } catch (e) {
+    $("fund-state").textContent = "";
+    notice(`Adding funds failed: ${e.message}`);
+  } finally {
+    $("fund").disabled = false;
+  }
+}
+let logsAbort = null;
+
+function openLease(d, l) {
+  stopLogs();
+  current = { dseq: d.dseq, ...l };
+  $("lease").hidden = false;
+  $("lease-id").textContent = `${d.dseq}/${l.gseq}/${l.oseq}`;
+  $("lease-provider").textContent = `provider ${l.provider} · ${l.state} · ${l.price_per_hour}/h`;
+  showEscrow(d);
+  $("fund-state").textContent = "";
+  $("logs").textContent = "";
+  $("logs-state").textContent = "";
+}
+
+// followLogs streams the lease's logs into the page until stopped or the
+// workload ends.
+async function followLogs() {
+  if (!current) return;
+  stopLogs();
+  const ctl = new AbortController();
+  logsAbort = ctl;
+  $("logs-stop").hidden = false;
+  $("logs-state").textContent = "connecting…";
+  const path = `/v1/leases/${state.address}/${current.dseq}/${current.gseq}/${current.oseq}/logs?follow=true&tail=200`;
+  try {
+    const res = await providerFetch(current.provider, "GET", path, "", ctl.signal);
+    $("logs-state").textContent = "following";
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      $("logs").textContent += dec.decode(value, { stream: true });
+      $("logs").scrollTop = $("logs").scrollHeight;
+    }
+    $("logs-state").textContent = "ended";
+  } catch (e) {
+    if (ctl.signal.aborted) return;
+    $("logs-state").textContent = "";
+    notice(`Logs: ${e.message}`);
+  } finally {
+    if (logsAbort === ctl) $("logs-stop").hidden = true;
+  }
+}
+
+function stopLogs() {
+  if (logsAbort) {
+    logsAbort.abort();
+    logsAbort = null;
+    $("logs-state").textContent = "stopped";
+  }
+  $("logs-stop").hidden = true;
+}
+
 // sendTx has the backend build a transaction of msgs, the wallet sign it
 // (direct mode: it signs the exact bytes shown) and the backend broadcast
 // it; it resolves with the committed transaction.
-export async function sendTx(msgs, memo = "") {
+export async function sendTx(msgs, memo = "", progress = () => {}) {
+  progress("building the transaction…");
   const u = await api("/api/tx/build", { address: state.address, pubkey: state.pubkey, msgs, memo });
+  progress(`waiting for the wallet (fee ${u.fee})…`);
   const signed = await state.wallet.signDirect(u.chain_id, state.address, {
     bodyBytes: unb64(u.body_bytes), authInfoBytes: unb64(u.auth_info_bytes), chainId: u.chain_id, accountNumber: u.account_number,
   });
-  return api("/api/tx/broadcast", {
+  progress("waiting for a block…");
+  const res = await api("/api/tx/broadcast", {
     body_bytes: b64(signed.signed.bodyBytes), auth_info_bytes: b64(signed.signed.authInfoBytes), signature: signed.signature.signature,
   });
+  return { ...res, fee: u.fee };
 }
 
 async function start() {
   $("connect").addEventListener("click", connect);
-  $("refresh").addEventListener("click", refreshBalance);
+  $("refresh").addEventListener("click", () => { refreshBalance(); refreshDeployments(); });
+  $("logs-follow").addEventListener("click", followLogs);
+  $("logs-stop").addEventListener("click", stopLogs);
+  $("fund").addEventListener("click", addFunds);
   try {
     state.chain = await api("/api/chain");
     $("chain").textContent = state.chain.chain_id;

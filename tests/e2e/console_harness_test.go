@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
 
+	"github.com/gpunet/gpunet/provider/leaseauth"
 	"github.com/gpunet/gpunet/testutil/localnet"
 )
 
@@ -129,6 +130,23 @@ func startWallet(t *testing.T, nw *localnet.Network, keyName string) *testWallet
 			"signature": map[string]any{"pub_key": map[string]string{"type": "tendermint/PubKeySecp256k1", "value": base64.StdEncoding.EncodeToString(pub.Bytes())}, "signature": base64.StdEncoding.EncodeToString(sig)},
 		})
 	})
+	mux.HandleFunc("/signArbitrary", func(rw http.ResponseWriter, r *http.Request) {
+		var req struct{ Signer, Data string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sig, _, err := sign(leaseauth.ADR36SignBytes(req.Signer, []byte(req.Data)))
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.mu.Lock()
+		w.signed++
+		w.mu.Unlock()
+		reply(rw, map[string]any{"pub_key": map[string]string{"type": "tendermint/PubKeySecp256k1", "value": base64.StdEncoding.EncodeToString(pub.Bytes())},
+			"signature": base64.StdEncoding.EncodeToString(sig)})
+	})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Access-Control-Allow-Origin", "*")
 		rw.Header().Set("Access-Control-Allow-Headers", "Content-Type")
@@ -156,6 +174,9 @@ func (w *testWallet) script() string {
     async getKey(chainId) {
       const k = await (await fetch(W + "/key")).json();
       return {name: k.name, algo: k.algo, bech32Address: k.bech32Address, pubKey: unb64(k.pubKey), address: new Uint8Array(20), isNanoLedger: false};
+    },
+    async signArbitrary(chainId, signer, data) {
+      return post("/signArbitrary", {signer, data: typeof data === "string" ? data : new TextDecoder().decode(data)});
     },
     async signDirect(chainId, signer, doc) {
       const r = await post("/signDirect", {bodyBytes: b64(doc.bodyBytes), authInfoBytes: b64(doc.authInfoBytes), chainId: doc.chainId, accountNumber: String(doc.accountNumber)});

@@ -160,3 +160,119 @@ func TestConsoleSessionReachesProviderUntilRevoked(t *testing.T) {
 		t.Errorf("a session opened after the revocation: %d %s", code, body)
 	}
 }
+
+// TestConsoleLogs: a tenant with a running lease opens the console,
+// finds the deployment in its list, opens the lease and follows its logs,
+// which the page reads from the provider through the console's relay with
+// a session its wallet granted once.
+func TestConsoleLogs(t *testing.T) {
+	nw := startNetwork(t, 1)
+	startProvider(t, nw, "2000000000")
+	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	ctx := newBrowser(t, w)
+	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	var logs string
+	run(t, ctx, 90*time.Second,
+		chromedp.Navigate(c.url+"/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		chromedp.WaitVisible(open, chromedp.ByQuery),
+		chromedp.Click(open, chromedp.ByQuery),
+		chromedp.Click(`[data-testid=logs-follow]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=logs]").textContent.includes("[job-0] step 3/600")`, nil, chromedp.WithPollingTimeout(60*time.Second)),
+		chromedp.Text(`[data-testid=logs]`, &logs, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "logs")
+	if !strings.Contains(logs, "[job-0] step 1/600") {
+		t.Errorf("the page's logs lack the first step:\n%s", logs)
+	}
+	w.mu.Lock()
+	signed := w.signed
+	w.mu.Unlock()
+	if signed != 1 {
+		t.Errorf("the wallet signed %d times; want once (the session grant)", signed)
+	}
+}
+
+// escrowDeposited is what a deployment's escrow account was given, in ugpn.
+func escrowDeposited(t *testing.T, nw *localnet.Network, owner string, dseq uint64) int64 {
+	t.Helper()
+	var v struct {
+		Account struct {
+			Deposited string `json:"deposited"`
+		} `json:"account"`
+	}
+	cli(t, nw, nw.Nodes[0], &v, "query", "escrow", "account", owner, strconv.FormatUint(dseq, 10), "--output", "json")
+	return mustInt(t, v.Account.Deposited)
+}
+
+// TestConsoleAddFunds: from the lease's page the tenant adds 2.5 GPN: the
+// console builds the deposit, the wallet signs it, and the escrow account
+// was given exactly 2,500,000 ugpn more while the tenant's balance fell by
+// that and the fee the page showed before the wallet signed.
+func TestConsoleAddFunds(t *testing.T) {
+	nw := startNetwork(t, 1)
+	startProvider(t, nw, "2000000000")
+	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	tenant := nw.Keys["tenant"]
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	ctx := newBrowser(t, w)
+	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	run(t, ctx, 60*time.Second,
+		chromedp.Navigate(c.url+"/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		chromedp.WaitVisible(open, chromedp.ByQuery),
+		chromedp.Click(open, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=escrow]").textContent.includes("5 GPN deposited")`, nil),
+	)
+	before, deposited := balanceCLI(t, nw, nw.Nodes[0], tenant), escrowDeposited(t, nw, tenant, res.DSeq)
+
+	// A bad amount is refused on the page, before anything is signed.
+	var said string
+	run(t, ctx, 10*time.Second,
+		chromedp.SendKeys(`[data-testid=fund-amount]`, "2.5000001", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=fund]`, chromedp.ByQuery),
+		chromedp.Poll(`!document.querySelector("[data-testid=notice]").hidden`, nil),
+		chromedp.Text(`[data-testid=notice]`, &said, chromedp.ByQuery),
+	)
+	if !strings.Contains(said, "at most 6 decimals") {
+		t.Errorf("a 7-decimal amount: the page says %q", said)
+	}
+
+	var fee, done string
+	run(t, ctx, 60*time.Second,
+		chromedp.SetValue(`[data-testid=fund-amount]`, "2.5", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=fund]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=fund-state]").textContent.startsWith("added")`, nil, chromedp.WithPollingTimeout(45*time.Second)),
+		chromedp.Text(`[data-testid=fund-state]`, &done, chromedp.ByQuery),
+		chromedp.AttributeValue(`[data-testid=fund-state]`, "data-fee", &fee, nil, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=escrow]").textContent.includes("7.5 GPN deposited")`, nil),
+	)
+	screenshot(t, ctx, "funds-added")
+	if !strings.Contains(done, "added 2.5 GPN") || !strings.HasSuffix(fee, "ugpn") {
+		t.Fatalf("the page says %q (fee %q)", done, fee)
+	}
+	if got := escrowDeposited(t, nw, tenant, res.DSeq) - deposited; got != 2_500_000 {
+		t.Errorf("escrow was given %d ugpn more, want 2500000", got)
+	}
+	paid := mustInt(t, strings.TrimSuffix(fee, "ugpn"))
+	if got := before - balanceCLI(t, nw, nw.Nodes[0], tenant); got != 2_500_000+paid {
+		t.Errorf("the tenant's balance fell by %d, want 2500000 + the fee %d", got, paid)
+	}
+	w.mu.Lock()
+	signed := w.signed
+	w.mu.Unlock()
+	if signed != 1 {
+		t.Errorf("the wallet signed %d times, want once", signed)
+	}
+}
