@@ -69,7 +69,7 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	// lookup finds a provider's record (the chain's, but for unit tests).
-	lookup func(ctx context.Context, owner string) (providertypes.Provider, error)
+	lookup func(ctx context.Context, owner string) (providertypes.ProviderView, error)
 }
 
 // New builds a console.
@@ -93,6 +93,9 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/chain", s.chain)
 	s.mux.HandleFunc("GET /api/accounts/{addr}/balance", s.balance)
 	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments", s.deployments)
+	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments/{dseq}/bids", s.bids)
+	s.mux.HandleFunc("GET /api/templates", s.templates)
+	s.mux.HandleFunc("POST /api/deploy/plan", s.planDeploy)
 	s.mux.HandleFunc("POST /api/tx/build", s.buildTx)
 	s.mux.HandleFunc("POST /api/tx/broadcast", s.broadcastTx)
 	s.mux.HandleFunc("/api/providers/{provider}/relay/{path...}", s.relay)

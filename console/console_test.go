@@ -24,7 +24,7 @@ import (
 
 var testProvider = sdk.MustBech32ifyAddressBytes("gpunet", make([]byte, 20))
 
-func testServer(t *testing.T, lookup func(ctx context.Context, owner string) (providertypes.Provider, error)) *httptest.Server {
+func testServer(t *testing.T, lookup func(ctx context.Context, owner string) (providertypes.ProviderView, error)) *httptest.Server {
 	t.Helper()
 	s, err := New(Options{Client: client.Context{}.WithChainID("gpunet-test-1"), Bech32Prefix: "gpunet", Denom: "ugpn", DisplayDenom: "GPN", Exponent: 6})
 	if err != nil {
@@ -57,8 +57,8 @@ func TestRelayPassesSignedRequestsUnchanged(t *testing.T) {
 		_, _ = io.WriteString(w, "from the provider")
 	}))
 	defer prov.Close()
-	srv := testServer(t, func(context.Context, string) (providertypes.Provider, error) {
-		return providertypes.Provider{HostUri: prov.URL, TlsCertSha256: fingerprint(prov)}, nil
+	srv := testServer(t, func(context.Context, string) (providertypes.ProviderView, error) {
+		return providertypes.ProviderView{Provider: providertypes.Provider{HostUri: prov.URL, TlsCertSha256: fingerprint(prov)}}, nil
 	})
 	req, _ := http.NewRequest("PUT", srv.URL+"/api/providers/"+testProvider+"/relay/v1/deployments/o/7/manifest?x=1", strings.NewReader(`{"m":1}`))
 	for _, h := range []string{leaseauth.HeaderSigner, leaseauth.HeaderPubKey, leaseauth.HeaderTimestamp, leaseauth.HeaderNonce, leaseauth.HeaderSignature, leaseauth.HeaderGrant} {
@@ -126,8 +126,8 @@ func TestRelaySaysWhatWentWrong(t *testing.T) {
 		{"provider down", down, fingerprint(other), "provider_down", "does not answer"},
 		{"host not https", "http://example.com", fingerprint(other), "provider", "not an https URL"},
 	} {
-		srv := testServer(t, func(context.Context, string) (providertypes.Provider, error) {
-			return providertypes.Provider{HostUri: c.host, TlsCertSha256: c.pin}, nil
+		srv := testServer(t, func(context.Context, string) (providertypes.ProviderView, error) {
+			return providertypes.ProviderView{Provider: providertypes.Provider{HostUri: c.host, TlsCertSha256: c.pin}}, nil
 		})
 		res, err := http.Get(srv.URL + "/api/providers/" + testProvider + "/relay/healthz")
 		if err != nil {

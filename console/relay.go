@@ -19,12 +19,12 @@ import (
 )
 
 // lookupProvider reads a provider's registered host and certificate pin.
-func (s *Server) lookupProvider(ctx context.Context, owner string) (providertypes.Provider, error) {
+func (s *Server) lookupProvider(ctx context.Context, owner string) (providertypes.ProviderView, error) {
 	res, err := providertypes.NewQueryClient(s.opts.Client).Provider(ctx, &providertypes.QueryProviderRequest{Owner: owner})
 	if err != nil {
-		return providertypes.Provider{}, err
+		return providertypes.ProviderView{}, err
 	}
-	return res.Provider.Provider, nil
+	return res.Provider, nil
 }
 
 // relayHeaders are the request headers passed to a provider: the
@@ -47,8 +47,9 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	p, err := s.lookup(ctx, owner)
+	view, err := s.lookup(ctx, owner)
 	cancel()
+	p := view.Provider
 	if status.Code(err) == codes.NotFound {
 		writeError(w, http.StatusNotFound, "provider", "no provider "+owner+" is registered on chain")
 		return

@@ -68,6 +68,8 @@ async function connect() {
     $("wallet").hidden = false;
     $("connect").textContent = "Connected";
     await refreshBalance();
+    $("new").hidden = false;
+    await loadTemplates();
     await refreshDeployments();
   } catch (e) {
     $("connect").disabled = false;
@@ -122,6 +124,140 @@ async function refreshDeployments() {
       td.append(b);
     }
     tr.append(td);
+    rows.append(tr);
+  }
+}
+
+let templates = [];
+
+async function loadTemplates() {
+  try {
+    templates = await api("/api/templates");
+  } catch (e) {
+    notice(`Templates unavailable: ${e.message}`);
+    return;
+  }
+  const sel = $("template");
+  sel.replaceChildren(new Option("—", ""));
+  for (const t of templates) sel.append(new Option(`${t.name}: ${t.title}`, t.name));
+}
+
+function pickTemplate() {
+  const t = templates.find((x) => x.name === $("template").value);
+  if (!t) return;
+  $("sdl").value = t.sdl;
+  localStorage.setItem("gpunet.sdl", t.sdl);
+  plan().catch(() => {});
+}
+
+// plan asks the console how the SDL file reads and what it would cost; a
+// mistake is shown beside the editor, whose text is never touched.
+async function plan() {
+  const c = state.chain;
+  const out = $("plan");
+  out.className = "plan";
+  out.textContent = "checking…";
+  try {
+    const p = await api("/api/deploy/plan", { sdl: $("sdl").value, owner: state.address, deposit: parseAmount($("deposit").value, c.exponent) });
+    const lines = p.groups.map((g) => `group ${g.name}: up to ${g.max_price_per_hour}/h\n  ${g.services.join("\n  ")}`);
+    lines.push(`at most ${formatAmount(p.max_price_per_hour, c.exponent, c.display_denom)} per hour; the deposit lasts at least ${Number(p.runway_hours).toFixed(1)} hours`);
+    for (const w of p.warnings || []) lines.push(`warning: ${w}`);
+    out.textContent = lines.join("\n");
+    return p;
+  } catch (e) {
+    out.className = "plan error";
+    out.textContent = e.message;
+    throw e;
+  }
+}
+
+function step(text, cls = "") {
+  const li = document.createElement("li");
+  li.textContent = text;
+  if (cls) li.className = cls;
+  $("progress").append(li);
+  return li;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// deploy puts the deployment on chain, shows the bids as they come, sends
+// the manifest to each winning provider and waits for the workload.
+async function deploy() {
+  notice("");
+  $("progress").replaceChildren();
+  $("deploy").disabled = true;
+  try {
+    const p = await plan();
+    const s = step("signing the deployment in your wallet…");
+    const res = await sendTx([p.msg], "", (t) => { s.textContent = t; });
+    const dseq = eventAttr(res.events, "EventDeploymentCreated", "dseq");
+    s.textContent = `deployment ${dseq} created in block ${res.height} (fee ${res.fee})`;
+    s.className = "done";
+    const wait = step("waiting for bids…");
+    let leases = [];
+    for (let i = 0; i < 180 && leases.length === 0; i++) {
+      await showBids(dseq);
+      const d = (await api(`/api/accounts/${state.address}/deployments`)).find((x) => x.dseq === dseq);
+      if (d && d.state !== "active") throw new Error(`deployment ${dseq} is ${d.state}`);
+      leases = d ? d.leases.filter((l) => l.state === "active" || l.state === "pending") : [];
+      if (leases.length === 0) await sleep(1000);
+    }
+    if (leases.length === 0) throw new Error("no lease after three minutes; see the bids above");
+    await showBids(dseq);
+    wait.textContent = leases.map((l) => `lease ${l.gseq}/${l.oseq} won by ${l.provider} at ${l.price_per_hour}/h`).join("; ");
+    wait.className = "done";
+    for (const l of leases) {
+      const m = step(`sending the manifest to ${short(l.provider)}…`);
+      await providerFetch(l.provider, "PUT", `/v1/deployments/${state.address}/${dseq}/manifest`, p.manifest);
+      m.textContent = `manifest accepted by ${short(l.provider)}`;
+      m.className = "done";
+      const run = step("starting…");
+      for (let i = 0; ; i++) {
+        const st = await (await providerFetch(l.provider, "GET", `/v1/leases/${state.address}/${dseq}/${l.gseq}/${l.oseq}/status`)).json();
+        const reps = st.replicas || [];
+        if (reps.length > 0 && reps.every((r) => r.state === "running" || r.state === "exited")) {
+          run.textContent = `running: ${reps.map((r) => `${r.service}-${r.replica} ${r.state}`).join(", ")}${(st.uris || []).length ? " at " + st.uris.join(" ") : ""}`;
+          run.className = "done";
+          break;
+        }
+        if (i > 300) throw new Error("the workload did not start within five minutes");
+        run.textContent = `starting (${st.phase || st.state})…`;
+        await sleep(1000);
+      }
+    }
+    await refreshDeployments();
+    await refreshBalance();
+  } catch (e) {
+    step(e.message, "bad");
+    notice(`The deployment did not complete: ${e.message}`);
+  } finally {
+    $("deploy").disabled = false;
+  }
+}
+
+// eventAttr reads an attribute of the first event whose type ends with
+// name (typed events quote their values).
+function eventAttr(events, name, key) {
+  for (const e of events || []) {
+    if (!e.type.endsWith(name)) continue;
+    for (const a of e.attributes || []) if (a.key === key) return String(a.value).replace(/^"|"$/g, "");
+  }
+  throw new Error(`the transaction has no ${name} event`);
+}
+
+async function showBids(dseq) {
+  const bids = await api(`/api/accounts/${state.address}/deployments/${dseq}/bids`);
+  const rows = $("bid-rows");
+  rows.replaceChildren();
+  $("bids").hidden = bids.length === 0;
+  for (const b of bids) {
+    const tr = document.createElement("tr");
+    for (const text of [`${b.gseq}/${b.oseq}`, short(b.provider), `${b.price_per_hour}/h`, b.reliability || "—", b.uptime || "—"]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
     rows.append(tr);
   }
 }
@@ -299,6 +435,12 @@ async function start() {
   $("logs-follow").addEventListener("click", followLogs);
   $("logs-stop").addEventListener("click", stopLogs);
   $("fund").addEventListener("click", addFunds);
+  $("template").addEventListener("change", pickTemplate);
+  $("check").addEventListener("click", () => plan().catch(() => {}));
+  $("deploy").addEventListener("click", deploy);
+  // The editor keeps what was typed, whatever happens: across reloads too.
+  $("sdl").value = localStorage.getItem("gpunet.sdl") || "";
+  $("sdl").addEventListener("input", () => localStorage.setItem("gpunet.sdl", $("sdl").value));
   try {
     state.chain = await api("/api/chain");
     $("chain").textContent = state.chain.chain_id;

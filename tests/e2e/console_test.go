@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -274,5 +275,52 @@ func TestConsoleAddFunds(t *testing.T) {
 	w.mu.Unlock()
 	if signed != 1 {
 		t.Errorf("the wallet signed %d times, want once", signed)
+	}
+}
+
+// TestConsoleDeployTemplate: a person picks the gpu-job template, sees
+// what it asks for and costs, deploys it with one wallet signature (and
+// one for the session), watches the bids, and the page sends the manifest
+// to the winner and shows the workload running.
+func TestConsoleDeployTemplate(t *testing.T) {
+	nw := startNetwork(t, 1)
+	prov := startProvider(t, nw, "2000000")
+	// The template runs gpunet/gpu-job:latest: the sample image the tests
+	// build, tagged so (when no such image is there already).
+	if err := exec.Command("docker", "image", "inspect", "gpunet/gpu-job:latest").Run(); err != nil {
+		if out, err := exec.Command("docker", "tag", jobImage, "gpunet/gpu-job:latest").CombinedOutput(); err != nil {
+			t.Fatalf("docker tag: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("docker", "rmi", "gpunet/gpu-job:latest").Run() })
+	}
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	ctx := newBrowser(t, w)
+	var plan, progress string
+	run(t, ctx, 150*time.Second,
+		chromedp.Navigate(c.url+"/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelectorAll("[data-testid=template] option").length > 1`, nil),
+		chromedp.Evaluate(`(() => { const s = document.querySelector("[data-testid=template]"); s.value = "gpu-job"; s.dispatchEvent(new Event("change")); })()`, nil),
+		chromedp.Poll(`document.querySelector("[data-testid=plan]").textContent.includes("per hour")`, nil),
+		chromedp.Text(`[data-testid=plan]`, &plan, chromedp.ByQuery),
+		chromedp.Click(`[data-testid=deploy]`, chromedp.ByQuery),
+		chromedp.Poll(`(() => { const t = document.querySelector("[data-testid=deploy-progress]").textContent; return t.includes("running:") || t.includes("did not") || document.querySelector(".progress li.bad") !== null; })()`, nil,
+			chromedp.WithPollingTimeout(140*time.Second)),
+		chromedp.Text(`[data-testid=deploy-progress]`, &progress, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "deployed")
+	if !strings.Contains(plan, "at most 3 GPN per hour") || !strings.Contains(plan, "job ×1: gpunet/gpu-job:latest") || !strings.Contains(plan, "1 GPU (h100 or") {
+		t.Errorf("the plan the page showed:\n%s", plan)
+	}
+	if !strings.Contains(progress, "manifest accepted by") || !strings.Contains(progress, "running: job-0") || !strings.Contains(progress, "won by "+prov.addr) {
+		t.Fatalf("the deployment's progress on the page:\n%s", progress)
+	}
+	w.mu.Lock()
+	signed := w.signed
+	w.mu.Unlock()
+	if signed != 2 {
+		t.Errorf("the wallet signed %d times; want twice (the deployment and the session grant)", signed)
 	}
 }

@@ -1,0 +1,192 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	sdkmath "cosmossdk.io/math"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/gpunet/gpunet/examples"
+	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/sdl"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// Template is an example SDL file the page offers.
+type Template struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	SDL   string `json:"sdl"`
+}
+
+func (s *Server) templates(w http.ResponseWriter, _ *http.Request) {
+	var out []Template
+	err := fs.WalkDir(examples.Files, ".", func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		raw, err := fs.ReadFile(examples.Files, path)
+		if err != nil {
+			return err
+		}
+		title, _, _ := strings.Cut(strings.TrimPrefix(string(raw), "# "), "\n")
+		out = append(out, Template{Name: strings.TrimSuffix(path, ".yaml"), Title: strings.TrimSuffix(title, ":"), SDL: string(raw)})
+		return nil
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "templates", err.Error())
+		return
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// DeployRequest asks for a deployment of an SDL file.
+type DeployRequest struct {
+	SDL       string `json:"sdl"`
+	Owner     string `json:"owner"`
+	Deposit   string `json:"deposit"`              // base units of the chain's denom
+	BidWindow uint64 `json:"bid_window,omitempty"` // blocks; 0: the chain's default
+}
+
+// DeployPlan is what the page shows and signs for an SDL file: per group
+// its resources and max price, the total max price per hour, the runway
+// the deposit buys at that price, the message to sign, and the manifest
+// to send the winning providers (credentials included: it goes only to
+// them, through the relay).
+type DeployPlan struct {
+	Groups       []GroupSummary  `json:"groups"`
+	MaxPerHour   string          `json:"max_price_per_hour"` // base units
+	RunwayHours  string          `json:"runway_hours"`       // at the max price
+	ManifestHash string          `json:"manifest_hash"`
+	Manifest     string          `json:"manifest"` // canonical JSON, sent as is
+	Msg          json.RawMessage `json:"msg"`
+	Warnings     []string        `json:"warnings,omitempty"`
+}
+
+// GroupSummary is one placement group as a person reads it.
+type GroupSummary struct {
+	Name     string   `json:"name"`
+	MaxPrice string   `json:"max_price_per_hour"`
+	Services []string `json:"services"`
+}
+
+func (s *Server) planDeploy(w http.ResponseWriter, r *http.Request) {
+	var req DeployRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "request", err.Error())
+		return
+	}
+	if err := checkAddress(req.Owner, s.opts.Bech32Prefix); err != nil {
+		writeError(w, http.StatusBadRequest, "address", err.Error())
+		return
+	}
+	deposit, ok := sdkmath.NewIntFromString(req.Deposit)
+	if !ok || !deposit.IsPositive() {
+		writeError(w, http.StatusBadRequest, "deposit", fmt.Sprintf("deposit %q: want a positive amount of %s", req.Deposit, s.opts.Denom))
+		return
+	}
+	d, err := sdl.Parse([]byte(req.SDL))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "sdl", err.Error())
+		return
+	}
+	canonical, err := d.Manifest.CanonicalJSON()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "sdl", err.Error())
+		return
+	}
+	hash, err := d.Manifest.Hash()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "sdl", err.Error())
+		return
+	}
+	plan := DeployPlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: string(canonical), Warnings: d.Warnings}
+	total := sdkmath.LegacyZeroDec()
+	for i, g := range d.Groups {
+		if g.MaxPrice.Denom != s.opts.Denom {
+			writeError(w, http.StatusBadRequest, "sdl", fmt.Sprintf("group %q is priced in %s; this chain's denom is %s", g.Name, g.MaxPrice.Denom, s.opts.Denom))
+			return
+		}
+		total = total.Add(g.MaxPrice.Amount)
+		gs := GroupSummary{Name: g.Name, MaxPrice: api.FormatDecCoin(g.MaxPrice.Amount.String(), g.MaxPrice.Denom)}
+		for j, u := range g.Resources {
+			svc := d.Manifest.Groups[i].Services[j]
+			line := fmt.Sprintf("%s ×%d: %s, %dm CPU, %d MiB memory", svc.Name, u.Count, svc.Image, u.CpuMillis, u.MemoryBytes>>20)
+			if u.Gpu.Units > 0 {
+				models := "any NVIDIA GPU"
+				if len(u.Gpu.Models) > 0 {
+					models = strings.Join(u.Gpu.Models, " or ")
+				}
+				line += fmt.Sprintf(", %d GPU (%s)", u.Gpu.Units, models)
+			}
+			gs.Services = append(gs.Services, line)
+		}
+		plan.Groups = append(plan.Groups, gs)
+	}
+	plan.MaxPerHour = total.Ceil().TruncateInt().String()
+	if total.IsPositive() {
+		plan.RunwayHours = sdkmath.LegacyNewDecFromInt(deposit).Quo(total).String()
+	}
+	msg := &markettypes.MsgCreateDeployment{Owner: req.Owner, Groups: d.Groups, ManifestHash: hash, Deposit: sdk.NewCoin(s.opts.Denom, deposit), BidWindow: req.BidWindow}
+	if plan.Msg, err = s.opts.Client.Codec.MarshalInterfaceJSON(msg); err != nil {
+		writeError(w, http.StatusBadRequest, "sdl", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, plan)
+}
+
+// BidView is one bid on an order of a deployment, with what the page
+// shows of its provider.
+type BidView struct {
+	GSeq        uint32 `json:"gseq"`
+	OSeq        uint32 `json:"oseq"`
+	Provider    string `json:"provider"`
+	Price       string `json:"price_per_hour"`
+	Reliability string `json:"reliability"`
+	Uptime      string `json:"uptime"`
+}
+
+func (s *Server) bids(w http.ResponseWriter, r *http.Request) {
+	owner := r.PathValue("addr")
+	if err := checkAddress(owner, s.opts.Bech32Prefix); err != nil {
+		writeError(w, http.StatusBadRequest, "address", err.Error())
+		return
+	}
+	var dseq uint64
+	if _, err := fmt.Sscan(r.PathValue("dseq"), &dseq); err != nil {
+		writeError(w, http.StatusBadRequest, "dseq", fmt.Sprintf("%q is not a deployment number", r.PathValue("dseq")))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	q := markettypes.NewQueryClient(s.opts.Client)
+	dep, err := q.Deployment(ctx, &markettypes.QueryDeploymentRequest{Owner: owner, Dseq: dseq})
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	out := []BidView{}
+	for _, o := range dep.Orders {
+		bs, err := q.BidsByOrder(ctx, &markettypes.QueryOrderRequest{Owner: o.Id.Owner, Dseq: o.Id.Dseq, Gseq: o.Id.Gseq, Oseq: o.Id.Oseq})
+		if err != nil {
+			s.nodeError(w, err)
+			return
+		}
+		for _, b := range bs.Bids {
+			v := BidView{GSeq: o.Id.Gseq, OSeq: o.Id.Oseq, Provider: b.Id.Provider, Price: trimDec(b.Price.Amount.String()) + b.Price.Denom}
+			if p, err := s.lookup(ctx, b.Id.Provider); err == nil {
+				v.Reliability, v.Uptime = trimDec(p.Reliability.String()), trimDec(p.Uptime.String())
+			}
+			out = append(out, v)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
