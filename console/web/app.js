@@ -115,6 +115,14 @@ async function refreshDeployments() {
     }
     tr.children[1].className = "state-" + d.state;
     const td = document.createElement("td");
+    if (d.state === "active") {
+      const close = document.createElement("button");
+      close.className = "secondary";
+      close.textContent = "Close";
+      close.dataset.testid = `close-${d.dseq}`;
+      close.addEventListener("click", () => closeDeployment(d, close));
+      td.append(close);
+    }
     for (const l of d.leases) {
       const b = document.createElement("button");
       b.className = "secondary";
@@ -125,6 +133,30 @@ async function refreshDeployments() {
     }
     tr.append(td);
     rows.append(tr);
+  }
+}
+
+// closeDeployment closes a deployment after a second click on its button:
+// its leases end and what is left of the deposit comes back.
+async function closeDeployment(d, button) {
+  if (button.dataset.armed !== "1") {
+    button.dataset.armed = "1";
+    button.textContent = "Confirm close";
+    return;
+  }
+  button.disabled = true;
+  notice("");
+  try {
+    const res = await sendTx([{ "@type": "/gpunet.market.v1.MsgCloseDeployment", owner: state.address, dseq: d.dseq }], "", (t) => { button.textContent = t; });
+    notice(`Deployment ${d.dseq} closed in block ${res.height}; what was left of its deposit is back in your balance.`, "ok");
+    if (current && current.dseq === d.dseq) stopLogs();
+    await refreshDeployments();
+    await refreshBalance();
+  } catch (e) {
+    button.disabled = false;
+    button.textContent = "Close";
+    button.dataset.armed = "";
+    notice(`Closing deployment ${d.dseq} failed: ${e.message}`);
   }
 }
 

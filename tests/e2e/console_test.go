@@ -276,6 +276,24 @@ func TestConsoleAddFunds(t *testing.T) {
 	if signed != 1 {
 		t.Errorf("the wallet signed %d times, want once", signed)
 	}
+
+	// Close, with a second click to confirm: the deployment is closed on
+	// chain and the rest of the escrow comes back.
+	closeBtn := fmt.Sprintf(`[data-testid="close-%d"]`, res.DSeq)
+	var said2 string
+	run(t, ctx, 60*time.Second,
+		chromedp.Click(closeBtn, chromedp.ByQuery),
+		chromedp.Poll(fmt.Sprintf(`document.querySelector('%s').textContent === "Confirm close"`, closeBtn), nil),
+		chromedp.Click(closeBtn, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=notice]").textContent.includes("closed in block")`, nil, chromedp.WithPollingTimeout(45*time.Second)),
+		chromedp.Text(`[data-testid=notice]`, &said2, chromedp.ByQuery),
+	)
+	if leases, found := deploymentLeases(t, nw, tenant, res.DSeq); found && (len(leases) != 1 || leases[0].State != "LEASE_STATE_CLOSED") {
+		t.Errorf("after closing from the page: the deployment has leases %+v", leases)
+	}
+	if b := moduleBalance(t, nw, "escrow"); b != 0 {
+		t.Errorf("escrow holds %d ugpn after the only deployment closed", b)
+	}
 }
 
 // TestConsoleDeployTemplate: a person picks the gpu-job template, sees
