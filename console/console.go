@@ -94,6 +94,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/accounts/{addr}/balance", s.balance)
 	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments", s.deployments)
 	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments/{dseq}/bids", s.bids)
+	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments/{dseq}/why", s.whyNoBids)
 	s.mux.HandleFunc("GET /api/templates", s.templates)
 	s.mux.HandleFunc("POST /api/deploy/plan", s.planDeploy)
 	s.mux.HandleFunc("POST /api/tx/build", s.buildTx)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gpunet/gpunet/internal/testpki"
 	"github.com/gpunet/gpunet/provider/leaseauth"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
@@ -207,5 +208,56 @@ func TestTrimDec(t *testing.T) {
 		if got := trimDec(in); got != want {
 			t.Errorf("trimDec(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestExplainNoBids: what no provider offers is named, need by need; when
+// providers could run the order, the page is told why they may not bid.
+func TestExplainNoBids(t *testing.T) {
+	prov := func(attrs map[string]string, gpus ...providertypes.GPU) providertypes.ProviderView {
+		p := providertypes.ProviderView{Provider: providertypes.Provider{Gpus: gpus, Capacity: providertypes.Capacity{CpuMillis: 16000, MemoryBytes: 64 << 30}}, Reliability: sdkmath.LegacyMustNewDecFromStr("0.8")}
+		for k, v := range attrs {
+			p.Provider.Attributes = append(p.Provider.Attributes, providertypes.Attribute{Key: k, Value: v})
+		}
+		return p
+	}
+	h100 := providertypes.GPU{Vendor: "nvidia", Model: "h100", MemoryMib: 81559, Interface: "sxm", Count: 2}
+	providers := []providertypes.ProviderView{prov(map[string]string{"region": "eu"}, h100), prov(nil)}
+	unit := func(models []string, units uint32, mem uint64) markettypes.ResourceUnit {
+		return markettypes.ResourceUnit{Count: 1, CpuMillis: 1000, MemoryBytes: 1 << 30, Gpu: markettypes.GPUSpec{Units: units, Models: models, MinMemoryMib: mem}}
+	}
+	spec := func(u markettypes.ResourceUnit, req ...string) markettypes.GroupSpec {
+		g := markettypes.GroupSpec{Name: "g", Resources: []markettypes.ResourceUnit{u}, MaxPrice: sdk.NewDecCoin("ugpn", sdkmath.NewInt(3_000_000))}
+		for i := 0; i+1 < len(req); i += 2 {
+			g.Requirements = append(g.Requirements, providertypes.Attribute{Key: req[i], Value: req[i+1]})
+		}
+		return g
+	}
+	for _, c := range []struct {
+		name string
+		spec markettypes.GroupSpec
+		want string
+	}{
+		{"a model nobody has", spec(unit([]string{"b200"}, 1, 0)), "no provider offers a GPU of model b200 (offered here: h100 81559 MiB)"},
+		{"more memory", spec(unit([]string{"h100"}, 1, 90000)), "no provider has a h100 GPU with at least 90000 MiB"},
+		{"more GPUs", spec(unit([]string{"h100"}, 4, 0)), "no provider has 4 h100 GPUs for one replica"},
+		{"an attribute", spec(unit(nil, 0, 0), "region", "us"), "no provider has the attribute region=us"},
+		{"more CPU", spec(markettypes.ResourceUnit{Count: 1, CpuMillis: 64000, MemoryBytes: 1 << 30}), "no provider has 64000 millicores of CPU"},
+		{"not on one provider", spec(unit([]string{"h100"}, 1, 0), "region", "eu"), "1 provider(s) offer what the order asks"},
+		{"split needs", spec(markettypes.ResourceUnit{Count: 1, CpuMillis: 1000, MemoryBytes: 1 << 30, Gpu: markettypes.GPUSpec{Units: 1}}, "region", "eu"), "1 provider(s)"},
+	} {
+		got := strings.Join(explainNoBids(c.spec, providers), "; ")
+		if !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	if got := explainNoBids(spec(unit(nil, 0, 0)), nil); len(got) != 1 || !strings.Contains(got[0], "no provider is registered") {
+		t.Errorf("no providers: %v", got)
+	}
+	min := sdkmath.LegacyMustNewDecFromStr("0.9")
+	s := spec(unit(nil, 0, 0))
+	s.MinReliability = &min
+	if got := strings.Join(explainNoBids(s, providers), "; "); !strings.Contains(got, "reliability score of at least 0.9 (the best has 0.8)") {
+		t.Errorf("min reliability: %q", got)
 	}
 }

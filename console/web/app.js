@@ -228,8 +228,10 @@ async function deploy() {
     s.className = "done";
     const wait = step("waiting for bids…");
     let leases = [];
+    $("why").hidden = true;
     for (let i = 0; i < 180 && leases.length === 0; i++) {
-      await showBids(dseq);
+      const bids = await showBids(dseq);
+      if (bids.length === 0 && i >= 3) await showWhy(dseq);
       const d = (await api(`/api/accounts/${state.address}/deployments`)).find((x) => x.dseq === dseq);
       if (d && d.state !== "active") throw new Error(`deployment ${dseq} is ${d.state}`);
       leases = d ? d.leases.filter((l) => l.state === "active" || l.state === "pending") : [];
@@ -278,8 +280,17 @@ function eventAttr(events, name, key) {
   throw new Error(`the transaction has no ${name} event`);
 }
 
+// showWhy says what no provider offers of the orders still without a bid.
+async function showWhy(dseq) {
+  const why = await api(`/api/accounts/${state.address}/deployments/${dseq}/why`);
+  const box = $("why");
+  box.hidden = why.length === 0;
+  box.textContent = why.map((w) => `No bids yet for ${w.gseq}/${w.oseq}: ${w.reasons.join("; ")}.`).join("\n");
+}
+
 async function showBids(dseq) {
   const bids = await api(`/api/accounts/${state.address}/deployments/${dseq}/bids`);
+  if (bids.length > 0) $("why").hidden = true;
   const rows = $("bid-rows");
   rows.replaceChildren();
   $("bids").hidden = bids.length === 0;
@@ -292,6 +303,7 @@ async function showBids(dseq) {
     }
     rows.append(tr);
   }
+  return bids;
 }
 
 // Sessions: the wallet signs, once per provider, a grant for a session

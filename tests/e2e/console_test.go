@@ -342,3 +342,39 @@ func TestConsoleDeployTemplate(t *testing.T) {
 		t.Errorf("the wallet signed %d times; want twice (the deployment and the session grant)", signed)
 	}
 }
+
+// TestConsoleWhyNoBids: an order for a GPU no provider has gets no bid,
+// and the page says so by name, with what the providers do offer.
+func TestConsoleWhyNoBids(t *testing.T) {
+	nw := startNetwork(t, 1)
+	startProvider(t, nw, "2000000")
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	ctx := newBrowser(t, w)
+	file, _ := json.Marshal(strings.Replace(jobSDL(jobImage, `"-steps", "1"`, "b200"), "amount: 5000000000", "amount: 3000000", 1))
+	var why string
+	run(t, ctx, 90*time.Second,
+		chromedp.Navigate(c.url+"/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=sdl]`, chromedp.ByQuery),
+		chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector("[data-testid=sdl]"); e.value = %s; e.dispatchEvent(new Event("input")); })()`, file), nil),
+		chromedp.Click(`[data-testid=deploy]`, chromedp.ByQuery),
+		chromedp.Poll(`!document.querySelector("[data-testid=why]").hidden`, nil, chromedp.WithPollingTimeout(60*time.Second)),
+		chromedp.Text(`[data-testid=why]`, &why, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "why-no-bids")
+	if !strings.Contains(why, "no provider offers a GPU of model b200") || !strings.Contains(why, "offered here: h100 81559 MiB") {
+		t.Fatalf("the page says:\n%s", why)
+	}
+	// The editor kept the file across a reload.
+	var kept string
+	run(t, ctx, 20*time.Second,
+		chromedp.Reload(),
+		chromedp.WaitReady(`[data-testid=sdl]`, chromedp.ByQuery),
+		chromedp.Value(`[data-testid=sdl]`, &kept, chromedp.ByQuery),
+	)
+	if !strings.Contains(kept, "model: b200") {
+		t.Errorf("the editor after a reload holds:\n%s", kept)
+	}
+}
