@@ -168,7 +168,9 @@ func explainNoBids(spec markettypes.GroupSpec, providers []providertypes.Provide
 		if g.Interface != "" {
 			need(func(p providertypes.ProviderView) bool {
 				return slices.ContainsFunc(p.Provider.Gpus, func(x providertypes.GPU) bool { return model(x) && x.Interface == g.Interface })
-			}, func() string { return fmt.Sprintf("no provider has a %s GPU with the %s interface", models, g.Interface) })
+			}, func() string {
+				return fmt.Sprintf("no provider has a %s GPU with the %s interface", models, g.Interface)
+			})
 		}
 		need(func(p providertypes.ProviderView) bool {
 			n := uint32(0)
