@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/gpunet/gpunet/internal/testpki"
 	"github.com/gpunet/gpunet/provider/leaseauth"
 	"github.com/gpunet/gpunet/testutil/localnet"
 )
@@ -376,5 +379,69 @@ func TestConsoleWhyNoBids(t *testing.T) {
 	)
 	if !strings.Contains(kept, "model: b200") {
 		t.Errorf("the editor after a reload holds:\n%s", kept)
+	}
+}
+
+// TestConsoleCertificateMismatch: the provider's record on chain now pins
+// another certificate than the one its API presents (a man in the middle,
+// or a provider that changed keys without saying so): the page refuses to
+// talk to it and says exactly that (that no request reaches such a server
+// is TestRelaySaysWhatWentWrong's).
+func TestConsoleCertificateMismatch(t *testing.T) {
+	nw := startNetwork(t, 1)
+	prov := startProvider(t, nw, "2000000000")
+	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	// Register another certificate; the running daemon keeps serving its own.
+	ca, err := testpki.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Issue("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "other.crt"), filepath.Join(dir, "other.key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := providerCert(t, nw, prov.addr)
+	cfg, err := os.ReadFile(prov.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(strings.Replace(string(cfg), `cert_file: ""`, "cert_file: "+certFile, 1), `key_file: ""`, "key_file: "+keyFile, 1)
+	if err := os.WriteFile(prov.config, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prov.exec("register")
+	if after := providerCert(t, nw, prov.addr); after == before {
+		t.Fatal("the provider's pinned certificate did not change")
+	}
+
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	ctx := newBrowser(t, w)
+	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	var said string
+	run(t, ctx, 60*time.Second,
+		chromedp.Navigate(c.url+"/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		chromedp.WaitVisible(open, chromedp.ByQuery),
+		chromedp.Click(open, chromedp.ByQuery),
+		chromedp.Click(`[data-testid=logs-follow]`, chromedp.ByQuery),
+		chromedp.Poll(`!document.querySelector("[data-testid=notice]").hidden`, nil, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Text(`[data-testid=notice]`, &said, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "certificate-mismatch")
+	if !strings.Contains(said, "presented a TLS certificate that does not match the SHA-256 it registered on chain") {
+		t.Fatalf("the page says %q", said)
 	}
 }
