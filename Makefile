@@ -81,9 +81,11 @@ test-fuzz:
 # The Kubernetes server binaries are built first (once; cached), so their
 # build does not count against the suite's timeout: TestKubernetes starts
 # the local cluster with them.
+# The browser tests' screenshots are kept in build/e2e-artifacts.
 test-e2e: build k8s-build
+	mkdir -p $(BUILD_DIR)/e2e-artifacts
 	GPUNETD_BIN=$(abspath $(BUILD_DIR)/gpunetd) GPUNET_PROVIDER_BIN=$(abspath $(BUILD_DIR)/gpunet-provider) \
-	  $(GO) test -count=1 -timeout 40m -v ./tests/...
+	  $(GO) test -count=1 -timeout 40m -v -artifacts -outputdir $(abspath $(BUILD_DIR))/e2e-artifacts ./tests/...
 
 # gofmt, go vet, errcheck and staticcheck (pinned in tools/go.mod, built
 # from the module cache) over the whole tree (go vet also over the
