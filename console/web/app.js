@@ -69,6 +69,7 @@ async function connect() {
     $("connect").textContent = "Connected";
     await refreshBalance();
     $("new").hidden = false;
+    await refreshProvider();
     await loadTemplates();
     await refreshDeployments();
   } catch (e) {
@@ -157,6 +158,61 @@ async function closeDeployment(d, button) {
     button.textContent = "Close";
     button.dataset.armed = "";
     notice(`Closing deployment ${d.dseq} failed: ${e.message}`);
+  }
+}
+
+let dashboard = null;
+
+// refreshProvider shows the provider dashboard when the account is a
+// registered provider.
+async function refreshProvider() {
+  const c = state.chain;
+  try {
+    dashboard = await api(`/api/providers/${state.address}/dashboard`);
+  } catch (e) {
+    if (e.kind !== "provider") notice(`Provider record unavailable: ${e.message}`);
+    return;
+  }
+  const d = dashboard;
+  $("provider").hidden = false;
+  $("p-host").textContent = d.host_uri;
+  $("p-cert").textContent = d.tls_cert_sha256;
+  $("p-gpus").textContent = d.gpus.join(", ") || "none (CPU only)";
+  $("p-bond").textContent = d.bond;
+  $("p-rel").textContent = `${d.reliability} (uptime ${d.uptime})`;
+  $("p-attest").textContent = d.silenced ? "SILENCED: the chain found this provider silent" :
+    d.attested_at !== "0" ? `attested at block ${d.attested_at}; silent after block ${d.deadline}` : "no attestation yet";
+  $("p-leases").textContent = `${d.active_leases} active`;
+  $("p-earn").textContent = `${formatAmount(d.accrued, c.exponent, c.display_denom)} earned, ${formatAmount(d.withdrawn, c.exponent, c.display_denom)} withdrawn`;
+}
+
+// withdraw takes what every lease earned so far, in one transaction.
+async function withdraw() {
+  if (!dashboard || dashboard.payments.length === 0) {
+    notice("Nothing to withdraw: no lease is paying this provider.", "ok");
+    return;
+  }
+  $("withdraw").disabled = true;
+  const before = (await api(`/api/accounts/${state.address}/balance`)).amount;
+  try {
+    const msgs = dashboard.payments.slice(0, 32).map((p) => ({
+      "@type": "/gpunet.escrow.v1.MsgWithdrawPayment", provider: state.address,
+      payment: { account: { owner: p.owner, dseq: p.dseq }, gseq: p.gseq, oseq: p.oseq, provider: state.address },
+    }));
+    const res = await sendTx(msgs, "", (t) => { $("withdraw-state").textContent = t; });
+    const after = (await api(`/api/accounts/${state.address}/balance`)).amount;
+    const c = state.chain;
+    const gained = BigInt(after) - BigInt(before);
+    $("withdraw-state").textContent = gained >= 0n
+      ? `withdrew in block ${res.height}: balance up ${formatAmount(gained.toString(), c.exponent, c.display_denom)} after the fee ${res.fee}`
+      : `withdrew in block ${res.height}; the fee ${res.fee} was more than the earnings`;
+    await refreshBalance();
+    await refreshProvider();
+  } catch (e) {
+    $("withdraw-state").textContent = "";
+    notice(`Withdrawal failed: ${e.message}`);
+  } finally {
+    $("withdraw").disabled = false;
   }
 }
 
@@ -479,6 +535,7 @@ async function start() {
   $("logs-follow").addEventListener("click", followLogs);
   $("logs-stop").addEventListener("click", stopLogs);
   $("fund").addEventListener("click", addFunds);
+  $("withdraw").addEventListener("click", withdraw);
   $("template").addEventListener("change", pickTemplate);
   $("check").addEventListener("click", () => plan().catch(() => {}));
   $("deploy").addEventListener("click", deploy);

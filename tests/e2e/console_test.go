@@ -445,3 +445,46 @@ func TestConsoleCertificateMismatch(t *testing.T) {
 		t.Fatalf("the page says %q", said)
 	}
 }
+
+// TestConsoleProviderWithdraw: a provider connects its own wallet and sees
+// its dashboard (record, attestation health, leases, earnings); Withdraw
+// takes what its lease earned in one signed transaction and its balance
+// rises by more than the fee.
+func TestConsoleProviderWithdraw(t *testing.T) {
+	nw := startNetwork(t, 1)
+	// A dear core and a daemon that does not withdraw by itself, so the
+	// earnings are the page's to take and far above a fee.
+	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", CPUPrice: "2000000000", Edits: map[string]string{
+		"withdraw_interval: 1h": "withdraw_interval: 1h",
+	}})
+	if _, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "900000000ugpn"); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "provider")
+	ctx := newBrowser(t, w)
+	time.Sleep(4 * time.Second) // earn something
+	before := balanceCLI(t, nw, nw.Nodes[0], prov.addr)
+	var leases, attest, done string
+	run(t, ctx, 90*time.Second,
+		chromedp.Navigate(c.url+"/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=withdraw]`, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=p-leases]`, &leases, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=p-attest]`, &attest, chromedp.ByQuery),
+		chromedp.Click(`[data-testid=withdraw]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=withdraw-state]").textContent.startsWith("withdrew")`, nil, chromedp.WithPollingTimeout(60*time.Second)),
+		chromedp.Text(`[data-testid=withdraw-state]`, &done, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "provider-withdraw")
+	if leases != "1 active" || !strings.Contains(attest, "attested at block") {
+		t.Errorf("the dashboard shows leases %q, attestation %q", leases, attest)
+	}
+	if !strings.Contains(done, "balance up") {
+		t.Errorf("the page says %q", done)
+	}
+	if after := balanceCLI(t, nw, nw.Nodes[0], prov.addr); after <= before {
+		t.Errorf("the provider's balance went from %d to %d", before, after)
+	}
+}

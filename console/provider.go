@@ -1,0 +1,99 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	sdkmath "cosmossdk.io/math"
+	"github.com/cosmos/cosmos-sdk/types/query"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// ProviderDashboard is what a provider sees of itself: its record, the
+// health of its attestations, its leases and what they earned.
+type ProviderDashboard struct {
+	Owner       string   `json:"owner"`
+	HostURI     string   `json:"host_uri"`
+	Fingerprint string   `json:"tls_cert_sha256"`
+	Bond        string   `json:"bond"`
+	Reliability string   `json:"reliability"`
+	Uptime      string   `json:"uptime"`
+	GPUs        []string `json:"gpus"`
+	// Attestation health: the last attested height, the silence deadline,
+	// and whether the chain found it silent.
+	AttestedAt   int64 `json:"attested_at,string"`
+	Deadline     int64 `json:"deadline,string"`
+	Silenced     bool  `json:"silenced"`
+	ActiveLeases int   `json:"active_leases"`
+	// Earnings in base units: accrued to the last settlement, withdrawn,
+	// and the payments a withdrawal takes from.
+	Accrued   string       `json:"accrued"`
+	Withdrawn string       `json:"withdrawn"`
+	Payments  []PaymentRef `json:"payments"`
+}
+
+// PaymentRef names a payment for MsgWithdrawPayment.
+type PaymentRef struct {
+	Owner string `json:"owner"`
+	DSeq  uint64 `json:"dseq,string"`
+	GSeq  uint32 `json:"gseq"`
+	OSeq  uint32 `json:"oseq"`
+}
+
+func (s *Server) providerDashboard(w http.ResponseWriter, r *http.Request) {
+	owner := r.PathValue("addr")
+	if err := checkAddress(owner, s.opts.Bech32Prefix); err != nil {
+		writeError(w, http.StatusBadRequest, "address", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	view, err := s.lookup(ctx, owner)
+	if status.Code(err) == codes.NotFound {
+		writeError(w, http.StatusNotFound, "provider", owner+" is not a registered provider")
+		return
+	}
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	p := view.Provider
+	d := ProviderDashboard{Owner: owner, HostURI: p.HostUri, Fingerprint: p.TlsCertSha256, Bond: p.Bond.String(),
+		Reliability: trimDec(view.Reliability.String()), Uptime: trimDec(view.Uptime.String()), GPUs: []string{}, Payments: []PaymentRef{}}
+	for _, g := range p.Gpus {
+		d.GPUs = append(d.GPUs, g.Model)
+	}
+	mq := markettypes.NewQueryClient(s.opts.Client)
+	if a, err := mq.Attestation(ctx, &markettypes.QueryAttestationRequest{Provider: owner}); err == nil && a.Found {
+		d.AttestedAt, d.Deadline, d.Silenced = a.Attestation.Height, a.Attestation.Deadline, a.Attestation.Silenced
+	}
+	leases, err := mq.LeasesByProvider(ctx, &markettypes.QueryByProviderRequest{Provider: owner, Pagination: &query.PageRequest{Limit: 1000}})
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	for _, l := range leases.Leases {
+		if l.State == markettypes.LEASE_STATE_ACTIVE {
+			d.ActiveLeases++
+		}
+	}
+	pays, err := escrowtypes.NewQueryClient(s.opts.Client).ProviderPayments(ctx, &escrowtypes.QueryProviderPaymentsRequest{Provider: owner, Pagination: &query.PageRequest{Limit: 1000}})
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	accrued, withdrawn := sdkmath.ZeroInt(), sdkmath.ZeroInt()
+	for _, pay := range pays.Payments {
+		accrued, withdrawn = accrued.Add(pay.Accrued), withdrawn.Add(pay.Withdrawn)
+		if pay.Accrued.GT(pay.Withdrawn) || !pay.Rate.IsZero() {
+			d.Payments = append(d.Payments, PaymentRef{Owner: pay.Id.Account.Owner, DSeq: pay.Id.Account.Dseq, GSeq: pay.Id.Gseq, OSeq: pay.Id.Oseq})
+		}
+	}
+	d.Accrued, d.Withdrawn = accrued.String(), withdrawn.String()
+	writeJSON(w, http.StatusOK, d)
+}
