@@ -246,7 +246,8 @@ async function plan() {
   out.className = "plan";
   out.textContent = "checking…";
   try {
-    const p = await api("/api/deploy/plan", { sdl: $("sdl").value, owner: state.address, deposit: parseAmount($("deposit").value, c.exponent) });
+    const manual = $("accept-mode").value === "manual";
+    const p = await api("/api/deploy/plan", { sdl: $("sdl").value, owner: state.address, deposit: parseAmount($("deposit").value, c.exponent), bid_window: manual ? 60 : 0 });
     const lines = p.groups.map((g) => `group ${g.name}: up to ${g.max_price_per_hour}/h\n  ${g.services.join("\n  ")}`);
     lines.push(`at most ${formatAmount(p.max_price_per_hour, c.exponent, c.display_denom)} per hour; the deposit lasts at least ${Number(p.runway_hours).toFixed(1)} hours`);
     for (const w of p.warnings || []) lines.push(`warning: ${w}`);
@@ -282,11 +283,12 @@ async function deploy() {
     const dseq = eventAttr(res.events, "EventDeploymentCreated", "dseq");
     s.textContent = `deployment ${dseq} created in block ${res.height} (fee ${res.fee})`;
     s.className = "done";
-    const wait = step("waiting for bids…");
+    const manual = $("accept-mode").value === "manual";
+    const wait = step(manual ? "waiting for bids: accept one below…" : "waiting for bids…");
     let leases = [];
     $("why").hidden = true;
     for (let i = 0; i < 180 && leases.length === 0; i++) {
-      const bids = await showBids(dseq);
+      const bids = await showBids(dseq, manual);
       if (bids.length === 0 && i >= 3) await showWhy(dseq);
       const d = (await api(`/api/accounts/${state.address}/deployments`)).find((x) => x.dseq === dseq);
       if (d && d.state !== "active") throw new Error(`deployment ${dseq} is ${d.state}`);
@@ -344,7 +346,7 @@ async function showWhy(dseq) {
   box.textContent = why.map((w) => `No bids yet for ${w.gseq}/${w.oseq}: ${w.reasons.join("; ")}.`).join("\n");
 }
 
-async function showBids(dseq) {
+async function showBids(dseq, manual = false) {
   const bids = await api(`/api/accounts/${state.address}/deployments/${dseq}/bids`);
   if (bids.length > 0) $("why").hidden = true;
   const rows = $("bid-rows");
@@ -357,9 +359,37 @@ async function showBids(dseq) {
       td.textContent = text;
       tr.append(td);
     }
+    const td = document.createElement("td");
+    const key = `${dseq}/${b.gseq}/${b.oseq}/${b.provider}`;
+    if (manual && accepting.has(key)) {
+      td.textContent = accepting.get(key);
+    } else if (manual) {
+      const accept = document.createElement("button");
+      accept.textContent = "Accept";
+      accept.dataset.testid = `accept-${b.gseq}-${b.oseq}-${b.provider}`;
+      accept.addEventListener("click", () => acceptBid(dseq, b, key));
+      td.append(accept);
+    }
+    tr.append(td);
     rows.append(tr);
   }
   return bids;
+}
+
+// acceptBid takes a bid before the auction ends: the lease starts with
+// this provider at this price.
+const accepting = new Map(); // bid → what became of the acceptance
+
+async function acceptBid(dseq, b, key) {
+  accepting.set(key, "accepting…");
+  try {
+    await sendTx([{ "@type": "/gpunet.market.v1.MsgAcceptBid", owner: state.address,
+      bid: { order: { owner: state.address, dseq, gseq: b.gseq, oseq: b.oseq }, provider: b.provider } }], "", (t) => accepting.set(key, t));
+    accepting.set(key, "accepted");
+  } catch (e) {
+    accepting.delete(key);
+    notice(`Accepting the bid failed: ${e.message}`);
+  }
 }
 
 // Sessions: the wallet signs, once per provider, a grant for a session

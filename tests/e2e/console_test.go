@@ -488,3 +488,45 @@ func TestConsoleProviderWithdraw(t *testing.T) {
 		t.Errorf("the provider's balance went from %d to %d", before, after)
 	}
 }
+
+// TestConsoleManualAccept: with "let me choose", the auction runs 60
+// blocks and the page lists each bid with an Accept button; accepting one
+// starts the lease at once (long before the auction would end), and the
+// page carries on to the running workload.
+func TestConsoleManualAccept(t *testing.T) {
+	nw := startNetwork(t, 1)
+	prov := startProvider(t, nw, "2000000")
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	ctx := newBrowser(t, w)
+	file, _ := json.Marshal(strings.Replace(jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, ""), "amount: 5000000000", "amount: 3000000", 1))
+	accept := `[data-testid="accept-1-1-` + prov.addr + `"]`
+	var progress string
+	began := mustHeight(t, nw)
+	run(t, ctx, 120*time.Second,
+		chromedp.Navigate(c.url+"/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=sdl]`, chromedp.ByQuery),
+		chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector("[data-testid=sdl]"); e.value = %s; e.dispatchEvent(new Event("input")); document.querySelector("[data-testid=accept-mode]").value = "manual"; })()`, file), nil),
+		chromedp.Click(`[data-testid=deploy]`, chromedp.ByQuery),
+		chromedp.WaitVisible(accept, chromedp.ByQuery),
+		chromedp.Click(accept, chromedp.ByQuery),
+		chromedp.Poll(`(() => { const t = document.querySelector("[data-testid=deploy-progress]").textContent; return t.includes("running:") || document.querySelector(".progress li.bad") !== null; })()`, nil,
+			chromedp.WithPollingTimeout(90*time.Second)),
+		chromedp.Text(`[data-testid=deploy-progress]`, &progress, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "manual-accept")
+	if !strings.Contains(progress, "won by "+prov.addr) || !strings.Contains(progress, "running: job-0") {
+		t.Fatalf("the page's progress:\n%s", progress)
+	}
+	if h := mustHeight(t, nw); h-began >= 60 {
+		t.Errorf("the lease ran %d blocks after the deploy: the auction's end, not the acceptance, made it", h-began)
+	}
+	w.mu.Lock()
+	signed := w.signed
+	w.mu.Unlock()
+	if signed != 3 {
+		t.Errorf("the wallet signed %d times; want 3 (deployment, acceptance, session grant)", signed)
+	}
+}
