@@ -101,6 +101,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("POST /api/tx/build", s.buildTx)
 	s.mux.HandleFunc("POST /api/tx/broadcast", s.broadcastTx)
 	s.mux.HandleFunc("/api/providers/{provider}/relay/{path...}", s.relay)
+	s.mux.HandleFunc("GET /api/providers/{provider}/shell", s.shell)
 	for prefix, target := range map[string]string{"/rpc/": opts.RPC, "/rest/": opts.REST} {
 		if target == "" {
 			continue

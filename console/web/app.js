@@ -414,9 +414,9 @@ async function session(provider) {
   return s;
 }
 
-// providerFetch sends a signed request to a provider through the
-// console's relay (which checks the provider's certificate pin).
-export async function providerFetch(provider, method, path, body = "", signal) {
+// signedHeaders are a provider request's signature headers, made with
+// the provider's session.
+async function signedHeaders(provider, method, path, body) {
   const s = await session(provider);
   const bytes = new TextEncoder().encode(body);
   const hash = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
@@ -424,10 +424,16 @@ export async function providerFetch(provider, method, path, body = "", signal) {
   const nonce = hex(crypto.getRandomValues(new Uint8Array(16)));
   const msg = ["gpunet-provider-request/v2", state.chain.chain_id, provider, method.toUpperCase(), path, hash, ts, nonce].join("\n");
   const sig = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, s.key.privateKey, new TextEncoder().encode(msg)));
-  const headers = {
+  return {
     "X-Gpunet-Signer": state.address, "X-Gpunet-Pubkey": s.pub, "X-Gpunet-Timestamp": ts, "X-Gpunet-Nonce": nonce,
     "X-Gpunet-Signature": b64(sig), "X-Gpunet-Grant": s.header,
   };
+}
+
+// providerFetch sends a signed request to a provider through the
+// console's relay (which checks the provider's certificate pin).
+export async function providerFetch(provider, method, path, body = "", signal) {
+  const headers = await signedHeaders(provider, method, path, body);
   if (body) headers["Content-Type"] = "application/json";
   const res = await fetch(`/api/providers/${provider}/relay${path}`, { method, headers, body: body || undefined, signal });
   if (!res.ok) {
@@ -439,6 +445,70 @@ export async function providerFetch(provider, method, path, body = "", signal) {
 }
 
 let current = null;
+let shellWS = null;
+
+// splitCommand splits a command line on spaces, keeping "quoted words".
+function splitCommand(line) {
+  const out = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  let m;
+  while ((m = re.exec(line)) !== null) out.push(m[1] ?? m[2] ?? m[3]);
+  return out;
+}
+
+function frame(type, payload) {
+  const f = new Uint8Array(5 + payload.length);
+  f[0] = type;
+  new DataView(f.buffer).setUint32(1, payload.length);
+  f.set(payload, 5);
+  return f;
+}
+
+function shellSend(type, payload) {
+  if (shellWS && shellWS.readyState === WebSocket.OPEN) shellWS.send(frame(type, payload));
+}
+
+// runShell runs a command in the lease's first service through the
+// console's bridge to the provider's shell, with input from the page.
+async function runShell() {
+  if (!current) return;
+  notice("");
+  const cmd = splitCommand($("shell-cmd").value);
+  if (cmd.length === 0) { notice("Type a command first."); return; }
+  if (shellWS) shellWS.close();
+  $("shell-out").textContent = "";
+  $("shell-state").textContent = "connecting…";
+  try {
+    const base = `/v1/leases/${state.address}/${current.dseq}/${current.gseq}/${current.oseq}`;
+    const st = await (await providerFetch(current.provider, "GET", base + "/status")).json();
+    const service = (st.replicas && st.replicas[0] && st.replicas[0].service) || "";
+    const body = JSON.stringify({ service, replica: 0, cmd, stdin: true });
+    const headers = await signedHeaders(current.provider, "POST", base + "/shell", body);
+    const ws = new WebSocket(`ws://${location.host}/api/providers/${current.provider}/shell`);
+    ws.binaryType = "arraybuffer";
+    shellWS = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ path: base + "/shell", headers, body }));
+    const dec = new TextDecoder();
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === "string") {
+        const m = JSON.parse(ev.data);
+        if (m.error) { $("shell-state").textContent = ""; notice(`Shell: ${m.error}`); }
+        else if (m.open) $("shell-state").textContent = `running ${cmd[0]} in ${service}-0`;
+        return;
+      }
+      const b = new Uint8Array(ev.data);
+      const type = String.fromCharCode(b[0]);
+      const payload = b.subarray(5);
+      if (type === "o" || type === "x") $("shell-out").textContent += dec.decode(payload, { stream: true });
+      else if (type === "c") $("shell-state").textContent = `exit ${new DataView(payload.buffer, payload.byteOffset, 4).getInt32(0)}`;
+      else if (type === "E") notice(`Shell: ${dec.decode(payload)}`);
+    };
+    ws.onclose = () => { if (shellWS === ws) shellWS = null; };
+  } catch (e) {
+    $("shell-state").textContent = "";
+    notice(`Shell: ${e.message}`);
+  }
+}
 
 function showEscrow(d) {
   const c = state.chain;
@@ -566,6 +636,9 @@ async function start() {
   $("logs-stop").addEventListener("click", stopLogs);
   $("fund").addEventListener("click", addFunds);
   $("withdraw").addEventListener("click", withdraw);
+  $("shell-run").addEventListener("click", runShell);
+  $("shell-send").addEventListener("click", () => { shellSend(0x69, new TextEncoder().encode($("shell-in").value + "\n")); $("shell-in").value = ""; });
+  $("shell-eof").addEventListener("click", () => shellSend(0x65, new Uint8Array()));
   $("template").addEventListener("change", pickTemplate);
   $("check").addEventListener("click", () => plan().catch(() => {}));
   $("deploy").addEventListener("click", deploy);

@@ -530,3 +530,43 @@ func TestConsoleManualAccept(t *testing.T) {
 		t.Errorf("the wallet signed %d times; want 3 (deployment, acceptance, session grant)", signed)
 	}
 }
+
+// TestConsoleShell: from the lease's page the tenant runs a command in its
+// container and talks to it: a line typed in the page comes back through
+// the command (an echo round trip), the end of input ends it, and the
+// page shows its exit code.
+func TestConsoleShell(t *testing.T) {
+	ensureWorkloadImage(t)
+	nw := startNetwork(t, 1)
+	startProvider(t, nw, "2000000000")
+	res, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "", svcDef{"app", `"-sleep", "1h"`, ""})), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	ctx := newBrowser(t, w)
+	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	var output, exit string
+	run(t, ctx, 90*time.Second,
+		chromedp.Navigate(c.url+"/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		chromedp.WaitVisible(open, chromedp.ByQuery),
+		chromedp.Click(open, chromedp.ByQuery),
+		chromedp.SetValue(`[data-testid=shell-cmd]`, "/app -echo-stdin", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=shell-run]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=shell-state]").textContent.startsWith("running")`, nil, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.SetValue(`[data-testid=shell-in]`, "hello from the page", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=shell-send]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=shell-out]").textContent.includes("HELLO FROM THE PAGE")`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Click(`[data-testid=shell-eof]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=shell-state]").textContent.startsWith("exit")`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Text(`[data-testid=shell-out]`, &output, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=shell-state]`, &exit, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "shell")
+	if exit != "exit 0" || !strings.Contains(output, "stdin ended") {
+		t.Fatalf("the shell ended %q with output:\n%s", exit, output)
+	}
+}

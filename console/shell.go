@@ -1,0 +1,165 @@
+package console
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/gpunet/gpunet/provider/api"
+	"github.com/gpunet/gpunet/provider/leaseauth"
+)
+
+// A browser cannot set the signature headers of a WebSocket, nor speak
+// the provider's upgraded shell protocol over fetch. So the page opens a
+// WebSocket to the console and sends, as its first message, the shell
+// request it signed (path, headers, body); the console makes that request
+// to the provider, unchanged, over TLS pinned to the chain's hash, and
+// then carries the provider's frames (provider/api: a type byte, a length
+// and a payload) both ways, one frame per WebSocket message.
+
+// ShellOpen is the page's first message.
+type ShellOpen struct {
+	Path    string            `json:"path"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 32 << 10, WriteBufferSize: 32 << 10} // its origin check: ServeHTTP's
+
+func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
+	owner := r.PathValue("provider")
+	if err := checkAddress(owner, s.opts.Bech32Prefix); err != nil {
+		writeError(w, http.StatusBadRequest, "provider", err.Error())
+		return
+	}
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered
+	}
+	defer ws.Close()
+	fail := func(kind, msg string) {
+		_ = ws.WriteJSON(apiError{Kind: kind, Message: msg}) // the page may be gone
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var open ShellOpen
+	if err := ws.ReadJSON(&open); err != nil {
+		fail("request", "the first message must be the signed shell request: "+err.Error())
+		return
+	}
+	_ = ws.SetReadDeadline(time.Time{})
+	if !strings.HasPrefix(open.Path, "/v1/leases/") || !strings.HasSuffix(open.Path, "/shell") {
+		fail("request", "a shell path is /v1/leases/OWNER/DSEQ/GSEQ/OSEQ/shell")
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	view, err := s.lookup(lctx, owner)
+	lcancel()
+	if err != nil {
+		fail("provider", fmt.Sprintf("provider %s: %v", owner, err))
+		return
+	}
+	base, err := url.Parse(view.Provider.HostUri)
+	if err != nil || base.Scheme != "https" {
+		fail("provider", fmt.Sprintf("provider %s registered host %q, not an https URL", owner, view.Provider.HostUri))
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+base.Host+open.Path, strings.NewReader(open.Body))
+	if err != nil {
+		fail("request", err.Error())
+		return
+	}
+	for _, h := range relayHeaders {
+		if v, ok := open.Headers[h]; ok {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", api.ShellProtocol)
+	tr := leaseauth.PinnedClient(view.Provider.TlsCertSha256, 0).Transport.(*http.Transport).Clone()
+	tr.ForceAttemptHTTP2 = false // an upgrade is HTTP/1.1
+	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		kind, msg := "provider_down", fmt.Sprintf("provider %s at %s does not answer: %v", owner, base.Host, err)
+		if errors.Is(err, leaseauth.ErrCertMismatch) || strings.Contains(err.Error(), leaseauth.ErrCertMismatch.Error()) {
+			kind, msg = "cert_mismatch", fmt.Sprintf("provider %s at %s presented a TLS certificate that does not match the SHA-256 it registered on chain: refusing to talk to it", owner, base.Host)
+		}
+		fail(kind, msg)
+		return
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+		res.Body.Close()
+		var e api.Error
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = string(bytes.TrimSpace(raw))
+		}
+		fail("provider", fmt.Sprintf("provider refused the shell (%d): %s", res.StatusCode, e.Error))
+		return
+	}
+	conn, ok := res.Body.(io.ReadWriteCloser)
+	if !ok {
+		res.Body.Close()
+		fail("provider", "the provider's answer cannot carry a shell")
+		return
+	}
+	defer conn.Close()
+	if err := ws.WriteJSON(map[string]bool{"open": true}); err != nil {
+		return
+	}
+	// Page → provider: each binary message is one frame, checked.
+	go func() {
+		defer cancel()
+		for {
+			kind, msg, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if kind != websocket.BinaryMessage {
+				continue
+			}
+			if _, _, err := api.ReadFrame(bytes.NewReader(msg)); err != nil {
+				return
+			}
+			if _, err := conn.Write(msg); err != nil {
+				return
+			}
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	// Provider → page: frame by frame.
+	rd := bufio.NewReader(conn)
+	for {
+		kind, payload, err := api.ReadFrame(rd)
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		if err := api.WriteFrame(&buf, kind, payload); err != nil {
+			return
+		}
+		if err := ws.WriteMessage(websocket.BinaryMessage, buf.Bytes()); err != nil {
+			return
+		}
+		if kind == api.FrameExit || kind == api.FrameError {
+			_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			return
+		}
+	}
+}
