@@ -570,3 +570,40 @@ func TestConsoleShell(t *testing.T) {
 		t.Fatalf("the shell ended %q with output:\n%s", exit, output)
 	}
 }
+
+// TestConsoleLogsSurviveAnIdleMinute: a workload that says nothing for
+// more than a minute keeps its followed logs open in the page through the
+// console's relay: the line after the silence arrives in the same stream.
+func TestConsoleLogsSurviveAnIdleMinute(t *testing.T) {
+	ensureWorkloadImage(t)
+	nw := startNetwork(t, 1)
+	startProvider(t, nw, "2000000000")
+	res, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "", svcDef{"app", `"-print", "tick", "-count", "2", "-interval", "65s", "-sleep", "1h"`, ""})), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	ctx := newBrowser(t, w)
+	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	count := `document.querySelector("[data-testid=logs]").textContent.split("[app-0] tick").length - 1`
+	run(t, ctx, 60*time.Second,
+		chromedp.Navigate(c.url+"/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		chromedp.WaitVisible(open, chromedp.ByQuery),
+		chromedp.Click(open, chromedp.ByQuery),
+		chromedp.Click(`[data-testid=logs-follow]`, chromedp.ByQuery),
+		chromedp.Poll(count+` === 1`, nil, chromedp.WithPollingTimeout(40*time.Second)),
+	)
+	began := time.Now()
+	var state string
+	run(t, ctx, 100*time.Second,
+		chromedp.Poll(count+` === 2`, nil, chromedp.WithPollingTimeout(95*time.Second)),
+		chromedp.Text(`[data-testid=logs-state]`, &state, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "logs-after-idle")
+	if idle := time.Since(began); idle < 55*time.Second || state != "following" {
+		t.Fatalf("the second line came %s after the first, the stream %q; want over a minute of silence in one stream still following", idle, state)
+	}
+}
