@@ -97,6 +97,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments/{dseq}/why", s.whyNoBids)
 	s.mux.HandleFunc("GET /api/templates", s.templates)
 	s.mux.HandleFunc("GET /api/providers/{addr}/dashboard", s.providerDashboard)
+	s.mux.HandleFunc("GET /api/providers", s.providers)
 	s.mux.HandleFunc("POST /api/deploy/plan", s.planDeploy)
 	s.mux.HandleFunc("POST /api/tx/build", s.buildTx)
 	s.mux.HandleFunc("POST /api/tx/broadcast", s.broadcastTx)

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // ProviderDashboard is what a provider sees of itself: its record, the
@@ -96,4 +98,44 @@ func (s *Server) providerDashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Accrued, d.Withdrawn = accrued.String(), withdrawn.String()
 	writeJSON(w, http.StatusOK, d)
+}
+
+// ProviderSummary is a provider as the providers list shows it.
+type ProviderSummary struct {
+	Owner       string   `json:"owner"`
+	HostURI     string   `json:"host_uri"`
+	Fingerprint string   `json:"tls_cert_sha256"`
+	GPUs        []string `json:"gpus"`
+	Source      string   `json:"gpu_inventory"` // nvml, declared, kubernetes
+	CPUMillis   uint64   `json:"cpu_millis,string"`
+	MemoryBytes uint64   `json:"memory_bytes,string"`
+	Bond        string   `json:"bond"`
+	Reliability string   `json:"reliability"`
+	Uptime      string   `json:"uptime"`
+}
+
+func (s *Server) providers(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	res, err := providertypes.NewQueryClient(s.opts.Client).Providers(ctx, &providertypes.QueryProvidersRequest{Pagination: &query.PageRequest{Limit: 200}})
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	out := []ProviderSummary{}
+	for _, v := range res.Providers {
+		p := v.Provider
+		ps := ProviderSummary{Owner: p.Owner, HostURI: p.HostUri, Fingerprint: p.TlsCertSha256, GPUs: []string{}, CPUMillis: p.Capacity.CpuMillis,
+			MemoryBytes: p.Capacity.MemoryBytes, Bond: p.Bond.String(), Reliability: trimDec(v.Reliability.String()), Uptime: trimDec(v.Uptime.String())}
+		for _, g := range p.Gpus {
+			ps.GPUs = append(ps.GPUs, fmt.Sprintf("%s %d MiB ×%d", g.Model, g.MemoryMib, g.Count))
+		}
+		for _, a := range p.Attributes {
+			if a.Key == "gpu-inventory" {
+				ps.Source = a.Value
+			}
+		}
+		out = append(out, ps)
+	}
+	writeJSON(w, http.StatusOK, out)
 }

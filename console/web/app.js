@@ -70,6 +70,7 @@ async function connect() {
     await refreshBalance();
     $("new").hidden = false;
     await refreshProvider();
+    await refreshProviders();
     await loadTemplates();
     await refreshDeployments();
   } catch (e) {
@@ -213,6 +214,61 @@ async function withdraw() {
     notice(`Withdrawal failed: ${e.message}`);
   } finally {
     $("withdraw").disabled = false;
+  }
+}
+
+// refreshProviders lists the chain's providers; Details asks one for its
+// live inventory (free GPUs, prices) through the relay: a public request.
+async function refreshProviders() {
+  let list;
+  try {
+    list = await api("/api/providers");
+  } catch (e) {
+    notice(`Providers unavailable: ${e.message}`);
+    return;
+  }
+  $("providers").hidden = false;
+  const rows = $("provider-rows");
+  rows.replaceChildren();
+  for (const p of list) {
+    const tr = document.createElement("tr");
+    const gpus = p.gpus.length ? `${p.gpus.join(", ")} (${p.gpu_inventory || "?"})` : "CPU only";
+    for (const text of [short(p.owner), gpus, `${p.reliability} · uptime ${p.uptime}`, p.bond]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    const td = document.createElement("td");
+    const b = document.createElement("button");
+    b.className = "secondary";
+    b.textContent = "Details";
+    b.dataset.testid = `provider-${p.owner}`;
+    b.addEventListener("click", () => providerDetail(p));
+    td.append(b);
+    tr.append(td);
+    rows.append(tr);
+  }
+}
+
+async function providerDetail(p) {
+  const out = $("provider-detail");
+  out.className = "plan";
+  out.textContent = `${p.owner}\nhost ${p.host_uri}\ncertificate pinned on chain: ${p.tls_cert_sha256}\nasking the provider…`;
+  try {
+    const res = await fetch(`/api/providers/${p.owner}/relay/v1/inventory`);
+    const inv = await res.json();
+    if (!res.ok) throw new Error(inv.error || res.statusText);
+    const prices = inv.prices || {};
+    const gpu = Object.entries(prices.gpu || {}).map(([m, v]) => `${m} ${v}/h`).join(", ");
+    out.textContent = [
+      `${p.owner}`, `host ${p.host_uri}`, `certificate pinned on chain: ${p.tls_cert_sha256}`,
+      `GPUs: ${(inv.gpus || []).length} (${inv.source}), ${(inv.free_gpus || []).length} free`,
+      `free: ${(inv.free.cpu_millis / 1000).toFixed(1)} cores, ${Math.floor(inv.free.memory_bytes / 2 ** 30)} GiB memory`,
+      `prices per hour: GPU ${gpu || "—"}; CPU core ${prices.cpu_core}; memory GiB ${prices.memory_gib}; storage GiB ${prices.storage_gib}`,
+    ].join("\n");
+  } catch (e) {
+    out.className = "plan error";
+    out.textContent = `${p.owner}: ${e.message}`;
   }
 }
 

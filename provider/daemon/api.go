@@ -190,6 +190,9 @@ func (d *Daemon) handleInventory(w http.ResponseWriter, _ *http.Request) {
 		"provider": d.provider, "source": d.inv.Source, "gpus": d.inv.GPUs,
 		"cpu_millis": d.inv.CPUMillis, "memory_bytes": d.inv.MemoryBytes, "storage_bytes": d.inv.StorageBytes,
 		"free": free, "free_gpus": freeGPUs, "isolation": d.isolation(),
+		// What a tenant pays per hour, as configured (ugpn unless said).
+		"prices": map[string]any{"gpu": d.cfg.Pricing.GPUPerHour, "cpu_core": d.cfg.Pricing.CPUCorePerHour,
+			"memory_gib": d.cfg.Pricing.MemoryGiBPerHour, "storage_gib": d.cfg.Pricing.StorageGiBPerHour},
 	})
 }
 

@@ -350,7 +350,7 @@ func TestConsoleDeployTemplate(t *testing.T) {
 // and the page says so by name, with what the providers do offer.
 func TestConsoleWhyNoBids(t *testing.T) {
 	nw := startNetwork(t, 1)
-	startProvider(t, nw, "2000000")
+	prov := startProvider(t, nw, "2000000")
 	c := startConsole(t, nw)
 	w := startWallet(t, nw, "tenant")
 	ctx := newBrowser(t, w)
@@ -369,6 +369,16 @@ func TestConsoleWhyNoBids(t *testing.T) {
 	screenshot(t, ctx, "why-no-bids")
 	if !strings.Contains(why, "no provider offers a GPU of model b200") || !strings.Contains(why, "offered here: h100 81559 MiB") {
 		t.Fatalf("the page says:\n%s", why)
+	}
+	// The providers list, and one provider's live inventory and prices.
+	var detail string
+	run(t, ctx, 30*time.Second,
+		chromedp.Click(`[data-testid="provider-`+prov.addr+`"]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=provider-detail]").textContent.includes("prices per hour")`, nil),
+		chromedp.Text(`[data-testid=provider-detail]`, &detail, chromedp.ByQuery),
+	)
+	if !strings.Contains(detail, "GPUs: 2 (declared), 2 free") || !strings.Contains(detail, "h100 2000000/h") || !strings.Contains(detail, providerCert(t, nw, prov.addr)) {
+		t.Errorf("the provider's details:\n%s", detail)
 	}
 	// The editor kept the file across a reload.
 	var kept string
