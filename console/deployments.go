@@ -23,6 +23,11 @@ type DeploymentView struct {
 	// base units ("" when the account is gone).
 	EscrowBalance   string `json:"escrow_balance"`
 	EscrowDeposited string `json:"escrow_deposited"`
+	// RatePerHour is what the deployment's leases cost together, and
+	// DepletesAt (RFC 3339) when the balance runs out at that rate ("":
+	// nothing is paying).
+	RatePerHour string `json:"rate_per_hour"`
+	DepletesAt  string `json:"depletes_at"`
 }
 
 // LeaseView is one lease of a deployment.
@@ -65,6 +70,10 @@ func (s *Server) deployments(w http.ResponseWriter, r *http.Request) {
 		}
 		if acc, err := escrowtypes.NewQueryClient(s.opts.Client).Account(ctx, &escrowtypes.QueryAccountRequest{Owner: owner, Dseq: d.Dseq}); err == nil {
 			v.EscrowBalance, v.EscrowDeposited = acc.Account.Balance.String(), acc.Account.Deposited.String()
+			v.RatePerHour = trimDec(acc.Account.TotalRate.String())
+			if t := acc.Account.DepletesAt; t != nil {
+				v.DepletesAt = t.UTC().Format(time.RFC3339)
+			}
 		}
 		out = append(out, v)
 	}

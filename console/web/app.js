@@ -103,6 +103,7 @@ async function refreshDeployments() {
     return;
   }
   $("deployments").hidden = false;
+  showRunway(list);
   const rows = $("deployment-rows");
   rows.replaceChildren();
   $("no-deployments").hidden = list.length > 0;
@@ -568,9 +569,45 @@ async function runShell() {
 
 function showEscrow(d) {
   const c = state.chain;
-  $("escrow").textContent = d.escrow_balance
+  let text = d.escrow_balance
     ? `${formatAmount(d.escrow_balance, c.exponent, c.display_denom)} left of ${formatAmount(d.escrow_deposited, c.exponent, c.display_denom)} deposited`
     : "closed";
+  if (d.depletes_at) text += `; runs out ${new Date(d.depletes_at).toLocaleString()} (in ${hoursLeft(d).toFixed(1)} h)`;
+  $("escrow").textContent = text;
+}
+
+const hoursLeft = (d) => (new Date(d.depletes_at).getTime() - Date.now()) / 3600e3;
+
+// showRunway warns, above everything, of deployments whose funds run out
+// within a day.
+function showRunway(list) {
+  const low = list.filter((d) => d.state === "active" && d.depletes_at && hoursLeft(d) < 24);
+  $("runway").hidden = low.length === 0;
+  $("runway").textContent = low.map((d) => `Deployment ${d.dseq} runs out of funds in ${Math.max(0, hoursLeft(d)).toFixed(1)} hours: add funds or set an auto top-up.`).join("\n");
+}
+
+// setTopUp sets the open deployment's automatic refill: the chain adds
+// the amount from this account when the funds run low, up to the limit.
+async function setTopUp() {
+  if (!current) return;
+  const c = state.chain;
+  notice("");
+  let amount, limit;
+  try {
+    amount = parseAmount($("topup-amount").value, c.exponent);
+    limit = parseAmount($("topup-limit").value, c.exponent);
+  } catch (e) {
+    notice(`Auto top-up: ${e.message}`);
+    return;
+  }
+  try {
+    const res = await sendTx([{ "@type": "/gpunet.escrow.v1.MsgSetAutoTopUp", payer: state.address, account: { owner: state.address, dseq: current.dseq },
+      amount: { denom: c.denom, amount }, limit: { denom: c.denom, amount: limit } }], "", (t) => { $("topup-state").textContent = t; });
+    $("topup-state").textContent = `set in block ${res.height}: ${formatAmount(amount, c.exponent, c.display_denom)} per refill, ${formatAmount(limit, c.exponent, c.display_denom)} in all`;
+  } catch (e) {
+    $("topup-state").textContent = "";
+    notice(`Auto top-up failed: ${e.message}`);
+  }
 }
 
 // parseAmount reads a display-denom amount ("2.5") as base units, exactly;
@@ -606,6 +643,7 @@ async function addFunds() {
     const list = await api(`/api/accounts/${state.address}/deployments`);
     const d = list.find((x) => x.dseq === current.dseq);
     if (d) showEscrow(d);
+    showRunway(list);
     await refreshBalance();
   } catch (e) {
     $("fund-state").textContent = "";
@@ -692,6 +730,7 @@ async function start() {
   $("logs-stop").addEventListener("click", stopLogs);
   $("fund").addEventListener("click", addFunds);
   $("withdraw").addEventListener("click", withdraw);
+  $("topup").addEventListener("click", setTopUp);
   $("shell-run").addEventListener("click", runShell);
   $("shell-send").addEventListener("click", () => { shellSend(0x69, new TextEncoder().encode($("shell-in").value + "\n")); $("shell-in").value = ""; });
   $("shell-eof").addEventListener("click", () => shellSend(0x65, new Uint8Array()));

@@ -221,7 +221,8 @@ func escrowDeposited(t *testing.T, nw *localnet.Network, owner string, dseq uint
 // that and the fee the page showed before the wallet signed.
 func TestConsoleAddFunds(t *testing.T) {
 	nw := startNetwork(t, 1)
-	startProvider(t, nw, "2000000000")
+	// 0.5 core at 500000 ugpn an hour: the 5 GPN deposit lasts under a day.
+	startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", CPUPrice: "500000"})
 	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
@@ -239,6 +240,11 @@ func TestConsoleAddFunds(t *testing.T) {
 		chromedp.Click(open, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector("[data-testid=escrow]").textContent.includes("5 GPN deposited")`, nil),
 	)
+	var banner string
+	run(t, ctx, 10*time.Second, chromedp.Text(`[data-testid=runway]`, &banner, chromedp.ByQuery))
+	if !strings.Contains(banner, fmt.Sprintf("Deployment %d runs out of funds in", res.DSeq)) {
+		t.Errorf("no banner for a deployment that runs out within a day: %q", banner)
+	}
 	before, deposited := balanceCLI(t, nw, nw.Nodes[0], tenant), escrowDeposited(t, nw, tenant, res.DSeq)
 
 	// A bad amount is refused on the page, before anything is signed.
@@ -263,6 +269,11 @@ func TestConsoleAddFunds(t *testing.T) {
 		chromedp.Poll(`document.querySelector("[data-testid=escrow]").textContent.includes("7.5 GPN deposited")`, nil),
 	)
 	screenshot(t, ctx, "funds-added")
+	var hidden bool
+	run(t, ctx, 10*time.Second, chromedp.Evaluate(`document.querySelector("[data-testid=runway]").hidden`, &hidden))
+	if !hidden {
+		t.Errorf("the runway banner stays after the deposit lasts over a day")
+	}
 	if !strings.Contains(done, "added 2.5 GPN") || !strings.HasSuffix(fee, "ugpn") {
 		t.Fatalf("the page says %q (fee %q)", done, fee)
 	}
@@ -277,7 +288,26 @@ func TestConsoleAddFunds(t *testing.T) {
 	signed := w.signed
 	w.mu.Unlock()
 	if signed != 1 {
-		t.Errorf("the wallet signed %d times, want once", signed)
+		t.Errorf("the wallet signed %d times for the deposit, want once", signed)
+	}
+
+	// An automatic top-up: 1 GPN per refill, 10 in all, paid by the tenant.
+	run(t, ctx, 60*time.Second,
+		chromedp.SetValue(`[data-testid=topup-amount]`, "1", chromedp.ByQuery),
+		chromedp.SetValue(`[data-testid=topup-limit]`, "10", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=topup]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=topup-state]").textContent.startsWith("set in block")`, nil, chromedp.WithPollingTimeout(45*time.Second)),
+	)
+	var topup struct {
+		AutoTopup struct {
+			Payer  string `json:"payer"`
+			Amount coin   `json:"amount"`
+			Limit  coin   `json:"limit"`
+		} `json:"auto_topup"`
+	}
+	cli(t, nw, nw.Nodes[0], &topup, "query", "escrow", "auto-topup", tenant, strconv.FormatUint(res.DSeq, 10), "--output", "json")
+	if a := topup.AutoTopup; a.Payer != tenant || a.Amount.Amount != "1000000" || a.Limit.Amount != "10000000" {
+		t.Errorf("the chain's auto top-up: %+v", a)
 	}
 
 	// Close, with a second click to confirm: the deployment is closed on
