@@ -130,17 +130,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMisdirectedRequest, "console", "this console answers at an IP address or localhost, not "+host)
 		return
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+	nodeProxy := strings.HasPrefix(r.URL.Path, "/rpc/") || strings.HasPrefix(r.URL.Path, "/rest/")
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		// The wallet extension itself reads the node through the proxies.
+		wallet := err == nil && nodeProxy && (u.Scheme == "chrome-extension" || u.Scheme == "moz-extension")
+		if !wallet && (err != nil || u.Host != r.Host || o == "null") {
 			writeError(w, http.StatusForbidden, "console", "requests from another site ("+o+") are refused")
 			return
 		}
+		if wallet {
+			w.Header().Set("Access-Control-Allow-Origin", o)
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+			if r.Method == http.MethodOptions {
+				return
+			}
+		}
+	}
+	// The API answers the page's own calls only, which carry this header:
+	// not a navigation another site sends the browser to, nor a form it
+	// posts (neither can set it). The shell's WebSocket cannot set headers
+	// either; the upgrader checks its origin.
+	if strings.HasPrefix(r.URL.Path, "/api/") && r.Header.Get(HeaderConsole) != "1" && !strings.HasSuffix(r.URL.Path, "/shell") {
+		writeError(w, http.StatusForbidden, "console", "the console's API answers its own page only (missing "+HeaderConsole+")")
+		return
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 	s.mux.ServeHTTP(w, r)
 }
+
+// HeaderConsole marks the page's own calls to the console's API.
+const HeaderConsole = "X-Gpunet-Console"
 
 // ChainInfo is what the page needs of the chain, and the wallet's
 // experimentalSuggestChain entry built from it.

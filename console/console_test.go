@@ -66,6 +66,7 @@ func TestRelayPassesSignedRequestsUnchanged(t *testing.T) {
 		req.Header.Set(h, "v-"+h)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderConsole, "1")
 	req.Header.Set("Cookie", "session=secret")
 	req.Header.Set("Origin", srv.URL)
 	res, err := http.DefaultClient.Do(req)
@@ -130,7 +131,9 @@ func TestRelaySaysWhatWentWrong(t *testing.T) {
 		srv := testServer(t, func(context.Context, string) (providertypes.ProviderView, error) {
 			return providertypes.ProviderView{Provider: providertypes.Provider{HostUri: c.host, TlsCertSha256: c.pin}}, nil
 		})
-		res, err := http.Get(srv.URL + "/api/providers/" + testProvider + "/relay/healthz")
+		req, _ := http.NewRequest("GET", srv.URL+"/api/providers/"+testProvider+"/relay/healthz", nil)
+		req.Header.Set(HeaderConsole, "1")
+		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,6 +147,36 @@ func TestRelaySaysWhatWentWrong(t *testing.T) {
 	if reached {
 		t.Error("the impostor received the request")
 	}
+
+	// A provider that answers a page (script in the console's origin) or
+	// a redirect gets neither through.
+	for _, c := range []struct {
+		name string
+		h    http.HandlerFunc
+	}{
+		{"html", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = io.WriteString(w, "<script>alert(1)</script>")
+		}},
+		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://127.0.0.1:26657/", http.StatusTemporaryRedirect) }},
+	} {
+		evil := httptest.NewTLSServer(c.h)
+		srv := testServer(t, func(context.Context, string) (providertypes.ProviderView, error) {
+			return providertypes.ProviderView{Provider: providertypes.Provider{HostUri: evil.URL, TlsCertSha256: fingerprint(evil)}}, nil
+		})
+		req, _ := http.NewRequest("GET", srv.URL+"/api/providers/"+testProvider+"/relay/x", nil)
+		req.Header.Set(HeaderConsole, "1")
+		res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadGateway || strings.Contains(string(body), "<script>") || res.Header.Get("Location") != "" {
+			t.Errorf("a provider answering %s: %d %s %v", c.name, res.StatusCode, body, res.Header)
+		}
+		evil.Close()
+	}
 }
 
 // TestConsoleAnswersItsOwnPagesOnly: another host name (DNS rebinding)
@@ -152,6 +185,7 @@ func TestConsoleAnswersItsOwnPagesOnly(t *testing.T) {
 	srv := testServer(t, nil)
 	do := func(host, origin, path string) (int, apiError) {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set(HeaderConsole, "1")
 		if host != "" {
 			req.Host = host
 		}
@@ -181,6 +215,18 @@ func TestConsoleAnswersItsOwnPagesOnly(t *testing.T) {
 	}
 	if code, _ := do("localhost", "", "/"); code != http.StatusOK {
 		t.Errorf("the page at localhost: %d", code)
+	}
+	if code, _ := do("", "null", "/api/chain"); code != http.StatusForbidden {
+		t.Errorf("a sandboxed frame's null origin: %d", code)
+	}
+	// A navigation another site sends the browser to carries no header.
+	res, err := http.Get(srv.URL + "/api/chain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("an API call without the console's header: %d", res.StatusCode)
 	}
 }
 

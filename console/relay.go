@@ -79,9 +79,32 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request) {
 		},
 		Transport:     leaseauth.PinnedClient(p.TlsCertSha256, 0).Transport,
 		FlushInterval: -1, // logs and events stream as they come
+		// What comes back is data for the page, never a page: a provider
+		// cannot send HTML or script into the console's origin, set a
+		// cookie there, or send the browser elsewhere.
+		ModifyResponse: func(res *http.Response) error {
+			if res.StatusCode >= 300 && res.StatusCode < 400 {
+				return fmt.Errorf("the provider answered with a redirect (%d)", res.StatusCode)
+			}
+			ct, _, _ := strings.Cut(res.Header.Get("Content-Type"), ";")
+			switch strings.TrimSpace(strings.ToLower(ct)) {
+			case "application/json", "text/plain", "application/x-ndjson", "":
+			default:
+				return fmt.Errorf("the provider answered with %q, not data", ct)
+			}
+			res.Header.Del("Set-Cookie")
+			res.Header.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+			res.Header.Set("X-Content-Type-Options", "nosniff")
+			if res.Header.Get("Content-Type") == "" {
+				res.Header.Set("Content-Type", "text/plain; charset=utf-8")
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			kind, msg := "provider_down", fmt.Sprintf("provider %s at %s does not answer: %v", owner, base.Host, err)
-			if errors.Is(err, leaseauth.ErrCertMismatch) || strings.Contains(err.Error(), leaseauth.ErrCertMismatch.Error()) {
+			if strings.Contains(err.Error(), "the provider answered with") {
+				kind, msg = "provider", fmt.Sprintf("provider %s: %v; the console passes on data only", owner, err)
+			} else if errors.Is(err, leaseauth.ErrCertMismatch) || strings.Contains(err.Error(), leaseauth.ErrCertMismatch.Error()) {
 				kind = "cert_mismatch"
 				msg = fmt.Sprintf("provider %s at %s presented a TLS certificate that does not match the SHA-256 it registered on chain (%s…): refusing to talk to it", owner, base.Host, p.TlsCertSha256[:min(16, len(p.TlsCertSha256))])
 			} else if ne := (net.Error)(nil); errors.As(err, &ne) && ne.Timeout() {

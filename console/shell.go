@@ -35,7 +35,8 @@ type ShellOpen struct {
 	Body    string            `json:"body"`
 }
 
-var upgrader = websocket.Upgrader{ReadBufferSize: 32 << 10, WriteBufferSize: 32 << 10} // its origin check: ServeHTTP's
+// upgrader's default origin check refuses another site's page.
+var upgrader = websocket.Upgrader{ReadBufferSize: 32 << 10, WriteBufferSize: 32 << 10}
 
 func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
 	owner := r.PathValue("provider")
@@ -48,6 +49,7 @@ func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered
 	}
 	defer ws.Close()
+	ws.SetReadLimit(2 * (api.MaxFrame + 5)) // a frame, or the opening request
 	fail := func(kind, msg string) {
 		_ = ws.WriteJSON(apiError{Kind: kind, Message: msg}) // the page may be gone
 	}
@@ -93,7 +95,10 @@ func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
 	tr.ForceAttemptHTTP2 = false // an upgrade is HTTP/1.1
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
-	res, err := (&http.Client{Transport: tr}).Do(req)
+	// No redirect: a provider must not send the console, with the
+	// tenant's signed request, to another address.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := (&http.Client{Transport: tr, CheckRedirect: noRedirect}).Do(req)
 	if err != nil {
 		kind, msg := "provider_down", fmt.Sprintf("provider %s at %s does not answer: %v", owner, base.Host, err)
 		if errors.Is(err, leaseauth.ErrCertMismatch) || strings.Contains(err.Error(), leaseauth.ErrCertMismatch.Error()) {

@@ -9,7 +9,8 @@ const state = { chain: null, address: "", pubkey: "", wallet: null };
 // api calls the backend; a failure throws an Error whose message is the
 // backend's sentence and whose kind names the problem.
 export async function api(path, body) {
-  const init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const init = body === undefined ? { headers: { "X-Gpunet-Console": "1" } }
+    : { method: "POST", headers: { "Content-Type": "application/json", "X-Gpunet-Console": "1" }, body: JSON.stringify(body) };
   const res = await fetch(path, init);
   const text = await res.text();
   let data = null;
@@ -256,7 +257,7 @@ async function providerDetail(p) {
   out.className = "plan";
   out.textContent = `${p.owner}\nhost ${p.host_uri}\ncertificate pinned on chain: ${p.tls_cert_sha256}\nasking the provider…`;
   try {
-    const res = await fetch(`/api/providers/${p.owner}/relay/v1/inventory`);
+    const res = await fetch(`/api/providers/${p.owner}/relay/v1/inventory`, { headers: { "X-Gpunet-Console": "1" } });
     const inv = await res.json();
     if (!res.ok) throw new Error(inv.error || res.statusText);
     const prices = inv.prices || {};
@@ -453,6 +454,7 @@ async function acceptBid(dseq, b, key) {
 // key the page holds (not extractable); the page signs each provider
 // request with it (see provider/leaseauth, "Session grants").
 const sessions = new Map();
+const revokedUntil = new Map(); // provider → the unix second up to which it revoked this owner's grants
 const GRANT_HOURS = 8;
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -464,7 +466,10 @@ async function session(provider) {
   const key = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
   const pub = new Uint8Array(await crypto.subtle.exportKey("raw", key.publicKey));
   const expires = now + GRANT_HOURS * 3600;
-  const grant = JSON.stringify({ chain_id: state.chain.chain_id, provider, owner: state.address, session_key: b64(pub), issued: now - 5, expires });
+  const fresh = revokedUntil.get(provider) || 0;
+  if (now - 5 <= fresh) throw new Error(`sessions with this provider were revoked; a new one can be opened after ${new Date((fresh - 55) * 1000).toLocaleTimeString()}`);
+  // The keys in the order the provider checks them (its canonical JSON).
+  const grant = JSON.stringify({ type: "gpunet/session-grant/v1", chain_id: state.chain.chain_id, provider, owner: state.address, session_key: b64(pub), issued: now - 5, expires });
   const sig = await state.wallet.signArbitrary(state.chain.chain_id, state.address, grant);
   const s = { key, pub: b64(pub), expires, header: btoa(JSON.stringify({ grant, pub_key: sig.pub_key.value, signature: sig.signature })) };
   sessions.set(provider, s);
@@ -491,6 +496,7 @@ async function signedHeaders(provider, method, path, body) {
 // console's relay (which checks the provider's certificate pin).
 export async function providerFetch(provider, method, path, body = "", signal) {
   const headers = await signedHeaders(provider, method, path, body);
+  headers["X-Gpunet-Console"] = "1";
   if (body) headers["Content-Type"] = "application/json";
   const res = await fetch(`/api/providers/${provider}/relay${path}`, { method, headers, body: body || undefined, signal });
   if (!res.ok) {
@@ -521,8 +527,12 @@ function frame(type, payload) {
   return f;
 }
 
+const MAX_FRAME = 32 * 1024;
+
 function shellSend(type, payload) {
-  if (shellWS && shellWS.readyState === WebSocket.OPEN) shellWS.send(frame(type, payload));
+  if (!shellWS || shellWS.readyState !== WebSocket.OPEN) return;
+  if (payload.length === 0) { shellWS.send(frame(type, payload)); return; }
+  for (let i = 0; i < payload.length; i += MAX_FRAME) shellWS.send(frame(type, payload.subarray(i, i + MAX_FRAME)));
 }
 
 // runShell runs a command in the lease's first service through the
@@ -697,6 +707,20 @@ async function followLogs() {
   }
 }
 
+// revokeSessions ends every browser session of this owner with the open
+// lease's provider (on every device), this one included.
+async function revokeSessions() {
+  if (!current) return;
+  try {
+    const res = await (await providerFetch(current.provider, "POST", `/v1/grants/${state.address}/revoke`)).json();
+    sessions.delete(current.provider);
+    revokedUntil.set(current.provider, res.revoked_before);
+    $("revoke-state").textContent = `sessions revoked; a new one can be opened after ${new Date((res.revoked_before - 55) * 1000).toLocaleTimeString()}`;
+  } catch (e) {
+    notice(`Revoking sessions failed: ${e.message}`);
+  }
+}
+
 function stopLogs() {
   if (logsAbort) {
     logsAbort.abort();
@@ -713,9 +737,11 @@ export async function sendTx(msgs, memo = "", progress = () => {}) {
   progress("building the transaction…");
   const u = await api("/api/tx/build", { address: state.address, pubkey: state.pubkey, msgs, memo });
   progress(`waiting for the wallet (fee ${u.fee})…`);
+  // preferNoSetFee: the wallet keeps the fee the console computed and
+  // showed, rather than its own.
   const signed = await state.wallet.signDirect(u.chain_id, state.address, {
     bodyBytes: unb64(u.body_bytes), authInfoBytes: unb64(u.auth_info_bytes), chainId: u.chain_id, accountNumber: u.account_number,
-  });
+  }, { preferNoSetFee: true });
   progress("waiting for a block…");
   const res = await api("/api/tx/broadcast", {
     body_bytes: b64(signed.signed.bodyBytes), auth_info_bytes: b64(signed.signed.authInfoBytes), signature: signed.signature.signature,
@@ -731,6 +757,7 @@ async function start() {
   $("fund").addEventListener("click", addFunds);
   $("withdraw").addEventListener("click", withdraw);
   $("topup").addEventListener("click", setTopUp);
+  $("revoke").addEventListener("click", revokeSessions);
   $("shell-run").addEventListener("click", runShell);
   $("shell-send").addEventListener("click", () => { shellSend(0x69, new TextEncoder().encode($("shell-in").value + "\n")); $("shell-in").value = ""; });
   $("shell-eof").addEventListener("click", () => shellSend(0x65, new Uint8Array()));

@@ -138,7 +138,12 @@ func (d *Daemon) routes(v *leaseauth.Verifier) http.Handler {
 	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/logs", auth.wrap(d.handleLogs))
 	mux.HandleFunc("GET /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/events", auth.wrap(d.handleEvents))
 	mux.HandleFunc("POST /v1/leases/{owner}/{dseq}/{gseq}/{oseq}/shell", auth.wrap(d.handleShell))
-	mux.HandleFunc("POST /v1/grants/{owner}/revoke", auth.wrap(d.handleRevokeGrants))
+	// An owner with no lease here (any more) may still revoke its browser
+	// sessions, before it leases here again.
+	rv := d.newVerifier()
+	rv.Serves = nil
+	revokeAuth := &authorizer{d: d, v: rv, keys: map[string]cachedKey{}}
+	mux.HandleFunc("POST /v1/grants/{owner}/revoke", revokeAuth.wrap(d.handleRevokeGrants))
 	return newRateLimit(apiRate, apiBurst).wrap(mux)
 }
 

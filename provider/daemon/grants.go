@@ -45,12 +45,14 @@ func (r *revocations) before(owner string) int64 {
 	return r.byOwner[owner]
 }
 
-// revoke revokes every grant of owner issued up to now. Entries older than
-// a grant can live are dropped: every grant they revoke has expired.
-func (r *revocations) revoke(owner string, now time.Time) (int64, error) {
+// revoke revokes every grant of owner issued up to now, and up to skew
+// ahead (a grant may say it was issued that far in the future). Entries
+// older than a grant can live are dropped: every grant they revoke has
+// expired.
+func (r *revocations) revoke(owner string, now time.Time, skew time.Duration) (int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	at := now.Unix()
+	at := now.Add(skew).Unix()
 	if at < r.byOwner[owner] {
 		at = r.byOwner[owner]
 	}
@@ -72,7 +74,7 @@ func (r *revocations) revoke(owner string, now time.Time) (int64, error) {
 // provider: every grant issued up to now stops working at once.
 func (d *Daemon) handleRevokeGrants(w http.ResponseWriter, r *http.Request, _ []byte) {
 	owner := r.PathValue("owner")
-	at, err := d.revoked.revoke(owner, time.Now())
+	at, err := d.revoked.revoke(owner, time.Now(), d.cfg.API.MaxClockSkew.D())
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, fmt.Errorf("revocation not saved: %v", err))
 		return

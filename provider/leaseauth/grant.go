@@ -1,6 +1,7 @@
 package leaseauth
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -41,8 +42,14 @@ var (
 	ErrGrantRevoked = errors.New("session grant revoked by its owner")
 )
 
-// Grant is what the owner's wallet signs.
+// GrantType names what a grant is, so that no other app's ADR-036
+// signature reads as one.
+const GrantType = "gpunet/session-grant/v1"
+
+// Grant is what the owner's wallet signs: its JSON, fields in this order,
+// no spaces (what encoding/json and JSON.stringify both write).
 type Grant struct {
+	Type     string `json:"type"`
 	ChainID  string `json:"chain_id"`
 	Provider string `json:"provider"`
 	Owner    string `json:"owner"`
@@ -91,10 +98,19 @@ func (v *Verifier) checkGrant(header, signer, sessionB64 string, now time.Time) 
 		return nil, fmt.Errorf("%w: %v", ErrGrantInvalid, err)
 	}
 	var g Grant
-	if err := json.Unmarshal([]byte(sg.Grant), &g); err != nil {
+	dec := json.NewDecoder(bytes.NewReader([]byte(sg.Grant)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&g); err != nil {
 		return nil, fmt.Errorf("%w: grant text: %v", ErrGrantInvalid, err)
 	}
+	// One spelling only: what the wallet showed is what is checked (no
+	// duplicate keys, no keys in another case).
+	if canonical, _ := json.Marshal(g); string(canonical) != sg.Grant {
+		return nil, fmt.Errorf("%w: the grant's text is not its canonical JSON", ErrGrantInvalid)
+	}
 	switch {
+	case g.Type != GrantType:
+		return nil, fmt.Errorf("%w: its type is %q, not %q", ErrGrantInvalid, g.Type, GrantType)
 	case g.ChainID != v.ChainID:
 		return nil, fmt.Errorf("%w: it is for chain %q, this is %q", ErrGrantInvalid, g.ChainID, v.ChainID)
 	case g.Provider != v.Provider:
@@ -103,7 +119,7 @@ func (v *Verifier) checkGrant(header, signer, sessionB64 string, now time.Time) 
 		return nil, fmt.Errorf("%w: it is %s's, the request is signed for %s", ErrGrantInvalid, g.Owner, signer)
 	case g.SessionKey != sessionB64:
 		return nil, fmt.Errorf("%w: the request is signed by another session key than the grant's", ErrGrantInvalid)
-	case g.Expires <= g.Issued || time.Duration(g.Expires-g.Issued)*time.Second > MaxGrantLifetime:
+	case g.Issued <= 0 || g.Expires <= g.Issued || g.Expires-g.Issued > int64(MaxGrantLifetime/time.Second):
 		return nil, fmt.Errorf("%w: it must expire after it is issued and within %s", ErrGrantInvalid, MaxGrantLifetime)
 	case time.Unix(g.Issued, 0).After(now.Add(v.MaxSkew)):
 		return nil, fmt.Errorf("%w: it is issued in the future", ErrGrantInvalid)

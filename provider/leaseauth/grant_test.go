@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func newGrantWorld(t *testing.T) *grantWorld {
 // grant signs a grant for the session key (changed by mod) with signer
 // (the owner's key unless given) and returns the header value.
 func (w *grantWorld) grant(mod func(*Grant), signer *secp256k1.PrivKey) string {
-	g := Grant{ChainID: "gpunet-test-1", Provider: "gpunet1provider", Owner: w.addr, SessionKey: SessionPubKey(&w.session.PublicKey),
+	g := Grant{Type: GrantType, ChainID: "gpunet-test-1", Provider: "gpunet1provider", Owner: w.addr, SessionKey: SessionPubKey(&w.session.PublicKey),
 		Issued: w.now.Unix() - 10, Expires: w.now.Unix() + 3600}
 	if mod != nil {
 		mod(&g)
@@ -123,6 +124,8 @@ func TestSessionGrant(t *testing.T) {
 		{"longer than a day", w.request(w.grant(func(g *Grant) { g.Expires = g.Issued + 86401 }, nil), w.session, w.addr), ErrGrantInvalid},
 		{"issued in the future", w.request(w.grant(func(g *Grant) { g.Issued, g.Expires = w.now.Unix()+3600, w.now.Unix()+7200 }, nil), w.session, w.addr), ErrGrantInvalid},
 		{"garbage", w.request("not base64!", w.session, w.addr), ErrGrantInvalid},
+		{"another app's signature", w.request(w.grant(func(g *Grant) { g.Type = "" }, nil), w.session, w.addr), ErrGrantInvalid},
+		{"a lifetime that overflows", w.request(w.grant(func(g *Grant) { g.Issued, g.Expires = -2446744074, 16000000000 }, nil), w.session, w.addr), ErrGrantInvalid},
 	} {
 		if _, err := w.v.Verify(c.req, nil); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
@@ -137,6 +140,19 @@ func TestSessionGrant(t *testing.T) {
 	tampered, _ := json.Marshal(sg)
 	if _, err := w.v.Verify(w.request(base64.StdEncoding.EncodeToString(tampered), w.session, w.addr), nil); !errors.Is(err, ErrGrantInvalid) {
 		t.Errorf("a tampered grant: %v", err)
+	}
+
+	// Another spelling of the grant's text than its canonical JSON (here a
+	// second "provider" key, which a wallet shows and a lenient parser
+	// would read differently) is refused.
+	hdr, _ = base64.StdEncoding.DecodeString(w.grant(nil, nil))
+	_ = json.Unmarshal(hdr, &sg)
+	sg.Grant = strings.Replace(sg.Grant, `"owner":`, `"provider":"gpunet1other","owner":`, 1)
+	sig, _ := w.owner.Sign(ADR36SignBytes(w.addr, []byte(sg.Grant)))
+	sg.Signature = base64.StdEncoding.EncodeToString(sig)
+	dup, _ := json.Marshal(sg)
+	if _, err := w.v.Verify(w.request(base64.StdEncoding.EncodeToString(dup), w.session, w.addr), nil); !errors.Is(err, ErrGrantInvalid) {
+		t.Errorf("a grant with a duplicate key: %v", err)
 	}
 
 	// A request signed by another key under the right grant header.

@@ -174,6 +174,10 @@ func (v *Verifier) CheckHeaders(r *http.Request) (Headers, error) {
 	if d := v.Now().Sub(time.Unix(ts, 0)); d > v.MaxSkew || d < -v.MaxSkew {
 		return Headers{}, fmt.Errorf("%w: timestamp is %s from the provider's clock (allowed %s)", ErrStale, d.Round(time.Second), v.MaxSkew)
 	}
+	// A stranger is refused before any signature work is done for it.
+	if v.Serves != nil && !v.Serves(signer) {
+		return Headers{}, ErrNotServed
+	}
 	h := Headers{Signer: signer, ts: ts, nonce: nonce, sig: sig}
 	if grant := r.Header.Get(HeaderGrant); grant != "" {
 		// A browser session: the request is signed by the grant's session
@@ -193,9 +197,6 @@ func (v *Verifier) CheckHeaders(r *http.Request) (Headers, error) {
 		if !addr.Equals(sdk.AccAddress(h.PubKey.Address())) {
 			return Headers{}, ErrKeyMismatch
 		}
-	}
-	if v.Serves != nil && !v.Serves(signer) {
-		return Headers{}, ErrNotServed
 	}
 	return h, nil
 }

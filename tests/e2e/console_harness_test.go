@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/page"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
 
@@ -53,7 +54,9 @@ func startConsole(t *testing.T, nw *localnet.Network) *consoleProc {
 		}
 	})
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if res, err := http.Get(c.url + "/api/chain"); err == nil {
+		req, _ := http.NewRequest("GET", c.url+"/api/chain", nil)
+		req.Header.Set("X-Gpunet-Console", "1")
+		if res, err := http.DefaultClient.Do(req); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return c
@@ -69,7 +72,7 @@ func startConsole(t *testing.T, nw *localnet.Network) *consoleProc {
 // signs in the test process with a key of the network's keyring, as Keplr
 // would (direct mode over the sign doc the page passes).
 type testWallet struct {
-	url     string
+	mux     *http.ServeMux
 	keyName string
 	mu      sync.Mutex
 	signed  int
@@ -147,32 +150,42 @@ func startWallet(t *testing.T, nw *localnet.Network, keyName string) *testWallet
 		reply(rw, map[string]any{"pub_key": map[string]string{"type": "tendermint/PubKeySecp256k1", "value": base64.StdEncoding.EncodeToString(pub.Bytes())},
 			"signature": base64.StdEncoding.EncodeToString(sig)})
 	})
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		rw.Header().Set("Access-Control-Allow-Origin", "*")
-		rw.Header().Set("Access-Control-Allow-Headers", "Content-Type")
-		if r.Method == http.MethodOptions {
-			return
-		}
-		mux.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(srv.Close)
-	w.url = srv.URL
+	w.mux = mux
 	return w
+}
+
+// call answers one of the page's wallet calls (method as path, JSON body).
+func (w *testWallet) call(method string, body []byte) []byte {
+	rec := httptest.NewRecorder()
+	w.mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/"+method, bytes.NewReader(body)))
+	if rec.Code != http.StatusOK {
+		out, _ := json.Marshal(map[string]string{"error": rec.Body.String()})
+		return out
+	}
+	return rec.Body.Bytes()
 }
 
 // script is the window.keplr the page finds: Keplr's calls, answered by
 // the test wallet (bytes travel as base64).
 func (w *testWallet) script() string {
-	return strings.ReplaceAll(`(() => {
-  const W = "WALLET";
+	return `(() => {
   const b64 = (u) => btoa(String.fromCharCode(...u));
   const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-  const post = async (path, body) => (await fetch(W + path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})).json();
+  // Like an extension's messaging, a binding to the test process: not a
+  // request of the page's, so the page's own rules (CSP) do not apply.
+  const pending = new Map();
+  let seq = 0;
+  window.__gpunetWalletReply = (id, res) => { const p = pending.get(id); pending.delete(id); res.error ? p.reject(new Error(res.error)) : p.resolve(res); };
+  const post = (method, body) => new Promise((resolve, reject) => {
+    const id = ++seq;
+    pending.set(id, {resolve, reject});
+    window.__gpunetWallet(JSON.stringify({id, method: method.slice(1), body}));
+  });
   window.keplr = {
     async experimentalSuggestChain(info) { await post("/suggest", info); },
     async enable(chainId) { window.__enabled = chainId; },
     async getKey(chainId) {
-      const k = await (await fetch(W + "/key")).json();
+      const k = await post("/key", {});
       return {name: k.name, algo: k.algo, bech32Address: k.bech32Address, pubKey: unb64(k.pubKey), address: new Uint8Array(20), isNanoLedger: false};
     },
     async signArbitrary(chainId, signer, data) {
@@ -183,7 +196,7 @@ func (w *testWallet) script() string {
       return {signed: {bodyBytes: unb64(r.signed.bodyBytes), authInfoBytes: unb64(r.signed.authInfoBytes), chainId: r.signed.chainId, accountNumber: r.signed.accountNumber}, signature: r.signature};
     },
   };
-})();`, "WALLET", w.url)
+})();`
 }
 
 // newBrowser starts Debian's chromium, headless, with the test wallet in
@@ -200,7 +213,28 @@ func newBrowser(t *testing.T, w *testWallet) context.Context {
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() { cancel(); cancelA() })
+	chromedp.ListenTarget(ctx, func(ev any) {
+		e, ok := ev.(*cdpruntime.EventBindingCalled)
+		if !ok || e.Name != "__gpunetWallet" {
+			return
+		}
+		var req struct {
+			ID     int             `json:"id"`
+			Method string          `json:"method"`
+			Body   json.RawMessage `json:"body"`
+		}
+		if json.Unmarshal([]byte(e.Payload), &req) != nil {
+			return
+		}
+		go func() {
+			out := w.call(req.Method, req.Body)
+			_ = chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf("window.__gpunetWalletReply(%d, %s)", req.ID, out), nil)) // the page may have gone
+		}()
+	})
 	if err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+		if err := cdpruntime.AddBinding("__gpunetWallet").Do(ctx); err != nil {
+			return err
+		}
 		_, err := page.AddScriptToEvaluateOnNewDocument(w.script()).Do(ctx)
 		return err
 	})); err != nil {
