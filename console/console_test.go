@@ -158,7 +158,9 @@ func TestRelaySaysWhatWentWrong(t *testing.T) {
 			w.Header().Set("Content-Type", "text/html")
 			_, _ = io.WriteString(w, "<script>alert(1)</script>")
 		}},
-		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://127.0.0.1:26657/", http.StatusTemporaryRedirect) }},
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://127.0.0.1:26657/", http.StatusTemporaryRedirect)
+		}},
 	} {
 		evil := httptest.NewTLSServer(c.h)
 		srv := testServer(t, func(context.Context, string) (providertypes.ProviderView, error) {
