@@ -48,7 +48,7 @@ func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	defer ws.Close()
+	defer func() { _ = ws.Close() }()       // the page may have gone
 	ws.SetReadLimit(2 * (api.MaxFrame + 5)) // a frame, or the opening request
 	fail := func(kind, msg string) {
 		_ = ws.WriteJSON(apiError{Kind: kind, Message: msg}) // the page may be gone
