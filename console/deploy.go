@@ -155,14 +155,8 @@ type BidView struct {
 }
 
 func (s *Server) bids(w http.ResponseWriter, r *http.Request) {
-	owner := r.PathValue("addr")
-	if err := checkAddress(owner, s.opts.Bech32Prefix); err != nil {
-		writeError(w, http.StatusBadRequest, "address", err.Error())
-		return
-	}
-	var dseq uint64
-	if _, err := fmt.Sscan(r.PathValue("dseq"), &dseq); err != nil {
-		writeError(w, http.StatusBadRequest, "dseq", fmt.Sprintf("%q is not a deployment number", r.PathValue("dseq")))
+	owner, dseq, ok := s.deploymentRef(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
@@ -189,4 +183,20 @@ func (s *Server) bids(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// deploymentRef reads a request's owner address and deployment number,
+// answering 400 when one is malformed.
+func (s *Server) deploymentRef(w http.ResponseWriter, r *http.Request) (string, uint64, bool) {
+	owner := r.PathValue("addr")
+	if err := checkAddress(owner, s.opts.Bech32Prefix); err != nil {
+		writeError(w, http.StatusBadRequest, "address", err.Error())
+		return "", 0, false
+	}
+	var dseq uint64
+	if _, err := fmt.Sscan(r.PathValue("dseq"), &dseq); err != nil || fmt.Sprint(dseq) != r.PathValue("dseq") {
+		writeError(w, http.StatusBadRequest, "dseq", fmt.Sprintf("%q is not a deployment number", r.PathValue("dseq")))
+		return "", 0, false
+	}
+	return owner, dseq, true
 }

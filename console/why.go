@@ -27,14 +27,8 @@ type WhyNoBids struct {
 const maxProviders = 1000
 
 func (s *Server) whyNoBids(w http.ResponseWriter, r *http.Request) {
-	owner := r.PathValue("addr")
-	if err := checkAddress(owner, s.opts.Bech32Prefix); err != nil {
-		writeError(w, http.StatusBadRequest, "address", err.Error())
-		return
-	}
-	var dseq uint64
-	if _, err := fmt.Sscan(r.PathValue("dseq"), &dseq); err != nil {
-		writeError(w, http.StatusBadRequest, "dseq", fmt.Sprintf("%q is not a deployment number", r.PathValue("dseq")))
+	owner, dseq, ok := s.deploymentRef(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)

@@ -287,3 +287,24 @@ func gpn(ugpn int64) string {
 	}
 	return s + " GPN"
 }
+
+// connect opens the console and connects the test wallet.
+func (c *consoleProc) connect() chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.Navigate(c.url + "/"),
+		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
+		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+	}
+}
+
+// openLease opens a lease from the deployments list by its button.
+func openLease(button string) chromedp.Action {
+	return chromedp.Tasks{chromedp.WaitVisible(button, chromedp.ByQuery), chromedp.Click(button, chromedp.ByQuery)}
+}
+
+// signatures is how many times the wallet signed.
+func (w *testWallet) signatures() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.signed
+}

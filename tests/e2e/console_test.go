@@ -186,11 +186,8 @@ func TestConsoleLogs(t *testing.T) {
 	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
 	var logs string
 	run(t, ctx, 90*time.Second,
-		chromedp.Navigate(c.url+"/"),
-		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
-		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
-		chromedp.WaitVisible(open, chromedp.ByQuery),
-		chromedp.Click(open, chromedp.ByQuery),
+		c.connect(),
+		openLease(open),
 		chromedp.Click(`[data-testid=logs-follow]`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector("[data-testid=logs]").textContent.includes("[job-0] step 3/600")`, nil, chromedp.WithPollingTimeout(60*time.Second)),
 		chromedp.Text(`[data-testid=logs]`, &logs, chromedp.ByQuery),
@@ -199,10 +196,7 @@ func TestConsoleLogs(t *testing.T) {
 	if !strings.Contains(logs, "[job-0] step 1/600") {
 		t.Errorf("the page's logs lack the first step:\n%s", logs)
 	}
-	w.mu.Lock()
-	signed := w.signed
-	w.mu.Unlock()
-	if signed != 1 {
+	if signed := w.signatures(); signed != 1 {
 		t.Errorf("the wallet signed %d times; want once (the session grant)", signed)
 	}
 
@@ -252,11 +246,8 @@ func TestConsoleAddFunds(t *testing.T) {
 	ctx := newBrowser(t, w)
 	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
 	run(t, ctx, 60*time.Second,
-		chromedp.Navigate(c.url+"/"),
-		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
-		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
-		chromedp.WaitVisible(open, chromedp.ByQuery),
-		chromedp.Click(open, chromedp.ByQuery),
+		c.connect(),
+		openLease(open),
 		chromedp.Poll(`document.querySelector("[data-testid=escrow]").textContent.includes("5 GPN deposited")`, nil),
 	)
 	var banner string
@@ -303,10 +294,7 @@ func TestConsoleAddFunds(t *testing.T) {
 	if got := before - balanceCLI(t, nw, nw.Nodes[0], tenant); got != 2_500_000+paid {
 		t.Errorf("the tenant's balance fell by %d, want 2500000 + the fee %d", got, paid)
 	}
-	w.mu.Lock()
-	signed := w.signed
-	w.mu.Unlock()
-	if signed != 1 {
+	if signed := w.signatures(); signed != 1 {
 		t.Errorf("the wallet signed %d times for the deposit, want once", signed)
 	}
 
@@ -368,9 +356,7 @@ func TestConsoleDeployTemplate(t *testing.T) {
 	ctx := newBrowser(t, w)
 	var plan, progress string
 	run(t, ctx, 150*time.Second,
-		chromedp.Navigate(c.url+"/"),
-		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
-		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		c.connect(),
 		chromedp.Poll(`document.querySelectorAll("[data-testid=template] option").length > 1`, nil),
 		chromedp.Evaluate(`(() => { const s = document.querySelector("[data-testid=template]"); s.value = "gpu-job"; s.dispatchEvent(new Event("change")); })()`, nil),
 		chromedp.Poll(`document.querySelector("[data-testid=plan]").textContent.includes("per hour")`, nil),
@@ -387,10 +373,7 @@ func TestConsoleDeployTemplate(t *testing.T) {
 	if !strings.Contains(progress, "manifest accepted by") || !strings.Contains(progress, "running: job-0") || !strings.Contains(progress, "won by "+prov.addr) {
 		t.Fatalf("the deployment's progress on the page:\n%s", progress)
 	}
-	w.mu.Lock()
-	signed := w.signed
-	w.mu.Unlock()
-	if signed != 2 {
+	if signed := w.signatures(); signed != 2 {
 		t.Errorf("the wallet signed %d times; want twice (the deployment and the session grant)", signed)
 	}
 }
@@ -406,9 +389,7 @@ func TestConsoleWhyNoBids(t *testing.T) {
 	file, _ := json.Marshal(strings.Replace(jobSDL(jobImage, `"-steps", "1"`, "b200"), "amount: 5000000000", "amount: 3000000", 1))
 	var why string
 	run(t, ctx, 90*time.Second,
-		chromedp.Navigate(c.url+"/"),
-		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
-		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		c.connect(),
 		chromedp.WaitVisible(`[data-testid=sdl]`, chromedp.ByQuery),
 		chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector("[data-testid=sdl]"); e.value = %s; e.dispatchEvent(new Event("input")); })()`, file), nil),
 		chromedp.Click(`[data-testid=deploy]`, chromedp.ByQuery),
@@ -490,11 +471,8 @@ func TestConsoleCertificateMismatch(t *testing.T) {
 	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
 	var said string
 	run(t, ctx, 60*time.Second,
-		chromedp.Navigate(c.url+"/"),
-		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
-		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
-		chromedp.WaitVisible(open, chromedp.ByQuery),
-		chromedp.Click(open, chromedp.ByQuery),
+		c.connect(),
+		openLease(open),
 		chromedp.Click(`[data-testid=logs-follow]`, chromedp.ByQuery),
 		chromedp.Poll(`!document.querySelector("[data-testid=notice]").hidden`, nil, chromedp.WithPollingTimeout(30*time.Second)),
 		chromedp.Text(`[data-testid=notice]`, &said, chromedp.ByQuery),
@@ -526,9 +504,7 @@ func TestConsoleProviderWithdraw(t *testing.T) {
 	before := balanceCLI(t, nw, nw.Nodes[0], prov.addr)
 	var leases, attest, done string
 	run(t, ctx, 90*time.Second,
-		chromedp.Navigate(c.url+"/"),
-		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
-		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		c.connect(),
 		chromedp.WaitVisible(`[data-testid=withdraw]`, chromedp.ByQuery),
 		chromedp.Text(`[data-testid=p-leases]`, &leases, chromedp.ByQuery),
 		chromedp.Text(`[data-testid=p-attest]`, &attest, chromedp.ByQuery),
@@ -563,9 +539,7 @@ func TestConsoleManualAccept(t *testing.T) {
 	var progress string
 	began := mustHeight(t, nw)
 	run(t, ctx, 120*time.Second,
-		chromedp.Navigate(c.url+"/"),
-		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
-		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
+		c.connect(),
 		chromedp.WaitVisible(`[data-testid=sdl]`, chromedp.ByQuery),
 		chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector("[data-testid=sdl]"); e.value = %s; e.dispatchEvent(new Event("input")); document.querySelector("[data-testid=accept-mode]").value = "manual"; })()`, file), nil),
 		chromedp.Click(`[data-testid=deploy]`, chromedp.ByQuery),
@@ -582,10 +556,7 @@ func TestConsoleManualAccept(t *testing.T) {
 	if h := mustHeight(t, nw); h-began >= 60 {
 		t.Errorf("the lease ran %d blocks after the deploy: the auction's end, not the acceptance, made it", h-began)
 	}
-	w.mu.Lock()
-	signed := w.signed
-	w.mu.Unlock()
-	if signed != 3 {
+	if signed := w.signatures(); signed != 3 {
 		t.Errorf("the wallet signed %d times; want 3 (deployment, acceptance, session grant)", signed)
 	}
 }
@@ -608,11 +579,8 @@ func TestConsoleShell(t *testing.T) {
 	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
 	var output, exit string
 	run(t, ctx, 90*time.Second,
-		chromedp.Navigate(c.url+"/"),
-		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
-		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
-		chromedp.WaitVisible(open, chromedp.ByQuery),
-		chromedp.Click(open, chromedp.ByQuery),
+		c.connect(),
+		openLease(open),
 		chromedp.SetValue(`[data-testid=shell-cmd]`, "/app -echo-stdin", chromedp.ByQuery),
 		chromedp.Click(`[data-testid=shell-run]`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector("[data-testid=shell-state]").textContent.startsWith("running")`, nil, chromedp.WithPollingTimeout(30*time.Second)),
@@ -647,11 +615,8 @@ func TestConsoleLogsSurviveAnIdleMinute(t *testing.T) {
 	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
 	count := `document.querySelector("[data-testid=logs]").textContent.split("[app-0] tick").length - 1`
 	run(t, ctx, 60*time.Second,
-		chromedp.Navigate(c.url+"/"),
-		chromedp.Poll(`document.querySelector("[data-testid=chain]").textContent !== ""`, nil),
-		chromedp.Click(`[data-testid=connect]`, chromedp.ByQuery),
-		chromedp.WaitVisible(open, chromedp.ByQuery),
-		chromedp.Click(open, chromedp.ByQuery),
+		c.connect(),
+		openLease(open),
 		chromedp.Click(`[data-testid=logs-follow]`, chromedp.ByQuery),
 		chromedp.Poll(count+` === 1`, nil, chromedp.WithPollingTimeout(40*time.Second)),
 	)
