@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/sdl"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // Template is an example SDL file the page offers.
@@ -152,6 +154,8 @@ type BidView struct {
 	Price       string `json:"price_per_hour"`
 	Reliability string `json:"reliability"`
 	Uptime      string `json:"uptime"`
+	// GPUs are the provider's devices of the models the order accepts.
+	GPUs []string `json:"gpus"`
 }
 
 func (s *Server) bids(w http.ResponseWriter, r *http.Request) {
@@ -176,8 +180,10 @@ func (s *Server) bids(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, b := range bs.Bids {
 			v := BidView{GSeq: o.Id.Gseq, OSeq: o.Id.Oseq, Provider: b.Id.Provider, Price: trimDec(b.Price.Amount.String()) + b.Price.Denom}
+			v.GPUs = []string{}
 			if p, err := s.lookup(ctx, b.Id.Provider); err == nil {
 				v.Reliability, v.Uptime = trimDec(p.Reliability.String()), trimDec(p.Uptime.String())
+				v.GPUs = matchingGPUs(o.Spec, p.Provider.Gpus)
 			}
 			out = append(out, v)
 		}
@@ -199,4 +205,19 @@ func (s *Server) deploymentRef(w http.ResponseWriter, r *http.Request) (string, 
 		return "", 0, false
 	}
 	return owner, dseq, true
+}
+
+// matchingGPUs are a provider's devices of the models an order's units
+// accept, as "model memory ×count".
+func matchingGPUs(spec markettypes.GroupSpec, gpus []providertypes.GPU) []string {
+	out := []string{}
+	for _, g := range gpus {
+		for _, u := range spec.Resources {
+			if u.Gpu.Units > 0 && (len(u.Gpu.Models) == 0 || slices.Contains(u.Gpu.Models, g.Model)) {
+				out = append(out, fmt.Sprintf("%s %d MiB ×%d", g.Model, g.MemoryMib, g.Count))
+				break
+			}
+		}
+	}
+	return out
 }

@@ -333,6 +333,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function deploy() {
   notice("");
   $("progress").replaceChildren();
+  $("bid-rows").replaceChildren();
+  $("bids").hidden = true;
   $("deploy").disabled = true;
   try {
     const p = await plan();
@@ -408,11 +410,14 @@ async function showBids(dseq, manual = false) {
   const bids = await api(`/api/accounts/${state.address}/deployments/${dseq}/bids`);
   if (bids.length > 0) $("why").hidden = true;
   const rows = $("bid-rows");
+  // The auction's bids go once a lease is made: the table keeps the last
+  // it showed.
+  if (bids.length === 0 && rows.children.length > 0) return bids;
   rows.replaceChildren();
   $("bids").hidden = bids.length === 0;
   for (const b of bids) {
     const tr = document.createElement("tr");
-    for (const text of [`${b.gseq}/${b.oseq}`, short(b.provider), `${b.price_per_hour}/h`, b.reliability || "—", b.uptime || "—"]) {
+    for (const text of [`${b.gseq}/${b.oseq}`, short(b.provider), (b.gpus || []).join(", ") || "—", `${b.price_per_hour}/h`, b.reliability || "—", b.uptime || "—"]) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.append(td);
@@ -672,8 +677,37 @@ function openLease(d, l) {
   $("lease-provider").textContent = `provider ${l.provider} · ${l.state} · ${l.price_per_hour}/h`;
   showEscrow(d);
   $("fund-state").textContent = "";
+  $("lease-status").textContent = "";
+  $("events").textContent = "";
+  showLease().catch((e) => notice(`Lease status: ${e.message}`));
   $("logs").textContent = "";
   $("logs-state").textContent = "";
+}
+
+// showLease reads the open lease from its provider: each replica's state,
+// GPUs and ports, the lease's URIs, and its events.
+async function showLease() {
+  const l = current;
+  const base = `/v1/leases/${state.address}/${l.dseq}/${l.gseq}/${l.oseq}`;
+  const st = await (await providerFetch(l.provider, "GET", base + "/status")).json();
+  if (current !== l) return;
+  const lines = [`${st.state} · ${st.phase}${st.version ? " · version " + st.version.slice(0, 12) : ""}`];
+  for (const u of st.uris || []) lines.push(`uri ${u}`);
+  for (const r of st.replicas || []) {
+    let line = `${r.service}-${r.replica} ${r.state}${r.exit_code ? " (exit " + r.exit_code + ")" : ""} · ${r.image}`;
+    for (const p of r.ports || []) line += ` · ${p.port}/${p.proto} at ${p.host_ip}:${p.host_port}`;
+    for (const g of r.gpus || []) line += ` · GPU ${g.model || ""} ${g.uuid}`;
+    if (r.error) line += ` · ${r.error}`;
+    lines.push(line);
+  }
+  $("lease-status").textContent = lines.join("\n");
+  const text = await (await providerFetch(l.provider, "GET", base + "/events")).text();
+  if (current !== l) return;
+  $("events").textContent = text.split("\n").filter(Boolean).map((j) => {
+    const e = JSON.parse(j);
+    const who = e.service ? `${e.service}-${e.replica ?? 0}  ` : "";
+    return `${new Date(e.time).toLocaleTimeString()}  ${who}${e.kind}${e.message ? ": " + e.message : ""}`;
+  }).join("\n");
 }
 
 // followLogs streams the lease's logs into the page until stopped or the

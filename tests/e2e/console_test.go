@@ -184,14 +184,20 @@ func TestConsoleLogs(t *testing.T) {
 	w := startWallet(t, nw, "tenant")
 	ctx := newBrowser(t, w)
 	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
-	var logs string
+	var logs, status, events string
 	run(t, ctx, 90*time.Second,
 		c.connect(),
 		openLease(open),
 		chromedp.Click(`[data-testid=logs-follow]`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector("[data-testid=logs]").textContent.includes("[job-0] step 3/600")`, nil, chromedp.WithPollingTimeout(60*time.Second)),
 		chromedp.Text(`[data-testid=logs]`, &logs, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=events]").textContent !== ""`, nil),
+		chromedp.Text(`[data-testid=lease-status]`, &status, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=events]`, &events, chromedp.ByQuery),
 	)
+	if !strings.Contains(status, "job-0 running · "+jobImage) || !strings.Contains(events, "running: every replica started") {
+		t.Errorf("the lease's page shows status:\n%s\nevents:\n%s", status, events)
+	}
 	screenshot(t, ctx, "logs")
 	if !strings.Contains(logs, "[job-0] step 1/600") {
 		t.Errorf("the page's logs lack the first step:\n%s", logs)
@@ -354,7 +360,7 @@ func TestConsoleDeployTemplate(t *testing.T) {
 	c := startConsole(t, nw)
 	w := startWallet(t, nw, "tenant")
 	ctx := newBrowser(t, w)
-	var plan, progress string
+	var plan, progress, bids string
 	run(t, ctx, 150*time.Second,
 		c.connect(),
 		chromedp.Poll(`document.querySelectorAll("[data-testid=template] option").length > 1`, nil),
@@ -365,8 +371,12 @@ func TestConsoleDeployTemplate(t *testing.T) {
 		chromedp.Poll(`(() => { const t = document.querySelector("[data-testid=deploy-progress]").textContent; return t.includes("running:") || t.includes("did not") || document.querySelector(".progress li.bad") !== null; })()`, nil,
 			chromedp.WithPollingTimeout(140*time.Second)),
 		chromedp.Text(`[data-testid=deploy-progress]`, &progress, chromedp.ByQuery),
+		chromedp.Text(`[data-testid=bids]`, &bids, chromedp.ByQuery),
 	)
 	screenshot(t, ctx, "deployed")
+	if !strings.Contains(bids, "h100 81559 MiB ×2") {
+		t.Errorf("the bids table does not show the provider's h100s:\n%s", bids)
+	}
 	if !strings.Contains(plan, "at most 3 GPN per hour") || !strings.Contains(plan, "job ×1: gpunet/gpu-job:latest") || !strings.Contains(plan, "1 GPU (h100 or") {
 		t.Errorf("the plan the page showed:\n%s", plan)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -48,6 +49,13 @@ printed URL in a browser with Keplr or Leap.`,
 				return fmt.Errorf("--gas-prices %q: want a positive price such as %s", gp, app.DefaultMinGasPrice)
 			}
 			rpc := strings.Replace(cc.NodeURI, "tcp://", "http://", 1)
+			if rest == "" {
+				// Wallets want a REST endpoint too: the node's, on the
+				// SDK's default port, unless told otherwise.
+				if u, err := url.Parse(rpc); err == nil && u.Hostname() != "" {
+					rest = "http://" + net.JoinHostPort(u.Hostname(), "1317")
+				}
+			}
 			srv, err := console.New(console.Options{
 				Client: cc, RPC: rpc, REST: rest, GasPrice: price, GasAdjustment: adj,
 				Denom: app.BondDenom, DisplayDenom: app.DisplayDenom, Exponent: app.DenomExponent, Bech32Prefix: app.AccountAddressPrefix,
@@ -79,7 +87,7 @@ printed URL in a browser with Keplr or Leap.`,
 	flags.AddQueryFlagsToCmd(cmd)
 	cmd.Flags().String(flags.FlagChainID, "", "the chain's id")
 	cmd.Flags().String("listen", "127.0.0.1:8080", "address the console serves on (keep it on loopback: it is your wallet's gateway)")
-	cmd.Flags().String("rest", "", "the node's REST API URL to proxy under /rest/ (e.g. http://127.0.0.1:1317)")
+	cmd.Flags().String("rest", "", "the node's REST API URL to proxy under /rest/ (default: the --node host on port 1317)")
 	cmd.Flags().String("gas-prices", app.DefaultMinGasPrice, "gas price of the transactions the console builds")
 	cmd.Flags().Float64("gas-adjustment", 1.4, "multiplier on simulated gas")
 	return cmd
