@@ -99,6 +99,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/providers/{addr}/dashboard", s.providerDashboard)
 	s.mux.HandleFunc("GET /api/providers", s.providers)
 	s.mux.HandleFunc("POST /api/deploy/plan", s.planDeploy)
+	s.mux.HandleFunc("POST /api/deploy/update", s.planUpdate)
 	s.mux.HandleFunc("POST /api/tx/build", s.buildTx)
 	s.mux.HandleFunc("POST /api/tx/broadcast", s.broadcastTx)
 	s.mux.HandleFunc("/api/providers/{provider}/relay/{path...}", s.relay)

@@ -17,6 +17,7 @@ import (
 	"github.com/gpunet/gpunet/examples"
 	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/sdl"
+	"github.com/gpunet/gpunet/tenant"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
@@ -220,4 +221,71 @@ func matchingGPUs(spec markettypes.GroupSpec, gpus []providertypes.GPU) []string
 		}
 	}
 	return out
+}
+
+// UpdateRequest asks to move a deployment to another version of its SDL
+// file: the same resources, other images, commands or settings.
+type UpdateRequest struct {
+	SDL   string `json:"sdl"`
+	Owner string `json:"owner"`
+	DSeq  uint64 `json:"dseq,string"`
+}
+
+// UpdatePlan is the update's message (the new manifest hash on chain),
+// the manifest for the providers, and each group's version hash, which a
+// lease's status reports once it runs it.
+type UpdatePlan struct {
+	ManifestHash string          `json:"manifest_hash"`
+	Manifest     string          `json:"manifest"`
+	GroupHashes  []string        `json:"group_hashes"`
+	Msg          json.RawMessage `json:"msg"`
+}
+
+func (s *Server) planUpdate(w http.ResponseWriter, r *http.Request) {
+	var req UpdateRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "request", err.Error())
+		return
+	}
+	if err := checkAddress(req.Owner, s.opts.Bech32Prefix); err != nil {
+		writeError(w, http.StatusBadRequest, "address", err.Error())
+		return
+	}
+	d, err := sdl.Parse([]byte(req.SDL))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "sdl", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	dep, err := markettypes.NewQueryClient(s.opts.Client).Deployment(ctx, &markettypes.QueryDeploymentRequest{Owner: req.Owner, Dseq: req.DSeq})
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	// An update changes what runs, never what is paid for.
+	if err := tenant.SameResources(tenant.LeasedGroups(dep.Orders), d, nil); err != nil {
+		writeError(w, http.StatusBadRequest, "sdl", "this file cannot update deployment "+fmt.Sprint(req.DSeq)+": "+err.Error())
+		return
+	}
+	canonical, err := d.Manifest.CanonicalJSON()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "sdl", err.Error())
+		return
+	}
+	hash, err := d.Manifest.Hash()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "sdl", err.Error())
+		return
+	}
+	plan := UpdatePlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: string(canonical)}
+	for _, g := range d.Manifest.Groups {
+		plan.GroupHashes = append(plan.GroupHashes, g.Hash())
+	}
+	msg := &markettypes.MsgUpdateDeployment{Owner: req.Owner, Dseq: req.DSeq, ManifestHash: hash}
+	if plan.Msg, err = s.opts.Client.Codec.MarshalInterfaceJSON(msg); err != nil {
+		writeError(w, http.StatusBadRequest, "sdl", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, plan)
 }

@@ -17,6 +17,8 @@ import (
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 	authtx "github.com/cosmos/cosmos-sdk/x/auth/tx"
+
+	"github.com/gpunet/gpunet/tenant"
 )
 
 // maxBody bounds what the page may send the backend.
@@ -142,7 +144,10 @@ func (s *Server) build(ctx context.Context, req BuildRequest) (Unsigned, string,
 	if err != nil {
 		return Unsigned{}, "tx_rejected", fmt.Errorf("the chain refuses this transaction: %v", err)
 	}
-	gas := uint64(math.Ceil(float64(sim.GasInfo.GasUsed) * s.opts.GasAdjustment))
+	// A simulation carries no fee, so it skips the fee's transfer, which
+	// a small transaction's adjustment does not cover.
+	used := sim.GasInfo.GasUsed
+	gas := max(uint64(math.Ceil(float64(used)*s.opts.GasAdjustment)), used+tenant.FeeTransferGas)
 	feeAmt := s.opts.GasPrice.Amount.MulInt(sdkmath.NewIntFromUint64(gas)).Ceil().TruncateInt()
 	fee := sdk.NewCoins(sdk.NewCoin(s.opts.GasPrice.Denom, feeAmt))
 	bz, err := encode(gas, fee)

@@ -46,7 +46,7 @@ func (c *Client) Update(ctx context.Context, dseq uint64, d *sdl.Deployment, sto
 	if saved, err := store.Load(owner, dseq); err == nil {
 		prev, created = &saved.Manifest, saved.CreatedAt
 	}
-	if err := SameResources(leasedGroups(dep.Orders), d, prev); err != nil {
+	if err := SameResources(LeasedGroups(dep.Orders), d, prev); err != nil {
 		return res, fmt.Errorf("deployment %d cannot be updated in place: %w", dseq, err)
 	}
 	var leases []markettypes.Lease
@@ -149,9 +149,9 @@ func (c *Client) awaitVersion(ctx context.Context, l markettypes.Lease, want str
 	return run, fmt.Errorf("lease %s does not run the new version within %s (last: %v); check 'gpunetd lease status %d'", run.ID, wait, last, l.Id.Order.Dseq)
 }
 
-// leasedGroups are the deployment's groups as its latest order of each
+// LeasedGroups are the deployment's groups as its latest order of each
 // group asks for them, in group order.
-func leasedGroups(orders []markettypes.Order) []markettypes.GroupSpec {
+func LeasedGroups(orders []markettypes.Order) []markettypes.GroupSpec {
 	latest := map[uint32]markettypes.Order{}
 	for _, o := range orders {
 		if cur, ok := latest[o.Id.Gseq]; !ok || o.Id.Oseq > cur.Id.Oseq {

@@ -741,6 +741,43 @@ async function followLogs() {
   }
 }
 
+// updateLease moves the open lease's deployment to the file in the
+// editor, in place: the chain records the new manifest hash, the provider
+// gets the manifest and swaps the containers; the old version runs on
+// when the new one does not start, and the page says why.
+async function updateLease() {
+  if (!current) return;
+  const l = current;
+  notice("");
+  $("update").disabled = true;
+  const say = (t) => { $("update-state").textContent = t; };
+  try {
+    const p = await api("/api/deploy/update", { sdl: $("sdl").value, owner: state.address, dseq: l.dseq });
+    const want = p.group_hashes[l.gseq - 1];
+    const res = await sendTx([p.msg], "", say);
+    say(`manifest ${p.manifest_hash.slice(0, 12)} on chain (block ${res.height}); sending it…`);
+    const base = `/v1/leases/${state.address}/${l.dseq}/${l.gseq}/${l.oseq}`;
+    await providerFetch(l.provider, "PUT", `/v1/deployments/${state.address}/${l.dseq}/manifest`, p.manifest);
+    for (let i = 0; i < 300; i++) {
+      const st = await (await providerFetch(l.provider, "GET", base + "/status")).json();
+      if (st.update_error && st.update_error_for === want) throw new Error(`the new version did not start; the old one runs on: ${st.update_error}`);
+      if (st.version === want && (st.replicas || []).every((r) => r.state === "running" || r.state === "exited")) {
+        say(`version ${want.slice(0, 12)} running`);
+        await showLease();
+        return;
+      }
+      say(`updating (${st.phase})…`);
+      await sleep(1000);
+    }
+    throw new Error("the update did not finish within five minutes");
+  } catch (e) {
+    say("");
+    notice(`Update: ${e.message}`);
+  } finally {
+    $("update").disabled = false;
+  }
+}
+
 // revokeSessions ends every browser session of this owner with the open
 // lease's provider (on every device), this one included.
 async function revokeSessions() {
@@ -792,6 +829,7 @@ async function start() {
   $("withdraw").addEventListener("click", withdraw);
   $("topup").addEventListener("click", setTopUp);
   $("revoke").addEventListener("click", revokeSessions);
+  $("update").addEventListener("click", updateLease);
   $("shell-run").addEventListener("click", runShell);
   $("shell-send").addEventListener("click", () => { shellSend(0x69, new TextEncoder().encode($("shell-in").value + "\n")); $("shell-in").value = ""; });
   $("shell-eof").addEventListener("click", () => shellSend(0x65, new Uint8Array()));

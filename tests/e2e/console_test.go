@@ -641,3 +641,51 @@ func TestConsoleLogsSurviveAnIdleMinute(t *testing.T) {
 		t.Fatalf("the second line came %s after the first, the stream %q; want over a minute of silence in one stream still following", idle, state)
 	}
 }
+
+// TestConsoleUpdateInPlace: the tenant edits the running service's file
+// in the page and updates the lease in place: the new version runs under
+// the same lease; a file that asks for other resources is refused by name
+// before anything is signed.
+func TestConsoleUpdateInPlace(t *testing.T) {
+	ensureWorkloadImage(t)
+	nw := startNetwork(t, 1)
+	startProvider(t, nw, "2000000000")
+	version := func(text string) string {
+		return workloadSDL("1Gi", "", svcDef{"app", `"-print", "` + text + `", "-sleep", "1h"`, ""})
+	}
+	res, out, err := deploy(t, nw, writeSDL(t, version("version one")), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	ctx := newBrowser(t, w)
+	setSDL := func(file string) chromedp.Action {
+		js, _ := json.Marshal(file)
+		return chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector("[data-testid=sdl]"); e.value = %s; e.dispatchEvent(new Event("input")); })()`, js), nil)
+	}
+	var said, state string
+	run(t, ctx, 60*time.Second,
+		c.connect(),
+		openLease(fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)),
+		setSDL(strings.Replace(version("version two"), "size: 256Mi", "size: 512Mi", 1)),
+		chromedp.Click(`[data-testid=update]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=notice]").textContent.includes("cannot update deployment")`, nil),
+		chromedp.Text(`[data-testid=notice]`, &said, chromedp.ByQuery),
+		setSDL(version("version two")),
+		chromedp.Click(`[data-testid=update]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=update-state]").textContent.endsWith("running")`, nil, chromedp.WithPollingTimeout(45*time.Second)),
+		chromedp.Text(`[data-testid=update-state]`, &state, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "updated")
+	if !strings.Contains(said, "memory") || w.signatures() != 2 {
+		t.Errorf("other resources: the page said %q; the wallet signed %d times (want the update and the session)", said, w.signatures())
+	}
+	logs, err := tenantCLI(t, nw, "lease", "logs", strconv.FormatUint(res.DSeq, 10))
+	if err != nil || !strings.Contains(logs, "version two") || strings.Contains(logs, "version one") {
+		t.Fatalf("after the update (%q), the lease's logs: %v\n%s", state, err, logs)
+	}
+	if leases, _ := deploymentLeases(t, nw, nw.Keys["tenant"], res.DSeq); len(leases) != 1 || leases[0].State != "LEASE_STATE_ACTIVE" {
+		t.Errorf("leases after the update: %+v, want the one lease, active", leases)
+	}
+}
