@@ -16,6 +16,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
+	authsigning "github.com/cosmos/cosmos-sdk/x/auth/signing"
 	authtx "github.com/cosmos/cosmos-sdk/x/auth/tx"
 
 	"github.com/gpunet/gpunet/tenant"
@@ -32,6 +33,9 @@ type BuildRequest struct {
 	PubKey  string            `json:"pubkey"` // base64 compressed secp256k1
 	Msgs    []json.RawMessage `json:"msgs"`
 	Memo    string            `json:"memo"`
+	// Amino asks for a legacy amino JSON sign doc, for a wallet that
+	// signs only those (a Ledger): it shows the messages readably.
+	Amino bool `json:"amino,omitempty"`
 }
 
 // Unsigned is a transaction for the wallet to sign directly: the sign doc
@@ -46,6 +50,9 @@ type Unsigned struct {
 	Sequence      uint64 `json:"sequence,string"`
 	Gas           uint64 `json:"gas,string"`
 	Fee           string `json:"fee"`
+	// AminoSignDoc is the legacy amino JSON sign doc (with Amino): the
+	// bytes signed are its keys sorted, no spaces.
+	AminoSignDoc json.RawMessage `json:"amino_sign_doc,omitempty"`
 }
 
 // SignedTx is an Unsigned's bytes and the wallet's signature over them.
@@ -123,6 +130,11 @@ func (s *Server) build(ctx context.Context, req BuildRequest) (Unsigned, string,
 	if err != nil {
 		return Unsigned{}, "request", fmt.Errorf("account %s is not on chain yet (it has never received tokens): %v", req.Address, err)
 	}
+	mode := signing.SignMode_SIGN_MODE_DIRECT
+	if req.Amino {
+		mode = signing.SignMode_SIGN_MODE_LEGACY_AMINO_JSON
+	}
+	var built sdk.Tx
 	encode := func(gas uint64, fee sdk.Coins) ([]byte, error) {
 		b := cc.TxConfig.NewTxBuilder()
 		if err := b.SetMsgs(msgs...); err != nil {
@@ -131,10 +143,11 @@ func (s *Server) build(ctx context.Context, req BuildRequest) (Unsigned, string,
 		b.SetMemo(req.Memo)
 		b.SetGasLimit(gas)
 		b.SetFeeAmount(fee)
-		if err := b.SetSignatures(signing.SignatureV2{PubKey: pk, Data: &signing.SingleSignatureData{SignMode: signing.SignMode_SIGN_MODE_DIRECT}, Sequence: seq}); err != nil {
+		if err := b.SetSignatures(signing.SignatureV2{PubKey: pk, Data: &signing.SingleSignatureData{SignMode: mode}, Sequence: seq}); err != nil {
 			return nil, err
 		}
-		return cc.TxConfig.TxEncoder()(b.GetTx())
+		built = b.GetTx()
+		return cc.TxConfig.TxEncoder()(built)
 	}
 	simBz, err := encode(0, nil)
 	if err != nil {
@@ -158,7 +171,16 @@ func (s *Server) build(ctx context.Context, req BuildRequest) (Unsigned, string,
 	if err := txRaw.Unmarshal(bz); err != nil {
 		return Unsigned{}, "request", err
 	}
-	return Unsigned{BodyBytes: txRaw.BodyBytes, AuthInfoBytes: txRaw.AuthInfoBytes, ChainID: cc.ChainID, AccountNumber: num, Sequence: seq, Gas: gas, Fee: fee.String()}, "", nil
+	u := Unsigned{BodyBytes: txRaw.BodyBytes, AuthInfoBytes: txRaw.AuthInfoBytes, ChainID: cc.ChainID, AccountNumber: num, Sequence: seq, Gas: gas, Fee: fee.String()}
+	if req.Amino {
+		doc, err := authsigning.GetSignBytesAdapter(ctx, cc.TxConfig.SignModeHandler(), mode,
+			authsigning.SignerData{Address: req.Address, ChainID: cc.ChainID, AccountNumber: num, Sequence: seq, PubKey: pk}, built)
+		if err != nil {
+			return Unsigned{}, "request", fmt.Errorf("amino sign doc: %v", err)
+		}
+		u.AminoSignDoc = doc
+	}
+	return u, "", nil
 }
 
 func (s *Server) broadcastTx(w http.ResponseWriter, r *http.Request) {

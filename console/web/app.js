@@ -63,6 +63,8 @@ async function connect() {
     state.wallet = w;
     state.address = key.bech32Address;
     state.pubkey = b64(key.pubKey);
+    // A Ledger signs legacy amino JSON only (and shows it readably).
+    state.amino = Boolean(key.isNanoLedger) && typeof w.signAmino === "function";
     $("account").textContent = key.name ? `${key.name} · ${short(state.address)}` : short(state.address);
     $("address").textContent = state.address;
     $("welcome").hidden = true;
@@ -806,17 +808,29 @@ function stopLogs() {
 // it; it resolves with the committed transaction.
 export async function sendTx(msgs, memo = "", progress = () => {}) {
   progress("building the transaction…");
-  const u = await api("/api/tx/build", { address: state.address, pubkey: state.pubkey, msgs, memo });
+  const u = await api("/api/tx/build", { address: state.address, pubkey: state.pubkey, msgs, memo, amino: state.amino });
   progress(`waiting for the wallet (fee ${u.fee})…`);
-  // preferNoSetFee: the wallet keeps the fee the console computed and
-  // showed, rather than its own.
-  const signed = await state.wallet.signDirect(u.chain_id, state.address, {
-    bodyBytes: unb64(u.body_bytes), authInfoBytes: unb64(u.auth_info_bytes), chainId: u.chain_id, accountNumber: u.account_number,
-  }, { preferNoSetFee: true });
+  let body = u.body_bytes, authInfo = u.auth_info_bytes, signature;
+  if (state.amino) {
+    // The wallet signs the amino JSON of exactly this transaction; it
+    // must keep the console's fee, or the bytes would differ.
+    const res = await state.wallet.signAmino(u.chain_id, state.address, u.amino_sign_doc, { preferNoSetFee: true });
+    if (JSON.stringify(res.signed.fee) !== JSON.stringify(u.amino_sign_doc.fee) || res.signed.memo !== u.amino_sign_doc.memo) {
+      throw new Error("the wallet changed the transaction's fee or memo; sign it as shown");
+    }
+    signature = res.signature.signature;
+  } else {
+    // preferNoSetFee: the wallet keeps the fee the console computed and
+    // showed, rather than its own.
+    const res = await state.wallet.signDirect(u.chain_id, state.address, {
+      bodyBytes: unb64(u.body_bytes), authInfoBytes: unb64(u.auth_info_bytes), chainId: u.chain_id, accountNumber: u.account_number,
+    }, { preferNoSetFee: true });
+    body = b64(res.signed.bodyBytes);
+    authInfo = b64(res.signed.authInfoBytes);
+    signature = res.signature.signature;
+  }
   progress("waiting for a block…");
-  const res = await api("/api/tx/broadcast", {
-    body_bytes: b64(signed.signed.bodyBytes), auth_info_bytes: b64(signed.signed.authInfoBytes), signature: signed.signature.signature,
-  });
+  const res = await api("/api/tx/broadcast", { body_bytes: body, auth_info_bytes: authInfo, signature });
   return { ...res, fee: u.fee };
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
+	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/chromedp/chromedp"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
 
@@ -74,6 +75,9 @@ func startConsole(t *testing.T, nw *localnet.Network) *consoleProc {
 type testWallet struct {
 	mux     *http.ServeMux
 	keyName string
+	// ledger makes it a hardware wallet: legacy amino JSON signing only.
+	ledger bool
+	amino  int // amino signatures made
 	mu      sync.Mutex
 	signed  int
 	suggest json.RawMessage
@@ -93,7 +97,36 @@ func startWallet(t *testing.T, nw *localnet.Network, keyName string) *testWallet
 		_ = json.NewEncoder(rw).Encode(v)
 	}
 	mux.HandleFunc("/key", func(rw http.ResponseWriter, _ *http.Request) {
-		reply(rw, map[string]string{"name": keyName, "bech32Address": nw.Keys[keyName], "pubKey": base64.StdEncoding.EncodeToString(pub.Bytes()), "algo": "secp256k1"})
+		w.mu.Lock()
+		ledger := w.ledger
+		w.mu.Unlock()
+		reply(rw, map[string]any{"name": keyName, "bech32Address": nw.Keys[keyName], "pubKey": base64.StdEncoding.EncodeToString(pub.Bytes()), "algo": "secp256k1", "isNanoLedger": ledger})
+	})
+	mux.HandleFunc("/signAmino", func(rw http.ResponseWriter, r *http.Request) {
+		var req struct{ Doc json.RawMessage }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		// As cosmjs serializes a sign doc: keys sorted, no spaces.
+		doc, err := sdk.SortJSON(req.Doc)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		sig, _, err := sign(doc)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.mu.Lock()
+		w.signed++
+		w.amino++
+		w.mu.Unlock()
+		var signed any
+		_ = json.Unmarshal(req.Doc, &signed)
+		reply(rw, map[string]any{"signed": signed, "signature": map[string]any{"pub_key": map[string]string{"type": "tendermint/PubKeySecp256k1", "value": base64.StdEncoding.EncodeToString(pub.Bytes())},
+			"signature": base64.StdEncoding.EncodeToString(sig)}})
 	})
 	mux.HandleFunc("/suggest", func(rw http.ResponseWriter, r *http.Request) {
 		var raw json.RawMessage
@@ -186,7 +219,10 @@ func (w *testWallet) script() string {
     async enable(chainId) { window.__enabled = chainId; },
     async getKey(chainId) {
       const k = await post("/key", {});
-      return {name: k.name, algo: k.algo, bech32Address: k.bech32Address, pubKey: unb64(k.pubKey), address: new Uint8Array(20), isNanoLedger: false};
+      return {name: k.name, algo: k.algo, bech32Address: k.bech32Address, pubKey: unb64(k.pubKey), address: new Uint8Array(20), isNanoLedger: k.isNanoLedger};
+    },
+    async signAmino(chainId, signer, doc) {
+      return post("/signAmino", {doc});
     },
     async signArbitrary(chainId, signer, data) {
       return post("/signArbitrary", {signer, data: typeof data === "string" ? data : new TextDecoder().decode(data)});

@@ -300,8 +300,8 @@ func TestConsoleAddFunds(t *testing.T) {
 	if got := before - balanceCLI(t, nw, nw.Nodes[0], tenant); got != 2_500_000+paid {
 		t.Errorf("the tenant's balance fell by %d, want 2500000 + the fee %d", got, paid)
 	}
-	if signed := w.signatures(); signed != 1 {
-		t.Errorf("the wallet signed %d times for the deposit, want once", signed)
+	if signed := w.signatures(); signed != 2 {
+		t.Errorf("the wallet signed %d times; want twice (the session grant the lease page opened, and the deposit)", signed)
 	}
 
 	// An automatic top-up: 1 GPN per refill, 10 in all, paid by the tenant.
@@ -687,5 +687,43 @@ func TestConsoleUpdateInPlace(t *testing.T) {
 	}
 	if leases, _ := deploymentLeases(t, nw, nw.Keys["tenant"], res.DSeq); len(leases) != 1 || leases[0].State != "LEASE_STATE_ACTIVE" {
 		t.Errorf("leases after the update: %+v, want the one lease, active", leases)
+	}
+}
+
+// TestConsoleLedgerSignsAminoJSON: with a hardware wallet (which signs
+// legacy amino JSON only, and shows the messages readably), the console
+// builds the amino sign doc of exactly its transaction; the deposit the
+// Ledger signs is accepted on chain, and nothing was signed in direct mode.
+func TestConsoleLedgerSignsAminoJSON(t *testing.T) {
+	nw := startNetwork(t, 1)
+	startProvider(t, nw, "2000000000")
+	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	tenant := nw.Keys["tenant"]
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, "tenant")
+	w.ledger = true
+	ctx := newBrowser(t, w)
+	deposited := escrowDeposited(t, nw, tenant, res.DSeq)
+	var done string
+	run(t, ctx, 60*time.Second,
+		c.connect(),
+		openLease(fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)),
+		chromedp.SetValue(`[data-testid=fund-amount]`, "1.25", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=fund]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=fund-state]").textContent.startsWith("added")`, nil, chromedp.WithPollingTimeout(45*time.Second)),
+		chromedp.Text(`[data-testid=fund-state]`, &done, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "ledger-deposit")
+	if got := escrowDeposited(t, nw, tenant, res.DSeq) - deposited; got != 1_250_000 {
+		t.Errorf("escrow was given %d ugpn more, want 1250000 (the page says %q)", got, done)
+	}
+	w.mu.Lock()
+	amino, all := w.amino, w.signed
+	w.mu.Unlock()
+	if amino != 1 || all != 2 { // the deposit in amino JSON, and the session grant
+		t.Errorf("the Ledger signed %d amino docs of %d signatures; want the deposit's only, plus the session grant", amino, all)
 	}
 }
