@@ -18,8 +18,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
-	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/chromedp/chromedp"
+	sdk "github.com/cosmos/cosmos-sdk/types"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
 
 	"github.com/gpunet/gpunet/provider/leaseauth"
@@ -76,8 +76,8 @@ type testWallet struct {
 	mux     *http.ServeMux
 	keyName string
 	// ledger makes it a hardware wallet: legacy amino JSON signing only.
-	ledger bool
-	amino  int // amino signatures made
+	ledger  bool
+	amino   int // amino signatures made
 	mu      sync.Mutex
 	signed  int
 	suggest json.RawMessage
