@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,6 +274,18 @@ func TestConsoleAddFunds(t *testing.T) {
 	)
 	if !strings.Contains(said, "at most 6 decimals") {
 		t.Errorf("a 7-decimal amount: the page says %q", said)
+	}
+	// More than the tenant has: the chain refuses, and the page shows its
+	// message; nothing is signed.
+	var refused string
+	run(t, ctx, 30*time.Second,
+		chromedp.SetValue(`[data-testid=fund-amount]`, "60000", chromedp.ByQuery),
+		chromedp.Click(`[data-testid=fund]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=notice]").textContent.includes("refuses")`, nil),
+		chromedp.Text(`[data-testid=notice]`, &refused, chromedp.ByQuery),
+	)
+	if !strings.Contains(refused, "insufficient funds") || w.signatures() != 1 {
+		t.Errorf("a deposit above the balance: the page says %q, the wallet signed %d times (want only the session grant)", refused, w.signatures())
 	}
 
 	var fee, done string
@@ -578,7 +591,7 @@ func TestConsoleManualAccept(t *testing.T) {
 func TestConsoleShell(t *testing.T) {
 	ensureWorkloadImage(t)
 	nw := startNetwork(t, 1)
-	startProvider(t, nw, "2000000000")
+	prov := startProvider(t, nw, "2000000000")
 	res, out, err := deploy(t, nw, writeSDL(t, workloadSDL("1Gi", "", svcDef{"app", `"-sleep", "1h"`, ""})), "--deposit", "5000000ugpn")
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
@@ -605,6 +618,18 @@ func TestConsoleShell(t *testing.T) {
 	screenshot(t, ctx, "shell")
 	if exit != "exit 0" || !strings.Contains(output, "stdin ended") {
 		t.Fatalf("the shell ended %q with output:\n%s", exit, output)
+	}
+
+	// The provider goes away: the page says so, in those words.
+	prov.stop(syscall.SIGKILL)
+	var said string
+	run(t, ctx, 60*time.Second,
+		chromedp.Click(`[data-testid=logs-follow]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("[data-testid=notice]").textContent.includes("does not answer")`, nil, chromedp.WithPollingTimeout(45*time.Second)),
+		chromedp.Text(`[data-testid=notice]`, &said, chromedp.ByQuery),
+	)
+	if !strings.Contains(said, prov.addr) {
+		t.Errorf("with the provider down the page says %q", said)
 	}
 }
 
