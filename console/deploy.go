@@ -96,22 +96,12 @@ func (s *Server) planDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "deposit", fmt.Sprintf("deposit %q: want a positive amount of %s", req.Deposit, s.opts.Denom))
 		return
 	}
-	d, err := sdl.Parse([]byte(req.SDL))
+	d, canonical, hash, err := readSDL(req.SDL)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "sdl", err.Error())
 		return
 	}
-	canonical, err := d.Manifest.CanonicalJSON()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "sdl", err.Error())
-		return
-	}
-	hash, err := d.Manifest.Hash()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "sdl", err.Error())
-		return
-	}
-	plan := DeployPlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: string(canonical), Warnings: d.Warnings}
+	plan := DeployPlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: canonical, Warnings: d.Warnings}
 	total := sdkmath.LegacyZeroDec()
 	for i, g := range d.Groups {
 		if g.MaxPrice.Denom != s.opts.Denom {
@@ -166,22 +156,16 @@ func (s *Server) bids(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	q := markettypes.NewQueryClient(s.opts.Client)
-	dep, err := q.Deployment(ctx, &markettypes.QueryDeploymentRequest{Owner: owner, Dseq: dseq})
+	orders, err := s.deploymentBids(ctx, owner, dseq)
 	if err != nil {
 		s.nodeError(w, err)
 		return
 	}
 	out := []BidView{}
-	for _, o := range dep.Orders {
-		bs, err := q.BidsByOrder(ctx, &markettypes.QueryOrderRequest{Owner: o.Id.Owner, Dseq: o.Id.Dseq, Gseq: o.Id.Gseq, Oseq: o.Id.Oseq})
-		if err != nil {
-			s.nodeError(w, err)
-			return
-		}
-		for _, b := range bs.Bids {
-			v := BidView{GSeq: o.Id.Gseq, OSeq: o.Id.Oseq, Provider: b.Id.Provider, Price: trimDec(b.Price.Amount.String()) + b.Price.Denom}
-			v.GPUs = []string{}
+	for _, ob := range orders {
+		o := ob.order
+		for _, b := range ob.bids {
+			v := BidView{GSeq: o.Id.Gseq, OSeq: o.Id.Oseq, Provider: b.Id.Provider, Price: trimDec(b.Price.Amount.String()) + b.Price.Denom, GPUs: []string{}}
 			if p, err := s.lookup(ctx, b.Id.Provider); err == nil {
 				v.Reliability, v.Uptime = trimDec(p.Reliability.String()), trimDec(p.Uptime.String())
 				v.GPUs = matchingGPUs(o.Spec, p.Provider.Gpus)
@@ -206,6 +190,30 @@ func (s *Server) deploymentRef(w http.ResponseWriter, r *http.Request) (string, 
 		return "", 0, false
 	}
 	return owner, dseq, true
+}
+
+// orderBids is an order of a deployment and its bids.
+type orderBids struct {
+	order markettypes.Order
+	bids  []markettypes.Bid
+}
+
+// deploymentBids reads a deployment's orders, each with its bids.
+func (s *Server) deploymentBids(ctx context.Context, owner string, dseq uint64) ([]orderBids, error) {
+	q := markettypes.NewQueryClient(s.opts.Client)
+	dep, err := q.Deployment(ctx, &markettypes.QueryDeploymentRequest{Owner: owner, Dseq: dseq})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]orderBids, 0, len(dep.Orders))
+	for _, o := range dep.Orders {
+		bs, err := q.BidsByOrder(ctx, &markettypes.QueryOrderRequest{Owner: o.Id.Owner, Dseq: o.Id.Dseq, Gseq: o.Id.Gseq, Oseq: o.Id.Oseq})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, orderBids{order: o, bids: bs.Bids})
+	}
+	return out, nil
 }
 
 // matchingGPUs are a provider's devices of the models an order's units
@@ -251,7 +259,7 @@ func (s *Server) planUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "address", err.Error())
 		return
 	}
-	d, err := sdl.Parse([]byte(req.SDL))
+	d, canonical, hash, err := readSDL(req.SDL)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "sdl", err.Error())
 		return
@@ -268,17 +276,7 @@ func (s *Server) planUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "sdl", "this file cannot update deployment "+fmt.Sprint(req.DSeq)+": "+err.Error())
 		return
 	}
-	canonical, err := d.Manifest.CanonicalJSON()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "sdl", err.Error())
-		return
-	}
-	hash, err := d.Manifest.Hash()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "sdl", err.Error())
-		return
-	}
-	plan := UpdatePlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: string(canonical)}
+	plan := UpdatePlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: canonical}
 	for _, g := range d.Manifest.Groups {
 		plan.GroupHashes = append(plan.GroupHashes, g.Hash())
 	}
@@ -288,4 +286,23 @@ func (s *Server) planUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, plan)
+}
+
+// readSDL parses an SDL file into its deployment, its manifest's canonical
+// JSON (what providers are sent) and that JSON's hash (what the chain
+// holds).
+func readSDL(text string) (*sdl.Deployment, string, []byte, error) {
+	d, err := sdl.Parse([]byte(text))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	canonical, err := d.Manifest.CanonicalJSON()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	hash, err := d.Manifest.Hash()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return d, string(canonical), hash, nil
 }

@@ -13,7 +13,6 @@ import (
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
-	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // ProviderDashboard is what a provider sees of itself: its record, the
@@ -117,13 +116,13 @@ type ProviderSummary struct {
 func (s *Server) providers(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	res, err := providertypes.NewQueryClient(s.opts.Client).Providers(ctx, &providertypes.QueryProvidersRequest{Pagination: &query.PageRequest{Limit: 200}})
+	views, err := s.allProviders(ctx)
 	if err != nil {
 		s.nodeError(w, err)
 		return
 	}
 	out := []ProviderSummary{}
-	for _, v := range res.Providers {
+	for _, v := range views {
 		p := v.Provider
 		ps := ProviderSummary{Owner: p.Owner, HostURI: p.HostUri, Fingerprint: p.TlsCertSha256, GPUs: []string{}, CPUMillis: p.Capacity.CpuMillis,
 			MemoryBytes: p.Capacity.MemoryBytes, Bond: p.Bond.String(), Reliability: trimDec(v.Reliability.String()), Uptime: trimDec(v.Uptime.String())}

@@ -33,43 +33,46 @@ func (s *Server) whyNoBids(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
-	q := markettypes.NewQueryClient(s.opts.Client)
-	dep, err := q.Deployment(ctx, &markettypes.QueryDeploymentRequest{Owner: owner, Dseq: dseq})
+	orders, err := s.deploymentBids(ctx, owner, dseq)
 	if err != nil {
 		s.nodeError(w, err)
 		return
 	}
-	var providers []providertypes.ProviderView
+	out := []WhyNoBids{}
+	var providers []providertypes.ProviderView // read once, when an order needs them
+	for _, ob := range orders {
+		o := ob.order
+		if o.State != markettypes.ORDER_STATE_OPEN || len(ob.bids) > 0 {
+			continue
+		}
+		if providers == nil {
+			if providers, err = s.allProviders(ctx); err != nil {
+				s.nodeError(w, err)
+				return
+			}
+		}
+		out = append(out, WhyNoBids{GSeq: o.Id.Gseq, OSeq: o.Id.Oseq, Reasons: explainNoBids(o.Spec, providers)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// allProviders reads the registered providers, at most maxProviders.
+func (s *Server) allProviders(ctx context.Context) ([]providertypes.ProviderView, error) {
+	out := []providertypes.ProviderView{}
 	pq := providertypes.NewQueryClient(s.opts.Client)
 	var next []byte
-	for len(providers) < maxProviders {
+	for len(out) < maxProviders {
 		res, err := pq.Providers(ctx, &providertypes.QueryProvidersRequest{Pagination: &query.PageRequest{Key: next, Limit: 200}})
 		if err != nil {
-			s.nodeError(w, err)
-			return
+			return nil, err
 		}
-		providers = append(providers, res.Providers...)
+		out = append(out, res.Providers...)
 		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
 			break
 		}
 		next = res.Pagination.NextKey
 	}
-	out := []WhyNoBids{}
-	for _, o := range dep.Orders {
-		if o.State != markettypes.ORDER_STATE_OPEN {
-			continue
-		}
-		bids, err := q.BidsByOrder(ctx, &markettypes.QueryOrderRequest{Owner: o.Id.Owner, Dseq: o.Id.Dseq, Gseq: o.Id.Gseq, Oseq: o.Id.Oseq})
-		if err != nil {
-			s.nodeError(w, err)
-			return
-		}
-		if len(bids.Bids) > 0 {
-			continue
-		}
-		out = append(out, WhyNoBids{GSeq: o.Id.Gseq, OSeq: o.Id.Oseq, Reasons: explainNoBids(o.Spec, providers)})
-	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // explainNoBids says what of spec no provider in providers offers, each

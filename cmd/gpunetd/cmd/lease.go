@@ -32,6 +32,27 @@ func leaseCommand() *cobra.Command {
 	return cmd
 }
 
+// eachProvider calls fn once for each provider holding one of leases,
+// with a client of its API (pinned to its certificate on chain) and its
+// host, stopping at the first error.
+func eachProvider(cmd *cobra.Command, c *tenant.Client, leases []markettypes.Lease, fn func(provider string, cl *api.Client, host string) error) error {
+	done := map[string]bool{}
+	for _, l := range leases {
+		if done[l.Id.Provider] {
+			continue
+		}
+		done[l.Id.Provider] = true
+		cl, pv, err := c.ProviderAPI(cmd.Context(), l.Id.Provider)
+		if err != nil {
+			return err
+		}
+		if err := fn(l.Id.Provider, cl, pv.Provider.HostUri); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func leasesOf(cmd *cobra.Command, dseqArg string) (*tenant.Client, []markettypes.Lease, uint64, error) {
 	dseq, err := strconv.ParseUint(dseqArg, 10, 64)
 	if err != nil {
@@ -147,23 +168,14 @@ working at once. Sessions opened afterwards work again.`,
 			if err != nil {
 				return err
 			}
-			done := map[string]bool{}
-			for _, l := range leases {
-				if done[l.Id.Provider] {
-					continue
-				}
-				done[l.Id.Provider] = true
-				cl, pv, err := c.ProviderAPI(cmd.Context(), l.Id.Provider)
-				if err != nil {
-					return err
-				}
+			return eachProvider(cmd, c, leases, func(provider string, cl *api.Client, host string) error {
 				res, err := cl.RevokeGrants(cmd.Context(), c.Owner.String())
 				if err != nil {
-					return fmt.Errorf("%s: %w", pv.Provider.HostUri, err)
+					return fmt.Errorf("%s: %w", host, err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "sessions issued up to %s revoked on %s\n", time.Unix(res.RevokedBefore, 0).UTC().Format(time.RFC3339), l.Id.Provider)
-			}
-			return nil
+				fmt.Fprintf(cmd.OutOrStdout(), "sessions issued up to %s revoked on %s\n", time.Unix(res.RevokedBefore, 0).UTC().Format(time.RFC3339), provider)
+				return nil
+			})
 		},
 	}
 	flags.AddTxFlagsToCmd(cmd)
@@ -223,26 +235,17 @@ func leaseSendManifestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			done := map[string]bool{}
-			for _, l := range leases {
-				if done[l.Id.Provider] {
-					continue
-				}
-				cl, pv, err := c.ProviderAPI(cmd.Context(), l.Id.Provider)
-				if err != nil {
-					return err
-				}
+			return eachProvider(cmd, c, leases, func(_ string, cl *api.Client, host string) error {
 				acc, err := cl.SendManifest(cmd.Context(), c.Owner.String(), dseq, raw)
 				if err != nil {
-					return fmt.Errorf("%s: %w", pv.Provider.HostUri, err)
+					return fmt.Errorf("%s: %w", host, err)
 				}
-				done[l.Id.Provider] = true
 				if err := store.SaveReceipts(c.Owner.String(), dseq, acc.Receipts); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: cannot keep the manifest receipts: %v\n", err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "manifest %s… accepted by %s for %s\n", acc.Hash[:16], pv.Provider.HostUri, strings.Join(acc.Leases, ", "))
-			}
-			return nil
+				fmt.Fprintf(cmd.OutOrStdout(), "manifest %s… accepted by %s for %s\n", acc.Hash[:16], host, strings.Join(acc.Leases, ", "))
+				return nil
+			})
 		},
 	}
 	flags.AddTxFlagsToCmd(cmd)
