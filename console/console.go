@@ -93,6 +93,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/chain", s.chain)
 	s.mux.HandleFunc("GET /api/accounts/{addr}/balance", s.balance)
 	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments", s.deployments)
+	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments/{dseq}", s.deployment)
 	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments/{dseq}/bids", s.bids)
 	s.mux.HandleFunc("GET /api/accounts/{addr}/deployments/{dseq}/why", s.whyNoBids)
 	s.mux.HandleFunc("GET /api/templates", s.templates)

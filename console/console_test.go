@@ -212,6 +212,11 @@ func TestConsoleAnswersItsOwnPagesOnly(t *testing.T) {
 	if code, e := do("", "", "/api/accounts/cosmos1xyz/balance"); code != http.StatusBadRequest || e.Kind != "address" {
 		t.Errorf("a bad address: %d %+v", code, e)
 	}
+	for _, bad := range []string{"x1", "01", "-1", "18446744073709551616"} {
+		if code, e := do("", "", "/api/accounts/"+testProvider+"/deployments/"+bad); code != http.StatusBadRequest || e.Kind != "dseq" {
+			t.Errorf("deployment number %q: %d %+v", bad, code, e)
+		}
+	}
 	if code, _ := do("", "", "/api/providers/"+testProvider+"x/relay/healthz"); code != http.StatusBadRequest {
 		t.Errorf("a bad provider address: %d", code)
 	}

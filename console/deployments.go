@@ -2,12 +2,15 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/cosmos/cosmos-sdk/types/query"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -58,27 +61,58 @@ func (s *Server) deployments(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []DeploymentView{}
 	for _, d := range res.Deployments {
-		v := DeploymentView{DSeq: d.Dseq, State: stateName(d.State.String(), "DEPLOYMENT_STATE_"), CreatedAt: d.CreatedAt, Leases: []LeaseView{}}
-		full, err := q.Deployment(ctx, &markettypes.QueryDeploymentRequest{Owner: owner, Dseq: d.Dseq})
+		v, err := s.deploymentView(ctx, owner, d.Dseq)
 		if err != nil {
 			s.nodeError(w, err)
 			return
-		}
-		for _, l := range full.Leases {
-			v.Leases = append(v.Leases, LeaseView{GSeq: l.Id.Order.Gseq, OSeq: l.Id.Order.Oseq, Provider: l.Id.Provider,
-				State: stateName(l.State.String(), "LEASE_STATE_"), Price: trimDec(l.Price.Amount.String()) + l.Price.Denom})
-		}
-		if acc, err := escrowtypes.NewQueryClient(s.opts.Client).Account(ctx, &escrowtypes.QueryAccountRequest{Owner: owner, Dseq: d.Dseq}); err == nil {
-			v.EscrowBalance, v.EscrowDeposited = acc.Account.Balance.String(), acc.Account.Deposited.String()
-			v.RatePerHour = trimDec(acc.Account.TotalRate.String())
-			if t := acc.Account.DepletesAt; t != nil {
-				v.DepletesAt = t.UTC().Format(time.RFC3339)
-			}
 		}
 		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].DSeq > out[j].DSeq })
 	writeJSON(w, http.StatusOK, out)
+}
+
+// deployment answers one deployment: what the page polls while it waits
+// for a lease, rather than the whole list.
+func (s *Server) deployment(w http.ResponseWriter, r *http.Request) {
+	owner, dseq, ok := s.deploymentRef(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	v, err := s.deploymentView(ctx, owner, dseq)
+	if status.Code(err) == codes.NotFound {
+		writeError(w, http.StatusNotFound, "deployment", fmt.Sprintf("no deployment %s/%d on chain", owner, dseq))
+		return
+	}
+	if err != nil {
+		s.nodeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// deploymentView reads a deployment with its leases and escrow account.
+func (s *Server) deploymentView(ctx context.Context, owner string, dseq uint64) (DeploymentView, error) {
+	full, err := markettypes.NewQueryClient(s.opts.Client).Deployment(ctx, &markettypes.QueryDeploymentRequest{Owner: owner, Dseq: dseq})
+	if err != nil {
+		return DeploymentView{}, err
+	}
+	d := full.Deployment
+	v := DeploymentView{DSeq: d.Dseq, State: stateName(d.State.String(), "DEPLOYMENT_STATE_"), CreatedAt: d.CreatedAt, Leases: []LeaseView{}}
+	for _, l := range full.Leases {
+		v.Leases = append(v.Leases, LeaseView{GSeq: l.Id.Order.Gseq, OSeq: l.Id.Order.Oseq, Provider: l.Id.Provider,
+			State: stateName(l.State.String(), "LEASE_STATE_"), Price: trimDec(l.Price.Amount.String()) + l.Price.Denom})
+	}
+	if acc, err := escrowtypes.NewQueryClient(s.opts.Client).Account(ctx, &escrowtypes.QueryAccountRequest{Owner: owner, Dseq: dseq}); err == nil {
+		v.EscrowBalance, v.EscrowDeposited = acc.Account.Balance.String(), acc.Account.Deposited.String()
+		v.RatePerHour = trimDec(acc.Account.TotalRate.String())
+		if t := acc.Account.DepletesAt; t != nil {
+			v.DepletesAt = t.UTC().Format(time.RFC3339)
+		}
+	}
+	return v, nil
 }
 
 // stateName is an enum's name without its prefix, in lower case.

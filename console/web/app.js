@@ -352,9 +352,9 @@ async function deploy() {
     for (let i = 0; i < 180 && leases.length === 0; i++) {
       const bids = await showBids(dseq, manual);
       if (bids.length === 0 && i >= 3) await showWhy(dseq);
-      const d = (await api(`/api/accounts/${state.address}/deployments`)).find((x) => x.dseq === dseq);
-      if (d && d.state !== "active") throw new Error(`deployment ${dseq} is ${d.state}`);
-      leases = d ? d.leases.filter((l) => l.state === "active" || l.state === "pending") : [];
+      const d = await api(`/api/accounts/${state.address}/deployments/${dseq}`);
+      if (d.state !== "active") throw new Error(`deployment ${dseq} is ${d.state}`);
+      leases = d.leases.filter((l) => l.state === "active" || l.state === "pending");
       if (leases.length === 0) await sleep(1000);
     }
     if (leases.length === 0) throw new Error("no lease after three minutes; see the bids above");
@@ -657,10 +657,8 @@ async function addFunds() {
     const res = await sendTx([msg], "", (step) => { $("fund-state").textContent = step; });
     $("fund-state").textContent = `added ${formatAmount(amount, c.exponent, c.display_denom)} in block ${res.height} (fee ${res.fee})`;
     $("fund-state").dataset.fee = res.fee;
-    const list = await api(`/api/accounts/${state.address}/deployments`);
-    const d = list.find((x) => x.dseq === current.dseq);
-    if (d) showEscrow(d);
-    showRunway(list);
+    showEscrow(await api(`/api/accounts/${state.address}/deployments/${current.dseq}`));
+    await refreshDeployments(); // the list and the runway banner
     await refreshBalance();
   } catch (e) {
     $("fund-state").textContent = "";

@@ -180,9 +180,6 @@ func newRuntime(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, 
 	return r, nil
 }
 
-// Client is the runtime's clientset (for the cluster inventory).
-func (r *Runtime) Client() kubernetes.Interface { return r.cs }
-
 // namespace is the lease's namespace: "gpunet-<hash>", 128 bits of the
 // hash of the provider and the lease, so that neither two providers on
 // one cluster nor a tenant grinding order names can land on another
