@@ -344,3 +344,26 @@ func (w *testWallet) signatures() int {
 	defer w.mu.Unlock()
 	return w.signed
 }
+
+// runningJob deploys, as the tenant, the sample job running for ten
+// minutes, and waits until it runs.
+func runningJob(t *testing.T, nw *localnet.Network) deployResult {
+	t.Helper()
+	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	return res
+}
+
+// startPage starts the console, a test wallet of key and a browser.
+func startPage(t *testing.T, nw *localnet.Network, key string) (*consoleProc, *testWallet, context.Context) {
+	t.Helper()
+	c := startConsole(t, nw)
+	w := startWallet(t, nw, key)
+	return c, w, newBrowser(t, w)
+}
+
+// leaseButton is the deployments list's Open button of a deployment's
+// first lease.
+func leaseButton(dseq uint64) string { return fmt.Sprintf(`[data-testid="open-%d-1-1"]`, dseq) }

@@ -31,9 +31,7 @@ import (
 // the chain has it; the wallet was offered the chain's own parameters.
 func TestConsoleConnectAndBalance(t *testing.T) {
 	nw := startNetwork(t, 1)
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
+	c, w, ctx := startPage(t, nw, "tenant")
 	tenant := nw.Keys["tenant"]
 	want := gpn(balanceCLI(t, nw, nw.Nodes[0], tenant))
 
@@ -135,10 +133,7 @@ func (s *sessionClient) get(path string) (int, string) {
 func TestConsoleSessionReachesProviderUntilRevoked(t *testing.T) {
 	nw := startNetwork(t, 1)
 	prov := startProvider(t, nw, "2000000000")
-	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
-	if err != nil {
-		t.Fatalf("deploy: %v\n%s", err, out)
-	}
+	res := runningJob(t, nw)
 	c := startConsole(t, nw)
 	tenant := nw.Keys["tenant"]
 	status := fmt.Sprintf("/v1/leases/%s/%d/1/1/status", tenant, res.DSeq)
@@ -177,14 +172,9 @@ func TestConsoleSessionReachesProviderUntilRevoked(t *testing.T) {
 func TestConsoleLogs(t *testing.T) {
 	nw := startNetwork(t, 1)
 	prov := startProvider(t, nw, "2000000000")
-	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
-	if err != nil {
-		t.Fatalf("deploy: %v\n%s", err, out)
-	}
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
-	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	res := runningJob(t, nw)
+	c, w, ctx := startPage(t, nw, "tenant")
+	open := leaseButton(res.DSeq)
 	var logs, status, events string
 	run(t, ctx, 90*time.Second,
 		c.connect(),
@@ -243,15 +233,10 @@ func TestConsoleAddFunds(t *testing.T) {
 	nw := startNetwork(t, 1)
 	// 0.5 core at 500000 ugpn an hour: the 5 GPN deposit lasts under a day.
 	startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", CPUPrice: "500000"})
-	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
-	if err != nil {
-		t.Fatalf("deploy: %v\n%s", err, out)
-	}
+	res := runningJob(t, nw)
 	tenant := nw.Keys["tenant"]
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
-	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	c, w, ctx := startPage(t, nw, "tenant")
+	open := leaseButton(res.DSeq)
 	run(t, ctx, 60*time.Second,
 		c.connect(),
 		openLease(open),
@@ -370,9 +355,7 @@ func TestConsoleDeployTemplate(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = exec.Command("docker", "rmi", "gpunet/gpu-job:latest").Run() })
 	}
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
+	c, w, ctx := startPage(t, nw, "tenant")
 	var plan, progress, bids string
 	run(t, ctx, 150*time.Second,
 		c.connect(),
@@ -406,9 +389,7 @@ func TestConsoleDeployTemplate(t *testing.T) {
 func TestConsoleWhyNoBids(t *testing.T) {
 	nw := startNetwork(t, 1)
 	prov := startProvider(t, nw, "2000000")
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
+	c, _, ctx := startPage(t, nw, "tenant")
 	file, _ := json.Marshal(strings.Replace(jobSDL(jobImage, `"-steps", "1"`, "b200"), "amount: 5000000000", "amount: 3000000", 1))
 	var why string
 	run(t, ctx, 90*time.Second,
@@ -453,10 +434,7 @@ func TestConsoleWhyNoBids(t *testing.T) {
 func TestConsoleCertificateMismatch(t *testing.T) {
 	nw := startNetwork(t, 1)
 	prov := startProvider(t, nw, "2000000000")
-	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
-	if err != nil {
-		t.Fatalf("deploy: %v\n%s", err, out)
-	}
+	res := runningJob(t, nw)
 	// Register another certificate; the running daemon keeps serving its own.
 	ca, err := testpki.NewCA()
 	if err != nil {
@@ -488,10 +466,8 @@ func TestConsoleCertificateMismatch(t *testing.T) {
 		t.Fatal("the provider's pinned certificate did not change")
 	}
 
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
-	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	c, _, ctx := startPage(t, nw, "tenant")
+	open := leaseButton(res.DSeq)
 	var said string
 	run(t, ctx, 60*time.Second,
 		c.connect(),
@@ -520,9 +496,7 @@ func TestConsoleProviderWithdraw(t *testing.T) {
 	if _, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "900000000ugpn"); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "provider")
-	ctx := newBrowser(t, w)
+	c, _, ctx := startPage(t, nw, "provider")
 	time.Sleep(4 * time.Second) // earn something
 	before := balanceCLI(t, nw, nw.Nodes[0], prov.addr)
 	var leases, attest, done string
@@ -554,9 +528,7 @@ func TestConsoleProviderWithdraw(t *testing.T) {
 func TestConsoleManualAccept(t *testing.T) {
 	nw := startNetwork(t, 1)
 	prov := startProvider(t, nw, "2000000")
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
+	c, w, ctx := startPage(t, nw, "tenant")
 	file, _ := json.Marshal(strings.Replace(jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, ""), "amount: 5000000000", "amount: 3000000", 1))
 	accept := `[data-testid="accept-1-1-` + prov.addr + `"]`
 	var progress string
@@ -596,10 +568,8 @@ func TestConsoleShell(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
-	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	c, _, ctx := startPage(t, nw, "tenant")
+	open := leaseButton(res.DSeq)
 	var output, exit string
 	run(t, ctx, 90*time.Second,
 		c.connect(),
@@ -644,10 +614,8 @@ func TestConsoleLogsSurviveAnIdleMinute(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
-	open := fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)
+	c, _, ctx := startPage(t, nw, "tenant")
+	open := leaseButton(res.DSeq)
 	count := `document.querySelector("[data-testid=logs]").textContent.split("[app-0] tick").length - 1`
 	run(t, ctx, 60*time.Second,
 		c.connect(),
@@ -682,9 +650,7 @@ func TestConsoleUpdateInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
-	c := startConsole(t, nw)
-	w := startWallet(t, nw, "tenant")
-	ctx := newBrowser(t, w)
+	c, w, ctx := startPage(t, nw, "tenant")
 	setSDL := func(file string) chromedp.Action {
 		js, _ := json.Marshal(file)
 		return chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector("[data-testid=sdl]"); e.value = %s; e.dispatchEvent(new Event("input")); })()`, js), nil)
@@ -692,7 +658,7 @@ func TestConsoleUpdateInPlace(t *testing.T) {
 	var said, state string
 	run(t, ctx, 60*time.Second,
 		c.connect(),
-		openLease(fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)),
+		openLease(leaseButton(res.DSeq)),
 		setSDL(strings.Replace(version("version two"), "size: 256Mi", "size: 512Mi", 1)),
 		chromedp.Click(`[data-testid=update]`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector("[data-testid=notice]").textContent.includes("cannot update deployment")`, nil),
@@ -722,10 +688,7 @@ func TestConsoleUpdateInPlace(t *testing.T) {
 func TestConsoleLedgerSignsAminoJSON(t *testing.T) {
 	nw := startNetwork(t, 1)
 	startProvider(t, nw, "2000000000")
-	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "600", "-interval", "1s"`, "")), "--deposit", "5000000ugpn")
-	if err != nil {
-		t.Fatalf("deploy: %v\n%s", err, out)
-	}
+	res := runningJob(t, nw)
 	tenant := nw.Keys["tenant"]
 	c := startConsole(t, nw)
 	w := startWallet(t, nw, "tenant")
@@ -735,7 +698,7 @@ func TestConsoleLedgerSignsAminoJSON(t *testing.T) {
 	var done string
 	run(t, ctx, 60*time.Second,
 		c.connect(),
-		openLease(fmt.Sprintf(`[data-testid="open-%d-1-1"]`, res.DSeq)),
+		openLease(leaseButton(res.DSeq)),
 		chromedp.SetValue(`[data-testid=fund-amount]`, "1.25", chromedp.ByQuery),
 		chromedp.Click(`[data-testid=fund]`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector("[data-testid=fund-state]").textContent.startsWith("added")`, nil, chromedp.WithPollingTimeout(45*time.Second)),
