@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,13 +34,16 @@ import (
 
 // Daemon is one running provider.
 type Daemon struct {
-	cfg        *config.Config
-	log        *slog.Logger
-	client     *chain.Client // the real chain connection (nil in unit tests)
-	chain      Chain
-	tx         Sender
-	bcast      *chain.Broadcaster
-	watcher    *chain.Watcher
+	cfg     *config.Config
+	log     *slog.Logger
+	client  *chain.Client // the real chain connection (nil in unit tests)
+	chain   Chain
+	tx      Sender
+	bcast   *chain.Broadcaster
+	watcher *chain.Watcher
+	// processed is the last height whose events the daemon has handled
+	// (the watcher's; unit tests set their own).
+	processed  func() int64
 	engine     *bidengine.Engine
 	rt         Runtime
 	store      *store
@@ -87,7 +91,7 @@ type Daemon struct {
 	skipped  map[string]string        // order key → last skip reason (logged once)
 	managers map[string]*leaseManager // order key → the manager of a lease we won
 	owners   map[string]int           // tenant → how many of its leases are managed
-	missing  map[string]bool          // managed leases the last reconcile did not find on chain
+	missing  map[string]int64         // managed leases a reconcile did not find on chain → the node's height then
 	// signed is what auditors signed for this provider, read at signedAt.
 	signed   []audittypes.AuditedAttributes
 	signedAt time.Time
@@ -161,6 +165,7 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	d.tx = d.bcast
 	d.env.tx = d.bcast
 	d.watcher = chain.NewWatcher(c, cfg.DataPath("watcher.json"), d.handleBlock, logger.With("component", "watcher"))
+	d.processed = d.watcher.LastHeight
 	d.watcher.OnHeight = func(processed, latest int64) {
 		d.metrics.height.Set(float64(processed))
 		d.metrics.lag.Set(float64(latest - processed))
@@ -178,7 +183,8 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 	d := &Daemon{
 		cfg: cfg, log: logger, chain: c, inv: inv, store: st, engine: engine, provider: provider,
 		metrics: newMetrics(), ctx: context.Background(), ingress: newIngressTable(cfg.IngressDomain()),
-		bids: map[string]time.Time{}, skipped: map[string]string{}, managers: map[string]*leaseManager{}, owners: map[string]int{}, missing: map[string]bool{},
+		bids: map[string]time.Time{}, skipped: map[string]string{}, managers: map[string]*leaseManager{}, owners: map[string]int{}, missing: map[string]int64{},
+		processed: func() int64 { return math.MaxInt64 },
 	}
 	d.env = &managerEnv{
 		provider:  provider,

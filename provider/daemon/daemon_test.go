@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,20 +123,32 @@ func TestReconcileManagesLeasesAndCleansUp(t *testing.T) {
 	if ws := sentOf[*markettypes.MsgWithdrawLease](w.tx); len(ws) != 1 || ws[0].Lease != live.Id {
 		t.Errorf("withdrawals %+v", ws)
 	}
-	// Gone from the chain: torn down on the second reconcile that misses it.
+	// Gone from the chain at height 40 while the watcher has handled only
+	// up to 30: the block that closed it is still to come and will say
+	// why, so no reconcile tears it down yet.
+	var processed atomic.Int64
+	processed.Store(30)
+	w.d.processed = processed.Load
 	w.chain.mu.Lock()
-	w.chain.leases = nil
+	w.chain.leases, w.chain.height = nil, 40
 	w.chain.mu.Unlock()
-	if err := w.d.reconcile(context.Background()); err != nil {
-		t.Fatal(err)
+	for range 3 {
+		if err := w.d.reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, ok := w.d.managed(m.key); !ok {
-		t.Fatal("torn down after one miss")
+		t.Fatal("torn down while the watcher was behind the block that closed it")
 	}
+	// The watcher went past 40 and no closing event came: torn down.
+	processed.Store(40)
 	if err := w.d.reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	<-m.done
+	if !strings.Contains(w.logs(), `reason="not on chain any more"`) {
+		t.Errorf("the teardown does not say why:\n%s", w.logs())
+	}
 	eventually(t, "manifest deleted", func() bool {
 		raw, _ := w.d.store.loadManifest(deploymentKey(testOwner, 7))
 		return raw == nil

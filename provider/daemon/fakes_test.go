@@ -47,6 +47,13 @@ type fakeChain struct {
 	signed                  []audittypes.AuditedAttributes
 	reliability             sdkmath.LegacyDec // nil: 1
 	providerParams          providertypes.Params
+	height                  int64 // the node's latest height
+}
+
+func (c *fakeChain) LatestHeight(context.Context) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.height, nil
 }
 
 func (c *fakeChain) ProviderParams(context.Context) (providertypes.Params, error) {

@@ -35,6 +35,8 @@ type Chain interface {
 	Reliability(ctx context.Context, owner string) (sdkmath.LegacyDec, error)
 	// ProviderParams are x/provider's params (attest_interval among them).
 	ProviderParams(ctx context.Context) (providertypes.Params, error)
+	// LatestHeight is the node's latest block height.
+	LatestHeight(ctx context.Context) (int64, error)
 }
 
 // Sender sends this provider's transactions.
@@ -74,6 +76,14 @@ type Signer interface {
 type chainClient struct {
 	markettypes.QueryClient
 	c *chain.Client
+}
+
+func (c chainClient) LatestHeight(ctx context.Context) (int64, error) {
+	st, err := c.c.RPC.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.SyncInfo.LatestBlockHeight, nil
 }
 
 func (c chainClient) AccountPubKey(ctx context.Context, addr string) ([]byte, error) {

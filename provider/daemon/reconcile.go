@@ -42,8 +42,16 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 
 	// Leases we manage but the chain no longer has are closed. The block's
-	// closing event normally gets there first and says why; a lease missing
-	// on two reconciles in a row is torn down here.
+	// closing event says why, so it is waited for: a lease is torn down
+	// here only once the watcher has handled every block up to one where
+	// the lease was already gone and no closing event came (a daemon back
+	// from a freeze finds its leases gone long before it catches up on the
+	// blocks that closed them).
+	head, err := d.chain.LatestHeight(ctx)
+	if err != nil {
+		return fmt.Errorf("latest height: %w", err)
+	}
+	processed := d.processed()
 	var gone []*leaseManager
 	d.mu.Lock()
 	for key, m := range d.managers {
@@ -51,10 +59,10 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			delete(d.missing, key)
 			continue
 		}
-		if d.missing[key] {
+		if at, seen := d.missing[key]; !seen {
+			d.missing[key] = head
+		} else if processed >= at {
 			gone = append(gone, m)
-		} else {
-			d.missing[key] = true
 		}
 	}
 	d.mu.Unlock()
