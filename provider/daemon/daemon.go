@@ -91,7 +91,7 @@ type Daemon struct {
 	skipped  map[string]string        // order key → last skip reason (logged once)
 	managers map[string]*leaseManager // order key → the manager of a lease we won
 	owners   map[string]int           // tenant → how many of its leases are managed
-	missing  map[string]int64         // managed leases a reconcile did not find on chain → the node's height then
+	missing  map[string]*missingLease // managed leases a reconcile did not find on chain
 	// signed is what auditors signed for this provider, read at signedAt.
 	signed   []audittypes.AuditedAttributes
 	signedAt time.Time
@@ -183,7 +183,7 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 	d := &Daemon{
 		cfg: cfg, log: logger, chain: c, inv: inv, store: st, engine: engine, provider: provider,
 		metrics: newMetrics(), ctx: context.Background(), ingress: newIngressTable(cfg.IngressDomain()),
-		bids: map[string]time.Time{}, skipped: map[string]string{}, managers: map[string]*leaseManager{}, owners: map[string]int{}, missing: map[string]int64{},
+		bids: map[string]time.Time{}, skipped: map[string]string{}, managers: map[string]*leaseManager{}, owners: map[string]int{}, missing: map[string]*missingLease{},
 		processed: func() int64 { return math.MaxInt64 },
 	}
 	d.env = &managerEnv{

@@ -155,6 +155,46 @@ func TestReconcileManagesLeasesAndCleansUp(t *testing.T) {
 	})
 }
 
+// TestReconcileTearsDownWhatAStuckWatcherNeverReports: a watcher that
+// never gets past some block (a query it keeps failing) does not keep a
+// closed lease's containers running for ever.
+func TestReconcileTearsDownWhatAStuckWatcherNeverReports(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, false, 0)
+	live := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	w.chain.leases = []markettypes.Lease{live}
+	w.chain.orders[orderKey(live.Id.Order)] = markettypes.Order{Id: live.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+	w.rt.running[live.Id.Order.Name()] = live.Id
+	w.d.processed = func() int64 { return 12 }
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := w.d.managed(orderKey(live.Id.Order))
+	if !ok {
+		t.Fatal("live lease not managed")
+	}
+	w.phase(m, PhaseRunning)
+	w.chain.mu.Lock()
+	w.chain.leases, w.chain.height = nil, 40
+	w.chain.mu.Unlock()
+	for range missingLimit {
+		if err := w.d.reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := w.d.managed(m.key); !ok {
+		t.Fatalf("torn down before %d reconciles missed it", missingLimit)
+	}
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-m.done
+	if _, removed, _ := w.rt.counts(); removed != 1 {
+		t.Errorf("removed %d leases' containers, want the closed one's", removed)
+	}
+}
+
 func TestReconcileFailsWithoutParams(t *testing.T) {
 	w := newWorld(t)
 	w.chain.paramsErr = errOutage

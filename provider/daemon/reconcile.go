@@ -10,6 +10,18 @@ import (
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
+// missingLimit is how many reconciles in a row may miss a managed lease
+// before it is torn down even though the watcher has not caught up with
+// the block that closed it (a watcher stuck on one block).
+const missingLimit = 20
+
+// missingLease is a managed lease a reconcile did not find on chain: the
+// node's height then, and how many reconciles in a row missed it.
+type missingLease struct {
+	at         int64
+	reconciles int
+}
+
 // reconcile makes the daemon agree with the chain and Docker: leases won
 // are tracked, leases gone are torn down, containers of live leases are
 // adopted, open orders get considered, stale reservations are freed.
@@ -43,10 +55,11 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 
 	// Leases we manage but the chain no longer has are closed. The block's
 	// closing event says why, so it is waited for: a lease is torn down
-	// here only once the watcher has handled every block up to one where
-	// the lease was already gone and no closing event came (a daemon back
-	// from a freeze finds its leases gone long before it catches up on the
-	// blocks that closed them).
+	// here once the watcher has handled every block up to one where the
+	// lease was already gone and no closing event came (a daemon back from
+	// a freeze finds its leases gone well before it has caught up on the
+	// blocks that closed them), or after missingLimit reconciles whatever
+	// the watcher does.
 	head, err := d.chain.LatestHeight(ctx)
 	if err != nil {
 		return fmt.Errorf("latest height: %w", err)
@@ -59,9 +72,12 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			delete(d.missing, key)
 			continue
 		}
-		if at, seen := d.missing[key]; !seen {
-			d.missing[key] = head
-		} else if processed >= at {
+		miss, seen := d.missing[key]
+		if !seen {
+			d.missing[key] = &missingLease{at: head, reconciles: 1}
+			continue
+		}
+		if miss.reconciles++; processed >= miss.at || miss.reconciles > missingLimit {
 			gone = append(gone, m)
 		}
 	}
