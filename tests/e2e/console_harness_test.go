@@ -333,9 +333,17 @@ func (c *consoleProc) connect() chromedp.Action {
 	}
 }
 
-// openLease opens a lease from the deployments list by its button.
+// openLease opens a lease from the deployments list by its button and
+// waits, as a person would, until the page has shown the lease's status
+// and events from its provider (or said why it cannot): they arrive after
+// the click and push the buttons below them down, so a click sent before
+// could land where a button was a moment ago.
 func openLease(button string) chromedp.Action {
-	return chromedp.Tasks{chromedp.WaitVisible(button, chromedp.ByQuery), chromedp.Click(button, chromedp.ByQuery)}
+	return chromedp.Tasks{
+		chromedp.WaitVisible(button, chromedp.ByQuery),
+		chromedp.Click(button, chromedp.ByQuery),
+		chromedp.Poll(`(document.querySelector("[data-testid=lease-status]").textContent !== "" && document.querySelector("[data-testid=events]").textContent !== "") || !document.querySelector("[data-testid=notice]").hidden`, nil, chromedp.WithPollingTimeout(30*time.Second)),
+	}
 }
 
 // signatures is how many times the wallet signed.
