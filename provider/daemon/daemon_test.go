@@ -86,13 +86,21 @@ func TestRefusedBidFreesItsReservationAndRereadsParams(t *testing.T) {
 	})
 }
 
-func TestReconcileManagesLeasesAndCleansUp(t *testing.T) {
-	w := newWorld(t)
+// activeLeaseOnChain puts an active lease of deployment 7 on the fake chain,
+// its manifest in the store; it returns the lease and its group.
+func activeLeaseOnChain(t *testing.T, w *world) (markettypes.Lease, markettypes.GroupSpec) {
+	t.Helper()
 	spec, _, raw := testDeployment(t, false, 0)
 	live := testLease(1, markettypes.LEASE_STATE_ACTIVE)
 	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
 	w.chain.leases = []markettypes.Lease{live}
 	w.chain.orders[orderKey(live.Id.Order)] = markettypes.Order{Id: live.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+	return live, spec
+}
+
+func TestReconcileManagesLeasesAndCleansUp(t *testing.T) {
+	w := newWorld(t)
+	live, spec := activeLeaseOnChain(t, w)
 	// Containers of a lease closed while the daemon was away, and of the
 	// live one.
 	stale := runtime.LeaseRef{Order: markettypes.OrderID{Owner: testOwner, Dseq: 3, Gseq: 1, Oseq: 1}, Provider: testProvider}
@@ -160,11 +168,7 @@ func TestReconcileManagesLeasesAndCleansUp(t *testing.T) {
 // closed lease's containers running for ever.
 func TestReconcileTearsDownWhatAStuckWatcherNeverReports(t *testing.T) {
 	w := newWorld(t)
-	spec, _, raw := testDeployment(t, false, 0)
-	live := testLease(1, markettypes.LEASE_STATE_ACTIVE)
-	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
-	w.chain.leases = []markettypes.Lease{live}
-	w.chain.orders[orderKey(live.Id.Order)] = markettypes.Order{Id: live.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+	live, _ := activeLeaseOnChain(t, w)
 	w.rt.running[live.Id.Order.Name()] = live.Id
 	w.d.processed = func() int64 { return 12 }
 	if err := w.d.reconcile(context.Background()); err != nil {
