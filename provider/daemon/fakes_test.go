@@ -48,12 +48,13 @@ type fakeChain struct {
 	reliability             sdkmath.LegacyDec // nil: 1
 	providerParams          providertypes.Params
 	height                  int64 // the node's latest height
+	heightErr               error
 }
 
 func (c *fakeChain) LatestHeight(context.Context) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.height, nil
+	return c.height, c.heightErr
 }
 
 func (c *fakeChain) ProviderParams(context.Context) (providertypes.Params, error) {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cosmos/cosmos-sdk/types/query"
@@ -62,7 +63,10 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	// the watcher does.
 	head, err := d.chain.LatestHeight(ctx)
 	if err != nil {
-		return fmt.Errorf("latest height: %w", err)
+		// A first miss then cannot say how far the watcher must get: only
+		// the count of reconciles ends it. The rest of reconcile goes on.
+		d.log.Warn("cannot read the chain's height; leases missing from now on wait for missingLimit reconciles", "err", err)
+		head = math.MaxInt64
 	}
 	processed := d.processed()
 	var gone []*leaseManager
