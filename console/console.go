@@ -220,8 +220,7 @@ type Balance struct {
 
 func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
 	addr := r.PathValue("addr")
-	if err := checkAddress(addr, s.opts.Bech32Prefix); err != nil {
-		writeError(w, http.StatusBadRequest, "address", err.Error())
+	if !s.validAddress(w, addr, "address") {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -234,12 +233,14 @@ func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Balance{Address: addr, Amount: res.Balance.Amount.String(), Denom: res.Balance.Denom})
 }
 
-// checkAddress refuses what is not an account address of the chain.
-func checkAddress(addr, prefix string) error {
-	if _, err := sdk.GetFromBech32(addr, prefix); err != nil {
-		return fmt.Errorf("%q is not a %s address: %v", addr, prefix, err)
+// validAddress answers 400, of kind, unless addr is an account address of
+// the chain.
+func (s *Server) validAddress(w http.ResponseWriter, addr, kind string) bool {
+	if _, err := sdk.GetFromBech32(addr, s.opts.Bech32Prefix); err != nil {
+		writeError(w, http.StatusBadRequest, kind, fmt.Sprintf("%q is not a %s address: %v", addr, s.opts.Bech32Prefix, err))
+		return false
 	}
-	return nil
+	return true
 }
 
 // nodeError answers a failed node query.

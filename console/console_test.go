@@ -16,6 +16,8 @@ import (
 	sdkmath "cosmossdk.io/math"
 	"github.com/cosmos/cosmos-sdk/client"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/gpunet/gpunet/internal/testpki"
 	"github.com/gpunet/gpunet/provider/leaseauth"
@@ -127,6 +129,7 @@ func TestRelaySaysWhatWentWrong(t *testing.T) {
 		{"certificate not the pinned one", impostor.URL, fingerprint(other), "cert_mismatch", "does not match the SHA-256 it registered on chain"},
 		{"provider down", down, fingerprint(other), "provider_down", "does not answer"},
 		{"host not https", "http://example.com", fingerprint(other), "provider", "not an https URL"},
+		{"https without a host", "https:///v1", fingerprint(other), "provider", "not an https URL"},
 	} {
 		srv := testServer(t, func(context.Context, string) (providertypes.ProviderView, error) {
 			return providertypes.ProviderView{Provider: providertypes.Provider{HostUri: c.host, TlsCertSha256: c.pin}}, nil
@@ -146,6 +149,21 @@ func TestRelaySaysWhatWentWrong(t *testing.T) {
 	}
 	if reached {
 		t.Error("the impostor received the request")
+	}
+	unregistered := testServer(t, func(context.Context, string) (providertypes.ProviderView, error) {
+		return providertypes.ProviderView{}, status.Error(codes.NotFound, "provider not found")
+	})
+	req, _ := http.NewRequest("GET", unregistered.URL+"/api/providers/"+testProvider+"/relay/healthz", nil)
+	req.Header.Set(HeaderConsole, "1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e apiError
+	_ = json.NewDecoder(res.Body).Decode(&e)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || e.Kind != "provider" || !strings.Contains(e.Message, "is registered on chain") {
+		t.Errorf("unregistered provider: %d %+v, want 404 provider saying none is registered", res.StatusCode, e)
 	}
 
 	// A provider that answers a page (script in the console's origin) or

@@ -83,12 +83,7 @@ type GroupSummary struct {
 
 func (s *Server) planDeploy(w http.ResponseWriter, r *http.Request) {
 	var req DeployRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "request", err.Error())
-		return
-	}
-	if err := checkAddress(req.Owner, s.opts.Bech32Prefix); err != nil {
-		writeError(w, http.StatusBadRequest, "address", err.Error())
+	if !readBody(w, r, &req) || !s.validAddress(w, req.Owner, "address") {
 		return
 	}
 	deposit, ok := sdkmath.NewIntFromString(req.Deposit)
@@ -162,11 +157,19 @@ func (s *Server) bids(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []BidView{}
+	read := map[string]*providertypes.ProviderView{} // one read per provider; nil: unreadable
 	for _, ob := range orders {
 		o := ob.order
 		for _, b := range ob.bids {
 			v := BidView{GSeq: o.Id.Gseq, OSeq: o.Id.Oseq, Provider: b.Id.Provider, Price: trimDec(b.Price.Amount.String()) + b.Price.Denom, GPUs: []string{}}
-			if p, err := s.lookup(ctx, b.Id.Provider); err == nil {
+			p, done := read[b.Id.Provider]
+			if !done {
+				if view, err := s.lookup(ctx, b.Id.Provider); err == nil {
+					p = &view
+				}
+				read[b.Id.Provider] = p
+			}
+			if p != nil {
 				v.Reliability, v.Uptime = trimDec(p.Reliability.String()), trimDec(p.Uptime.String())
 				v.GPUs = matchingGPUs(o.Spec, p.Provider.Gpus)
 			}
@@ -180,8 +183,7 @@ func (s *Server) bids(w http.ResponseWriter, r *http.Request) {
 // answering 400 when one is malformed.
 func (s *Server) deploymentRef(w http.ResponseWriter, r *http.Request) (string, uint64, bool) {
 	owner := r.PathValue("addr")
-	if err := checkAddress(owner, s.opts.Bech32Prefix); err != nil {
-		writeError(w, http.StatusBadRequest, "address", err.Error())
+	if !s.validAddress(w, owner, "address") {
 		return "", 0, false
 	}
 	var dseq uint64
@@ -251,12 +253,7 @@ type UpdatePlan struct {
 
 func (s *Server) planUpdate(w http.ResponseWriter, r *http.Request) {
 	var req UpdateRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "request", err.Error())
-		return
-	}
-	if err := checkAddress(req.Owner, s.opts.Bech32Prefix); err != nil {
-		writeError(w, http.StatusBadRequest, "address", err.Error())
+	if !readBody(w, r, &req) || !s.validAddress(w, req.Owner, "address") {
 		return
 	}
 	d, canonical, hash, err := readSDL(req.SDL)

@@ -48,8 +48,7 @@ type PaymentRef struct {
 
 func (s *Server) providerDashboard(w http.ResponseWriter, r *http.Request) {
 	owner := r.PathValue("addr")
-	if err := checkAddress(owner, s.opts.Bech32Prefix); err != nil {
-		writeError(w, http.StatusBadRequest, "address", err.Error())
+	if !s.validAddress(w, owner, "address") {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)

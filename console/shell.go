@@ -6,11 +6,9 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -40,8 +38,7 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 32 << 10, WriteBufferSize: 32 
 
 func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
 	owner := r.PathValue("provider")
-	if err := checkAddress(owner, s.opts.Bech32Prefix); err != nil {
-		writeError(w, http.StatusBadRequest, "provider", err.Error())
+	if !s.validAddress(w, owner, "provider") {
 		return
 	}
 	ws, err := upgrader.Upgrade(w, r, nil)
@@ -66,19 +63,12 @@ func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
-	view, err := s.lookup(lctx, owner)
-	lcancel()
-	if err != nil {
-		fail("provider", fmt.Sprintf("provider %s: %v", owner, err))
+	ep, ans := s.providerEndpoint(ctx, owner)
+	if ans != nil {
+		fail(ans.Kind, ans.Message)
 		return
 	}
-	base, err := url.Parse(view.Provider.HostUri)
-	if err != nil || base.Scheme != "https" {
-		fail("provider", fmt.Sprintf("provider %s registered host %q, not an https URL", owner, view.Provider.HostUri))
-		return
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+base.Host+open.Path, strings.NewReader(open.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+ep.host+open.Path, strings.NewReader(open.Body))
 	if err != nil {
 		fail("request", err.Error())
 		return
@@ -91,7 +81,7 @@ func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", api.ShellProtocol)
-	tr := leaseauth.PinnedClient(view.Provider.TlsCertSha256, 0).Transport.(*http.Transport).Clone()
+	tr := leaseauth.PinnedClient(ep.pin, 0).Transport.(*http.Transport).Clone()
 	tr.ForceAttemptHTTP2 = false // an upgrade is HTTP/1.1
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
@@ -100,10 +90,7 @@ func (s *Server) shell(w http.ResponseWriter, r *http.Request) {
 	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	res, err := (&http.Client{Transport: tr, CheckRedirect: noRedirect}).Do(req)
 	if err != nil {
-		kind, msg := "provider_down", fmt.Sprintf("provider %s at %s does not answer: %v", owner, base.Host, err)
-		if errors.Is(err, leaseauth.ErrCertMismatch) || strings.Contains(err.Error(), leaseauth.ErrCertMismatch.Error()) {
-			kind, msg = "cert_mismatch", fmt.Sprintf("provider %s at %s presented a TLS certificate that does not match the SHA-256 it registered on chain: refusing to talk to it", owner, base.Host)
-		}
+		kind, msg := ep.failed(err)
 		fail(kind, msg)
 		return
 	}

@@ -73,8 +73,7 @@ type TxResult struct {
 
 func (s *Server) buildTx(w http.ResponseWriter, r *http.Request) {
 	var req BuildRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "request", err.Error())
+	if !readBody(w, r, &req) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
@@ -185,8 +184,7 @@ func (s *Server) build(ctx context.Context, req BuildRequest) (Unsigned, string,
 
 func (s *Server) broadcastTx(w http.ResponseWriter, r *http.Request) {
 	var req SignedTx
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "request", err.Error())
+	if !readBody(w, r, &req) {
 		return
 	}
 	if len(req.BodyBytes) == 0 || len(req.AuthInfoBytes) == 0 || len(req.Signature) == 0 {
@@ -234,13 +232,14 @@ func (s *Server) broadcastTx(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// decodeBody reads a JSON request body of at most maxBody bytes, refusing
-// unknown fields.
-func decodeBody(r *http.Request, v any) error {
+// readBody decodes the request's JSON body (at most maxBody bytes, no
+// unknown fields) into v, answering 400 when it cannot.
+func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("request body: %v", err)
+		writeError(w, http.StatusBadRequest, "request", fmt.Sprintf("request body: %v", err))
+		return false
 	}
-	return nil
+	return true
 }

@@ -96,11 +96,25 @@ func startWallet(t *testing.T, nw *localnet.Network, keyName string) *testWallet
 		rw.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(rw).Encode(v)
 	}
+	pubKey := map[string]string{"type": "tendermint/PubKeySecp256k1", "value": base64.StdEncoding.EncodeToString(pub.Bytes())}
+	// signature signs msg and counts it, as a StdSignature's JSON; false
+	// once it has answered the failure.
+	signature := func(rw http.ResponseWriter, msg []byte) (map[string]any, bool) {
+		sig, _, err := sign(msg)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusInternalServerError)
+			return nil, false
+		}
+		w.mu.Lock()
+		w.signed++
+		w.mu.Unlock()
+		return map[string]any{"pub_key": pubKey, "signature": base64.StdEncoding.EncodeToString(sig)}, true
+	}
 	mux.HandleFunc("/key", func(rw http.ResponseWriter, _ *http.Request) {
 		w.mu.Lock()
 		ledger := w.ledger
 		w.mu.Unlock()
-		reply(rw, map[string]any{"name": keyName, "bech32Address": nw.Keys[keyName], "pubKey": base64.StdEncoding.EncodeToString(pub.Bytes()), "algo": "secp256k1", "isNanoLedger": ledger})
+		reply(rw, map[string]any{"name": keyName, "bech32Address": nw.Keys[keyName], "pubKey": pubKey["value"], "algo": "secp256k1", "isNanoLedger": ledger})
 	})
 	mux.HandleFunc("/signAmino", func(rw http.ResponseWriter, r *http.Request) {
 		var req struct{ Doc json.RawMessage }
@@ -114,19 +128,16 @@ func startWallet(t *testing.T, nw *localnet.Network, keyName string) *testWallet
 			http.Error(rw, err.Error(), http.StatusBadRequest)
 			return
 		}
-		sig, _, err := sign(doc)
-		if err != nil {
-			http.Error(rw, err.Error(), http.StatusInternalServerError)
+		sig, ok := signature(rw, doc)
+		if !ok {
 			return
 		}
 		w.mu.Lock()
-		w.signed++
 		w.amino++
 		w.mu.Unlock()
 		var signed any
 		_ = json.Unmarshal(req.Doc, &signed)
-		reply(rw, map[string]any{"signed": signed, "signature": map[string]any{"pub_key": map[string]string{"type": "tendermint/PubKeySecp256k1", "value": base64.StdEncoding.EncodeToString(pub.Bytes())},
-			"signature": base64.StdEncoding.EncodeToString(sig)}})
+		reply(rw, map[string]any{"signed": signed, "signature": sig})
 	})
 	mux.HandleFunc("/suggest", func(rw http.ResponseWriter, r *http.Request) {
 		var raw json.RawMessage
@@ -153,17 +164,13 @@ func startWallet(t *testing.T, nw *localnet.Network, keyName string) *testWallet
 			http.Error(rw, err.Error(), http.StatusBadRequest)
 			return
 		}
-		sig, _, err := sign(doc) // direct mode: the sign doc's bytes
-		if err != nil {
-			http.Error(rw, err.Error(), http.StatusInternalServerError)
+		sig, ok := signature(rw, doc) // direct mode: the sign doc's bytes
+		if !ok {
 			return
 		}
-		w.mu.Lock()
-		w.signed++
-		w.mu.Unlock()
 		reply(rw, map[string]any{
 			"signed":    map[string]any{"bodyBytes": req.BodyBytes, "authInfoBytes": req.AuthInfoBytes, "chainId": req.ChainID, "accountNumber": req.AccountNumber},
-			"signature": map[string]any{"pub_key": map[string]string{"type": "tendermint/PubKeySecp256k1", "value": base64.StdEncoding.EncodeToString(pub.Bytes())}, "signature": base64.StdEncoding.EncodeToString(sig)},
+			"signature": sig,
 		})
 	})
 	mux.HandleFunc("/signArbitrary", func(rw http.ResponseWriter, r *http.Request) {
@@ -172,16 +179,9 @@ func startWallet(t *testing.T, nw *localnet.Network, keyName string) *testWallet
 			http.Error(rw, err.Error(), http.StatusBadRequest)
 			return
 		}
-		sig, _, err := sign(leaseauth.ADR36SignBytes(req.Signer, []byte(req.Data)))
-		if err != nil {
-			http.Error(rw, err.Error(), http.StatusInternalServerError)
-			return
+		if sig, ok := signature(rw, leaseauth.ADR36SignBytes(req.Signer, []byte(req.Data))); ok {
+			reply(rw, sig)
 		}
-		w.mu.Lock()
-		w.signed++
-		w.mu.Unlock()
-		reply(rw, map[string]any{"pub_key": map[string]string{"type": "tendermint/PubKeySecp256k1", "value": base64.StdEncoding.EncodeToString(pub.Bytes())},
-			"signature": base64.StdEncoding.EncodeToString(sig)})
 	})
 	w.mux = mux
 	return w
