@@ -93,6 +93,34 @@ func TestRelayPassesSignedRequestsUnchanged(t *testing.T) {
 	}
 }
 
+// getAPI sends GET path to the console as its page would (with host and
+// origin when not empty) and returns the status and error answered.
+func getAPI(t *testing.T, srv *httptest.Server, host, origin, path string) (int, apiError) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	req.Header.Set(HeaderConsole, "1")
+	if host != "" {
+		req.Host = host
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var e apiError
+	_ = json.NewDecoder(res.Body).Decode(&e)
+	return res.StatusCode, e
+}
+
+// relayHealthz asks the console to relay GET /healthz to testProvider.
+func relayHealthz(t *testing.T, srv *httptest.Server) (int, apiError) {
+	t.Helper()
+	return getAPI(t, srv, "", "", "/api/providers/"+testProvider+"/relay/healthz")
+}
+
 // TestRelaySaysWhatWentWrong: a certificate that is not the pinned one and
 // a provider that does not answer are each said as such, and nothing is
 // sent to an impostor.
@@ -134,17 +162,9 @@ func TestRelaySaysWhatWentWrong(t *testing.T) {
 		srv := testServer(t, func(context.Context, string) (providertypes.ProviderView, error) {
 			return providertypes.ProviderView{Provider: providertypes.Provider{HostUri: c.host, TlsCertSha256: c.pin}}, nil
 		})
-		req, _ := http.NewRequest("GET", srv.URL+"/api/providers/"+testProvider+"/relay/healthz", nil)
-		req.Header.Set(HeaderConsole, "1")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e apiError
-		_ = json.NewDecoder(res.Body).Decode(&e)
-		res.Body.Close()
-		if res.StatusCode != http.StatusBadGateway || e.Kind != c.kind || !strings.Contains(e.Message, c.says) {
-			t.Errorf("%s: %d %+v, want 502 %s saying %q", c.name, res.StatusCode, e, c.kind, c.says)
+		code, e := relayHealthz(t, srv)
+		if code != http.StatusBadGateway || e.Kind != c.kind || !strings.Contains(e.Message, c.says) {
+			t.Errorf("%s: %d %+v, want 502 %s saying %q", c.name, code, e, c.kind, c.says)
 		}
 	}
 	if reached {
@@ -153,17 +173,8 @@ func TestRelaySaysWhatWentWrong(t *testing.T) {
 	unregistered := testServer(t, func(context.Context, string) (providertypes.ProviderView, error) {
 		return providertypes.ProviderView{}, status.Error(codes.NotFound, "provider not found")
 	})
-	req, _ := http.NewRequest("GET", unregistered.URL+"/api/providers/"+testProvider+"/relay/healthz", nil)
-	req.Header.Set(HeaderConsole, "1")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e apiError
-	_ = json.NewDecoder(res.Body).Decode(&e)
-	res.Body.Close()
-	if res.StatusCode != http.StatusNotFound || e.Kind != "provider" || !strings.Contains(e.Message, "is registered on chain") {
-		t.Errorf("unregistered provider: %d %+v, want 404 provider saying none is registered", res.StatusCode, e)
+	if code, e := relayHealthz(t, unregistered); code != http.StatusNotFound || e.Kind != "provider" || !strings.Contains(e.Message, "is registered on chain") {
+		t.Errorf("unregistered provider: %d %+v, want 404 provider saying none is registered", code, e)
 	}
 
 	// A provider that answers a page (script in the console's origin) or
@@ -203,24 +214,7 @@ func TestRelaySaysWhatWentWrong(t *testing.T) {
 // and another site's origin are refused; a bad address is a clear 400.
 func TestConsoleAnswersItsOwnPagesOnly(t *testing.T) {
 	srv := testServer(t, nil)
-	do := func(host, origin, path string) (int, apiError) {
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		req.Header.Set(HeaderConsole, "1")
-		if host != "" {
-			req.Host = host
-		}
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var e apiError
-		_ = json.NewDecoder(res.Body).Decode(&e)
-		return res.StatusCode, e
-	}
+	do := func(host, origin, path string) (int, apiError) { return getAPI(t, srv, host, origin, path) }
 	if code, e := do("attacker.example:8080", "", "/api/chain"); code != http.StatusMisdirectedRequest || !strings.Contains(e.Message, "attacker.example") {
 		t.Errorf("another host name: %d %+v", code, e)
 	}

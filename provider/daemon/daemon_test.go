@@ -98,6 +98,41 @@ func activeLeaseOnChain(t *testing.T, w *world) (markettypes.Lease, markettypes.
 	return live, spec
 }
 
+// runningLease is an active lease on the fake chain whose containers run
+// and whose manager reconcile made.
+func runningLease(t *testing.T, w *world) (markettypes.Lease, *leaseManager) {
+	t.Helper()
+	live, _ := activeLeaseOnChain(t, w)
+	w.rt.running[live.Id.Order.Name()] = live.Id
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := w.d.managed(orderKey(live.Id.Order))
+	if !ok {
+		t.Fatal("live lease not managed")
+	}
+	w.phase(m, PhaseRunning)
+	return live, m
+}
+
+// tornDownAfter reconciles n times, with m's lease still managed after
+// them, and once more, which tears it down.
+func tornDownAfter(t *testing.T, w *world, m *leaseManager, n int) {
+	t.Helper()
+	for range n {
+		if err := w.d.reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := w.d.managed(m.key); !ok {
+		t.Fatalf("torn down before %d reconciles missed it", missingLimit)
+	}
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "lease torn down", func() bool { _, ok := w.d.managed(m.key); return !ok })
+}
+
 func TestReconcileManagesLeasesAndCleansUp(t *testing.T) {
 	w := newWorld(t)
 	live, spec := activeLeaseOnChain(t, w)
@@ -168,32 +203,12 @@ func TestReconcileManagesLeasesAndCleansUp(t *testing.T) {
 // closed lease's containers running for ever.
 func TestReconcileTearsDownWhatAStuckWatcherNeverReports(t *testing.T) {
 	w := newWorld(t)
-	live, _ := activeLeaseOnChain(t, w)
-	w.rt.running[live.Id.Order.Name()] = live.Id
 	w.d.processed = func() int64 { return 12 }
-	if err := w.d.reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m, ok := w.d.managed(orderKey(live.Id.Order))
-	if !ok {
-		t.Fatal("live lease not managed")
-	}
-	w.phase(m, PhaseRunning)
+	live, m := runningLease(t, w)
 	w.chain.mu.Lock()
 	w.chain.leases, w.chain.height = nil, 40
 	w.chain.mu.Unlock()
-	for range missingLimit {
-		if err := w.d.reconcile(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, ok := w.d.managed(m.key); !ok {
-		t.Fatalf("torn down before %d reconciles missed it", missingLimit)
-	}
-	if err := w.d.reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "lease torn down", func() bool { _, ok := w.d.managed(m.key); return !ok })
+	tornDownAfter(t, w, m, missingLimit)
 	// Its manager removed them (and reconcile may too, having listed them
 	// before the manager was done: removing is idempotent).
 	w.rt.mu.Lock()
@@ -208,17 +223,8 @@ func TestReconcileTearsDownWhatAStuckWatcherNeverReports(t *testing.T) {
 // pass; reconcile goes on, and only missingLimit reconciles tear it down.
 func TestReconcileWithoutTheHeightWaitsForTheCount(t *testing.T) {
 	w := newWorld(t)
-	live, _ := activeLeaseOnChain(t, w)
-	w.rt.running[live.Id.Order.Name()] = live.Id
 	w.d.processed = func() int64 { return 100 } // past any height the node had
-	if err := w.d.reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m, ok := w.d.managed(orderKey(live.Id.Order))
-	if !ok {
-		t.Fatal("live lease not managed")
-	}
-	w.phase(m, PhaseRunning)
+	_, m := runningLease(t, w)
 	w.chain.mu.Lock()
 	w.chain.leases, w.chain.height, w.chain.heightErr = nil, 40, errOutage
 	w.chain.mu.Unlock()
@@ -228,18 +234,7 @@ func TestReconcileWithoutTheHeightWaitsForTheCount(t *testing.T) {
 	w.chain.mu.Lock()
 	w.chain.heightErr = nil
 	w.chain.mu.Unlock()
-	for range missingLimit - 1 {
-		if err := w.d.reconcile(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, ok := w.d.managed(m.key); !ok {
-		t.Fatalf("torn down before %d reconciles missed it", missingLimit)
-	}
-	if err := w.d.reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "lease torn down", func() bool { _, ok := w.d.managed(m.key); return !ok })
+	tornDownAfter(t, w, m, missingLimit-1)
 }
 
 func TestReconcileFailsWithoutParams(t *testing.T) {
