@@ -677,9 +677,15 @@ function openLease(d, l) {
   $("lease-provider").textContent = `provider ${l.provider} · ${l.state} · ${l.price_per_hour}/h`;
   showEscrow(d);
   $("fund-state").textContent = "";
-  $("lease-status").textContent = "";
+  // A line of its own while the provider answers, in a box kept the height
+  // of a usual status: the buttons below stay where they are.
+  $("lease-status").textContent = "asking the provider…";
   $("events").textContent = "";
-  showLease().catch((e) => notice(`Lease status: ${e.message}`));
+  const opened = current;
+  showLease().catch((e) => {
+    if (current === opened) $("lease-status").textContent = "";
+    notice(`Lease status: ${e.message}`);
+  });
   $("logs").textContent = "";
   $("logs-state").textContent = "";
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,7 @@ type HandleFunc func(ctx context.Context, b Block) error
 // failed query instead of skipping its block.
 type Watcher struct {
 	c         *Client
+	blocks    blockSource
 	stateFile string
 	handle    HandleFunc
 	log       *slog.Logger
@@ -52,9 +54,23 @@ type watcherState struct {
 	LastHeight int64 `json:"last_height"`
 }
 
+// blockSource is what catching up reads from the node: its head and the
+// results of one block.
+type blockSource interface {
+	Status(ctx context.Context) (*ctypes.ResultStatus, error)
+	BlockResults(ctx context.Context, height *int64) (*ctypes.ResultBlockResults, error)
+}
+
+// fetchAhead is how many blocks catching up asks the node for at once. The
+// blocks are still handled one by one in order, and the height is
+// persisted once per batch: a daemon that was stopped for a while catches
+// up in a round trip per batch, not per block (handlers are idempotent, so
+// a crash inside a batch only handles its blocks again).
+const fetchAhead = 8
+
 // NewWatcher returns a watcher that keeps its height in stateFile.
 func NewWatcher(c *Client, stateFile string, handle HandleFunc, logger *slog.Logger) *Watcher {
-	return &Watcher{c: c, stateFile: stateFile, handle: handle, log: logger, Poll: 2 * time.Second}
+	return &Watcher{c: c, blocks: c.RPC, stateFile: stateFile, handle: handle, log: logger, Poll: 2 * time.Second}
 }
 
 // LastHeight is the last processed height.
@@ -122,7 +138,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // catchUp processes every block after the last one up to the head.
 func (w *Watcher) catchUp(ctx context.Context) error {
-	st, err := w.c.RPC.Status(ctx)
+	st, err := w.blocks.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
@@ -139,27 +155,64 @@ func (w *Watcher) catchUp(ctx context.Context) error {
 		}
 		w.last.Store(earliest - 1)
 	}
-	for h := w.last.Load() + 1; h <= latest; h++ {
-		b, err := w.fetch(ctx, h)
+	for from := w.last.Load() + 1; from <= latest; from = w.last.Load() + 1 {
+		err := w.handleBatch(ctx, w.fetchBatch(ctx, from, min(latest, from+fetchAhead-1)), latest)
+		if w.last.Load() >= from {
+			if serr := w.save(); serr != nil {
+				return errors.Join(err, fmt.Errorf("persist height: %w", serr))
+			}
+		}
 		if err != nil {
 			return err
 		}
-		if err := w.handle(ctx, b); err != nil {
-			return fmt.Errorf("handle block %d: %w", h, err)
+	}
+	return nil
+}
+
+// fetched is one block of a batch, or why it could not be read.
+type fetched struct {
+	height int64
+	block  Block
+	err    error
+}
+
+// fetchBatch reads the blocks from..to from the node at once.
+func (w *Watcher) fetchBatch(ctx context.Context, from, to int64) []fetched {
+	out := make([]fetched, to-from+1)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].height = from + int64(i)
+			out[i].block, out[i].err = w.fetch(ctx, out[i].height)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// handleBatch hands the blocks on in order and stops at the first that
+// could not be read or handled; the last height moves past each one
+// handled.
+func (w *Watcher) handleBatch(ctx context.Context, batch []fetched, latest int64) error {
+	for _, f := range batch {
+		if f.err != nil {
+			return f.err
 		}
-		w.last.Store(h)
-		if err := w.save(); err != nil {
-			return fmt.Errorf("persist height: %w", err)
+		if err := w.handle(ctx, f.block); err != nil {
+			return fmt.Errorf("handle block %d: %w", f.height, err)
 		}
+		w.last.Store(f.height)
 		if w.OnHeight != nil {
-			w.OnHeight(h, latest)
+			w.OnHeight(f.height, latest)
 		}
 	}
 	return nil
 }
 
 func (w *Watcher) fetch(ctx context.Context, h int64) (Block, error) {
-	res, err := w.c.RPC.BlockResults(ctx, &h)
+	res, err := w.blocks.BlockResults(ctx, &h)
 	if err != nil {
 		return Block{}, fmt.Errorf("block_results %d: %w", h, err)
 	}

@@ -229,8 +229,14 @@ func TestPublicEndpoints(t *testing.T) {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "gpunet_provider_leases") {
-		t.Errorf("metrics: %d %s", res.StatusCode, body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: %d %s", res.StatusCode, body)
+	}
+	// The daemon's gauges, and its own footprint for the operator.
+	for _, name := range []string{"gpunet_provider_leases ", "go_goroutines ", "go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes ", "process_resident_memory_bytes "} {
+		if !strings.Contains(string(body), "\n"+name) {
+			t.Errorf("metrics lack %s", name)
+		}
 	}
 }
 

@@ -224,14 +224,15 @@ type fakeRuntime struct {
 	removed    []runtime.LeaseRef
 	status     map[string]runtime.LeaseStatus
 	running    map[string]runtime.LeaseRef
-	jobExit    chan runtime.JobResult
-	waits      int
+	jobEnded   *runtime.JobResult // nil: the job runs
+	jobGate    chan struct{}      // when set, JobState answers once it is closed
+	waits      int                // JobState calls
 	updated    []runtime.Workload
 	updateErrs []error
 }
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{status: map[string]runtime.LeaseStatus{}, running: map[string]runtime.LeaseRef{}, jobExit: make(chan runtime.JobResult, 1)}
+	return &fakeRuntime{status: map[string]runtime.LeaseStatus{}, running: map[string]runtime.LeaseRef{}}
 }
 
 func (r *fakeRuntime) Deploy(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error) {
@@ -297,16 +298,32 @@ func (r *fakeRuntime) Remove(_ context.Context, l runtime.LeaseRef) error {
 	return nil
 }
 
-func (r *fakeRuntime) WaitJob(ctx context.Context, _ runtime.LeaseRef) (runtime.JobResult, error) {
+// JobState answers from the job's state when it is called; with jobGate
+// set, the answer comes once the gate is closed (or ctx ends).
+func (r *fakeRuntime) JobState(ctx context.Context, _ runtime.LeaseRef) (runtime.JobResult, bool, error) {
 	r.mu.Lock()
 	r.waits++
+	ended, gate := r.jobEnded, r.jobGate
 	r.mu.Unlock()
-	select {
-	case res := <-r.jobExit:
-		return res, nil
-	case <-ctx.Done():
-		return runtime.JobResult{}, ctx.Err()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return runtime.JobResult{}, false, ctx.Err()
+		}
 	}
+	if ended == nil {
+		return runtime.JobResult{}, false, nil
+	}
+	return *ended, true, nil
+}
+
+// endJob makes the job's containers exited with res: JobState says so
+// from now on (the daemon asks at its next exit event or reconcile).
+func (r *fakeRuntime) endJob(res runtime.JobResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.jobEnded = &res
 }
 
 func (r *fakeRuntime) List(context.Context) (map[string]runtime.LeaseRef, error) {
@@ -346,6 +363,8 @@ func (r *fakeRuntime) Logs(ctx context.Context, _ runtime.LeaseRef, service stri
 	return ctx.Err()
 }
 
+// counts says how often the runtime deployed, removed and was asked
+// whether a job ended.
 func (r *fakeRuntime) counts() (deployed, removed, waits int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

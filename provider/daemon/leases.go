@@ -64,12 +64,12 @@ func (d *Daemon) leaseManager(ctx context.Context, l markettypes.Lease) (*leaseM
 		d.mu.Unlock()
 		return existing, nil
 	}
+	// Attached before anyone can find it and send it an input.
+	m.attach(d.ctx, &d.wg)
 	d.managers[key] = m
 	d.owners[l.Id.Order.Owner]++
 	delete(d.bids, key)
 	d.mu.Unlock()
-	d.wg.Add(1)
-	go func() { defer d.wg.Done(); m.run(d.ctx) }()
 	return m, nil
 }
 

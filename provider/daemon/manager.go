@@ -36,16 +36,27 @@ type leaseManager struct {
 	env       *managerEnv
 	log       *slog.Logger
 	mbox      mailbox
-	done      chan struct{}
+	done      chan struct{} // closed once stopped
 
-	// Owned by the run goroutine.
-	state       markettypes.LeaseState
-	phase       Phase
-	group       *sdl.ManifestGroup // the lease's group of the manifest, parsed once
-	job         bool               // every service is restart: never
-	containers  bool               // the engine holds containers of this lease
-	busy        bool               // an operation is in flight; its result is due
-	watching    bool               // a goroutine waits for the job to exit
+	// Set by attach (unwake under mbox.mu).
+	ctx    context.Context
+	wg     *sync.WaitGroup
+	unwake func() bool
+
+	// Owned by whichever goroutine handles the inputs (one at a time).
+	stopped    bool
+	state      markettypes.LeaseState
+	phase      Phase
+	group      *sdl.ManifestGroup // the lease's group of the manifest, parsed once
+	job        bool               // every service is restart: never
+	containers bool               // the engine holds containers of this lease
+	busy       bool               // an operation is in flight; its result is due
+	// A running job is followed by its exits, not by a goroutine: watching
+	// says its exits are followed, checking that the engine is being asked
+	// whether it has ended, recheck that an exit came while it was.
+	watching    bool
+	checking    bool
+	recheck     bool
 	closeReason markettypes.CloseReason
 	// update is a newer version of the group waiting to take over (sent
 	// while another operation ran); updateErr says why the last update
@@ -111,6 +122,9 @@ type (
 	inChain struct {
 		lease      markettypes.Lease
 		containers bool
+		// running is how many of its containers run, when counted.
+		running int
+		counted bool
 	}
 	// inManifest: the tenant's manifest arrived (already checked against
 	// the order by the API).
@@ -123,6 +137,8 @@ type (
 	inManifestDue struct{ height int64 }
 	// inExited: a container of the lease exited.
 	inExited struct{ ev runtime.ContainerEvent }
+	// inStop: the daemon is stopping (its context ended).
+	inStop struct{}
 
 	deployDone   struct{ err error }
 	startDone    struct{ err error }
@@ -138,9 +154,11 @@ type (
 		group sdl.ManifestGroup
 		err   error
 	}
-	jobDone struct {
-		res runtime.JobResult
-		err error
+	// jobChecked: what the engine said of a job's containers.
+	jobChecked struct {
+		res   runtime.JobResult
+		ended bool
+		err   error
 	}
 )
 
@@ -153,33 +171,45 @@ func (deployDone) isInput()    {}
 func (startDone) isInput()     {}
 func (closeDone) isInput()     {}
 func (adoptChecked) isInput()  {}
-func (jobDone) isInput()       {}
+func (jobChecked) isInput()    {}
 func (updateDone) isInput()    {}
 func (inExited) isInput()      {}
+func (inStop) isInput()        {}
 
 // mailbox is an unbounded queue: senders never block, so the watcher and
-// the API are never held up by a busy lease.
+// the API are never held up by a busy lease. It also says whether a
+// goroutine is handling the queue: a manager has one only while it has
+// inputs.
 type mailbox struct {
-	mu    sync.Mutex
-	queue []input
-	ready chan struct{}
+	mu       sync.Mutex
+	queue    []input
+	draining bool
 }
 
-func (b *mailbox) put(in input) {
+// put queues in and reports whether a goroutine must start to handle it
+// (none is handling the queue).
+func (b *mailbox) put(in input) bool {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.queue = append(b.queue, in)
-	b.mu.Unlock()
-	select {
-	case b.ready <- struct{}{}:
-	default:
+	if b.draining {
+		return false
 	}
+	b.draining = true
+	return true
 }
 
+// take returns the queued inputs; when there are none it returns nil and
+// the goroutine handling the queue must end.
 func (b *mailbox) take() []input {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q := b.queue
 	b.queue = nil
+	if len(q) == 0 {
+		b.draining = false
+		return nil
+	}
 	return q
 }
 
@@ -189,7 +219,7 @@ func newLeaseManager(env *managerEnv, l markettypes.Lease, spec markettypes.Grou
 	m := &leaseManager{
 		key: orderKey(l.Id.Order), ref: l.Id, spec: spec, price: l.Price, createdAt: l.CreatedAt,
 		env: env, state: l.State, phase: PhaseAwaitingManifest,
-		mbox: mailbox{ready: make(chan struct{}, 1)}, done: make(chan struct{}),
+		done: make(chan struct{}),
 	}
 	m.log = logger.With("lease", m.key)
 	if stored != nil {
@@ -213,8 +243,13 @@ func (m *leaseManager) event(kind, msg string) {
 	}
 }
 
-// send queues an input for the lease's goroutine.
-func (m *leaseManager) send(in input) { m.mbox.put(in) }
+// send queues an input; a goroutine starts to handle it unless one is
+// handling the queue already.
+func (m *leaseManager) send(in input) {
+	if m.mbox.put(in) {
+		go m.drain()
+	}
+}
 
 // view is the lease as last published.
 func (m *leaseManager) view() leaseView {
@@ -241,30 +276,64 @@ func (m *leaseManager) setGroup(g sdl.ManifestGroup) {
 	m.job = runtime.IsJob(g)
 }
 
-// run is the lease's goroutine. It returns when the lease is torn down or
-// ctx ends (a daemon shutting down leaves containers running, to be adopted
-// on restart), always after every operation it started has returned.
-func (m *leaseManager) run(ctx context.Context) {
-	defer close(m.done)
+// attach makes the manager live until its lease is torn down or ctx ends (a
+// daemon shutting down leaves containers running, to be adopted on
+// restart). It holds no goroutine while nothing happens to its lease: an
+// input starts one (send), which handles what is queued and ends. wg
+// counts the manager until it has stopped, after every operation it
+// started has returned.
+func (m *leaseManager) attach(ctx context.Context, wg *sync.WaitGroup) {
+	m.ctx, m.wg = ctx, wg
 	m.opCtx, m.opCancel = context.WithCancel(ctx)
-	defer func() {
-		m.opCancel()
-		m.ops.Wait()
-	}()
+	wg.Add(1)
+	unwake := context.AfterFunc(ctx, func() { m.send(inStop{}) })
+	// Under the mailbox's lock: with ctx already ended, the stop may be
+	// handled before AfterFunc has even returned.
+	m.mbox.mu.Lock()
+	m.unwake = unwake
+	m.mbox.mu.Unlock()
+}
+
+// drain handles the queued inputs, in order, until none is left.
+func (m *leaseManager) drain() {
 	for {
-		select {
-		case <-ctx.Done():
+		ins := m.mbox.take()
+		if ins == nil {
 			return
-		case <-m.mbox.ready:
 		}
-		for _, in := range m.mbox.take() {
+		for _, in := range ins {
+			if m.stopped {
+				break // inputs after the end are dropped
+			}
+			if m.ctx.Err() != nil {
+				m.opCancel()
+				m.ops.Wait()
+				m.end()
+				break
+			}
 			if reason, closed := m.step(in); closed {
-				m.teardown(ctx, reason)
-				return
+				m.teardown(m.ctx, reason)
+				m.end()
 			}
 		}
-		m.publish()
+		if !m.stopped {
+			m.publish()
+		}
 	}
+}
+
+// end marks the manager stopped, and lets go of ctx (an ended manager must
+// not stay referenced by the daemon's context until the daemon stops).
+func (m *leaseManager) end() {
+	m.stopped = true
+	m.mbox.mu.Lock()
+	unwake := m.unwake
+	m.mbox.mu.Unlock()
+	if unwake != nil { // nil: the stop ran before attach had kept it; nothing is left to undo
+		unwake()
+	}
+	close(m.done)
+	m.wg.Done()
 }
 
 // step applies one input: the lease's whole state machine. It reports the
@@ -288,6 +357,11 @@ func (m *leaseManager) step(in input) (string, bool) {
 			m.createdAt = in.lease.CreatedAt
 		}
 		m.containers = in.containers
+		// A job none of whose containers runs has ended, whether or not
+		// its exit was seen (an events stream that broke, say).
+		if m.watching && in.counted && in.running == 0 {
+			m.checkJob()
+		}
 		m.advance()
 
 	case inManifest:
@@ -353,6 +427,9 @@ func (m *leaseManager) step(in input) (string, bool) {
 
 	case inExited:
 		m.exited(in.ev)
+		if m.watching {
+			m.checkJob()
+		}
 
 	case deployDone:
 		m.busy = false
@@ -398,21 +475,29 @@ func (m *leaseManager) step(in input) (string, bool) {
 		}
 		m.log.Info("lease close sent", "reason", m.closeReason.ReasonString())
 
-	case jobDone:
-		m.watching = false
-		if in.err != nil {
+	case jobChecked:
+		m.checking = false
+		if m.recheck {
+			m.recheck = false
+			m.checkJob()
+			return "", false
+		}
+		switch {
+		case in.err != nil:
+			m.watching = false
 			m.log.Warn("lost track of job; reconcile will watch it again", "err", in.err)
-			return "", false
+		case !in.ended:
+			// Still running: its next exit asks again.
+		case m.phase != PhaseRunning || m.busy:
+			m.watching = false // asked again once the lease is running
+		default:
+			reason := markettypes.CLOSE_REASON_WORKLOAD_COMPLETED
+			if !in.res.Succeeded {
+				reason = markettypes.CLOSE_REASON_WORKLOAD_FAILED
+			}
+			m.log.Info("job finished", "succeeded", in.res.Succeeded, "exit_codes", in.res.ExitCodes)
+			m.close(reason)
 		}
-		if m.phase != PhaseRunning || m.busy {
-			return "", false
-		}
-		reason := markettypes.CLOSE_REASON_WORKLOAD_COMPLETED
-		if !in.res.Succeeded {
-			reason = markettypes.CLOSE_REASON_WORKLOAD_FAILED
-		}
-		m.log.Info("job finished", "succeeded", in.res.Succeeded, "exit_codes", in.res.ExitCodes)
-		m.close(reason)
 	}
 	return "", false
 }
@@ -440,7 +525,8 @@ func (m *leaseManager) advance() {
 		case m.update != nil:
 			m.runUpdate()
 		case m.job && !m.watching:
-			m.watch()
+			m.watching = true
+			m.checkJob()
 		}
 	}
 }
@@ -611,18 +697,24 @@ func (m *leaseManager) closeAfter(reason markettypes.CloseReason, first func(ctx
 	})
 }
 
-// watch waits for a job's containers to exit. It does not make the lease
-// busy: a close may be sent while it waits.
-func (m *leaseManager) watch() {
-	m.watching = true
+// checkJob asks the engine whether a job has ended: once when it starts
+// running (it may have ended while the daemon was away), then at each of
+// its exits, and when a reconcile finds none of its containers running.
+// It does not make the lease busy: a close may be sent meanwhile.
+func (m *leaseManager) checkJob() {
+	if m.checking {
+		m.recheck = true
+		return
+	}
+	m.checking = true
 	m.ops.Add(1)
 	go func() {
 		defer m.ops.Done()
-		res, err := m.env.rt.WaitJob(m.opCtx, m.ref)
+		res, ended, err := m.env.rt.JobState(m.opCtx, m.ref)
 		if m.opCtx.Err() != nil {
 			return // closing or shutting down: nobody waits for the result
 		}
-		m.send(jobDone{res: res, err: err})
+		m.send(jobChecked{res: res, ended: ended, err: err})
 	}()
 }
 

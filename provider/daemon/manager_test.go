@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -104,12 +105,59 @@ func TestLeaseBeforeManifestThenJobCompletes(t *testing.T) {
 	if len(gpus) != 1 {
 		t.Errorf("deployed with GPUs %v, want the reservation's one", gpus)
 	}
-	w.rt.jobExit <- runtime.JobResult{Succeeded: true}
+	// Its exit: the engine now says the job has ended.
+	w.rt.endJob(runtime.JobResult{Succeeded: true})
+	m.send(inExited{ev: runtime.ContainerEvent{Kind: "exited", Service: "app", Final: true}})
 	w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_COMPLETED)
 	w.phase(m, PhaseClosing)
 	w.finish(m, "workload_completed")
 	if _, removed, _ := w.rt.counts(); removed != 1 {
 		t.Errorf("containers removed %d times, want once", removed)
+	}
+}
+
+// A running job holds no goroutine and costs the engine nothing while it
+// runs: reconciles that count its container running do not ask about it.
+// An exit that comes while the engine is being asked is not lost: it is
+// asked again once the answer (from before the exit) is in.
+func TestRunningJobIsFollowedByItsExits(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, true, 0)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	l := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+	gate := make(chan struct{})
+	w.rt.mu.Lock()
+	w.rt.jobGate = gate
+	w.rt.mu.Unlock()
+	m := w.manage(l, spec)
+	m.send(inChain{lease: l, containers: true, counted: true, running: 1})
+	eventually(t, "job asked about", func() bool { _, _, waits := w.rt.counts(); return waits == 1 })
+	// The first answer was taken while it ran; it exits before the answer
+	// is in.
+	w.rt.endJob(runtime.JobResult{Succeeded: true})
+	m.send(inExited{ev: runtime.ContainerEvent{Kind: "exited", Service: "app", Final: true}})
+	close(gate)
+	w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_COMPLETED)
+	if _, _, waits := w.rt.counts(); waits != 2 {
+		t.Errorf("asked %d times about the job, want 2: at its start and after its exit", waits)
+	}
+
+	// Another job, still running: reconciles leave it alone.
+	w2 := newWorld(t)
+	_ = w2.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	m2 := w2.manage(l, spec)
+	for range 5 {
+		m2.send(inChain{lease: l, containers: true, counted: true, running: 1})
+	}
+	eventually(t, "job asked about", func() bool { _, _, waits := w2.rt.counts(); return waits == 1 })
+	m2.send(inChain{lease: l, containers: true, counted: true, running: 1})
+	w2.phase(m2, PhaseRunning)
+	time.Sleep(100 * time.Millisecond)
+	if _, _, waits := w2.rt.counts(); waits != 1 {
+		t.Errorf("a running job was asked about %d times by reconciles counting it running, want once at its start", waits)
+	}
+	if v := m2.view(); v.Busy {
+		t.Errorf("following a running job keeps its lease busy: %+v", v)
 	}
 }
 
@@ -261,7 +309,10 @@ func TestCrashRecoveryAdoptsContainers(t *testing.T) {
 		if d, r, _ := w.rt.counts(); d != 0 || r != 0 {
 			t.Errorf("adoption deployed %d and removed %d times", d, r)
 		}
-		w.rt.jobExit <- runtime.JobResult{Succeeded: false, ExitCodes: map[string]int{"app/0": 2}}
+		// The job ends with no exit seen (the events stream was down): the
+		// next reconcile, finding none of its containers running, asks.
+		w.rt.endJob(runtime.JobResult{Succeeded: false, ExitCodes: map[string]int{"app/0": 2}})
+		m.send(inChain{lease: l, containers: true, counted: true, running: 0})
 		w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_FAILED)
 	})
 	t.Run("pending lease, every replica ran: started", func(t *testing.T) {
@@ -305,6 +356,50 @@ func TestCloseDuringDeployStopsIt(t *testing.T) {
 	if n := len(sentOf[*markettypes.MsgStartLease](w.tx)); n != 0 {
 		t.Errorf("a closed lease was started")
 	}
+}
+
+// A lease nothing happens to holds no goroutine: 50 running leases, job
+// and service alike, cost the daemon no more goroutines than none, and
+// each still answers its next input.
+func TestIdleLeasesHoldNoGoroutine(t *testing.T) {
+	w := newWorld(t)
+	serviceSpec, _, serviceRaw := testDeployment(t, false, 0)
+	jobSpec, _, jobRaw := testDeployment(t, true, 0)
+	before := goruntime.NumGoroutine()
+	var ms []*leaseManager
+	for i := range 50 {
+		spec, raw := serviceSpec, serviceRaw
+		if i%2 == 0 {
+			spec, raw = jobSpec, jobRaw
+		}
+		l := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+		l.Id.Order.Dseq = uint64(100 + i)
+		_ = w.d.store.saveManifest(deploymentKey(testOwner, l.Id.Order.Dseq), raw)
+		m := w.manage(l, spec)
+		m.send(inChain{lease: l, containers: true, counted: true, running: 1})
+		ms = append(ms, m)
+	}
+	for _, m := range ms {
+		w.phase(m, PhaseRunning)
+	}
+	eventually(t, "the leases' goroutines gone", func() bool { return goruntime.NumGoroutine() <= before+5 })
+	w.finish(ms[0], "tenant")
+	w.finish(ms[1], "tenant")
+}
+
+// A manager made as the daemon stops (its context already ended) stops
+// at once, and the daemon's wait for its managers ends.
+func TestManagerAttachedAfterShutdownStops(t *testing.T) {
+	w := newWorld(t)
+	spec, _, _ := testDeployment(t, false, 0)
+	w.stop()
+	m := w.manage(testLease(1, markettypes.LEASE_STATE_ACTIVE), spec)
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a manager attached after shutdown did not stop")
+	}
+	w.d.wg.Wait()
 }
 
 func TestShutdownLeavesContainersRunning(t *testing.T) {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are served on /metrics in Prometheus' text format.
@@ -34,5 +35,8 @@ func newMetrics() *metrics {
 		evictions:    prometheus.NewCounter(prometheus.CounterOpts{Name: "gpunet_provider_storage_evictions_total", Help: "Replicas the storage watch stopped for passing their storage size."}),
 	}
 	m.reg.MustRegister(m.bids, m.leasesWon, m.leasesClosed, m.leases, m.containers, m.attestations, m.earnings, m.height, m.lag, m.evictions)
+	// The daemon's own footprint: heap, stacks, goroutines and GC (go_*),
+	// resident memory, CPU and open files (process_*).
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

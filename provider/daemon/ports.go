@@ -59,7 +59,7 @@ type Runtime interface {
 	WatchEvents(ctx context.Context, fn func(runtime.LeaseRef, runtime.ContainerEvent))
 	Exec(ctx context.Context, l runtime.LeaseRef, req runtime.ExecRequest) (runtime.Shell, error)
 	Remove(ctx context.Context, l runtime.LeaseRef) error
-	WaitJob(ctx context.Context, l runtime.LeaseRef) (runtime.JobResult, error)
+	JobState(ctx context.Context, l runtime.LeaseRef) (res runtime.JobResult, ended bool, err error)
 	List(ctx context.Context) (map[string]runtime.LeaseRef, error)
 	// RunningContainers counts running containers by lease key.
 	RunningContainers(ctx context.Context) (map[string]int, error)

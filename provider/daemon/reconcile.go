@@ -100,8 +100,14 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			}
 		}
 	}
+	// One engine call, not one per lease: an idle lease costs nothing here.
+	counts, countErr := d.rt.RunningContainers(ctx)
+	if countErr != nil {
+		d.log.Warn("cannot count running containers", "err", countErr)
+	}
 	// Every live lease has a manager, told what the chain and the engine
-	// hold now: it adopts containers, deploys, starts, or retries a close.
+	// hold now: it adopts containers, deploys, starts, retries a close, or
+	// looks at a job none of whose containers runs any more.
 	for key, l := range live {
 		_, hasContainers := running[key]
 		m, err := d.leaseManager(ctx, l)
@@ -109,7 +115,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			d.log.Warn("cannot manage lease", "lease", key, "err", err)
 			continue
 		}
-		m.send(inChain{lease: l, containers: hasContainers})
+		m.send(inChain{lease: l, containers: hasContainers, running: counts[key], counted: countErr == nil})
 	}
 	// Reservations held for neither a live lease nor an open or in-flight
 	// bid are freed.
@@ -142,12 +148,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		d.persistReservations()
 	}
 	d.metrics.leases.Set(float64(len(live)))
-	// One engine call, not one per lease: an idle lease costs nothing here.
 	n := 0
-	if counts, err := d.rt.RunningContainers(ctx); err == nil {
-		for key := range live {
-			n += counts[key]
-		}
+	for key := range live {
+		n += counts[key]
 	}
 	d.metrics.containers.Set(float64(n))
 	return d.considerOpenOrders(ctx)

@@ -395,7 +395,8 @@ func TestLogsArePrefixedPerReplica(t *testing.T) {
 // TestRestartedDaemonFindsLeasesAndJobResults: a fresh Runtime (a restarted
 // provider daemon) lists the leases the previous one deployed, adopts them
 // on Deploy, and gets the result of a job that exited while it was away;
-// WaitJob also blocks for a job still running.
+// JobState says a job still running has not ended, and gives its result
+// once it has.
 func TestRestartedDaemonFindsLeasesAndJobResults(t *testing.T) {
 	t.Parallel()
 	before := newTestRuntime(t, Options{})
@@ -431,12 +432,12 @@ func TestRestartedDaemonFindsLeasesAndJobResults(t *testing.T) {
 	if rep.State != "exited" || rep.ExitCode != 3 || rep.FinishedAt.IsZero() {
 		t.Errorf("status of the failed job: %+v", rep)
 	}
-	res, err := after.WaitJob(ctx, failing)
+	res, ended, err := after.JobState(ctx, failing)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Succeeded || !reflect.DeepEqual(res.ExitCodes, map[string]int{rep.ContainerName: 3}) {
-		t.Errorf("WaitJob of the job that exited 3 = %+v", res)
+	if !ended || res.Succeeded || !reflect.DeepEqual(res.ExitCodes, map[string]int{rep.ContainerName: 3}) {
+		t.Errorf("JobState of the job that exited 3 = %+v, ended %v", res, ended)
 	}
 
 	adopted, err := after.Deploy(ctx, Workload{Lease: failing, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{failingJob}}})
@@ -447,19 +448,19 @@ func TestRestartedDaemonFindsLeasesAndJobResults(t *testing.T) {
 		t.Errorf("Deploy after restart did not adopt the exited job: %+v", got)
 	}
 
-	res, err = after.WaitJob(ctx, running)
-	if err != nil {
-		t.Fatal(err)
+	if res, ended, err := after.JobState(ctx, running); err != nil || ended {
+		t.Errorf("JobState of a job still running = %+v, ended %v, err %v", res, ended, err)
 	}
+	res = waitJob(t, after, running)
 	name := runningSt.Services["work"][0].ContainerName
 	if !res.Succeeded || !reflect.DeepEqual(res.ExitCodes, map[string]int{name: 0}) {
-		t.Errorf("WaitJob of the job that exits 0 = %+v", res)
+		t.Errorf("JobState of the job that exited 0 = %+v", res)
 	}
 	if st, _ := after.Status(ctx, running); !st.Exited() {
-		t.Errorf("WaitJob returned before the job exited: %+v", st.Services)
+		t.Errorf("JobState said ended before the job exited: %+v", st.Services)
 	}
-	if _, err := after.WaitJob(ctx, newLease(t, after)); !errors.Is(err, ErrLeaseNotFound) {
-		t.Errorf("WaitJob of an unknown lease = %v, want ErrLeaseNotFound", err)
+	if _, _, err := after.JobState(ctx, newLease(t, after)); !errors.Is(err, ErrLeaseNotFound) {
+		t.Errorf("JobState of an unknown lease = %v, want ErrLeaseNotFound", err)
 	}
 }
 
@@ -604,10 +605,7 @@ func TestSharedNetworkRemovedUnderTheDaemonIsMadeAgain(t *testing.T) {
 func intrude(t *testing.T, r *Runtime, l LeaseRef, addr, timeout string) LeaseStatus {
 	t.Helper()
 	st := deploy(t, r, l, workloadService(t, "intruder", 1, "never", "-dial", addr, "-dial-timeout", timeout))
-	res, err := r.WaitJob(context.Background(), l)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := waitJob(t, r, l)
 	logs := logsOf(t, r, l, "", 0)
 	if res.Succeeded || !strings.Contains(logs, "[intruder-0] dial "+addr+": failed") {
 		t.Fatalf("lease %s reached %s on %s (result %+v):\n%s", leaseName(l), addr, st.Network, res, logs)
@@ -695,5 +693,25 @@ func TestWorkloadCannotExec(t *testing.T) {
 		if got := workloadCannotExec(errors.New(msg)); got != want {
 			t.Errorf("%q: %v, want %v", msg, got, want)
 		}
+	}
+}
+
+// waitJob asks JobState until the lease's job has ended (the daemon asks
+// at each exit event instead) and returns its result.
+func waitJob(t *testing.T, r *Runtime, l LeaseRef) JobResult {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res, ended, err := r.JobState(context.Background(), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ended {
+			return res
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job of lease %s still running after a minute", leaseName(l))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -27,7 +27,7 @@ var (
 	// configuration, the command cannot be executed, or the image is larger
 	// than the provider accepts. A lease failing so is the tenant's fault.
 	ErrWorkloadInvalid = errors.New("workload invalid")
-	// ErrLeaseNotFound is wrapped by Logs and WaitJob when the engine has no
+	// ErrLeaseNotFound is wrapped by Logs and JobState when the engine has no
 	// containers for the lease.
 	ErrLeaseNotFound = errors.New("no containers for lease")
 )
@@ -101,13 +101,6 @@ type Runtime struct {
 	iso     Isolation
 	evicted evictions
 	pulled  *pulledImages
-
-	// bg lives until Close; the engine events stream that wakes WaitJob's
-	// waiters runs on it, started by the first wait.
-	bg        context.Context
-	stop      context.CancelFunc
-	exits     exitWaiters
-	exitsOnce sync.Once
 }
 
 // Workload is what Deploy runs for one lease.
@@ -179,14 +172,12 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		_ = cli.Close() // nothing was started on it
 		return nil, err
 	}
-	r.bg, r.stop = context.WithCancel(context.Background())
 	r.log.Info("docker engine connected", "host", cli.DaemonHost(), "api_version", ping.APIVersion)
 	return r, nil
 }
 
 // Close releases the engine connection; containers keep running.
 func (r *Runtime) Close() error {
-	r.stop()
 	return r.cli.Close()
 }
 

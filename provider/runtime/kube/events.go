@@ -134,62 +134,73 @@ func replicaOf(idx cache.Indexer, p *corev1.Pod) int {
 	return 0
 }
 
-// WaitJob blocks until every Job of the lease has completed or failed and
-// reports the pods' exit codes (pods that ended while the daemon was down
-// count at once).
-func (r *Runtime) WaitJob(ctx context.Context, l runtime.LeaseRef) (runtime.JobResult, error) {
+// JobState reports whether every Job of the lease has completed or failed
+// and, once they all have, the pods' exit codes (pods that ended while the
+// daemon was down count). It does not wait: the daemon asks again when a
+// pod's container exits (WatchEvents) or a reconcile finds none running.
+// A job whose pod can never start has failed, though its Job has not.
+func (r *Runtime) JobState(ctx context.Context, l runtime.LeaseRef) (runtime.JobResult, bool, error) {
 	ns := namespace(r.opts.Provider, l)
-	for {
-		jobs, err := r.cs.BatchV1().Jobs(ns).List(ctx, listMine(r.opts.Provider, 0))
-		if err != nil {
-			return runtime.JobResult{}, fmt.Errorf("lease %s: list jobs: %w", l.Order.Name(), err)
+	jobs, err := r.cs.BatchV1().Jobs(ns).List(ctx, listMine(r.opts.Provider, 0))
+	if err != nil {
+		return runtime.JobResult{}, false, fmt.Errorf("lease %s: list jobs: %w", l.Order.Name(), err)
+	}
+	if len(jobs.Items) == 0 {
+		return runtime.JobResult{}, false, fmt.Errorf("%w %s", runtime.ErrLeaseNotFound, l.Order.Name())
+	}
+	ended, succeeded := true, true
+	completions := 0
+	for _, j := range jobs.Items {
+		switch jobEnd(&j) {
+		case "":
+			ended = false
+		case batchv1.JobFailed:
+			succeeded = false
 		}
-		if len(jobs.Items) == 0 {
-			return runtime.JobResult{}, fmt.Errorf("%w %s", runtime.ErrLeaseNotFound, l.Order.Name())
-		}
-		ended, succeeded := true, true
-		for _, j := range jobs.Items {
-			switch jobEnd(&j) {
-			case "":
-				ended = false
-			case batchv1.JobFailed:
-				succeeded = false
-			}
-		}
-		if !ended {
-			// A pod that can never start (after a restart of the daemon,
-			// say) does not fail its Job: its job has failed anyway.
-			pods, err := r.leasePods(ctx, l)
-			if err != nil {
-				return runtime.JobResult{}, err
-			}
-			for _, p := range pods {
-				if err := podFailure(p, p.Annotations[AnnotationService]); err != nil {
-					r.log.Warn("a job's pod cannot run", "lease", l.Order.Name(), "pod", p.Name, "err", err)
-					return runtime.JobResult{Succeeded: false, ExitCodes: map[string]int{}}, nil
-				}
-			}
-		}
-		if ended {
-			pods, err := r.leasePods(ctx, l)
-			if err != nil {
-				return runtime.JobResult{}, err
-			}
-			res := runtime.JobResult{Succeeded: succeeded, ExitCodes: map[string]int{}}
-			for _, p := range pods {
-				for _, cs := range p.Status.ContainerStatuses {
-					if t := cs.State.Terminated; t != nil {
-						res.ExitCodes[p.Name] = int(t.ExitCode)
-						res.Succeeded = res.Succeeded && t.ExitCode == 0
-					}
-				}
-			}
-			return res, nil
-		}
-		if err := sleep(ctx, time.Second); err != nil {
-			return runtime.JobResult{}, err
+		if j.Spec.Completions != nil {
+			completions += int(*j.Spec.Completions)
 		}
 	}
+	pods, err := r.leasePods(ctx, l)
+	if err != nil {
+		return runtime.JobResult{}, false, err
+	}
+	if !ended {
+		// The Job controller marks a Job ended a moment after its pods
+		// have, and the daemon asks when a pod's container exits. A Job
+		// here is never retried and has one pod per index, so the pods say
+		// it first: one failed pod fails it, a succeeded pod for every
+		// completion completes it.
+		done, failed := 0, false
+		for _, p := range pods {
+			switch p.Status.Phase {
+			case corev1.PodSucceeded:
+				done++
+			case corev1.PodFailed:
+				failed = true
+			}
+		}
+		ended, succeeded = failed || (completions > 0 && done >= completions), succeeded && !failed
+	}
+	if !ended {
+		for _, p := range pods {
+			if err := podFailure(p, p.Annotations[AnnotationService]); err != nil {
+				r.log.Warn("a job's pod cannot run", "lease", l.Order.Name(), "pod", p.Name, "err", err)
+				return runtime.JobResult{Succeeded: false, ExitCodes: map[string]int{}}, true, nil
+			}
+		}
+		return runtime.JobResult{}, false, nil
+	}
+	res := runtime.JobResult{Succeeded: succeeded, ExitCodes: map[string]int{}}
+	for _, p := range pods {
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil {
+				res.ExitCodes[p.Name] = int(t.ExitCode)
+				res.Succeeded = res.Succeeded && t.ExitCode == 0
+			}
+		}
+	}
+	return res, true, nil
 }
 
 // jobEnd is Complete or Failed once the job has ended, else "".

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -506,5 +508,72 @@ func TestForeignNamespaceUntouched(t *testing.T) {
 	}
 	if got, err := cs.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); err != nil || got.Annotations[AnnotationLease] != "gpunet1victim/1/1/1" {
 		t.Errorf("the namespace after: %v %+v", err, got)
+	}
+}
+
+// JobState reads a lease's Job from its pods as soon as they have ended,
+// before the Job controller marks the Job itself: the daemon asks when a
+// pod's container exits, and a tenant pays until the lease closes.
+func TestJobStateFromPods(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(testProvider, testLease)
+	labels := leaseLabels(testProvider, testLease)
+	pod := func(name string, phase corev1.PodPhase, exit int32) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, Annotations: map[string]string{AnnotationService: "app"}},
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever}, Status: corev1.PodStatus{Phase: phase}}
+		cs := corev1.ContainerStatus{Name: "app"}
+		if phase == corev1.PodRunning {
+			cs.State.Running = &corev1.ContainerStateRunning{}
+		} else {
+			cs.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: exit}
+		}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{cs}
+		return p
+	}
+	job := func(cond batchv1.JobConditionType) *batchv1.Job {
+		j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns, Labels: labels}, Spec: batchv1.JobSpec{Completions: ptr(int32(2))}}
+		if cond != "" {
+			j.Status.Conditions = []batchv1.JobCondition{{Type: cond, Status: corev1.ConditionTrue}}
+		}
+		return j
+	}
+	for _, tc := range []struct {
+		name      string
+		job       *batchv1.Job
+		pods      []*corev1.Pod
+		ended, ok bool
+		codes     map[string]int
+	}{
+		{name: "one pod still runs", job: job(""), pods: []*corev1.Pod{pod("app-0", corev1.PodSucceeded, 0), pod("app-1", corev1.PodRunning, 0)}},
+		{name: "every pod succeeded, Job not marked yet", job: job(""), pods: []*corev1.Pod{pod("app-0", corev1.PodSucceeded, 0), pod("app-1", corev1.PodSucceeded, 0)},
+			ended: true, ok: true, codes: map[string]int{"app-0": 0, "app-1": 0}},
+		{name: "a pod failed, Job not marked yet", job: job(""), pods: []*corev1.Pod{pod("app-0", corev1.PodFailed, 3), pod("app-1", corev1.PodRunning, 0)},
+			ended: true, codes: map[string]int{"app-0": 3}},
+		{name: "Job complete", job: job(batchv1.JobComplete), pods: []*corev1.Pod{pod("app-0", corev1.PodSucceeded, 0), pod("app-1", corev1.PodSucceeded, 0)},
+			ended: true, ok: true, codes: map[string]int{"app-0": 0, "app-1": 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := testRuntime()
+			cs := fake.NewSimpleClientset()
+			r.cs, r.log = cs, slog.New(slog.NewTextHandler(io.Discard, nil))
+			if _, _, err := r.JobState(ctx, testLease); !errors.Is(err, runtime.ErrLeaseNotFound) {
+				t.Fatalf("JobState with no Job: %v, want ErrLeaseNotFound", err)
+			}
+			if _, err := cs.BatchV1().Jobs(ns).Create(ctx, tc.job, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range tc.pods {
+				if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, ended, err := r.JobState(ctx, testLease)
+			if err != nil || ended != tc.ended {
+				t.Fatalf("JobState = %+v, ended %v, err %v; want ended %v", res, ended, err, tc.ended)
+			}
+			if ended && (res.Succeeded != tc.ok || !reflect.DeepEqual(res.ExitCodes, tc.codes)) {
+				t.Errorf("JobState = %+v, want succeeded %v, exit codes %v", res, tc.ok, tc.codes)
+			}
+		})
 	}
 }
