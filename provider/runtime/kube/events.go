@@ -148,39 +148,18 @@ func (r *Runtime) JobState(ctx context.Context, l runtime.LeaseRef) (runtime.Job
 	if len(jobs.Items) == 0 {
 		return runtime.JobResult{}, false, fmt.Errorf("%w %s", runtime.ErrLeaseNotFound, l.Order.Name())
 	}
+	pods, err := r.leasePods(ctx, l)
+	if err != nil {
+		return runtime.JobResult{}, false, err
+	}
 	ended, succeeded := true, true
-	completions := 0
 	for _, j := range jobs.Items {
-		switch jobEnd(&j) {
+		switch jobOrPodsEnd(&j, pods) {
 		case "":
 			ended = false
 		case batchv1.JobFailed:
 			succeeded = false
 		}
-		if j.Spec.Completions != nil {
-			completions += int(*j.Spec.Completions)
-		}
-	}
-	pods, err := r.leasePods(ctx, l)
-	if err != nil {
-		return runtime.JobResult{}, false, err
-	}
-	if !ended {
-		// The Job controller marks a Job ended a moment after its pods
-		// have, and the daemon asks when a pod's container exits. A Job
-		// here is never retried and has one pod per index, so the pods say
-		// it first: one failed pod fails it, a succeeded pod for every
-		// completion completes it.
-		done, failed := 0, false
-		for _, p := range pods {
-			switch p.Status.Phase {
-			case corev1.PodSucceeded:
-				done++
-			case corev1.PodFailed:
-				failed = true
-			}
-		}
-		ended, succeeded = failed || (completions > 0 && done >= completions), succeeded && !failed
 	}
 	if !ended {
 		for _, p := range pods {
@@ -201,6 +180,33 @@ func (r *Runtime) JobState(ctx context.Context, l runtime.LeaseRef) (runtime.Job
 		}
 	}
 	return res, true, nil
+}
+
+// jobOrPodsEnd is Complete or Failed once the Job has ended, else "". The
+// Job controller marks a Job ended a moment after its pods have, and the
+// daemon asks when a pod's container exits. A Job here is never retried
+// and has one pod per index, so its own pods say it first: one failed pod
+// fails it, a succeeded pod for every completion completes it.
+func jobOrPodsEnd(j *batchv1.Job, pods []*corev1.Pod) batchv1.JobConditionType {
+	if end := jobEnd(j); end != "" {
+		return end
+	}
+	done := 0
+	for _, p := range pods {
+		if owner := metav1.GetControllerOf(p); owner == nil || owner.UID != j.UID {
+			continue
+		}
+		switch p.Status.Phase {
+		case corev1.PodFailed:
+			return batchv1.JobFailed
+		case corev1.PodSucceeded:
+			done++
+		}
+	}
+	if j.Spec.Completions != nil && done >= int(*j.Spec.Completions) {
+		return batchv1.JobComplete
+	}
+	return ""
 }
 
 // jobEnd is Complete or Failed once the job has ended, else "".

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/gpunet/gpunet/provider/inventory"
@@ -511,17 +513,28 @@ func TestForeignNamespaceUntouched(t *testing.T) {
 	}
 }
 
-// JobState reads a lease's Job from its pods as soon as they have ended,
-// before the Job controller marks the Job itself: the daemon asks when a
-// pod's container exits, and a tenant pays until the lease closes.
+// JobState reads each of a lease's Jobs from its pods as soon as they have
+// ended, before the Job controller marks the Job itself (the daemon asks
+// when a pod's container exits, and a tenant pays until the lease closes);
+// the lease's job has ended only when every Job has.
 func TestJobStateFromPods(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(testProvider, testLease)
 	labels := leaseLabels(testProvider, testLease)
-	pod := func(name string, phase corev1.PodPhase, exit int32) *corev1.Pod {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, Annotations: map[string]string{AnnotationService: "app"}},
+	job := func(name string, cond batchv1.JobConditionType) *batchv1.Job {
+		j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, UID: types.UID("uid-" + name)},
+			Spec: batchv1.JobSpec{Completions: ptr(int32(2))}}
+		if cond != "" {
+			j.Status.Conditions = []batchv1.JobCondition{{Type: cond, Status: corev1.ConditionTrue}}
+		}
+		return j
+	}
+	pod := func(j *batchv1.Job, i int, phase corev1.PodPhase, exit int32) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", j.Name, i), Namespace: ns, Labels: labels,
+			Annotations:     map[string]string{AnnotationService: j.Name},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: j.Name, UID: j.UID, Controller: ptr(true)}}},
 			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever}, Status: corev1.PodStatus{Phase: phase}}
-		cs := corev1.ContainerStatus{Name: "app"}
+		cs := corev1.ContainerStatus{Name: j.Name}
 		if phase == corev1.PodRunning {
 			cs.State.Running = &corev1.ContainerStateRunning{}
 		} else {
@@ -530,27 +543,30 @@ func TestJobStateFromPods(t *testing.T) {
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{cs}
 		return p
 	}
-	job := func(cond batchv1.JobConditionType) *batchv1.Job {
-		j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns, Labels: labels}, Spec: batchv1.JobSpec{Completions: ptr(int32(2))}}
-		if cond != "" {
-			j.Status.Conditions = []batchv1.JobCondition{{Type: cond, Status: corev1.ConditionTrue}}
-		}
-		return j
-	}
+	app, appDone, web := job("app", ""), job("app", batchv1.JobComplete), job("web", "")
 	for _, tc := range []struct {
 		name      string
-		job       *batchv1.Job
+		jobs      []*batchv1.Job
 		pods      []*corev1.Pod
 		ended, ok bool
 		codes     map[string]int
 	}{
-		{name: "one pod still runs", job: job(""), pods: []*corev1.Pod{pod("app-0", corev1.PodSucceeded, 0), pod("app-1", corev1.PodRunning, 0)}},
-		{name: "every pod succeeded, Job not marked yet", job: job(""), pods: []*corev1.Pod{pod("app-0", corev1.PodSucceeded, 0), pod("app-1", corev1.PodSucceeded, 0)},
+		{name: "one pod still runs", jobs: []*batchv1.Job{app},
+			pods: []*corev1.Pod{pod(app, 0, corev1.PodSucceeded, 0), pod(app, 1, corev1.PodRunning, 0)}},
+		{name: "every pod succeeded, Job not marked yet", jobs: []*batchv1.Job{app},
+			pods:  []*corev1.Pod{pod(app, 0, corev1.PodSucceeded, 0), pod(app, 1, corev1.PodSucceeded, 0)},
 			ended: true, ok: true, codes: map[string]int{"app-0": 0, "app-1": 0}},
-		{name: "a pod failed, Job not marked yet", job: job(""), pods: []*corev1.Pod{pod("app-0", corev1.PodFailed, 3), pod("app-1", corev1.PodRunning, 0)},
+		{name: "a pod failed, Job not marked yet", jobs: []*batchv1.Job{app},
+			pods:  []*corev1.Pod{pod(app, 0, corev1.PodFailed, 3), pod(app, 1, corev1.PodRunning, 0)},
 			ended: true, codes: map[string]int{"app-0": 3}},
-		{name: "Job complete", job: job(batchv1.JobComplete), pods: []*corev1.Pod{pod("app-0", corev1.PodSucceeded, 0), pod("app-1", corev1.PodSucceeded, 0)},
+		{name: "Job complete", jobs: []*batchv1.Job{appDone},
+			pods:  []*corev1.Pod{pod(appDone, 0, corev1.PodSucceeded, 0), pod(appDone, 1, corev1.PodSucceeded, 0)},
 			ended: true, ok: true, codes: map[string]int{"app-0": 0, "app-1": 0}},
+		{name: "one Job failed, another still runs", jobs: []*batchv1.Job{app, web},
+			pods: []*corev1.Pod{pod(app, 0, corev1.PodFailed, 3), pod(app, 1, corev1.PodSucceeded, 0), pod(web, 0, corev1.PodRunning, 0), pod(web, 1, corev1.PodRunning, 0)}},
+		{name: "one Job failed, the other completed", jobs: []*batchv1.Job{app, web},
+			pods:  []*corev1.Pod{pod(app, 0, corev1.PodFailed, 3), pod(app, 1, corev1.PodSucceeded, 0), pod(web, 0, corev1.PodSucceeded, 0), pod(web, 1, corev1.PodSucceeded, 0)},
+			ended: true, codes: map[string]int{"app-0": 3, "app-1": 0, "web-0": 0, "web-1": 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testRuntime()
@@ -559,8 +575,10 @@ func TestJobStateFromPods(t *testing.T) {
 			if _, _, err := r.JobState(ctx, testLease); !errors.Is(err, runtime.ErrLeaseNotFound) {
 				t.Fatalf("JobState with no Job: %v, want ErrLeaseNotFound", err)
 			}
-			if _, err := cs.BatchV1().Jobs(ns).Create(ctx, tc.job, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
+			for _, j := range tc.jobs {
+				if _, err := cs.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			for _, p := range tc.pods {
 				if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
