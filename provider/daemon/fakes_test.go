@@ -226,7 +226,7 @@ type fakeRuntime struct {
 	running    map[string]runtime.LeaseRef
 	jobEnded   *runtime.JobResult // nil: the job runs
 	jobGate    chan struct{}      // when set, JobState answers once it is closed
-	waits      int                // JobState calls
+	jobChecks  int                // JobState calls
 	updated    []runtime.Workload
 	updateErrs []error
 }
@@ -302,7 +302,7 @@ func (r *fakeRuntime) Remove(_ context.Context, l runtime.LeaseRef) error {
 // set, the answer comes once the gate is closed (or ctx ends).
 func (r *fakeRuntime) JobState(ctx context.Context, _ runtime.LeaseRef) (runtime.JobResult, bool, error) {
 	r.mu.Lock()
-	r.waits++
+	r.jobChecks++
 	ended, gate := r.jobEnded, r.jobGate
 	r.mu.Unlock()
 	if gate != nil {
@@ -365,10 +365,10 @@ func (r *fakeRuntime) Logs(ctx context.Context, _ runtime.LeaseRef, service stri
 
 // counts says how often the runtime deployed, removed and was asked
 // whether a job ended.
-func (r *fakeRuntime) counts() (deployed, removed, waits int) {
+func (r *fakeRuntime) counts() (deployed, removed, jobChecks int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.deployed), len(r.removed), r.waits
+	return len(r.deployed), len(r.removed), r.jobChecks
 }
 
 // A world: a daemon of provider "gpunet1prov" wired to the fakes, with two

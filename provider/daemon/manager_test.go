@@ -95,7 +95,7 @@ func TestLeaseBeforeManifestThenJobCompletes(t *testing.T) {
 	}
 	m.send(inManifest{group: g})
 	w.started(1)
-	eventually(t, "job watched", func() bool { _, _, waits := w.rt.counts(); return waits == 1 })
+	eventually(t, "job watched", func() bool { _, _, checks := w.rt.counts(); return checks == 1 })
 	if v := m.view(); v.State != markettypes.LEASE_STATE_ACTIVE || v.Phase != PhaseRunning || !v.HasManifest {
 		t.Fatalf("after the start: %+v", v)
 	}
@@ -131,15 +131,15 @@ func TestRunningJobIsFollowedByItsExits(t *testing.T) {
 	w.rt.mu.Unlock()
 	m := w.manage(l, spec)
 	m.send(inChain{lease: l, containers: true, counted: true, running: 1})
-	eventually(t, "job asked about", func() bool { _, _, waits := w.rt.counts(); return waits == 1 })
+	eventually(t, "job asked about", func() bool { _, _, checks := w.rt.counts(); return checks == 1 })
 	// The first answer was taken while it ran; it exits before the answer
 	// is in.
 	w.rt.endJob(runtime.JobResult{Succeeded: true})
 	m.send(inExited{ev: runtime.ContainerEvent{Kind: "exited", Service: "app", Final: true}})
 	close(gate)
 	w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_COMPLETED)
-	if _, _, waits := w.rt.counts(); waits != 2 {
-		t.Errorf("asked %d times about the job, want 2: at its start and after its exit", waits)
+	if _, _, checks := w.rt.counts(); checks != 2 {
+		t.Errorf("asked %d times about the job, want 2: at its start and after its exit", checks)
 	}
 
 	// Another job, still running: reconciles leave it alone.
@@ -149,12 +149,12 @@ func TestRunningJobIsFollowedByItsExits(t *testing.T) {
 	for range 5 {
 		m2.send(inChain{lease: l, containers: true, counted: true, running: 1})
 	}
-	eventually(t, "job asked about", func() bool { _, _, waits := w2.rt.counts(); return waits == 1 })
+	eventually(t, "job asked about", func() bool { _, _, checks := w2.rt.counts(); return checks == 1 })
 	m2.send(inChain{lease: l, containers: true, counted: true, running: 1})
 	w2.phase(m2, PhaseRunning)
 	time.Sleep(100 * time.Millisecond)
-	if _, _, waits := w2.rt.counts(); waits != 1 {
-		t.Errorf("a running job was asked about %d times by reconciles counting it running, want once at its start", waits)
+	if _, _, checks := w2.rt.counts(); checks != 1 {
+		t.Errorf("a running job was asked about %d times by reconciles counting it running, want once at its start", checks)
 	}
 	if v := m2.view(); v.Busy {
 		t.Errorf("following a running job keeps its lease busy: %+v", v)
@@ -195,7 +195,7 @@ func TestManifestBeforeLeaseDeploysOnSight(t *testing.T) {
 	m.send(inChain{lease: l})
 	w.started(1)
 	w.phase(m, PhaseRunning)
-	if _, _, waits := w.rt.counts(); waits != 0 {
+	if _, _, checks := w.rt.counts(); checks != 0 {
 		t.Error("a service (not a job) is watched for its exit")
 	}
 	w.finish(m, "tenant")
@@ -305,7 +305,7 @@ func TestCrashRecoveryAdoptsContainers(t *testing.T) {
 		l := testLease(1, markettypes.LEASE_STATE_ACTIVE)
 		m := w.manage(l, spec)
 		m.send(inChain{lease: l, containers: true})
-		eventually(t, "job watched", func() bool { _, _, waits := w.rt.counts(); return waits == 1 })
+		eventually(t, "job watched", func() bool { _, _, checks := w.rt.counts(); return checks == 1 })
 		if d, r, _ := w.rt.counts(); d != 0 || r != 0 {
 			t.Errorf("adoption deployed %d and removed %d times", d, r)
 		}

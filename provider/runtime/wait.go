@@ -39,19 +39,18 @@ func (r *Runtime) JobState(ctx context.Context, l LeaseRef) (JobResult, bool, er
 	}
 	res := JobResult{Succeeded: true, ExitCodes: map[string]int{}}
 	for _, c := range containers {
-		in, err := r.cli.ContainerInspect(ctx, c.ID)
+		rep, err := r.replicaStatus(ctx, c.ID)
 		if err != nil {
-			return JobResult{}, false, fmt.Errorf("lease %s: inspect container %s: %w", leaseName(l), c.ID, err)
+			return JobResult{}, false, fmt.Errorf("lease %s: %w", leaseName(l), err)
 		}
-		name := trimSlash(in.Name)
-		if in.State == nil || in.State.Status == container.StateCreated {
-			return JobResult{}, false, fmt.Errorf("lease %s: container %s was created but never started", leaseName(l), name)
+		if rep.State == string(container.StateCreated) {
+			return JobResult{}, false, fmt.Errorf("lease %s: container %s was created but never started", leaseName(l), rep.ContainerName)
 		}
-		if in.State.Running || in.State.Restarting {
+		if !rep.Exited() {
 			return JobResult{}, false, nil // restarted since the listing
 		}
-		res.ExitCodes[name] = in.State.ExitCode
-		res.Succeeded = res.Succeeded && in.State.ExitCode == 0
+		res.ExitCodes[rep.ContainerName] = rep.ExitCode
+		res.Succeeded = res.Succeeded && rep.ExitCode == 0
 	}
 	r.log.Info("job finished", "lease", leaseName(l), "succeeded", res.Succeeded, "exit_codes", res.ExitCodes)
 	return res, true, nil
