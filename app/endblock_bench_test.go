@@ -195,12 +195,13 @@ func (w *endBlockWorld) measure(b *testing.B) {
 	w.closeAll(auctions)
 }
 
-// dueAuctions counts the auctions that close at or before height h.
+// dueAuctions counts the order-queue entries due at or before height h:
+// auctions, in this world (its orders expire long after).
 func (w *endBlockWorld) dueAuctions(ctx sdk.Context, h int64) int {
 	n := 0
 	rng := new(collections.Range[collections.Pair[int64, marketkeeper.OrderKey]]).
 		EndExclusive(collections.PairPrefix[int64, marketkeeper.OrderKey](h + 1))
-	if err := w.c.App.MarketKeeper.AuctionQueue.Walk(ctx, rng, func(collections.Pair[int64, marketkeeper.OrderKey]) (bool, error) {
+	if err := w.c.App.MarketKeeper.OrderQueue.Walk(ctx, rng, func(collections.Pair[int64, marketkeeper.OrderKey]) (bool, error) {
 		n++
 		return false, nil
 	}); err != nil {

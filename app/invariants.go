@@ -32,6 +32,7 @@ func (app *App) Invariants() []Invariant {
 		{"escrow/topups", app.EscrowKeeper.TopUpInvariant},
 		{"provider/bonds", app.ProviderKeeper.BondInvariant},
 		{"market/deposits", app.MarketKeeper.DepositInvariant},
+		{"market/order-queue", app.MarketKeeper.OrderQueueInvariant},
 		{"market/leases", app.leaseInvariant},
 		{"market/attestations", app.attestationInvariant},
 		{"audit/index", app.AuditKeeper.IndexInvariant},

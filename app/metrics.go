@@ -104,7 +104,7 @@ func (c *stateCollector) read() (*metricsReading, error) {
 	}
 	r := &metricsReading{at: time.Now(), height: ctx.BlockHeight(), backlog: map[[2]string]float64{}, parked: map[string]float64{}}
 	mk, ek, pk := c.app.MarketKeeper, c.app.EscrowKeeper, c.app.ProviderKeeper
-	if r.openOrders, err = count(ctx, mk.ExpiryQueue); err != nil {
+	if r.openOrders, err = count(ctx, mk.OrderQueue); err != nil {
 		return nil, err
 	}
 	if err := mk.Leases.Walk(ctx, nil, func(_ collections.Quad[sdk.AccAddress, uint64, uint64, sdk.AccAddress], l markettypes.Lease) (bool, error) {
@@ -144,8 +144,7 @@ func (c *stateCollector) read() (*metricsReading, error) {
 		module, queue string
 		n             func() (float64, error)
 	}{
-		{markettypes.ModuleName, "auctions", func() (float64, error) { return countBefore(ctx, mk.AuctionQueue, h+1) }},
-		{markettypes.ModuleName, "expiries", func() (float64, error) { return countBefore(ctx, mk.ExpiryQueue, h+1) }},
+		{markettypes.ModuleName, "orders", func() (float64, error) { return countBefore(ctx, mk.OrderQueue, h+1) }},
 		{markettypes.ModuleName, "disputes", func() (float64, error) { return countBefore(ctx, mk.DisputeQueue, h+1) }},
 		{escrowtypes.ModuleName, "depletions", func() (float64, error) { return countBefore(ctx, ek.DepletionQueue, now.Add(time.Nanosecond)) }},
 		{escrowtypes.ModuleName, "topups", func() (float64, error) { return countBefore(ctx, ek.TopUpQueue, now.Add(time.Nanosecond)) }},

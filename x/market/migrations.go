@@ -9,7 +9,7 @@ import (
 )
 
 // consensusVersion is x/market's state version in this build.
-const consensusVersion = 3
+const consensusVersion = 4
 
 // registerMigrations registers the state migrations between versions.
 func registerMigrations(cfg module.Configurator, k *keeper.Keeper) error {

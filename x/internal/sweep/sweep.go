@@ -65,6 +65,12 @@ func (q Queue[T, K]) Due(ctx context.Context, bound T, limit int) ([]collections
 // stalls the sweep nor uses up the next blocks' budgets. Run returns an
 // error only when the store itself fails.
 func (q Queue[T, K]) Run(ctx context.Context, bound T, limit int, fn func(ctx context.Context, key K) error) error {
+	return q.RunEntries(ctx, bound, limit, func(ctx context.Context, e collections.Pair[T, K]) error { return fn(ctx, e.K2()) })
+}
+
+// RunEntries is Run for a queue whose handler needs the whole entry: when
+// it was due as well as what.
+func (q Queue[T, K]) RunEntries(ctx context.Context, bound T, limit int, fn func(ctx context.Context, e collections.Pair[T, K]) error) error {
 	due, err := q.Due(ctx, bound, limit)
 	if err != nil {
 		return err
@@ -77,14 +83,14 @@ func (q Queue[T, K]) Run(ctx context.Context, bound T, limit int, fn func(ctx co
 	return nil
 }
 
-func (q Queue[T, K]) item(ctx context.Context, e collections.Pair[T, K], fn func(ctx context.Context, key K) error) error {
+func (q Queue[T, K]) item(ctx context.Context, e collections.Pair[T, K], fn func(ctx context.Context, e collections.Pair[T, K]) error) error {
 	sdkCtx := sdk.UnwrapSDKContext(ctx)
 	branch, write := sdkCtx.CacheContext()
 	err := run(branch, func(ctx context.Context) error {
 		if err := q.Set.Remove(ctx, e); err != nil {
 			return err
 		}
-		return fn(ctx, e.K2())
+		return fn(ctx, e)
 	})
 	if err == nil {
 		write()

@@ -13,10 +13,10 @@ import (
 	"github.com/gpunet/gpunet/x/market/types"
 )
 
-// EndBlocker runs five sweeps, each from a height-keyed index and each at
-// most max_sweeps_per_block entries (the rest carry over): auctions whose
-// window closes now, orders expiring now, leases whose start deadline is
-// now, manifest_missing closes whose dispute window ends now, providers
+// EndBlocker runs four sweeps, each from a height-keyed index and each at
+// most max_sweeps_per_block entries (the rest carry over): orders whose
+// auction closes or that expire now (one queue: an order waits in it at
+// its next deadline), leases whose start deadline is now, manifest_missing closes whose dispute window ends now, providers
 // whose silence deadline is now. Its cost
 // follows what is due, never the number of live objects. Each entry leaves
 // its queue and is processed on its own branch (x/internal/sweep): one that
@@ -28,16 +28,7 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 		return err
 	}
 	next, limit := k.height(ctx)+1, int(params.MaxSweepsPerBlock)
-	if err := k.auctions().Run(ctx, next, limit, k.closeAuction); err != nil {
-		return err
-	}
-	if err := k.expiries().Run(ctx, next, limit, func(ctx context.Context, key OrderKey) error {
-		o, err := k.Orders.Get(ctx, key)
-		if err != nil {
-			return err
-		}
-		return k.expireOrder(ctx, key, o)
-	}); err != nil {
+	if err := k.orders().RunEntries(ctx, next, limit, k.sweepOrder); err != nil {
 		return err
 	}
 	if err := k.startDeadlines().Run(ctx, next, limit, k.startTimedOut); err != nil {
@@ -53,15 +44,16 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 
 // The module's sweep queues, by the names the parked query and
 // MsgRetryParked use.
-func (k *Keeper) auctions() sweep.Queue[int64, OrderKey] {
-	return sweep.Queue[int64, OrderKey]{Module: types.ModuleName, Name: "auctions", Set: k.AuctionQueue, Parked: k.Parked,
-		Describe: func(key OrderKey) string { return "auction of order " + orderName(key) }}
+func (k *Keeper) orders() sweep.Queue[int64, OrderKey] {
+	return sweep.Queue[int64, OrderKey]{Module: types.ModuleName, Name: OrdersQueue, Set: k.OrderQueue, Parked: k.Parked,
+		Describe: func(key OrderKey) string { return "auction or expiry of order " + orderName(key) }}
 }
 
-func (k *Keeper) expiries() sweep.Queue[int64, OrderKey] {
-	return sweep.Queue[int64, OrderKey]{Module: types.ModuleName, Name: "expiries", Set: k.ExpiryQueue, Parked: k.Parked,
-		Describe: func(key OrderKey) string { return "expiry of order " + orderName(key) }}
-}
+// OrdersQueue is the order queue's name in the parked query and
+// MsgRetryParked. Until v4 an order had two entries, in the "auctions"
+// and "expiries" queues; the migration files their parked items under
+// this name.
+const OrdersQueue = "orders"
 
 func (k *Keeper) startDeadlines() sweep.Queue[int64, BidKey] {
 	return sweep.Queue[int64, BidKey]{Module: types.ModuleName, Name: "start_deadlines", Set: k.StartDeadlines, Parked: k.Parked,
@@ -76,10 +68,8 @@ func (k *Keeper) disputeWindows() sweep.Queue[int64, BidKey] {
 // retryParked puts a queue's parked entries back on it.
 func (k *Keeper) retryParked(ctx context.Context, queue string) (int, error) {
 	switch queue {
-	case "auctions":
-		return k.auctions().Retry(ctx)
-	case "expiries":
-		return k.expiries().Retry(ctx)
+	case OrdersQueue:
+		return k.orders().Retry(ctx)
 	case "start_deadlines":
 		return k.startDeadlines().Retry(ctx)
 	case "dispute_windows":
@@ -87,7 +77,7 @@ func (k *Keeper) retryParked(ctx context.Context, queue string) (int, error) {
 	case "silences":
 		return k.silences().Retry(ctx)
 	}
-	return 0, errorsmod.Wrapf(types.ErrInvalidParams, "no queue %q: auctions, expiries, start_deadlines, dispute_windows or silences", queue)
+	return 0, errorsmod.Wrapf(types.ErrInvalidParams, "no queue %q: orders, start_deadlines, dispute_windows or silences", queue)
 }
 
 // orderName and bidName name index keys in logs and events.

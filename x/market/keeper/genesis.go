@@ -2,8 +2,8 @@ package keeper
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	"cosmossdk.io/collections"
 	sdkmath "cosmossdk.io/math"
@@ -13,6 +13,8 @@ import (
 
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
+	"github.com/gpunet/gpunet/x/internal/sweep"
+	sweeptypes "github.com/gpunet/gpunet/x/internal/sweep/types"
 	"github.com/gpunet/gpunet/x/market/types"
 )
 
@@ -49,16 +51,16 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 			return err
 		}
 		if o.State == types.ORDER_STATE_OPEN {
-			if err := k.ExpiryQueue.Set(ctx, collections.Join(o.ExpiresAt, key)); err != nil {
-				return err
-			}
 			// An auction still to come, or one due with bids to decide
-			// (carried over by the sweep bound), is queued; one that ran
-			// and found no bids waits for a late bid, as on the live chain.
+			// (carried over by the sweep bound), is queued at its close;
+			// an order whose auction ran and found no bids waits at its
+			// expiry for a late bid, as on the live chain.
+			at := o.ExpiresAt
 			if o.BidClosesAt >= k.height(ctx) || withBids[o.Id.Name()] {
-				if err := k.AuctionQueue.Set(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
-					return err
-				}
+				at = o.BidClosesAt
+			}
+			if err := k.OrderQueue.Set(ctx, collections.Join(at, key)); err != nil {
+				return err
 			}
 		}
 	}
@@ -193,6 +195,68 @@ func (k *Keeper) MigrateToAttestations(ctx context.Context) error {
 	return k.rebuildAttestations(ctx, nil, migrationGraces)
 }
 
+// MigrateToOrderQueue is x/market's state migration 3 → 4: an open order
+// keeps one queue entry instead of two. An order still in the old auction
+// queue (prefix 4) moves to the order queue at that height, in place of
+// its expiry entry (the order queue is the former expiry queue, prefix 5);
+// an order whose auction ran already keeps its expiry entry. Parked items
+// of the old "auctions" and "expiries" queues are filed under "orders",
+// whose retry puts them back on the order queue.
+func (k *Keeper) MigrateToOrderQueue(ctx context.Context) error {
+	st := k.storeService.OpenKVStore(ctx)
+	it, err := st.Iterator(types.AuctionQueueKey, storetypes.PrefixEndBytes(types.AuctionQueueKey))
+	if err != nil {
+		return err
+	}
+	var old [][]byte
+	for ; it.Valid(); it.Next() {
+		old = append(old, it.Key())
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	kc := k.OrderQueue.KeyCodec()
+	for _, raw := range old {
+		n, e, err := kc.Decode(raw[len(types.AuctionQueueKey):])
+		if err != nil || n != len(raw)-len(types.AuctionQueueKey) {
+			return fmt.Errorf("auction queue entry %x does not decode: %v", raw, err)
+		}
+		o, err := k.Orders.Get(ctx, e.K2())
+		if err == nil && o.State == types.ORDER_STATE_OPEN {
+			if err := k.OrderQueue.Remove(ctx, collections.Join(o.ExpiresAt, e.K2())); err != nil {
+				return err
+			}
+			if err := k.OrderQueue.Set(ctx, e); err != nil {
+				return err
+			}
+		} else if err != nil && !errors.Is(err, collections.ErrNotFound) {
+			return err
+		}
+		if err := st.Delete(raw); err != nil {
+			return err
+		}
+	}
+	for _, q := range []string{"auctions", "expiries"} {
+		var items []sweeptypes.ParkedItem
+		if err := k.Parked.Walk(ctx, collections.NewPrefixedPairRange[string, []byte](q), func(_ sweep.ParkedKey, v sweeptypes.ParkedItem) (bool, error) {
+			items = append(items, v)
+			return false, nil
+		}); err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := k.Parked.Remove(ctx, collections.Join(q, it.Key)); err != nil {
+				return err
+			}
+			it.Queue = OrdersQueue
+			if err := k.Parked.Set(ctx, collections.Join(it.Queue, it.Key), it); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // ExportGenesis writes the whole state out.
 func (k *Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error) {
 	params, err := k.Params.Get(ctx)
@@ -284,6 +348,53 @@ func (k *Keeper) DepositInvariant(ctx context.Context) (string, error) {
 		return fmt.Sprintf("market module account holds %s, lease deposits and held reservation fees add up to %s%s", held, total, denom), nil
 	}
 	return "", nil
+}
+
+// OrderQueueInvariant checks the order queue against the orders: each
+// entry is an open order's, at its bid_closes_at or its expires_at; and
+// each open order has one entry, or a parked one (an EndBlock sweep gave
+// up on it).
+func (k *Keeper) OrderQueueInvariant(ctx context.Context) (string, error) {
+	var broken string
+	seen := map[string]bool{}
+	if err := k.OrderQueue.Walk(ctx, nil, func(e collections.Pair[int64, OrderKey]) (bool, error) {
+		name := orderName(e.K2())
+		o, err := k.Orders.Get(ctx, e.K2())
+		switch {
+		case errors.Is(err, collections.ErrNotFound):
+			broken = fmt.Sprintf("order queue entry at %d for order %s, which does not exist", e.K1(), name)
+		case err != nil:
+			return true, err
+		case o.State != types.ORDER_STATE_OPEN:
+			broken = fmt.Sprintf("order queue entry at %d for order %s, which is %s", e.K1(), name, o.State)
+		case e.K1() != o.BidClosesAt && e.K1() != o.ExpiresAt:
+			broken = fmt.Sprintf("order %s is queued at %d, neither its bid_closes_at %d nor its expires_at %d", name, e.K1(), o.BidClosesAt, o.ExpiresAt)
+		case seen[name]:
+			broken = fmt.Sprintf("order %s is queued twice", name)
+		}
+		seen[name] = true
+		return broken != "", nil
+	}); err != nil || broken != "" {
+		return broken, err
+	}
+	parked := map[string]bool{}
+	if err := k.Parked.Walk(ctx, collections.NewPrefixedPairRange[string, []byte](OrdersQueue), func(key sweep.ParkedKey, _ sweeptypes.ParkedItem) (bool, error) {
+		_, e, err := k.OrderQueue.KeyCodec().Decode(key.K2())
+		if err != nil {
+			return true, err
+		}
+		parked[orderName(e.K2())] = true
+		return false, nil
+	}); err != nil {
+		return "", err
+	}
+	err := k.Orders.Walk(ctx, nil, func(key OrderKey, o types.Order) (bool, error) {
+		if name := orderName(key); o.State == types.ORDER_STATE_OPEN && !seen[name] && !parked[name] {
+			broken = fmt.Sprintf("open order %s is not on the order queue", name)
+		}
+		return broken != "", nil
+	})
+	return broken, err
 }
 
 // MigrateToLeanLayout is x/market's state migration 1 → 2. The open-orders

@@ -77,12 +77,13 @@ type Keeper struct {
 	Params collections.Item[types.Params]
 	// Deployments and Orders are stored without the owner, dseq and order
 	// id their keys spell out (x/internal/keyed).
-	Deployments  keyed.Map[DeploymentKey, types.Deployment]
-	Orders       keyed.Map[OrderKey, types.Order]
-	AuctionQueue collections.KeySet[collections.Pair[int64, OrderKey]]
-	// ExpiryQueue holds every open order, by the height it expires at: it
+	Deployments keyed.Map[DeploymentKey, types.Deployment]
+	Orders      keyed.Map[OrderKey, types.Order]
+	// OrderQueue holds every open order once, at its next deadline: the
+	// height its auction closes while that is to come, then the height it
+	// expires at (EndBlock moves it when an auction finds no winner). It
 	// is also the open-orders index.
-	ExpiryQueue    collections.KeySet[collections.Pair[int64, OrderKey]]
+	OrderQueue     collections.KeySet[collections.Pair[int64, OrderKey]]
 	Bids           *collections.IndexedMap[BidKey, types.Bid, ByProvider[types.Bid]]
 	Leases         *collections.IndexedMap[BidKey, types.Lease, ByProvider[types.Lease]]
 	StartDeadlines collections.KeySet[collections.Pair[int64, BidKey]]
@@ -129,8 +130,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 				gseq, oseq := types.UnpackGroupOrder(key.K3())
 				o.Id = types.OrderID{Owner: keyed.Address(ac, key.K1()), Dseq: key.K2(), Gseq: gseq, Oseq: oseq}
 			}),
-		AuctionQueue: collections.NewKeySet(sb, types.AuctionQueueKey, "auction_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
-		ExpiryQueue:  collections.NewKeySet(sb, types.ExpiryQueueKey, "expiry_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
+		OrderQueue: collections.NewKeySet(sb, types.OrderQueueKey, "order_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
 		Bids: collections.NewIndexedMap(sb, types.BidsKey, "bids", bidKey, codec.CollValue[types.Bid](cdc),
 			newByProvider[types.Bid](sb, types.BidsByProviderKey, "bids_by_provider")),
 		Leases: collections.NewIndexedMap(sb, types.LeasesKey, "leases", bidKey, codec.CollValue[types.Lease](cdc),

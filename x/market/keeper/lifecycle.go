@@ -34,9 +34,6 @@ func (k *Keeper) closeOrder(ctx context.Context, key OrderKey, o types.Order, re
 			return err
 		}
 	}
-	if err := k.unqueueOrder(ctx, key, o); err != nil {
-		return err
-	}
 	if err := k.Orders.Remove(ctx, key); err != nil {
 		return err
 	}
@@ -66,6 +63,11 @@ func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner s
 		return err
 	}
 	for _, kv := range orders {
+		if kv.Value.State == types.ORDER_STATE_OPEN {
+			if err := k.unqueueOrder(ctx, kv.Key, kv.Value); err != nil {
+				return err
+			}
+		}
 		if err := k.closeOrder(ctx, kv.Key, kv.Value, "deployment_closed"); err != nil {
 			return err
 		}
@@ -210,15 +212,13 @@ func (k *Keeper) reauction(ctx context.Context, key OrderKey, failed string) (bo
 	return true, k.openOrder(ctx, collections.Join3(key.K1(), key.K2(), next.Id.GroupOrder()), next, true)
 }
 
-// openOrder stores an open order and queues its auction and expiry.
+// openOrder stores an open order and queues its auction (its expiry is
+// queued when the auction finds no winner: sweepOrder).
 func (k *Keeper) openOrder(ctx context.Context, key OrderKey, o types.Order, reauction bool) error {
 	if err := k.Orders.Set(ctx, key, o); err != nil {
 		return err
 	}
-	if err := k.AuctionQueue.Set(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
-		return err
-	}
-	if err := k.ExpiryQueue.Set(ctx, collections.Join(o.ExpiresAt, key)); err != nil {
+	if err := k.OrderQueue.Set(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
 		return err
 	}
 	return k.emit(ctx, &types.EventOrderCreated{Id: o.Id, BidClosesAt: o.BidClosesAt, Reauction: reauction})
@@ -375,9 +375,6 @@ func (k *Keeper) match(ctx context.Context, orderKey OrderKey, order types.Order
 	if err := k.Orders.Set(ctx, orderKey, order); err != nil {
 		return err
 	}
-	if err := k.unqueueOrder(ctx, orderKey, order); err != nil {
-		return err
-	}
 	h := k.height(ctx)
 	lease := types.Lease{
 		Id: winner.Id, Price: winner.Price, State: types.LEASE_STATE_PENDING, CreatedAt: h,
@@ -399,13 +396,42 @@ func (k *Keeper) match(ctx context.Context, orderKey OrderKey, order types.Order
 	return k.emit(ctx, &types.EventLeaseCreated{Id: lease.Id, Price: lease.Price, StartDeadline: lease.StartDeadline})
 }
 
-// unqueueOrder drops an order from both sweep queues (the expiry queue is
-// also the open-orders index).
+// unqueueOrder takes an open order off the order queue (which is also the
+// open-orders index), where it waits at its bid_closes_at for its auction
+// or, once an auction found no winner, at its expires_at.
 func (k *Keeper) unqueueOrder(ctx context.Context, key OrderKey, o types.Order) error {
-	if err := k.AuctionQueue.Remove(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
+	at := collections.Join(o.BidClosesAt, key)
+	if has, err := k.OrderQueue.Has(ctx, at); err != nil {
+		return err
+	} else if !has {
+		at = collections.Join(o.ExpiresAt, key)
+	}
+	return k.OrderQueue.Remove(ctx, at)
+}
+
+// sweepOrder handles an open order's entry in the order queue, due at
+// height at (the sweep took it off the queue): the order's auction when
+// at is its bid_closes_at, then its expiry when at has reached
+// expires_at; an order the auction left open waits at expires_at for a
+// late bid (CreateBid moves it back) or its expiry.
+func (k *Keeper) sweepOrder(ctx context.Context, e collections.Pair[int64, OrderKey]) error {
+	at, key := e.K1(), e.K2()
+	o, err := k.Orders.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil
+	}
+	if err != nil || o.State != types.ORDER_STATE_OPEN {
 		return err
 	}
-	return k.ExpiryQueue.Remove(ctx, collections.Join(o.ExpiresAt, key))
+	if at == o.BidClosesAt {
+		if matched, err := k.closeAuction(ctx, key, o); err != nil || matched {
+			return err
+		}
+	}
+	if at >= o.ExpiresAt {
+		return k.expireOrder(ctx, key, o)
+	}
+	return k.OrderQueue.Set(ctx, collections.Join(o.ExpiresAt, key))
 }
 
 // expireOrder closes an order nobody bid on: its group's share of the
@@ -438,17 +464,10 @@ func (k *Keeper) expireOrder(ctx context.Context, key OrderKey, o types.Order) e
 // closeAuction matches an open order to its best bid from an eligible
 // provider, if it has any; an order without one stays open for late bids
 // until it expires.
-func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
-	o, err := k.Orders.Get(ctx, key)
-	if errors.Is(err, collections.ErrNotFound) {
-		return nil
-	}
-	if err != nil || o.State != types.ORDER_STATE_OPEN {
-		return err
-	}
+func (k *Keeper) closeAuction(ctx context.Context, key OrderKey, o types.Order) (matched bool, err error) {
 	bids, err := k.orderBids(ctx, key)
 	if err != nil || len(bids) == 0 {
-		return err
+		return false, err
 	}
 	// Only a provider still registered and bonded at min_bond may win: a
 	// bond slashed or unbonded since the bid leaves the bid in place but out
@@ -473,12 +492,12 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		// The winner's deposit is taken when its lease is made: a provider
 		// that can no longer cover it sits this round out.
 		if covered, err := k.depositCovered(ctx, b); err != nil {
-			return err
+			return false, err
 		} else if !covered {
 			continue
 		}
@@ -486,9 +505,9 @@ func (k *Keeper) closeAuction(ctx context.Context, key OrderKey) error {
 		eligible = append(eligible, b)
 	}
 	if len(eligible) == 0 {
-		return nil
+		return false, nil
 	}
-	return k.match(ctx, key, o, eligible[types.BestCandidate(cands)])
+	return true, k.match(ctx, key, o, eligible[types.BestCandidate(cands)])
 }
 
 // startTimedOut closes a lease its provider did not start in time: the

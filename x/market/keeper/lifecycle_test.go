@@ -472,7 +472,7 @@ func TestEndBlockSkipsBrokenEntriesAndCarriesOn(t *testing.T) {
 		}
 		h := ctx.BlockHeight() + 1
 		for _, err := range []error{
-			k.ExpiryQueue.Set(ctx, collections.Join(h, staleOrder)),
+			k.OrderQueue.Set(ctx, collections.Join(h, staleOrder)),
 			k.StartDeadlines.Set(ctx, collections.Join(h, staleLease)),
 		} {
 			if err != nil {
@@ -488,7 +488,7 @@ func TestEndBlockSkipsBrokenEntriesAndCarriesOn(t *testing.T) {
 		t.Fatalf("the sound auction in the same block was not decided: %v", err)
 	}
 	for name, has := range map[string]func() (bool, error){
-		"expiry":         func() (bool, error) { return k.ExpiryQueue.Has(ctx, collections.Join(w.c.Height-1, staleOrder)) },
+		"order queue":    func() (bool, error) { return k.OrderQueue.Has(ctx, collections.Join(w.c.Height-1, staleOrder)) },
 		"start deadline": func() (bool, error) { return k.StartDeadlines.Has(ctx, collections.Join(w.c.Height-1, staleLease)) },
 	} {
 		if ok, err := has(); err != nil || ok {

@@ -119,14 +119,14 @@ func (k msgServer) CreateBid(ctx context.Context, msg *types.MsgCreateBid) (*typ
 	// A bid after an empty window is decided at the end of this block: the
 	// order's auction moves to this height, in the order as in the queue.
 	if h > order.BidClosesAt {
-		if err := k.AuctionQueue.Remove(ctx, collections.Join(order.BidClosesAt, orderKey)); err != nil {
+		if err := k.unqueueOrder(ctx, orderKey, order); err != nil {
 			return nil, err
 		}
 		order.BidClosesAt = h
 		if err := k.Orders.Set(ctx, orderKey, order); err != nil {
 			return nil, err
 		}
-		if err := k.AuctionQueue.Set(ctx, collections.Join(h, orderKey)); err != nil {
+		if err := k.OrderQueue.Set(ctx, collections.Join(h, orderKey)); err != nil {
 			return nil, err
 		}
 	}
@@ -178,7 +178,12 @@ func (k msgServer) AcceptBid(ctx context.Context, msg *types.MsgAcceptBid) (*typ
 	if _, err := k.eligibleProvider(ctx, bid.Id.Provider); err != nil {
 		return nil, err
 	}
-	return &types.MsgAcceptBidResponse{}, k.match(ctx, orderKey, order, bid)
+	// match changes nothing when it fails (a winner that cannot pay its
+	// deposit); the order leaves its queue only once matched.
+	if err := k.match(ctx, orderKey, order, bid); err != nil {
+		return nil, err
+	}
+	return &types.MsgAcceptBidResponse{}, k.unqueueOrder(ctx, orderKey, order)
 }
 
 // orderBids lists the open bids on an order: a range over the bid keys

@@ -69,7 +69,7 @@ func (q queryServer) Deployments(ctx context.Context, req *types.QueryByOwnerReq
 }
 
 func (q queryServer) OpenOrders(ctx context.Context, req *types.QueryOpenOrdersRequest) (*types.QueryOrdersResponse, error) {
-	orders, page, err := query.CollectionPaginate(ctx, q.Keeper.ExpiryQueue, req.GetPagination(),
+	orders, page, err := query.CollectionPaginate(ctx, q.Keeper.OrderQueue, req.GetPagination(),
 		func(key collections.Pair[int64, OrderKey], _ collections.NoValue) (types.Order, error) {
 			return q.Orders.Get(ctx, key.K2())
 		})

@@ -19,9 +19,12 @@ var (
 	OrdersKey      = collections.NewPrefix(2)
 	// OpenOrdersKey held an index of open orders until v2: the expiry
 	// queue holds exactly the open orders, so queries walk that instead.
-	OpenOrdersKey       = collections.NewPrefix(3)
+	OpenOrdersKey = collections.NewPrefix(3)
+	// AuctionQueueKey held each open order's auction until v4, beside its
+	// expiry: OrderQueue (the former expiry queue's prefix) now holds one
+	// entry per open order, at its next deadline.
 	AuctionQueueKey     = collections.NewPrefix(4)
-	ExpiryQueueKey      = collections.NewPrefix(5)
+	OrderQueueKey       = collections.NewPrefix(5)
 	BidsKey             = collections.NewPrefix(6)
 	BidsByProviderKey   = collections.NewPrefix(7)
 	LeasesKey           = collections.NewPrefix(8)
