@@ -27,99 +27,141 @@ const txsPerBlock = 100
 // BenchmarkTxExecution measures the execution cost of full signed
 // transactions delivered through FinalizeBlock (ante handler, signature
 // check, fees, message, events) in blocks of 100: bank send, create-
-// deployment (one GPU group) and create-bid. ns/op is per transaction; gas/tx
-// is the gas each used. The create-deployment ÷ bank-send ratio of
-// execution throughput is the inverse ratio of their ns/op.
+// deployment (one GPU group) and create-bid. ns/tx is per transaction;
+// gas/tx is the gas each used. The create-deployment ÷ bank-send ratio of
+// execution throughput is the inverse ratio of their ns/tx.
+//
+// The interleaved sub-benchmark runs the three kinds on three chains in
+// turn, one block of each per round (the first kind rotating), and reports
+// the throughput ratios of its own rounds: on a shared machine whose speed
+// drifts over seconds, blocks run side by side see the same drift, where
+// separate sub-benchmarks a minute apart do not.
 func BenchmarkTxExecution(b *testing.B) {
-	for _, kind := range []string{"bank-send", "create-deployment", "create-bid"} {
+	kinds := []string{"bank-send", "create-deployment", "create-bid"}
+	for _, kind := range kinds {
 		b.Run(kind, func(b *testing.B) {
-			c := apptest.New(b, txsPerBlock+2)
-			provIdx := txsPerBlock + 1
-			seqs := make([]uint64, len(c.Accounts))
-			if kind == "create-bid" {
-				c.Do(time.Second, func(ctx sdk.Context) { registerBenchProvider(b, ctx, c, c.Accounts[provIdx]) })
-			}
-			r := rand.New(rand.NewSource(1))
-			sign := func(i int, msg sdk.Msg) []byte {
-				acc := c.App.AccountKeeper.GetAccount(c.Query(), c.Accounts[i])
-				tx, err := simtestutil.GenSignedMockTx(r, c.App.TxConfig(), []sdk.Msg{msg},
-					sdk.NewCoins(sdk.NewInt64Coin("ugpn", 10_000)), 400_000, apptest.ChainID,
-					[]uint64{acc.GetAccountNumber()}, []uint64{seqs[i]}, []cryptotypes.PrivKey{c.Keys[i]}...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				seqs[i]++
-				bz, err := c.App.TxConfig().TxEncoder()(tx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return bz
-			}
-			hash := sha256.Sum256([]byte("manifest"))
-			// The longest bid window: no auction closes while the benchmark
-			// runs, so a block's time is its transactions' (auctions closing
-			// are BenchmarkEndBlock's figure).
-			deployment := func(owner sdk.AccAddress) *markettypes.MsgCreateDeployment {
-				return &markettypes.MsgCreateDeployment{Owner: owner.String(), Groups: []markettypes.GroupSpec{benchGroup()},
-					ManifestHash: hash[:], Deposit: sdk.NewInt64Coin("ugpn", 5_000_000), BidWindow: markettypes.DefaultParams().MaxBidWindow}
-			}
-			var gas, n int64
-			var elapsed time.Duration
+			r := newTxRunner(b, kind)
 			for done := 0; done < b.N; done += txsPerBlock {
 				b.StopTimer()
-				var txs [][]byte
-				switch kind {
-				case "bank-send":
-					for i := range txsPerBlock {
-						txs = append(txs, sign(i, banktypes.NewMsgSend(c.Accounts[i], c.Accounts[(i+1)%txsPerBlock], sdk.NewCoins(sdk.NewInt64Coin("ugpn", 1_000)))))
-					}
-				case "create-deployment":
-					for i := range txsPerBlock {
-						txs = append(txs, sign(i, deployment(c.Accounts[i])))
-					}
-				case "create-bid":
-					// The orders to bid on come from the block before.
-					var orders [][]byte
-					for i := range txsPerBlock {
-						orders = append(orders, sign(i, deployment(c.Accounts[i])))
-					}
-					res := c.DeliverTxs(time.Second, orders)
-					for i, r := range res {
-						if r.Code != 0 {
-							b.Fatalf("deployment %d: %s", i, r.Log)
-						}
-						dseq := uint64(0)
-						for _, ev := range r.Events {
-							if msg, err := chain.ParseEvent(ev); err == nil {
-								if e, ok := msg.(*markettypes.EventDeploymentCreated); ok {
-									dseq = e.Dseq
-								}
-							}
-						}
-						txs = append(txs, sign(provIdx, &markettypes.MsgCreateBid{
-							Provider: c.Accounts[provIdx].String(),
-							Order:    markettypes.OrderID{Owner: c.Accounts[i].String(), Dseq: dseq, Gseq: 1, Oseq: 1},
-							Price:    sdk.NewDecCoin("ugpn", sdkmath.NewInt(1_000)), Deposit: sdk.NewInt64Coin("ugpn", 1_000_000),
-						}))
-					}
-				}
-				b.StartTimer()
-				t0 := time.Now()
-				res := c.DeliverTxs(time.Second, txs)
-				elapsed += time.Since(t0)
-				b.StopTimer()
-				for i, r := range res {
-					if r.Code != 0 {
-						b.Fatalf("%s tx %d: code %d: %s", kind, i, r.Code, r.Log)
-					}
-					gas += r.GasUsed
-					n++
-				}
+				r.block(b)
 				b.StartTimer()
 			}
-			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(n), "ns/tx")
-			b.ReportMetric(float64(gas)/float64(n), "gas/tx")
+			b.ReportMetric(float64(r.elapsed.Nanoseconds())/float64(r.n), "ns/tx")
+			b.ReportMetric(float64(r.gas)/float64(r.n), "gas/tx")
 		})
+	}
+	b.Run("interleaved", func(b *testing.B) {
+		var rs []*txRunner
+		for _, kind := range kinds {
+			rs = append(rs, newTxRunner(b, kind))
+		}
+		b.ResetTimer()
+		for round := 0; round*txsPerBlock < b.N; round++ {
+			for i := range rs {
+				rs[(round+i)%len(rs)].block(b)
+			}
+		}
+		perTx := func(r *txRunner) float64 { return float64(r.elapsed.Nanoseconds()) / float64(r.n) }
+		b.ReportMetric(perTx(rs[0])/perTx(rs[1]), "deployment-ratio")
+		b.ReportMetric(perTx(rs[0])/perTx(rs[2]), "bid-ratio")
+	})
+}
+
+// txRunner delivers blocks of one kind of signed transaction to its own
+// chain, timing only FinalizeBlock and Commit.
+type txRunner struct {
+	kind    string
+	c       *apptest.Chain
+	seqs    []uint64
+	r       *rand.Rand
+	elapsed time.Duration
+	gas, n  int64
+}
+
+func newTxRunner(b *testing.B, kind string) *txRunner {
+	c := apptest.New(b, txsPerBlock+2)
+	if kind == "create-bid" {
+		c.Do(time.Second, func(ctx sdk.Context) { registerBenchProvider(b, ctx, c, c.Accounts[txsPerBlock+1]) })
+	}
+	return &txRunner{kind: kind, c: c, seqs: make([]uint64, len(c.Accounts)), r: rand.New(rand.NewSource(1))}
+}
+
+func (t *txRunner) sign(b *testing.B, i int, msg sdk.Msg) []byte {
+	c := t.c
+	acc := c.App.AccountKeeper.GetAccount(c.Query(), c.Accounts[i])
+	tx, err := simtestutil.GenSignedMockTx(t.r, c.App.TxConfig(), []sdk.Msg{msg},
+		sdk.NewCoins(sdk.NewInt64Coin("ugpn", 10_000)), 400_000, apptest.ChainID,
+		[]uint64{acc.GetAccountNumber()}, []uint64{t.seqs[i]}, []cryptotypes.PrivKey{c.Keys[i]}...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t.seqs[i]++
+	bz, err := c.App.TxConfig().TxEncoder()(tx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bz
+}
+
+// The longest bid window: no auction closes while the benchmark runs, so
+// a block's time is its transactions' (auctions closing are
+// BenchmarkEndBlock's figure).
+func (t *txRunner) deployment(owner sdk.AccAddress) *markettypes.MsgCreateDeployment {
+	hash := sha256.Sum256([]byte("manifest"))
+	return &markettypes.MsgCreateDeployment{Owner: owner.String(), Groups: []markettypes.GroupSpec{benchGroup()},
+		ManifestHash: hash[:], Deposit: sdk.NewInt64Coin("ugpn", 5_000_000), BidWindow: markettypes.DefaultParams().MaxBidWindow}
+}
+
+// block builds and signs one block of txsPerBlock transactions (the bids'
+// orders come from a block before, untimed), then delivers it, timed.
+func (t *txRunner) block(b *testing.B) {
+	c, provIdx := t.c, txsPerBlock+1
+	var txs [][]byte
+	switch t.kind {
+	case "bank-send":
+		for i := range txsPerBlock {
+			txs = append(txs, t.sign(b, i, banktypes.NewMsgSend(c.Accounts[i], c.Accounts[(i+1)%txsPerBlock], sdk.NewCoins(sdk.NewInt64Coin("ugpn", 1_000)))))
+		}
+	case "create-deployment":
+		for i := range txsPerBlock {
+			txs = append(txs, t.sign(b, i, t.deployment(c.Accounts[i])))
+		}
+	case "create-bid":
+		var orders [][]byte
+		for i := range txsPerBlock {
+			orders = append(orders, t.sign(b, i, t.deployment(c.Accounts[i])))
+		}
+		res := c.DeliverTxs(time.Second, orders)
+		for i, r := range res {
+			if r.Code != 0 {
+				b.Fatalf("deployment %d: %s", i, r.Log)
+			}
+			dseq := uint64(0)
+			for _, ev := range r.Events {
+				if msg, err := chain.ParseEvent(ev); err == nil {
+					if e, ok := msg.(*markettypes.EventDeploymentCreated); ok {
+						dseq = e.Dseq
+					}
+				}
+			}
+			txs = append(txs, t.sign(b, provIdx, &markettypes.MsgCreateBid{
+				Provider: c.Accounts[provIdx].String(),
+				Order:    markettypes.OrderID{Owner: c.Accounts[i].String(), Dseq: dseq, Gseq: 1, Oseq: 1},
+				Price:    sdk.NewDecCoin("ugpn", sdkmath.NewInt(1_000)), Deposit: sdk.NewInt64Coin("ugpn", 1_000_000),
+			}))
+		}
+	}
+	b.StartTimer()
+	t0 := time.Now()
+	res := c.DeliverTxs(time.Second, txs)
+	t.elapsed += time.Since(t0)
+	b.StopTimer()
+	for i, r := range res {
+		if r.Code != 0 {
+			b.Fatalf("%s tx %d: code %d: %s", t.kind, i, r.Code, r.Log)
+		}
+		t.gas += r.GasUsed
+		t.n++
 	}
 }
 
