@@ -42,6 +42,11 @@ type Queue[T, K any] struct {
 	// Describe names an entry's object in logs and events (called only
 	// for a failed entry).
 	Describe func(K) string
+	// Requeue, when set, puts a retried entry back instead of a plain
+	// Set: for a queue that must keep one entry per object, it can drop
+	// the object's current entry first, or the entry itself when its
+	// object is gone.
+	Requeue func(ctx context.Context, e collections.Pair[T, K]) error
 }
 
 // Due returns the entries before bound, in queue order, at most limit.
@@ -96,19 +101,39 @@ func (q Queue[T, K]) item(ctx context.Context, e collections.Pair[T, K], fn func
 		write()
 		return nil
 	}
-	item := q.Describe(e.K2())
-	sdkCtx.Logger().Error("end-block sweep parked an item it could not process", "module", q.Module, "queue", q.Name, "item", item, "err", err)
-	key, kerr := collections.EncodeKeyWithPrefix(nil, q.Set.KeyCodec(), e)
-	if kerr != nil {
-		return fmt.Errorf("%s: park %s: %w", q.Module, item, kerr)
-	}
 	if err := q.Set.Remove(ctx, e); err != nil {
-		return fmt.Errorf("%s: drop %s: %w", q.Module, item, err)
+		return fmt.Errorf("%s: drop %s: %w", q.Module, q.Describe(e.K2()), err)
 	}
-	if err := q.Parked.Set(ctx, collections.Join(q.Name, key), types.ParkedItem{Queue: q.Name, Key: key, Item: item, Error: err.Error(), Height: sdkCtx.BlockHeight()}); err != nil {
+	return q.Park(ctx, e, err)
+}
+
+// Park files entry e (already off the queue) under the module's parked
+// items with the error that stopped it, logs it and emits
+// EventSweepFailed. It returns an error only when the store fails.
+func (q Queue[T, K]) Park(ctx context.Context, e collections.Pair[T, K], cause error) error {
+	sdkCtx := sdk.UnwrapSDKContext(ctx)
+	item := q.Describe(e.K2())
+	sdkCtx.Logger().Error("end-block sweep parked an item it could not process", "module", q.Module, "queue", q.Name, "item", item, "err", cause)
+	key, err := collections.EncodeKeyWithPrefix(nil, q.Set.KeyCodec(), e)
+	if err != nil {
 		return fmt.Errorf("%s: park %s: %w", q.Module, item, err)
 	}
-	return sdkCtx.EventManager().EmitTypedEvent(&types.EventSweepFailed{Module: q.Module, Queue: q.Name, Item: item, Error: err.Error()})
+	if err := q.Parked.Set(ctx, collections.Join(q.Name, key), types.ParkedItem{Queue: q.Name, Key: key, Item: item, Error: cause.Error(), Height: sdkCtx.BlockHeight()}); err != nil {
+		return fmt.Errorf("%s: park %s: %w", q.Module, item, err)
+	}
+	return sdkCtx.EventManager().EmitTypedEvent(&types.EventSweepFailed{Module: q.Module, Queue: q.Name, Item: item, Error: cause.Error()})
+}
+
+// Try runs fn on a branch of ctx, keeping its writes only if it succeeds
+// (a panic is an error): a step of a sweep's handler whose failure must
+// not take the rest of the handler's work with it.
+func Try(ctx context.Context, fn func(ctx context.Context) error) error {
+	branch, write := sdk.UnwrapSDKContext(ctx).CacheContext()
+	if err := run(branch, fn); err != nil {
+		return err
+	}
+	write()
+	return nil
 }
 
 // Retry puts every parked entry of the queue back on it, where the next
@@ -129,7 +154,11 @@ func (q Queue[T, K]) Retry(ctx context.Context) (int, error) {
 		if err != nil || n != len(k.K2()) {
 			return 0, errors.Join(fmt.Errorf("parked key of queue %s does not decode", q.Name), err)
 		}
-		if err := q.Set.Set(ctx, e); err != nil {
+		requeue := q.Set.Set
+		if q.Requeue != nil {
+			requeue = q.Requeue
+		}
+		if err := requeue(ctx, e); err != nil {
 			return 0, err
 		}
 		if err := q.Parked.Remove(ctx, k); err != nil {

@@ -46,7 +46,8 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 // MsgRetryParked use.
 func (k *Keeper) orders() sweep.Queue[int64, OrderKey] {
 	return sweep.Queue[int64, OrderKey]{Module: types.ModuleName, Name: OrdersQueue, Set: k.OrderQueue, Parked: k.Parked,
-		Describe: func(key OrderKey) string { return "auction or expiry of order " + orderName(key) }}
+		Describe: func(key OrderKey) string { return "auction or expiry of order " + orderName(key) },
+		Requeue:  k.requeueOrder}
 }
 
 // OrdersQueue is the order queue's name in the parked query and

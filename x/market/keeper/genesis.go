@@ -23,7 +23,16 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 	if err := gs.Validate(k.addressCodec); err != nil {
 		return err
 	}
-	if err := sweep.Import(ctx, k.Parked, gs.Parked); err != nil {
+	// A genesis exported before v4 may park auctions and expiries, which
+	// are the order queue's now.
+	parked := make([]sweeptypes.ParkedItem, 0, len(gs.Parked))
+	for _, it := range gs.Parked {
+		if it.Queue == "auctions" || it.Queue == "expiries" {
+			it.Queue = OrdersQueue
+		}
+		parked = append(parked, it)
+	}
+	if err := sweep.Import(ctx, k.Parked, parked); err != nil {
 		return err
 	}
 	if err := k.Params.Set(ctx, gs.Params); err != nil {

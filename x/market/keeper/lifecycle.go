@@ -15,6 +15,7 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
+	"github.com/gpunet/gpunet/x/internal/sweep"
 	"github.com/gpunet/gpunet/x/market/types"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
@@ -414,6 +415,11 @@ func (k *Keeper) unqueueOrder(ctx context.Context, key OrderKey, o types.Order) 
 // at is its bid_closes_at, then its expiry when at has reached
 // expires_at; an order the auction left open waits at expires_at for a
 // late bid (CreateBid moves it back) or its expiry.
+//
+// The auction runs on its own branch: one that fails (a bug one record
+// meets, say) is parked as an auction, with none of its writes, and the
+// order still goes on to its expiry, which refunds the tenant; retrying
+// the parked auction moves the order back to it (requeueOrder).
 func (k *Keeper) sweepOrder(ctx context.Context, e collections.Pair[int64, OrderKey]) error {
 	at, key := e.K1(), e.K2()
 	o, err := k.Orders.Get(ctx, key)
@@ -423,15 +429,55 @@ func (k *Keeper) sweepOrder(ctx context.Context, e collections.Pair[int64, Order
 	if err != nil || o.State != types.ORDER_STATE_OPEN {
 		return err
 	}
-	if at == o.BidClosesAt {
-		if matched, err := k.closeAuction(ctx, key, o); err != nil || matched {
+	switch {
+	case at == o.BidClosesAt:
+		var matched bool
+		if err := sweep.Try(ctx, func(ctx context.Context) (err error) {
+			matched, err = k.closeAuction(ctx, key, o)
 			return err
+		}); err != nil {
+			if err := k.orders().Park(ctx, e, err); err != nil {
+				return err
+			}
+		} else if matched {
+			return nil
+		}
+	case at < o.ExpiresAt:
+		// Neither of the order's heights: a stale entry. The order keeps
+		// the entry it has; one with none waits for its expiry.
+		for _, h := range []int64{o.BidClosesAt, o.ExpiresAt} {
+			if has, err := k.OrderQueue.Has(ctx, collections.Join(h, key)); err != nil || has {
+				return err
+			}
 		}
 	}
 	if at >= o.ExpiresAt {
 		return k.expireOrder(ctx, key, o)
 	}
 	return k.OrderQueue.Set(ctx, collections.Join(o.ExpiresAt, key))
+}
+
+// requeueOrder puts a parked entry of the order queue back in place of
+// the order's current entry, so the order stays queued once: a parked
+// auction or expiry where it was, and one from before a late bid moved
+// the auction at the order's auction now. An entry of an order that is no
+// longer open is dropped.
+func (k *Keeper) requeueOrder(ctx context.Context, e collections.Pair[int64, OrderKey]) error {
+	key := e.K2()
+	o, err := k.Orders.Get(ctx, key)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil
+	}
+	if err != nil || o.State != types.ORDER_STATE_OPEN {
+		return err
+	}
+	if err := k.unqueueOrder(ctx, key, o); err != nil {
+		return err
+	}
+	if e.K1() != o.BidClosesAt && e.K1() < o.ExpiresAt {
+		e = collections.Join(o.BidClosesAt, key)
+	}
+	return k.OrderQueue.Set(ctx, e)
 }
 
 // expireOrder closes an order nobody bid on: its group's share of the

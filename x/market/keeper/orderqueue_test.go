@@ -1,10 +1,12 @@
 package keeper_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"cosmossdk.io/collections"
+	sdkmath "cosmossdk.io/math"
 
 	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
@@ -13,6 +15,7 @@ import (
 	sweeptypes "github.com/gpunet/gpunet/x/internal/sweep/types"
 	marketkeeper "github.com/gpunet/gpunet/x/market/keeper"
 	"github.com/gpunet/gpunet/x/market/types"
+	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
 // queued lists the order queue as (height, dseq) pairs.
@@ -269,4 +272,126 @@ func TestMigrateToOrderQueue(t *testing.T) {
 		t.Errorf("parked after the retry: %v %v, want none", items, err)
 	}
 	w.checkOrderQueue("after the migration")
+}
+
+// TestFailedAuctionIsParkedAndTheOrderStillExpires: an auction that fails
+// (here a bid from a provider whose registry record does not decode) is parked
+// with none of its writes, and its order goes on to its expiry, which
+// refunds the tenant; it does not sit open and unlisted for ever. Retrying
+// a parked auction puts the order back at it in place of its expiry entry
+// (once the bad record is gone, the auction is decided), and retrying one
+// whose order a late bid has leased since drops it.
+func TestFailedAuctionIsParkedAndTheOrderStillExpires(t *testing.T) {
+	w := newWorld(t)
+	k := w.c.App.MarketKeeper
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		p := types.DefaultParams()
+		p.OrderTtl = 12
+		p.MaxBidWindow = 4
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: k.Authority(), Params: p}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	tenant0 := w.balance(w.tenant)
+	var expires, retried, late uint64
+	// The bad bidder: an account whose provider record is garbage.
+	bad := w.c.Accounts[4]
+	badKey := func(dseq uint64) marketkeeper.BidKey { return leaseKey(w.tenant, dseq, 1, 1, bad) }
+	badBid := func(ctx sdk.Context, dseq uint64) {
+		id := types.BidID{Order: types.OrderID{Owner: w.tenant.String(), Dseq: dseq, Gseq: 1, Oseq: 1}, Provider: bad.String()}
+		b := types.Bid{Id: id, Price: sdk.NewDecCoin(denom, sdkmath.NewInt(1_000)), Deposit: sdk.NewInt64Coin(denom, 1_000_000), Seq: 1}
+		if err := k.Bids.Set(ctx, badKey(dseq), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		key, err := collections.EncodeKeyWithPrefix(providertypes.ProvidersKey, sdk.AccAddressKey, bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx.KVStore(w.c.App.UnsafeFindStoreKey(providertypes.StoreKey)).Set(key, []byte{0xff, 0xff, 0xff})
+	})
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		expires = w.deploy(ctx, 5_000_000, group())
+		retried = w.deploy(ctx, 5_000_000, group())
+		late = w.deploy(ctx, 5_000_000, group())
+		for _, d := range []uint64{expires, retried, late} {
+			badBid(ctx, d)
+		}
+	})
+	o := w.order(w.c.Query(), expires)
+	for w.c.Height < o.BidClosesAt {
+		w.c.NextBlock(time.Second)
+	}
+	ctx := w.c.Query()
+	items, err := sweep.List(ctx, k.Parked)
+	if err != nil || len(items) != 3 {
+		t.Fatalf("parked after the failed auctions: %v %v, want the three", items, err)
+	}
+	for _, it := range items {
+		if it.Queue != marketkeeper.OrdersQueue || !strings.Contains(it.Item, "auction") {
+			t.Errorf("parked %+v, want an orders item for an auction", it)
+		}
+	}
+	if got := w.queued(ctx); len(got) != 3 || got[0][0] != o.ExpiresAt {
+		t.Fatalf("queue after the failed auctions: %v, want the three orders at their expiry %d", got, o.ExpiresAt)
+	}
+	if res, err := marketQuery(k).OpenOrders(ctx, &types.QueryOpenOrdersRequest{}); err != nil || len(res.Orders) != 3 {
+		t.Fatalf("open orders after the failed auctions: %v %v, want the three still listed", res, err)
+	}
+	w.checkOrderQueue("after the failed auctions")
+
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		// The retried order's bad record is repaired in place (a bid
+		// sent now would be a late bid, which moves the auction itself);
+		// the late order gets a late bid, leased at this block's end.
+		for _, d := range []uint64{retried, late} {
+			if err := k.Bids.Remove(ctx, badKey(d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		good := types.Bid{Id: w.leaseID(retried, 0), Price: sdk.NewDecCoin(denom, sdkmath.NewInt(1_000)), Deposit: sdk.NewInt64Coin(denom, 1_000_000), Seq: 1}
+		if err := k.Bids.Set(ctx, mustLeaseKey(t, w, retried, 0), good); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.bid(ctx, late, 1, 1_000); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if has, _ := k.Leases.Has(w.c.Query(), mustLeaseKey(t, w, late, 1)); !has {
+		t.Fatal("the late bid was not decided at the end of its block")
+	}
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if has, _ := k.Leases.Has(ctx, mustLeaseKey(t, w, retried, 0)); has {
+			t.Fatal("the order whose auction is parked was leased before the retry")
+		}
+		r, err := w.market.RetryParked(ctx, &types.MsgRetryParked{Authority: k.Authority(), Queue: marketkeeper.OrdersQueue})
+		if err != nil || r.Retried != 3 {
+			t.Fatalf("retry: %v %v, want 3 retried", r, err)
+		}
+	})
+	ctx = w.c.Query()
+	if has, _ := k.Leases.Has(ctx, mustLeaseKey(t, w, retried, 0)); !has {
+		t.Fatal("the retried auction was not decided")
+	}
+	w.checkOrderQueue("after the retry")
+	// The expiring order's bad bid still fails its retried auction: parked
+	// again, and the order still waits for its expiry.
+	if got := w.queued(ctx); len(got) != 1 || got[0] != [2]int64{o.ExpiresAt, int64(expires)} {
+		t.Fatalf("queue after the retry: %v, want only the bad order at its expiry %d", got, o.ExpiresAt)
+	}
+	for w.c.Height < o.ExpiresAt {
+		w.c.NextBlock(time.Second)
+	}
+	ctx = w.c.Query()
+	if got := w.queued(ctx); len(got) != 0 {
+		t.Fatalf("queue after the expiry: %v, want empty", got)
+	}
+	if countDeployments(t, w) != 2 {
+		t.Fatalf("%d deployments, want the two leased ones (the bad one expired)", countDeployments(t, w))
+	}
+	if got, want := w.balance(w.tenant), tenant0-10_000_000; got != want {
+		t.Errorf("tenant %d, want %d: the expired deployment's deposit comes back", got, want)
+	}
+	w.checkOrderQueue("after the expiry")
 }
