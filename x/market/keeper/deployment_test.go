@@ -96,14 +96,7 @@ func TestCreateDeploymentRejectsBadInput(t *testing.T) {
 // end of its block; an order nobody bids on expires and refunds the tenant.
 func TestLateBidAndExpiry(t *testing.T) {
 	w := newWorld(t)
-	w.c.Do(time.Second, func(ctx sdk.Context) {
-		p := types.DefaultParams()
-		p.OrderTtl = 8
-		p.MaxBidWindow = 4
-		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: p}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	w.shortOrders(8)
 	tenant0 := w.balance(w.tenant)
 	var late uint64
 	w.c.Do(time.Second, func(ctx sdk.Context) {
@@ -176,14 +169,7 @@ func TestGenesisRoundTrip(t *testing.T) {
 // the expired group's half of the initial deposit comes back at once.
 func TestExpiredGroupRefundsItsShare(t *testing.T) {
 	w := newWorld(t)
-	w.c.Do(time.Second, func(ctx sdk.Context) {
-		p := types.DefaultParams()
-		p.OrderTtl = 8
-		p.MaxBidWindow = 4
-		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: p}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	w.shortOrders(8)
 	tenant0 := w.balance(w.tenant)
 	infer := group()
 	infer.Name = "infer"

@@ -47,6 +47,39 @@ func (w *world) checkOrderQueue(when string) {
 	}
 }
 
+// shortOrders gives orders an order_ttl of ttl blocks and bid windows of at
+// most 4, through governance's message.
+func (w *world) shortOrders(ttl uint64) {
+	w.t.Helper()
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		p := types.DefaultParams()
+		p.OrderTtl = ttl
+		p.MaxBidWindow = 4
+		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: p}); err != nil {
+			w.t.Fatal(err)
+		}
+	})
+}
+
+// expireAll runs blocks through expires_at and checks that the queue is
+// empty, deployments are left, and the tenant holds tenantWant.
+func (w *world) expireAll(expiresAt int64, deployments int, tenantWant int64) {
+	w.t.Helper()
+	for w.c.Height < expiresAt {
+		w.c.NextBlock(time.Second)
+	}
+	if got := w.queued(w.c.Query()); len(got) != 0 {
+		w.t.Fatalf("queue after the expiry: %v, want empty", got)
+	}
+	if n := countDeployments(w.t, w); n != deployments {
+		w.t.Fatalf("%d deployments after the expiry, want %d", n, deployments)
+	}
+	if got := w.balance(w.tenant); got != tenantWant {
+		w.t.Errorf("tenant %d after the expiry, want %d: the deposits of the deployments that ended come back", got, tenantWant)
+	}
+	w.checkOrderQueue("after the expiry")
+}
+
 // TestOrderQueueHoldsOneEntryPerOpenOrder: an open order waits in the order
 // queue once, at its next deadline. Opening it writes one entry, at the
 // auction's close; an auction without bids moves it to the expiry; a late
@@ -56,14 +89,7 @@ func (w *world) checkOrderQueue(when string) {
 // refunds the tenant.
 func TestOrderQueueHoldsOneEntryPerOpenOrder(t *testing.T) {
 	w := newWorld(t)
-	w.c.Do(time.Second, func(ctx sdk.Context) {
-		p := types.DefaultParams()
-		p.OrderTtl = 8
-		p.MaxBidWindow = 4
-		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: w.c.App.MarketKeeper.Authority(), Params: p}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	w.shortOrders(8)
 	tenant0 := w.balance(w.tenant)
 	var late, closed, expires uint64
 	var o types.Order
@@ -119,20 +145,7 @@ func TestOrderQueueHoldsOneEntryPerOpenOrder(t *testing.T) {
 	}
 	w.checkOrderQueue("after the late lease and the close")
 
-	for w.c.Height <= o.ExpiresAt {
-		w.c.NextBlock(time.Second)
-	}
-	ctx = w.c.Query()
-	if got := w.queued(ctx); len(got) != 0 {
-		t.Fatalf("queue after the expiry: %v, want empty", got)
-	}
-	if countDeployments(t, w) != 1 {
-		t.Fatalf("%d deployments, want only the leased one", countDeployments(t, w))
-	}
-	if got, want := w.balance(w.tenant), tenant0-5_000_000; got != want {
-		t.Errorf("tenant %d, want %d: the closed and the expired deployments' deposits come back", got, want)
-	}
-	w.checkOrderQueue("after the expiry")
+	w.expireAll(o.ExpiresAt, 1, tenant0-5_000_000) // the leased one is left
 }
 
 // TestOrderQueueCarriesOverAnAuctionThatIsDueLate: with one sweep per
@@ -284,14 +297,7 @@ func TestMigrateToOrderQueue(t *testing.T) {
 func TestFailedAuctionIsParkedAndTheOrderStillExpires(t *testing.T) {
 	w := newWorld(t)
 	k := w.c.App.MarketKeeper
-	w.c.Do(time.Second, func(ctx sdk.Context) {
-		p := types.DefaultParams()
-		p.OrderTtl = 12
-		p.MaxBidWindow = 4
-		if _, err := w.market.UpdateParams(ctx, &types.MsgUpdateParams{Authority: k.Authority(), Params: p}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	w.shortOrders(12)
 	tenant0 := w.balance(w.tenant)
 	var expires, retried, late uint64
 	// The bad bidder: an account whose provider record is garbage.
@@ -380,18 +386,5 @@ func TestFailedAuctionIsParkedAndTheOrderStillExpires(t *testing.T) {
 	if got := w.queued(ctx); len(got) != 1 || got[0] != [2]int64{o.ExpiresAt, int64(expires)} {
 		t.Fatalf("queue after the retry: %v, want only the bad order at its expiry %d", got, o.ExpiresAt)
 	}
-	for w.c.Height < o.ExpiresAt {
-		w.c.NextBlock(time.Second)
-	}
-	ctx = w.c.Query()
-	if got := w.queued(ctx); len(got) != 0 {
-		t.Fatalf("queue after the expiry: %v, want empty", got)
-	}
-	if countDeployments(t, w) != 2 {
-		t.Fatalf("%d deployments, want the two leased ones (the bad one expired)", countDeployments(t, w))
-	}
-	if got, want := w.balance(w.tenant), tenant0-10_000_000; got != want {
-		t.Errorf("tenant %d, want %d: the expired deployment's deposit comes back", got, want)
-	}
-	w.checkOrderQueue("after the expiry")
+	w.expireAll(o.ExpiresAt, 2, tenant0-10_000_000) // the two leased ones are left
 }
