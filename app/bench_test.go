@@ -78,10 +78,14 @@ type txRunner struct {
 	gas, n  int64
 }
 
+// benchBidder is the account of the provider that sends the bids; the
+// first txsPerBlock accounts send everything else.
+const benchBidder = txsPerBlock + 1
+
 func newTxRunner(b *testing.B, kind string) *txRunner {
-	c := apptest.New(b, txsPerBlock+2)
+	c := apptest.New(b, benchBidder+1)
 	if kind == "create-bid" {
-		c.Do(time.Second, func(ctx sdk.Context) { registerBenchProvider(b, ctx, c, c.Accounts[txsPerBlock+1]) })
+		c.Do(time.Second, func(ctx sdk.Context) { registerBenchProvider(b, ctx, c, c.Accounts[benchBidder]) })
 	}
 	return &txRunner{kind: kind, c: c, seqs: make([]uint64, len(c.Accounts)), r: rand.New(rand.NewSource(1))}
 }
@@ -103,10 +107,10 @@ func (t *txRunner) sign(b *testing.B, i int, msg sdk.Msg) []byte {
 	return bz
 }
 
-// The longest bid window: no auction closes while the benchmark runs, so
-// a block's time is its transactions' (auctions closing are
-// BenchmarkEndBlock's figure).
-func (t *txRunner) deployment(owner sdk.AccAddress) *markettypes.MsgCreateDeployment {
+// benchDeployment has the longest bid window: no auction closes while the
+// benchmark runs, so a block's time is its transactions' (auctions
+// closing are BenchmarkEndBlock's figure).
+func benchDeployment(owner sdk.AccAddress) *markettypes.MsgCreateDeployment {
 	hash := sha256.Sum256([]byte("manifest"))
 	return &markettypes.MsgCreateDeployment{Owner: owner.String(), Groups: []markettypes.GroupSpec{benchGroup()},
 		ManifestHash: hash[:], Deposit: sdk.NewInt64Coin("ugpn", 5_000_000), BidWindow: markettypes.DefaultParams().MaxBidWindow}
@@ -115,7 +119,7 @@ func (t *txRunner) deployment(owner sdk.AccAddress) *markettypes.MsgCreateDeploy
 // block builds and signs one block of txsPerBlock transactions (the bids'
 // orders come from a block before, untimed), then delivers it, timed.
 func (t *txRunner) block(b *testing.B) {
-	c, provIdx := t.c, txsPerBlock+1
+	c := t.c
 	var txs [][]byte
 	switch t.kind {
 	case "bank-send":
@@ -124,12 +128,12 @@ func (t *txRunner) block(b *testing.B) {
 		}
 	case "create-deployment":
 		for i := range txsPerBlock {
-			txs = append(txs, t.sign(b, i, t.deployment(c.Accounts[i])))
+			txs = append(txs, t.sign(b, i, benchDeployment(c.Accounts[i])))
 		}
 	case "create-bid":
 		var orders [][]byte
 		for i := range txsPerBlock {
-			orders = append(orders, t.sign(b, i, t.deployment(c.Accounts[i])))
+			orders = append(orders, t.sign(b, i, benchDeployment(c.Accounts[i])))
 		}
 		res := c.DeliverTxs(time.Second, orders)
 		for i, r := range res {
@@ -144,8 +148,8 @@ func (t *txRunner) block(b *testing.B) {
 					}
 				}
 			}
-			txs = append(txs, t.sign(b, provIdx, &markettypes.MsgCreateBid{
-				Provider: c.Accounts[provIdx].String(),
+			txs = append(txs, t.sign(b, benchBidder, &markettypes.MsgCreateBid{
+				Provider: c.Accounts[benchBidder].String(),
 				Order:    markettypes.OrderID{Owner: c.Accounts[i].String(), Dseq: dseq, Gseq: 1, Oseq: 1},
 				Price:    sdk.NewDecCoin("ugpn", sdkmath.NewInt(1_000)), Deposit: sdk.NewInt64Coin("ugpn", 1_000_000),
 			}))

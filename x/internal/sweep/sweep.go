@@ -89,16 +89,13 @@ func (q Queue[T, K]) RunEntries(ctx context.Context, bound T, limit int, fn func
 }
 
 func (q Queue[T, K]) item(ctx context.Context, e collections.Pair[T, K], fn func(ctx context.Context, e collections.Pair[T, K]) error) error {
-	sdkCtx := sdk.UnwrapSDKContext(ctx)
-	branch, write := sdkCtx.CacheContext()
-	err := run(branch, func(ctx context.Context) error {
+	err := Try(ctx, func(ctx context.Context) error {
 		if err := q.Set.Remove(ctx, e); err != nil {
 			return err
 		}
 		return fn(ctx, e)
 	})
 	if err == nil {
-		write()
 		return nil
 	}
 	if err := q.Set.Remove(ctx, e); err != nil {

@@ -2,9 +2,10 @@ package keeper
 
 import (
 	"context"
-	errorsmod "cosmossdk.io/errors"
+	"slices"
 
 	"cosmossdk.io/collections"
+	errorsmod "cosmossdk.io/errors"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
@@ -51,10 +52,20 @@ func (k *Keeper) orders() sweep.Queue[int64, OrderKey] {
 }
 
 // OrdersQueue is the order queue's name in the parked query and
-// MsgRetryParked. Until v4 an order had two entries, in the "auctions"
-// and "expiries" queues; the migration files their parked items under
-// this name.
+// MsgRetryParked.
 const OrdersQueue = "orders"
+
+// parkedQueueName maps the queue a parked item names to today's: until
+// v4 an order had two entries, in the "auctions" and "expiries" queues,
+// whose parked items the migration and InitGenesis file under orders.
+func parkedQueueName(q string) string {
+	if slices.Contains(retiredOrderQueues, q) {
+		return OrdersQueue
+	}
+	return q
+}
+
+var retiredOrderQueues = []string{"auctions", "expiries"}
 
 func (k *Keeper) startDeadlines() sweep.Queue[int64, BidKey] {
 	return sweep.Queue[int64, BidKey]{Module: types.ModuleName, Name: "start_deadlines", Set: k.StartDeadlines, Parked: k.Parked,

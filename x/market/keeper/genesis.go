@@ -27,9 +27,7 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 	// are the order queue's now.
 	parked := make([]sweeptypes.ParkedItem, 0, len(gs.Parked))
 	for _, it := range gs.Parked {
-		if it.Queue == "auctions" || it.Queue == "expiries" {
-			it.Queue = OrdersQueue
-		}
+		it.Queue = parkedQueueName(it.Queue)
 		parked = append(parked, it)
 	}
 	if err := sweep.Import(ctx, k.Parked, parked); err != nil {
@@ -245,7 +243,7 @@ func (k *Keeper) MigrateToOrderQueue(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, q := range []string{"auctions", "expiries"} {
+	for _, q := range retiredOrderQueues {
 		var items []sweeptypes.ParkedItem
 		if err := k.Parked.Walk(ctx, collections.NewPrefixedPairRange[string, []byte](q), func(_ sweep.ParkedKey, v sweeptypes.ParkedItem) (bool, error) {
 			items = append(items, v)
@@ -257,7 +255,7 @@ func (k *Keeper) MigrateToOrderQueue(ctx context.Context) error {
 			if err := k.Parked.Remove(ctx, collections.Join(q, it.Key)); err != nil {
 				return err
 			}
-			it.Queue = OrdersQueue
+			it.Queue = parkedQueueName(q)
 			if err := k.Parked.Set(ctx, collections.Join(it.Queue, it.Key), it); err != nil {
 				return err
 			}

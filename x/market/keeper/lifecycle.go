@@ -458,10 +458,10 @@ func (k *Keeper) sweepOrder(ctx context.Context, e collections.Pair[int64, Order
 }
 
 // requeueOrder puts a parked entry of the order queue back in place of
-// the order's current entry, so the order stays queued once: a parked
-// auction or expiry where it was, and one from before a late bid moved
-// the auction at the order's auction now. An entry of an order that is no
-// longer open is dropped.
+// the order's current entry, so the order stays queued once. A parked
+// auction or expiry goes back where it was; one whose height is no longer
+// the order's (a late bid moved the auction since) goes back at the
+// order's current auction. An entry of an order no longer open is dropped.
 func (k *Keeper) requeueOrder(ctx context.Context, e collections.Pair[int64, OrderKey]) error {
 	key := e.K2()
 	o, err := k.Orders.Get(ctx, key)

@@ -388,3 +388,66 @@ func TestFailedAuctionIsParkedAndTheOrderStillExpires(t *testing.T) {
 	}
 	w.expireAll(o.ExpiresAt, 2, tenant0-10_000_000) // the two leased ones are left
 }
+
+// TestLateBidThatCannotWinDoesNotPostponeTheExpiry: a provider that bids
+// late and then spends its deposit moves the auction to its block, sits it
+// out, and the order goes back to its original expiry: bidding cannot keep
+// an order (and the tenant's deposit) open past expires_at.
+func TestLateBidThatCannotWinDoesNotPostponeTheExpiry(t *testing.T) {
+	w := newWorld(t)
+	w.shortOrders(8)
+	tenant0 := w.balance(w.tenant)
+	var dseq uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) { dseq = w.deploy(ctx, 5_000_000, group()) })
+	o := w.order(w.c.Query(), dseq)
+	for w.c.Height <= o.BidClosesAt {
+		w.c.NextBlock(time.Second)
+	}
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		if err := w.bid(ctx, dseq, 0, 1_000); err != nil {
+			t.Fatal(err)
+		}
+		w.drain(ctx, w.provs[0], 500_000) // half a deposit left
+	})
+	ctx := w.c.Query()
+	if has, _ := w.c.App.MarketKeeper.Leases.Has(ctx, mustLeaseKey(t, w, dseq, 0)); has {
+		t.Fatal("a bidder that cannot cover its deposit won")
+	}
+	if got := w.queued(ctx); len(got) != 1 || got[0] != [2]int64{o.ExpiresAt, int64(dseq)} {
+		t.Fatalf("queue after the late auction: %v, want the order back at its expiry %d", got, o.ExpiresAt)
+	}
+	w.checkOrderQueue("after the late auction")
+	w.expireAll(o.ExpiresAt, 0, tenant0)
+}
+
+// TestStaleOrderQueueEntryIsDropped: an entry at neither of an open order's
+// heights (a bad genesis could leave one) is dropped when the order has its
+// own entry, and becomes the order's expiry entry when it has none.
+func TestStaleOrderQueueEntryIsDropped(t *testing.T) {
+	w := newWorld(t)
+	k := w.c.App.MarketKeeper
+	var kept, lost uint64
+	var o types.Order
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		kept = w.deploy(ctx, 5_000_000, group())
+		lost = w.deploy(ctx, 5_000_000, group())
+		o = w.order(ctx, kept)
+		stale := ctx.BlockHeight() + 1 // due at this block's end, before the auctions
+		for _, d := range []uint64{kept, lost} {
+			key := collections.Join3(w.tenant, d, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder())
+			if err := k.OrderQueue.Set(ctx, collections.Join(stale, key)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		key := collections.Join3(w.tenant, lost, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder())
+		if err := k.OrderQueue.Remove(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.c.NextBlock(time.Second)
+	want := [][2]int64{{o.BidClosesAt, int64(kept)}, {o.ExpiresAt, int64(lost)}}
+	if got := w.queued(w.c.Query()); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("queue after the stale entries came due: %v, want %v", got, want)
+	}
+	w.checkOrderQueue("after the stale entries")
+}
