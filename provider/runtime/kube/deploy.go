@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/sdl"
@@ -223,13 +224,18 @@ func upsert[T any](ctx context.Context, c typedClient[T], obj *T, meta func(*T) 
 	if !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	cur, err := c.Get(ctx, meta(obj).Name, metav1.GetOptions{})
-	if err != nil {
+	// A controller may write the object (its status) between the read
+	// and the update: the update then conflicts, and is tried again on a
+	// fresh read.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := c.Get(ctx, meta(obj).Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		meta(obj).ResourceVersion = meta(cur).ResourceVersion
+		_, err = c.Update(ctx, obj, metav1.UpdateOptions{})
 		return err
-	}
-	meta(obj).ResourceVersion = meta(cur).ResourceVersion
-	_, err = c.Update(ctx, obj, metav1.UpdateOptions{})
-	return err
+	})
 }
 
 func quotaMeta(o *corev1.ResourceQuota) *metav1.ObjectMeta        { return &o.ObjectMeta }
