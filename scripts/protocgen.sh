@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the Go code for proto/gpunet/** offline: protoc (Debian's
-# protobuf-compiler), gogoproto's protoc-gen-gocosmos (types and gRPC) and
-# protoc-gen-grpc-gateway (REST), with every imported .proto taken from the Go
-# module cache. `--check` regenerates into a scratch tree and fails if the
+# protobuf-compiler), gogoproto's protoc-gen-gocosmos (types and gRPC),
+# protoc-gen-grpc-gateway (REST) and protoc-gen-go (the protobuf-go types of
+# api/, see api/doc.go), with every imported .proto taken from the Go module
+# cache. `--check` regenerates into a scratch tree and fails if the
 # committed code differs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ command -v protoc >/dev/null || { echo "protoc not found: run scripts/setup.sh (
 # 1. Plugins, built from the pinned tools module.
 TOOLS=$ROOT/build/tools
 mkdir -p "$TOOLS"
-(cd tools && go build -o "$TOOLS/" github.com/cosmos/gogoproto/protoc-gen-gocosmos github.com/grpc-ecosystem/grpc-gateway/protoc-gen-grpc-gateway)
+(cd tools && go build -o "$TOOLS/" github.com/cosmos/gogoproto/protoc-gen-gocosmos github.com/grpc-ecosystem/grpc-gateway/protoc-gen-grpc-gateway google.golang.org/protobuf/cmd/protoc-gen-go)
 export PATH="$TOOLS:$PATH"
 
 # 2. Imported protos, copied from the module cache into third_party/ (ignored by git).
@@ -50,6 +51,28 @@ for d in "${dirs[@]}"; do
       "${files[@]}"
   fi
 done
+
+# 4. protobuf-go types of the same files under api/gpunet/<module>/v1 (the
+# module configs under module/ are left out: no transaction carries them).
+# Their imports resolve to the SDK's own protobuf-go packages.
+gomap="Mamino/amino.proto=cosmossdk.io/api/amino"
+gomap+=",Mcosmos/base/query/v1beta1/pagination.proto=cosmossdk.io/api/cosmos/base/query/v1beta1"
+gomap+=",Mcosmos/base/v1beta1/coin.proto=cosmossdk.io/api/cosmos/base/v1beta1"
+gomap+=",Mcosmos/msg/v1/msg.proto=cosmossdk.io/api/cosmos/msg/v1"
+gomap+=",Mcosmos_proto/cosmos.proto=github.com/cosmos/cosmos-proto"
+gomap+=",Mgogoproto/gogo.proto=github.com/cosmos/gogoproto/gogoproto"
+gomap+=",Mgoogle/api/annotations.proto=google.golang.org/genproto/googleapis/api/annotations"
+apifiles=()
+for d in "${dirs[@]}"; do
+  case $d in */module/*) continue ;; esac
+  mod=$(basename "$(dirname "$d")")
+  for f in "$d"/*.proto; do
+    rel=${f#proto/}
+    gomap+=",M$rel=github.com/gpunet/gpunet/api/${d#proto/};${mod}v1"
+    apifiles+=("$f")
+  done
+done
+protoc -I proto -I "$TP" --go_out="$gomap":"$OUT" "${apifiles[@]}"
 
 GEN=$OUT/github.com/gpunet/gpunet
 if [ $check = 1 ]; then
