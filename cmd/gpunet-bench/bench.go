@@ -319,6 +319,10 @@ func (b *bench) footprint(ctx context.Context, n int) ([]Figure, error) {
 	if err != nil {
 		return nil, err
 	}
+	alone, err := b.runtimeAlone(ctx, n, tc.Owner.String())
+	if err != nil {
+		return nil, err
+	}
 	d, err := sdl.Parse([]byte(footprintSDL))
 	if err != nil {
 		return nil, err
@@ -414,8 +418,9 @@ func (b *bench) footprint(ctx context.Context, n int) ([]Figure, error) {
 		{Name: "provider daemon RSS, idle", Value: idleRSS, Unit: "MB", Target: "≤ 40 MB", Note: idleParts},
 		{Name: fmt.Sprintf("provider daemon RSS, %d running leases (peak of 30 s)", n), Value: peak, Unit: "MB", Target: "≤ 64 MB", Note: note + "; at the end: " + parts},
 		{Name: fmt.Sprintf("provider daemon CPU, %d running leases (mean of 30 s)", n), Value: cpuPct, Unit: "% core", Note: note},
-		{Name: fmt.Sprintf("provider daemon: %d manifests sent → all containers running", n), Value: startAll.Seconds(), Unit: "s",
-			Note: "the Docker engine on the same 2 cores creates the networks and containers"},
+		alone,
+		{Name: fmt.Sprintf("provider daemon: %d manifests sent → all containers running", n), Value: startAll.Seconds(), Unit: "s", Target: "≤ 120 s",
+			Note: "the Docker engine on the same 2 cores creates the containers; the tenant API takes 20 manifests a second from one address"},
 	}, nil
 }
 

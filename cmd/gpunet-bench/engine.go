@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	dockerclient "github.com/docker/docker/client"
+
+	"github.com/gpunet/gpunet/provider/runtime"
+	"github.com/gpunet/gpunet/sdl"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
+)
+
+// engineParallel is how many deploys runtimeAlone keeps in flight: more
+// does not start containers faster on the bench machine.
+const engineParallel = 8
+
+// runtimeAlone deploys n leases of the footprint group straight through
+// gpunet's Docker runtime, engineParallel at a time, with no chain, tenant
+// API or daemon involved: the same containers, networks, labels and limits
+// the daemon creates, at the engine's own pace. The daemon's figure is to be
+// read against it. Its containers carry another provider's label (the
+// tenant's address), so the daemon never sees them, and all are removed
+// before it returns.
+func (b *bench) runtimeAlone(ctx context.Context, n int, owner string) (Figure, error) {
+	d, err := sdl.Parse([]byte(footprintSDL))
+	if err != nil {
+		return Figure{}, err
+	}
+	rt, err := runtime.New(ctx, runtime.Options{Provider: owner, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return Figure{}, err
+	}
+	refs := make([]runtime.LeaseRef, n)
+	for i := range refs {
+		refs[i] = runtime.LeaseRef{Order: markettypes.OrderID{Owner: owner, Dseq: uint64(i + 1), Gseq: 1, Oseq: 1}, Provider: owner}
+	}
+	each := func(par int, f func(runtime.LeaseRef) error) error {
+		sem := make(chan struct{}, par)
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for _, ref := range refs {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if err := f(ref); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		return <-errs
+	}
+	remove := func() error {
+		if err := each(16, func(ref runtime.LeaseRef) error { return rt.Remove(context.WithoutCancel(ctx), ref) }); err != nil {
+			return err
+		}
+		return b.removeNetworks(context.WithoutCancel(ctx), owner)
+	}
+	t0 := time.Now()
+	err = each(engineParallel, func(ref runtime.LeaseRef) error {
+		_, err := rt.Deploy(ctx, runtime.Workload{Lease: ref, Group: d.Manifest.Groups[0]})
+		return err
+	})
+	took := time.Since(t0)
+	if rerr := remove(); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return Figure{}, fmt.Errorf("runtime alone: %w", err)
+	}
+	return Figure{Name: fmt.Sprintf("Docker engine alone: %d of the same leases deployed through gpunet's runtime, %d at a time", n, engineParallel),
+		Value: took.Seconds(), Unit: "s",
+		Note: "no chain, tenant API or daemon: what the engine on this machine allows the daemon's figure below"}, nil
+}
+
+// removeNetworks removes the networks of provider (the shared one a
+// runtime leaves for its next lease).
+func (b *bench) removeNetworks(ctx context.Context, provider string) error {
+	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", runtime.LabelProvider+"="+provider))})
+	if err != nil {
+		return err
+	}
+	for _, n := range nets {
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
