@@ -103,7 +103,35 @@ func (r *Runtime) probeIsolation(ctx context.Context) error {
 	if iso.LeasesRunAsHostRoot {
 		r.log.Warn("leases whose image runs as root are root on this host (no userns-remap, no container_user); see the README's \"Securing a provider host\"")
 	}
+	if networkDeadlockProne(info.ServerVersion) {
+		r.log.Warn("this Docker engine can deadlock when many containers of one network exit or are removed at once (moby/moby#46661), and then starts and removes nothing until it is restarted; use Docker 20.10.27, 23.0 or later",
+			"engine_version", info.ServerVersion)
+	}
 	return nil
+}
+
+// networkDeadlockProne reports an engine version whose libnetwork takes
+// the network and controller locks in opposite orders when an endpoint is
+// deleted (moby/moby#46661): Docker before 20.10.27 (fixed there by
+// moby/moby#46693, and in 23.0 by moby/moby#42545). Single-container
+// leases share one network, so a provider that closes many leases at once,
+// or many of whose jobs end together, can hit it. A version that does not
+// parse is not flagged.
+func networkDeadlockProne(version string) bool {
+	parts := strings.SplitN(strings.SplitN(strings.SplitN(version, "+", 2)[0], "-", 2)[0], ".", 3)
+	if len(parts) < 3 {
+		return false
+	}
+	var n [3]int
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return false
+		}
+		n[i] = v
+	}
+	major, minor, patch := n[0], n[1], n[2]
+	return major < 20 || (major == 20 && (minor < 10 || patch < 27))
 }
 
 func backingFS(info system.Info) string {

@@ -536,3 +536,21 @@ func TestRAMVolumesAreSizedMemoryMounts(t *testing.T) {
 		t.Fatalf("a path with ..: %v", err)
 	}
 }
+
+func TestNetworkDeadlockProneEngines(t *testing.T) {
+	for version, prone := range map[string]bool{
+		"20.10.24+dfsg1": true, // Debian 12's docker.io, whose deadlock the bench hit
+		"20.10.26":       true,
+		"19.03.15":       true,
+		"20.10.27":       false,
+		"23.0.0":         false,
+		"26.1.4":         false,
+		"27.0.0-rc.1":    false,
+		"dev":            false,
+		"":               false,
+	} {
+		if got := networkDeadlockProne(version); got != prone {
+			t.Errorf("networkDeadlockProne(%q) = %v, want %v", version, got, prone)
+		}
+	}
+}
