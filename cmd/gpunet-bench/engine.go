@@ -93,7 +93,7 @@ func (b *bench) removeNetworks(ctx context.Context, provider string) error {
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }() // a list and removals: nothing to flush
 	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", runtime.LabelProvider+"="+provider))})
 	if err != nil {
 		return err
