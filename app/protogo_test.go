@@ -19,6 +19,7 @@ import (
 
 	marketv1 "github.com/gpunet/gpunet/api/gpunet/market/v1"
 	"github.com/gpunet/gpunet/testutil/apptest"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
 // Every gpunet message a transaction can carry has a protobuf-go type, so
@@ -84,5 +85,36 @@ func TestGpunetMessagesHaveProtobufGoTypes(t *testing.T) {
 	}
 	if got.Owner != msg.Owner || len(got.Groups) != 1 || got.Groups[0].Name != msg.Groups[0].Name || got.BidWindow != msg.BidWindow {
 		t.Fatalf("decoded %v from %v", got, msg)
+	}
+}
+
+// TestSignerIsTheOwnerTheHandlerSees: a create-deployment whose owner field
+// appears twice on the wire (a victim's address, then the signer's) is
+// decoded alike by the gogoproto type the handler runs on and the
+// protobuf-go type its signer comes from (the last value wins in both), so
+// a stranger cannot sign for one account while the handler spends
+// another's deposit.
+func TestSignerIsTheOwnerTheHandlerSees(t *testing.T) {
+	c := apptest.New(t, 2)
+	victim, signer := c.Accounts[0], c.Accounts[1]
+	bz, err := benchDeployment(victim).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Field 1 (owner), wire type 2, once more with the signer's address.
+	owner := signer.String()
+	bz = append(bz, 0x0a, byte(len(owner)))
+	bz = append(bz, owner...)
+
+	var handled markettypes.MsgCreateDeployment
+	if err := handled.Unmarshal(bz); err != nil {
+		t.Fatal(err)
+	}
+	signers, _, err := c.App.AppCodec().(*codec.ProtoCodec).GetMsgAnySigners(&codectypes.Any{TypeUrl: "/" + gogoproto.MessageName(&handled), Value: bz})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if handled.Owner != owner || len(signers) != 1 || !bytes.Equal(signers[0], signer) {
+		t.Fatalf("the handler sees owner %s, the signer check %x; want both %s", handled.Owner, signers, owner)
 	}
 }

@@ -100,13 +100,8 @@ func (b *bench) stop() {
 		return
 	}
 	_ = b.nw.Stop()
-	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=gpunet.provider="+b.nw.Keys["provider"]).Output()
-	if ids := strings.Fields(string(out)); len(ids) > 0 {
-		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-	}
-	out, _ = exec.Command("docker", "network", "ls", "-q", "--filter", "label=gpunet.provider="+b.nw.Keys["provider"]).Output()
-	if ids := strings.Fields(string(out)); len(ids) > 0 {
-		_ = exec.Command("docker", append([]string{"network", "rm"}, ids...)...).Run()
+	if err := removeProvider(context.Background(), b.nw.Keys["provider"]); err != nil {
+		fmt.Fprintf(os.Stderr, "removing the bench provider's containers and networks: %v\n", err)
 	}
 }
 

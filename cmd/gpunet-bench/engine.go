@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	dockerclient "github.com/docker/docker/client"
@@ -27,7 +28,7 @@ const engineParallel = 8
 // the daemon creates, at the engine's own pace. The daemon's figure is to be
 // read against it. Its containers carry another provider's label (the
 // tenant's address), so the daemon never sees them, and all are removed
-// before it returns.
+// before it returns (removeProvider).
 func (b *bench) runtimeAlone(ctx context.Context, n int, owner string) (Figure, error) {
 	d, err := sdl.Parse([]byte(footprintSDL))
 	if err != nil {
@@ -37,45 +38,28 @@ func (b *bench) runtimeAlone(ctx context.Context, n int, owner string) (Figure, 
 	if err != nil {
 		return Figure{}, err
 	}
-	refs := make([]runtime.LeaseRef, n)
-	for i := range refs {
-		refs[i] = runtime.LeaseRef{Order: markettypes.OrderID{Owner: owner, Dseq: uint64(i + 1), Gseq: 1, Oseq: 1}, Provider: owner}
-	}
-	each := func(par int, f func(runtime.LeaseRef) error) error {
-		sem := make(chan struct{}, par)
-		errs := make(chan error, n)
-		var wg sync.WaitGroup
-		for _, ref := range refs {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				if err := f(ref); err != nil {
-					errs <- err
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		return <-errs
-	}
-	// One removal at a time: Docker 20.10.24's libnetwork deadlocks when
-	// containers of one user-defined network are removed side by side in
-	// numbers (docs/benchmarks.md).
-	remove := func() error {
-		if err := each(1, func(ref runtime.LeaseRef) error { return rt.Remove(context.WithoutCancel(ctx), ref) }); err != nil {
-			return err
-		}
-		return b.removeNetworks(context.WithoutCancel(ctx), owner)
-	}
+	defer func() { _ = rt.Close() }() // its containers are removed below, by label
+	sem := make(chan struct{}, engineParallel)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
 	t0 := time.Now()
-	err = each(engineParallel, func(ref runtime.LeaseRef) error {
-		_, err := rt.Deploy(ctx, runtime.Workload{Lease: ref, Group: d.Manifest.Groups[0]})
-		return err
-	})
+	for i := range n {
+		ref := runtime.LeaseRef{Order: markettypes.OrderID{Owner: owner, Dseq: uint64(i + 1), Gseq: 1, Oseq: 1}, Provider: owner}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := rt.Deploy(ctx, runtime.Workload{Lease: ref, Group: d.Manifest.Groups[0]}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
 	took := time.Since(t0)
-	if rerr := remove(); err == nil {
+	close(errs)
+	err = <-errs
+	if rerr := removeProvider(context.WithoutCancel(ctx), owner); err == nil {
 		err = rerr
 	}
 	if err != nil {
@@ -86,15 +70,28 @@ func (b *bench) runtimeAlone(ctx context.Context, n int, owner string) (Figure, 
 		Note: "no chain, tenant API or daemon: what the engine on this machine allows the daemon's figure below"}, nil
 }
 
-// removeNetworks removes the networks of provider (the shared one a
-// runtime leaves for its next lease).
-func (b *bench) removeNetworks(ctx context.Context, provider string) error {
+// removeProvider removes every container and network carrying provider's
+// label: the containers one at a time, because Docker 20.10.24's
+// libnetwork deadlocks when containers of one user-defined network are
+// removed side by side in numbers (docs/benchmarks.md), then the networks
+// (the shared one a runtime keeps for its next lease among them).
+func removeProvider(ctx context.Context, provider string) error {
 	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
 	if err != nil {
 		return err
 	}
-	defer func() { _ = cli.Close() }() // a list and removals: nothing to flush
-	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", runtime.LabelProvider+"="+provider))})
+	defer func() { _ = cli.Close() }() // lists and removals: nothing to flush
+	label := filters.NewArgs(filters.Arg("label", runtime.LabelProvider+"="+provider))
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: label})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+			return err
+		}
+	}
+	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: label})
 	if err != nil {
 		return err
 	}

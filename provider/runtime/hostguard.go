@@ -118,19 +118,10 @@ func (r *Runtime) probeIsolation(ctx context.Context) error {
 // or many of whose jobs end together, can hit it. A version that does not
 // parse is not flagged.
 func networkDeadlockProne(version string) bool {
-	parts := strings.SplitN(strings.SplitN(strings.SplitN(version, "+", 2)[0], "-", 2)[0], ".", 3)
-	if len(parts) < 3 {
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(version, "%d.%d.%d", &major, &minor, &patch); err != nil {
 		return false
 	}
-	var n [3]int
-	for i, p := range parts {
-		v, err := strconv.Atoi(p)
-		if err != nil {
-			return false
-		}
-		n[i] = v
-	}
-	major, minor, patch := n[0], n[1], n[2]
 	return major < 20 || (major == 20 && (minor < 10 || patch < 27))
 }
 
