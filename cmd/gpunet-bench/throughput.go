@@ -15,6 +15,7 @@ import (
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
 
+	"github.com/gpunet/gpunet/internal/clientcodec"
 	"github.com/gpunet/gpunet/internal/coin"
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/sdl"
@@ -48,7 +49,7 @@ type loadRun struct {
 // `accounts` registered load providers, one per tenant account, bidding on
 // that account's orders.
 func (b *bench) throughput(ctx context.Context, accounts, perAccount, rounds int) ([]Figure, error) {
-	enc, err := chain.NewEncoding()
+	enc, err := clientcodec.New()
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ type loader struct {
 	b   *bench
 	kr  keyring.Keyring
 	rpc client.CometRPC
-	enc chain.Encoding
+	enc clientcodec.Encoding
 }
 
 // push pre-signs perAccount transactions msg(i, j) from each account,

@@ -10,11 +10,9 @@ import (
 	"time"
 
 	sdkmath "cosmossdk.io/math"
-	"github.com/cosmos/cosmos-sdk/client/tx"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
-	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -375,19 +373,14 @@ type simulationError struct{ err error }
 func (e *simulationError) Error() string { return "simulate: " + e.err.Error() }
 func (e *simulationError) Unwrap() error { return e.err }
 
-func (b *Broadcaster) factory() tx.Factory {
-	return tx.Factory{}.
-		WithChainID(b.c.ChainID).
-		WithKeybase(b.c.Keyring).
-		WithTxConfig(b.c.Enc.TxConfig).
-		WithAccountNumber(b.accNum).
-		WithSequence(b.seq).
-		WithSignMode(signing.SignMode_SIGN_MODE_DIRECT)
+// params are the transaction fields of the broadcaster's account as it
+// stands; signed with key, or for simulation with none.
+func (b *Broadcaster) params(gas uint64, fee sdk.Coins, key txKey) txParams {
+	return txParams{chainID: b.c.ChainID, accNum: b.accNum, seq: b.seq, gas: gas, fee: fee, pub: b.c.PubKey, keyName: b.c.KeyName, key: key}
 }
 
 func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (Result, error) {
-	f := b.factory()
-	simBz, err := f.BuildSimTx(msgs...)
+	simBz, err := buildTx(msgs, b.params(0, nil, nil))
 	if err != nil {
 		return Result{}, fmt.Errorf("build simulation tx: %w", err)
 	}
@@ -400,15 +393,14 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	if err := CheckFee(fee, b.MaxFee); err != nil {
 		return Result{}, err
 	}
-	f = f.WithGas(gas).WithFees(fee.String() + coin.Denom)
-	txb, err := f.BuildUnsignedTx(msgs...)
-	if err != nil {
-		return Result{}, err
+	if b.c.Keyring == nil {
+		return Result{}, fmt.Errorf("sign: the client has no key")
 	}
-	if err := tx.Sign(ctx, f, b.c.KeyName, txb, true); err != nil {
-		return Result{}, fmt.Errorf("sign: %w", err)
+	var fees sdk.Coins
+	if fee.IsPositive() {
+		fees = sdk.NewCoins(sdk.NewCoin(coin.Denom, fee))
 	}
-	bz, err := b.c.Enc.TxConfig.TxEncoder()(txb.GetTx())
+	bz, err := buildTx(msgs, b.params(gas, fees, b.c.Keyring))
 	if err != nil {
 		return Result{}, err
 	}
@@ -423,7 +415,7 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	if r.Code != 0 {
 		return Result{}, fmt.Errorf("refused by the node: code %d (%s): %s", r.Code, r.Codespace, r.RawLog)
 	}
-	return Result{TxHash: r.TxHash, txBytes: bz, seq: f.Sequence()}, nil
+	return Result{TxHash: r.TxHash, txBytes: bz, seq: b.seq}, nil
 }
 
 func (b *Broadcaster) resync(ctx context.Context) error {

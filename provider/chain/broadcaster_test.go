@@ -7,14 +7,11 @@ import (
 	"testing"
 	"time"
 
+	authv1beta1 "cosmossdk.io/api/cosmos/auth/v1beta1"
 	sdkmath "cosmossdk.io/math"
-	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
-	"github.com/cosmos/cosmos-sdk/crypto/hd"
-	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	sdkerrors "github.com/cosmos/cosmos-sdk/types/errors"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
-	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -79,7 +76,7 @@ func TestTakeBatch(t *testing.T) {
 // (lost), or never, its sequence taken by another (superseded).
 type fakeNode struct {
 	txtypes.ServiceClient
-	authtypes.QueryClient
+	authv1beta1.QueryClient
 	superseded bool
 	committed  uint64 // the account's committed sequence
 	resent     int
@@ -100,9 +97,8 @@ func (n *fakeNode) broadcastTxSync(context.Context, []byte) (uint32, string, err
 	return 0, "", nil
 }
 
-func (n *fakeNode) Account(context.Context, *authtypes.QueryAccountRequest, ...grpc.CallOption) (*authtypes.QueryAccountResponse, error) {
-	acc, err := codectypes.NewAnyWithValue(&authtypes.BaseAccount{AccountNumber: 3, Sequence: n.committed})
-	return &authtypes.QueryAccountResponse{Account: acc}, err
+func (n *fakeNode) AccountInfo(context.Context, *authv1beta1.QueryAccountInfoRequest, ...grpc.CallOption) (*authv1beta1.QueryAccountInfoResponse, error) {
+	return &authv1beta1.QueryAccountInfoResponse{Info: &authv1beta1.BaseAccount{AccountNumber: 3, Sequence: n.committed}}, nil
 }
 
 // A transaction a restarting node forgot is offered again and found
@@ -110,12 +106,8 @@ func (n *fakeNode) Account(context.Context, *authtypes.QueryAccountRequest, ...g
 // superseded (and signed again by SendAndWait), not waited for until the
 // timeout.
 func TestWaitCommittedResendsWhatTheNodeLost(t *testing.T) {
-	enc, err := NewEncoding()
-	if err != nil {
-		t.Fatal(err)
-	}
 	newB := func(n *fakeNode) *Broadcaster {
-		c := &Client{Enc: enc, Tx: n, Auth: n, Address: sdk.AccAddress("provider____________")}
+		c := &Client{Tx: n, Auth: n, Address: sdk.AccAddress("provider____________")}
 		b := NewBroadcaster(c, sdkmath.LegacyNewDec(1), 1.2, slog.New(slog.DiscardHandler))
 		b.resendEvery, b.sendRaw = 10*time.Millisecond, n.broadcastTxSync
 		return b
@@ -181,18 +173,9 @@ func (n *simNode) BroadcastTx(context.Context, *txtypes.BroadcastTxRequest, ...g
 // mempool is waited out, and a sequence refused after an outage is still
 // resynced: outage retries do not use up the resyncs.
 func TestBroadcastWaitsOutRecheckAndResyncsAfterAnOutage(t *testing.T) {
-	enc, err := NewEncoding()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr := keyring.NewInMemory(enc.Codec)
-	rec, _, err := kr.NewMnemonic("provider", keyring.English, sdk.FullFundraiserPath, keyring.DefaultBIP39Passphrase, hd.Secp256k1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _ := rec.GetAddress()
+	kr, addr, pub := newKey(t)
 	send := func(n *simNode) Result {
-		c := &Client{Enc: enc, ChainID: "gpunet-1", Tx: n, Auth: n, Keyring: kr, KeyName: "provider", Address: addr}
+		c := &Client{ChainID: "gpunet-1", Tx: n, Auth: n, Keyring: kr, KeyName: "provider", Address: addr, PubKey: pub}
 		b := NewBroadcaster(c, sdkmath.LegacyNewDec(1), 1.2, slog.New(slog.DiscardHandler))
 		return b.broadcast(context.Background(), []sdk.Msg{&banktypes.MsgSend{FromAddress: addr.String(), ToAddress: addr.String()}}, 1)
 	}

@@ -12,59 +12,37 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
+	authv1beta1 "cosmossdk.io/api/cosmos/auth/v1beta1"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
-	"github.com/cosmos/cosmos-sdk/client"
 	"github.com/cosmos/cosmos-sdk/codec"
 	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
+	cryptocodec "github.com/cosmos/cosmos-sdk/crypto/codec"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
-	"github.com/cosmos/cosmos-sdk/std"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
-	authtx "github.com/cosmos/cosmos-sdk/x/auth/tx"
-	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
-	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
-	"github.com/cosmos/gogoproto/proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/gpunet/gpunet/app/params"
-	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
-// Encoding is the app's codecs, as a client needs them.
-type Encoding struct {
-	TxConfig client.TxConfig
-	Codec    codec.Codec
-	Registry codectypes.InterfaceRegistry
-}
-
-// NewEncoding builds the codecs a client needs (crypto keys, transactions,
-// accounts, bank and gpunet's messages) without wiring the whole app: the
-// daemon stays small.
-func NewEncoding() (Encoding, error) {
-	signing, err := authtx.NewDefaultSigningOptions()
-	if err != nil {
-		return Encoding{}, err
-	}
-	ir, err := codectypes.NewInterfaceRegistryWithOptions(codectypes.InterfaceRegistryOptions{ProtoFiles: proto.HybridResolver, SigningOptions: *signing})
-	if err != nil {
-		return Encoding{}, err
-	}
-	std.RegisterInterfaces(ir)
-	authtypes.RegisterInterfaces(ir)
-	banktypes.RegisterInterfaces(ir)
-	markettypes.RegisterInterfaces(ir)
-	providertypes.RegisterInterfaces(ir)
-	escrowtypes.RegisterInterfaces(ir)
-	cdc := codec.NewProtoCodec(ir)
-	return Encoding{TxConfig: authtx.NewTxConfig(cdc, authtx.DefaultSignModes), Codec: cdc, Registry: ir}, nil
-}
+// keyCodec decodes keyring records and account keys: the crypto key types
+// are all it registers. The daemon builds and signs its transactions
+// itself (tx.go), so it links neither the SDK's client and auth packages
+// nor the app's codecs.
+var keyCodec = sync.OnceValues(func() (codec.Codec, codectypes.InterfaceRegistry) {
+	ir := codectypes.NewInterfaceRegistry()
+	cryptocodec.RegisterInterfaces(ir)
+	return codec.NewProtoCodec(ir), ir
+})
 
 // Options say how to reach the chain and whose key signs.
 type Options struct {
@@ -87,17 +65,19 @@ type Options struct {
 
 // Client talks to one node.
 type Client struct {
-	Enc     Encoding
 	ChainID string
 	RPC     *rpchttp.HTTP
 	Conn    *grpc.ClientConn
 	Keyring keyring.Keyring
 	KeyName string
 	Address sdk.AccAddress
+	// PubKey is the key's public half, which the provider's transactions
+	// carry.
+	PubKey cryptotypes.PubKey
 
 	Market   markettypes.QueryClient
 	Provider providertypes.QueryClient
-	Auth     authtypes.QueryClient
+	Auth     authv1beta1.QueryClient
 	Tx       txtypes.ServiceClient
 }
 
@@ -124,10 +104,7 @@ func transportCredentials(opts Options) (credentials.TransportCredentials, error
 // Dial connects to the node and opens the keyring. It does not wait for
 // the node: the watcher and broadcaster retry while it is down.
 func Dial(opts Options) (*Client, error) {
-	enc, err := NewEncoding()
-	if err != nil {
-		return nil, fmt.Errorf("wire codecs: %w", err)
-	}
+	cdc, _ := keyCodec()
 	rpc, err := rpchttp.New(opts.RPC, "/websocket")
 	if err != nil {
 		return nil, fmt.Errorf("chain rpc %s: %w", opts.RPC, err)
@@ -148,10 +125,10 @@ func Dial(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("chain grpc %s: %w", opts.GRPC, err)
 	}
 	c := &Client{
-		Enc: enc, ChainID: opts.ChainID, RPC: rpc, Conn: conn, KeyName: opts.KeyName,
+		ChainID: opts.ChainID, RPC: rpc, Conn: conn, KeyName: opts.KeyName,
 		Market:   markettypes.NewQueryClient(conn),
 		Provider: providertypes.NewQueryClient(conn),
-		Auth:     authtypes.NewQueryClient(conn),
+		Auth:     authv1beta1.NewQueryClient(conn),
 		Tx:       txtypes.NewServiceClient(conn),
 	}
 	if opts.KeyName != "" {
@@ -164,7 +141,7 @@ func Dial(opts Options) (*Client, error) {
 			// The file keyring may ask more than once while opening.
 			input = strings.NewReader(strings.Repeat(opts.Passphrase+"\n", 8))
 		}
-		kr, err := keyring.New(sdk.KeyringServiceName(), opts.KeyringBackend, dir, input, enc.Codec)
+		kr, err := keyring.New(sdk.KeyringServiceName(), opts.KeyringBackend, dir, input, cdc)
 		if err != nil {
 			return nil, fmt.Errorf("open keyring (%s in %s): %w", opts.KeyringBackend, dir, err)
 		}
@@ -176,7 +153,11 @@ func Dial(opts Options) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.Keyring, c.Address = kr, addr
+		pub, err := rec.GetPubKey()
+		if err != nil {
+			return nil, err
+		}
+		c.Keyring, c.Address, c.PubKey = kr, addr, pub
 	}
 	return c, nil
 }
@@ -195,30 +176,41 @@ func (c *Client) LatestHeight(ctx context.Context) (int64, error) {
 
 // Account returns the account number and committed sequence of addr.
 func (c *Client) Account(ctx context.Context, addr sdk.AccAddress) (uint64, uint64, error) {
-	res, err := c.Auth.Account(ctx, &authtypes.QueryAccountRequest{Address: addr.String()})
+	acc, err := c.accountInfo(ctx, addr.String())
 	if err != nil {
 		return 0, 0, err
 	}
-	var acc sdk.AccountI
-	if err := c.Enc.Registry.UnpackAny(res.Account, &acc); err != nil {
-		return 0, 0, err
-	}
-	return acc.GetAccountNumber(), acc.GetSequence(), nil
+	return acc.AccountNumber, acc.Sequence, nil
 }
 
 // AccountPubKey returns the public key on chain for addr (nil if the
 // account never signed).
 func (c *Client) AccountPubKey(ctx context.Context, addr string) ([]byte, error) {
-	res, err := c.Auth.Account(ctx, &authtypes.QueryAccountRequest{Address: addr})
+	acc, err := c.accountInfo(ctx, addr)
+	if err != nil || acc.PubKey == nil {
+		return nil, err
+	}
+	var pk cryptotypes.PubKey
+	if err := keyRegistry().UnpackAny(&codectypes.Any{TypeUrl: acc.PubKey.TypeUrl, Value: acc.PubKey.Value}, &pk); err != nil {
+		return nil, fmt.Errorf("account %s: public key: %w", addr, err)
+	}
+	return pk.Bytes(), nil
+}
+
+// accountInfo asks for the fields every kind of account has (base, vesting
+// or module): number, sequence and public key.
+func (c *Client) accountInfo(ctx context.Context, addr string) (*authv1beta1.BaseAccount, error) {
+	res, err := c.Auth.AccountInfo(ctx, &authv1beta1.QueryAccountInfoRequest{Address: addr})
 	if err != nil {
 		return nil, err
 	}
-	var acc sdk.AccountI
-	if err := c.Enc.Registry.UnpackAny(res.Account, &acc); err != nil {
-		return nil, err
+	if res.Info == nil {
+		return nil, fmt.Errorf("account %s: the node sent no account info", addr)
 	}
-	if acc.GetPubKey() == nil {
-		return nil, nil
-	}
-	return acc.GetPubKey().Bytes(), nil
+	return res.Info, nil
+}
+
+func keyRegistry() codectypes.InterfaceRegistry {
+	_, ir := keyCodec()
+	return ir
 }

@@ -12,12 +12,9 @@ import (
 // A daemon without a terminal opens an encrypted file keyring with the
 // passphrase it was given, and fails clearly with a wrong one.
 func TestDialOpensAFileKeyringWithItsPassphrase(t *testing.T) {
-	enc, err := NewEncoding()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cdc, _ := keyCodec()
 	dir := t.TempDir()
-	kr, err := keyring.New(sdk.KeyringServiceName(), keyring.BackendFile, dir, strings.NewReader(strings.Repeat("s3cret-pass\n", 8)), enc.Codec)
+	kr, err := keyring.New(sdk.KeyringServiceName(), keyring.BackendFile, dir, strings.NewReader(strings.Repeat("s3cret-pass\n", 8)), cdc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,8 +26,8 @@ func TestDialOpensAFileKeyringWithItsPassphrase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dial with the passphrase: %v", err)
 	}
-	if c.Address.Empty() {
-		t.Error("no address from the keyring")
+	if c.Address.Empty() || c.PubKey == nil || !sdk.AccAddress(c.PubKey.Address()).Equals(c.Address) {
+		t.Errorf("address %s, public key %v: want the keyring's key and its address", c.Address, c.PubKey)
 	}
 	_ = c.Close()
 	opts.Passphrase = "wrong"

@@ -23,7 +23,7 @@ import (
 	"github.com/gpunet/gpunet/internal/coin"
 	"github.com/gpunet/gpunet/provider/egress"
 	"github.com/gpunet/gpunet/provider/subnet"
-	providercli "github.com/gpunet/gpunet/x/provider/client/cli"
+	"github.com/gpunet/gpunet/x/provider/client/providerfile"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
@@ -316,7 +316,7 @@ type API struct {
 
 // MaxImageBytes is Runtime.MaxImageSize in bytes; 0 means no limit.
 func (c *Config) MaxImageBytes() int64 {
-	n, err := providercli.ParseSize(c.Runtime.MaxImageSize)
+	n, err := providerfile.ParseSize(c.Runtime.MaxImageSize)
 	if c.Runtime.MaxImageSize == "0" || err != nil || n > 1<<62 {
 		return 0
 	}
@@ -328,7 +328,7 @@ func (c *Config) MemoryLimitBytes() int64 {
 	if c.MemoryLimit == "0" {
 		return 0
 	}
-	n, err := providercli.ParseSize(c.MemoryLimit)
+	n, err := providerfile.ParseSize(c.MemoryLimit)
 	if err != nil {
 		return 0
 	}
@@ -545,24 +545,24 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Inventory.CPU != "" {
-		if _, err := providercli.ParseCPU(c.Inventory.CPU); err != nil {
+		if _, err := providerfile.ParseCPU(c.Inventory.CPU); err != nil {
 			bad("inventory.cpu", "%v", err)
 		}
 	}
 	for _, f := range []struct{ name, v string }{{"inventory.memory", c.Inventory.Memory}, {"inventory.storage", c.Inventory.Storage}} {
 		if f.v != "" {
-			if _, err := providercli.ParseSize(f.v); err != nil {
+			if _, err := providerfile.ParseSize(f.v); err != nil {
 				bad(f.name, "%v", err)
 			}
 		}
 	}
 	if c.Runtime.MaxImageSize != "0" {
-		if _, err := providercli.ParseSize(c.Runtime.MaxImageSize); err != nil {
+		if _, err := providerfile.ParseSize(c.Runtime.MaxImageSize); err != nil {
 			bad("runtime.max_image_size", "%v", err)
 		}
 	}
 	if c.MemoryLimit != "0" {
-		if n, err := providercli.ParseSize(c.MemoryLimit); err != nil {
+		if n, err := providerfile.ParseSize(c.MemoryLimit); err != nil {
 			bad("memory_limit", "%v", err)
 		} else if n < 16<<20 {
 			bad("memory_limit", "%s is below 16Mi; the daemon would spend its time collecting garbage", c.MemoryLimit)
@@ -614,7 +614,7 @@ func (c *Config) Validate() error {
 		} else if !filepath.IsAbs(sc.Path) {
 			bad("inventory.storage_classes."+n+".path", "%q must be an absolute directory", sc.Path)
 		}
-		if b, err := providercli.ParseSize(sc.Size); err != nil || b == 0 {
+		if b, err := providerfile.ParseSize(sc.Size); err != nil || b == 0 {
 			bad("inventory.storage_classes."+n+".size", "%q is not a size (e.g. 500Gi)", sc.Size)
 		}
 	}

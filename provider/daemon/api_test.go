@@ -19,8 +19,8 @@ import (
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
+	"github.com/gpunet/gpunet/internal/clientcodec"
 	"github.com/gpunet/gpunet/provider/api"
-	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/provider/leaseauth"
 	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/sdl"
@@ -42,7 +42,7 @@ type apiWorld struct {
 func newAPIWorld(t *testing.T) *apiWorld {
 	t.Helper()
 	w := newWorld(t)
-	enc, err := chain.NewEncoding()
+	enc, err := clientcodec.New()
 	if err != nil {
 		t.Fatal(err)
 	}

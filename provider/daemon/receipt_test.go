@@ -9,7 +9,7 @@ import (
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
-	"github.com/gpunet/gpunet/provider/chain"
+	"github.com/gpunet/gpunet/internal/clientcodec"
 	"github.com/gpunet/gpunet/provider/config"
 	"github.com/gpunet/gpunet/tenant"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -19,7 +19,7 @@ import (
 // account key over ReceiptSignBytes) after the tenant's round trip through
 // its JSON form; changed in any part, it no longer does.
 func TestManifestReceiptVerifies(t *testing.T) {
-	enc, err := chain.NewEncoding()
+	enc, err := clientcodec.New()
 	if err != nil {
 		t.Fatal(err)
 	}

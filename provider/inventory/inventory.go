@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/gpunet/gpunet/provider/config"
-	providercli "github.com/gpunet/gpunet/x/provider/client/cli"
+	"github.com/gpunet/gpunet/x/provider/client/providerfile"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
 )
 
@@ -122,7 +122,7 @@ func Discover(c *config.Config) (Inventory, error) {
 		return inv, fmt.Errorf("inventory.memory: %w", err)
 	}
 	if c.Inventory.Storage != "" {
-		if inv.StorageBytes, err = providercli.ParseSize(c.Inventory.Storage); err != nil {
+		if inv.StorageBytes, err = providerfile.ParseSize(c.Inventory.Storage); err != nil {
 			return inv, fmt.Errorf("inventory.storage: %w", err)
 		}
 	}
@@ -138,7 +138,7 @@ func ConfiguredClasses(c *config.Config) ([]StorageClass, error) {
 	var out []StorageClass
 	for _, n := range c.StorageClassNames() {
 		sc := c.Inventory.StorageClasses[n]
-		b, err := providercli.ParseSize(sc.Size)
+		b, err := providerfile.ParseSize(sc.Size)
 		if err != nil {
 			return nil, fmt.Errorf("inventory.storage_classes.%s.size: %w", n, err)
 		}
@@ -244,14 +244,14 @@ func humanBytes(b uint64) string {
 
 func cpuMillis(s string) (uint64, error) {
 	if s != "" {
-		return providercli.ParseCPU(s)
+		return providerfile.ParseCPU(s)
 	}
 	return uint64(runtime.NumCPU()) * 1000, nil
 }
 
 func memoryBytes(s string) (uint64, error) {
 	if s != "" {
-		return providercli.ParseSize(s)
+		return providerfile.ParseSize(s)
 	}
 	return hostMemory()
 }

@@ -21,8 +21,8 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
+	"github.com/gpunet/gpunet/internal/clientcodec"
 	"github.com/gpunet/gpunet/internal/coin"
-	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/tenant"
 )
 
@@ -671,7 +671,7 @@ func (n *Node) Signal(sig syscall.Signal) error {
 // keyring and talking to node: it simulates, signs, broadcasts and waits
 // for the block like `gpunetd tx`, without a process per transaction.
 func (net *Network) TxClient(name string, node *Node) (*tenant.Client, error) {
-	enc, err := chain.NewEncoding()
+	enc, err := clientcodec.New()
 	if err != nil {
 		return nil, err
 	}

@@ -1,3 +1,4 @@
+// Package cli holds x/provider's hand-written commands.
 package cli
 
 import (
@@ -10,6 +11,7 @@ import (
 	"github.com/cosmos/cosmos-sdk/client/tx"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
+	"github.com/gpunet/gpunet/x/provider/client/providerfile"
 	"github.com/gpunet/gpunet/x/provider/types"
 )
 
@@ -42,7 +44,7 @@ storage capacity and contact info. --bond must be at least the min_bond param.`,
 			if err != nil {
 				return err
 			}
-			d, err := LoadDescription(args[0])
+			d, err := providerfile.LoadDescription(args[0])
 			if err != nil {
 				return err
 			}
@@ -80,7 +82,7 @@ func updateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := LoadDescription(args[0])
+			d, err := providerfile.LoadDescription(args[0])
 			if err != nil {
 				return err
 			}

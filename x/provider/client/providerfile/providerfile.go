@@ -1,6 +1,7 @@
-// Package cli holds x/provider's hand-written commands and the provider.yaml
-// format they (and the provider daemon) read.
-package cli
+// Package providerfile is the provider.yaml format a provider describes
+// itself with, read by x/provider's commands and by the provider daemon
+// (which does not link the commands).
+package providerfile
 
 import (
 	"bytes"
