@@ -375,7 +375,7 @@ func (e *simulationError) Unwrap() error { return e.err }
 
 // params are the transaction fields of the broadcaster's account as it
 // stands; signed with key, or for simulation with none.
-func (b *Broadcaster) params(gas uint64, fee sdk.Coins, key txKey) txParams {
+func (b *Broadcaster) params(gas uint64, fee sdk.Coins, key Signer) txParams {
 	return txParams{chainID: b.c.ChainID, accNum: b.accNum, seq: b.seq, gas: gas, fee: fee, pub: b.c.PubKey, keyName: b.c.KeyName, key: key}
 }
 
@@ -393,14 +393,14 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	if err := CheckFee(fee, b.MaxFee); err != nil {
 		return Result{}, err
 	}
-	if b.c.Keyring == nil {
+	if b.c.Key == nil {
 		return Result{}, fmt.Errorf("sign: the client has no key")
 	}
 	var fees sdk.Coins
 	if fee.IsPositive() {
 		fees = sdk.NewCoins(sdk.NewCoin(coin.Denom, fee))
 	}
-	bz, err := buildTx(msgs, b.params(gas, fees, b.c.Keyring))
+	bz, err := buildTx(msgs, b.params(gas, fees, b.c.Key))
 	if err != nil {
 		return Result{}, err
 	}

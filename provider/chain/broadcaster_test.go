@@ -175,7 +175,7 @@ func (n *simNode) BroadcastTx(context.Context, *txtypes.BroadcastTxRequest, ...g
 func TestBroadcastWaitsOutRecheckAndResyncsAfterAnOutage(t *testing.T) {
 	kr, addr, pub := newKey(t)
 	send := func(n *simNode) Result {
-		c := &Client{ChainID: "gpunet-1", Tx: n, Auth: n, Keyring: kr, KeyName: "provider", Address: addr, PubKey: pub}
+		c := &Client{ChainID: "gpunet-1", Tx: n, Auth: n, Key: kr, KeyName: "provider", Address: addr, PubKey: pub}
 		b := NewBroadcaster(c, sdkmath.LegacyNewDec(1), 1.2, slog.New(slog.DiscardHandler))
 		return b.broadcast(context.Background(), []sdk.Msg{&banktypes.MsgSend{FromAddress: addr.String(), ToAddress: addr.String()}}, 1)
 	}

@@ -68,7 +68,7 @@ type Client struct {
 	ChainID string
 	RPC     *rpchttp.HTTP
 	Conn    *grpc.ClientConn
-	Keyring keyring.Keyring
+	Key     Signer // the account key, unlocked (nil without one)
 	KeyName string
 	Address sdk.AccAddress
 	// PubKey is the key's public half, which the provider's transactions
@@ -157,7 +157,7 @@ func Dial(opts Options) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.Keyring, c.Address, c.PubKey = kr, addr, pub
+		c.Key, c.Address, c.PubKey = unlocked(kr, rec), addr, pub
 	}
 	return c, nil
 }

@@ -1,16 +1,20 @@
 package chain
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/cosmos/cosmos-sdk/crypto/hd"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 )
 
 // A daemon without a terminal opens an encrypted file keyring with the
-// passphrase it was given, and fails clearly with a wrong one.
+// passphrase it was given, and fails clearly with a wrong one; the key it
+// opened signs without going back to the keyring.
 func TestDialOpensAFileKeyringWithItsPassphrase(t *testing.T) {
 	cdc, _ := keyCodec()
 	dir := t.TempDir()
@@ -28,6 +32,27 @@ func TestDialOpensAFileKeyringWithItsPassphrase(t *testing.T) {
 	}
 	if c.Address.Empty() || c.PubKey == nil || !sdk.AccAddress(c.PubKey.Address()).Equals(c.Address) {
 		t.Errorf("address %s, public key %v: want the keyring's key and its address", c.Address, c.PubKey)
+	}
+	// The key is unlocked once: it signs with the keyring gone, and signs
+	// what the keyring signs.
+	msg := []byte("manifest receipt")
+	want, _, err := kr.Sign("provider", msg, signing.SignMode_SIGN_MODE_DIRECT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := dir + ".moved"
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	got, pub, err := c.Key.Sign("provider", msg, signing.SignMode_SIGN_MODE_DIRECT)
+	if err != nil {
+		t.Fatalf("sign with the keyring moved away: %v", err)
+	}
+	if !bytes.Equal(got, want) || !pub.Equals(c.PubKey) || !c.PubKey.VerifySignature(msg, got) {
+		t.Fatal("the unlocked key's signature is not the keyring's")
+	}
+	if err := os.Rename(moved, dir); err != nil {
+		t.Fatal(err)
 	}
 	_ = c.Close()
 	opts.Passphrase = "wrong"

@@ -4,15 +4,45 @@ import (
 	"fmt"
 
 	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 )
 
-// txKey is what signing a transaction needs of the provider's key.
-type txKey interface {
+// Signer signs bytes with the client's account key; keyring.Keyring is
+// one.
+type Signer interface {
 	Sign(uid string, msg []byte, signMode signing.SignMode) ([]byte, cryptotypes.PubKey, error)
+}
+
+// unlocked is the signer for a keyring record. A key held in the keyring
+// (test, file or os backend) is decrypted once, here, and then signs from
+// memory: the SDK's keyring decrypts it again for every signature, and the
+// file backend's decryption is a PBKDF2 key derivation, which made the
+// keyring most of what the daemon allocated and a share of its CPU with
+// hundreds of leases (a bid, a lease start and a manifest receipt each
+// sign). The daemon already holds the passphrase that unlocks it, so this
+// exposes nothing more. A Ledger key signs on its device each time.
+func unlocked(kr keyring.Keyring, rec *keyring.Record) Signer {
+	if l := rec.GetLocal(); l != nil && l.PrivKey != nil {
+		if priv, ok := l.PrivKey.GetCachedValue().(cryptotypes.PrivKey); ok {
+			return memKey{priv}
+		}
+	}
+	return kr
+}
+
+// memKey signs with a private key in memory; every uid is its one key.
+type memKey struct{ priv cryptotypes.PrivKey }
+
+func (k memKey) Sign(_ string, msg []byte, _ signing.SignMode) ([]byte, cryptotypes.PubKey, error) {
+	sig, err := k.priv.Sign(msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sig, k.priv.PubKey(), nil
 }
 
 // txParams are the fields of one transaction besides its messages.
@@ -23,7 +53,7 @@ type txParams struct {
 	fee         sdk.Coins
 	pub         cryptotypes.PubKey
 	keyName     string
-	key         txKey // nil: a simulation transaction, with an empty signature
+	key         Signer // nil: a simulation transaction, with an empty signature
 }
 
 // buildTx encodes msgs as a transaction signed in SIGN_MODE_DIRECT: the

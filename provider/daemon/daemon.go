@@ -157,7 +157,7 @@ func New(cfg *config.Config, inv inventory.Inventory, logger *slog.Logger) (*Dae
 	if d.revoked, err = loadRevocations(st.dir); err != nil {
 		return nil, fmt.Errorf("session grant revocations: %w (fix or remove the file)", err)
 	}
-	d.client, d.keys, d.keyName = c, c.Keyring, c.KeyName
+	d.client, d.keys, d.keyName = c, c.Key, c.KeyName
 	d.bcast = chain.NewBroadcaster(c, gasPrice, cfg.Chain.GasAdjustment, logger.With("component", "broadcaster"))
 	if d.bcast.MaxFee, err = config.ParseCoin(cfg.Chain.MaxFee); err != nil {
 		return nil, fmt.Errorf("chain.max_fee: %w", err)

@@ -7,10 +7,8 @@ import (
 
 	sdkmath "cosmossdk.io/math"
 
-	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/cosmos/cosmos-sdk/types/query"
-	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 
 	"github.com/gpunet/gpunet/provider/chain"
 	"github.com/gpunet/gpunet/provider/runtime"
@@ -67,10 +65,8 @@ type Runtime interface {
 }
 
 // Signer signs bytes with the provider's account key (its manifest
-// receipts); keyring.Keyring is one.
-type Signer interface {
-	Sign(uid string, msg []byte, signMode signing.SignMode) ([]byte, cryptotypes.PubKey, error)
-}
+// receipts); the chain client's unlocked key and keyring.Keyring are such.
+type Signer = chain.Signer
 
 // chainClient adapts chain.Client to Chain.
 type chainClient struct {
