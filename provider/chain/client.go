@@ -79,6 +79,8 @@ type Client struct {
 	Provider providertypes.QueryClient
 	Auth     authv1beta1.QueryClient
 	Tx       txtypes.ServiceClient
+
+	blocks nodeBlocks // what the watcher reads blocks with
 }
 
 // transportCredentials are plain text, or TLS as opts say.
@@ -109,6 +111,10 @@ func Dial(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chain rpc %s: %w", opts.RPC, err)
 	}
+	blocks, err := newNodeBlocks(rpc, opts.RPC)
+	if err != nil {
+		return nil, err
+	}
 	creds, err := transportCredentials(opts)
 	if err != nil {
 		return nil, err
@@ -130,6 +136,7 @@ func Dial(opts Options) (*Client, error) {
 		Provider: providertypes.NewQueryClient(conn),
 		Auth:     authv1beta1.NewQueryClient(conn),
 		Tx:       txtypes.NewServiceClient(conn),
+		blocks:   blocks,
 	}
 	if opts.KeyName != "" {
 		dir := opts.KeyringDir

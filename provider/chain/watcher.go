@@ -70,7 +70,7 @@ const fetchAhead = 8
 
 // NewWatcher returns a watcher that keeps its height in stateFile.
 func NewWatcher(c *Client, stateFile string, handle HandleFunc, logger *slog.Logger) *Watcher {
-	return &Watcher{c: c, blocks: c.RPC, stateFile: stateFile, handle: handle, log: logger, Poll: 2 * time.Second}
+	return &Watcher{c: c, blocks: c.blocks, stateFile: stateFile, handle: handle, log: logger, Poll: 2 * time.Second}
 }
 
 // LastHeight is the last processed height.
@@ -252,7 +252,11 @@ func (w *Watcher) subscribeOnce(ctx context.Context, wake chan<- struct{}) error
 			return err
 		}
 	}
-	sub, err := w.c.RPC.Subscribe(ctx, "gpunet-provider", "tm.event='NewBlock'", 16)
+	// The header is all a wake-up needs. A NewBlock event carries the whole
+	// block and every transaction's results, which the client decodes (by
+	// reflection) only for the watcher to read the same results again from
+	// block_results: it was a fifth of what the daemon allocated.
+	sub, err := w.c.RPC.Subscribe(ctx, "gpunet-provider", "tm.event='NewBlockHeader'", 16)
 	if err != nil {
 		return err
 	}
