@@ -36,7 +36,7 @@ func (s *store) saveReservations(rs []bidengine.Reservation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Key < rs[j].Key })
-	raw, err := json.MarshalIndent(rs, "", "  ")
+	raw, err := json.Marshal(rs) // rewritten on every bid: no indentation
 	if err != nil {
 		return err
 	}
