@@ -380,6 +380,9 @@ func (b *Broadcaster) params(gas uint64, fee sdk.Coins, key Signer) txParams {
 }
 
 func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (Result, error) {
+	if b.c.Key == nil || b.c.PubKey == nil {
+		return Result{}, fmt.Errorf("sign: the client has no key (key %q)", b.c.KeyName)
+	}
 	simBz, err := buildTx(msgs, b.params(0, nil, nil))
 	if err != nil {
 		return Result{}, fmt.Errorf("build simulation tx: %w", err)
@@ -392,9 +395,6 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	fee := b.gasPrice.MulInt64(int64(gas)).Ceil().TruncateInt()
 	if err := CheckFee(fee, b.MaxFee); err != nil {
 		return Result{}, err
-	}
-	if b.c.Key == nil {
-		return Result{}, fmt.Errorf("sign: the client has no key")
 	}
 	var fees sdk.Coins
 	if fee.IsPositive() {

@@ -2,6 +2,8 @@ package chain
 
 import (
 	"bytes"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -53,6 +55,13 @@ func TestDialOpensAFileKeyringWithItsPassphrase(t *testing.T) {
 	}
 	if err := os.Rename(moved, dir); err != nil {
 		t.Fatal(err)
+	}
+	// The unlocked key never prints: not in a log line, not in an error.
+	priv := c.Key.(memKey).priv
+	for _, shown := range []string{fmt.Sprintf("%v %+v %#v %s", c.Key, c.Key, c.Key, c.Key), fmt.Sprintf("%+v", *c)} {
+		if strings.Contains(strings.ToLower(shown), hex.EncodeToString(priv.Bytes())) || strings.Contains(shown, fmt.Sprint(priv.Bytes())) {
+			t.Fatalf("the private key is printed: %s", shown)
+		}
 	}
 	_ = c.Close()
 	opts.Passphrase = "wrong"

@@ -34,7 +34,10 @@ func newNodeBlocks(rpc *rpchttp.HTTP, remote string) (nodeBlocks, error) {
 type blockResultsJSON struct {
 	Height     int64 `json:"height,string"`
 	TxsResults []struct {
-		Code   uint32      `json:"code"`
+		// A pointer: a result without a code is refused, never taken for
+		// a success whose events (a lease closed, a payment made) the
+		// daemon would act on.
+		Code   *uint32     `json:"code"`
 		Events []eventJSON `json:"events"`
 	} `json:"txs_results"`
 	FinalizeBlockEvents []eventJSON `json:"finalize_block_events"`
@@ -77,7 +80,11 @@ func (n nodeBlocks) BlockResults(ctx context.Context, height *int64) (*ctypes.Re
 	if _, err := n.call.Call(ctx, "block_results", map[string]any{"height": height}, &raw); err != nil {
 		return nil, err
 	}
-	return decodeBlockResults(raw)
+	res, err := decodeBlockResults(raw)
+	if err == nil && height != nil && res.Height != *height {
+		err = fmt.Errorf("block_results: asked for block %d, the node answered for %d", *height, res.Height)
+	}
+	return res, err
 }
 
 func decodeBlockResults(raw []byte) (*ctypes.ResultBlockResults, error) {
@@ -89,7 +96,10 @@ func decodeBlockResults(raw []byte) (*ctypes.ResultBlockResults, error) {
 	if len(r.TxsResults) > 0 {
 		res.TxsResults = make([]*abci.ExecTxResult, len(r.TxsResults))
 		for i, tx := range r.TxsResults {
-			res.TxsResults[i] = &abci.ExecTxResult{Code: tx.Code, Events: events(tx.Events)}
+			if tx.Code == nil {
+				return nil, fmt.Errorf("block_results %d: transaction %d has no result code", r.Height, i)
+			}
+			res.TxsResults[i] = &abci.ExecTxResult{Code: *tx.Code, Events: events(tx.Events)}
 		}
 	}
 	return res, nil

@@ -84,11 +84,18 @@ func TestBlockResultsDecodeAsCometBFTs(t *testing.T) {
 		}
 	}
 	h := int64(6)
-	res, _ := lean.BlockResults(ctx, &h)
+	res, err := lean.BlockResults(ctx, &h)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res.TxsResults[1].Code == 0 || len(blockFromResults(res).Events) >= len(res.FinalizeBlockEvents)+len(res.TxsResults[0].Events)+len(res.TxsResults[1].Events) {
 		t.Fatal("the failed transaction's events were handed on")
 	}
 	if _, err := decodeBlockResults([]byte(`{"height":"x"}`)); err == nil {
 		t.Fatal("a malformed answer was decoded")
+	}
+	// A result without its code is refused, not taken for a success.
+	if _, err := decodeBlockResults([]byte(`{"height":"7","txs_results":[{"events":[{"type":"gpunet.market.v1.EventLeaseClosed"}]}]}`)); err == nil {
+		t.Fatal("a transaction result without a code was decoded")
 	}
 }

@@ -17,14 +17,15 @@ type Signer interface {
 	Sign(uid string, msg []byte, signMode signing.SignMode) ([]byte, cryptotypes.PubKey, error)
 }
 
-// unlocked is the signer for a keyring record. A key held in the keyring
+// unlocked is the signer for a keyring record. A key the keyring holds
 // (test, file or os backend) is decrypted once, here, and then signs from
 // memory: the SDK's keyring decrypts it again for every signature, and the
 // file backend's decryption is a PBKDF2 key derivation, which made the
 // keyring most of what the daemon allocated and a share of its CPU with
 // hundreds of leases (a bid, a lease start and a manifest receipt each
-// sign). The daemon already holds the passphrase that unlocks it, so this
-// exposes nothing more. A Ledger key signs on its device each time.
+// sign). The decrypted key stays in the daemon's memory for its life; with
+// the file backend the daemon holds the passphrase that unlocks it anyway.
+// A key the keyring cannot hand over (a Ledger's) is left to the keyring.
 func unlocked(kr keyring.Keyring, rec *keyring.Record) Signer {
 	if l := rec.GetLocal(); l != nil && l.PrivKey != nil {
 		if priv, ok := l.PrivKey.GetCachedValue().(cryptotypes.PrivKey); ok {
@@ -34,7 +35,8 @@ func unlocked(kr keyring.Keyring, rec *keyring.Record) Signer {
 	return kr
 }
 
-// memKey signs with a private key in memory; every uid is its one key.
+// memKey signs with a private key in memory; every uid is its one key. It
+// prints as redacted, so no log or error can show the key.
 type memKey struct{ priv cryptotypes.PrivKey }
 
 func (k memKey) Sign(_ string, msg []byte, _ signing.SignMode) ([]byte, cryptotypes.PubKey, error) {
@@ -44,6 +46,9 @@ func (k memKey) Sign(_ string, msg []byte, _ signing.SignMode) ([]byte, cryptoty
 	}
 	return sig, k.priv.PubKey(), nil
 }
+
+func (memKey) String() string   { return "memKey(redacted)" }
+func (memKey) GoString() string { return "memKey(redacted)" }
 
 // txParams are the fields of one transaction besides its messages.
 type txParams struct {
