@@ -75,11 +75,7 @@ type chainClient struct {
 }
 
 func (c chainClient) LatestHeight(ctx context.Context) (int64, error) {
-	st, err := c.c.RPC.Status(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return st.SyncInfo.LatestBlockHeight, nil
+	return c.c.LatestHeight(ctx)
 }
 
 func (c chainClient) AccountPubKey(ctx context.Context, addr string) ([]byte, error) {
