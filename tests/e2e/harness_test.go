@@ -210,10 +210,24 @@ func sendTx(t *testing.T, nw *localnet.Network, node *localnet.Node, from, to, a
 }
 
 // waitTx waits until the transaction is in a block and returns its result.
+// The SDK's wait-tx subscribes to the transaction's event and then looks it
+// up in the index; a transaction committed just before the subscription
+// whose indexing lags behind its event is missed by both, and wait-tx
+// times out on a transaction that is in a block. The index is asked once
+// more before that counts as a failure.
 func waitTx(t *testing.T, nw *localnet.Network, node *localnet.Node, hash string) txResponse {
 	t.Helper()
 	var res txResponse
-	cli(t, nw, node, &res, "query", "wait-tx", hash, "--timeout", "30s", "--output", "json")
+	out, err := nw.CLIOn(context.Background(), node, "query", "wait-tx", hash, "--timeout", "30s", "--output", "json")
+	if err != nil {
+		var qerr error
+		if out, qerr = nw.CLIOn(context.Background(), node, "query", "tx", hash, "--output", "json"); qerr != nil {
+			t.Fatalf("%v; then the index: %v", err, qerr)
+		}
+	}
+	if err := json.Unmarshal([]byte(localnet.LastJSON(out)), &res); err != nil {
+		t.Fatalf("decode the result of tx %s: %v\n%s", hash, err, out)
+	}
 	return res
 }
 
