@@ -361,6 +361,10 @@ func (b *bench) footprint(ctx context.Context, n int) ([]Figure, error) {
 	if err != nil {
 		return nil, err
 	}
+	started, err := containerStarts(ctx, b.nw.Keys["provider"])
+	if err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	work := make(chan uint64)
 	errs := make(chan error, 8)
@@ -389,10 +393,15 @@ func (b *bench) footprint(ctx context.Context, n int) ([]Figure, error) {
 		return nil, err
 	default:
 	}
-	if err := b.awaitMetric("gpunet_provider_containers_running", m0["gpunet_provider_containers_running"]+float64(n), 30*time.Minute); err != nil {
+	last, err := started(n, 30*time.Minute)
+	if err != nil {
 		return nil, err
 	}
-	startAll := time.Since(t0)
+	startAll := last.Sub(t0)
+	// The figures below are of the daemon tracking them all.
+	if err := b.awaitMetric("gpunet_provider_containers_running", m0["gpunet_provider_containers_running"]+float64(n), 5*time.Minute); err != nil {
+		return nil, err
+	}
 	pid := b.prov.Process.Pid
 	cpu0, t1 := cpuTicks(pid), time.Now()
 	var peak float64
@@ -415,7 +424,7 @@ func (b *bench) footprint(ctx context.Context, n int) ([]Figure, error) {
 		{Name: fmt.Sprintf("provider daemon CPU, %d running leases (mean of 30 s)", n), Value: cpuPct, Unit: "% core", Note: note},
 		alone,
 		{Name: fmt.Sprintf("provider daemon: %d manifests sent → all containers running", n), Value: startAll.Seconds(), Unit: "s", Target: "≤ 120 s",
-			Note: "the Docker engine on the same 2 cores creates the containers; the tenant API takes 20 manifests a second from one address"},
+			Note: "to the engine's start event of the last container; the Docker engine on the same 2 cores creates the containers; the tenant API takes 20 manifests a second from one address"},
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	dockerclient "github.com/docker/docker/client"
@@ -101,4 +102,36 @@ func removeProvider(ctx context.Context, provider string) error {
 		}
 	}
 	return nil
+}
+
+// containerStarts counts the engine's container start events for
+// provider's containers from now on, without polling the engine (a list
+// walks every container it holds, which would load it while it works):
+// wait blocks until n have started and returns when the nth did.
+func containerStarts(ctx context.Context, provider string) (wait func(n int, limit time.Duration) (time.Time, error), err error) {
+	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	msgs, errs := cli.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)), filters.Arg("event", string(events.ActionStart)),
+		filters.Arg("label", runtime.LabelProvider+"="+provider))})
+	return func(n int, limit time.Duration) (time.Time, error) {
+		defer func() { cancel(); _ = cli.Close() }()
+		timeout := time.After(limit)
+		var last time.Time
+		for seen := 0; seen < n; {
+			select {
+			case m := <-msgs:
+				seen++
+				last = time.Unix(0, m.TimeNano)
+			case err := <-errs:
+				return last, fmt.Errorf("engine events: %w", err)
+			case <-timeout:
+				return last, fmt.Errorf("%d of %d containers started within %s", seen, n, limit)
+			}
+		}
+		return last, nil
+	}, nil
 }

@@ -326,12 +326,13 @@ func (r *fakeRuntime) endJob(res runtime.JobResult) {
 	r.jobEnded = &res
 }
 
-func (r *fakeRuntime) List(context.Context) (map[string]runtime.LeaseRef, error) {
+func (r *fakeRuntime) List(ctx context.Context) (map[string]runtime.Held, error) {
+	counts, _ := r.RunningContainers(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := map[string]runtime.LeaseRef{}
+	out := map[string]runtime.Held{}
 	for _, l := range r.running {
-		out[l.Order.Name()] = l
+		out[l.Order.Name()] = runtime.Held{Ref: l, Running: counts[l.Order.Name()]}
 	}
 	return out, nil
 }

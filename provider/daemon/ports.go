@@ -58,7 +58,9 @@ type Runtime interface {
 	Exec(ctx context.Context, l runtime.LeaseRef, req runtime.ExecRequest) (runtime.Shell, error)
 	Remove(ctx context.Context, l runtime.LeaseRef) error
 	JobState(ctx context.Context, l runtime.LeaseRef) (res runtime.JobResult, ended bool, err error)
-	List(ctx context.Context) (map[string]runtime.LeaseRef, error)
+	// List is every lease the engine holds something of, by lease key,
+	// with how many of its containers run: one listing for reconcile.
+	List(ctx context.Context) (map[string]runtime.Held, error)
 	// RunningContainers counts running containers by lease key.
 	RunningContainers(ctx context.Context) (map[string]int, error)
 	Logs(ctx context.Context, l runtime.LeaseRef, service string, follow bool, tail int, w io.Writer) error

@@ -40,7 +40,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bids: %w", err)
 	}
-	running, err := d.rt.List(ctx)
+	held, err := d.rt.List(ctx)
 	if err != nil {
 		return fmt.Errorf("containers: %w", err)
 	}
@@ -91,31 +91,27 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 	// Containers of leases that exist neither on chain nor in our books
 	// (closed while the daemon was down) go.
-	for key, ref := range running {
+	for key, h := range held {
 		_, managed := d.managed(key)
 		if _, ok := live[key]; !ok && !managed {
 			d.log.Info("removing containers of a lease closed while away", "lease", key)
-			if err := d.rt.Remove(ctx, ref); err != nil {
+			if err := d.rt.Remove(ctx, h.Ref); err != nil {
 				return err
 			}
 		}
 	}
-	// One engine call, not one per lease: an idle lease costs nothing here.
-	counts, countErr := d.rt.RunningContainers(ctx)
-	if countErr != nil {
-		d.log.Warn("cannot count running containers", "err", countErr)
-	}
 	// Every live lease has a manager, told what the chain and the engine
-	// hold now: it adopts containers, deploys, starts, retries a close, or
+	// hold now (from the one listing above: an idle lease costs no engine
+	// call): it adopts containers, deploys, starts, retries a close, or
 	// looks at a job none of whose containers runs any more.
 	for key, l := range live {
-		_, hasContainers := running[key]
+		h, hasContainers := held[key]
 		m, err := d.leaseManager(ctx, l)
 		if err != nil {
 			d.log.Warn("cannot manage lease", "lease", key, "err", err)
 			continue
 		}
-		m.send(inChain{lease: l, containers: hasContainers, running: counts[key], counted: countErr == nil})
+		m.send(inChain{lease: l, containers: hasContainers, running: h.Running, counted: true})
 	}
 	// Reservations held for neither a live lease nor an open or in-flight
 	// bid are freed.
@@ -150,7 +146,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	d.metrics.leases.Set(float64(len(live)))
 	n := 0
 	for key := range live {
-		n += counts[key]
+		n += held[key].Running
 	}
 	d.metrics.containers.Set(float64(n))
 	return d.considerOpenOrders(ctx)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -62,13 +63,38 @@ func (r *Runtime) Deploy(ctx context.Context, w Workload) (LeaseStatus, error) {
 	if err := r.ensureImages(ctx, w); err != nil {
 		return LeaseStatus{}, err
 	}
-	if err := r.createAndStart(ctx, w.Lease, set, specs); err != nil {
+	ids, err := r.createAndStart(ctx, w.Lease, set, specs)
+	if err != nil {
 		log.Warn("deploy failed, removing what it created", "err", err)
 		r.cleanup(ctx, w.Lease)
 		return LeaseStatus{}, err
 	}
 	log.Info("lease deployed", "containers", len(specs), "network", set.Network)
-	return r.Status(ctx, w.Lease)
+	return r.statusOf(ctx, w.Lease, set.Network, ids)
+}
+
+// statusOf reports the containers Deploy just made, by their ids: unlike
+// Status it does not ask the engine to list containers, which walks every
+// container the engine holds.
+func (r *Runtime) statusOf(ctx context.Context, l LeaseRef, net string, ids []string) (LeaseStatus, error) {
+	st := LeaseStatus{Lease: l, Network: net, Services: map[string][]ReplicaStatus{}}
+	if st.Lease.Provider == "" {
+		st.Lease.Provider = r.opts.Provider
+	}
+	for _, id := range ids {
+		rep, err := r.replicaStatus(ctx, id)
+		if cerrdefs.IsNotFound(err) {
+			continue // removed since it started
+		}
+		if err != nil {
+			return st, fmt.Errorf("lease %s: %w", leaseName(l), err)
+		}
+		st.Services[rep.Service] = append(st.Services[rep.Service], rep)
+	}
+	for _, reps := range st.Services {
+		sort.Slice(reps, func(i, j int) bool { return reps[i].Replica < reps[j].Replica })
+	}
+	return st, nil
 }
 
 // ensureImages makes sure every image of the group is on the engine,
@@ -233,20 +259,20 @@ func pullStreamError(stream io.Reader, max int64) error {
 // createAndStart creates the lease network (or reuses one left by an
 // interrupted deploy, or the shared network) and the containers, then
 // starts them in order.
-func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, set specSettings, specs []replicaSpec) error {
+func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, set specSettings, specs []replicaSpec) ([]string, error) {
 	ensure := func() error { return r.ensureNetwork(ctx, l, set.Network) }
 	if set.SharedNetwork {
 		ensure = func() error { return r.ensureShared(ctx) }
 	}
 	if err := ensure(); err != nil {
-		return err
+		return nil, err
 	}
 	ids := make([]string, len(specs))
 	for i, s := range specs {
 		if len(s.Persistent) > 0 {
 			mounts, err := r.persistentMounts(ctx, l, sdl.ManifestService{Name: s.Service, Mounts: s.Persistent}, s.Replica)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			s.Host.Mounts = append(s.Host.Mounts, mounts...)
 		}
@@ -255,7 +281,7 @@ func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, set specSettin
 			if cerrdefs.IsInvalidArgument(err) {
 				err = fmt.Errorf("%w: %v", ErrWorkloadInvalid, err)
 			}
-			return fmt.Errorf("lease %s service %q replica %d: create container %s: %w", leaseName(l), s.Service, s.Replica, s.Name, err)
+			return nil, fmt.Errorf("lease %s service %q replica %d: create container %s: %w", leaseName(l), s.Service, s.Replica, s.Name, err)
 		}
 		ids[i] = resp.ID
 		r.log.Info("container created", "lease", leaseName(l), "service", s.Service, "replica", s.Replica,
@@ -263,11 +289,11 @@ func (r *Runtime) createAndStart(ctx context.Context, l LeaseRef, set specSettin
 	}
 	for i, s := range specs {
 		if err := r.cli.ContainerStart(ctx, ids[i], container.StartOptions{}); err != nil {
-			return startError(l, s, err)
+			return nil, startError(l, s, err)
 		}
 		r.log.Info("container started", "lease", leaseName(l), "service", s.Service, "replica", s.Replica, "container", s.Name)
 	}
-	return nil
+	return ids, nil
 }
 
 // netMu makes choosing a subnet and creating its network one step for

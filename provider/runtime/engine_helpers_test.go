@@ -115,8 +115,8 @@ func removeAllOf(t *testing.T, r *Runtime) {
 		t.Errorf("cleanup: %v", err)
 		return
 	}
-	for _, l := range leases {
-		if err := r.Remove(ctx, l); err != nil {
+	for _, h := range leases {
+		if err := r.Remove(ctx, h.Ref); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	}

@@ -55,6 +55,19 @@ func TestDeployRunsConfinedReplicas(t *testing.T) {
 			}
 		}
 	}
+	// Deploy reports what it made without listing the engine's containers;
+	// Status, which lists them, must see the same containers and network.
+	listed, err := r.Status(ctx, lease)
+	if err != nil || listed.Network != st.Network || listed.Lease != st.Lease || len(listed.Services) != len(st.Services) {
+		t.Fatalf("Status after Deploy: %+v (err %v); Deploy said %+v", listed, err, st)
+	}
+	for svc, replicas := range st.Services {
+		for i, rep := range replicas {
+			if got := listed.Services[svc]; len(got) != len(replicas) || got[i].ContainerID != rep.ContainerID || got[i].ContainerName != rep.ContainerName {
+				t.Fatalf("%s: Status lists %+v, Deploy said %+v", svc, got, replicas)
+			}
+		}
+	}
 
 	t.Run("containers carry the manifest's limits and security settings", func(t *testing.T) {
 		for svc, replicas := range st.Services {
@@ -156,6 +169,9 @@ func TestDeployRunsConfinedReplicas(t *testing.T) {
 		ip := c.NetworkSettings.Networks[target.Network].IPAddress
 		if counts, err := r.RunningContainers(ctx); err != nil || counts[leaseName(one)] != 1 || counts[leaseName(lease)] != 3 {
 			t.Fatalf("running containers by lease: %v (err %v); want 1 for the new lease, 3 for the first", counts, err)
+		}
+		if held, err := r.List(ctx); err != nil || held[leaseName(one)] != (Held{one, 1}) || held[leaseName(lease)] != (Held{lease, 3}) {
+			t.Fatalf("List: %+v (err %v); want the new lease with 1 running, the first with 3", held, err)
 		}
 		// The listener answers the host, so the refusals below are the
 		// network's, not a container that is not up yet.
@@ -419,8 +435,12 @@ func TestRestartedDaemonFindsLeasesAndJobResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	refs := map[string]LeaseRef{}
+	for key, h := range leases {
+		refs[key] = h.Ref
+	}
 	want := map[string]LeaseRef{leaseName(failing): failing, leaseName(running): running}
-	if !reflect.DeepEqual(leases, want) {
+	if !reflect.DeepEqual(refs, want) || leases[leaseName(failing)].Running != 0 {
 		t.Fatalf("List after restart = %v, want %v", leases, want)
 	}
 	stranger := newTestRuntime(t, Options{})

@@ -303,11 +303,20 @@ func (r *Runtime) RunningContainers(ctx context.Context) (map[string]int, error)
 	return out, nil
 }
 
+// Held is what the engine holds of one of this provider's leases: the
+// lease, and how many of its containers run.
+type Held struct {
+	Ref     LeaseRef
+	Running int
+}
+
 // List returns every lease this provider has containers or a network for on
-// the engine, keyed by leaseName, so a restarted daemon can
-// reconcile the engine with the chain: adopt live leases, Remove the rest.
-// A lease with only a network is one whose Deploy was interrupted.
-func (r *Runtime) List(ctx context.Context) (map[string]LeaseRef, error) {
+// the engine, keyed by leaseName, with how many of its containers run, so
+// a restarted daemon can reconcile the engine with the chain: adopt live
+// leases, Remove the rest. A lease with only a network is one whose Deploy
+// was interrupted. It lists the engine's containers once: every such list
+// walks all the containers the engine holds.
+func (r *Runtime) List(ctx context.Context) (map[string]Held, error) {
 	mine := filters.NewArgs(filters.Arg("label", LabelProvider+"="+r.opts.Provider))
 	containers, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: mine})
 	if err != nil {
@@ -317,23 +326,32 @@ func (r *Runtime) List(ctx context.Context) (map[string]LeaseRef, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
-	labelSets := make([]map[string]string, 0, len(containers)+len(nets))
+	type object struct {
+		labels  map[string]string
+		running bool
+	}
+	objects := make([]object, 0, len(containers)+len(nets))
 	for _, c := range containers {
-		labelSets = append(labelSets, c.Labels)
+		objects = append(objects, object{c.Labels, c.State == container.StateRunning})
 	}
 	for _, n := range nets {
 		if n.Labels[LabelShared] == "" {
-			labelSets = append(labelSets, n.Labels)
+			objects = append(objects, object{labels: n.Labels})
 		}
 	}
-	leases := map[string]LeaseRef{}
-	for _, labels := range labelSets {
-		l, ok := leaseFromLabels(labels)
+	leases := map[string]Held{}
+	for _, o := range objects {
+		l, ok := leaseFromLabels(o.labels)
 		if !ok {
-			r.log.Warn("object with malformed lease labels ignored", "labels", labels)
+			r.log.Warn("object with malformed lease labels ignored", "labels", o.labels)
 			continue
 		}
-		leases[leaseName(l)] = l
+		h := leases[leaseName(l)]
+		h.Ref = l
+		if o.running {
+			h.Running++
+		}
+		leases[leaseName(l)] = h
 	}
 	return leases, nil
 }

@@ -83,7 +83,7 @@ func (r *Runtime) Update(ctx context.Context, w Workload) (LeaseStatus, error) {
 		}
 	}
 	log.Info("update: starting the new version", "containers", len(specs), "manifest", target[:12], "in_place", exclusive)
-	err = r.createAndStart(ctx, w.Lease, set, specs)
+	_, err = r.createAndStart(ctx, w.Lease, set, specs)
 	if err == nil {
 		err = r.settle(ctx, specs)
 	}

@@ -595,3 +595,56 @@ func TestJobStateFromPods(t *testing.T) {
 		})
 	}
 }
+
+// TestListCountsRunningPods: List names every lease with a namespace of this
+// provider, with how many of its pods run (a pod that finished, one being
+// deleted and one whose container has not started are not counted), and
+// leaves out namespaces being deleted and other providers' pods.
+func TestListCountsRunningPods(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewSimpleClientset()
+	r := testRuntime()
+	r.cs, r.log = cs, slog.New(slog.NewTextHandler(io.Discard, nil))
+	idle := runtime.LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1tenant", Dseq: 43, Gseq: 1, Oseq: 1}, Provider: testProvider}
+	going := runtime.LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1tenant", Dseq: 44, Gseq: 1, Oseq: 1}, Provider: testProvider}
+	now := metav1.Now()
+	for _, l := range []runtime.LeaseRef{testLease, idle, going} {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace(testProvider, l), Labels: leaseLabels(testProvider, l),
+			Annotations: map[string]string{AnnotationLease: l.Order.Name()}}}
+		if l == going {
+			ns.DeletionTimestamp = &now
+		}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := func(name string, l runtime.LeaseRef, provider string, phase corev1.PodPhase, started, deleting bool) {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace(provider, l), Labels: leaseLabels(provider, l),
+			Annotations: map[string]string{AnnotationLease: l.Order.Name()}}, Status: corev1.PodStatus{Phase: phase}}
+		st := corev1.ContainerStatus{Name: "app"}
+		if started {
+			st.State.Running = &corev1.ContainerStateRunning{}
+		}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{st}
+		if deleting {
+			p.DeletionTimestamp = &now
+		}
+		if _, err := cs.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod("web-0", testLease, testProvider, corev1.PodRunning, true, false)
+	pod("web-1", testLease, testProvider, corev1.PodRunning, true, false)
+	pod("web-2", testLease, testProvider, corev1.PodRunning, true, true)
+	pod("web-3", testLease, testProvider, corev1.PodPending, false, false)
+	pod("job-0", idle, testProvider, corev1.PodSucceeded, false, false)
+	pod("x-0", testLease, "gpunet1someoneelse", corev1.PodRunning, true, false)
+	held, err := r.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]runtime.Held{testLease.Order.Name(): {Ref: testLease, Running: 2}, idle.Order.Name(): {Ref: idle}}
+	if !reflect.DeepEqual(held, want) {
+		t.Fatalf("List = %+v, want %+v", held, want)
+	}
+}

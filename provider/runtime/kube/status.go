@@ -207,10 +207,10 @@ func (r *Runtime) RunningContainers(ctx context.Context) (map[string]int, error)
 }
 
 // List returns every lease this provider has a namespace for, keyed by
-// lease name: a restarted daemon adopts the live ones and removes the
-// others.
-func (r *Runtime) List(ctx context.Context) (map[string]runtime.LeaseRef, error) {
-	out := map[string]runtime.LeaseRef{}
+// lease name, with how many of its pods run: a restarted daemon adopts the
+// live ones and removes the others.
+func (r *Runtime) List(ctx context.Context) (map[string]runtime.Held, error) {
+	out := map[string]runtime.Held{}
 	opts := listMine(r.opts.Provider, 500)
 	for {
 		nss, err := r.cs.CoreV1().Namespaces().List(ctx, opts)
@@ -226,13 +226,24 @@ func (r *Runtime) List(ctx context.Context) (map[string]runtime.LeaseRef, error)
 				r.log.Warn("namespace with malformed lease labels ignored", "namespace", ns.Name)
 				continue
 			}
-			out[l.Order.Name()] = l
+			out[l.Order.Name()] = runtime.Held{Ref: l}
 		}
 		if nss.Continue == "" {
-			return out, nil
+			break
 		}
 		opts.Continue = nss.Continue
 	}
+	running, err := r.RunningContainers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for key, n := range running {
+		if h, ok := out[key]; ok {
+			h.Running = n
+			out[key] = h
+		}
+	}
+	return out, nil
 }
 
 // Remove deletes the lease's namespace, and with it everything the lease
