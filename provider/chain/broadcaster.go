@@ -368,6 +368,15 @@ func unavailable(err error) bool {
 	return false
 }
 
+// feeFieldsGas is the gas a signed transaction uses beyond its simulation
+// with a one-unit fee and no gas limit: a few more bytes of fee amount and
+// gas limit (10 gas a byte) and balances a digit longer.
+const feeFieldsGas = 500
+
+// maxTxGas bounds the gas a simulation may ask for, far above any block's
+// limit: a node's figure past it is refused before it becomes a fee.
+const maxTxGas = 1 << 40
+
 type simulationError struct{ err error }
 
 func (e *simulationError) Error() string { return "simulate: " + e.err.Error() }
@@ -383,7 +392,16 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	if b.c.Key == nil || b.c.PubKey == nil {
 		return Result{}, fmt.Errorf("sign: the client has no key (key %q)", b.c.KeyName)
 	}
-	simBz, err := buildTx(msgs, b.params(0, nil, nil))
+	// The simulation pays a fee as the transaction will: the chain deducts
+	// a fee only when there is one, and that transfer is about 16k gas
+	// the transaction uses (a simulation without it came out short by as
+	// much, and a bid sent with gas_adjustment 1.3 ran out of gas). One
+	// unit stands for the fee, whose amount follows from the gas.
+	var simFee sdk.Coins
+	if b.gasPrice.IsPositive() {
+		simFee = sdk.NewCoins(sdk.NewInt64Coin(coin.Denom, 1))
+	}
+	simBz, err := buildTx(msgs, b.params(0, simFee, nil))
 	if err != nil {
 		return Result{}, fmt.Errorf("build simulation tx: %w", err)
 	}
@@ -391,7 +409,14 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	if err != nil {
 		return Result{}, &simulationError{err}
 	}
-	gas := uint64(math.Ceil(float64(sim.GasInfo.GasUsed) * b.gasAdj * gasMul))
+	if sim.GetGasInfo() == nil {
+		return Result{}, &simulationError{errors.New("the node's reply has no gas figure")}
+	}
+	want := (float64(sim.GetGasInfo().GasUsed) + feeFieldsGas) * b.gasAdj * gasMul
+	if want > maxTxGas {
+		return Result{}, fmt.Errorf("the node's simulation asks for %.0f gas, more than any transaction may", want)
+	}
+	gas := uint64(math.Ceil(want))
 	fee := b.gasPrice.MulInt64(int64(gas)).Ceil().TruncateInt()
 	if err := CheckFee(fee, b.MaxFee); err != nil {
 		return Result{}, err
@@ -408,7 +433,10 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	if err != nil {
 		return Result{}, fmt.Errorf("broadcast: %w", err)
 	}
-	r := res.TxResponse
+	r := res.GetTxResponse()
+	if r == nil {
+		return Result{}, errors.New("broadcast: the node's reply is empty")
+	}
 	if r.Code == sdkerrors.ErrWrongSequence.ABCICode() && r.Codespace == sdkerrors.ErrWrongSequence.Codespace() {
 		return Result{}, errSequence
 	}

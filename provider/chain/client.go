@@ -130,6 +130,12 @@ func Dial(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chain grpc %s: %w", opts.GRPC, err)
 	}
+	dialed := false
+	defer func() {
+		if !dialed {
+			_ = conn.Close() // the keyring refused: nothing was sent on it
+		}
+	}()
 	c := &Client{
 		ChainID: opts.ChainID, RPC: rpc, Conn: conn, KeyName: opts.KeyName,
 		Market:   markettypes.NewQueryClient(conn),
@@ -164,8 +170,13 @@ func Dial(opts Options) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.Key, c.Address, c.PubKey = unlocked(kr, rec), addr, pub
+		key, err := unlocked(rec, pub)
+		if err != nil {
+			return nil, err
+		}
+		c.Key, c.Address, c.PubKey = key, addr, pub
 	}
+	dialed = true
 	return c, nil
 }
 

@@ -69,3 +69,37 @@ func TestDialOpensAFileKeyringWithItsPassphrase(t *testing.T) {
 		t.Error("a wrong passphrase opened the keyring")
 	}
 }
+
+// A key the keyring cannot sign with directly (an offline record here; a
+// Ledger's is refused the same way) stops the daemon at start with the
+// key's name and what to do, instead of failing every bid it then sends.
+func TestDialRefusesAKeyItCannotSignWith(t *testing.T) {
+	cdc, _ := keyCodec()
+	dir := t.TempDir()
+	kr, err := keyring.New(sdk.KeyringServiceName(), keyring.BackendTest, dir, nil, cdc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := kr.NewMnemonic("hot", keyring.English, sdk.FullFundraiserPath, keyring.DefaultBIP39Passphrase, hd.Secp256k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := rec.GetPubKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.SaveOfflineKey("watch-only", pub); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{ChainID: "gpunet-1", RPC: "http://127.0.0.1:1", GRPC: "127.0.0.1:1", KeyName: "watch-only", KeyringBackend: keyring.BackendTest, KeyringDir: dir}
+	_, err = Dial(opts)
+	if err == nil || !strings.Contains(err.Error(), `key "watch-only" (offline) cannot sign`) || !strings.Contains(err.Error(), "import the provider's key") {
+		t.Fatalf("dial with an offline key: %v", err)
+	}
+	opts.KeyName = "hot"
+	c, err := Dial(opts)
+	if err != nil {
+		t.Fatalf("dial with the local key: %v", err)
+	}
+	_ = c.Close()
+}

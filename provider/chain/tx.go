@@ -25,26 +25,39 @@ type Signer interface {
 // hundreds of leases (a bid, a lease start and a manifest receipt each
 // sign). The decrypted key stays in the daemon's memory for its life; with
 // the file backend the daemon holds the passphrase that unlocks it anyway.
-// A key the keyring cannot hand over (a Ledger's) is left to the keyring.
-func unlocked(kr keyring.Keyring, rec *keyring.Record) Signer {
-	if l := rec.GetLocal(); l != nil && l.PrivKey != nil {
-		if priv, ok := l.PrivKey.GetCachedValue().(cryptotypes.PrivKey); ok {
-			return memKey{priv}
-		}
+//
+// A key the keyring cannot hand over is refused: a Ledger signs only
+// amino-JSON or textual sign docs, and an offline or multisig record
+// cannot sign at all, so a daemon started with one would fail every bid.
+func unlocked(rec *keyring.Record, pub cryptotypes.PubKey) (Signer, error) {
+	l := rec.GetLocal()
+	if l == nil || l.PrivKey == nil {
+		return nil, fmt.Errorf("key %q (%s) cannot sign for the daemon: it signs its bids, lease starts and manifest receipts itself (sign mode direct), "+
+			"which needs a key the keyring holds (backend test, file or os); import the provider's key into one", rec.Name, rec.GetType())
 	}
-	return kr
+	priv, ok := l.PrivKey.GetCachedValue().(cryptotypes.PrivKey)
+	if !ok {
+		return nil, fmt.Errorf("key %q: the keyring's private key cannot be read", rec.Name)
+	}
+	if !priv.PubKey().Equals(pub) {
+		return nil, fmt.Errorf("key %q: its private key does not match its public key %s: the keyring record is damaged", rec.Name, pub)
+	}
+	return memKey{priv: priv, pub: priv.PubKey()}, nil
 }
 
 // memKey signs with a private key in memory; every uid is its one key. It
 // prints as redacted, so no log or error can show the key.
-type memKey struct{ priv cryptotypes.PrivKey }
+type memKey struct {
+	priv cryptotypes.PrivKey
+	pub  cryptotypes.PubKey // derived once: not a scalar multiplication per signature
+}
 
 func (k memKey) Sign(_ string, msg []byte, _ signing.SignMode) ([]byte, cryptotypes.PubKey, error) {
 	sig, err := k.priv.Sign(msg)
 	if err != nil {
 		return nil, nil, err
 	}
-	return sig, k.priv.PubKey(), nil
+	return sig, k.pub, nil
 }
 
 func (memKey) String() string   { return "memKey(redacted)" }
