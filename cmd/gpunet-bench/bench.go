@@ -361,10 +361,11 @@ func (b *bench) footprint(ctx context.Context, n int) ([]Figure, error) {
 	if err != nil {
 		return nil, err
 	}
-	started, err := containerStarts(ctx, b.nw.Keys["provider"])
+	started, stopEvents, err := containerStarts(ctx, b.nw.Keys["provider"])
 	if err != nil {
 		return nil, err
 	}
+	defer stopEvents()
 	t0 := time.Now()
 	work := make(chan uint64)
 	errs := make(chan error, 8)

@@ -107,31 +107,36 @@ func removeProvider(ctx context.Context, provider string) error {
 // containerStarts counts the engine's container start events for
 // provider's containers from now on, without polling the engine (a list
 // walks every container it holds, which would load it while it works):
-// wait blocks until n have started and returns when the nth did.
-func containerStarts(ctx context.Context, provider string) (wait func(n int, limit time.Duration) (time.Time, error), err error) {
+// wait blocks until n distinct containers have started and returns when
+// the nth did; stop ends the event stream.
+func containerStarts(ctx context.Context, provider string) (wait func(n int, limit time.Duration) (time.Time, error), stop func(), err error) {
 	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	msgs, errs := cli.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
 		filters.Arg("type", string(events.ContainerEventType)), filters.Arg("event", string(events.ActionStart)),
 		filters.Arg("label", runtime.LabelProvider+"="+provider))})
+	// A container the engine restarts (on-failure) starts again: each is
+	// counted once, at its first start.
+	started := map[string]bool{}
 	return func(n int, limit time.Duration) (time.Time, error) {
-		defer func() { cancel(); _ = cli.Close() }()
 		timeout := time.After(limit)
 		var last time.Time
-		for seen := 0; seen < n; {
+		for len(started) < n {
 			select {
 			case m := <-msgs:
-				seen++
-				last = time.Unix(0, m.TimeNano)
+				if !started[m.Actor.ID] {
+					started[m.Actor.ID] = true
+					last = time.Unix(0, m.TimeNano)
+				}
 			case err := <-errs:
 				return last, fmt.Errorf("engine events: %w", err)
 			case <-timeout:
-				return last, fmt.Errorf("%d of %d containers started within %s", seen, n, limit)
+				return last, fmt.Errorf("%d of %d containers started within %s", len(started), n, limit)
 			}
 		}
 		return last, nil
-	}, nil
+	}, func() { cancel(); _ = cli.Close() }, nil
 }

@@ -286,6 +286,11 @@ func (b *Broadcaster) process(ctx context.Context, batch []request) {
 // errSequence marks a refusal for a wrong sequence.
 var errSequence = errors.New("account sequence mismatch")
 
+// errNoReply is a broadcast the node answered without a result: the
+// transaction may be in its mempool or not, so the sequence is read again
+// before the next one.
+var errNoReply = errors.New("broadcast: the node's reply is empty; the transaction may have been accepted")
+
 // broadcast simulates, signs and broadcasts msgs, retrying while the node
 // is unreachable, waiting out a node that is re-checking its mempool, and
 // resyncing the sequence (up to three times) on a mismatch.
@@ -315,6 +320,10 @@ func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul floa
 			}
 			backoff = min(2*backoff, maxBackoff)
 			continue
+		}
+		if errors.Is(err, errNoReply) {
+			b.synced = false
+			return Result{Err: err}
 		}
 		if errors.Is(err, errSequence) && resyncs < 3 {
 			resyncs++
@@ -409,12 +418,16 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	if err != nil {
 		return Result{}, &simulationError{err}
 	}
-	if sim.GetGasInfo() == nil {
+	if sim.GetGasInfo() == nil || sim.GetGasInfo().GasUsed == 0 {
+		// No transaction uses no gas: a reply without a figure would
+		// make a limit the transaction runs out of, paid for twice.
 		return Result{}, &simulationError{errors.New("the node's reply has no gas figure")}
 	}
-	want := (float64(sim.GetGasInfo().GasUsed) + feeFieldsGas) * b.gasAdj * gasMul
+	used := sim.GetGasInfo().GasUsed
+	want := (float64(used) + feeFieldsGas) * b.gasAdj * gasMul
 	if want > maxTxGas {
-		return Result{}, fmt.Errorf("the node's simulation asks for %.0f gas, more than any transaction may", want)
+		return Result{}, &simulationError{fmt.Errorf("the node reports %d gas used, which with gas_adjustment %g is %.0f, more than any transaction may ask for (%d)",
+			used, b.gasAdj*gasMul, want, uint64(maxTxGas))}
 	}
 	gas := uint64(math.Ceil(want))
 	fee := b.gasPrice.MulInt64(int64(gas)).Ceil().TruncateInt()
@@ -435,7 +448,7 @@ func (b *Broadcaster) try(ctx context.Context, msgs []sdk.Msg, gasMul float64) (
 	}
 	r := res.GetTxResponse()
 	if r == nil {
-		return Result{}, errors.New("broadcast: the node's reply is empty")
+		return Result{}, errNoReply
 	}
 	if r.Code == sdkerrors.ErrWrongSequence.ABCICode() && r.Codespace == sdkerrors.ErrWrongSequence.Codespace() {
 		return Result{}, errSequence

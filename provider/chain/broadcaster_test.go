@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,5 +187,96 @@ func TestBroadcastWaitsOutRecheckAndResyncsAfterAnOutage(t *testing.T) {
 	afterOutage := &simNode{fakeNode: fakeNode{committed: 7}, down: 3, wrongSeq: true}
 	if r := send(afterOutage); r.Err != nil || r.TxHash != "DONE" {
 		t.Fatalf("sequence refused after an outage: %+v; want resynced and sent", r)
+	}
+}
+
+// gasNode answers simulations with reply and records what it is sent.
+type gasNode struct {
+	fakeNode
+	reply      *txtypes.SimulateResponse
+	noTxResult bool
+	simulated  []byte
+	broadcast  []byte
+}
+
+func (n *gasNode) Simulate(_ context.Context, req *txtypes.SimulateRequest, _ ...grpc.CallOption) (*txtypes.SimulateResponse, error) {
+	n.simulated = req.TxBytes
+	return n.reply, nil
+}
+
+func (n *gasNode) BroadcastTx(_ context.Context, req *txtypes.BroadcastTxRequest, _ ...grpc.CallOption) (*txtypes.BroadcastTxResponse, error) {
+	n.broadcast = req.TxBytes
+	if n.noTxResult {
+		return &txtypes.BroadcastTxResponse{}, nil
+	}
+	return &txtypes.BroadcastTxResponse{TxResponse: &sdk.TxResponse{TxHash: "DONE"}}, nil
+}
+
+func authInfoOf(t *testing.T, bz []byte) txtypes.AuthInfo {
+	t.Helper()
+	var raw txtypes.TxRaw
+	if err := raw.Unmarshal(bz); err != nil {
+		t.Fatal(err)
+	}
+	var ai txtypes.AuthInfo
+	if err := ai.Unmarshal(raw.AuthInfoBytes); err != nil {
+		t.Fatal(err)
+	}
+	return ai
+}
+
+// The simulation carries a one-unit fee when the transaction will pay one
+// (the chain's fee deduction is gas the transaction uses), none when gas is
+// free; the gas limit is the simulated figure plus the fee fields' margin,
+// times gas_adjustment. A reply with no gas figure or an absurd one is
+// refused before anything is signed or sent, and a broadcast the node
+// answers without a result makes the broadcaster read its sequence again.
+func TestBroadcastSizesGasFromASimulationThatPaysTheFee(t *testing.T) {
+	kr, addr, pub := newKey(t)
+	send := func(n *gasNode, price sdkmath.LegacyDec) (Result, *Broadcaster) {
+		c := &Client{ChainID: "gpunet-1", Tx: n, Auth: n, Key: kr, KeyName: "provider", Address: addr, PubKey: pub}
+		b := NewBroadcaster(c, price, 1.2, slog.New(slog.DiscardHandler))
+		return b.broadcast(context.Background(), []sdk.Msg{&banktypes.MsgSend{FromAddress: addr.String(), ToAddress: addr.String()}}, 1), b
+	}
+	priced := &gasNode{reply: &txtypes.SimulateResponse{GasInfo: &sdk.GasInfo{GasUsed: 70_000}}}
+	if r, _ := send(priced, sdkmath.LegacyMustNewDecFromStr("0.025")); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if fee := authInfoOf(t, priced.simulated).Fee; fee == nil || fee.Amount.String() != "1ugpn" {
+		t.Fatalf("simulated with fee %v, want 1ugpn", fee)
+	}
+	fee := authInfoOf(t, priced.broadcast).Fee
+	wantGas := uint64(84_600) // (70,000 + 500) × 1.2
+	if fee.GasLimit != wantGas || fee.Amount.String() != "2115ugpn" {
+		t.Fatalf("sent with gas %d and fee %s, want %d and 2115ugpn", fee.GasLimit, fee.Amount, wantGas)
+	}
+
+	free := &gasNode{reply: &txtypes.SimulateResponse{GasInfo: &sdk.GasInfo{GasUsed: 70_000}}}
+	if r, _ := send(free, sdkmath.LegacyZeroDec()); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if fee := authInfoOf(t, free.simulated).Fee; fee != nil && !fee.Amount.IsZero() {
+		t.Fatalf("simulated with fee %s at a zero gas price, want none", fee.Amount)
+	}
+
+	for name, c := range map[string]struct {
+		reply *txtypes.SimulateResponse
+		want  string
+	}{
+		"no gas info": {&txtypes.SimulateResponse{}, "no gas figure"},
+		"no gas used": {&txtypes.SimulateResponse{GasInfo: &sdk.GasInfo{}}, "no gas figure"},
+		"absurd gas":  {&txtypes.SimulateResponse{GasInfo: &sdk.GasInfo{GasUsed: 1 << 62}}, "more than any transaction may ask for"},
+	} {
+		n := &gasNode{reply: c.reply}
+		r, _ := send(n, sdkmath.LegacyMustNewDecFromStr("0.025"))
+		if r.Err == nil || !strings.Contains(r.Err.Error(), c.want) || n.broadcast != nil {
+			t.Errorf("%s: %v (broadcast %t), want an error saying %q and nothing sent", name, r.Err, n.broadcast != nil, c.want)
+		}
+	}
+
+	silent := &gasNode{reply: &txtypes.SimulateResponse{GasInfo: &sdk.GasInfo{GasUsed: 70_000}}, noTxResult: true}
+	r, b := send(silent, sdkmath.LegacyMustNewDecFromStr("0.025"))
+	if !errors.Is(r.Err, errNoReply) || b.synced {
+		t.Fatalf("empty broadcast reply: %v, synced %t; want errNoReply and the sequence to be read again", r.Err, b.synced)
 	}
 }

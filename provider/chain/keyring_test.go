@@ -103,3 +103,26 @@ func TestDialRefusesAKeyItCannotSignWith(t *testing.T) {
 	}
 	_ = c.Close()
 }
+
+// A record whose private key is not its public key's (a damaged or
+// tampered keyring) is refused: the daemon would sign for an address
+// that is not the one it bids as.
+func TestUnlockedRefusesAPrivateKeyThatIsNotThePublicKeys(t *testing.T) {
+	kr, _, pub := newKey(t)
+	rec, err := kr.Key("provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, otherPub := newKey(t)
+	if _, err := unlocked(rec, otherPub); err == nil || !strings.Contains(err.Error(), `key "provider": its private key does not match its public key`) {
+		t.Fatalf("unlocked with another key's public key: %v", err)
+	}
+	k, err := unlocked(rec, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, signer, err := k.Sign("provider", []byte("bid"), 0)
+	if err != nil || !signer.Equals(pub) || !pub.VerifySignature([]byte("bid"), sig) {
+		t.Fatalf("unlocked key signs %x as %v (%v), want a signature by %v", sig, signer, err, pub)
+	}
+}

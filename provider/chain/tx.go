@@ -18,7 +18,7 @@ type Signer interface {
 }
 
 // unlocked is the signer for a keyring record. A key the keyring holds
-// (test, file or os backend) is decrypted once, here, and then signs from
+// (any backend: test, file, os, pass, kwallet) is decrypted once, here, and then signs from
 // memory: the SDK's keyring decrypts it again for every signature, and the
 // file backend's decryption is a PBKDF2 key derivation, which made the
 // keyring most of what the daemon allocated and a share of its CPU with
@@ -33,7 +33,7 @@ func unlocked(rec *keyring.Record, pub cryptotypes.PubKey) (Signer, error) {
 	l := rec.GetLocal()
 	if l == nil || l.PrivKey == nil {
 		return nil, fmt.Errorf("key %q (%s) cannot sign for the daemon: it signs its bids, lease starts and manifest receipts itself (sign mode direct), "+
-			"which needs a key the keyring holds (backend test, file or os); import the provider's key into one", rec.Name, rec.GetType())
+			"which needs a keyring that holds the private key (not an offline, Ledger or multisig record); import the provider's key into one", rec.Name, rec.GetType())
 	}
 	priv, ok := l.PrivKey.GetCachedValue().(cryptotypes.PrivKey)
 	if !ok {

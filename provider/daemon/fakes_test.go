@@ -327,12 +327,15 @@ func (r *fakeRuntime) endJob(res runtime.JobResult) {
 }
 
 func (r *fakeRuntime) List(ctx context.Context) (map[string]runtime.Held, error) {
-	counts, _ := r.RunningContainers(ctx)
+	counts, err := r.RunningContainers(ctx)
+	if err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[string]runtime.Held{}
 	for _, l := range r.running {
-		out[l.Order.Name()] = runtime.Held{Ref: l, Running: counts[l.Order.Name()]}
+		out[l.Order.Name()] = runtime.Held{Ref: l, Running: counts[l.Order.Name()], Counted: true}
 	}
 	return out, nil
 }

@@ -111,7 +111,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			d.log.Warn("cannot manage lease", "lease", key, "err", err)
 			continue
 		}
-		m.send(inChain{lease: l, containers: hasContainers, running: h.Running, counted: true})
+		m.send(inChain{lease: l, containers: hasContainers, running: h.Running, counted: h.Counted})
 	}
 	// Reservations held for neither a live lease nor an open or in-flight
 	// bid are freed.

@@ -170,7 +170,7 @@ func TestDeployRunsConfinedReplicas(t *testing.T) {
 		if counts, err := r.RunningContainers(ctx); err != nil || counts[leaseName(one)] != 1 || counts[leaseName(lease)] != 3 {
 			t.Fatalf("running containers by lease: %v (err %v); want 1 for the new lease, 3 for the first", counts, err)
 		}
-		if held, err := r.List(ctx); err != nil || held[leaseName(one)] != (Held{one, 1}) || held[leaseName(lease)] != (Held{lease, 3}) {
+		if held, err := r.List(ctx); err != nil || held[leaseName(one)] != (Held{one, 1, true}) || held[leaseName(lease)] != (Held{lease, 3, true}) {
 			t.Fatalf("List: %+v (err %v); want the new lease with 1 running, the first with 3", held, err)
 		}
 		// The listener answers the host, so the refusals below are the

@@ -304,10 +304,14 @@ func (r *Runtime) RunningContainers(ctx context.Context) (map[string]int, error)
 }
 
 // Held is what the engine holds of one of this provider's leases: the
-// lease, and how many of its containers run.
+// lease, and how many of its containers run. Running means something only
+// when Counted: an engine that listed the lease but could not count its
+// containers (a cluster whose pod listing failed) says so rather than
+// report none running.
 type Held struct {
 	Ref     LeaseRef
 	Running int
+	Counted bool
 }
 
 // List returns every lease this provider has containers or a network for on
@@ -347,7 +351,7 @@ func (r *Runtime) List(ctx context.Context) (map[string]Held, error) {
 			continue
 		}
 		h := leases[leaseName(l)]
-		h.Ref = l
+		h.Ref, h.Counted = l, true
 		if o.running {
 			h.Running++
 		}

@@ -16,8 +16,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/runtime"
@@ -643,8 +645,23 @@ func TestListCountsRunningPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]runtime.Held{testLease.Order.Name(): {Ref: testLease, Running: 2}, idle.Order.Name(): {Ref: idle}}
+	want := map[string]runtime.Held{testLease.Order.Name(): {Ref: testLease, Running: 2, Counted: true}, idle.Order.Name(): {Ref: idle, Counted: true}}
 	if !reflect.DeepEqual(held, want) {
 		t.Fatalf("List = %+v, want %+v", held, want)
+	}
+
+	// A pod listing the API server refuses leaves the leases listed but
+	// uncounted: the daemon must neither fail its reconcile nor take a
+	// job for ended because none of its pods was seen running.
+	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, k8sruntime.Object, error) {
+		return true, nil, errors.New("the server is currently unable to handle the request")
+	})
+	held, err = r.List(ctx)
+	if err != nil {
+		t.Fatalf("List with the pod listing failing: %v", err)
+	}
+	want = map[string]runtime.Held{testLease.Order.Name(): {Ref: testLease}, idle.Order.Name(): {Ref: idle}}
+	if !reflect.DeepEqual(held, want) {
+		t.Fatalf("List with the pod listing failing = %+v, want %+v", held, want)
 	}
 }

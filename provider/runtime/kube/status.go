@@ -183,27 +183,34 @@ func replicaStatus(p *corev1.Pod) runtime.ReplicaStatus {
 }
 
 // RunningContainers counts this provider's running pods by lease
-// (owner/dseq/gseq/oseq), with one API call however many leases there are.
+// (owner/dseq/gseq/oseq), listing them in pages of 500 however many leases
+// there are.
 func (r *Runtime) RunningContainers(ctx context.Context) (map[string]int, error) {
-	pods, err := r.cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, listMine(r.opts.Provider, 0))
-	if err != nil {
-		return nil, fmt.Errorf("list pods: %w", err)
-	}
 	out := map[string]int{}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-			continue
+	opts := listMine(r.opts.Provider, 500)
+	for {
+		pods, err := r.cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list pods: %w", err)
 		}
-		running := false
-		for _, cs := range p.Status.ContainerStatuses {
-			running = running || cs.State.Running != nil
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			running := false
+			for _, cs := range p.Status.ContainerStatuses {
+				running = running || cs.State.Running != nil
+			}
+			if l, ok := leaseOf(p.Labels, p.Annotations); ok && running {
+				out[l.Order.Name()]++
+			}
 		}
-		if l, ok := leaseOf(p.Labels, p.Annotations); ok && running {
-			out[l.Order.Name()]++
+		if pods.Continue == "" {
+			return out, nil
 		}
+		opts.Continue = pods.Continue
 	}
-	return out, nil
 }
 
 // List returns every lease this provider has a namespace for, keyed by
@@ -233,15 +240,17 @@ func (r *Runtime) List(ctx context.Context) (map[string]runtime.Held, error) {
 		}
 		opts.Continue = nss.Continue
 	}
+	// The leases are known from their namespaces; a pod listing that fails
+	// (an API server throttling a large cluster) leaves them uncounted
+	// rather than fail the daemon's whole reconcile.
 	running, err := r.RunningContainers(ctx)
 	if err != nil {
-		return nil, err
+		r.log.Warn("leases listed but their pods not counted", "err", err)
+		return out, nil
 	}
-	for key, n := range running {
-		if h, ok := out[key]; ok {
-			h.Running = n
-			out[key] = h
-		}
+	for key, h := range out {
+		h.Running, h.Counted = running[key], true
+		out[key] = h
 	}
 	return out, nil
 }
