@@ -18,9 +18,10 @@ type Signer interface {
 }
 
 // unlocked is the signer for a keyring record. A key the keyring holds
-// (any backend: test, file, os, pass, kwallet) is decrypted once, here, and then signs from
-// memory: the SDK's keyring decrypts it again for every signature, and the
-// file backend's decryption is a PBKDF2 key derivation, which made the
+// (any backend: test, file, os, pass, kwallet) is decrypted once, here,
+// and then signs from memory: the SDK's keyring decrypts it again for
+// every signature, and the file backend's decryption is a PBKDF2 key
+// derivation, which made the
 // keyring most of what the daemon allocated and a share of its CPU with
 // hundreds of leases (a bid, a lease start and a manifest receipt each
 // sign). The decrypted key stays in the daemon's memory for its life; with

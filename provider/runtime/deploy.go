@@ -73,9 +73,10 @@ func (r *Runtime) Deploy(ctx context.Context, w Workload) (LeaseStatus, error) {
 	return r.statusOf(ctx, w.Lease, set.Network, ids)
 }
 
-// statusOf reports the containers Deploy just made, by their ids: unlike
-// Status it does not ask the engine to list containers, which walks every
-// container the engine holds.
+// statusOf reports the lease's containers with the given ids, inspecting
+// each, replicas in order. Deploy passes those it just made, so it does not
+// ask the engine to list containers (a list walks every container the
+// engine holds); Status passes those it listed.
 func (r *Runtime) statusOf(ctx context.Context, l LeaseRef, net string, ids []string) (LeaseStatus, error) {
 	st := LeaseStatus{Lease: l, Network: net, Services: map[string][]ReplicaStatus{}}
 	if st.Lease.Provider == "" {

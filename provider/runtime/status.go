@@ -92,32 +92,20 @@ type PortStatus struct {
 // Status reports the lease's containers. A lease the engine has nothing for
 // is not an error: the status has no Services and Found is false.
 func (r *Runtime) Status(ctx context.Context, l LeaseRef) (LeaseStatus, error) {
-	st := LeaseStatus{
-		Lease:    l,
-		Network:  networkName(r.opts.Provider, l),
-		Services: map[string][]ReplicaStatus{},
-	}
-	if st.Lease.Provider == "" {
-		st.Lease.Provider = r.opts.Provider
-	}
+	net := networkName(r.opts.Provider, l)
 	summaries, err := r.leaseContainers(ctx, l)
 	if err != nil {
+		st, _ := r.statusOf(ctx, l, net, nil) // no ids: no engine call
 		return st, err
 	}
+	ids := make([]string, 0, len(summaries))
 	for _, c := range summaries {
 		if c.HostConfig.NetworkMode != "" {
-			st.Network = c.HostConfig.NetworkMode // the shared network, for a single-container lease
+			net = c.HostConfig.NetworkMode // the shared network, for a single-container lease
 		}
-		rep, err := r.replicaStatus(ctx, c.ID)
-		if cerrdefs.IsNotFound(err) {
-			continue // removed since the list
-		}
-		if err != nil {
-			return st, fmt.Errorf("lease %s: %w", leaseName(l), err)
-		}
-		st.Services[rep.Service] = append(st.Services[rep.Service], rep)
+		ids = append(ids, c.ID)
 	}
-	return st, nil
+	return r.statusOf(ctx, l, net, ids)
 }
 
 // replicaStatus inspects one container.
