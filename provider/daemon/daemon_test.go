@@ -456,3 +456,40 @@ func TestOrdersAskingMoreReliabilityAreSkipped(t *testing.T) {
 	}
 	eventually(t, "bid sent once reliable enough", func() bool { return len(sentOf[*markettypes.MsgCreateBid](w.tx)) == 1 })
 }
+
+// A job whose containers the engine lists but cannot count (a cluster whose
+// pod listing failed) is not taken for ended: only a count of none running
+// makes the daemon ask how the job ended and close the lease.
+func TestReconcileLeavesAnUncountedJobRunning(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, true, 0)
+	live := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, 7), raw)
+	w.chain.leases = []markettypes.Lease{live}
+	w.chain.orders[orderKey(live.Id.Order)] = markettypes.Order{Id: live.Id.Order, State: markettypes.ORDER_STATE_MATCHED, Spec: spec}
+	w.rt.running[live.Id.Order.Name()] = live.Id
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "job watched", func() bool { _, _, checks := w.rt.counts(); return checks == 1 })
+
+	w.rt.endJob(runtime.JobResult{Succeeded: false, ExitCodes: map[string]int{"app/0": 2}})
+	w.rt.mu.Lock()
+	w.rt.uncounted = true
+	w.rt.mu.Unlock()
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatalf("reconcile with the containers uncounted: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // what a wrong check would take to close it
+	if _, _, checks := w.rt.counts(); checks != 1 || len(sentOf[*markettypes.MsgCloseLease](w.tx)) != 0 {
+		t.Fatalf("uncounted: %d job checks, closes %+v; want the job left alone", checks, sentOf[*markettypes.MsgCloseLease](w.tx))
+	}
+
+	w.rt.mu.Lock()
+	w.rt.uncounted = false
+	w.rt.mu.Unlock()
+	if err := w.d.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_FAILED)
+}

@@ -229,6 +229,7 @@ type fakeRuntime struct {
 	jobChecks  int                // JobState calls
 	updated    []runtime.Workload
 	updateErrs []error
+	uncounted  bool // List names the leases but cannot count their containers (a cluster's pod listing failed)
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -335,7 +336,7 @@ func (r *fakeRuntime) List(ctx context.Context) (map[string]runtime.Held, error)
 	defer r.mu.Unlock()
 	out := map[string]runtime.Held{}
 	for _, l := range r.running {
-		out[l.Order.Name()] = runtime.Held{Ref: l, Running: counts[l.Order.Name()], Counted: true}
+		out[l.Order.Name()] = runtime.Held{Ref: l, Running: counts[l.Order.Name()], Counted: !r.uncounted}
 	}
 	return out, nil
 }
