@@ -38,7 +38,7 @@ func (r *Runtime) Deploy(ctx context.Context, w runtime.Workload) (runtime.Lease
 // new version cannot run, the old one is applied again and runs on.
 func (r *Runtime) Update(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error) {
 	ns := namespace(r.opts.Provider, w.Lease)
-	cur, err := r.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	cur, err := r.api.namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if err != nil {
 		return runtime.LeaseStatus{Lease: w.Lease}, fmt.Errorf("lease %s: %w", w.Lease.Order.Name(), err)
 	}
@@ -94,7 +94,7 @@ func (r *Runtime) settle(ctx context.Context, l runtime.LeaseRef, g sdl.Manifest
 			}
 			var tail strings.Builder
 			lines := int64(5)
-			if rc, err := r.cs.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &lines, Previous: cs.RestartCount > 0 && cs.State.Terminated == nil}).Stream(ctx); err == nil {
+			if rc, err := r.api.pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &lines, Previous: cs.RestartCount > 0 && cs.State.Terminated == nil}).Stream(ctx); err == nil {
 				b, _ := io.ReadAll(io.LimitReader(rc, 512))
 				_ = rc.Close()
 				tail.WriteString(strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", " | ")), " "))
@@ -127,7 +127,7 @@ func (r *Runtime) rollBack(ctx context.Context, l runtime.LeaseRef, old sdl.Mani
 	}
 	for _, p := range pods {
 		if p.Annotations[AnnotationManifest] != old.Hash() {
-			if err := r.cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			if err := r.api.pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}
@@ -148,7 +148,7 @@ func (r *Runtime) apply(ctx context.Context, w runtime.Workload) error {
 // quota and policies, so that no pod ever runs without them, then the
 // rest. rollBack writes an older version (see clusterView.rollBack).
 func (r *Runtime) write(ctx context.Context, w runtime.Workload, rollBack bool) error {
-	nodes, err := r.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := r.api.nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
@@ -159,24 +159,23 @@ func (r *Runtime) write(ctx context.Context, w runtime.Workload, rollBack bool) 
 		return err
 	}
 	ns := objs.Namespace.Name
-	if err := applyNamespace(ctx, r.cs.CoreV1().Namespaces(), objs.Namespace); err != nil {
+	if err := applyNamespace(ctx, r.api.namespaces(), objs.Namespace); err != nil {
 		return fmt.Errorf("namespace %s: %w", ns, err)
 	}
 	if err := r.prune(ctx, ns, objs, !rollBack); err != nil {
 		return err
 	}
-	core, net := r.cs.CoreV1(), r.cs.NetworkingV1()
 	// Quota and policies first: no pod ever runs without them.
-	if err := upsert(ctx, core.ResourceQuotas(ns), objs.Quota, quotaMeta); err != nil {
+	if err := upsert(ctx, r.api.quotas(ns), objs.Quota, quotaMeta); err != nil {
 		return fmt.Errorf("resource quota: %w", err)
 	}
 	for _, p := range objs.Policies {
-		if err := upsert(ctx, net.NetworkPolicies(ns), p, policyMeta); err != nil {
+		if err := upsert(ctx, r.api.networkPolicies(ns), p, policyMeta); err != nil {
 			return fmt.Errorf("network policy %s: %w", p.Name, err)
 		}
 	}
 	for _, s := range objs.Secrets {
-		if err := upsert(ctx, core.Secrets(ns), s, secretMeta); err != nil {
+		if err := upsert(ctx, r.api.secrets(ns), s, secretMeta); err != nil {
 			return fmt.Errorf("pull secret: %w", err)
 		}
 	}
@@ -186,12 +185,12 @@ func (r *Runtime) write(ctx context.Context, w runtime.Workload, rollBack bool) 
 		}
 	}
 	for _, d := range objs.Deployments {
-		if err := upsert(ctx, r.cs.AppsV1().Deployments(ns), d, deploymentMeta); err != nil {
+		if err := upsert(ctx, r.api.deployments(ns), d, deploymentMeta); err != nil {
 			return classifyCreate(fmt.Errorf("deployment %s: %w", d.Name, err))
 		}
 	}
 	for _, st := range objs.StatefulSets {
-		if err := upsert(ctx, r.cs.AppsV1().StatefulSets(ns), st, statefulSetMeta); err != nil {
+		if err := upsert(ctx, r.api.statefulSets(ns), st, statefulSetMeta); err != nil {
 			return classifyCreate(fmt.Errorf("stateful set %s: %w", st.Name, err))
 		}
 	}
@@ -267,7 +266,7 @@ func applyNamespace(ctx context.Context, c typedClient[corev1.Namespace], ns *co
 // applyService keeps an existing service's addresses and node ports: a
 // tenant's URIs do not move with an update.
 func (r *Runtime) applyService(ctx context.Context, s *corev1.Service) error {
-	c := r.cs.CoreV1().Services(s.Namespace)
+	c := r.api.services(s.Namespace)
 	cur, err := c.Get(ctx, s.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		_, err = c.Create(ctx, s, metav1.CreateOptions{})
@@ -299,7 +298,7 @@ func (r *Runtime) applyService(ctx context.Context, s *corev1.Service) error {
 // applyJob creates a job; one of another version (a job's template cannot
 // change) is deleted first.
 func (r *Runtime) applyJob(ctx context.Context, j *batchv1.Job) error {
-	c := r.cs.BatchV1().Jobs(j.Namespace)
+	c := r.api.jobs(j.Namespace)
 	cur, err := c.Get(ctx, j.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -350,70 +349,70 @@ func (r *Runtime) prune(ctx context.Context, ns string, objs *leaseObjects, secr
 		keep["x/"+s.Name] = true
 	}
 	mine := listMine(r.opts.Provider, 0)
-	ds, err := r.cs.AppsV1().Deployments(ns).List(ctx, mine)
+	ds, err := r.api.deployments(ns).List(ctx, mine)
 	if err != nil {
 		return err
 	}
 	for _, d := range ds.Items {
 		if !keep["d/"+d.Name] {
-			if err := r.cs.AppsV1().Deployments(ns).Delete(ctx, d.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			if err := r.api.deployments(ns).Delete(ctx, d.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}
 	}
-	sts, err := r.cs.AppsV1().StatefulSets(ns).List(ctx, mine)
+	sts, err := r.api.statefulSets(ns).List(ctx, mine)
 	if err != nil {
 		return err
 	}
 	for _, st := range sts.Items {
 		if !keep["st/"+st.Name] {
-			if err := r.cs.AppsV1().StatefulSets(ns).Delete(ctx, st.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			if err := r.api.statefulSets(ns).Delete(ctx, st.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}
 	}
-	js, err := r.cs.BatchV1().Jobs(ns).List(ctx, mine)
+	js, err := r.api.jobs(ns).List(ctx, mine)
 	if err != nil {
 		return err
 	}
 	for _, j := range js.Items {
 		if !keep["j/"+j.Name] {
-			if err := r.cs.BatchV1().Jobs(ns).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}); err != nil && !apierrors.IsNotFound(err) {
+			if err := r.api.jobs(ns).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}
 	}
-	ps, err := r.cs.NetworkingV1().NetworkPolicies(ns).List(ctx, mine)
+	ps, err := r.api.networkPolicies(ns).List(ctx, mine)
 	if err != nil {
 		return err
 	}
 	for _, p := range ps.Items {
 		if !keep["p/"+p.Name] {
-			if err := r.cs.NetworkingV1().NetworkPolicies(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			if err := r.api.networkPolicies(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}
 	}
 	if secrets {
-		xs, err := r.cs.CoreV1().Secrets(ns).List(ctx, mine)
+		xs, err := r.api.secrets(ns).List(ctx, mine)
 		if err != nil {
 			return err
 		}
 		for _, x := range xs.Items {
 			if !keep["x/"+x.Name] {
-				if err := r.cs.CoreV1().Secrets(ns).Delete(ctx, x.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				if err := r.api.secrets(ns).Delete(ctx, x.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 					return err
 				}
 			}
 		}
 	}
-	ss, err := r.cs.CoreV1().Services(ns).List(ctx, mine)
+	ss, err := r.api.services(ns).List(ctx, mine)
 	if err != nil {
 		return err
 	}
 	for _, s := range ss.Items {
 		if !keep["s/"+s.Name] {
-			if err := r.cs.CoreV1().Services(ns).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			if err := r.api.services(ns).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}
@@ -437,7 +436,7 @@ func (r *Runtime) waitRunning(ctx context.Context, ns string, g sdl.ManifestGrou
 	hash := g.Hash()
 	unschedulable := map[string]time.Time{}
 	for {
-		pods, err := r.cs.CoreV1().Pods(ns).List(ctx, listMine(r.opts.Provider, 0))
+		pods, err := r.api.pods(ns).List(ctx, listMine(r.opts.Provider, 0))
 		if err != nil {
 			return fmt.Errorf("list pods: %w", err)
 		}

@@ -9,7 +9,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/gpunet/gpunet/provider/runtime"
@@ -20,10 +21,21 @@ import (
 // pods through an informer, which lists and watches again after the API
 // server breaks the stream.
 func (r *Runtime) WatchEvents(ctx context.Context, fn func(runtime.LeaseRef, runtime.ContainerEvent)) {
-	f := informers.NewSharedInformerFactoryWithOptions(r.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	pods := r.api.pods(metav1.NamespaceAll)
+	mine := func(o metav1.ListOptions) metav1.ListOptions {
 		o.LabelSelector = selectorOf(r.opts.Provider)
-	}))
-	inf := f.Core().V1().Pods().Informer()
+		return o
+	}
+	// Streamed initial lists (watch-list) where the client supports them,
+	// as client-go's own informers decide.
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return pods.List(ctx, mine(o))
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return pods.Watch(ctx, mine(o))
+		},
+	}, pods), &corev1.Pod{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	emit := func(p *corev1.Pod, ev runtime.ContainerEvent) {
 		l, ok := leaseOf(p.Labels, p.Annotations)
 		if !ok {
@@ -141,7 +153,7 @@ func replicaOf(idx cache.Indexer, p *corev1.Pod) int {
 // A job whose pod can never start has failed, though its Job has not.
 func (r *Runtime) JobState(ctx context.Context, l runtime.LeaseRef) (runtime.JobResult, bool, error) {
 	ns := namespace(r.opts.Provider, l)
-	jobs, err := r.cs.BatchV1().Jobs(ns).List(ctx, listMine(r.opts.Provider, 0))
+	jobs, err := r.api.jobs(ns).List(ctx, listMine(r.opts.Provider, 0))
 	if err != nil {
 		return runtime.JobResult{}, false, fmt.Errorf("lease %s: list jobs: %w", l.Order.Name(), err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/gpunet/gpunet/provider/inventory"
 	providertypes "github.com/gpunet/gpunet/x/provider/types"
@@ -24,20 +23,20 @@ func Discover(ctx context.Context, kubeconfig, provider string) (inventory.Inven
 	if err != nil {
 		return inventory.Inventory{}, err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	api, err := newRESTCluster(cfg)
 	if err != nil {
 		return inventory.Inventory{}, err
 	}
-	return DiscoverWith(ctx, cs, provider)
+	return discoverWith(ctx, api, provider)
 }
 
-// DiscoverWith is Discover over a client.
-func DiscoverWith(ctx context.Context, cs kubernetes.Interface, provider string) (inventory.Inventory, error) {
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+// discoverWith is Discover over a client.
+func discoverWith(ctx context.Context, api cluster, provider string) (inventory.Inventory, error) {
+	nodes, err := api.nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return inventory.Inventory{}, fmt.Errorf("list nodes: %w", err)
 	}
-	pods, err := cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "status.phase!=Succeeded,status.phase!=Failed"})
+	pods, err := api.pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "status.phase!=Succeeded,status.phase!=Failed"})
 	if err != nil {
 		return inventory.Inventory{}, fmt.Errorf("list pods: %w", err)
 	}

@@ -1,5 +1,5 @@
 // Package kube runs lease workloads on a Kubernetes cluster through its API
-// (client-go): the daemon's second runtime, for a provider with many GPU
+// (client-go's REST client): the daemon's second runtime, for a provider with many GPU
 // hosts and one account.
 //
 // A lease is a namespace, labelled with the provider and the lease, that
@@ -31,7 +31,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -107,7 +106,7 @@ type Options struct {
 // Runtime runs leases on one Kubernetes cluster. It is safe for concurrent
 // use.
 type Runtime struct {
-	cs   kubernetes.Interface
+	api  cluster
 	cfg  *rest.Config
 	opts Options
 	log  *slog.Logger
@@ -125,11 +124,11 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	api, err := newRESTCluster(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
-	return newRuntime(ctx, cs, cfg, opts)
+	return newRuntime(ctx, api, cfg, opts)
 }
 
 // RESTConfig loads a kubeconfig file; "" means the in-cluster service
@@ -153,7 +152,7 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-func newRuntime(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, opts Options) (*Runtime, error) {
+func newRuntime(ctx context.Context, api cluster, cfg *rest.Config, opts Options) (*Runtime, error) {
 	if opts.PullPolicy == "" {
 		opts.PullPolicy = corev1.PullIfNotPresent
 	}
@@ -166,14 +165,14 @@ func newRuntime(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Runtime{cs: cs, cfg: cfg, opts: opts, log: opts.Logger.With("runtime", "kubernetes")}
+	r := &Runtime{api: api, cfg: cfg, opts: opts, log: opts.Logger.With("runtime", "kubernetes")}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	v, err := cs.Discovery().ServerVersion()
+	v, err := api.serverVersion(pctx)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes API at %s does not answer: %w", cfg.Host, err)
 	}
-	if _, err := cs.CoreV1().Namespaces().List(pctx, listMine(opts.Provider, 1)); err != nil {
+	if _, err := api.namespaces().List(pctx, listMine(opts.Provider, 1)); err != nil {
 		return nil, fmt.Errorf("kubernetes API at %s: cannot list namespaces (see the RBAC the daemon needs in the README): %w", cfg.Host, err)
 	}
 	r.log.Info("kubernetes runtime ready", "api", cfg.Host, "server", v.GitVersion)

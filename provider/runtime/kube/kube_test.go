@@ -494,7 +494,7 @@ func TestTaintedNodes(t *testing.T) {
 func TestForeignNamespaceUntouched(t *testing.T) {
 	cs := fake.NewSimpleClientset()
 	r := testRuntime()
-	r.cs = cs
+	r.api = clientsetCluster{cs}
 	r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	ns := namespace(testProvider, testLease)
 	other := leaseLabels(testProvider, runtime.LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1victim", Dseq: 1, Gseq: 1, Oseq: 1}})
@@ -573,7 +573,7 @@ func TestJobStateFromPods(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testRuntime()
 			cs := fake.NewSimpleClientset()
-			r.cs, r.log = cs, slog.New(slog.NewTextHandler(io.Discard, nil))
+			r.api, r.log = clientsetCluster{cs}, slog.New(slog.NewTextHandler(io.Discard, nil))
 			if _, _, err := r.JobState(ctx, testLease); !errors.Is(err, runtime.ErrLeaseNotFound) {
 				t.Fatalf("JobState with no Job: %v, want ErrLeaseNotFound", err)
 			}
@@ -606,7 +606,7 @@ func TestListCountsRunningPods(t *testing.T) {
 	ctx := context.Background()
 	cs := fake.NewSimpleClientset()
 	r := testRuntime()
-	r.cs, r.log = cs, slog.New(slog.NewTextHandler(io.Discard, nil))
+	r.api, r.log = clientsetCluster{cs}, slog.New(slog.NewTextHandler(io.Discard, nil))
 	idle := runtime.LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1tenant", Dseq: 43, Gseq: 1, Oseq: 1}, Provider: testProvider}
 	going := runtime.LeaseRef{Order: markettypes.OrderID{Owner: "gpunet1tenant", Dseq: 44, Gseq: 1, Oseq: 1}, Provider: testProvider}
 	now := metav1.Now()

@@ -38,7 +38,7 @@ func (r *Runtime) Status(ctx context.Context, l runtime.LeaseRef) (runtime.Lease
 	if len(pods) == 0 {
 		return st, nil
 	}
-	svcs, err := r.cs.CoreV1().Services(ns).List(ctx, listMine(r.opts.Provider, 0))
+	svcs, err := r.api.services(ns).List(ctx, listMine(r.opts.Provider, 0))
 	if err != nil {
 		return st, fmt.Errorf("lease %s: list services: %w", l.Order.Name(), err)
 	}
@@ -70,7 +70,7 @@ func (r *Runtime) Status(ctx context.Context, l runtime.LeaseRef) (runtime.Lease
 // replica order: a job's by completion index, a deployment's by age.
 func (r *Runtime) leasePods(ctx context.Context, l runtime.LeaseRef) ([]*corev1.Pod, error) {
 	ns := namespace(r.opts.Provider, l)
-	list, err := r.cs.CoreV1().Pods(ns).List(ctx, listMine(r.opts.Provider, 0))
+	list, err := r.api.pods(ns).List(ctx, listMine(r.opts.Provider, 0))
 	if err != nil {
 		return nil, fmt.Errorf("lease %s: list pods: %w", l.Order.Name(), err)
 	}
@@ -189,7 +189,7 @@ func (r *Runtime) RunningContainers(ctx context.Context) (map[string]int, error)
 	out := map[string]int{}
 	opts := listMine(r.opts.Provider, 500)
 	for {
-		pods, err := r.cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		pods, err := r.api.pods(metav1.NamespaceAll).List(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("list pods: %w", err)
 		}
@@ -220,7 +220,7 @@ func (r *Runtime) List(ctx context.Context) (map[string]runtime.Held, error) {
 	out := map[string]runtime.Held{}
 	opts := listMine(r.opts.Provider, 500)
 	for {
-		nss, err := r.cs.CoreV1().Namespaces().List(ctx, opts)
+		nss, err := r.api.namespaces().List(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("list namespaces: %w", err)
 		}
@@ -261,7 +261,7 @@ func (r *Runtime) List(ctx context.Context) (map[string]runtime.Held, error) {
 // fine; a namespace of that name that is not this lease's is not touched.
 func (r *Runtime) Remove(ctx context.Context, l runtime.LeaseRef) error {
 	ns := namespace(r.opts.Provider, l)
-	cur, err := r.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	cur, err := r.api.namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -271,12 +271,12 @@ func (r *Runtime) Remove(ctx context.Context, l runtime.LeaseRef) error {
 	if got, ok := leaseOf(cur.Labels, cur.Annotations); !ok || got.Order != l.Order || got.Provider != r.opts.Provider {
 		return fmt.Errorf("namespace %s is not lease %s's: refusing to delete it", ns, l.Order.Name())
 	}
-	err = r.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)})
+	err = r.api.namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete namespace %s: %w", ns, err)
 	}
 	for {
-		_, err := r.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		_, err := r.api.namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			r.log.Info("lease removed", "lease", l.Order.Name(), "namespace", ns)
 			return nil

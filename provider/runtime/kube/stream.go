@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
 
@@ -21,7 +20,7 @@ import (
 // nodeSummary reads a node's kubelet stats summary: usage by
 // "namespace/pod".
 func (r *Runtime) nodeSummary(ctx context.Context, node string) (map[string]runtime.ContainerUsage, error) {
-	raw, err := r.cs.CoreV1().RESTClient().Get().Resource("nodes").Name(node).SubResource("proxy", "stats", "summary").DoRaw(ctx)
+	raw, err := r.api.core().Get().Resource("nodes").Name(node).SubResource("proxy", "stats", "summary").DoRaw(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("node %s stats: %w", node, err)
 	}
@@ -85,7 +84,7 @@ func (r *Runtime) Logs(ctx context.Context, l runtime.LeaseRef, service string, 
 	}
 	out := runtime.LockedWriter(w)
 	copyPod := func(ctx context.Context, p *corev1.Pod) error {
-		s, err := r.cs.CoreV1().Pods(p.Namespace).GetLogs(p.Name, opts).Stream(ctx)
+		s, err := r.api.pods(p.Namespace).GetLogs(p.Name, opts).Stream(ctx)
 		if err != nil {
 			if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting != nil && p.Status.ContainerStatuses[0].RestartCount == 0 {
 				return nil // not started yet: nothing to read
@@ -157,11 +156,11 @@ func (r *Runtime) Exec(ctx context.Context, l runtime.LeaseRef, req runtime.Exec
 		}
 		return nil, fmt.Errorf("%w for replica %d of service %q", runtime.ErrNotRunning, req.Replica, req.Service)
 	}
-	u := r.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec").
+	u := r.api.core().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec").
 		VersionedParams(&corev1.PodExecOptions{
 			Container: pod.Spec.Containers[0].Name, Command: req.Cmd,
 			Stdin: req.Stdin, Stdout: true, Stderr: !req.TTY, TTY: req.TTY,
-		}, scheme.ParameterCodec).URL()
+		}, apiParameters).URL()
 	ws, err := remotecommand.NewWebSocketExecutor(r.cfg, "GET", u.String())
 	if err != nil {
 		return nil, err

@@ -1,0 +1,228 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+
+	"github.com/gpunet/gpunet/provider/runtime"
+)
+
+// fakeAPIServer answers the requests the runtime's own client makes, by
+// path, and records them: what reaches it is what a real API server would
+// be asked.
+type fakeAPIServer struct {
+	t    *testing.T
+	mu   sync.Mutex
+	seen []string // "METHOD path?query"
+	// bodies are the decoded objects sent, by "METHOD path".
+	bodies map[string]k8sruntime.Object
+	// watched is the pod a watch of every namespace's pods sends.
+	watched map[string]any
+}
+
+func (s *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.seen = append(s.seen, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+	s.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	if len(body) > 0 {
+		obj, _, err := apiCodecs.UniversalDeserializer().Decode(body, nil, nil)
+		if err != nil {
+			s.t.Errorf("%s %s: undecodable body (%s): %v", r.Method, r.URL.Path, r.Header.Get("Content-Type"), err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.bodies[r.Method+" "+r.URL.Path] = obj
+		s.mu.Unlock()
+	}
+	reply := func(v any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	switch key := r.Method + " " + r.URL.Path; key {
+	case "GET /version":
+		reply(map[string]string{"gitVersion": "v1.99.0-fake"})
+	case "GET /api/v1/namespaces":
+		reply(map[string]any{"kind": "NamespaceList", "apiVersion": "v1", "metadata": map[string]any{},
+			"items": []any{map[string]any{"metadata": map[string]any{"name": "gpunet-abc", "labels": map[string]string{LabelProvider: testProvider}}}}})
+	case "POST /apis/apps/v1/namespaces/ns/deployments":
+		d := s.bodies[key].(*appsv1.Deployment)
+		d.Kind, d.APIVersion, d.UID = "Deployment", "apps/v1", "uid-1"
+		reply(d)
+	case "DELETE /apis/batch/v1/namespaces/ns/jobs/j", "DELETE /apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/p":
+		reply(map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Success"})
+	case "GET /api/v1/namespaces/ns/pods/p/log":
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "hello from p\n")
+	case "GET /api/v1/pods":
+		if r.URL.Query().Get("watch") == "true" {
+			w.Header().Set("Content-Type", "application/json")
+			pod := s.watched
+			if pod == nil {
+				pod = map[string]any{"name": "p", "namespace": "ns", "resourceVersion": "2"}
+			}
+			enc := json.NewEncoder(w)
+			if r.URL.Query().Get("sendInitialEvents") == "true" {
+				// A streamed initial list of no pods: its end is a bookmark.
+				_ = enc.Encode(map[string]any{"type": "BOOKMARK", "object": map[string]any{"kind": "Pod", "apiVersion": "v1",
+					"metadata": map[string]any{"resourceVersion": "1", "annotations": map[string]string{"k8s.io/initial-events-end": "true"}}}})
+			}
+			_ = enc.Encode(map[string]any{"type": "ADDED", "object": map[string]any{"kind": "Pod", "apiVersion": "v1", "metadata": pod}})
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // a watch stays open until the client leaves
+			return
+		}
+		reply(map[string]any{"kind": "PodList", "apiVersion": "v1", "metadata": map[string]any{"resourceVersion": "1"}, "items": []any{}})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestRESTClusterSpeaksTheAPI: the runtime's own client (client-go's
+// generic typed client over the four groups it uses, no clientset) asks
+// each group at its path, sends objects an API server can decode, passes
+// options as query parameters and delete options as a body, and reads
+// lists, logs, watches and the server's version back.
+func TestRESTClusterSpeaksTheAPI(t *testing.T) {
+	srv := &fakeAPIServer{t: t, bodies: map[string]k8sruntime.Object{}}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	cfg := &rest.Config{Host: ts.URL, QPS: 50, Burst: 100}
+	api, err := newRESTCluster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	r, err := newRuntime(ctx, api, cfg, Options{Provider: testProvider, NodeHost: "192.0.2.2"})
+	if err != nil {
+		t.Fatalf("newRuntime over the REST client: %v", err)
+	}
+	if r.api != api {
+		t.Fatal("the runtime does not use the client it was given")
+	}
+	nss, err := api.namespaces().List(ctx, metav1.ListOptions{LabelSelector: selectorOf(testProvider), Limit: 7})
+	if err != nil || len(nss.Items) != 1 || nss.Items[0].Name != "gpunet-abc" || nss.Items[0].Labels[LabelProvider] != testProvider {
+		t.Fatalf("namespaces: %+v, %v", nss, err)
+	}
+	replicas := int32(2)
+	d, err := api.deployments("ns").Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas}}, metav1.CreateOptions{FieldManager: "gpunet"})
+	if err != nil || d.Name != "web" || d.UID != "uid-1" || *d.Spec.Replicas != 2 {
+		t.Fatalf("create deployment: %+v, %v", d, err)
+	}
+	if sent, ok := srv.bodies["POST /apis/apps/v1/namespaces/ns/deployments"].(*appsv1.Deployment); !ok || sent.Name != "web" || *sent.Spec.Replicas != 2 {
+		t.Errorf("the server got %#v for the deployment", srv.bodies["POST /apis/apps/v1/namespaces/ns/deployments"])
+	}
+	if err := api.jobs("ns").Delete(ctx, "j", metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}); err != nil {
+		t.Fatalf("delete job: %v", err)
+	}
+	if o, ok := srv.bodies["DELETE /apis/batch/v1/namespaces/ns/jobs/j"].(*metav1.DeleteOptions); !ok || o.PropagationPolicy == nil || *o.PropagationPolicy != metav1.DeletePropagationBackground {
+		t.Errorf("the job's delete options reached the server as %#v", srv.bodies["DELETE /apis/batch/v1/namespaces/ns/jobs/j"])
+	}
+	if err := api.networkPolicies("ns").Delete(ctx, "p", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete network policy: %v", err)
+	}
+	lines := int64(3)
+	raw, err := api.pods("ns").GetLogs("p", &corev1.PodLogOptions{TailLines: &lines}).DoRaw(ctx)
+	if err != nil || string(raw) != "hello from p\n" {
+		t.Fatalf("logs: %q, %v", raw, err)
+	}
+	if _, err := api.services("ns").Get(ctx, "missing", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get of a missing service: %v, want not found", err)
+	}
+	w, err := api.pods(metav1.NamespaceAll).Watch(ctx, metav1.ListOptions{LabelSelector: selectorOf(testProvider)})
+	if err != nil {
+		t.Fatalf("watch pods: %v", err)
+	}
+	select {
+	case ev := <-w.ResultChan():
+		if p, ok := ev.Object.(*corev1.Pod); !ok || p.Name != "p" || ev.Type != "ADDED" {
+			t.Errorf("watch event %v %#v", ev.Type, ev.Object)
+		}
+	case <-ctx.Done():
+		t.Fatal("no watch event")
+	}
+	w.Stop()
+
+	want := []string{
+		"GET /version?",
+		"GET /api/v1/namespaces?labelSelector=gpunet.provider%3D" + testProvider + "&limit=1",
+		"GET /api/v1/namespaces?labelSelector=gpunet.provider%3D" + testProvider + "&limit=7",
+		"POST /apis/apps/v1/namespaces/ns/deployments?fieldManager=gpunet",
+		"DELETE /apis/batch/v1/namespaces/ns/jobs/j?",
+		"DELETE /apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/p?",
+		"GET /api/v1/namespaces/ns/pods/p/log?tailLines=3",
+		"GET /api/v1/namespaces/ns/services/missing?",
+		"GET /api/v1/pods?labelSelector=gpunet.provider%3D" + testProvider + "&watch=true",
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if strings.Join(srv.seen, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(srv.seen, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestWatchEventsOverTheRESTClient: the pod informer lists and watches
+// through the runtime's own client, asking only for this provider's pods,
+// and a lease's pod appearing is that lease's "created" event.
+func TestWatchEventsOverTheRESTClient(t *testing.T) {
+	ann := map[string]string{AnnotationLease: testLease.Order.Name(), AnnotationService: "web"}
+	srv := &fakeAPIServer{t: t, bodies: map[string]k8sruntime.Object{}, watched: map[string]any{
+		"name": "web-0", "namespace": namespace(testProvider, testLease), "resourceVersion": "2", "uid": "u1",
+		"labels": leaseLabels(testProvider, testLease), "annotations": ann,
+		"creationTimestamp": "2026-11-28T10:00:00Z"}}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	api, err := newRESTCluster(&rest.Config{Host: ts.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testRuntime()
+	r.api, r.log = api, slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan runtime.ContainerEvent, 1)
+	var lease runtime.LeaseRef
+	go r.WatchEvents(ctx, func(l runtime.LeaseRef, ev runtime.ContainerEvent) {
+		lease = l
+		select {
+		case got <- ev:
+		default:
+		}
+	})
+	select {
+	case ev := <-got:
+		if ev.Kind != "created" || ev.Service != "web" || lease.Order != testLease.Order || !ev.Time.Equal(time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)) {
+			t.Errorf("event %+v of lease %+v; want created, service web, of %+v at its creation time", ev, lease, testLease)
+		}
+	case <-ctx.Done():
+		srv.mu.Lock()
+		t.Fatalf("no event from the watched pod; requests:\n%s", strings.Join(srv.seen, "\n"))
+	}
+	cancel()
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for _, req := range srv.seen {
+		if !strings.HasPrefix(req, "GET /api/v1/pods?") || !strings.Contains(req, "labelSelector=gpunet.provider%3D"+testProvider) {
+			t.Errorf("the informer asked %q; want only this provider's pods", req)
+		}
+	}
+}
