@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 
 	"github.com/gpunet/gpunet/provider/runtime"
@@ -33,11 +35,17 @@ type fakeAPIServer struct {
 	bodies map[string]k8sruntime.Object
 	// watched is the pod a watch of every namespace's pods sends.
 	watched map[string]any
+	// headers are the request headers, by "METHOD path".
+	headers map[string]http.Header
 }
 
 func (s *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.seen = append(s.seen, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+	if s.headers == nil {
+		s.headers = map[string]http.Header{}
+	}
+	s.headers[r.Method+" "+r.URL.Path] = r.Header.Clone()
 	s.mu.Unlock()
 	body, _ := io.ReadAll(r.Body)
 	if len(body) > 0 {
@@ -65,6 +73,17 @@ func (s *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d := s.bodies[key].(*appsv1.Deployment)
 		d.Kind, d.APIVersion, d.UID = "Deployment", "apps/v1", "uid-1"
 		reply(d)
+	case "PUT /apis/apps/v1/namespaces/ns/statefulsets/app":
+		st := s.bodies[key].(*appsv1.StatefulSet)
+		st.Kind, st.APIVersion, st.ResourceVersion = "StatefulSet", "apps/v1", "8"
+		reply(st)
+	case "GET /api/v1/nodes":
+		reply(map[string]any{"kind": "NodeList", "apiVersion": "v1", "metadata": map[string]any{}, "items": []any{map[string]any{"metadata": map[string]any{"name": "n1"}}}})
+	case "GET /api/v1/namespaces/ns/secrets":
+		reply(map[string]any{"kind": "SecretList", "apiVersion": "v1", "metadata": map[string]any{}, "items": []any{}})
+	case "GET /api/v1/nodes/n1/proxy/stats/summary":
+		reply(map[string]any{"pods": []any{map[string]any{"podRef": map[string]string{"name": "web-0", "namespace": "ns"},
+			"cpu": map[string]any{"usageNanoCores": 25_000_000}, "memory": map[string]any{"workingSetBytes": 1 << 20}}}})
 	case "DELETE /apis/batch/v1/namespaces/ns/jobs/j", "DELETE /apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/p":
 		reply(map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Success"})
 	case "GET /api/v1/namespaces/ns/pods/p/log":
@@ -140,6 +159,28 @@ func TestRESTClusterSpeaksTheAPI(t *testing.T) {
 	if err := api.networkPolicies("ns").Delete(ctx, "p", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete network policy: %v", err)
 	}
+	st, err := api.statefulSets("ns").Update(ctx, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "ns", ResourceVersion: "7"}}, metav1.UpdateOptions{})
+	if err != nil || st.ResourceVersion != "8" {
+		t.Fatalf("update stateful set: %+v, %v", st, err)
+	}
+	if nodes, err := api.nodes().List(ctx, metav1.ListOptions{}); err != nil || len(nodes.Items) != 1 || nodes.Items[0].Name != "n1" {
+		t.Fatalf("nodes: %+v, %v", nodes, err)
+	}
+	if xs, err := api.secrets("ns").List(ctx, metav1.ListOptions{LabelSelector: "a=b"}); err != nil || xs == nil {
+		t.Fatalf("secrets: %+v, %v", xs, err)
+	}
+	if _, err := api.quotas("ns").Get(ctx, "quota", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get of a missing quota: %v, want not found", err)
+	}
+	usage, err := r.nodeSummary(ctx, "n1")
+	if err != nil || usage["ns/web-0"].MemoryBytes != 1<<20 || usage["ns/web-0"].CPUPercent != 2.5 {
+		t.Fatalf("node stats through the API server's node proxy: %+v, %v", usage, err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "ns"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web"}}}}
+	u := r.execURL(pod, runtime.ExecRequest{Cmd: []string{"/bin/sh", "-c", "echo hi"}, Stdin: true, TTY: true})
+	if want := ts.URL + "/api/v1/namespaces/ns/pods/web-0/exec?command=%2Fbin%2Fsh&command=-c&command=echo+hi&container=web&stdin=true&stdout=true&tty=true"; u.String() != want {
+		t.Errorf("exec URL\n%s\nwant\n%s", u, want)
+	}
 	lines := int64(3)
 	raw, err := api.pods("ns").GetLogs("p", &corev1.PodLogOptions{TailLines: &lines}).DoRaw(ctx)
 	if err != nil || string(raw) != "hello from p\n" {
@@ -169,6 +210,11 @@ func TestRESTClusterSpeaksTheAPI(t *testing.T) {
 		"POST /apis/apps/v1/namespaces/ns/deployments?fieldManager=gpunet",
 		"DELETE /apis/batch/v1/namespaces/ns/jobs/j?",
 		"DELETE /apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/p?",
+		"PUT /apis/apps/v1/namespaces/ns/statefulsets/app?",
+		"GET /api/v1/nodes?",
+		"GET /api/v1/namespaces/ns/secrets?labelSelector=a%3Db",
+		"GET /api/v1/namespaces/ns/resourcequotas/quota?",
+		"GET /api/v1/nodes/n1/proxy/stats/summary?",
 		"GET /api/v1/namespaces/ns/pods/p/log?tailLines=3",
 		"GET /api/v1/namespaces/ns/services/missing?",
 		"GET /api/v1/pods?labelSelector=gpunet.provider%3D" + testProvider + "&watch=true",
@@ -177,6 +223,15 @@ func TestRESTClusterSpeaksTheAPI(t *testing.T) {
 	defer srv.mu.Unlock()
 	if strings.Join(srv.seen, "\n") != strings.Join(want, "\n") {
 		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(srv.seen, "\n"), strings.Join(want, "\n"))
+	}
+	// Objects go as protobuf and protobuf is asked for, as client-go's
+	// own clients of these kinds do; the user agent is client-go's.
+	post := srv.headers["POST /apis/apps/v1/namespaces/ns/deployments"]
+	if post.Get("Content-Type") != "application/vnd.kubernetes.protobuf" || !strings.HasPrefix(post.Get("Accept"), "application/vnd.kubernetes.protobuf") {
+		t.Errorf("create deployment sent Content-Type %q, Accept %q; want protobuf", post.Get("Content-Type"), post.Get("Accept"))
+	}
+	if ua := post.Get("User-Agent"); ua != rest.DefaultKubernetesUserAgent() {
+		t.Errorf("User-Agent %q, want client-go's %q", ua, rest.DefaultKubernetesUserAgent())
 	}
 }
 
@@ -199,17 +254,20 @@ func TestWatchEventsOverTheRESTClient(t *testing.T) {
 	r.api, r.log = api, slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	got := make(chan runtime.ContainerEvent, 1)
-	var lease runtime.LeaseRef
+	type leaseEvent struct {
+		l  runtime.LeaseRef
+		ev runtime.ContainerEvent
+	}
+	got := make(chan leaseEvent, 1)
 	go r.WatchEvents(ctx, func(l runtime.LeaseRef, ev runtime.ContainerEvent) {
-		lease = l
 		select {
-		case got <- ev:
+		case got <- leaseEvent{l, ev}:
 		default:
 		}
 	})
 	select {
-	case ev := <-got:
+	case e := <-got:
+		ev, lease := e.ev, e.l
 		if ev.Kind != "created" || ev.Service != "web" || lease.Order != testLease.Order || !ev.Time.Equal(time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)) {
 			t.Errorf("event %+v of lease %+v; want created, service web, of %+v at its creation time", ev, lease, testLease)
 		}
@@ -223,6 +281,46 @@ func TestWatchEventsOverTheRESTClient(t *testing.T) {
 	for _, req := range srv.seen {
 		if !strings.HasPrefix(req, "GET /api/v1/pods?") || !strings.Contains(req, "labelSelector=gpunet.provider%3D"+testProvider) {
 			t.Errorf("the informer asked %q; want only this provider's pods", req)
+		}
+	}
+}
+
+// TestWatchEventsOverAFakeClientset: the informer lists and watches the
+// fake clientset plainly (it cannot stream an initial list), so a pod
+// created after the start is a "created" event there as well.
+func TestWatchEventsOverAFakeClientset(t *testing.T) {
+	cs := fake.NewSimpleClientset()
+	r := testRuntime()
+	r.api, r.log = clientsetCluster{cs}, slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan runtime.ContainerEvent, 16)
+	go r.WatchEvents(ctx, func(_ runtime.LeaseRef, ev runtime.ContainerEvent) {
+		select {
+		case got <- ev:
+		default:
+		}
+	})
+	ns := namespace(testProvider, testLease)
+	ann := map[string]string{AnnotationLease: testLease.Order.Name(), AnnotationService: "web"}
+	// Pods keep coming until one is told: one created before the informer
+	// has listed is part of its initial list, which is not an event.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case ev := <-got:
+			if ev.Kind != "created" || ev.Service != "web" {
+				t.Errorf("event %+v, want created of service web", ev)
+			}
+			return
+		case <-tick.C:
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-" + strconv.Itoa(i), Namespace: ns, Labels: leaseLabels(testProvider, testLease), Annotations: ann}}
+			if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("no event from pods created on the fake clientset")
 		}
 	}
 }

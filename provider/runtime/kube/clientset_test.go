@@ -10,11 +10,19 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/watchlist"
 )
 
 // clientsetCluster is cluster over a client-go clientset: the fake one in
 // unit tests.
 type clientsetCluster struct{ cs kubernetes.Interface }
+
+// IsWatchListSemanticsUnSupported passes on what the clientset says of
+// streamed initial lists (the fake one cannot stream them), as client-go's
+// informers ask the clientset.
+func (c clientsetCluster) IsWatchListSemanticsUnSupported() bool {
+	return watchlist.DoesClientNotSupportWatchListSemantics(c.cs)
+}
 
 func (c clientsetCluster) namespaces() objects[*corev1.Namespace, *corev1.NamespaceList] {
 	return c.cs.CoreV1().Namespaces()

@@ -26,8 +26,9 @@ func (r *Runtime) WatchEvents(ctx context.Context, fn func(runtime.LeaseRef, run
 		o.LabelSelector = selectorOf(r.opts.Provider)
 		return o
 	}
-	// Streamed initial lists (watch-list) where the client supports them,
-	// as client-go's own informers decide.
+	// Streamed initial lists (watch-list) unless the cluster's client says
+	// it cannot (client-go's fake clientset), as client-go's own informers
+	// decide.
 	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 			return pods.List(ctx, mine(o))
@@ -35,7 +36,7 @@ func (r *Runtime) WatchEvents(ctx context.Context, fn func(runtime.LeaseRef, run
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return pods.Watch(ctx, mine(o))
 		},
-	}, pods), &corev1.Pod{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	}, r.api), &corev1.Pod{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	emit := func(p *corev1.Pod, ev runtime.ContainerEvent) {
 		l, ok := leaseOf(p.Labels, p.Annotations)
 		if !ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"sync"
 
@@ -156,11 +157,7 @@ func (r *Runtime) Exec(ctx context.Context, l runtime.LeaseRef, req runtime.Exec
 		}
 		return nil, fmt.Errorf("%w for replica %d of service %q", runtime.ErrNotRunning, req.Replica, req.Service)
 	}
-	u := r.api.core().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{
-			Container: pod.Spec.Containers[0].Name, Command: req.Cmd,
-			Stdin: req.Stdin, Stdout: true, Stderr: !req.TTY, TTY: req.TTY,
-		}, apiParameters).URL()
+	u := r.execURL(pod, req)
 	ws, err := remotecommand.NewWebSocketExecutor(r.cfg, "GET", u.String())
 	if err != nil {
 		return nil, err
@@ -183,6 +180,15 @@ func (r *Runtime) Exec(ctx context.Context, l runtime.LeaseRef, req runtime.Exec
 	}
 	r.log.Info("shell started", "lease", l.Order.Name(), "service", req.Service, "replica", req.Replica, "tty", req.TTY, "argv0", req.Cmd[0])
 	return s, nil
+}
+
+// execURL is the API server's exec endpoint for req in pod's container.
+func (r *Runtime) execURL(pod *corev1.Pod, req runtime.ExecRequest) *url.URL {
+	return r.api.core().Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{
+			Container: pod.Spec.Containers[0].Name, Command: req.Cmd,
+			Stdin: req.Stdin, Stdout: true, Stderr: !req.TTY, TTY: req.TTY,
+		}, apiParameters).URL()
 }
 
 // shell is a command in a pod: the stream runs while Output copies it.
