@@ -21,10 +21,9 @@ type Signer interface {
 // (any backend: test, file, os, pass, kwallet) is decrypted once, here,
 // and then signs from memory: the SDK's keyring decrypts it again for
 // every signature, and the file backend's decryption is a PBKDF2 key
-// derivation, which made the
-// keyring most of what the daemon allocated and a share of its CPU with
-// hundreds of leases (a bid, a lease start and a manifest receipt each
-// sign). The decrypted key stays in the daemon's memory for its life; with
+// derivation, which made the keyring most of what the daemon allocated
+// and a share of its CPU with hundreds of leases (a bid, a lease start and
+// a manifest receipt each sign). The decrypted key stays in the daemon's memory for its life; with
 // the file backend the daemon holds the passphrase that unlocks it anyway.
 //
 // A key the keyring cannot hand over is refused: a Ledger signs only

@@ -42,14 +42,21 @@ func init() {
 	metav1.AddToGroupVersion(apiScheme, schema.GroupVersion{Version: "v1"})
 }
 
-// objects is the typed client of one kind of object: client-go's generic
-// client in the daemon, its fake clientset's in unit tests.
-type objects[T, L any] interface {
-	Get(ctx context.Context, name string, o metav1.GetOptions) (T, error)
+// writer reads, creates and replaces objects of one kind (P, a pointer to
+// the kind's type): what upsert needs.
+type writer[P any] interface {
+	Get(ctx context.Context, name string, o metav1.GetOptions) (P, error)
+	Create(ctx context.Context, obj P, o metav1.CreateOptions) (P, error)
+	Update(ctx context.Context, obj P, o metav1.UpdateOptions) (P, error)
+}
+
+// objects is the typed client of one kind of object (P) and its list (L):
+// client-go's generic client in the daemon, its fake clientset's in unit
+// tests.
+type objects[P, L any] interface {
+	writer[P]
 	List(ctx context.Context, o metav1.ListOptions) (L, error)
 	Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error)
-	Create(ctx context.Context, obj T, o metav1.CreateOptions) (T, error)
-	Update(ctx context.Context, obj T, o metav1.UpdateOptions) (T, error)
 	Delete(ctx context.Context, name string, o metav1.DeleteOptions) error
 }
 
@@ -149,7 +156,7 @@ func (c *restCluster) nodes() objects[*corev1.Node, *corev1.NodeList] {
 }
 
 func (c *restCluster) pods(ns string) podObjects {
-	return restPods{typed[*corev1.Pod, *corev1.PodList](c.coreC, "pods", ns), c.coreC, ns}
+	return restPods{typed[*corev1.Pod, *corev1.PodList](c.coreC, "pods", ns)}
 }
 
 func (c *restCluster) services(ns string) objects[*corev1.Service, *corev1.ServiceList] {
@@ -198,10 +205,8 @@ func (c *restCluster) serverVersion(ctx context.Context) (*version.Info, error) 
 // restPods adds the log subresource to the pods' typed client.
 type restPods struct {
 	*gentype.ClientWithList[*corev1.Pod, *corev1.PodList]
-	c  rest.Interface
-	ns string
 }
 
 func (p restPods) GetLogs(name string, o *corev1.PodLogOptions) *rest.Request {
-	return p.c.Get().Namespace(p.ns).Name(name).Resource("pods").SubResource("log").VersionedParams(o, apiParameters)
+	return p.GetClient().Get().Namespace(p.GetNamespace()).Name(name).Resource("pods").SubResource("log").VersionedParams(o, apiParameters)
 }

@@ -39,12 +39,15 @@ type fakeAPIServer struct {
 	headers map[string]http.Header
 }
 
+// newFakeAPIServer answers a watch of every namespace's pods with watched
+// (nil: a pod of no lease).
+func newFakeAPIServer(t *testing.T, watched map[string]any) *fakeAPIServer {
+	return &fakeAPIServer{t: t, bodies: map[string]k8sruntime.Object{}, headers: map[string]http.Header{}, watched: watched}
+}
+
 func (s *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.seen = append(s.seen, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
-	if s.headers == nil {
-		s.headers = map[string]http.Header{}
-	}
 	s.headers[r.Method+" "+r.URL.Path] = r.Header.Clone()
 	s.mu.Unlock()
 	body, _ := io.ReadAll(r.Body)
@@ -119,7 +122,7 @@ func (s *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // options as query parameters and delete options as a body, and reads
 // lists, logs, watches and the server's version back.
 func TestRESTClusterSpeaksTheAPI(t *testing.T) {
-	srv := &fakeAPIServer{t: t, bodies: map[string]k8sruntime.Object{}}
+	srv := newFakeAPIServer(t, nil)
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	cfg := &rest.Config{Host: ts.URL, QPS: 50, Burst: 100}
@@ -240,10 +243,10 @@ func TestRESTClusterSpeaksTheAPI(t *testing.T) {
 // and a lease's pod appearing is that lease's "created" event.
 func TestWatchEventsOverTheRESTClient(t *testing.T) {
 	ann := map[string]string{AnnotationLease: testLease.Order.Name(), AnnotationService: "web"}
-	srv := &fakeAPIServer{t: t, bodies: map[string]k8sruntime.Object{}, watched: map[string]any{
+	srv := newFakeAPIServer(t, map[string]any{
 		"name": "web-0", "namespace": namespace(testProvider, testLease), "resourceVersion": "2", "uid": "u1",
 		"labels": leaseLabels(testProvider, testLease), "annotations": ann,
-		"creationTimestamp": "2026-11-28T10:00:00Z"}}
+		"creationTimestamp": "2026-11-28T10:00:00Z"})
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	api, err := newRESTCluster(&rest.Config{Host: ts.URL})

@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/gpunet/gpunet/provider/runtime"
@@ -166,16 +166,16 @@ func (r *Runtime) write(ctx context.Context, w runtime.Workload, rollBack bool) 
 		return err
 	}
 	// Quota and policies first: no pod ever runs without them.
-	if err := upsert(ctx, r.api.quotas(ns), objs.Quota, quotaMeta); err != nil {
+	if err := upsert(ctx, r.api.quotas(ns), objs.Quota); err != nil {
 		return fmt.Errorf("resource quota: %w", err)
 	}
 	for _, p := range objs.Policies {
-		if err := upsert(ctx, r.api.networkPolicies(ns), p, policyMeta); err != nil {
+		if err := upsert(ctx, r.api.networkPolicies(ns), p); err != nil {
 			return fmt.Errorf("network policy %s: %w", p.Name, err)
 		}
 	}
 	for _, s := range objs.Secrets {
-		if err := upsert(ctx, r.api.secrets(ns), s, secretMeta); err != nil {
+		if err := upsert(ctx, r.api.secrets(ns), s); err != nil {
 			return fmt.Errorf("pull secret: %w", err)
 		}
 	}
@@ -185,12 +185,12 @@ func (r *Runtime) write(ctx context.Context, w runtime.Workload, rollBack bool) 
 		}
 	}
 	for _, d := range objs.Deployments {
-		if err := upsert(ctx, r.api.deployments(ns), d, deploymentMeta); err != nil {
+		if err := upsert(ctx, r.api.deployments(ns), d); err != nil {
 			return classifyCreate(fmt.Errorf("deployment %s: %w", d.Name, err))
 		}
 	}
 	for _, st := range objs.StatefulSets {
-		if err := upsert(ctx, r.api.statefulSets(ns), st, statefulSetMeta); err != nil {
+		if err := upsert(ctx, r.api.statefulSets(ns), st); err != nil {
 			return classifyCreate(fmt.Errorf("stateful set %s: %w", st.Name, err))
 		}
 	}
@@ -211,14 +211,8 @@ func classifyCreate(err error) error {
 	return err
 }
 
-type typedClient[T any] interface {
-	Create(context.Context, *T, metav1.CreateOptions) (*T, error)
-	Update(context.Context, *T, metav1.UpdateOptions) (*T, error)
-	Get(context.Context, string, metav1.GetOptions) (*T, error)
-}
-
 // upsert creates obj, or replaces the object of its name.
-func upsert[T any](ctx context.Context, c typedClient[T], obj *T, meta func(*T) *metav1.ObjectMeta) error {
+func upsert[P metav1.Object](ctx context.Context, c writer[P], obj P) error {
 	_, err := c.Create(ctx, obj, metav1.CreateOptions{})
 	if !apierrors.IsAlreadyExists(err) {
 		return err
@@ -227,23 +221,17 @@ func upsert[T any](ctx context.Context, c typedClient[T], obj *T, meta func(*T) 
 	// and the update: the update then conflicts, and is tried again on a
 	// fresh read.
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := c.Get(ctx, meta(obj).Name, metav1.GetOptions{})
+		cur, err := c.Get(ctx, obj.GetName(), metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		meta(obj).ResourceVersion = meta(cur).ResourceVersion
+		obj.SetResourceVersion(cur.GetResourceVersion())
 		_, err = c.Update(ctx, obj, metav1.UpdateOptions{})
 		return err
 	})
 }
 
-func quotaMeta(o *corev1.ResourceQuota) *metav1.ObjectMeta        { return &o.ObjectMeta }
-func policyMeta(o *networkingv1.NetworkPolicy) *metav1.ObjectMeta { return &o.ObjectMeta }
-func secretMeta(o *corev1.Secret) *metav1.ObjectMeta              { return &o.ObjectMeta }
-func deploymentMeta(o *appsv1.Deployment) *metav1.ObjectMeta      { return &o.ObjectMeta }
-func statefulSetMeta(o *appsv1.StatefulSet) *metav1.ObjectMeta    { return &o.ObjectMeta }
-
-func applyNamespace(ctx context.Context, c typedClient[corev1.Namespace], ns *corev1.Namespace) error {
+func applyNamespace(ctx context.Context, c writer[*corev1.Namespace], ns *corev1.Namespace) error {
 	cur, err := c.Get(ctx, ns.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		_, err = c.Create(ctx, ns, metav1.CreateOptions{})
@@ -329,95 +317,60 @@ func (r *Runtime) applyJob(ctx context.Context, j *batchv1.Job) error {
 // secrets) pull secrets that the group no longer has: an update renamed a
 // service, made a port local, dropped a private image.
 func (r *Runtime) prune(ctx context.Context, ns string, objs *leaseObjects, secrets bool) error {
-	keep := map[string]bool{}
-	for _, d := range objs.Deployments {
-		keep["d/"+d.Name] = true
-	}
-	for _, j := range objs.Jobs {
-		keep["j/"+j.Name] = true
-	}
-	for _, st := range objs.StatefulSets {
-		keep["st/"+st.Name] = true
-	}
-	for _, s := range objs.Services {
-		keep["s/"+s.Name] = true
-	}
-	for _, p := range objs.Policies {
-		keep["p/"+p.Name] = true
-	}
-	for _, s := range objs.Secrets {
-		keep["x/"+s.Name] = true
-	}
-	mine := listMine(r.opts.Provider, 0)
-	ds, err := r.api.deployments(ns).List(ctx, mine)
-	if err != nil {
+	mine, plain := listMine(r.opts.Provider, 0), metav1.DeleteOptions{}
+	if err := pruneKind(ctx, r.api.deployments(ns), mine, namesOf(objs.Deployments), plain); err != nil {
 		return err
 	}
-	for _, d := range ds.Items {
-		if !keep["d/"+d.Name] {
-			if err := r.api.deployments(ns).Delete(ctx, d.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
-		}
-	}
-	sts, err := r.api.statefulSets(ns).List(ctx, mine)
-	if err != nil {
+	if err := pruneKind(ctx, r.api.statefulSets(ns), mine, namesOf(objs.StatefulSets), plain); err != nil {
 		return err
 	}
-	for _, st := range sts.Items {
-		if !keep["st/"+st.Name] {
-			if err := r.api.statefulSets(ns).Delete(ctx, st.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
-		}
-	}
-	js, err := r.api.jobs(ns).List(ctx, mine)
-	if err != nil {
+	if err := pruneKind(ctx, r.api.jobs(ns), mine, namesOf(objs.Jobs), metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}); err != nil {
 		return err
 	}
-	for _, j := range js.Items {
-		if !keep["j/"+j.Name] {
-			if err := r.api.jobs(ns).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
-		}
-	}
-	ps, err := r.api.networkPolicies(ns).List(ctx, mine)
-	if err != nil {
+	if err := pruneKind(ctx, r.api.networkPolicies(ns), mine, namesOf(objs.Policies), plain); err != nil {
 		return err
-	}
-	for _, p := range ps.Items {
-		if !keep["p/"+p.Name] {
-			if err := r.api.networkPolicies(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
-		}
 	}
 	if secrets {
-		xs, err := r.api.secrets(ns).List(ctx, mine)
+		if err := pruneKind(ctx, r.api.secrets(ns), mine, namesOf(objs.Secrets), plain); err != nil {
+			return err
+		}
+	}
+	return pruneKind(ctx, r.api.services(ns), mine, namesOf(objs.Services), plain)
+}
+
+// pruneKind deletes the objects of one kind that mine lists and keep does
+// not name.
+func pruneKind[P metav1.Object, L k8sruntime.Object](ctx context.Context, c objects[P, L], mine metav1.ListOptions, keep map[string]bool, del metav1.DeleteOptions) error {
+	list, err := c.List(ctx, mine)
+	if err != nil {
+		return err
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		o, err := meta.Accessor(it)
 		if err != nil {
 			return err
 		}
-		for _, x := range xs.Items {
-			if !keep["x/"+x.Name] {
-				if err := r.api.secrets(ns).Delete(ctx, x.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-					return err
-				}
-			}
+		if keep[o.GetName()] {
+			continue
 		}
-	}
-	ss, err := r.api.services(ns).List(ctx, mine)
-	if err != nil {
-		return err
-	}
-	for _, s := range ss.Items {
-		if !keep["s/"+s.Name] {
-			if err := r.api.services(ns).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
+		if err := c.Delete(ctx, o.GetName(), del); err != nil && !apierrors.IsNotFound(err) {
+			return err
 		}
 	}
 	return nil
+}
+
+// namesOf is the set of the objects' names.
+func namesOf[P metav1.Object](objs []P) map[string]bool {
+	out := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		out[o.GetName()] = true
+	}
+	return out
 }
 
 // Waiting reasons of a container that say why it will not run.

@@ -1,6 +1,6 @@
 // Package kube runs lease workloads on a Kubernetes cluster through its API
-// (client-go's REST client): the daemon's second runtime, for a provider with many GPU
-// hosts and one account.
+// (client-go's REST client): the daemon's second runtime, for a provider
+// with many GPU hosts and one account.
 //
 // A lease is a namespace, labelled with the provider and the lease, that
 // holds everything the lease runs: a Deployment per service (a Job per
