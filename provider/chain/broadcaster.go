@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -333,11 +334,20 @@ func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul floa
 		}
 		var simErr *simulationError
 		if errors.As(err, &simErr) && strings.Contains(err.Error(), "account sequence mismatch") && lagRetries < 3 {
+			lagRetries++
+			// The node expects a later sequence than ours: transactions
+			// of this key that we did not count (another process signing
+			// with it, such as a daemon stopped with one in flight) are in
+			// its mempool. Ours must follow them.
+			if want, ok := expectedSequence(err); ok && want > b.seq {
+				b.log.Info("the node expects a later sequence; using it", "local_sequence", b.seq, "node_sequence", want)
+				b.seq = want
+				continue
+			}
 			// Right after a block the node's check state is the committed
 			// one until it has re-checked its mempool, which holds our
 			// earlier transactions: simulation sees an older sequence for
 			// a moment. Wait it out before doubting our own count.
-			lagRetries++
 			if !sleep(ctx, 400*time.Millisecond) {
 				return Result{Err: ctx.Err()}
 			}
@@ -362,6 +372,19 @@ func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul floa
 		}
 		return Result{Err: err}
 	}
+}
+
+// expectedSequence reads the sequence a node said it expects from its
+// refusal ("account sequence mismatch, expected N, got M", the SDK's
+// signature check).
+func expectedSequence(err error) (uint64, bool) {
+	_, rest, ok := strings.Cut(err.Error(), "account sequence mismatch, expected ")
+	if !ok {
+		return 0, false
+	}
+	n, _, _ := strings.Cut(rest, ",")
+	seq, perr := strconv.ParseUint(n, 10, 64)
+	return seq, perr == nil
 }
 
 // maxBackoff caps the wait between tries while the node is unreachable:

@@ -280,3 +280,59 @@ func TestBroadcastSizesGasFromASimulationThatPaysTheFee(t *testing.T) {
 		t.Fatalf("empty broadcast reply: %v, synced %t; want errNoReply and the sequence to be read again", r.Err, b.synced)
 	}
 }
+
+// mempoolNode's check state expects sequence want: transactions of the
+// same key signed elsewhere are in its mempool, past the committed one.
+type mempoolNode struct {
+	gasNode
+	want uint64
+	sims []uint64 // the sequence of each simulation
+}
+
+func (n *mempoolNode) Simulate(_ context.Context, req *txtypes.SimulateRequest, _ ...grpc.CallOption) (*txtypes.SimulateResponse, error) {
+	var raw txtypes.TxRaw
+	var ai txtypes.AuthInfo
+	if err := raw.Unmarshal(req.TxBytes); err != nil {
+		return nil, err
+	}
+	if err := ai.Unmarshal(raw.AuthInfoBytes); err != nil {
+		return nil, err
+	}
+	seq := ai.SignerInfos[0].Sequence
+	n.sims = append(n.sims, seq)
+	if seq != n.want {
+		return nil, status.Errorf(codes.Unknown, "account sequence mismatch, expected %d, got %d: incorrect account sequence", n.want, seq)
+	}
+	return &txtypes.SimulateResponse{GasInfo: &sdk.GasInfo{GasUsed: 70_000}}, nil
+}
+
+// A key another process signed with (a daemon stopped with a transaction
+// in flight, and then `register`) has transactions in the node's mempool
+// past its committed sequence: the broadcaster takes the sequence the
+// node says it expects instead of failing on the committed one.
+func TestBroadcastFollowsTheSequenceTheNodeExpects(t *testing.T) {
+	kr, addr, pub := newKey(t)
+	n := &mempoolNode{gasNode: gasNode{fakeNode: fakeNode{committed: 2}}, want: 4}
+	c := &Client{ChainID: "gpunet-1", Tx: n, Auth: n, Key: kr, KeyName: "provider", Address: addr, PubKey: pub}
+	b := NewBroadcaster(c, sdkmath.LegacyMustNewDecFromStr("0.025"), 1.2, slog.New(slog.DiscardHandler))
+	r := b.broadcast(context.Background(), []sdk.Msg{&banktypes.MsgSend{FromAddress: addr.String(), ToAddress: addr.String()}}, 1)
+	if r.Err != nil {
+		t.Fatalf("broadcast: %v (simulated with sequences %v)", r.Err, n.sims)
+	}
+	if got := authInfoOf(t, n.broadcast).SignerInfos[0].Sequence; got != 4 || b.seq != 5 {
+		t.Fatalf("sent with sequence %d, next %d (simulated with %v); want 4, then 5", got, b.seq, n.sims)
+	}
+	for _, tc := range []struct {
+		msg  string
+		want uint64
+		ok   bool
+	}{
+		{"rpc error: code = Unknown desc = account sequence mismatch, expected 12, got 9: incorrect account sequence", 12, true},
+		{"account sequence mismatch", 0, false},
+		{"account sequence mismatch, expected x, got 1", 0, false},
+	} {
+		if got, ok := expectedSequence(errors.New(tc.msg)); got != tc.want || ok != tc.ok {
+			t.Errorf("expectedSequence(%q) = %d, %t; want %d, %t", tc.msg, got, ok, tc.want, tc.ok)
+		}
+	}
+}
