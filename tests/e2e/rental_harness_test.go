@@ -280,21 +280,44 @@ func (p *providerProc) log() string {
 	return string(b)
 }
 
+// logAfter is what the daemon logged past offset from (a length of log()).
+func (p *providerProc) logAfter(from int) string {
+	log := p.log()
+	if from > len(log) {
+		return ""
+	}
+	return log[from:]
+}
+
 // waitLog waits until the daemon has logged a line containing every part.
 func (p *providerProc) waitLog(timeout time.Duration, parts ...string) string {
 	p.t.Helper()
+	return p.waitLogAfter(0, timeout, parts...)
+}
+
+// waitLogAfter is waitLog over what the daemon logged past offset from.
+func (p *providerProc) waitLogAfter(from int, timeout time.Duration, parts ...string) string {
+	p.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		for _, line := range strings.Split(p.log(), "\n") {
-			if lineHas(line, parts) {
-				return line
-			}
+		if line, ok := findLine(p.logAfter(from), parts); ok {
+			return line
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	dumpLogTail(p.t, p.logPath)
 	p.t.Fatalf("provider never logged a line with %q", parts)
 	return ""
+}
+
+// findLine returns the first line of log that contains every part.
+func findLine(log string, parts []string) (string, bool) {
+	for _, line := range strings.Split(log, "\n") {
+		if lineHas(line, parts) {
+			return line, true
+		}
+	}
+	return "", false
 }
 
 // lineHas reports whether a log line contains every part.
