@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -325,5 +326,93 @@ func TestWatchEventsOverAFakeClientset(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("no event from pods created on the fake clientset")
 		}
+	}
+}
+
+// TestListFollowsContinueTokens: List asks the API server for this
+// provider's namespaces and pods in pages of 500 and follows each
+// continue token to the last page, so a lease whose namespace or running
+// pods come on a later page is neither missed (and torn down as closed
+// while away) nor counted short (and taken for an ended job).
+func TestListFollowsContinueTokens(t *testing.T) {
+	other := runtime.LeaseRef{Order: testLease.Order, Provider: testProvider}
+	other.Order.Dseq = 77
+	meta := func(name string, l runtime.LeaseRef) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: namespace(testProvider, l), Labels: leaseLabels(testProvider, l),
+			Annotations: map[string]string{AnnotationLease: l.Order.Name()}}
+	}
+	ns := func(l runtime.LeaseRef) corev1.Namespace {
+		m := meta(namespace(testProvider, l), l)
+		m.Namespace = ""
+		return corev1.Namespace{ObjectMeta: m}
+	}
+	running := func(name string, l runtime.LeaseRef) corev1.Pod {
+		return corev1.Pod{ObjectMeta: meta(name, l), Status: corev1.PodStatus{Phase: corev1.PodRunning,
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+	}
+	// Each list has two pages: the second is asked for with the first's token.
+	pages := map[string][2]any{
+		"/api/v1/namespaces": {
+			corev1.NamespaceList{TypeMeta: metav1.TypeMeta{Kind: "NamespaceList", APIVersion: "v1"}, ListMeta: metav1.ListMeta{Continue: "ns-page-2"},
+				Items: []corev1.Namespace{ns(testLease)}},
+			corev1.NamespaceList{TypeMeta: metav1.TypeMeta{Kind: "NamespaceList", APIVersion: "v1"}, Items: []corev1.Namespace{ns(other)}},
+		},
+		"/api/v1/pods": {
+			corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, ListMeta: metav1.ListMeta{Continue: "pods-page-2"},
+				Items: []corev1.Pod{running("web-0", testLease)}},
+			corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{running("web-1", testLease), running("job-0", other)}},
+		},
+	}
+	tokens := map[string]string{"/api/v1/namespaces": "ns-page-2", "/api/v1/pods": "pods-page-2"}
+	var mu sync.Mutex
+	var seen []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		mu.Lock()
+		seen = append(seen, r.URL.Path+"?continue="+q.Get("continue"))
+		mu.Unlock()
+		p, ok := pages[r.URL.Path]
+		if !ok || r.Method != http.MethodGet {
+			http.NotFound(w, r)
+			return
+		}
+		if q.Get("limit") != "500" || q.Get("labelSelector") != selectorOf(testProvider) {
+			t.Errorf("%s asked with limit %q and selector %q", r.URL.Path, q.Get("limit"), q.Get("labelSelector"))
+		}
+		var page any
+		switch q.Get("continue") {
+		case "":
+			page = p[0]
+		case tokens[r.URL.Path]:
+			page = p[1]
+		default:
+			http.Error(w, "unknown continue token", http.StatusGone)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(page)
+	}))
+	defer ts.Close()
+	api, err := newRESTCluster(&rest.Config{Host: ts.URL, QPS: 50, Burst: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testRuntime()
+	r.api, r.log = api, slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	held, err := r.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]runtime.Held{
+		testLease.Order.Name(): {Ref: testLease, Running: 2, Counted: true},
+		other.Order.Name():     {Ref: other, Running: 1, Counted: true},
+	}
+	if !reflect.DeepEqual(held, want) {
+		t.Fatalf("List = %+v, want %+v", held, want)
+	}
+	wantSeen := []string{"/api/v1/namespaces?continue=", "/api/v1/namespaces?continue=ns-page-2", "/api/v1/pods?continue=", "/api/v1/pods?continue=pods-page-2"}
+	if !reflect.DeepEqual(seen, wantSeen) {
+		t.Errorf("requests %q, want %q", seen, wantSeen)
 	}
 }
