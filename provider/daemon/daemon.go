@@ -401,9 +401,10 @@ func (d *Daemon) every(ctx context.Context, period time.Duration, name string, f
 	}
 }
 
-// persistReservations writes the engine's reservations.
+// persistReservations writes the engine's reservations, as they are once
+// the write begins.
 func (d *Daemon) persistReservations() {
-	if err := d.store.saveReservations(d.engine.Reservations()); err != nil {
+	if err := d.store.saveReservations(d.engine.Reservations); err != nil {
 		d.log.Error("cannot persist reservations", "err", err)
 	}
 }

@@ -18,7 +18,14 @@ import (
 // tenants sent. Every write is atomic.
 type store struct {
 	dir string
-	mu  sync.Mutex
+
+	// The reservations' writes: asked is how many saves were asked for,
+	// written how many of those a finished write covers.
+	mu      sync.Mutex
+	changed *sync.Cond
+	asked   uint64
+	written uint64
+	writing bool
 }
 
 func newStore(dir string) (*store, error) {
@@ -27,20 +34,55 @@ func newStore(dir string) (*store, error) {
 			return nil, err
 		}
 	}
-	return &store{dir: dir}, nil
+	s := &store{dir: dir}
+	s.changed = sync.NewCond(&s.mu)
+	return s, nil
 }
 
 func (s *store) reservationsFile() string { return filepath.Join(s.dir, "reservations.json") }
 
-func (s *store) saveReservations(rs []bidengine.Reservation) error {
+// saveReservations writes the reservations current returns, and returns
+// once a write that began after the call has finished (a bid is sent only
+// once the reservation it holds is on disk). Calls made while a write is
+// under way share the next one, so a burst of bids costs a few writes
+// rather than one each; and every write reads current as it begins, so the
+// file never goes back to a state older than one already written, as it
+// could when each caller wrote the list it had read before waiting its
+// turn.
+func (s *store) saveReservations(current func() []bidengine.Reservation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.asked++
+	mine := s.asked
+	for s.written < mine {
+		if s.writing {
+			s.changed.Wait()
+			continue
+		}
+		s.writing = true
+		covers := s.asked // every save asked so far: their changes are in current
+		s.mu.Unlock()
+		err := writeReservations(s.reservationsFile(), current())
+		s.mu.Lock()
+		s.writing = false
+		if err == nil {
+			s.written = covers
+		}
+		s.changed.Broadcast()
+		if err != nil {
+			return err // the others waiting try a write of their own
+		}
+	}
+	return nil
+}
+
+func writeReservations(file string, rs []bidengine.Reservation) error {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Key < rs[j].Key })
 	raw, err := json.Marshal(rs) // rewritten on every bid: no indentation
 	if err != nil {
 		return err
 	}
-	return chain.WriteFileAtomic(s.reservationsFile(), raw)
+	return chain.WriteFileAtomic(file, raw)
 }
 
 func (s *store) loadReservations() ([]bidengine.Reservation, error) {
