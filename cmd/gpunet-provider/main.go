@@ -348,6 +348,9 @@ func runCmd() *cobra.Command {
 			if n := c.MemoryLimitBytes(); n > 0 && os.Getenv("GOMEMLIMIT") == "" {
 				debug.SetMemoryLimit(n)
 			}
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(c.GCPercent)
+			}
 			inv, err := discoverInventory(cmd.Context(), c)
 			if err != nil {
 				return err

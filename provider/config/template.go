@@ -125,6 +125,7 @@ reconcile_interval: 30s
 withdraw_interval: 1h
 log_format: text             # text | json
 memory_limit: 64Mi           # Go soft memory limit for the daemon ("0": none; GOMEMLIMIT wins)
+gc_percent: 50               # heap growth between garbage collections, percent (GOGC wins)
 `, p.ChainID, p.RPC, p.GRPC, p.KeyName, p.keyringBackend(), p.HostURI, p.Listen)
 }
 

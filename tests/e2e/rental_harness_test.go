@@ -238,6 +238,13 @@ func (p *providerProc) start() {
 	}
 	p.cmd = exec.Command(providerBin, "--config", p.config, "run")
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	// The daemon's collector settings come from its config, as on a
+	// provider's host, not from whatever this test's environment holds.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}

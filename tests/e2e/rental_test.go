@@ -326,6 +326,9 @@ func TestRentalEndToEnd(t *testing.T) {
 			"gpunet_provider_leases_won_total",
 			"gpunet_provider_chain_lag_blocks",
 			"gpunet_provider_earnings_ugpn_total",
+			// The config's collector settings (gc_percent, memory_limit).
+			"\ngo_gc_gogc_percent 50\n",
+			"\ngo_gc_gomemlimit_bytes 6.7108864e+07\n",
 		} {
 			if !strings.Contains(metrics, want) {
 				t.Errorf("metrics lack %q:\n%s", want, metrics)
