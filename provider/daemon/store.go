@@ -42,8 +42,8 @@ func newStore(dir string) (*store, error) {
 func (s *store) reservationsFile() string { return filepath.Join(s.dir, "reservations.json") }
 
 // saveReservations writes the reservations current returns, and returns
-// once a write that began after the call has finished (a bid is sent only
-// once the reservation it holds is on disk). Calls made while a write is
+// once a write that began after the call has finished (a bid is sent after
+// the write of the reservation it holds). Calls made while a write is
 // under way share the next one, so a burst of bids costs a few writes
 // rather than one each; and every write reads current as it begins, so the
 // file never goes back to a state older than one already written, as it
