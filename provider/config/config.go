@@ -241,6 +241,11 @@ type Runtime struct {
 	// CrashLoopWindow close its lease as workload_failed (-1: never).
 	CrashLoopRestarts int      `yaml:"crash_loop_restarts"`
 	CrashLoopWindow   Duration `yaml:"crash_loop_window"`
+	// ParallelDeploys is how many leases' deploys, updates and adoption
+	// checks run against the engine at once (default 16); the others wait
+	// their turn, so manifests arriving by the hundred queue up instead of
+	// holding as many requests at the engine and goroutines in the daemon.
+	ParallelDeploys int `yaml:"parallel_deploys"`
 	// RegistryAllow, when not empty, are the only registries images may
 	// come from; RegistryDeny are refused. Entries are registry host
 	// names ("docker.io", "ghcr.io", "*.example.com").
@@ -329,6 +334,9 @@ func (c *Config) MaxImageBytes() int64 {
 	}
 	return int64(n)
 }
+
+// DefaultParallelDeploys is runtime.parallel_deploys when unset.
+const DefaultParallelDeploys = 16
 
 // MemoryLimitBytes is MemoryLimit in bytes; 0 means no limit.
 func (c *Config) MemoryLimitBytes() int64 {
@@ -457,6 +465,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Runtime.StorageCheckInterval == 0 {
 		c.Runtime.StorageCheckInterval = Duration(10 * time.Second)
+	}
+	if c.Runtime.ParallelDeploys == 0 {
+		c.Runtime.ParallelDeploys = DefaultParallelDeploys
 	}
 	if c.Runtime.CrashLoopRestarts == 0 {
 		c.Runtime.CrashLoopRestarts = 5
@@ -678,6 +689,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Runtime.CrashLoopRestarts < -1 || c.Runtime.CrashLoopWindow.D() < time.Second {
 		bad("runtime.crash_loop_restarts", "%d within %s: give a count of at least 1 (or -1: never) and a window of at least 1s", c.Runtime.CrashLoopRestarts, c.Runtime.CrashLoopWindow.D())
+	}
+	if c.Runtime.ParallelDeploys < 1 || c.Runtime.ParallelDeploys > 1024 {
+		bad("runtime.parallel_deploys", "%d is outside 1..1024", c.Runtime.ParallelDeploys)
 	}
 	if c.Runtime.StorageCheckInterval.D() < time.Second {
 		bad("runtime.storage_check_interval", "%s is below 1s", c.Runtime.StorageCheckInterval.D())

@@ -21,7 +21,7 @@ func TestTemplateParsesWithDefaults(t *testing.T) {
 	if c.ReconcileInterval.D() != 30*time.Second || c.API.MaxClockSkew.D() != time.Minute || c.CertFile() != filepath.Join(dir, "data", "tls.crt") {
 		t.Fatalf("defaults: %+v cert %s", c, c.CertFile())
 	}
-	if c.MemoryLimitBytes() != 64<<20 || c.GCPercent != 50 || c.Runtime.LeaseSubnets != "10.240.0.0/12" || c.Runtime.LeaseSubnetBits != 24 {
+	if c.MemoryLimitBytes() != 64<<20 || c.GCPercent != 50 || c.Runtime.ParallelDeploys != 16 || c.Runtime.LeaseSubnets != "10.240.0.0/12" || c.Runtime.LeaseSubnetBits != 24 {
 		t.Fatalf("memory limit %d, gc percent %d, lease subnets %s/%d", c.MemoryLimitBytes(), c.GCPercent, c.Runtime.LeaseSubnets, c.Runtime.LeaseSubnetBits)
 	}
 	c.MemoryLimit = "0"
@@ -53,6 +53,8 @@ func TestParseRefusesBadConfigsByField(t *testing.T) {
 		{base + "memory_limit: 1Mi\n", "memory_limit"},
 		{base + "memory_limit: lots\n", "memory_limit"},
 		{base + "gc_percent: 5\n", "gc_percent"},
+		{base + "runtime: {parallel_deploys: -1}\n", "runtime.parallel_deploys"},
+		{base + "runtime: {parallel_deploys: 5000}\n", "runtime.parallel_deploys"},
 		{base + "gc_percent: -1\n", "gc_percent"},
 		{base + "gc_percent: often\n", "line 5: cannot unmarshal !!str `often` into int"},
 		{base + "runtime: {lease_subnets: 10.240.0.0/24, lease_subnet_bits: 16}\n", "runtime.lease_subnets"},

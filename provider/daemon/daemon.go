@@ -6,6 +6,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -196,6 +197,7 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 		finished:      d.leaseFinished,
 		crashRestarts: cfg.Runtime.CrashLoopRestarts,
 		crashWindow:   cfg.Runtime.CrashLoopWindow.D(),
+		engineSlots:   make(chan struct{}, cmp.Or(cfg.Runtime.ParallelDeploys, config.DefaultParallelDeploys)),
 	}
 	d.leaseLog = newLeaseLog(filepath.Join(st.dir, "lease-events")) // beside the manifests and reservations
 	d.revoked = &revocations{file: filepath.Join(st.dir, "grant-revocations.json"), byOwner: map[string]int64{}}

@@ -220,7 +220,9 @@ type fakeRuntime struct {
 	mu         sync.Mutex
 	deployed   []runtime.Workload
 	deployErrs []error
-	deployGate chan struct{} // when set, Deploy waits for it (or ctx)
+	deployGate chan struct{}   // when set, Deploy waits for it (or ctx)
+	deploying  map[string]bool // leases in Deploy now
+	maxDeploys int             // the most leases in Deploy at once
 	removed    []runtime.LeaseRef
 	status     map[string]runtime.LeaseStatus
 	running    map[string]runtime.LeaseRef
@@ -237,9 +239,20 @@ func newFakeRuntime() *fakeRuntime {
 }
 
 func (r *fakeRuntime) Deploy(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error) {
+	key := w.Lease.Order.Name()
 	r.mu.Lock()
 	gate := r.deployGate
+	if r.deploying == nil {
+		r.deploying = map[string]bool{}
+	}
+	r.deploying[key] = true
+	r.maxDeploys = max(r.maxDeploys, len(r.deploying))
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.deploying, key)
+		r.mu.Unlock()
+	}()
 	if gate != nil {
 		select {
 		case <-gate:

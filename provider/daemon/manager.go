@@ -112,6 +112,9 @@ type managerEnv struct {
 	// (0: never).
 	crashRestarts int
 	crashWindow   time.Duration
+	// engineSlots bounds the deploys, updates and adoption checks running
+	// at once (runtime.parallel_deploys): one is held for each.
+	engineSlots chan struct{}
 }
 
 // Inputs of a lease manager.
@@ -160,6 +163,9 @@ type (
 		ended bool
 		err   error
 	}
+	// opDropped: an engine operation given up while it waited for its
+	// slot, the lease closing or the daemon stopping (nothing to apply).
+	opDropped struct{}
 )
 
 func (inChain) isInput()       {}
@@ -175,6 +181,7 @@ func (jobChecked) isInput()    {}
 func (updateDone) isInput()    {}
 func (inExited) isInput()      {}
 func (inStop) isInput()        {}
+func (opDropped) isInput()     {}
 
 // mailbox is an unbounded queue: senders never block, so the watcher and
 // the API are never held up by a busy lease. It also says whether a
@@ -541,6 +548,23 @@ func (m *leaseManager) do(op func(ctx context.Context) input) {
 	}()
 }
 
+// doEngine is do for a deploy, an update or an adoption check: the
+// operation waits for one of the daemon's engine slots before it starts,
+// so a burst of leases queues here with small stacks instead of holding as
+// many requests at the engine at once. An operation whose lease closes (or
+// whose daemon stops) while it waits is dropped without running.
+func (m *leaseManager) doEngine(op func(ctx context.Context) input) {
+	m.do(func(ctx context.Context) input {
+		select {
+		case m.env.engineSlots <- struct{}{}:
+			defer func() { <-m.env.engineSlots }()
+			return op(ctx)
+		case <-ctx.Done():
+			return opDropped{}
+		}
+	})
+}
+
 // adopt checks containers found after a restart. An active lease keeps
 // them as they are. A pending one was maybe cut off mid-deploy: it is
 // started on chain only if every replica ran (else the tenant would pay
@@ -548,7 +572,7 @@ func (m *leaseManager) do(op func(ctx context.Context) input) {
 func (m *leaseManager) adopt() {
 	m.phase = PhaseAdopting
 	pending, group := m.state == markettypes.LEASE_STATE_PENDING, m.group
-	m.do(func(ctx context.Context) input {
+	m.doEngine(func(ctx context.Context) input {
 		if !pending {
 			if group == nil {
 				return adoptChecked{complete: true}
@@ -582,7 +606,7 @@ func (m *leaseManager) deploy() {
 	m.phase = PhaseDeploying
 	m.event("deploying", "pulling images and starting containers")
 	group := *m.group
-	m.do(func(ctx context.Context) input {
+	m.doEngine(func(ctx context.Context) input {
 		gpus, ok := m.env.gpus(m.key)
 		if !ok && groupGPUs(group) > 0 {
 			return deployDone{err: errors.New("no reservation holds GPUs for this lease")}
@@ -659,7 +683,7 @@ func (m *leaseManager) runUpdate() {
 	m.update = nil
 	m.log.Info("updating in place", "manifest", group.Hash()[:12])
 	m.event("updating", "starting version "+group.Hash()[:12])
-	m.do(func(ctx context.Context) input {
+	m.doEngine(func(ctx context.Context) input {
 		gpus, ok := m.env.gpus(m.key)
 		if !ok && groupGPUs(group) > 0 {
 			return updateDone{group: group, err: errors.New("no reservation holds GPUs for this lease")}

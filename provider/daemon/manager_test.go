@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -355,6 +356,67 @@ func TestCloseDuringDeployStopsIt(t *testing.T) {
 	}
 	if n := len(sentOf[*markettypes.MsgStartLease](w.tx)); n != 0 {
 		t.Errorf("a closed lease was started")
+	}
+}
+
+// TestDeploysWaitForAnEngineSlot: with parallel_deploys 2, six leases
+// whose manifests arrive together are deployed two at a time while the
+// others wait their turn; a lease closed while it waits is torn down and
+// never deployed; once the engine answers, the rest run and start.
+func TestDeploysWaitForAnEngineSlot(t *testing.T) {
+	w := newWorld(t)
+	w.d.env.engineSlots = make(chan struct{}, 2)
+	spec, man, _ := testDeployment(t, false, 0)
+	g, err := groupFor(man, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	w.rt.mu.Lock()
+	w.rt.deployGate = gate // the engine does not answer yet
+	w.rt.mu.Unlock()
+	var ms []*leaseManager
+	for i := range 6 {
+		l := testLease(1, markettypes.LEASE_STATE_PENDING)
+		l.Id.Order.Dseq = uint64(200 + i)
+		m := w.manage(l, spec)
+		m.send(inManifest{group: g})
+		ms = append(ms, m)
+	}
+	for _, m := range ms {
+		w.phase(m, PhaseDeploying)
+	}
+	deploying := func() map[string]bool {
+		w.rt.mu.Lock()
+		defer w.rt.mu.Unlock()
+		return maps.Clone(w.rt.deploying)
+	}
+	eventually(t, "two deploys at the engine", func() bool { return len(deploying()) == 2 })
+	time.Sleep(200 * time.Millisecond) // room for a third, were the slots not held
+	var waiting *leaseManager
+	for _, m := range ms {
+		if !deploying()[m.key] {
+			waiting = m
+			break
+		}
+	}
+	w.finish(waiting, "tenant")
+	close(gate)
+	for _, m := range ms {
+		if m != waiting {
+			w.phase(m, PhaseRunning)
+		}
+	}
+	w.started(5)
+	w.rt.mu.Lock()
+	defer w.rt.mu.Unlock()
+	if w.rt.maxDeploys != 2 || len(w.rt.deployed) != 5 {
+		t.Fatalf("%d deploys at once at most, %d deployed; want 2 and 5", w.rt.maxDeploys, len(w.rt.deployed))
+	}
+	for _, d := range w.rt.deployed {
+		if d.Lease.Order.Name() == waiting.key {
+			t.Fatalf("%s was deployed after it closed", waiting.key)
+		}
 	}
 }
 
