@@ -108,7 +108,10 @@ func removeProvider(ctx context.Context, provider string) error {
 // provider's containers from now on, without polling the engine (a list
 // walks every container it holds, which would load it while it works):
 // wait blocks until n distinct containers have started and returns when
-// the nth did; stop ends the event stream.
+// the nth did; stop ends the event stream. The events are read as they
+// come, not only once wait is called: the engine gives a subscriber that
+// does not read its events 100 ms before it drops them, and a run that
+// dropped a start would wait for it until its limit.
 func containerStarts(ctx context.Context, provider string) (wait func(n int, limit time.Duration) (time.Time, error), stop func(), err error) {
 	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
 	if err != nil {
@@ -118,25 +121,48 @@ func containerStarts(ctx context.Context, provider string) (wait func(n int, lim
 	msgs, errs := cli.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
 		filters.Arg("type", string(events.ContainerEventType)), filters.Arg("event", string(events.ActionStart)),
 		filters.Arg("label", runtime.LabelProvider+"="+provider))})
-	// A container the engine restarts (on-failure) starts again: each is
-	// counted once, at its first start.
-	started := map[string]bool{}
-	return func(n int, limit time.Duration) (time.Time, error) {
-		timeout := time.After(limit)
-		var last time.Time
-		for len(started) < n {
+	type start struct {
+		n    int       // distinct containers started so far
+		last time.Time // when the latest of them first started
+		err  error     // the stream's end
+	}
+	progress := make(chan start, 1)
+	go func() {
+		// A container the engine restarts (on-failure) starts again: each
+		// is counted once, at its first start.
+		started := map[string]bool{}
+		var st start
+		for st.err == nil {
 			select {
 			case m := <-msgs:
-				if !started[m.Actor.ID] {
-					started[m.Actor.ID] = true
-					last = time.Unix(0, m.TimeNano)
+				if started[m.Actor.ID] {
+					continue
 				}
+				started[m.Actor.ID] = true
+				st.n, st.last = len(started), time.Unix(0, m.TimeNano)
 			case err := <-errs:
-				return last, fmt.Errorf("engine events: %w", err)
+				st.err = fmt.Errorf("engine events: %w", err)
+			}
+			select { // only the latest progress is kept
+			case <-progress:
+			default:
+			}
+			progress <- st
+		}
+	}()
+	return func(n int, limit time.Duration) (time.Time, error) {
+		timeout := time.After(limit)
+		var st start
+		for st.n < n {
+			select {
+			case st = <-progress:
+				if st.err != nil {
+					return st.last, st.err
+				}
 			case <-timeout:
-				return last, fmt.Errorf("%d of %d containers started within %s", len(started), n, limit)
+				return st.last, fmt.Errorf("%d of %d containers started within %s", st.n, n, limit)
 			}
 		}
-		return last, nil
+		return st.last, nil
 	}, func() { cancel(); _ = cli.Close() }, nil
 }
