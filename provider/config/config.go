@@ -242,9 +242,11 @@ type Runtime struct {
 	CrashLoopRestarts int      `yaml:"crash_loop_restarts"`
 	CrashLoopWindow   Duration `yaml:"crash_loop_window"`
 	// ParallelDeploys is how many leases' deploys, updates and adoption
-	// checks run against the engine at once (default 16); the others wait
-	// their turn, so manifests arriving by the hundred queue up instead of
-	// holding as many requests at the engine and goroutines in the daemon.
+	// checks run against the Docker engine at once (default 16); the others
+	// wait their turn, so manifests arriving by the hundred queue up instead
+	// of holding as many requests at the engine and goroutines in the
+	// daemon. Image pulls do not wait for a turn. On Kubernetes, whose
+	// rollouts wait on the cluster, deploys are not bounded.
 	ParallelDeploys int `yaml:"parallel_deploys"`
 	// RegistryAllow, when not empty, are the only registries images may
 	// come from; RegistryDeny are refused. Entries are registry host

@@ -102,7 +102,7 @@ runtime:
   storage_check_interval: 10s
   crash_loop_restarts: 5     # failed exits of a service replica within crash_loop_window that close its lease as workload_failed (-1: never)
   crash_loop_window: 10m
-  parallel_deploys: 16       # leases deployed (images pulled, containers started) at once; the rest wait their turn
+  parallel_deploys: 16       # leases whose containers Docker creates and starts at once; the rest wait (pulls do not)
   registry_allow: []         # only these registries, e.g. [docker.io, ghcr.io] (empty: any)
   registry_deny: []          # never these registries
 

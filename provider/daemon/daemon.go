@@ -197,7 +197,9 @@ func newDaemon(cfg *config.Config, logger *slog.Logger, c Chain, provider string
 		finished:      d.leaseFinished,
 		crashRestarts: cfg.Runtime.CrashLoopRestarts,
 		crashWindow:   cfg.Runtime.CrashLoopWindow.D(),
-		engineSlots:   make(chan struct{}, cmp.Or(cfg.Runtime.ParallelDeploys, config.DefaultParallelDeploys)),
+	}
+	if cfg.Runtime.Kind != config.RuntimeKubernetes {
+		d.env.engineSlots = make(chan struct{}, cmp.Or(cfg.Runtime.ParallelDeploys, config.DefaultParallelDeploys))
 	}
 	d.leaseLog = newLeaseLog(filepath.Join(st.dir, "lease-events")) // beside the manifests and reservations
 	d.revoked = &revocations{file: filepath.Join(st.dir, "grant-revocations.json"), byOwner: map[string]int64{}}

@@ -220,9 +220,10 @@ type fakeRuntime struct {
 	mu         sync.Mutex
 	deployed   []runtime.Workload
 	deployErrs []error
-	deployGate chan struct{}   // when set, Deploy waits for it (or ctx)
-	deploying  map[string]bool // leases in Deploy now
-	maxDeploys int             // the most leases in Deploy at once
+	deployGate chan struct{}                                       // when set, Deploy waits for it (or ctx)
+	deploying  map[string]bool                                     // leases in Deploy now
+	maxDeploys int                                                 // the most leases in Deploy at once
+	pull       func(ctx context.Context, w runtime.Workload) error // PullImages (nil: the images are there)
 	removed    []runtime.LeaseRef
 	status     map[string]runtime.LeaseStatus
 	running    map[string]runtime.LeaseRef
@@ -236,6 +237,16 @@ type fakeRuntime struct {
 
 func newFakeRuntime() *fakeRuntime {
 	return &fakeRuntime{status: map[string]runtime.LeaseStatus{}, running: map[string]runtime.LeaseRef{}}
+}
+
+func (r *fakeRuntime) PullImages(ctx context.Context, w runtime.Workload) error {
+	r.mu.Lock()
+	pull := r.pull
+	r.mu.Unlock()
+	if pull != nil {
+		return pull(ctx, w)
+	}
+	return nil
 }
 
 func (r *fakeRuntime) Deploy(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error) {

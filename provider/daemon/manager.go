@@ -113,7 +113,8 @@ type managerEnv struct {
 	crashRestarts int
 	crashWindow   time.Duration
 	// engineSlots bounds the deploys, updates and adoption checks running
-	// at once (runtime.parallel_deploys): one is held for each.
+	// at once (runtime.parallel_deploys): one is held for each (nil: not
+	// bounded, on Kubernetes).
 	engineSlots chan struct{}
 }
 
@@ -548,13 +549,26 @@ func (m *leaseManager) do(op func(ctx context.Context) input) {
 	}()
 }
 
-// doEngine is do for a deploy, an update or an adoption check: the
-// operation waits for one of the daemon's engine slots before it starts,
-// so a burst of leases queues here with small stacks instead of holding as
-// many requests at the engine at once. An operation whose lease closes (or
-// whose daemon stops) while it waits is dropped without running.
-func (m *leaseManager) doEngine(op func(ctx context.Context) input) {
+// doEngine is do for a deploy, an update or an adoption check: its engine
+// work (op) waits for one of the daemon's engine slots, so a burst of
+// leases queues here with small stacks instead of holding as many requests
+// at the engine at once. pull, when set, runs first and outside the slots:
+// an image pull waits on a registry, and a registry that trickles its
+// bytes must not hold a slot other tenants' deploys need for the whole
+// pull timeout. Its failure is the operation's result. An operation whose
+// lease closes (or whose daemon stops) while it waits for a slot is
+// dropped without running. Without slots (Kubernetes, whose rollouts wait
+// on the cluster, not on this host) op runs at once.
+func (m *leaseManager) doEngine(pull func(ctx context.Context) input, op func(ctx context.Context) input) {
 	m.do(func(ctx context.Context) input {
+		if pull != nil {
+			if failed := pull(ctx); failed != nil {
+				return failed
+			}
+		}
+		if m.env.engineSlots == nil {
+			return op(ctx)
+		}
 		select {
 		case m.env.engineSlots <- struct{}{}:
 			defer func() { <-m.env.engineSlots }()
@@ -572,7 +586,7 @@ func (m *leaseManager) doEngine(op func(ctx context.Context) input) {
 func (m *leaseManager) adopt() {
 	m.phase = PhaseAdopting
 	pending, group := m.state == markettypes.LEASE_STATE_PENDING, m.group
-	m.doEngine(func(ctx context.Context) input {
+	m.doEngine(nil, func(ctx context.Context) input {
 		if !pending {
 			if group == nil {
 				return adoptChecked{complete: true}
@@ -606,13 +620,21 @@ func (m *leaseManager) deploy() {
 	m.phase = PhaseDeploying
 	m.event("deploying", "pulling images and starting containers")
 	group := *m.group
-	m.doEngine(func(ctx context.Context) input {
+	w := runtime.Workload{Lease: m.ref, Group: group}
+	pull := func(ctx context.Context) input {
+		if err := m.env.rt.PullImages(ctx, w); err != nil {
+			return deployDone{err: err}
+		}
+		return nil
+	}
+	m.doEngine(pull, func(ctx context.Context) input {
 		gpus, ok := m.env.gpus(m.key)
 		if !ok && groupGPUs(group) > 0 {
 			return deployDone{err: errors.New("no reservation holds GPUs for this lease")}
 		}
 		began := time.Now()
-		if _, err := m.env.rt.Deploy(ctx, runtime.Workload{Lease: m.ref, Group: group, GPUs: gpus}); err != nil {
+		w.GPUs = gpus
+		if _, err := m.env.rt.Deploy(ctx, w); err != nil {
 			return deployDone{err: err}
 		}
 		m.log.Info("workload started", "services", len(group.Services), "took", time.Since(began).Round(time.Millisecond))
@@ -683,12 +705,20 @@ func (m *leaseManager) runUpdate() {
 	m.update = nil
 	m.log.Info("updating in place", "manifest", group.Hash()[:12])
 	m.event("updating", "starting version "+group.Hash()[:12])
-	m.doEngine(func(ctx context.Context) input {
+	w := runtime.Workload{Lease: m.ref, Group: group}
+	pull := func(ctx context.Context) input {
+		if err := m.env.rt.PullImages(ctx, w); err != nil {
+			return updateDone{group: group, err: err}
+		}
+		return nil
+	}
+	m.doEngine(pull, func(ctx context.Context) input {
 		gpus, ok := m.env.gpus(m.key)
 		if !ok && groupGPUs(group) > 0 {
 			return updateDone{group: group, err: errors.New("no reservation holds GPUs for this lease")}
 		}
-		_, err := m.env.rt.Update(ctx, runtime.Workload{Lease: m.ref, Group: group, GPUs: gpus})
+		w.GPUs = gpus
+		_, err := m.env.rt.Update(ctx, w)
 		return updateDone{group: group, err: err}
 	})
 }

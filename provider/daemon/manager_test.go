@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	goruntime "runtime"
 	"strings"
@@ -417,6 +418,50 @@ func TestDeploysWaitForAnEngineSlot(t *testing.T) {
 		if d.Lease.Order.Name() == waiting.key {
 			t.Fatalf("%s was deployed after it closed", waiting.key)
 		}
+	}
+}
+
+// TestSlowPullHoldsNoEngineSlot: with one engine slot, a lease whose image
+// pull hangs (a registry trickling its bytes) does not keep another
+// tenant's lease from deploying and starting; once its pull fails, the
+// lease closes as the tenant's fault, as before.
+func TestSlowPullHoldsNoEngineSlot(t *testing.T) {
+	w := newWorld(t)
+	w.d.env.engineSlots = make(chan struct{}, 1)
+	spec, man, _ := testDeployment(t, false, 0)
+	g, err := groupFor(man, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := testLease(1, markettypes.LEASE_STATE_PENDING)
+	slow.Id.Order.Dseq = 300
+	release := make(chan struct{})
+	w.rt.mu.Lock()
+	w.rt.pull = func(ctx context.Context, wl runtime.Workload) error {
+		if wl.Lease.Order.Dseq != slow.Id.Order.Dseq {
+			return nil
+		}
+		select {
+		case <-release:
+			return fmt.Errorf("pull %s: %w", wl.Group.Services[0].Image, runtime.ErrImageUnavailable)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w.rt.mu.Unlock()
+	ms := w.manage(slow, spec)
+	ms.send(inManifest{group: g})
+	w.phase(ms, PhaseDeploying)
+	fast := testLease(1, markettypes.LEASE_STATE_PENDING)
+	fast.Id.Order.Dseq = 301
+	mf := w.manage(fast, spec)
+	mf.send(inManifest{group: g})
+	w.phase(mf, PhaseRunning)
+	w.started(1)
+	close(release)
+	w.closedAs(markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE)
+	if d, _, _ := w.rt.counts(); d != 1 {
+		t.Fatalf("%d deploys, want the fast lease's only", d)
 	}
 }
 

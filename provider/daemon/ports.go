@@ -50,6 +50,9 @@ type Sender interface {
 
 // Runtime runs leases' containers.
 type Runtime interface {
+	// PullImages brings the workload's images to the engine, as Deploy
+	// would, before the deploy takes an engine slot.
+	PullImages(ctx context.Context, w runtime.Workload) error
 	Deploy(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error)
 	Update(ctx context.Context, w runtime.Workload) (runtime.LeaseStatus, error)
 	Status(ctx context.Context, l runtime.LeaseRef) (runtime.LeaseStatus, error)

@@ -98,6 +98,16 @@ func (r *Runtime) statusOf(ctx context.Context, l LeaseRef, net string, ids []st
 	return st, nil
 }
 
+// PullImages makes sure every image of the workload is on the engine, as
+// Deploy and Update do before they create anything: a caller that bounds
+// its deploys pulls first, so a slow registry holds none of its slots.
+func (r *Runtime) PullImages(ctx context.Context, w Workload) error {
+	if err := r.checkLease(w.Lease); err != nil {
+		return err
+	}
+	return r.ensureImages(ctx, w)
+}
+
 // ensureImages makes sure every image of the group is on the engine,
 // pulling missing ones when Options.Pull is set.
 func (r *Runtime) ensureImages(ctx context.Context, w Workload) error {

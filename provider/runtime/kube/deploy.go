@@ -22,6 +22,10 @@ import (
 	"github.com/gpunet/gpunet/sdl"
 )
 
+// PullImages does nothing: the cluster's nodes pull images as they start
+// the lease's pods, during Deploy.
+func (r *Runtime) PullImages(context.Context, runtime.Workload) error { return nil }
+
 // Deploy creates the lease's namespace and objects and returns once every
 // replica of every service runs (a job's: ran), or says why not: the image
 // (runtime.ErrImageUnavailable), the tenant's workload
