@@ -620,26 +620,32 @@ func (m *leaseManager) deploy() {
 	m.phase = PhaseDeploying
 	m.event("deploying", "pulling images and starting containers")
 	group := *m.group
-	w := runtime.Workload{Lease: m.ref, Group: group}
-	pull := func(ctx context.Context) input {
-		if err := m.env.rt.PullImages(ctx, w); err != nil {
-			return deployDone{err: err}
-		}
-		return nil
-	}
-	m.doEngine(pull, func(ctx context.Context) input {
-		gpus, ok := m.env.gpus(m.key)
-		if !ok && groupGPUs(group) > 0 {
-			return deployDone{err: errors.New("no reservation holds GPUs for this lease")}
-		}
+	var w runtime.Workload // set by the pull, before the deploy takes its slot
+	m.doEngine(m.pull(group, &w, func(err error) input { return deployDone{err: err} }), func(ctx context.Context) input {
 		began := time.Now()
-		w.GPUs = gpus
 		if _, err := m.env.rt.Deploy(ctx, w); err != nil {
 			return deployDone{err: err}
 		}
 		m.log.Info("workload started", "services", len(group.Services), "took", time.Since(began).Round(time.Millisecond))
 		return deployDone{}
 	})
+}
+
+// pull is the first step of a deploy or an update of group: it sets *w to
+// the workload, with the GPUs the lease's reservation holds, and brings its
+// images to the engine; failed turns an error into the operation's result.
+func (m *leaseManager) pull(group sdl.ManifestGroup, w *runtime.Workload, failed func(error) input) func(ctx context.Context) input {
+	return func(ctx context.Context) input {
+		gpus, ok := m.env.gpus(m.key)
+		if !ok && groupGPUs(group) > 0 {
+			return failed(errors.New("no reservation holds GPUs for this lease"))
+		}
+		*w = runtime.Workload{Lease: m.ref, Group: group, GPUs: gpus}
+		if err := m.env.rt.PullImages(ctx, *w); err != nil {
+			return failed(err)
+		}
+		return nil
+	}
 }
 
 // exited counts a service replica's failed exits: crashRestarts of them
@@ -705,19 +711,8 @@ func (m *leaseManager) runUpdate() {
 	m.update = nil
 	m.log.Info("updating in place", "manifest", group.Hash()[:12])
 	m.event("updating", "starting version "+group.Hash()[:12])
-	w := runtime.Workload{Lease: m.ref, Group: group}
-	pull := func(ctx context.Context) input {
-		if err := m.env.rt.PullImages(ctx, w); err != nil {
-			return updateDone{group: group, err: err}
-		}
-		return nil
-	}
-	m.doEngine(pull, func(ctx context.Context) input {
-		gpus, ok := m.env.gpus(m.key)
-		if !ok && groupGPUs(group) > 0 {
-			return updateDone{group: group, err: errors.New("no reservation holds GPUs for this lease")}
-		}
-		w.GPUs = gpus
+	var w runtime.Workload // set by the pull, before the update takes its slot
+	m.doEngine(m.pull(group, &w, func(err error) input { return updateDone{group: group, err: err} }), func(ctx context.Context) input {
 		_, err := m.env.rt.Update(ctx, w)
 		return updateDone{group: group, err: err}
 	})

@@ -100,9 +100,15 @@ func (r *Runtime) statusOf(ctx context.Context, l LeaseRef, net string, ids []st
 
 // PullImages makes sure every image of the workload is on the engine, as
 // Deploy and Update do before they create anything: a caller that bounds
-// its deploys pulls first, so a slow registry holds none of its slots.
+// its deploys pulls first, so a slow registry holds none of its slots. A
+// workload Deploy would refuse (its replicas cannot be planned: services
+// depending on each other in a cycle, GPUs that do not match) is refused
+// here the same way, before anything is pulled for it.
 func (r *Runtime) PullImages(ctx context.Context, w Workload) error {
 	if err := r.checkLease(w.Lease); err != nil {
+		return err
+	}
+	if _, err := planReplicas(w, r.settingsFor(w.Lease, w.Group)); err != nil {
 		return err
 	}
 	return r.ensureImages(ctx, w)

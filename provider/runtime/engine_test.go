@@ -307,9 +307,22 @@ func TestDeployMissingImageCreatesNothing(t *testing.T) {
 			missing := workloadService(t, "missing", 1, "always")
 			missing.Image = tc.image
 
-			_, err := r.Deploy(context.Background(), Workload{Lease: lease, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{good, missing}}})
+			w := Workload{Lease: lease, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{good, missing}}}
+			// The daemon pulls before its deploy takes an engine slot: the
+			// same refusal, and nothing created either.
+			if err := r.PullImages(context.Background(), w); !errors.Is(err, ErrImageUnavailable) || !strings.Contains(err.Error(), tc.image) {
+				t.Fatalf("PullImages = %v, want ErrImageUnavailable naming %s", err, tc.image)
+			}
+			_, err := r.Deploy(context.Background(), w)
 			if !errors.Is(err, ErrImageUnavailable) || !strings.Contains(err.Error(), tc.image) || !strings.Contains(err.Error(), `"missing"`) {
 				t.Fatalf("Deploy = %v, want ErrImageUnavailable naming %s and the service", err, tc.image)
+			}
+			// A workload Deploy would refuse is refused before its images
+			// are looked for: a service that depends on one not in the group.
+			missing.DependsOn = []string{"db"}
+			w.Group.Services[1] = missing
+			if err := r.PullImages(context.Background(), w); !errors.Is(err, ErrWorkloadInvalid) || !strings.Contains(err.Error(), `depends on "db"`) {
+				t.Fatalf("PullImages of a workload that cannot be planned = %v, want ErrWorkloadInvalid naming the dependency", err)
 			}
 			assertNothingOnEngine(t, r, lease)
 		})
