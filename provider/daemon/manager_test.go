@@ -360,29 +360,44 @@ func TestCloseDuringDeployStopsIt(t *testing.T) {
 	}
 }
 
-// TestDeploysWaitForAnEngineSlot: with parallel_deploys 2, six leases
-// whose manifests arrive together are deployed two at a time while the
-// others wait their turn; a lease closed while it waits is torn down and
-// never deployed; once the engine answers, the rest run and start.
-func TestDeploysWaitForAnEngineSlot(t *testing.T) {
+// slottedWorld is a world whose daemon has slots engine slots, with the
+// order spec and manifest group of a one-service deployment.
+func slottedWorld(t *testing.T, slots int) (*world, markettypes.GroupSpec, sdl.ManifestGroup) {
+	t.Helper()
 	w := newWorld(t)
-	w.d.env.engineSlots = make(chan struct{}, 2)
+	w.d.env.engineSlots = make(chan struct{}, slots)
 	spec, man, _ := testDeployment(t, false, 0)
 	g, err := groupFor(man, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w, spec, g
+}
+
+// deployLease manages the pending lease of deployment dseq and sends it
+// its manifest.
+func (w *world) deployLease(dseq uint64, spec markettypes.GroupSpec, g sdl.ManifestGroup) *leaseManager {
+	w.t.Helper()
+	l := testLease(1, markettypes.LEASE_STATE_PENDING)
+	l.Id.Order.Dseq = dseq
+	m := w.manage(l, spec)
+	m.send(inManifest{group: g})
+	return m
+}
+
+// TestDeploysWaitForAnEngineSlot: with parallel_deploys 2, six leases
+// whose manifests arrive together are deployed two at a time while the
+// others wait their turn; a lease closed while it waits is torn down and
+// never deployed; once the engine answers, the rest run and start.
+func TestDeploysWaitForAnEngineSlot(t *testing.T) {
+	w, spec, g := slottedWorld(t, 2)
 	gate := make(chan struct{})
 	w.rt.mu.Lock()
 	w.rt.deployGate = gate // the engine does not answer yet
 	w.rt.mu.Unlock()
 	var ms []*leaseManager
 	for i := range 6 {
-		l := testLease(1, markettypes.LEASE_STATE_PENDING)
-		l.Id.Order.Dseq = uint64(200 + i)
-		m := w.manage(l, spec)
-		m.send(inManifest{group: g})
-		ms = append(ms, m)
+		ms = append(ms, w.deployLease(uint64(200+i), spec, g))
 	}
 	for _, m := range ms {
 		w.phase(m, PhaseDeploying)
@@ -426,19 +441,12 @@ func TestDeploysWaitForAnEngineSlot(t *testing.T) {
 // tenant's lease from deploying and starting; once its pull fails, the
 // lease closes as the tenant's fault, as before.
 func TestSlowPullHoldsNoEngineSlot(t *testing.T) {
-	w := newWorld(t)
-	w.d.env.engineSlots = make(chan struct{}, 1)
-	spec, man, _ := testDeployment(t, false, 0)
-	g, err := groupFor(man, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slow := testLease(1, markettypes.LEASE_STATE_PENDING)
-	slow.Id.Order.Dseq = 300
+	w, spec, g := slottedWorld(t, 1)
+	const slow = 300
 	release := make(chan struct{})
 	w.rt.mu.Lock()
 	w.rt.pull = func(ctx context.Context, wl runtime.Workload) error {
-		if wl.Lease.Order.Dseq != slow.Id.Order.Dseq {
+		if wl.Lease.Order.Dseq != slow {
 			return nil
 		}
 		select {
@@ -449,14 +457,8 @@ func TestSlowPullHoldsNoEngineSlot(t *testing.T) {
 		}
 	}
 	w.rt.mu.Unlock()
-	ms := w.manage(slow, spec)
-	ms.send(inManifest{group: g})
-	w.phase(ms, PhaseDeploying)
-	fast := testLease(1, markettypes.LEASE_STATE_PENDING)
-	fast.Id.Order.Dseq = 301
-	mf := w.manage(fast, spec)
-	mf.send(inManifest{group: g})
-	w.phase(mf, PhaseRunning)
+	w.phase(w.deployLease(slow, spec, g), PhaseDeploying)
+	w.phase(w.deployLease(slow+1, spec, g), PhaseRunning)
 	w.started(1)
 	close(release)
 	w.closedAs(markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE)
