@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gpunet/gpunet/provider/config"
+	"github.com/gpunet/gpunet/provider/inventory"
 	"github.com/gpunet/gpunet/provider/runtime"
 	"github.com/gpunet/gpunet/sdl"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -682,4 +686,45 @@ func TestCrashLoopClosesAsWorkloadFailed(t *testing.T) {
 		exit(m, t0, 137, v, true)
 		w.closedAs(markettypes.CLOSE_REASON_WORKLOAD_FAILED)
 	})
+}
+
+// TestEngineSlotsFollowTheRuntime: the daemon bounds deploys on Docker by
+// runtime.parallel_deploys (16 when unset) and not on Kubernetes, whose
+// rollouts wait on the cluster; there doEngine runs the operation at once.
+func TestEngineSlotsFollowTheRuntime(t *testing.T) {
+	st, err := newStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := func(kind string, n int) chan struct{} {
+		cfg := &config.Config{}
+		cfg.Runtime.Kind, cfg.Runtime.ParallelDeploys = kind, n
+		return newDaemon(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), newFakeChain(), testProvider, st, nil, inventory.Inventory{}).env.engineSlots
+	}
+	if s := slots("", 0); cap(s) != config.DefaultParallelDeploys {
+		t.Errorf("docker, parallel_deploys unset: %d slots, want %d", cap(s), config.DefaultParallelDeploys)
+	}
+	if s := slots("", 3); cap(s) != 3 {
+		t.Errorf("docker, parallel_deploys 3: %d slots", cap(s))
+	}
+	if s := slots(config.RuntimeKubernetes, 3); s != nil {
+		t.Errorf("kubernetes: %d slots, want none", cap(s))
+	}
+
+	w, spec, g := slottedWorld(t, 1)
+	w.d.env.engineSlots = nil // as on Kubernetes
+	gate := make(chan struct{})
+	w.rt.mu.Lock()
+	w.rt.deployGate = gate
+	w.rt.mu.Unlock()
+	for i := range 3 {
+		w.deployLease(uint64(400+i), spec, g)
+	}
+	eventually(t, "three deploys at once", func() bool {
+		w.rt.mu.Lock()
+		defer w.rt.mu.Unlock()
+		return len(w.rt.deploying) == 3
+	})
+	close(gate)
+	w.started(3)
 }
