@@ -3,10 +3,13 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,5 +151,59 @@ func TestRegistryCredentialsPullPrivateImages(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStalledRegistryDoesNotHoldUpOtherLeases: a tenant whose image comes
+// from a registry that never answers (or trickles its bytes) cannot hold up
+// the provider's other leases. With parallel_deploys 1, another lease is
+// deployed and running while the stalled lease still waits for its image,
+// before the chain closes it at its start deadline: pulls do not take the
+// provider's deploy slots. (Were the pull holding the one slot, the other
+// lease would deploy only once that close had cancelled it.)
+func TestStalledRegistryDoesNotHoldUpOtherLeases(t *testing.T) {
+	var inFlight atomic.Int32
+	stall := make(chan struct{})
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" { // the API check answers; the image never comes
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(func() { close(stall); reg.Close() })
+	stalled := strings.TrimPrefix(reg.URL, "http://") + "/tenant/stalled:1"
+
+	nw := startNetwork(t, 1)
+	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Edits: map[string]string{
+		"pull_images: true":    "pull_images: true", // the harness turns pulling off
+		"parallel_deploys: 16": "parallel_deploys: 1",
+	}})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _, _ = deploy(t, nw, writeSDL(t, jobSDL(stalled, `"-steps", "900", "-interval", "1s"`, "")), "--deposit", "5000000ugpn", "--wait", "60s")
+	}()
+	t.Cleanup(func() { <-done })
+	for deadline := time.Now().Add(60 * time.Second); inFlight.Load() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the provider never asked the stalled registry for the image")
+		}
+	}
+	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "900", "-interval", "1s"`, "")), "--deposit", "5000000ugpn", "--wait", "60s")
+	if err != nil {
+		t.Fatalf("a lease behind the stalled pull did not run: %v\n%s", err, out)
+	}
+	if cs := leaseContainers(t, nw.Keys["tenant"], res.DSeq); len(cs) != 1 || cs[0].State.Status != "running" {
+		t.Fatalf("the other lease's containers: %+v", cs)
+	}
+	if n := countLines(prov.log(), "lease closed"); n != 0 {
+		t.Fatalf("the other lease ran only after the stalled one closed; daemon log:\n%s", prov.log())
 	}
 }
