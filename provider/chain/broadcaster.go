@@ -333,7 +333,7 @@ func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul floa
 			continue
 		}
 		var simErr *simulationError
-		if errors.As(err, &simErr) && strings.Contains(err.Error(), "account sequence mismatch") && lagRetries < 3 {
+		if errors.As(err, &simErr) && strings.Contains(err.Error(), errSequence.Error()) && lagRetries < 3 {
 			lagRetries++
 			// The node expects a later sequence than ours: transactions
 			// of this key that we did not count (another process signing
@@ -378,7 +378,7 @@ func (b *Broadcaster) broadcast(ctx context.Context, msgs []sdk.Msg, gasMul floa
 // refusal ("account sequence mismatch, expected N, got M", the SDK's
 // signature check).
 func expectedSequence(err error) (uint64, bool) {
-	_, rest, ok := strings.Cut(err.Error(), "account sequence mismatch, expected ")
+	_, rest, ok := strings.Cut(err.Error(), errSequence.Error()+", expected ")
 	if !ok {
 		return 0, false
 	}
