@@ -405,6 +405,9 @@ func (c *Client) awaitRunning(ctx context.Context, l markettypes.Lease, wait tim
 			if next := c.reauctioned(ctx, l); next != "" {
 				return run, fmt.Errorf("lease %s is no longer on the provider (%s); the provider failed it, so the group is being auctioned again as %s: once it is leased, send the manifest with 'gpunetd lease send-manifest %d'", run.ID, se.Message, next, l.Id.Order.Dseq)
 			}
+			if why := closedWhy(ctx, cl, l); why != "" {
+				return run, fmt.Errorf("lease %s is no longer on the provider: %s", run.ID, why)
+			}
 			return run, fmt.Errorf("lease %s is no longer on the provider: %s; see 'gpunetd query market deployment %s %d'", run.ID, se.Message, l.Id.Order.Owner, l.Id.Order.Dseq)
 		}
 		last = err
@@ -415,6 +418,31 @@ func (c *Client) awaitRunning(ctx context.Context, l markettypes.Lease, wait tim
 		}
 	}
 	return run, fmt.Errorf("lease %s not running within %s (last: %v); check 'gpunetd lease status %d'", run.ID, wait, last, l.Id.Order.Dseq)
+}
+
+// closedWhy is what the provider's events of a lease it closed say of why
+// (it keeps them for an hour after): the close and, when the last deploy
+// failed just before it, the failure ("": they say nothing).
+func closedWhy(ctx context.Context, cl *api.Client, l markettypes.Lease) string {
+	var closing, failed string
+	o := l.Id.Order
+	_ = cl.Events(ctx, o.Owner, o.Dseq, o.Gseq, o.Oseq, false, func(ev api.LeaseEvent) { // unread events leave the plain answer
+		switch ev.Kind {
+		case "deploying":
+			failed = ""
+		case "deploy_failed":
+			failed = ev.Message
+		case "closing":
+			closing = ev.Message
+		}
+	})
+	if closing == "" {
+		return ""
+	}
+	if failed != "" {
+		return closing + " (" + failed + ")"
+	}
+	return closing
 }
 
 func endpoints(st api.LeaseStatus) []string {

@@ -88,12 +88,15 @@ func (d *Daemon) newVerifier() *leaseauth.Verifier {
 	return v
 }
 
-// serves reports whether owner holds a lease this daemon manages: asked
-// on every request, strangers' included, so it is one map lookup.
+// serves reports whether owner holds a lease this daemon manages, or had
+// one torn down within the hour its events are kept (so that the tenant
+// can read why it ended): asked on every request, strangers' included, so
+// it is two map lookups.
 func (d *Daemon) serves(owner string) bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.owners[owner] > 0
+	live := d.owners[owner] > 0
+	d.mu.Unlock()
+	return live || d.leaseLog.recentOwner(owner)
 }
 
 // startMetrics serves /metrics on its own (by default loopback) address:

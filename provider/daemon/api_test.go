@@ -146,6 +146,42 @@ func TestManifestIsAcceptedWithAReceiptAndRuns(t *testing.T) {
 	_ = l
 }
 
+// A tenant whose only lease here was closed for its fault can still read
+// the lease's events, and so why (within the hour they are kept); its
+// status is gone, and a stranger is refused as before.
+func TestClosedLeaseTellsItsTenantWhy(t *testing.T) {
+	a := newAPIWorld(t)
+	l, raw := a.deployment()
+	a.rt.mu.Lock()
+	a.rt.pull = func(ctx context.Context, wl runtime.Workload) error {
+		return fmt.Errorf("%w: example.com/gone:1 is not on the engine and could not be pulled", runtime.ErrImageUnavailable)
+	}
+	a.rt.mu.Unlock()
+	m, err := a.d.leaseManager(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := a.do("PUT", fmt.Sprintf("/v1/deployments/%s/7/manifest", a.owner), raw, a.key, a.owner); code != http.StatusAccepted {
+		t.Fatalf("manifest: %d %s", code, body)
+	}
+	a.closedAs(markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE)
+	a.finish(m, "image_unavailable")
+
+	code, body := a.do("GET", fmt.Sprintf("/v1/leases/%s/7/1/1/events", a.owner), nil, a.key, a.owner)
+	if code != http.StatusOK || !strings.Contains(body, `"kind":"deploy_failed"`) || !strings.Contains(body, "example.com/gone:1 is not on the engine") || !strings.Contains(body, "image_unavailable") {
+		t.Fatalf("events of the closed lease: %d %s", code, body)
+	}
+	if code, body := a.do("GET", fmt.Sprintf("/v1/leases/%s/7/1/1/status", a.owner), nil, a.key, a.owner); code != http.StatusNotFound {
+		t.Errorf("status of a closed lease: %d %s", code, body)
+	}
+	stranger := secp256k1.GenPrivKey()
+	addr := sdk.AccAddress(stranger.PubKey().Address()).String()
+	a.chain.pubKeys[addr] = stranger.PubKey().Bytes()
+	if code, body := a.do("GET", fmt.Sprintf("/v1/leases/%s/7/1/1/events", addr), nil, stranger, addr); code != http.StatusNotFound || !strings.Contains(body, "holds no live lease") {
+		t.Errorf("a stranger reading events: %d %s", code, body)
+	}
+}
+
 func TestManifestRefusals(t *testing.T) {
 	a := newAPIWorld(t)
 	l, raw := a.deployment()

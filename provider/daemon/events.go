@@ -55,7 +55,7 @@ func (d *Daemon) handleBlock(ctx context.Context, b chain.Block) error {
 			return fmt.Errorf("%s: %w", ev.Type, err)
 		}
 	}
-	d.sendManifestDue(ctx, b.Height)
+	d.sendDue(ctx, b.Height)
 	if earned.Sign() > 0 {
 		f, _ := new(big.Float).SetInt(earned).Float64()
 		d.metrics.earnings.Add(f)

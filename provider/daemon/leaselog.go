@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,13 +29,16 @@ type leaseLog struct {
 	byKey    map[string][]api.LeaseEvent
 	follow   map[string]map[chan api.LeaseEvent]struct{}
 	finished map[string]time.Time // leases torn down: kept keepFinished for the tenant to read why
+	// owners is when a lease of each owner was last torn down: an owner
+	// whose only lease closed may still read why for keepFinished.
+	owners map[string]time.Time
 }
 
 // keepFinished is how long a finished lease's events stay readable.
 const keepFinished = time.Hour
 
 func newLeaseLog(dir string) *leaseLog {
-	return &leaseLog{dir: dir, byKey: map[string][]api.LeaseEvent{}, follow: map[string]map[chan api.LeaseEvent]struct{}{}, finished: map[string]time.Time{}}
+	return &leaseLog{dir: dir, byKey: map[string][]api.LeaseEvent{}, follow: map[string]map[chan api.LeaseEvent]struct{}{}, finished: map[string]time.Time{}, owners: map[string]time.Time{}}
 }
 
 func (g *leaseLog) file(key string) string {
@@ -153,6 +157,9 @@ func (g *leaseLog) finish(key string) {
 	defer g.mu.Unlock()
 	now := time.Now()
 	g.finished[key] = now
+	if owner, _, ok := strings.Cut(key, "/"); ok {
+		g.owners[owner] = now
+	}
 	for ch := range g.follow[key] {
 		close(ch)
 	}
@@ -166,6 +173,20 @@ func (g *leaseLog) finish(key string) {
 			}
 		}
 	}
+	for o, at := range g.owners {
+		if now.Sub(at) > keepFinished {
+			delete(g.owners, o)
+		}
+	}
+}
+
+// recentOwner reports whether a lease of owner was torn down within
+// keepFinished (its events are still kept).
+func (g *leaseLog) recentOwner(owner string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	at, ok := g.owners[owner]
+	return ok && time.Since(at) <= keepFinished
 }
 
 // ended reports whether a lease was torn down (ok: its events are still

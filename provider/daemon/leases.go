@@ -127,30 +127,53 @@ func (d *Daemon) leaseFinished(m *leaseManager, reason string) {
 	d.log.Info("lease closed", "lease", m.key, "reason", reason)
 }
 
-// sendManifestDue tells every pending lease still without a manifest
-// manifest_timeout blocks after its win that its tenant is late: its
-// manager closes it as manifest_missing (the chain refuses that close any
-// earlier), well before the start deadline, so no slash can follow.
-func (d *Daemon) sendManifestDue(ctx context.Context, height int64) {
-	var waiting []*leaseManager
+// sendDue tells the pending leases what a new height means for them. One
+// still without a manifest manifest_timeout blocks after its win has a late
+// tenant: its manager closes it as manifest_missing (the chain refuses
+// that close any earlier), well before the start deadline, so no slash can
+// follow. One still deploying pullMargin blocks before its start deadline
+// has its image pull cut, if one runs: a registry that never sends the
+// image (or trickles it) is the tenant's fault, closed as
+// image_unavailable while the close can still land before the deadline.
+func (d *Daemon) sendDue(ctx context.Context, height int64) {
+	var late, deploying []*leaseManager
 	for _, m := range d.leaseManagers() {
 		v := m.view()
-		if v.State == markettypes.LEASE_STATE_PENDING && v.Phase == PhaseAwaitingManifest && !v.HasManifest && v.CreatedAt > 0 {
-			waiting = append(waiting, m)
+		if v.State != markettypes.LEASE_STATE_PENDING {
+			continue
+		}
+		switch {
+		case v.Phase == PhaseAwaitingManifest && !v.HasManifest && v.CreatedAt > 0:
+			late = append(late, m)
+		case v.Phase == PhaseDeploying && v.StartDeadline > 0:
+			deploying = append(deploying, m)
 		}
 	}
-	if len(waiting) == 0 {
+	if len(late) == 0 && len(deploying) == 0 {
 		return
 	}
 	p, err := d.marketParams(ctx, false)
-	if err != nil || p.ManifestTimeout == 0 {
+	if err != nil {
 		return
 	}
-	for _, m := range waiting {
-		if height >= m.view().CreatedAt+int64(p.ManifestTimeout) {
+	for _, m := range late {
+		if p.ManifestTimeout > 0 && height >= m.view().CreatedAt+int64(p.ManifestTimeout) {
 			m.send(inManifestDue{height: height})
 		}
 	}
+	for _, m := range deploying {
+		if height >= m.view().StartDeadline-pullMargin(p) {
+			m.send(inStartDue{height: height})
+		}
+	}
+}
+
+// pullMargin is how many blocks before a pending lease's start deadline its
+// images must be on the engine: what the containers' start and the start
+// transaction need after the pull, and the close if the pull is cut. An
+// eighth of start_timeout, at least 5 blocks.
+func pullMargin(p markettypes.Params) int64 {
+	return max(5, int64(p.StartTimeout)/8)
 }
 
 func isNotFound(err error) bool {

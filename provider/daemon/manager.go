@@ -33,10 +33,13 @@ type leaseManager struct {
 	spec      markettypes.GroupSpec
 	price     sdk.DecCoin
 	createdAt int64 // height the lease was won at
-	env       *managerEnv
-	log       *slog.Logger
-	mbox      mailbox
-	done      chan struct{} // closed once stopped
+	// startDeadline is the height the chain closes the lease by unless
+	// it has started (0: not known).
+	startDeadline int64
+	env           *managerEnv
+	log           *slog.Logger
+	mbox          mailbox
+	done          chan struct{} // closed once stopped
 
 	// Set by attach (unwake under mbox.mu).
 	ctx    context.Context
@@ -69,6 +72,9 @@ type leaseManager struct {
 	opCtx    context.Context
 	opCancel context.CancelFunc
 	ops      sync.WaitGroup
+	// cutPull ends the image pull of a pending lease's deploy in flight,
+	// with its cause (nil: no such pull, or already cut).
+	cutPull context.CancelCauseFunc
 
 	mu   sync.Mutex
 	snap leaseView
@@ -76,10 +82,11 @@ type leaseManager struct {
 
 // leaseView is what the daemon and the API may read of a lease.
 type leaseView struct {
-	State       markettypes.LeaseState
-	Phase       Phase
-	HasManifest bool
-	CreatedAt   int64
+	State         markettypes.LeaseState
+	Phase         Phase
+	HasManifest   bool
+	CreatedAt     int64
+	StartDeadline int64
 	// Manifest is the hash of the group the lease runs (or is deploying);
 	// UpdateError why the last update did not take over.
 	Manifest    string
@@ -139,6 +146,10 @@ type (
 	inClosed struct{ reason string }
 	// inManifestDue: manifest_timeout has passed since the win.
 	inManifestDue struct{ height int64 }
+	// inStartDue: the start deadline is pullMargin blocks away or
+	// closer; an image pull still running then is the tenant's
+	// registry's fault.
+	inStartDue struct{ height int64 }
 	// inExited: a container of the lease exited.
 	inExited struct{ ev runtime.ContainerEvent }
 	// inStop: the daemon is stopping (its context ended).
@@ -174,6 +185,7 @@ func (inManifest) isInput()    {}
 func (inStarted) isInput()     {}
 func (inClosed) isInput()      {}
 func (inManifestDue) isInput() {}
+func (inStartDue) isInput()    {}
 func (deployDone) isInput()    {}
 func (startDone) isInput()     {}
 func (closeDone) isInput()     {}
@@ -225,7 +237,7 @@ func (b *mailbox) take() []input {
 // daemon kept for its deployment (nil: none yet).
 func newLeaseManager(env *managerEnv, l markettypes.Lease, spec markettypes.GroupSpec, stored []byte, logger *slog.Logger) *leaseManager {
 	m := &leaseManager{
-		key: orderKey(l.Id.Order), ref: l.Id, spec: spec, price: l.Price, createdAt: l.CreatedAt,
+		key: orderKey(l.Id.Order), ref: l.Id, spec: spec, price: l.Price, createdAt: l.CreatedAt, startDeadline: l.StartDeadline,
 		env: env, state: l.State, phase: PhaseAwaitingManifest,
 		done: make(chan struct{}),
 	}
@@ -268,7 +280,7 @@ func (m *leaseManager) view() leaseView {
 
 func (m *leaseManager) publish() {
 	m.mu.Lock()
-	m.snap = leaseView{State: m.state, Phase: m.phase, HasManifest: m.group != nil, CreatedAt: m.createdAt, UpdateError: m.updateErr, UpdateFor: m.updateFor, Busy: m.busy}
+	m.snap = leaseView{State: m.state, Phase: m.phase, HasManifest: m.group != nil, CreatedAt: m.createdAt, StartDeadline: m.startDeadline, UpdateError: m.updateErr, UpdateFor: m.updateFor, Busy: m.busy}
 	if m.group != nil {
 		m.snap.Manifest = m.group.Hash()
 		for _, s := range m.group.Services {
@@ -364,6 +376,9 @@ func (m *leaseManager) step(in input) (string, bool) {
 		if in.lease.CreatedAt > 0 {
 			m.createdAt = in.lease.CreatedAt
 		}
+		if in.lease.StartDeadline > 0 {
+			m.startDeadline = in.lease.StartDeadline
+		}
 		m.containers = in.containers
 		// A job none of whose containers runs has ended, whether or not
 		// its exit was seen (an events stream that broke, say).
@@ -392,6 +407,15 @@ func (m *leaseManager) step(in input) (string, bool) {
 		if m.phase == PhaseAwaitingManifest && m.group == nil && !m.busy && m.state == markettypes.LEASE_STATE_PENDING {
 			m.log.Warn("no manifest within manifest_timeout; closing lease as the tenant's fault", "won_at", m.createdAt, "height", in.height)
 			m.close(markettypes.CLOSE_REASON_MANIFEST_MISSING)
+		}
+
+	case inStartDue:
+		// Only the pull is cut: a deploy whose images are in waits for
+		// its engine slot and runs (that wait is the provider's).
+		if m.cutPull != nil && m.state == markettypes.LEASE_STATE_PENDING {
+			m.cutPull(fmt.Errorf("%w: the images did not arrive from the tenant's registry by height %d, %d blocks before the start deadline %d",
+				runtime.ErrImageUnavailable, in.height, m.startDeadline-in.height, m.startDeadline))
+			m.cutPull = nil
 		}
 
 	case adoptChecked:
@@ -441,6 +465,10 @@ func (m *leaseManager) step(in input) (string, bool) {
 
 	case deployDone:
 		m.busy = false
+		if m.cutPull != nil {
+			m.cutPull(nil)
+			m.cutPull = nil
+		}
 		switch {
 		case in.err == nil:
 			m.containers = true
@@ -449,9 +477,11 @@ func (m *leaseManager) step(in input) (string, bool) {
 			m.advance()
 		case errors.Is(in.err, runtime.ErrImageUnavailable):
 			m.log.Warn("image unavailable; closing lease as the tenant's fault", "err", in.err)
+			m.event("deploy_failed", in.err.Error())
 			m.close(markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE)
 		case errors.Is(in.err, runtime.ErrWorkloadInvalid):
 			m.log.Warn("workload cannot run as given; closing lease as the tenant's fault", "err", in.err)
+			m.event("deploy_failed", in.err.Error())
 			m.close(markettypes.CLOSE_REASON_WORKLOAD_INVALID)
 		case errors.Is(in.err, runtime.ErrGPUUnavailable):
 			m.log.Error("GPU could not be attached; closing lease", "err", in.err)
@@ -621,7 +651,17 @@ func (m *leaseManager) deploy() {
 	m.event("deploying", "pulling images and starting containers")
 	group := *m.group
 	var w runtime.Workload // set by the pull, before the deploy takes its slot
-	m.doEngine(m.pull(group, &w, func(err error) input { return deployDone{err: err} }), func(ctx context.Context) input {
+	pull := m.pull(group, &w, func(err error) input { return deployDone{err: err} })
+	if m.state == markettypes.LEASE_STATE_PENDING {
+		// The pull of a lease that has not started ends near its start
+		// deadline (inStartDue): a registry that never sends the image
+		// must not get the provider slashed for the tenant's fault.
+		pullCtx, cut := context.WithCancelCause(m.opCtx)
+		m.cutPull = cut
+		inner := pull
+		pull = func(context.Context) input { return inner(pullCtx) }
+	}
+	m.doEngine(pull, func(ctx context.Context) input {
 		began := time.Now()
 		if _, err := m.env.rt.Deploy(ctx, w); err != nil {
 			return deployDone{err: err}
@@ -642,6 +682,9 @@ func (m *leaseManager) pull(group sdl.ManifestGroup, w *runtime.Workload, failed
 		}
 		*w = runtime.Workload{Lease: m.ref, Group: group, GPUs: gpus}
 		if err := m.env.rt.PullImages(ctx, *w); err != nil {
+			if cause := context.Cause(ctx); errors.Is(cause, runtime.ErrImageUnavailable) {
+				err = cause // cut at the start deadline: the pull's own error is only "canceled"
+			}
 			return failed(err)
 		}
 		return nil

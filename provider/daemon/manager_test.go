@@ -77,8 +77,14 @@ func (w *world) finish(m *leaseManager, reason string) {
 	if _, held := w.d.engine.Get(m.key); held {
 		w.t.Error("a finished lease still holds its reservation")
 	}
-	if len(w.d.leaseManagers()) == 0 && w.d.serves(m.ref.Order.Owner) {
-		w.t.Error("the API still serves the owner of a finished lease")
+	w.d.mu.Lock()
+	live := w.d.owners[m.ref.Order.Owner]
+	w.d.mu.Unlock()
+	if len(w.d.leaseManagers()) == 0 && live > 0 {
+		w.t.Error("the owner of a finished lease still counts as holding a live one")
+	}
+	if !w.d.serves(m.ref.Order.Owner) {
+		w.t.Error("the API refuses the owner of a lease that just ended: it cannot read why")
 	}
 }
 
@@ -283,12 +289,12 @@ func TestManifestMissingClosesAndOutageIsRetried(t *testing.T) {
 	m.send(inChain{lease: l})
 	w.phase(m, PhaseAwaitingManifest)
 	// The daemon sends the due notice only manifest_timeout after the win.
-	w.d.sendManifestDue(context.Background(), l.CreatedAt+int64(markettypes.DefaultParams().ManifestTimeout)-1)
+	w.d.sendDue(context.Background(), l.CreatedAt+int64(markettypes.DefaultParams().ManifestTimeout)-1)
 	time.Sleep(20 * time.Millisecond)
 	if n := len(sentOf[*markettypes.MsgCloseLease](w.tx)); n != 0 {
 		t.Fatalf("closed before manifest_timeout (%d)", n)
 	}
-	w.d.sendManifestDue(context.Background(), l.CreatedAt+int64(markettypes.DefaultParams().ManifestTimeout))
+	w.d.sendDue(context.Background(), l.CreatedAt+int64(markettypes.DefaultParams().ManifestTimeout))
 	w.closedAs(markettypes.CLOSE_REASON_MANIFEST_MISSING)
 	w.phase(m, PhaseCloseFailed) // the chain was away
 	m.send(inChain{lease: l})    // the next reconcile retries with the same reason
@@ -468,6 +474,59 @@ func TestSlowPullHoldsNoEngineSlot(t *testing.T) {
 	w.closedAs(markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE)
 	if d, _, _ := w.rt.counts(); d != 1 {
 		t.Fatalf("%d deploys, want the fast lease's only", d)
+	}
+}
+
+// TestPullCutNearTheStartDeadline: a pending lease whose image pull never
+// ends (a tenant's registry that never sends the image) has the pull cut
+// pullMargin blocks before its start deadline and closes as
+// image_unavailable, the tenant's fault, not left for the chain to close
+// as the provider's start timeout. A lease whose images are in but which
+// waits for the engine is the provider's to start: it is not cut.
+func TestPullCutNearTheStartDeadline(t *testing.T) {
+	w, spec, g := slottedWorld(t, 1)
+	const stalled = 300
+	gate := make(chan struct{})
+	w.rt.mu.Lock()
+	w.rt.deployGate = gate // the engine does not answer yet
+	w.rt.pull = func(ctx context.Context, wl runtime.Workload) error {
+		if wl.Lease.Order.Dseq != stalled {
+			return nil
+		}
+		<-ctx.Done()
+		return fmt.Errorf("pull %s: %w", wl.Group.Services[0].Image, ctx.Err())
+	}
+	w.rt.mu.Unlock()
+	m := w.deployLease(stalled, spec, g)
+	holding := w.deployLease(stalled+1, spec, g) // at the engine, in the slot
+	waiting := w.deployLease(stalled+2, spec, g) // images in, waiting for the slot
+	for _, l := range []*leaseManager{m, holding, waiting} {
+		w.phase(l, PhaseDeploying)
+	}
+	eventually(t, "a deploy at the engine", func() bool {
+		w.rt.mu.Lock()
+		defer w.rt.mu.Unlock()
+		return len(w.rt.deploying) == 1
+	})
+	deadline := testLease(1, markettypes.LEASE_STATE_PENDING).StartDeadline
+	due := deadline - pullMargin(markettypes.DefaultParams())
+	w.d.sendDue(context.Background(), due-1)
+	time.Sleep(50 * time.Millisecond)
+	if n := len(sentOf[*markettypes.MsgCloseLease](w.tx)); n != 0 {
+		t.Fatalf("closed %d leases before the margin", n)
+	}
+	w.d.sendDue(context.Background(), due)
+	w.closedAs(markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE)
+	if c := sentOf[*markettypes.MsgCloseLease](w.tx); len(c) != 1 || c[0].Lease.Order.Dseq != stalled {
+		t.Fatalf("closes %+v, want the stalled lease's only", c)
+	}
+	w.finish(m, "image_unavailable")
+	close(gate)
+	w.phase(holding, PhaseRunning)
+	w.phase(waiting, PhaseRunning)
+	w.started(2)
+	if n := len(sentOf[*markettypes.MsgCloseLease](w.tx)); n != 1 {
+		t.Fatalf("%d closes, want the stalled lease's only", n)
 	}
 }
 

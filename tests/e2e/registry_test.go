@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cosmos/gogoproto/proto"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gpunet/gpunet/testutil/localnet"
+	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
 
 // privateRegistry starts Debian's docker-registry on loopback with one
@@ -154,18 +158,16 @@ func TestRegistryCredentialsPullPrivateImages(t *testing.T) {
 	}
 }
 
-// TestStalledRegistryDoesNotHoldUpOtherLeases: a tenant whose image comes
-// from a registry that never answers (or trickles its bytes) cannot hold up
-// the provider's other leases. With parallel_deploys 1, another lease is
-// deployed and running while the stalled lease still waits for its image,
-// before the chain closes it at its start deadline: pulls do not take the
-// provider's deploy slots. (Were the pull holding the one slot, the other
-// lease would deploy only once that close had cancelled it.)
-func TestStalledRegistryDoesNotHoldUpOtherLeases(t *testing.T) {
+// stallingRegistry is a registry on loopback that answers the API check
+// and never sends an image: every other request hangs until its client
+// goes. It returns an image reference on it and the number of requests
+// hanging there now.
+func stallingRegistry(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
 	var inFlight atomic.Int32
 	stall := make(chan struct{})
 	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v2/" { // the API check answers; the image never comes
+		if r.URL.Path == "/v2/" {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -178,9 +180,33 @@ func TestStalledRegistryDoesNotHoldUpOtherLeases(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 	t.Cleanup(func() { close(stall); reg.Close() })
-	stalled := strings.TrimPrefix(reg.URL, "http://") + "/tenant/stalled:1"
+	return strings.TrimPrefix(reg.URL, "http://") + "/tenant/stalled:1", &inFlight
+}
 
-	nw := startNetwork(t, 1)
+// awaitInFlight waits until a request hangs at a stalling registry.
+func awaitInFlight(t *testing.T, inFlight *atomic.Int32, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); inFlight.Load() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the provider never asked the stalled registry for the image")
+		}
+	}
+}
+
+// TestStalledRegistryDoesNotHoldUpOtherLeases: a tenant whose image comes
+// from a registry that never answers (or trickles its bytes) cannot hold up
+// the provider's other leases. With parallel_deploys 1, another lease is
+// deployed and running while the stalled lease's pull still hangs at the
+// registry: pulls do not take the provider's deploy slots. (Were the pull
+// holding the one slot, the other lease would deploy only once the stalled
+// pull had been cut near its start deadline.) start_timeout is 60 blocks
+// here, so that the cut cannot come first on a slow machine.
+func TestStalledRegistryDoesNotHoldUpOtherLeases(t *testing.T) {
+	stalled, inFlight := stallingRegistry(t)
+	nw := startNetworkEdited(t, localnet.Options{Validators: 1}, func(c *localnet.Config) {
+		market := c.Genesis["app_state"].(map[string]any)["market"].(map[string]any)["params"].(map[string]any)
+		market["start_timeout"] = "60"
+	})
 	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000", Edits: map[string]string{
 		"pull_images: true":    "pull_images: true", // the harness turns pulling off
 		"parallel_deploys: 16": "parallel_deploys: 1",
@@ -188,14 +214,10 @@ func TestStalledRegistryDoesNotHoldUpOtherLeases(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _, _ = deploy(t, nw, writeSDL(t, jobSDL(stalled, `"-steps", "900", "-interval", "1s"`, "")), "--deposit", "5000000ugpn", "--wait", "60s")
+		_, _, _ = deploy(t, nw, writeSDL(t, jobSDL(stalled, `"-steps", "900", "-interval", "1s"`, "")), "--deposit", "5000000ugpn", "--wait", "15s")
 	}()
 	t.Cleanup(func() { <-done })
-	for deadline := time.Now().Add(60 * time.Second); inFlight.Load() == 0; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the provider never asked the stalled registry for the image")
-		}
-	}
+	awaitInFlight(t, inFlight, 60*time.Second)
 	res, out, err := deploy(t, nw, writeSDL(t, jobSDL(jobImage, `"-steps", "900", "-interval", "1s"`, "")), "--deposit", "5000000ugpn", "--wait", "60s")
 	if err != nil {
 		t.Fatalf("a lease behind the stalled pull did not run: %v\n%s", err, out)
@@ -203,7 +225,70 @@ func TestStalledRegistryDoesNotHoldUpOtherLeases(t *testing.T) {
 	if cs := leaseContainers(t, nw.Keys["tenant"], res.DSeq); len(cs) != 1 || cs[0].State.Status != "running" {
 		t.Fatalf("the other lease's containers: %+v", cs)
 	}
-	if n := countLines(prov.log(), "lease closed"); n != 0 {
-		t.Fatalf("the other lease ran only after the stalled one closed; daemon log:\n%s", prov.log())
+	if inFlight.Load() == 0 || countLines(prov.log(), "lease closed") != 0 {
+		t.Fatalf("the other lease ran only after the stalled pull ended; daemon log:\n%s", prov.log())
+	}
+}
+
+// TestAdversarialTenantRegistryNeverSendsImage: a tenant's registry
+// answers and never sends the image, the griefing that would get an honest
+// provider slashed at the start deadline. The daemon cuts the pull
+// pullMargin blocks before that deadline and closes the pending lease as
+// image_unavailable: no slash, the provider's bond and balance intact, the
+// tenant pays the reservation fee to the community pool and reads why in
+// its lease's events.
+func TestAdversarialTenantRegistryNeverSendsImage(t *testing.T) {
+	stalled, inFlight := stallingRegistry(t)
+	nw := adversarialNetwork(t)
+	prov := startProviderWith(t, nw, providerOpts{Key: "provider", GPUPrice: "2000000000",
+		Edits: map[string]string{"pull_images: true": "pull_images: true"}}) // the harness turns pulling off
+	chain := newChainReader(t, nw.Nodes[0])
+	tenantAddr := nw.Keys["tenant"]
+	escrow, market := moduleAccounts(t, nw)
+	bond := bondOf(t, nw, prov.addr)
+	h0 := chain.height()
+
+	type result struct {
+		res deployResult
+		out string
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(stalled, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--follow", "--wait", "60s")
+		got <- result{res, out, err}
+	}()
+	awaitInFlight(t, inFlight, 60*time.Second)
+	prov.waitLog(60*time.Second, "lease closed", "reason=image_unavailable")
+	r := <-got
+	if r.err == nil {
+		t.Fatalf("deploy of an image that never came succeeded:\n%s", r.out)
+	}
+	if !strings.Contains(r.out, "did not arrive from the tenant's registry") {
+		t.Errorf("the tenant is not told why its lease closed:\n%s", r.out)
+	}
+	awaitDeploymentGone(t, nw, tenantAddr, r.res.DSeq, 20*time.Second)
+	waitBlocks(t, nw, 1)
+	lg := chain.ledger(h0, chain.height())
+	_, created := leaseEventHeight(lg.blocks, func(m proto.Message) bool {
+		e, ok := m.(*markettypes.EventLeaseCreated)
+		return ok && e.Id.Order.Owner == tenantAddr && e.Id.Order.Dseq == r.res.DSeq
+	})
+	if created == nil {
+		t.Fatal("no lease created for the deployment")
+	}
+	deadline := created.(*markettypes.EventLeaseCreated).StartDeadline
+	if h := closedAs(t, lg, tenantAddr, r.res.DSeq, markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE); h >= deadline {
+		t.Errorf("closed at height %d, not before the start deadline %d", h, deadline)
+	}
+	expectNoSlash(t, lg)
+	fee := reservationFee(t, cpuJobPrice)
+	lg.expect("tenant", tenantAddr, -fee)
+	lg.expect("provider", prov.addr, 0)
+	lg.expectPool(fee)
+	lg.expect("escrow module", escrow, 0)
+	lg.expect("market module", market, 0)
+	if b := bondOf(t, nw, prov.addr); b != bond {
+		t.Errorf("provider bond %d, was %d", b, bond)
 	}
 }
