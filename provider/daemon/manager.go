@@ -72,9 +72,10 @@ type leaseManager struct {
 	opCtx    context.Context
 	opCancel context.CancelFunc
 	ops      sync.WaitGroup
-	// cutPull ends the image pull of a pending lease's deploy in flight,
-	// with its cause (nil: no such pull, or already cut).
-	cutPull context.CancelCauseFunc
+	// imagesDue is the runtime.Workload.ImagesDue of a pending lease's
+	// deploy in flight, closed by inStartDue (nil: no such deploy, or
+	// closed already).
+	imagesDue chan struct{}
 
 	mu   sync.Mutex
 	snap leaseView
@@ -147,7 +148,7 @@ type (
 	// inManifestDue: manifest_timeout has passed since the win.
 	inManifestDue struct{ height int64 }
 	// inStartDue: the start deadline is pullMargin blocks away or
-	// closer; an image pull still running then is the tenant's
+	// closer; an image still not on the engine then is the tenant's
 	// registry's fault.
 	inStartDue struct{ height int64 }
 	// inExited: a container of the lease exited.
@@ -410,12 +411,13 @@ func (m *leaseManager) step(in input) (string, bool) {
 		}
 
 	case inStartDue:
-		// Only the pull is cut: a deploy whose images are in waits for
-		// its engine slot and runs (that wait is the provider's).
-		if m.cutPull != nil && m.state == markettypes.LEASE_STATE_PENDING {
-			m.cutPull(fmt.Errorf("%w: the images did not arrive from the tenant's registry by height %d, %d blocks before the start deadline %d",
-				runtime.ErrImageUnavailable, in.height, m.startDeadline-in.height, m.startDeadline))
-			m.cutPull = nil
+		// Only the wait for an image is cut: a deploy whose images are
+		// in waits for its engine slot and runs (that wait is the
+		// provider's).
+		if m.imagesDue != nil && m.state == markettypes.LEASE_STATE_PENDING {
+			m.log.Info("start deadline near: an image still being pulled is the tenant's fault now", "height", in.height, "start_deadline", m.startDeadline)
+			close(m.imagesDue)
+			m.imagesDue = nil
 		}
 
 	case adoptChecked:
@@ -465,10 +467,7 @@ func (m *leaseManager) step(in input) (string, bool) {
 
 	case deployDone:
 		m.busy = false
-		if m.cutPull != nil {
-			m.cutPull(nil)
-			m.cutPull = nil
-		}
+		m.imagesDue = nil
 		switch {
 		case in.err == nil:
 			m.containers = true
@@ -651,17 +650,15 @@ func (m *leaseManager) deploy() {
 	m.event("deploying", "pulling images and starting containers")
 	group := *m.group
 	var w runtime.Workload // set by the pull, before the deploy takes its slot
-	pull := m.pull(group, &w, func(err error) input { return deployDone{err: err} })
+	var due chan struct{}
 	if m.state == markettypes.LEASE_STATE_PENDING {
-		// The pull of a lease that has not started ends near its start
-		// deadline (inStartDue): a registry that never sends the image
+		// The images of a lease that has not started are due near its
+		// start deadline (inStartDue): a registry that never sends one
 		// must not get the provider slashed for the tenant's fault.
-		pullCtx, cut := context.WithCancelCause(m.opCtx)
-		m.cutPull = cut
-		inner := pull
-		pull = func(context.Context) input { return inner(pullCtx) }
+		due = make(chan struct{})
+		m.imagesDue = due
 	}
-	m.doEngine(pull, func(ctx context.Context) input {
+	m.doEngine(m.pull(group, &w, due, func(err error) input { return deployDone{err: err} }), func(ctx context.Context) input {
 		began := time.Now()
 		if _, err := m.env.rt.Deploy(ctx, w); err != nil {
 			return deployDone{err: err}
@@ -672,19 +669,17 @@ func (m *leaseManager) deploy() {
 }
 
 // pull is the first step of a deploy or an update of group: it sets *w to
-// the workload, with the GPUs the lease's reservation holds, and brings its
-// images to the engine; failed turns an error into the operation's result.
-func (m *leaseManager) pull(group sdl.ManifestGroup, w *runtime.Workload, failed func(error) input) func(ctx context.Context) input {
+// the workload, with the GPUs the lease's reservation holds and the images
+// due when due closes (nil: never), and brings its images to the engine;
+// failed turns an error into the operation's result.
+func (m *leaseManager) pull(group sdl.ManifestGroup, w *runtime.Workload, due chan struct{}, failed func(error) input) func(ctx context.Context) input {
 	return func(ctx context.Context) input {
 		gpus, ok := m.env.gpus(m.key)
 		if !ok && groupGPUs(group) > 0 {
 			return failed(errors.New("no reservation holds GPUs for this lease"))
 		}
-		*w = runtime.Workload{Lease: m.ref, Group: group, GPUs: gpus}
+		*w = runtime.Workload{Lease: m.ref, Group: group, GPUs: gpus, ImagesDue: due}
 		if err := m.env.rt.PullImages(ctx, *w); err != nil {
-			if cause := context.Cause(ctx); errors.Is(cause, runtime.ErrImageUnavailable) {
-				err = cause // cut at the start deadline: the pull's own error is only "canceled"
-			}
 			return failed(err)
 		}
 		return nil
@@ -755,7 +750,7 @@ func (m *leaseManager) runUpdate() {
 	m.log.Info("updating in place", "manifest", group.Hash()[:12])
 	m.event("updating", "starting version "+group.Hash()[:12])
 	var w runtime.Workload // set by the pull, before the update takes its slot
-	m.doEngine(m.pull(group, &w, func(err error) input { return updateDone{group: group, err: err} }), func(ctx context.Context) input {
+	m.doEngine(m.pull(group, &w, nil, func(err error) input { return updateDone{group: group, err: err} }), func(ctx context.Context) input {
 		_, err := m.env.rt.Update(ctx, w)
 		return updateDone{group: group, err: err}
 	})

@@ -493,8 +493,12 @@ func TestPullCutNearTheStartDeadline(t *testing.T) {
 		if wl.Lease.Order.Dseq != stalled {
 			return nil
 		}
-		<-ctx.Done()
-		return fmt.Errorf("pull %s: %w", wl.Group.Services[0].Image, ctx.Err())
+		select {
+		case <-wl.ImagesDue: // nil for a lease that has started: never
+			return fmt.Errorf("%w: %s: the registry had not sent it", runtime.ErrImageUnavailable, wl.Group.Services[0].Image)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	w.rt.mu.Unlock()
 	m := w.deployLease(stalled, spec, g)

@@ -128,9 +128,9 @@ func (r *Runtime) ensureImages(ctx context.Context, w Workload) error {
 		}
 		var err error
 		if svc.Credentials != nil {
-			err = r.pullPrivate(ctx, w.Lease.Order.Owner, svc.Image, svc.Credentials)
+			err = r.pullPrivate(ctx, w.Lease.Order.Owner, svc.Image, svc.Credentials, w.ImagesDue)
 		} else if err = r.pulled.mayUse(svc.Image, w.Lease.Order.Owner); err == nil {
-			err = r.ensureImage(ctx, svc.Image)
+			err = r.ensureImage(ctx, svc.Image, w.ImagesDue)
 		}
 		if err != nil {
 			r.log.Warn("image unavailable", "lease", leaseName(w.Lease), "service", svc.Name, "image", svc.Image, "err", err)
@@ -140,7 +140,9 @@ func (r *Runtime) ensureImages(ctx context.Context, w Workload) error {
 	return nil
 }
 
-func (r *Runtime) ensureImage(ctx context.Context, ref string) error {
+// ensureImage makes sure ref is on the engine, pulling it when it is not
+// (until due closes, when set).
+func (r *Runtime) ensureImage(ctx context.Context, ref string, due <-chan struct{}) error {
 	img, err := r.cli.ImageInspect(ctx, ref)
 	if err == nil {
 		return r.checkImageSize(ref, img.Size)
@@ -152,7 +154,7 @@ func (r *Runtime) ensureImage(ctx context.Context, ref string) error {
 		return fmt.Errorf("%w: %s is not on the engine and pulling is off", ErrImageUnavailable, ref)
 	}
 	r.log.Info("pulling image", "image", ref)
-	if err := r.pull(ctx, ref); errors.Is(err, ErrWorkloadInvalid) {
+	if err := r.pullWith(ctx, ref, "", due); errors.Is(err, ErrWorkloadInvalid) {
 		return err
 	} else if err != nil {
 		return fmt.Errorf("%w: %s is not on the engine and could not be pulled: %v", ErrImageUnavailable, ref, err)
@@ -182,7 +184,7 @@ func (r *Runtime) checkImageSize(ref string, size int64) error {
 // when the engine has the image: the pull is what proves the tenant may
 // use it), records the image as private to owner, and checks its size.
 // The login goes to the engine for this pull only; it is never logged.
-func (r *Runtime) pullPrivate(ctx context.Context, owner, ref string, c *sdl.Credentials) error {
+func (r *Runtime) pullPrivate(ctx context.Context, owner, ref string, c *sdl.Credentials, due <-chan struct{}) error {
 	if !r.opts.Pull {
 		return fmt.Errorf("%w: %s is private and pulling is off", ErrImageUnavailable, ref)
 	}
@@ -194,7 +196,7 @@ func (r *Runtime) pullPrivate(ctx context.Context, owner, ref string, c *sdl.Cre
 		return fmt.Errorf("%w: registry login: %v", ErrWorkloadInvalid, err)
 	}
 	r.log.Info("pulling private image", "image", ref, "registry", c.Host)
-	if err := r.pullWith(ctx, ref, auth); errors.Is(err, ErrWorkloadInvalid) {
+	if err := r.pullWith(ctx, ref, auth, due); errors.Is(err, ErrWorkloadInvalid) {
 		return err
 	} else if err != nil {
 		return fmt.Errorf("%w: %s could not be pulled with the lease's login: %v", ErrImageUnavailable, ref, err)
@@ -209,14 +211,38 @@ func (r *Runtime) pullPrivate(ctx context.Context, owner, ref string, c *sdl.Cre
 	return r.checkImageSize(ref, img.Size)
 }
 
-// pull pulls ref, stopping as soon as the sizes of the layers the
-// registry announces add up to more than MaxImageBytes (compressed sizes:
-// the unpacked image is checked again after the pull).
-func (r *Runtime) pull(ctx context.Context, ref string) error { return r.pullWith(ctx, ref, "") }
-
-// pullWith is pull with an encoded registry login ("" for none).
-func (r *Runtime) pullWith(ctx context.Context, ref, auth string) error {
+// pullWith pulls ref with an encoded registry login ("" for none),
+// stopping as soon as the sizes of the layers the registry announces add
+// up to more than MaxImageBytes (compressed sizes: the unpacked image is
+// checked again after the pull), or when due closes (nil: never).
+func (r *Runtime) pullWith(ctx context.Context, ref, auth string, due <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, pullTimeout)
+	defer cancel()
+	if due != nil {
+		var cut context.CancelCauseFunc
+		ctx, cut = context.WithCancelCause(ctx)
+		defer cut(nil)
+		go func() {
+			select {
+			case <-due:
+				cut(errImagesDue)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err := r.pullStream(ctx, ref, auth)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errImagesDue) {
+		return cause // the engine's own error says only "canceled"
+	}
+	return err
+}
+
+// errImagesDue is a pull cut when its workload's images became due.
+var errImagesDue = errors.New("the registry had not sent it by the time the lease's start deadline drew near")
+
+// pullStream runs one pull on the engine and reads its progress to the end.
+func (r *Runtime) pullStream(ctx context.Context, ref, auth string) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	body, err := r.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {

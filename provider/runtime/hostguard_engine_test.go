@@ -3,10 +3,13 @@ package runtime
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -102,5 +105,44 @@ func TestContainerUserAndRegistryPolicy(t *testing.T) {
 	}
 	if ins.Config.Labels[LabelStorage] != "0" || ins.Config.Labels[LabelGPUs] != "" {
 		t.Errorf("labels %v", ins.Config.Labels)
+	}
+}
+
+// TestImagesDueCutsAStalledPull: a pull from a registry that never sends
+// the image ends when the workload's images become due, as
+// ErrImageUnavailable saying so; an image already on the engine is not
+// affected by being due.
+func TestImagesDueCutsAStalledPull(t *testing.T) {
+	stall := make(chan struct{})
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+		http.NotFound(w, r)
+	}))
+	defer reg.Close()
+	defer close(stall)
+	r := newTestRuntime(t, Options{Pull: true})
+	l := newLease(t, r)
+	svc := workloadService(t, "app", 1, "always", "-sleep", "1h")
+	svc.Image = strings.TrimPrefix(reg.URL, "http://") + "/tenant/stalled:1"
+	due := make(chan struct{})
+	time.AfterFunc(time.Second, func() { close(due) })
+	began := time.Now()
+	err := r.PullImages(context.Background(), Workload{Lease: l, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{svc}}, ImagesDue: due})
+	if !errors.Is(err, ErrImageUnavailable) || !strings.Contains(err.Error(), "had not sent it by the time the lease's start deadline drew near") {
+		t.Fatalf("stalled pull: %v", err)
+	}
+	if took := time.Since(began); took > 30*time.Second {
+		t.Fatalf("the cut took %s", took)
+	}
+	local := workloadService(t, "app", 1, "always", "-sleep", "1h")
+	if err := r.PullImages(context.Background(), Workload{Lease: l, Group: sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{local}}, ImagesDue: due}); err != nil {
+		t.Fatalf("an image on the engine, due already: %v", err)
 	}
 }

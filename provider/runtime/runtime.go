@@ -111,6 +111,12 @@ type Workload struct {
 	// GPUs are the NVML UUIDs assigned to the lease, handed out to GPU-using
 	// replicas in manifest order, each taking Resources.GPUUnits of them.
 	GPUs []string
+	// ImagesDue, when set, closes when the workload's images must be on
+	// the engine (a pending lease's start deadline drawing near): an
+	// image pull still running then is cut and the deploy fails with
+	// ErrImageUnavailable, the tenant's registry's fault. Only the wait
+	// for an image is cut; the rest of a deploy goes on.
+	ImagesDue <-chan struct{}
 }
 
 // pingTimeout bounds New's check that the engine answers.

@@ -264,7 +264,7 @@ func TestAdversarialTenantRegistryNeverSendsImage(t *testing.T) {
 	if r.err == nil {
 		t.Fatalf("deploy of an image that never came succeeded:\n%s", r.out)
 	}
-	if !strings.Contains(r.out, "did not arrive from the tenant's registry") {
+	if !strings.Contains(r.out, "had not sent it by the time the lease's start deadline drew near") {
 		t.Errorf("the tenant is not told why its lease closed:\n%s", r.out)
 	}
 	awaitDeploymentGone(t, nw, tenantAddr, r.res.DSeq, 20*time.Second)

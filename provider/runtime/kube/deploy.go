@@ -136,7 +136,7 @@ func (r *Runtime) rollBack(ctx context.Context, l runtime.LeaseRef, old sdl.Mani
 			}
 		}
 	}
-	return r.waitRunning(ctx, namespace(r.opts.Provider, l), old)
+	return r.waitRunning(ctx, namespace(r.opts.Provider, l), old, nil)
 }
 
 // apply writes the group's objects and waits for its replicas.
@@ -144,7 +144,7 @@ func (r *Runtime) apply(ctx context.Context, w runtime.Workload) error {
 	if err := r.write(ctx, w, false); err != nil {
 		return err
 	}
-	return r.waitRunning(ctx, namespace(r.opts.Provider, w.Lease), w.Group)
+	return r.waitRunning(ctx, namespace(r.opts.Provider, w.Lease), w.Group, w.ImagesDue)
 }
 
 // write creates or replaces the group's objects: what the group no longer
@@ -386,12 +386,14 @@ var (
 
 // waitRunning waits until every service of g has its replicas of this
 // version running (a job's: started, or already ended), or finds why they
-// will not.
-func (r *Runtime) waitRunning(ctx context.Context, ns string, g sdl.ManifestGroup) error {
+// will not. Once due closes (nil: never), a pod whose node still pulls its
+// image fails the wait as the tenant's (runtime.Workload.ImagesDue).
+func (r *Runtime) waitRunning(ctx context.Context, ns string, g sdl.ManifestGroup, due <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.DeployTimeout)
 	defer cancel()
 	hash := g.Hash()
 	unschedulable := map[string]time.Time{}
+	imagesDue := false
 	for {
 		pods, err := r.api.pods(ns).List(ctx, listMine(r.opts.Provider, 0))
 		if err != nil {
@@ -406,6 +408,11 @@ func (r *Runtime) waitRunning(ctx context.Context, ns string, g sdl.ManifestGrou
 			svc := p.Annotations[AnnotationService]
 			if err := podFailure(p, svc); err != nil {
 				return err
+			}
+			if imagesDue {
+				if img := podAwaitsImage(p); img != "" {
+					return fmt.Errorf("%w: service %q, image %s: the registry had not sent it by the time the lease's start deadline drew near", runtime.ErrImageUnavailable, svc, img)
+				}
 			}
 			if c := podScheduleBlocked(p); c != "" {
 				since, ok := unschedulable[p.Name]
@@ -432,10 +439,39 @@ func (r *Runtime) waitRunning(ctx context.Context, ns string, g sdl.ManifestGrou
 		if done {
 			return nil
 		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
-			return fmt.Errorf("replicas of lease namespace %s not running within %s: %w", ns, r.opts.DeployTimeout, err)
+		t := time.NewTimer(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("replicas of lease namespace %s not running within %s: %w", ns, r.opts.DeployTimeout, ctx.Err())
+		case <-due:
+			imagesDue, due = true, nil // looked at once more, at once
+			t.Stop()
+		case <-t.C:
 		}
 	}
+}
+
+// podAwaitsImage is the image a container of the pod still waits for,
+// the pod being otherwise ready to start its containers (placed, its
+// volumes mounted, its sandbox and network up: all the provider's part
+// done), or "". The containers have no init containers to wait for.
+func podAwaitsImage(p *corev1.Pod) string {
+	ready := false
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReadyToStartContainers && c.Status == corev1.ConditionTrue {
+			ready = true
+		}
+	}
+	if !ready {
+		return ""
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && w.Reason == "ContainerCreating" && cs.ImageID == "" {
+			return cs.Image
+		}
+	}
+	return ""
 }
 
 // podFailure is why a pod's container will not run, when it says so.

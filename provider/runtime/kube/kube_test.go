@@ -665,3 +665,56 @@ func TestListCountsRunningPods(t *testing.T) {
 		t.Fatalf("List with the pod listing failing = %+v, want %+v", held, want)
 	}
 }
+
+// TestImagesDueFailsAPodStillPulling: once a pending lease's images are
+// due, a pod whose node has done its part (placed, volumes and sandbox
+// ready) and still waits for the image fails the deploy as
+// ErrImageUnavailable, the tenant's; a pod still waiting on the node
+// (its sandbox not ready) is the provider's and is waited for, as is any
+// pod before the images are due.
+func TestImagesDueFailsAPodStillPulling(t *testing.T) {
+	ctx := context.Background()
+	g := sdl.ManifestGroup{Name: "dc", Services: []sdl.ManifestService{{Name: "app", Image: "registry.example/tenant/app:1", Count: 1}}}
+	for _, c := range []struct {
+		name              string
+		sandboxReady, due bool
+		wantImage         bool
+	}{
+		{"pulling, due", true, true, true},
+		{"sandbox not ready, due", false, true, false},
+		{"pulling, not due", true, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cs := fake.NewSimpleClientset()
+			r := testRuntime()
+			r.api, r.log = clientsetCluster{cs}, slog.New(slog.NewTextHandler(io.Discard, nil))
+			r.opts.DeployTimeout = 1500 * time.Millisecond
+			ns := namespace(testProvider, testLease)
+			ready := corev1.ConditionFalse
+			if c.sandboxReady {
+				ready = corev1.ConditionTrue
+			}
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app-0", Namespace: ns, Labels: leaseLabels(testProvider, testLease),
+				Annotations: map[string]string{AnnotationLease: testLease.Order.Name(), AnnotationManifest: g.Hash(), AnnotationService: "app"}},
+				Status: corev1.PodStatus{Phase: corev1.PodPending,
+					Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, {Type: corev1.PodReadyToStartContainers, Status: ready}},
+					ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Image: g.Services[0].Image,
+						State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}}}
+			if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			var due chan struct{}
+			if c.due {
+				due = make(chan struct{})
+				time.AfterFunc(300*time.Millisecond, func() { close(due) })
+			}
+			err := r.waitRunning(ctx, ns, g, due)
+			if got := errors.Is(err, runtime.ErrImageUnavailable); got != c.wantImage || err == nil {
+				t.Fatalf("waitRunning: %v; want image unavailable: %v", err, c.wantImage)
+			}
+			if c.wantImage && !strings.Contains(err.Error(), "registry.example/tenant/app:1: the registry had not sent it") {
+				t.Errorf("the error does not name the image: %v", err)
+			}
+		})
+	}
+}
