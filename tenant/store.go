@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gpunet/gpunet/internal/atomicfile"
 	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/sdl"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
@@ -37,18 +38,11 @@ func (s Store) path(owner string, dseq uint64) string {
 
 // Save writes a deployment's record.
 func (s Store) Save(d Saved) error {
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return err
-	}
 	raw, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := s.path(d.Owner, d.DSeq) + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.path(d.Owner, d.DSeq))
+	return atomicfile.Write(s.path(d.Owner, d.DSeq), raw)
 }
 
 // Load reads a deployment's record.
@@ -91,18 +85,13 @@ func (s Store) SaveReceipts(owner string, dseq uint64, rs []api.Receipt) error {
 			all = append(all, r)
 		}
 	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return err
-	}
 	raw, err := json.MarshalIndent(all, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := s.receiptsPath(owner, dseq) + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.receiptsPath(owner, dseq))
+	// The receipts are the tenant's proof in a dispute: on disk whole
+	// once kept, power loss or not.
+	return atomicfile.Write(s.receiptsPath(owner, dseq), raw)
 }
 
 // LoadReceipts reads a deployment's kept receipts (none is no error).

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,8 @@ import (
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/cosmos/gogoproto/proto"
+
+	"github.com/gpunet/gpunet/internal/atomicfile"
 )
 
 // Block is what the watcher hands on for each height: the events of the
@@ -280,29 +281,10 @@ func (w *Watcher) subscribeOnce(ctx context.Context, wake chan<- struct{}) error
 
 // writeFileAtomic writes via a temporary file and rename, so a crash leaves
 // the old or the new content, never half of it.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return errors.Join(err, f.Close())
-	}
-	if err := f.Sync(); err != nil {
-		return errors.Join(err, f.Close())
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+func writeFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }
 
 // WriteFileAtomic is writeFileAtomic for other packages.
-func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }
+func WriteFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }
 
 // ParseEvent decodes a typed event of a block's results. The SDK adds
 // attributes that are not part of the event (msg_index on transaction

@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/system"
 
+	"github.com/gpunet/gpunet/internal/atomicfile"
 	"github.com/gpunet/gpunet/sdl"
 )
 
@@ -414,11 +415,7 @@ func (p *pulledImages) save() error {
 	}
 	sort.Strings(rec.Pulled)
 	raw, _ := json.Marshal(rec)
-	tmp := p.file + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p.file)
+	return atomicfile.Write(p.file, raw)
 }
 
 func (p *pulledImages) has(ref string) bool {
