@@ -61,17 +61,46 @@ type DeployRequest struct {
 
 // DeployPlan is what the page shows and signs for an SDL file: per group
 // its resources and max price, the total max price per hour, the runway
-// the deposit buys at that price, the message to sign, and the manifest
-// to send the winning providers (credentials included: it goes only to
-// them, through the relay).
+// the deposit buys at that price, the message to sign, and the parts of
+// the manifest to send the winning providers (credentials included: each
+// group goes only to its provider, through the relay).
 type DeployPlan struct {
 	Groups       []GroupSummary  `json:"groups"`
 	MaxPerHour   string          `json:"max_price_per_hour"` // base units
 	RunwayHours  string          `json:"runway_hours"`       // at the max price
 	ManifestHash string          `json:"manifest_hash"`
-	Manifest     string          `json:"manifest"` // canonical JSON, sent as is
+	Manifest     ManifestParts   `json:"manifest"`
 	Msg          json.RawMessage `json:"msg"`
 	Warnings     []string        `json:"warnings,omitempty"`
+}
+
+// ManifestParts are what the page builds each provider's manifest from
+// (manifestFor in app.js): the groups that provider runs whole, as their
+// JSON here, every other one as its name and digest. A provider so reads
+// nothing of another provider's groups and still checks the hash on
+// chain. The page joins these strings; it re-encodes nothing.
+type ManifestParts struct {
+	Version string   `json:"version"`
+	Names   []string `json:"names"`
+	Groups  []string `json:"groups"` // each group's JSON, registry logins included
+	Digests []string `json:"digests"`
+}
+
+// manifestParts splits m into its parts.
+func manifestParts(m sdl.Manifest) (ManifestParts, error) {
+	p := ManifestParts{Version: m.Version}
+	for _, g := range m.Groups {
+		raw, err := json.Marshal(g)
+		if err != nil {
+			return ManifestParts{}, err
+		}
+		d, err := g.Digest()
+		if err != nil {
+			return ManifestParts{}, err
+		}
+		p.Names, p.Groups, p.Digests = append(p.Names, g.Name), append(p.Groups, string(raw)), append(p.Digests, d)
+	}
+	return p, nil
 }
 
 // GroupSummary is one placement group as a person reads it.
@@ -91,12 +120,12 @@ func (s *Server) planDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "deposit", fmt.Sprintf("deposit %q: want a positive amount of %s", req.Deposit, s.opts.Denom))
 		return
 	}
-	d, canonical, hash, err := readSDL(req.SDL)
+	d, parts, hash, err := readSDL(req.SDL)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "sdl", err.Error())
 		return
 	}
-	plan := DeployPlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: canonical, Warnings: d.Warnings}
+	plan := DeployPlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: parts, Warnings: d.Warnings}
 	total := sdkmath.LegacyZeroDec()
 	for i, g := range d.Groups {
 		if g.MaxPrice.Denom != s.opts.Denom {
@@ -246,7 +275,7 @@ type UpdateRequest struct {
 // lease's status reports once it runs it.
 type UpdatePlan struct {
 	ManifestHash string          `json:"manifest_hash"`
-	Manifest     string          `json:"manifest"`
+	Manifest     ManifestParts   `json:"manifest"`
 	GroupHashes  []string        `json:"group_hashes"`
 	Msg          json.RawMessage `json:"msg"`
 }
@@ -256,7 +285,7 @@ func (s *Server) planUpdate(w http.ResponseWriter, r *http.Request) {
 	if !readBody(w, r, &req) || !s.validAddress(w, req.Owner, "address") {
 		return
 	}
-	d, canonical, hash, err := readSDL(req.SDL)
+	d, parts, hash, err := readSDL(req.SDL)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "sdl", err.Error())
 		return
@@ -273,7 +302,7 @@ func (s *Server) planUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "sdl", "this file cannot update deployment "+fmt.Sprint(req.DSeq)+": "+err.Error())
 		return
 	}
-	plan := UpdatePlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: canonical}
+	plan := UpdatePlan{ManifestHash: fmt.Sprintf("%x", hash), Manifest: parts}
 	for _, g := range d.Manifest.Groups {
 		plan.GroupHashes = append(plan.GroupHashes, g.Hash())
 	}
@@ -285,21 +314,20 @@ func (s *Server) planUpdate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, plan)
 }
 
-// readSDL parses an SDL file into its deployment, its manifest's canonical
-// JSON (what providers are sent) and that JSON's hash (what the chain
-// holds).
-func readSDL(text string) (*sdl.Deployment, string, []byte, error) {
+// readSDL parses an SDL file into its deployment, its manifest's parts
+// (what providers are sent) and its hash (what the chain holds).
+func readSDL(text string) (*sdl.Deployment, ManifestParts, []byte, error) {
 	d, err := sdl.Parse([]byte(text))
 	if err != nil {
-		return nil, "", nil, err
+		return nil, ManifestParts{}, nil, err
 	}
-	canonical, err := d.Manifest.CanonicalJSON()
+	parts, err := manifestParts(d.Manifest)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, ManifestParts{}, nil, err
 	}
 	hash, err := d.Manifest.Hash()
 	if err != nil {
-		return nil, "", nil, err
+		return nil, ManifestParts{}, nil, err
 	}
-	return d, string(canonical), hash, nil
+	return d, parts, hash, nil
 }

@@ -32,7 +32,9 @@ type Deployment struct {
 	Warnings []string
 }
 
-// Manifest is what providers run. Its canonical JSON's SHA-256 goes on chain.
+// Manifest is what providers run. Its hash goes on chain (Hash): one
+// built from a digest per group, so that a provider can be sent its own
+// groups whole and only the digests of the others (For).
 type Manifest struct {
 	Version string          `json:"version"`
 	Groups  []ManifestGroup `json:"groups"`
@@ -42,6 +44,11 @@ type Manifest struct {
 type ManifestGroup struct {
 	Name     string            `json:"name"`
 	Services []ManifestService `json:"services"`
+	// Withheld, in a manifest sent to a provider that does not run this
+	// group, is the group's digest in place of its services (none): the
+	// provider can check the manifest's hash without reading another
+	// provider's images, env or logins.
+	Withheld string `json:"withheld,omitempty"`
 }
 
 // ManifestService is one service as a provider starts it.
@@ -95,7 +102,7 @@ func (m Manifest) WithoutCredentials() Manifest {
 func (m Manifest) withoutCredentials(f func(*Credentials) *Credentials) Manifest {
 	out := Manifest{Version: m.Version, Groups: make([]ManifestGroup, len(m.Groups))}
 	for i, g := range m.Groups {
-		out.Groups[i] = ManifestGroup{Name: g.Name, Services: append([]ManifestService(nil), g.Services...)}
+		out.Groups[i] = ManifestGroup{Name: g.Name, Services: append([]ManifestService(nil), g.Services...), Withheld: g.Withheld}
 		for j := range out.Groups[i].Services {
 			if c := out.Groups[i].Services[j].Credentials; c != nil {
 				out.Groups[i].Services[j].Credentials = f(c)
@@ -171,8 +178,12 @@ func (e ManifestExpose) IsIngress() bool {
 
 // CanonicalJSON is the manifest as JSON with sorted keys and no
 // insignificant whitespace; providers compute it the same way.
-func (m Manifest) CanonicalJSON() ([]byte, error) {
-	raw, err := json.Marshal(m)
+func (m Manifest) CanonicalJSON() ([]byte, error) { return canonicalJSON(m) }
+
+// canonicalJSON is v as JSON with sorted keys and no insignificant
+// whitespace.
+func canonicalJSON(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -181,22 +192,11 @@ func (m Manifest) CanonicalJSON() ([]byte, error) {
 	// their exact digits: through float64 an integer above 2^53 would change.
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	var generic any
+	if err := dec.Decode(&generic); err != nil {
 		return nil, err
 	}
-	return json.Marshal(v)
-}
-
-// Hash is the SHA-256 of the canonical JSON of the manifest without its
-// registry credentials.
-func (m Manifest) Hash() ([]byte, error) {
-	c, err := m.withoutCredentials(func(*Credentials) *Credentials { return nil }).CanonicalJSON()
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256(c)
-	return h[:], nil
+	return json.Marshal(generic)
 }
 
 // Hash identifies what a group runs: the SHA-256, in hex, of its JSON
@@ -213,12 +213,6 @@ func (g ManifestGroup) Hash() string {
 	}
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
-}
-
-// HashHex is Hash in hex.
-func (m Manifest) HashHex() (string, error) {
-	h, err := m.Hash()
-	return hex.EncodeToString(h), err
 }
 
 func (f *File) build() (*Deployment, error) {

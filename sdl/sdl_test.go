@@ -3,11 +3,13 @@ package sdl
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -302,14 +304,16 @@ func TestManifestHashIsStable(t *testing.T) {
 	}
 }
 
-// Hashes recorded before the canonical encoding stopped going through
-// float64: within normal ranges the hash on chain must never change.
+// Hashes recorded when they were defined: the hash on chain must never
+// change for the same file. legacy is what deployments named before group
+// digests, recorded before the canonical encoding stopped going through
+// float64; providers still check whole manifests against it.
 func TestManifestHashGolden(t *testing.T) {
 	cases := []struct {
-		name, src, want string
+		name, src, want, legacy string
 	}{
-		{"cpuOnly", cpuOnly, "b84a414b405690e6e80ca1879010790a34c5f0afbac921139f538faf86056af6"},
-		{"testdata/gpu-job.yaml", "", "b3d7b3a9019a62fb60cdbbf1509b5bcb71320fd03e2fd6c17a6e29a44be3310f"},
+		{"cpuOnly", cpuOnly, "7bc28c0f73ffd03dfcddf2be10b8af40de3b5122d7266b2bf1489006785f2ca2", "b84a414b405690e6e80ca1879010790a34c5f0afbac921139f538faf86056af6"},
+		{"testdata/gpu-job.yaml", "", "97a089e3c072a9b2490b736bc62b8eb6858a8e4501644963417fab4c55a79e60", "b3d7b3a9019a62fb60cdbbf1509b5bcb71320fd03e2fd6c17a6e29a44be3310f"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -327,6 +331,9 @@ func TestManifestHashGolden(t *testing.T) {
 				}
 				if h, err := d.Manifest.HashHex(); err != nil || h != c.want {
 					t.Fatalf("run %d: hash %s (%v), want %s", run, h, err, c.want)
+				}
+				if h, err := d.Manifest.LegacyHash(); err != nil || hex.EncodeToString(h) != c.legacy {
+					t.Fatalf("run %d: legacy hash %x (%v), want %s", run, h, err, c.legacy)
 				}
 			}
 		})
@@ -458,8 +465,24 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("parsed file has no hash: %v", err)
 		}
-		if sum := sha256.Sum256(c); !bytes.Equal(sum[:], h) {
-			t.Fatal("hash is not the SHA-256 of the canonical JSON")
+		if legacy, err := d.Manifest.LegacyHash(); err != nil || sha256.Sum256(c) != [32]byte(legacy) {
+			t.Fatalf("legacy hash is not the SHA-256 of the canonical JSON (%v)", err)
+		}
+		// Every redaction for a provider has the manifest's hash, and
+		// names nothing of a withheld group but its name and digest.
+		for keep := range 1 << min(len(d.Manifest.Groups), 4) {
+			r, err := d.Manifest.For(func(i int) bool { return keep&(1<<i) != 0 })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hr, err := r.Hash(); err != nil || !bytes.Equal(h, hr) || !r.MatchesHash(h) || r.CheckWithheld() != nil {
+				t.Fatalf("redaction %b hashes %x (%v), want %x", keep, hr, err, h)
+			}
+			for i, g := range r.Groups {
+				if withheld := keep&(1<<i) == 0; withheld != (g.Withheld != "") || (withheld && len(g.Services) != 0) {
+					t.Fatalf("redaction %b, group %d: %+v", keep, i, g)
+				}
+			}
 		}
 		// What a provider receives decodes to the same manifest: encoding
 		// it again gives the same bytes, so the same hash.
@@ -487,5 +510,108 @@ func TestDeploymentWithoutPlacementIsRefused(t *testing.T) {
 	_, err := Parse([]byte("version: \"2.0\"\nservices:\n  train:\n    image: x\ndeployment:\n  train:\n"))
 	if err == nil || !strings.Contains(err.Error(), `service "train" has no placement`) {
 		t.Fatalf("got %v, want a refusal naming the service without placement", err)
+	}
+}
+
+// twoGroups runs an API in one placement and a worker with a secret in
+// another: two groups, which two providers may win.
+const twoGroups = `
+version: "2.0"
+services:
+  api: {image: api:1, env: [A=1], expose: [{port: 8000, to: [{global: true}]}]}
+  worker: {image: registry.example/team/worker:1, env: [TOKEN=s3cret-worker-token], restart: never}
+profiles:
+  compute:
+    small: {resources: {cpu: {units: 1}, memory: {size: 1Gi}, storage: {size: 5Gi}}}
+  placement:
+    edge: {pricing: {small: {denom: ugpn, amount: 100}}}
+    core: {pricing: {small: {denom: ugpn, amount: 200}}}
+deployment:
+  api: {edge: {profile: small, count: 1}}
+  worker: {core: {profile: small, count: 1}}
+`
+
+// A provider sent one group of two reads nothing of the other but its
+// name and digest, and checks the same on-chain hash; a digest changed,
+// a withheld group dressed with services, or a whole manifest changed in
+// the withheld group do not match; registry logins never count; and a
+// whole manifest still matches a legacy hash, a redacted one never.
+func TestRedactedManifestMatchesTheDeployment(t *testing.T) {
+	d, err := Parse([]byte(twoGroups))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := d.Manifest
+	if len(m.Groups) != 2 {
+		t.Fatalf("%d groups", len(m.Groups))
+	}
+	onChain, err := m.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := slices.IndexFunc(m.Groups, func(g ManifestGroup) bool { return g.Services[0].Name == "api" })
+	forAPI, err := m.For(func(i int) bool { return i == api })
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := forAPI.CanonicalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "s3cret-worker-token") || strings.Contains(string(raw), "registry.example") {
+		t.Fatalf("the API's provider reads the worker's group:\n%s", raw)
+	}
+	var got Manifest
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.MatchesHash(onChain) || got.CheckWithheld() != nil {
+		t.Fatal("the redacted manifest does not match the deployment")
+	}
+	if _, err := got.LegacyHash(); err == nil {
+		t.Error("a redacted manifest has a legacy hash")
+	}
+
+	other := 1 - api
+	tampered := got
+	tampered.Groups = slices.Clone(got.Groups)
+	tampered.Groups[other].Withheld = strings.Repeat("0", 64)
+	if tampered.MatchesHash(onChain) {
+		t.Error("a changed digest still matches")
+	}
+	dressed := got
+	dressed.Groups = slices.Clone(got.Groups)
+	dressed.Groups[other].Services = m.Groups[other].Services
+	if dressed.CheckWithheld() == nil {
+		t.Error("a withheld group with services passes")
+	}
+	for _, bad := range []string{"xyz", strings.Repeat("A", 64), strings.Repeat("0", 62)} {
+		dressed.Groups[other] = ManifestGroup{Name: m.Groups[other].Name, Withheld: bad}
+		if dressed.CheckWithheld() == nil {
+			t.Errorf("withheld %q passes", bad)
+		}
+	}
+	changed := m
+	changed.Groups = slices.Clone(m.Groups)
+	changed.Groups[other].Services = slices.Clone(m.Groups[other].Services)
+	changed.Groups[other].Services[0].Env = []string{"TOKEN=another"}
+	if changed.MatchesHash(onChain) {
+		t.Error("a manifest with the other group changed still matches")
+	}
+
+	withLogin := m
+	withLogin.Groups = slices.Clone(m.Groups)
+	withLogin.Groups[other].Services = slices.Clone(m.Groups[other].Services)
+	withLogin.Groups[other].Services[0].Credentials = &Credentials{Host: "registry.example", Username: "u", Password: "p"}
+	if h, err := withLogin.Hash(); err != nil || !bytes.Equal(h, onChain) {
+		t.Error("a registry login changes the hash")
+	}
+
+	legacy, err := m.LegacyHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.MatchesHash(legacy) || got.MatchesHash(legacy) {
+		t.Error("legacy hash: a whole manifest must match it, a redacted one not")
 	}
 }

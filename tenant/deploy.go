@@ -168,11 +168,7 @@ func (c *Client) afterCreate(ctx context.Context, d *sdl.Deployment, res *Result
 	p.step("auction")
 
 	// 3. The manifest goes to every winner over its pinned, signed API.
-	canonical, err := d.Manifest.CanonicalJSON()
-	if err != nil {
-		return res, err
-	}
-	if err := c.sendManifests(ctx, p, store, res.Owner, res.DSeq, leases, canonical); err != nil {
+	if err := c.sendManifests(ctx, p, store, res.Owner, res.DSeq, leases, d.Manifest); err != nil {
 		return res, stopped(err, "while sending the manifest", true)
 	}
 	p.step("manifest")
@@ -226,9 +222,11 @@ func (c *Client) afterCreate(ctx context.Context, d *sdl.Deployment, res *Result
 }
 
 // sendManifests sends the manifest to each provider of leases once, over
-// its pinned, signed API, and keeps the receipts they sign.
-func (c *Client) sendManifests(ctx context.Context, p *progress, store Store, owner string, dseq uint64, leases []markettypes.Lease, canonical []byte) error {
+// its pinned, signed API, with only the groups it runs whole (ManifestFor),
+// and keeps the receipts they sign.
+func (c *Client) sendManifests(ctx context.Context, p *progress, store Store, owner string, dseq uint64, leases []markettypes.Lease, m sdl.Manifest) error {
 	sent := map[string]bool{}
+	live := c.liveLeases(ctx, owner, dseq, leases)
 	for _, l := range leases {
 		if sent[l.Id.Provider] {
 			continue
@@ -237,8 +235,12 @@ func (c *Client) sendManifests(ctx context.Context, p *progress, store Store, ow
 		if err != nil {
 			return err
 		}
+		manifest, err := ManifestFor(m, live, l.Id.Provider)
+		if err != nil {
+			return err
+		}
 		t0 := time.Now()
-		acc, err := sendManifestRetry(ctx, cl, owner, dseq, canonical)
+		acc, err := sendManifestRetry(ctx, cl, owner, dseq, manifest)
 		if err != nil {
 			return fmt.Errorf("send manifest to %s: %w (retry with: gpunetd lease send-manifest %d)", pv.Provider.HostUri, err, dseq)
 		}

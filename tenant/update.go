@@ -83,11 +83,7 @@ func (c *Client) Update(ctx context.Context, dseq uint64, d *sdl.Deployment, sto
 	p.step("submitted")
 
 	// 2. The manifest goes to each lease's provider.
-	canonical, err := d.Manifest.CanonicalJSON()
-	if err != nil {
-		return res, err
-	}
-	if err := c.sendManifests(ctx, p, store, owner, dseq, leases, canonical); err != nil {
+	if err := c.sendManifests(ctx, p, store, owner, dseq, leases, d.Manifest); err != nil {
 		return res, err
 	}
 	p.step("manifest")

@@ -330,6 +330,20 @@ function step(text, cls = "") {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// manifestFor is the manifest to send provider: the groups it holds a live
+// lease of whole, every other one as its name and digest, so a provider
+// reads nothing of the groups others run. It joins the server's JSON of
+// each group as is: nothing is re-encoded (a number must reach the
+// provider digit for digit, or the hash on chain would not match).
+function manifestFor(parts, leases, provider) {
+  const runs = new Set(leases
+    .filter((l) => l.provider === provider && (l.state === "active" || l.state === "pending"))
+    .map((l) => Number(l.gseq)));
+  const groups = parts.groups.map((g, i) =>
+    runs.has(i + 1) ? g : JSON.stringify({ name: parts.names[i], services: null, withheld: parts.digests[i] }));
+  return `{"version":${JSON.stringify(parts.version)},"groups":[${groups.join(",")}]}`;
+}
+
 // deploy puts the deployment on chain, shows the bids as they come, sends
 // the manifest to each winning provider and waits for the workload.
 async function deploy() {
@@ -363,7 +377,7 @@ async function deploy() {
     wait.className = "done";
     for (const l of leases) {
       const m = step(`sending the manifest to ${short(l.provider)}…`);
-      await providerFetch(l.provider, "PUT", `/v1/deployments/${state.address}/${dseq}/manifest`, p.manifest);
+      await providerFetch(l.provider, "PUT", `/v1/deployments/${state.address}/${dseq}/manifest`, manifestFor(p.manifest, leases, l.provider));
       m.textContent = `manifest accepted by ${short(l.provider)}`;
       m.className = "done";
       const run = step("starting…");
@@ -763,7 +777,8 @@ async function updateLease() {
     const res = await sendTx([p.msg], "", say);
     say(`manifest ${p.manifest_hash.slice(0, 12)} on chain (block ${res.height}); sending it…`);
     const base = `/v1/leases/${state.address}/${l.dseq}/${l.gseq}/${l.oseq}`;
-    await providerFetch(l.provider, "PUT", `/v1/deployments/${state.address}/${l.dseq}/manifest`, p.manifest);
+    const dep = await api(`/api/accounts/${state.address}/deployments/${l.dseq}`);
+    await providerFetch(l.provider, "PUT", `/v1/deployments/${state.address}/${l.dseq}/manifest`, manifestFor(p.manifest, dep.leases, l.provider));
     for (let i = 0; i < 300; i++) {
       const st = await (await providerFetch(l.provider, "GET", base + "/status")).json();
       if (st.update_error && st.update_error_for === want) throw new Error(`the new version did not start; the old one runs on: ${st.update_error}`);

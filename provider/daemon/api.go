@@ -311,10 +311,11 @@ func (d *Daemon) handleManifest(w http.ResponseWriter, r *http.Request, body []b
 		writeErr(w, http.StatusBadGateway, err)
 		return
 	}
-	if !bytes.Equal(hash, res.Deployment.ManifestHash) {
+	if !m.MatchesHash(res.Deployment.ManifestHash) {
 		writeErr(w, http.StatusUnprocessableEntity, fmt.Errorf("manifest hash %x does not match the deployment's on-chain hash %x", hash, res.Deployment.ManifestHash))
 		return
 	}
+	hash = res.Deployment.ManifestHash // what the receipts sign: a legacy deployment names the whole manifest's
 	var ours []markettypes.Lease
 	for _, l := range res.Leases {
 		if l.Id.Provider == d.provider {
@@ -415,6 +416,9 @@ func parseManifest(body []byte) (sdl.Manifest, []byte, error) {
 	}
 	if dec.More() {
 		return sdl.Manifest{}, nil, errors.New("manifest is followed by more data")
+	}
+	if err := m.CheckWithheld(); err != nil {
+		return sdl.Manifest{}, nil, err
 	}
 	hash, err := m.Hash()
 	if err != nil {

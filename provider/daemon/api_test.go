@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,6 +239,66 @@ func TestManifestRefusals(t *testing.T) {
 	dep.Leases[0].Id.Provider = "gpunet1else"
 	if code, body := a.do("PUT", path, raw, a.key, a.owner); code != http.StatusNotFound || !strings.Contains(body, "holds no lease") {
 		t.Errorf("no lease here: %d %s", code, body)
+	}
+}
+
+// A provider sent its own group whole and another group's digest only
+// takes the manifest, keeps nothing of the other group and signs the
+// chain's hash; its own group withheld, or a withheld group carrying
+// services, is refused. A deployment made before group digests (its hash
+// the whole manifest's) still takes the whole manifest, and only that.
+func TestManifestWithheldGroups(t *testing.T) {
+	a := newAPIWorld(t)
+	l, raw := a.deployment()
+	if _, err := a.d.leaseManager(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	var man sdl.Manifest
+	if err := json.Unmarshal(raw, &man); err != nil {
+		t.Fatal(err)
+	}
+	secret := man.Groups[0].Services[0]
+	secret.Image, secret.Env = "registry.example/team/worker:1", []string{"TOKEN=s3cret-of-the-other-group"}
+	man.Groups = append(man.Groups, sdl.ManifestGroup{Name: "other", Services: []sdl.ManifestService{secret}})
+	dep := a.chain.deployments[deploymentKey(a.owner, 7)]
+	hash, _ := man.Hash()
+	dep.Deployment.ManifestHash = hash
+	path := fmt.Sprintf("/v1/deployments/%s/7/manifest", a.owner)
+	send := func(m sdl.Manifest) (int, string) {
+		body, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.do("PUT", path, body, a.key, a.owner)
+	}
+	forUs, _ := man.For(func(i int) bool { return i == 0 })
+	code, body := send(forUs)
+	if code != http.StatusAccepted || !strings.Contains(body, fmt.Sprintf("%x", hash)) {
+		t.Fatalf("our group whole, the other withheld: %d %s", code, body)
+	}
+	kept, err := a.d.store.loadManifest(deploymentKey(a.owner, 7))
+	if err != nil || strings.Contains(string(kept), "s3cret-of-the-other-group") || strings.Contains(string(kept), "registry.example") {
+		t.Fatalf("kept manifest (%v): %s", err, kept)
+	}
+	ourWithheld, _ := man.For(func(i int) bool { return i == 1 })
+	if code, body := send(ourWithheld); code != http.StatusUnprocessableEntity || !strings.Contains(body, `group \"dc\" is withheld from this provider, which runs it`) {
+		t.Errorf("our own group withheld: %d %s", code, body)
+	}
+	dressed := forUs
+	dressed.Groups = slices.Clone(forUs.Groups)
+	dressed.Groups[1].Services = []sdl.ManifestService{secret}
+	if code, body := send(dressed); code != http.StatusBadRequest || !strings.Contains(body, "withheld yet lists services") {
+		t.Errorf("a withheld group with services: %d %s", code, body)
+	}
+
+	legacy, _ := man.LegacyHash()
+	dep.Deployment.ManifestHash = legacy
+	if code, body := send(forUs); code != http.StatusUnprocessableEntity {
+		t.Errorf("a redacted manifest for a legacy deployment: %d %s", code, body)
+	}
+	code, body = send(man)
+	if code != http.StatusAccepted || !strings.Contains(body, fmt.Sprintf(`"manifest_hash":"%x"`, legacy)) {
+		t.Errorf("the whole manifest of a legacy deployment: %d %s", code, body)
 	}
 }
 

@@ -869,6 +869,9 @@ func groupFor(m sdl.Manifest, spec markettypes.GroupSpec) (sdl.ManifestGroup, er
 		if g.Name != spec.Name {
 			continue
 		}
+		if g.Withheld != "" {
+			return g, fmt.Errorf("group %q is withheld from this provider, which runs it: send the manifest with this provider's groups whole", g.Name)
+		}
 		if len(g.Services) != len(spec.Resources) {
 			return g, fmt.Errorf("group %q has %d services, the order %d resource units", g.Name, len(g.Services), len(spec.Resources))
 		}

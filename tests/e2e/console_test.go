@@ -715,3 +715,30 @@ func TestConsoleLedgerSignsAminoJSON(t *testing.T) {
 		t.Errorf("the Ledger signed %d amino docs of %d signatures; want the deposit's only, plus the session grant", amino, all)
 	}
 }
+
+// TestConsoleDeploySendsEachProviderItsGroups: the page sends a provider
+// only the groups it won whole (the others as name and digest, joined
+// from the server's JSON of each group without re-encoding it): the
+// provider takes the manifest against the chain's hash and runs its
+// group, and the other group's secret reaches none of its files or logs.
+func TestConsoleDeploySendsEachProviderItsGroups(t *testing.T) {
+	nw := startNetwork(t, 1)
+	prov := startProvider(t, nw, "2000000000")
+	const secret = "s3cret-token-the-page-withholds"
+	c, _, ctx := startPage(t, nw, "tenant")
+	file, _ := json.Marshal(twoGroupSDL(jobImage, secret))
+	var progress string
+	run(t, ctx, 150*time.Second,
+		c.connect(),
+		chromedp.WaitVisible(`[data-testid=sdl]`, chromedp.ByQuery),
+		chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector("[data-testid=sdl]"); e.value = %s; e.dispatchEvent(new Event("input")); })()`, file), nil),
+		chromedp.Click(`[data-testid=deploy]`, chromedp.ByQuery),
+		chromedp.Poll(`(() => { const t = document.querySelector("[data-testid=deploy-progress]").textContent; return t.includes("running:") || document.querySelector(".progress li.bad") !== null; })()`, nil,
+			chromedp.WithPollingTimeout(140*time.Second)),
+		chromedp.Text(`[data-testid=deploy-progress]`, &progress, chromedp.ByQuery),
+	)
+	if !strings.Contains(progress, "manifest accepted by") || !strings.Contains(progress, "running: job-0") {
+		t.Fatalf("the deployment's progress on the page:\n%s", progress)
+	}
+	expectNotHeld(t, prov, secret, "b200-worker")
+}

@@ -231,11 +231,11 @@ func leaseSendManifestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			raw, err := saved.Manifest.CanonicalJSON()
-			if err != nil {
-				return err
-			}
-			return eachProvider(cmd, c, leases, func(_ string, cl *api.Client, host string) error {
+			return eachProvider(cmd, c, leases, func(provider string, cl *api.Client, host string) error {
+				raw, err := tenant.ManifestFor(saved.Manifest, leases, provider)
+				if err != nil {
+					return err
+				}
 				acc, err := cl.SendManifest(cmd.Context(), c.Owner.String(), dseq, raw)
 				if err != nil {
 					return fmt.Errorf("%s: %w", host, err)
@@ -357,6 +357,10 @@ send the right one with 'gpunetd lease send-manifest'.`,
 				hash, err := m.HashHex()
 				if err != nil {
 					return err
+				}
+				// A legacy deployment names the whole manifest's hash.
+				if m.MatchesHash(dep.Deployment.ManifestHash) {
+					hash = onChain
 				}
 				all = append(all, held{Provider: l.Id.Provider, Hash: hash, Matches: hash == onChain, Manifest: hm.Manifest})
 			}
