@@ -290,6 +290,11 @@ func registerCmd() *cobra.Command {
 			gasPrice, _ := config.ParseGasPrice(c.Chain.GasPrices)
 			logger := newLogger(c.LogFormat)
 			b := chain.NewBroadcaster(cl, gasPrice, c.Chain.GasAdjustment, logger)
+			// The same cap as the daemon's: a node that inflates its gas
+			// estimate must not make the registration pay for it.
+			if b.MaxFee, err = config.ParseCoin(c.Chain.MaxFee); err != nil {
+				return fmt.Errorf("chain.max_fee: %w", err)
+			}
 			go b.Run(ctx)
 
 			owner := cl.Address.String()

@@ -132,6 +132,7 @@ func startNetworkEdited(t *testing.T, opts localnet.Options, edit func(*localnet
 		if err := nw.Stop(); err != nil {
 			t.Errorf("stop network: %v", err)
 		}
+		checkInvariants(t, nw)
 		if t.Failed() {
 			for _, node := range nw.Nodes {
 				dumpLogTail(t, filepath.Join(node.Home, "node.log"))
@@ -142,6 +143,19 @@ func startNetworkEdited(t *testing.T, opts localnet.Options, edit func(*localnet
 		t.Fatal(err)
 	}
 	return nw
+}
+
+// checkInvariants runs `gpunetd invariants` on every stopped node: no ugpn
+// created or lost (module accounts hold what they owe), every lease with
+// its order, payment and provider, whatever the test did to the chain.
+func checkInvariants(t *testing.T, nw *localnet.Network) {
+	t.Helper()
+	for _, node := range nw.Nodes {
+		out, err := exec.Command(gpunetd, "invariants", "--home", node.Home).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "every invariant holds") && !strings.Contains(string(out), "nothing to check") {
+			t.Errorf("invariants of %s after the test: %v\n%s", node.Home, err, out)
+		}
+	}
 }
 
 func dumpLogTail(t *testing.T, path string) {

@@ -49,6 +49,7 @@ func initRootCmd(rootCmd *cobra.Command, txConfig client.TxConfig, basicManager 
 		leaseCommand(),
 		joinCommand(),
 		consoleCommand(),
+		invariantsCommand(),
 	)
 }
 
