@@ -80,6 +80,12 @@ type Chain struct {
 	GasAdjustment  float64 `yaml:"gas_adjustment"`
 	// MaxFee is the most one transaction of the daemon may pay, in ugpn.
 	MaxFee string `yaml:"max_fee"`
+	// InsecureRemoteNode lets RPC and gRPC reach a node on another host
+	// without TLS (a private network the operator trusts end to end).
+	// Otherwise a node that is not on this host must be reached over
+	// TLS: whoever sits on the path could feed the daemon false events
+	// and simulations.
+	InsecureRemoteNode bool `yaml:"insecure_remote_node"`
 }
 
 // Key names the provider's account key.
@@ -524,8 +530,13 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.Chain.RPC); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "tcp") || u.Host == "" {
 		bad("chain.rpc", "%q is not an http(s) URL of a CometBFT RPC", c.Chain.RPC)
 	}
-	if _, _, err := net.SplitHostPort(c.Chain.GRPC); err != nil {
+	if u, err := url.Parse(c.Chain.RPC); err == nil && u.Scheme != "https" && u.Host != "" && !isLoopback(u.Hostname()) && !c.Chain.InsecureRemoteNode {
+		bad("chain.rpc", "%q reaches a node on another host without TLS: use https:// (or set chain.insecure_remote_node for a private network you trust)", c.Chain.RPC)
+	}
+	if host, _, err := net.SplitHostPort(c.Chain.GRPC); err != nil {
 		bad("chain.grpc", "%q is not host:port", c.Chain.GRPC)
+	} else if !c.Chain.GRPCTLS && !isLoopback(host) && !c.Chain.InsecureRemoteNode {
+		bad("chain.grpc", "%q reaches a node on another host without TLS: set chain.grpc_tls (or chain.insecure_remote_node for a private network you trust)", c.Chain.GRPC)
 	}
 	if _, err := ParseGasPrice(c.Chain.GasPrices); err != nil {
 		bad("chain.gas_prices", "%v", err)
@@ -853,6 +864,16 @@ func ParseGasPrice(s string) (sdkmath.LegacyDec, error) {
 		return sdkmath.LegacyDec{}, fmt.Errorf("%q is not a gas price", s)
 	}
 	return v, nil
+}
+
+// isLoopback reports whether host (a name or an IP) is this host's
+// loopback.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // IsLocalChain reports a chain id of a local network (gpunet-local-1, a

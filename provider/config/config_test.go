@@ -77,6 +77,34 @@ func TestParseRefusesBadConfigsByField(t *testing.T) {
 	}
 }
 
+// A node on another host is reached over TLS unless the operator says it
+// trusts the network between: plain RPC or gRPC to it is refused by name;
+// loopback, https, grpc_tls or insecure_remote_node are taken.
+func TestRemoteNodeNeedsTLS(t *testing.T) {
+	base := "key: {name: k}\nprovider: {host_uri: 'https://h:8443'}\npricing: {cpu_core_per_hour: '10'}\n"
+	chain := func(fields string) string { return "chain: {id: c, " + fields + "}\n" + base }
+	for _, ok := range []string{
+		"rpc: 'http://127.0.0.1:26657', grpc: 'localhost:9090'",
+		"rpc: 'http://[::1]:26657', grpc: '[::1]:9090'",
+		"rpc: 'https://node.example:443', grpc: 'node.example:443', grpc_tls: true",
+		"rpc: 'http://10.0.0.5:26657', grpc: '10.0.0.5:9090', insecure_remote_node: true",
+	} {
+		if _, err := Parse([]byte(chain(ok))); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for fields, want := range map[string]string{
+		"rpc: 'http://10.0.0.5:26657', grpc: 'localhost:9090'":                       "chain.rpc: \"http://10.0.0.5:26657\" reaches a node on another host without TLS",
+		"rpc: 'tcp://node.example:26657', grpc: 'localhost:9090'":                    "chain.rpc",
+		"rpc: 'https://node.example:443', grpc: 'node.example:9090'":                 "chain.grpc: \"node.example:9090\" reaches a node on another host without TLS",
+		"rpc: 'https://node.example:443', grpc: '192.168.1.2:9090', grpc_tls: false": "set chain.grpc_tls",
+	} {
+		if _, err := Parse([]byte(chain(fields))); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", fields, err, want)
+		}
+	}
+}
+
 func TestPathsAreRelativeToTheConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "p.yaml")

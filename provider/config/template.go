@@ -34,6 +34,7 @@ chain:
   gas_prices: 0.025ugpn
   max_fee: 5000000ugpn       # the most one transaction may pay; more is refused, not paid
   gas_adjustment: 1.4
+  insecure_remote_node: false # a node on another host is reached over TLS unless this is set
 
 key:
   name: %q             # key in the keyring that owns the provider
