@@ -43,7 +43,7 @@ The node must be stopped: its database is opened for this check alone.`,
 			if err != nil {
 				return fmt.Errorf("open the application database under %s (is the node stopped?): %w", home, err)
 			}
-			defer db.Close()
+			defer func() { _ = db.Close() }() // read only: nothing to lose
 			a, err := app.New(log.NewNopLogger(), db, true, sctx.Viper)
 			if err != nil {
 				return err
