@@ -127,6 +127,7 @@ func New(
 	if err := app.registerUpgradeHandlers(); err != nil {
 		return nil, err
 	}
+	app.SetInitChainer(app.initChainer)
 	if err := app.Load(loadLatest); err != nil {
 		return nil, fmt.Errorf("load app state: %w", err)
 	}

@@ -676,8 +676,31 @@ func TestHostileClients(t *testing.T) {
 		}
 	}
 	t.Logf("flood: %v; real tenant served %d of 8", codes, served)
+	if codes[http.StatusTooManyRequests] == 0 {
+		t.Errorf("400 requests from one address were never rate-limited: %v", codes)
+	}
 	if served != 8 {
 		t.Errorf("the real tenant was served %d of 8 times during the flood", served)
+	}
+
+	// No work before authentication: an unsigned manifest whose body never
+	// ends is refused on its headers, long before the 30 s the server
+	// would wait for a body it reads.
+	unsignedBody, unsignedEnd := io.Pipe()
+	go func() { _, _ = unsignedEnd.Write([]byte("{\"version\":")) }()
+	unsigned, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%s/v1/deployments/%s/%d/manifest", prov.apiURL, owner, res.DSeq), unsignedBody)
+	unsigned.ContentLength = 100_000
+	began := time.Now()
+	resp, err := (&http.Client{Transport: insecureTransport(), Timeout: 40 * time.Second}).Do(unsigned)
+	took := time.Since(began)
+	_ = unsignedEnd.Close()
+	code := 0
+	if err == nil {
+		code = resp.StatusCode
+		resp.Body.Close()
+	}
+	if code != http.StatusUnauthorized || took > 15*time.Second {
+		t.Errorf("an unsigned request with a body that never ends: %d (%v) after %s, want 401 without waiting for the body", code, err, took)
 	}
 
 	// One endless line, followed for 8 seconds.

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 	"github.com/cosmos/gogoproto/proto"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gpunet/gpunet/provider/api"
 	"github.com/gpunet/gpunet/testutil/localnet"
 	markettypes "github.com/gpunet/gpunet/x/market/types"
 )
@@ -137,6 +140,14 @@ func TestRegistryCredentialsPullPrivateImages(t *testing.T) {
 	}
 	if !strings.Contains(prov.log(), "is a private image on this provider") {
 		t.Fatal("the refusal does not say the image is private")
+	}
+	// The stranger, which the provider still serves (to read why its own
+	// lease closed), cannot read the tenant's lease by naming it.
+	strangerAddr := nw.Keys["stranger"]
+	scl := api.NewClient(prov.apiURL, nw.Config.ChainID, prov.addr, providerCert(t, nw, prov.addr), strangerAddr, exportKey(t, nw, "stranger"))
+	var se *api.StatusError
+	if _, err := scl.Status(context.Background(), owner, res.DSeq, 1, 1); !errors.As(err, &se) || se.Code != http.StatusForbidden || !strings.Contains(se.Message, "belongs to "+owner) {
+		t.Errorf("another account reading the tenant's lease: %v", err)
 	}
 
 	// The password is nowhere the provider writes or tells.

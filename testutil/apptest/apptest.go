@@ -130,12 +130,29 @@ func newChain(t testing.TB, keys []*secp256k1.PrivKey, valSet *cmttypes.Validato
 // exported genesis file does; InitChain is run but no block yet.
 func Import(t testing.TB, exported servertypes.ExportedApp, at time.Time) *Chain {
 	t.Helper()
+	c, err := tryImport(t, exported, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TryImport is Import that returns InitChain's error (a genesis the app
+// refuses) instead of failing the test.
+func TryImport(t testing.TB, exported servertypes.ExportedApp, at time.Time) error {
+	t.Helper()
+	_, err := tryImport(t, exported, at)
+	return err
+}
+
+func tryImport(t testing.TB, exported servertypes.ExportedApp, at time.Time) (*Chain, error) {
+	t.Helper()
 	a := newApp(t)
 	var updates []abci.ValidatorUpdate
 	for _, v := range exported.Validators {
 		pk, err := cryptoenc.PubKeyToProto(v.PubKey)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		updates = append(updates, abci.ValidatorUpdate{PubKey: pk, Power: v.Power})
 	}
@@ -148,9 +165,9 @@ func Import(t testing.TB, exported servertypes.ExportedApp, at time.Time) *Chain
 		AppStateBytes:   exported.AppState,
 		InitialHeight:   exported.Height,
 	}); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return &Chain{App: a, t: t, Height: exported.Height - 1, Time: at}
+	return &Chain{App: a, t: t, Height: exported.Height - 1, Time: at}, nil
 }
 
 func newApp(t testing.TB) *app.App {

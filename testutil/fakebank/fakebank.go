@@ -76,6 +76,11 @@ func (b *Bank) GetBalance(_ context.Context, addr sdk.AccAddress, denom string) 
 	return sdk.NewCoin(denom, b.Balances[string(addr)].AmountOf(denom))
 }
 
+// GetAllBalances implements the keepers' BankKeeper.
+func (b *Bank) GetAllBalances(_ context.Context, addr sdk.AccAddress) sdk.Coins {
+	return b.Balances[string(addr)]
+}
+
 // FundCommunityPool is x/distribution's: sender's coins go to the
 // distribution module account (PoolAddress), which holds the pool.
 func (b *Bank) FundCommunityPool(ctx context.Context, amount sdk.Coins, sender sdk.AccAddress) error {

@@ -170,6 +170,14 @@ func (k *Keeper) BalanceInvariant(ctx context.Context) (string, error) {
 	}); err != nil {
 		return "", err
 	}
+	// A denom the module holds that no account owes is checked too: coins
+	// in the module with no account at all are coins nobody owns.
+	for _, c := range k.bank.GetAllBalances(ctx, authtypes.NewModuleAddress(types.ModuleName)) {
+		if _, ok := owed[c.Denom]; !ok {
+			owed[c.Denom] = sdkmath.ZeroInt()
+			denoms = append(denoms, c.Denom)
+		}
+	}
 	for _, d := range denoms {
 		held := k.bank.GetBalance(ctx, authtypes.NewModuleAddress(types.ModuleName), d)
 		if !held.Amount.Equal(owed[d]) {
