@@ -181,9 +181,21 @@ func (l *rateLimit) allow(addr string) bool {
 	return lim.Allow()
 }
 
+// dropUnreadBody makes a request refused before its body was read close
+// its connection with the answer. Otherwise the server reads the body (up
+// to 256 KiB) before it answers, to keep the connection: a body that
+// never comes would hold the refusal, and the connection, for the whole
+// read timeout.
+func dropUnreadBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 { // -1: chunked, of unknown length
+		w.Header().Set("Connection", "close")
+	}
+}
+
 func (l *rateLimit) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !l.allow(r.RemoteAddr) {
+			dropUnreadBody(w, r)
 			w.Header().Set("Retry-After", "1")
 			writeErr(w, http.StatusTooManyRequests, errors.New("too many requests from this address; slow down"))
 			return
@@ -235,11 +247,13 @@ func (a *authorizer) wrap(h func(http.ResponseWriter, *http.Request, []byte)) ht
 		// authentic is never read.
 		hdr, err := a.v.CheckHeaders(r)
 		if err != nil {
+			dropUnreadBody(w, r)
 			refuse(err)
 			return
 		}
 		owner := r.PathValue("owner")
 		if hdr.Signer != owner {
+			dropUnreadBody(w, r)
 			writeErr(w, http.StatusForbidden, fmt.Errorf("signed by %s, but the deployment belongs to %s", hdr.Signer, owner))
 			return
 		}

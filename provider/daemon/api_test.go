@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -299,6 +300,62 @@ func TestManifestWithheldGroups(t *testing.T) {
 	code, body = send(man)
 	if code != http.StatusAccepted || !strings.Contains(body, fmt.Sprintf(`"manifest_hash":"%x"`, legacy)) {
 		t.Errorf("the whole manifest of a legacy deployment: %d %s", code, body)
+	}
+}
+
+// A request refused on its headers is answered at once, its body unread,
+// even when the body never comes: unsigned, signed by a stranger, or for
+// another owner's deployment. (The server would otherwise read the body
+// before answering, to keep the connection.)
+func TestRefusalsDoNotWaitForTheBody(t *testing.T) {
+	a := newAPIWorld(t)
+	l, _ := a.deployment()
+	if _, err := a.d.leaseManager(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	stranger := secp256k1.GenPrivKey()
+	strangerAddr := sdk.AccAddress(stranger.PubKey().Address()).String()
+	for name, c := range map[string]struct {
+		key    *secp256k1.PrivKey
+		signer string
+		want   int
+	}{
+		"unsigned":             {nil, "", http.StatusUnauthorized},
+		"a stranger":           {stranger, strangerAddr, http.StatusNotFound},
+		"another owner's path": {a.key, a.owner, http.StatusForbidden},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := fmt.Sprintf("/v1/deployments/%s/7/manifest", a.owner)
+			if c.want == http.StatusForbidden {
+				path = fmt.Sprintf("/v1/deployments/%s/7/manifest", strangerAddr)
+			}
+			body, never := io.Pipe()
+			defer never.Close()
+			go func() { _, _ = never.Write([]byte(`{"version":`)) }()
+			req, err := http.NewRequest(http.MethodPut, a.srv.URL+path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = 100_000
+			if c.key != nil {
+				if err := leaseauth.Sign(req, make([]byte, 100_000), "gpunet-test-1", testProvider, c.signer, signerOf(c.key), time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Were the body waited for, the answer would come only once
+			// the body is cut, three seconds on.
+			began := time.Now()
+			cut := time.AfterFunc(3*time.Second, func() { never.CloseWithError(errors.New("the body never came")) })
+			defer cut.Stop()
+			res, err := http.DefaultClient.Do(req)
+			if took := time.Since(began); err != nil || took >= 3*time.Second {
+				t.Fatalf("answered after %s (%v): the refusal waited for the body", took, err)
+			}
+			res.Body.Close()
+			if res.StatusCode != c.want {
+				t.Errorf("got %d, want %d", res.StatusCode, c.want)
+			}
+		})
 	}
 }
 

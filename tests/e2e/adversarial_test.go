@@ -41,6 +41,25 @@ func expectNoSlash(t *testing.T, lg *ledger) {
 	}
 }
 
+// expectTenantPaidTheFee checks the ledger of a pending lease closed for
+// the tenant's fault: no slash, the tenant paid the reservation fee of a
+// CPU job to the community pool, and the provider's balance (its bid
+// deposit back), its bond and the escrow and market modules are as before.
+func expectTenantPaidTheFee(t *testing.T, nw *localnet.Network, lg *ledger, prov *providerProc, bond int64) {
+	t.Helper()
+	escrow, market := moduleAccounts(t, nw)
+	expectNoSlash(t, lg)
+	fee := reservationFee(t, cpuJobPrice)
+	lg.expect("tenant", nw.Keys["tenant"], -fee)
+	lg.expect("provider", prov.addr, 0)
+	lg.expectPool(fee)
+	lg.expect("escrow module", escrow, 0)
+	lg.expect("market module", market, 0)
+	if b := bondOf(t, nw, prov.addr); b != bond {
+		t.Errorf("provider bond %d, was %d", b, bond)
+	}
+}
+
 // closedAs returns the height of the deployment's lease close and checks
 // its reason.
 func closedAs(t *testing.T, lg *ledger, owner string, dseq uint64, want markettypes.CloseReason) int64 {
@@ -123,7 +142,6 @@ func TestAdversarialTenantWorkloadCannotStart(t *testing.T) {
 	prov := startProvider(t, nw, "2000000000")
 	chain := newChainReader(t, nw.Nodes[0])
 	tenantAddr := nw.Keys["tenant"]
-	escrow, market := moduleAccounts(t, nw)
 	bond := bondOf(t, nw, prov.addr)
 	for _, c := range []struct {
 		name, sdl string
@@ -143,16 +161,7 @@ func TestAdversarialTenantWorkloadCannotStart(t *testing.T) {
 			waitBlocks(t, nw, 1)
 			lg := chain.ledger(h0, chain.height())
 			closedAs(t, lg, tenantAddr, res.DSeq, c.reason)
-			expectNoSlash(t, lg)
-			fee := reservationFee(t, cpuJobPrice)
-			lg.expect("tenant", tenantAddr, -fee)
-			lg.expect("provider", prov.addr, 0)
-			lg.expectPool(fee)
-			lg.expect("escrow module", escrow, 0)
-			lg.expect("market module", market, 0)
-			if b := bondOf(t, nw, prov.addr); b != bond {
-				t.Errorf("provider bond %d, was %d", b, bond)
-			}
+			expectTenantPaidTheFee(t, nw, lg, prov, bond)
 			if cs := leaseContainers(t, tenantAddr, res.DSeq); len(cs) != 0 {
 				t.Errorf("containers left: %+v", cs)
 			}

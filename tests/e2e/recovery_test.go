@@ -42,21 +42,12 @@ func TestProviderCrashRecovery(t *testing.T) {
 	if _, err := nw.CLI(context.Background(), append([]string{"tx", "market", "close-deployment", strconv.FormatUint(b.DSeq, 10), "--fees", "10000ugpn", "--gas", "400000", "--yes"}, flags...)...); err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		res deployResult
-		out string
-		err error
-	}
-	cDone := make(chan result, 1)
-	go func() {
-		res, out, err := deploy(t, nw, writeSDL(t, long), "--deposit", "5000000ugpn", "--bid-window", "12")
-		cDone <- result{res, out, err}
-	}()
+	cDone := deployAsync(t, nw, writeSDL(t, long), "--deposit", "5000000ugpn", "--bid-window", "12")
 	waitBlocks(t, nw, 3) // B's close and C's order are committed while the daemon is down
 	hRestart := mustHeight(t, nw)
 	prov.start()
 
-	var c result
+	var c deployOutcome
 	select {
 	case c = <-cDone:
 	case <-time.After(90 * time.Second):

@@ -255,20 +255,10 @@ func TestAdversarialTenantRegistryNeverSendsImage(t *testing.T) {
 		Edits: map[string]string{"pull_images: true": "pull_images: true"}}) // the harness turns pulling off
 	chain := newChainReader(t, nw.Nodes[0])
 	tenantAddr := nw.Keys["tenant"]
-	escrow, market := moduleAccounts(t, nw)
 	bond := bondOf(t, nw, prov.addr)
 	h0 := chain.height()
 
-	type result struct {
-		res deployResult
-		out string
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		res, out, err := deploy(t, nw, writeSDL(t, jobSDL(stalled, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--follow", "--wait", "60s")
-		got <- result{res, out, err}
-	}()
+	got := deployAsync(t, nw, writeSDL(t, jobSDL(stalled, `"-steps", "1"`, "")), "--deposit", "5000000ugpn", "--follow", "--wait", "60s")
 	awaitInFlight(t, inFlight, 60*time.Second)
 	prov.waitLog(60*time.Second, "lease closed", "reason=image_unavailable")
 	r := <-got
@@ -292,14 +282,5 @@ func TestAdversarialTenantRegistryNeverSendsImage(t *testing.T) {
 	if h := closedAs(t, lg, tenantAddr, r.res.DSeq, markettypes.CLOSE_REASON_IMAGE_UNAVAILABLE); h >= deadline {
 		t.Errorf("closed at height %d, not before the start deadline %d", h, deadline)
 	}
-	expectNoSlash(t, lg)
-	fee := reservationFee(t, cpuJobPrice)
-	lg.expect("tenant", tenantAddr, -fee)
-	lg.expect("provider", prov.addr, 0)
-	lg.expectPool(fee)
-	lg.expect("escrow module", escrow, 0)
-	lg.expect("market module", market, 0)
-	if b := bondOf(t, nw, prov.addr); b != bond {
-		t.Errorf("provider bond %d, was %d", b, bond)
-	}
+	expectTenantPaidTheFee(t, nw, lg, prov, bond)
 }

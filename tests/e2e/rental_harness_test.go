@@ -476,6 +476,24 @@ func deploy(t *testing.T, nw *localnet.Network, sdlPath string, args ...string) 
 	return res, stderr.String(), nil
 }
 
+// deployOutcome is what deploy returned.
+type deployOutcome struct {
+	res deployResult
+	out string
+	err error
+}
+
+// deployAsync runs deploy in a goroutine; its outcome arrives on the
+// channel.
+func deployAsync(t *testing.T, nw *localnet.Network, sdlPath string, args ...string) <-chan deployOutcome {
+	done := make(chan deployOutcome, 1)
+	go func() {
+		res, out, err := deploy(t, nw, sdlPath, args...)
+		done <- deployOutcome{res, out, err}
+	}()
+	return done
+}
+
 // writeSDL writes an SDL file into the test's temp dir.
 func writeSDL(t *testing.T, body string) string {
 	t.Helper()
