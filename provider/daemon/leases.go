@@ -136,7 +136,11 @@ func (d *Daemon) leaseFinished(m *leaseManager, reason string) {
 // image (or trickles it) is the tenant's fault, closed as
 // image_unavailable while the close can still land before the deadline.
 func (d *Daemon) sendDue(ctx context.Context, height int64) {
-	var late, deploying []*leaseManager
+	type pending struct {
+		m *leaseManager
+		v leaseView
+	}
+	var late, deploying []pending
 	for _, m := range d.leaseManagers() {
 		v := m.view()
 		if v.State != markettypes.LEASE_STATE_PENDING {
@@ -144,9 +148,9 @@ func (d *Daemon) sendDue(ctx context.Context, height int64) {
 		}
 		switch {
 		case v.Phase == PhaseAwaitingManifest && !v.HasManifest && v.CreatedAt > 0:
-			late = append(late, m)
+			late = append(late, pending{m, v})
 		case v.Phase == PhaseDeploying && v.StartDeadline > 0:
-			deploying = append(deploying, m)
+			deploying = append(deploying, pending{m, v})
 		}
 	}
 	if len(late) == 0 && len(deploying) == 0 {
@@ -156,14 +160,14 @@ func (d *Daemon) sendDue(ctx context.Context, height int64) {
 	if err != nil {
 		return
 	}
-	for _, m := range late {
-		if p.ManifestTimeout > 0 && height >= m.view().CreatedAt+int64(p.ManifestTimeout) {
-			m.send(inManifestDue{height: height})
+	for _, l := range late {
+		if p.ManifestTimeout > 0 && height >= l.v.CreatedAt+int64(p.ManifestTimeout) {
+			l.m.send(inManifestDue{height: height})
 		}
 	}
-	for _, m := range deploying {
-		if height >= m.view().StartDeadline-pullMargin(p) {
-			m.send(inStartDue{height: height})
+	for _, l := range deploying {
+		if height >= l.v.StartDeadline-pullMargin(p) {
+			l.m.send(inStartDue{height: height})
 		}
 	}
 }
