@@ -9,6 +9,7 @@ import (
 	"cosmossdk.io/collections"
 	sdkmath "cosmossdk.io/math"
 
+	sdk "github.com/cosmos/cosmos-sdk/types"
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/gpunet/gpunet/x/escrow/types"
@@ -170,18 +171,15 @@ func (k *Keeper) BalanceInvariant(ctx context.Context) (string, error) {
 	}); err != nil {
 		return "", err
 	}
-	// A denom the module holds that no account owes is checked too: coins
-	// in the module with no account at all are coins nobody owns.
-	for _, c := range k.bank.GetAllBalances(ctx, authtypes.NewModuleAddress(types.ModuleName)) {
-		if _, ok := owed[c.Denom]; !ok {
-			owed[c.Denom] = sdkmath.ZeroInt()
-			denoms = append(denoms, c.Denom)
-		}
+	// Every denom the module holds is compared too, owed or not: coins in
+	// the module with no account at all are coins nobody owns.
+	held := k.bank.GetAllBalances(ctx, authtypes.NewModuleAddress(types.ModuleName))
+	for _, c := range held {
+		add(c.Denom, sdkmath.ZeroInt())
 	}
 	for _, d := range denoms {
-		held := k.bank.GetBalance(ctx, authtypes.NewModuleAddress(types.ModuleName), d)
-		if !held.Amount.Equal(owed[d]) {
-			return fmt.Sprintf("escrow module account holds %s, balances and unwithdrawn accruals add up to %s%s", held, owed[d], d), nil
+		if has := held.AmountOf(d); !has.Equal(owed[d]) {
+			return fmt.Sprintf("escrow module account holds %s, balances and unwithdrawn accruals add up to %s%s", sdk.NewCoin(d, has), owed[d], d), nil
 		}
 	}
 	return "", nil
