@@ -65,7 +65,7 @@ func (app *App) leaseInvariant(ctx context.Context) (string, error) {
 		return true, nil
 	}
 	if err := mk.Deployments.Walk(ctx, nil, func(k marketkeeper.DeploymentKey, d markettypes.Deployment) (bool, error) {
-		if has, err := ek.Accounts.Has(ctx, k); err != nil || !has {
+		if has, err := ek.Accounts.Has(ctx, collections.Join(k.K2(), k.K1())); err != nil || !has {
 			if err != nil {
 				return true, err
 			}
@@ -76,7 +76,7 @@ func (app *App) leaseInvariant(ctx context.Context) (string, error) {
 		return broken, err
 	}
 	if err := ek.Accounts.Walk(ctx, nil, func(k escrowkeeper.AccountKey, a escrowtypes.Account) (bool, error) {
-		if has, err := mk.Deployments.Has(ctx, k); err != nil || !has {
+		if has, err := mk.Deployments.Has(ctx, collections.Join(k.K2(), k.K1())); err != nil || !has {
 			if err != nil {
 				return true, err
 			}

@@ -107,7 +107,7 @@ func (c *stateCollector) read() (*metricsReading, error) {
 	if r.openOrders, err = count(ctx, mk.OrderQueue); err != nil {
 		return nil, err
 	}
-	if err := mk.Leases.Walk(ctx, nil, func(_ collections.Quad[sdk.AccAddress, uint64, uint64, sdk.AccAddress], l markettypes.Lease) (bool, error) {
+	if err := mk.Leases.Walk(ctx, nil, func(_ collections.Quad[uint64, sdk.AccAddress, uint64, sdk.AccAddress], l markettypes.Lease) (bool, error) {
 		switch l.State {
 		case markettypes.LEASE_STATE_PENDING:
 			r.pending++
@@ -119,7 +119,7 @@ func (c *stateCollector) read() (*metricsReading, error) {
 		return nil, err
 	}
 	total := sdkmath.ZeroInt()
-	if err := ek.Accounts.Walk(ctx, nil, func(_ collections.Pair[sdk.AccAddress, uint64], a escrowtypes.Account) (bool, error) {
+	if err := ek.Accounts.Walk(ctx, nil, func(_ collections.Pair[uint64, sdk.AccAddress], a escrowtypes.Account) (bool, error) {
 		r.accounts++
 		total = total.Add(a.Balance)
 		return false, nil

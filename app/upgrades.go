@@ -26,6 +26,11 @@ type Upgrade struct {
 // to their module addresses directly.
 const LeanStateUpgrade = "v0.3-lean-state"
 
+// DseqFirstUpgrade is the plan name of the release whose x/market and
+// x/escrow keys lead with the dseq (x/market 4 → 5, x/escrow 1 → 2): the
+// module migrations do all of it.
+const DseqFirstUpgrade = "v0.4-dseq-first"
+
 // Upgrades is the list of upgrades this binary knows how to apply.
 // Cosmovisor swaps binaries at the plan height; this binary then runs the
 // handler registered under the plan's name.
@@ -40,7 +45,7 @@ var Upgrades = []Upgrade{{
 		}
 		return nil
 	},
-}}
+}, {Name: DseqFirstUpgrade}}
 
 func (app *App) registerUpgradeHandlers() error {
 	for _, u := range Upgrades {

@@ -21,7 +21,7 @@ var (
 )
 
 // rehearsalBinaries builds the "next" gpunetd (with the upgradetest tag:
-// the v2-rehearsal upgrade and x/market's rehearsal migration 4 → 5) and cosmovisor
+// the v2-rehearsal upgrade and x/market's rehearsal migration 5 → 6) and cosmovisor
 // from its tools module.
 func rehearsalBinaries(t *testing.T) (next, cv string) {
 	t.Helper()

@@ -21,8 +21,9 @@ import (
 	"github.com/gpunet/gpunet/x/escrow/types"
 )
 
-// ConsensusVersion is bumped with every state migration.
-const ConsensusVersion = 1
+// ConsensusVersion is bumped with every state migration: 2 keys accounts
+// and payments by dseq first (MigrateToDseqFirst).
+const ConsensusVersion = 2
 
 var (
 	_ module.AppModuleBasic      = AppModule{}
@@ -71,6 +72,9 @@ func (AppModule) RegisterGRPCGatewayRoutes(clientCtx client.Context, mux *gwrunt
 func (am AppModule) RegisterServices(cfg module.Configurator) {
 	types.RegisterMsgServer(cfg.MsgServer(), keeper.NewMsgServerImpl(am.keeper))
 	types.RegisterQueryServer(cfg.QueryServer(), keeper.NewQueryServerImpl(am.keeper))
+	if err := cfg.RegisterMigration(types.ModuleName, 1, func(ctx sdk.Context) error { return am.keeper.MigrateToDseqFirst(ctx) }); err != nil {
+		panic(err) // a migration registered twice: wiring bug
+	}
 }
 
 // DefaultGenesis returns the default genesis state.

@@ -9,7 +9,7 @@ import (
 )
 
 // consensusVersion is x/market's state version in this build.
-const consensusVersion = 4
+const consensusVersion = 5
 
 // registerMigrations registers the state migrations between versions.
 func registerMigrations(cfg module.Configurator, k *keeper.Keeper) error {

@@ -34,7 +34,7 @@ func (k *Keeper) EndBlocker(ctx context.Context) error {
 // depletions is the sweep over the depletion queue.
 func (k *Keeper) depletions() sweep.Queue[time.Time, AccountKey] {
 	return sweep.Queue[time.Time, AccountKey]{Module: types.ModuleName, Name: "depletions", Set: k.DepletionQueue, Parked: k.Parked,
-		Describe: func(key AccountKey) string { return fmt.Sprintf("depletion of account %s/%d", key.K1(), key.K2()) }}
+		Describe: func(key AccountKey) string { return fmt.Sprintf("depletion of account %s/%d", key.K2(), key.K1()) }}
 }
 
 // deplete settles a due account to its last paid second, closes it and

@@ -175,7 +175,7 @@ func (k *Keeper) closeAccount(ctx context.Context, l *ledger, reason string) (sd
 	}
 	refund := sdk.NewCoin(l.account.Denom, l.account.Balance)
 	if refund.IsPositive() {
-		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, l.key.K1(), sdk.NewCoins(refund)); err != nil {
+		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, l.key.K2(), sdk.NewCoins(refund)); err != nil {
 			return sdk.Coin{}, err
 		}
 	}
@@ -329,7 +329,7 @@ func (k *Keeper) Refund(ctx context.Context, id types.AccountID, amount sdk.Coin
 	}
 	refund := sdk.NewCoin(l.account.Denom, sdkmath.MinInt(amount.Amount, l.account.Balance))
 	if refund.IsPositive() {
-		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, l.key.K1(), sdk.NewCoins(refund)); err != nil {
+		if err := k.bank.SendCoinsFromModuleToAccount(ctx, types.ModuleName, l.key.K2(), sdk.NewCoins(refund)); err != nil {
 			return sdk.Coin{}, err
 		}
 		l.account.Balance = l.account.Balance.Sub(refund.Amount)

@@ -20,7 +20,7 @@ func addressBytes(s string) (sdk.AccAddress, error) {
 }
 
 func collectionsJoin(owner sdk.AccAddress, dseq uint64) keeper.AccountKey {
-	return collections.Join(owner, dseq)
+	return collections.Join(dseq, owner)
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }

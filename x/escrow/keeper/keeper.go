@@ -27,12 +27,14 @@ import (
 	"github.com/gpunet/gpunet/x/internal/sweep"
 )
 
-// AccountKey is the store key of an account: (owner, dseq).
-type AccountKey = collections.Pair[sdk.AccAddress, uint64]
+// AccountKey is the store key of an account: (dseq, owner). The dseq leads,
+// as in x/market's order and lease keys: the accounts a block opens sit
+// side by side in the store instead of each under its owner.
+type AccountKey = collections.Pair[uint64, sdk.AccAddress]
 
-// PaymentKey is the store key of a payment: (owner, dseq, gseq<<32|oseq,
+// PaymentKey is the store key of a payment: (dseq, owner, gseq<<32|oseq,
 // provider), the key of its lease in x/market.
-type PaymentKey = collections.Quad[sdk.AccAddress, uint64, uint64, sdk.AccAddress]
+type PaymentKey = collections.Quad[uint64, sdk.AccAddress, uint64, sdk.AccAddress]
 
 // Keeper owns x/escrow's state.
 type Keeper struct {
@@ -46,6 +48,7 @@ type Keeper struct {
 	moduleAddr   sdk.AccAddress
 	feeCollector string
 	hooks        types.Hooks
+	storeService store.KVStoreService
 
 	Schema collections.Schema
 	Params collections.Item[types.Params]
@@ -71,11 +74,11 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 	if _, err := ac.StringToBytes(authority); err != nil {
 		return nil, fmt.Errorf("invalid authority address %q: %w", authority, err)
 	}
-	accountKey := collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key)
-	paymentKey := collections.QuadKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.Uint64Key, sdk.AccAddressKey)
+	accountKey := collections.PairKeyCodec(collections.Uint64Key, sdk.AccAddressKey)
+	paymentKey := collections.QuadKeyCodec(collections.Uint64Key, sdk.AccAddressKey, collections.Uint64Key, sdk.AccAddressKey)
 	sb := collections.NewSchemaBuilder(storeService)
 	k := &Keeper{
-		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority, bank: bank, feeCollector: feeCollector,
+		cdc: cdc, addressCodec: ac, events: events, headers: headers, authority: authority, bank: bank, feeCollector: feeCollector, storeService: storeService,
 		accounts: accounts, moduleAddr: authtypes.NewModuleAddress(types.ModuleName),
 
 		Params: collections.NewItem(sb, types.ParamsKey, "params", codec.CollValue[types.Params](cdc)),
@@ -83,7 +86,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 		Accounts: keyed.NewMap(collections.NewMap(sb, types.AccountsKey, "accounts", accountKey, codec.CollValue[types.Account](cdc)),
 			func(a types.Account) types.Account { a.Id = types.AccountID{}; return a },
 			func(key AccountKey, a *types.Account) {
-				a.Id = types.AccountID{Owner: keyed.Address(ac, key.K1()), Dseq: key.K2()}
+				a.Id = types.AccountID{Owner: keyed.Address(ac, key.K2()), Dseq: key.K1()}
 			}),
 		Payments:           collections.NewMap(sb, types.PaymentsKey, "payments", paymentKey, codec.CollValue[types.Payment](cdc)),
 		PaymentsByProvider: collections.NewKeySet(sb, types.PaymentsByProviderKey, "payments_by_provider", collections.PairKeyCodec(sdk.AccAddressKey, paymentKey)),
@@ -119,7 +122,7 @@ func (k *Keeper) accountKey(id types.AccountID) (AccountKey, error) {
 	if err != nil {
 		return AccountKey{}, errorsmod.Wrapf(types.ErrInvalidAddress, "account owner %q: %v", id.Owner, err)
 	}
-	return collections.Join(sdk.AccAddress(owner), id.Dseq), nil
+	return collections.Join(id.Dseq, sdk.AccAddress(owner)), nil
 }
 
 func (k *Keeper) paymentKey(id types.PaymentID) (PaymentKey, sdk.AccAddress, error) {
@@ -160,7 +163,7 @@ func (k *Keeper) loadKey(ctx context.Context, key AccountKey, name string) (*led
 		return nil, err
 	}
 	l := &ledger{key: key, account: acc, oldDue: acc.DepletesAt}
-	rng := collections.NewSuperPrefixedQuadRange[sdk.AccAddress, uint64, uint64, sdk.AccAddress](key.K1(), key.K2())
+	rng := collections.NewSuperPrefixedQuadRange[uint64, sdk.AccAddress, uint64, sdk.AccAddress](key.K1(), key.K2())
 	err = k.Payments.Walk(ctx, rng, func(_ PaymentKey, p types.Payment) (bool, error) {
 		l.payments = append(l.payments, &p)
 		return false, nil

@@ -48,7 +48,7 @@ func (k *Keeper) SetAutoTopUp(ctx context.Context, id types.AccountID, payer sdk
 		return errorsmod.Wrapf(types.ErrInvalidAddress, "payer: %v", err)
 	}
 	if old, err := k.AutoTopUps.Get(ctx, l.key); err == nil {
-		if old.Payer != payerAddr && !l.key.K1().Equals(payer) {
+		if old.Payer != payerAddr && !l.key.K2().Equals(payer) {
 			return errorsmod.Wrapf(types.ErrUnauthorized, "account %s is refilled by %s: only it or the owner may replace that", id.Name(), old.Payer)
 		}
 		if err := k.unqueueTopUp(ctx, l.key, old); err != nil {
@@ -85,7 +85,7 @@ func (k *Keeper) CancelAutoTopUp(ctx context.Context, id types.AccountID, sender
 	if err != nil {
 		return errorsmod.Wrapf(types.ErrInvalidAddress, "sender: %v", err)
 	}
-	if tu.Payer != senderAddr && !key.K1().Equals(sender) {
+	if tu.Payer != senderAddr && !key.K2().Equals(sender) {
 		return errorsmod.Wrapf(types.ErrUnauthorized, "only the owner or the payer %s may cancel the refill of %s", tu.Payer, id.Name())
 	}
 	return k.endTopUp(ctx, key, types.TopUpCancelled)
@@ -153,7 +153,7 @@ func (k *Keeper) requeueTopUp(ctx context.Context, l *ledger) error {
 // topUps is the sweep over the refill queue.
 func (k *Keeper) topUps() sweep.Queue[time.Time, AccountKey] {
 	return sweep.Queue[time.Time, AccountKey]{Module: types.ModuleName, Name: "topups", Set: k.TopUpQueue, Parked: k.Parked,
-		Describe: func(key AccountKey) string { return fmt.Sprintf("refill of account %s/%d", key.K1(), key.K2()) }}
+		Describe: func(key AccountKey) string { return fmt.Sprintf("refill of account %s/%d", key.K2(), key.K1()) }}
 }
 
 // refill moves one refill from the payer into a due account (the sweep

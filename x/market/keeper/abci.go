@@ -95,7 +95,7 @@ func (k *Keeper) retryParked(ctx context.Context, queue string) (int, error) {
 // orderName and bidName name index keys in logs and events.
 func orderName(k OrderKey) string {
 	gseq, oseq := types.UnpackGroupOrder(k.K3())
-	return types.OrderID{Owner: k.K1().String(), Dseq: k.K2(), Gseq: gseq, Oseq: oseq}.Name()
+	return types.OrderID{Owner: k.K2().String(), Dseq: k.K1(), Gseq: gseq, Oseq: oseq}.Name()
 }
 
 func bidName(k BidKey) string { return bidID(k).Name() }
@@ -103,7 +103,7 @@ func bidName(k BidKey) string { return bidID(k).Name() }
 // bidID is the id a bid or lease key spells out.
 func bidID(k BidKey) types.BidID {
 	gseq, oseq := types.UnpackGroupOrder(k.K3())
-	return types.BidID{Order: types.OrderID{Owner: k.K1().String(), Dseq: k.K2(), Gseq: gseq, Oseq: oseq}, Provider: k.K4().String()}
+	return types.BidID{Order: types.OrderID{Owner: k.K2().String(), Dseq: k.K1(), Gseq: gseq, Oseq: oseq}, Provider: k.K4().String()}
 }
 
 // Hooks returns x/escrow's view of the market.

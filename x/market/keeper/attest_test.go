@@ -41,7 +41,7 @@ func (w *world) attest(p int, leases uint32, down ...types.OrderID) (*types.MsgA
 func (w *world) payment(dseq uint64, p int) escrowtypes.Payment {
 	w.t.Helper()
 	k := w.c.App.EscrowKeeper
-	key := collections.Join4(w.tenant, dseq, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder(), w.provs[p])
+	key := collections.Join4(dseq, w.tenant, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder(), w.provs[p])
 	pay, err := k.Payments.Get(w.c.Query(), key)
 	if err != nil {
 		w.t.Fatal(err)

@@ -190,7 +190,7 @@ func TestExpiredGroupRefundsItsShare(t *testing.T) {
 	if got, want := w.balance(w.tenant), tenant0-3_000_000; got != want {
 		t.Errorf("tenant %d, want %d: half of the 6 GPN deposit back for the expired group", got, want)
 	}
-	acc, err := w.c.App.EscrowKeeper.Accounts.Get(w.c.Query(), collectionsPair(w.tenant, dseq))
+	acc, err := w.c.App.EscrowKeeper.Accounts.Get(w.c.Query(), escrowAccountKey(w.tenant, dseq))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,11 +17,12 @@ func escrowMsgServer(k *escrowkeeper.Keeper) escrowtypes.MsgServer {
 
 // leaseKey is the store key of a bid or lease.
 func leaseKey(owner sdk.AccAddress, dseq uint64, gseq, oseq uint32, provider sdk.AccAddress) marketkeeper.BidKey {
-	return collections.Join4(owner, dseq, types.OrderID{Gseq: gseq, Oseq: oseq}.GroupOrder(), provider)
+	return collections.Join4(dseq, owner, types.OrderID{Gseq: gseq, Oseq: oseq}.GroupOrder(), provider)
 }
 
 func marketQuery(k *marketkeeper.Keeper) types.QueryServer { return marketkeeper.NewQueryServerImpl(k) }
 
-func collectionsPair(owner sdk.AccAddress, dseq uint64) collections.Pair[sdk.AccAddress, uint64] {
-	return collections.Join(owner, dseq)
+// escrowAccountKey is the store key of a deployment's escrow account.
+func escrowAccountKey(owner sdk.AccAddress, dseq uint64) collections.Pair[uint64, sdk.AccAddress] {
+	return collections.Join(dseq, owner)
 }

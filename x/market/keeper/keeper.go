@@ -33,11 +33,17 @@ import (
 type (
 	// DeploymentKey is (owner, dseq).
 	DeploymentKey = collections.Pair[sdk.AccAddress, uint64]
-	// OrderKey is (owner, dseq, gseq<<32|oseq).
-	OrderKey = collections.Triple[sdk.AccAddress, uint64, uint64]
-	// BidKey is (owner, dseq, gseq<<32|oseq, provider); a lease has its
+	// OrderKey is (dseq, owner, gseq<<32|oseq). The dseq leads: dseqs are
+	// handed out in block order (blockSeq), so the orders, bids and leases
+	// a block creates sit side by side in the store and share their path
+	// in the IAVL tree, where owner-first keys scattered each one over the
+	// whole tree (issue 21). The owner still follows, so dseqs made before
+	// dseqs came from the block, which were only unique per owner, stay
+	// distinct.
+	OrderKey = collections.Triple[uint64, sdk.AccAddress, uint64]
+	// BidKey is (dseq, owner, gseq<<32|oseq, provider); a lease has its
 	// bid's key.
-	BidKey = collections.Quad[sdk.AccAddress, uint64, uint64, sdk.AccAddress]
+	BidKey = collections.Quad[uint64, sdk.AccAddress, uint64, sdk.AccAddress]
 )
 
 // ByProvider indexes bids or leases by their provider: declared once for
@@ -52,7 +58,10 @@ func (i ByProvider[V]) IndexesList() []collections.Index[BidKey, V] {
 }
 
 // bidKeyCodec encodes BidKey.
-var bidKeyCodec = collections.QuadKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.Uint64Key, sdk.AccAddressKey)
+var bidKeyCodec = collections.QuadKeyCodec(collections.Uint64Key, sdk.AccAddressKey, collections.Uint64Key, sdk.AccAddressKey)
+
+// orderKeyCodec encodes OrderKey.
+var orderKeyCodec = collections.TripleKeyCodec(collections.Uint64Key, sdk.AccAddressKey, collections.Uint64Key)
 
 func newByProvider[V any](sb *collections.SchemaBuilder, prefix collections.Prefix, name string) ByProvider[V] {
 	return ByProvider[V]{Provider: indexes.NewMulti(sb, prefix, name, sdk.AccAddressKey, bidKeyCodec,
@@ -112,7 +121,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 	if _, err := ac.StringToBytes(authority); err != nil {
 		return nil, fmt.Errorf("invalid authority address %q: %w", authority, err)
 	}
-	orderKey := collections.TripleKeyCodec(sdk.AccAddressKey, collections.Uint64Key, collections.Uint64Key)
+	orderKey := orderKeyCodec
 	bidKey := bidKeyCodec
 	sb := collections.NewSchemaBuilder(storeService)
 	k := &Keeper{
@@ -128,7 +137,7 @@ func NewKeeper(cdc codec.BinaryCodec, ac address.Codec, storeService store.KVSto
 			func(o types.Order) types.Order { o.Id = types.OrderID{}; return o },
 			func(key OrderKey, o *types.Order) {
 				gseq, oseq := types.UnpackGroupOrder(key.K3())
-				o.Id = types.OrderID{Owner: keyed.Address(ac, key.K1()), Dseq: key.K2(), Gseq: gseq, Oseq: oseq}
+				o.Id = types.OrderID{Owner: keyed.Address(ac, key.K2()), Dseq: key.K1(), Gseq: gseq, Oseq: oseq}
 			}),
 		OrderQueue: collections.NewKeySet(sb, types.OrderQueueKey, "order_queue", collections.PairKeyCodec(collections.Int64Key, orderKey)),
 		Bids: collections.NewIndexedMap(sb, types.BidsKey, "bids", bidKey, codec.CollValue[types.Bid](cdc),
@@ -208,7 +217,7 @@ func (k *Keeper) orderKey(id types.OrderID) (OrderKey, error) {
 	if err != nil {
 		return OrderKey{}, err
 	}
-	return collections.Join3(owner, id.Dseq, id.GroupOrder()), nil
+	return collections.Join3(id.Dseq, owner, id.GroupOrder()), nil
 }
 
 func (k *Keeper) bidKey(id types.BidID) (BidKey, sdk.AccAddress, error) {
@@ -220,7 +229,7 @@ func (k *Keeper) bidKey(id types.BidID) (BidKey, sdk.AccAddress, error) {
 	if err != nil {
 		return BidKey{}, nil, err
 	}
-	return collections.Join4(owner, id.Dseq(), id.Order.GroupOrder(), provider), provider, nil
+	return collections.Join4(id.Dseq(), owner, id.Order.GroupOrder(), provider), provider, nil
 }
 
 func (k *Keeper) getOrder(ctx context.Context, id types.OrderID) (OrderKey, types.Order, error) {
@@ -245,6 +254,25 @@ func (k *Keeper) getLease(ctx context.Context, id types.BidID) (BidKey, types.Le
 		return key, l, errorsmod.Wrapf(types.ErrLeaseNotFound, "%s", id.Name())
 	}
 	return key, l, err
+}
+
+// deploymentOf is the key of the deployment an order, bid or lease key
+// belongs to.
+func deploymentOf[K interface {
+	K1() uint64
+	K2() sdk.AccAddress
+}](key K) DeploymentKey {
+	return collections.Join(key.K2(), key.K1())
+}
+
+// ordersOf ranges over a deployment's orders, leasesOf (bidsOf) over its
+// leases (bids).
+func ordersOf(d DeploymentKey) collections.Ranger[OrderKey] {
+	return collections.NewSuperPrefixedTripleRange[uint64, sdk.AccAddress, uint64](d.K2(), d.K1())
+}
+
+func leasesOf(d DeploymentKey) collections.Ranger[BidKey] {
+	return collections.NewSuperPrefixedQuadRange[uint64, sdk.AccAddress, uint64, sdk.AccAddress](d.K2(), d.K1())
 }
 
 func accountID(owner string, dseq uint64) escrowtypes.AccountID {

@@ -45,8 +45,7 @@ func (k *Keeper) closeOrder(ctx context.Context, key OrderKey, o types.Order, re
 // and removes it. With an escrowReason the escrow account is closed and
 // refunded too; "" leaves it alone (a depleted account is gone already).
 func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner string, reason types.CloseReason, escrowReason string) error {
-	rngBids := collections.NewSuperPrefixedQuadRange[sdk.AccAddress, uint64, uint64, sdk.AccAddress](key.K1(), key.K2())
-	iter, err := k.Leases.Iterate(ctx, rngBids)
+	iter, err := k.Leases.Iterate(ctx, leasesOf(key))
 	if err != nil {
 		return err
 	}
@@ -59,7 +58,7 @@ func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner s
 			return err
 		}
 	}
-	orders, err := k.Orders.KeyValues(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2()))
+	orders, err := k.Orders.KeyValues(ctx, ordersOf(key))
 	if err != nil {
 		return err
 	}
@@ -86,7 +85,7 @@ func (k *Keeper) closeDeployment(ctx context.Context, key DeploymentKey, owner s
 
 // closeDeploymentIfEmpty closes a deployment with no order left.
 func (k *Keeper) closeDeploymentIfEmpty(ctx context.Context, key DeploymentKey, owner string, reason types.CloseReason) error {
-	any, err := nonEmpty(k.Orders.Keys(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
+	any, err := nonEmpty(k.Orders.Keys(ctx, ordersOf(key)))
 	if err != nil {
 		return err
 	}
@@ -179,7 +178,7 @@ func (k *Keeper) closeLease(ctx context.Context, key BidKey, lease types.Lease, 
 		return err
 	}
 	if settleEscrow {
-		return k.closeDeploymentIfEmpty(ctx, collections.Join(key.K1(), key.K2()), lease.Id.Order.Owner, reason)
+		return k.closeDeploymentIfEmpty(ctx, deploymentOf(key), lease.Id.Order.Owner, reason)
 	}
 	return nil
 }
@@ -284,7 +283,7 @@ func (k *Keeper) chargeReservationFee(ctx context.Context, key BidKey, lease typ
 	}
 	var heldUntil int64
 	if reason == types.CLOSE_REASON_MANIFEST_MISSING {
-		d, err := k.Deployments.Get(ctx, collections.Join(key.K1(), key.K2()))
+		d, err := k.Deployments.Get(ctx, deploymentOf(key))
 		if err != nil {
 			return err
 		}
@@ -487,12 +486,12 @@ func (k *Keeper) expireOrder(ctx context.Context, key OrderKey, o types.Order) e
 	if err := k.closeOrder(ctx, key, o, "expired"); err != nil {
 		return err
 	}
-	dkey := collections.Join(key.K1(), key.K2())
+	dkey := deploymentOf(key)
 	d, err := k.Deployments.Get(ctx, dkey)
 	if err != nil {
 		return err
 	}
-	remaining, err := nonEmpty(k.Orders.Keys(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2())))
+	remaining, err := nonEmpty(k.Orders.Keys(ctx, ordersOf(dkey)))
 	if err != nil {
 		return err
 	}

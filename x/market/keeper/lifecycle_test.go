@@ -463,7 +463,7 @@ func TestEndBlockSkipsBrokenEntriesAndCarriesOn(t *testing.T) {
 	w := newWorld(t)
 	k := w.c.App.MarketKeeper
 	var dseq uint64
-	staleOrder := collections.Join3(w.tenant, uint64(999), uint64(1)<<32|1)
+	staleOrder := collections.Join3(uint64(999), w.tenant, uint64(1)<<32|1)
 	staleLease := leaseKey(w.tenant, 999, 1, 1, w.provs[0])
 	w.c.Do(time.Second, func(ctx sdk.Context) {
 		dseq = w.deploy(ctx, 5_000_000, group("h100"))

@@ -191,7 +191,7 @@ func (k msgServer) AcceptBid(ctx context.Context, msg *types.MsgAcceptBid) (*typ
 // (at most max_bids_per_order), not the whole deployment's.
 func (k *Keeper) orderBids(ctx context.Context, orderKey OrderKey) ([]types.Bid, error) {
 	var out []types.Bid
-	rng := collections.NewSuperPrefixedQuadRange3[sdk.AccAddress, uint64, uint64, sdk.AccAddress](orderKey.K1(), orderKey.K2(), orderKey.K3())
+	rng := collections.NewSuperPrefixedQuadRange3[uint64, sdk.AccAddress, uint64, sdk.AccAddress](orderKey.K1(), orderKey.K2(), orderKey.K3())
 	err := k.Bids.Walk(ctx, rng, func(_ BidKey, b types.Bid) (bool, error) {
 		out = append(out, b)
 		return false, nil

@@ -73,7 +73,7 @@ func (k msgServer) CreateDeployment(ctx context.Context, msg *types.MsgCreateDep
 			State: types.ORDER_STATE_OPEN, Spec: g, CreatedAt: h,
 			BidClosesAt: h + int64(window), ExpiresAt: h + int64(params.OrderTtl),
 		}
-		if err := k.openOrder(ctx, collections.Join3(owner, dseq, o.Id.GroupOrder()), o, false); err != nil {
+		if err := k.openOrder(ctx, collections.Join3(dseq, owner, o.Id.GroupOrder()), o, false); err != nil {
 			return nil, err
 		}
 	}

@@ -23,7 +23,7 @@ func (w *world) queued(ctx sdk.Context) [][2]int64 {
 	w.t.Helper()
 	var out [][2]int64
 	if err := w.c.App.MarketKeeper.OrderQueue.Walk(ctx, nil, func(e collections.Pair[int64, marketkeeper.OrderKey]) (bool, error) {
-		out = append(out, [2]int64{e.K1(), int64(e.K2().K2())})
+		out = append(out, [2]int64{e.K1(), int64(e.K2().K1())})
 		return false, nil
 	}); err != nil {
 		w.t.Fatal(err)
@@ -215,7 +215,7 @@ func TestMigrateToOrderQueue(t *testing.T) {
 		// Rewrite the pending order's entries as v3 kept them: its auction
 		// under prefix 4, its expiry under prefix 5.
 		o := w.order(ctx, pending)
-		key := collections.Join3(w.tenant, pending, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder())
+		key := collections.Join3(pending, w.tenant, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder())
 		st := ctx.KVStore(w.c.App.UnsafeFindStoreKey(types.StoreKey))
 		raw, err := collections.EncodeKeyWithPrefix(types.AuctionQueueKey, kc, collections.Join(o.BidClosesAt, key))
 		if err != nil {
@@ -229,14 +229,14 @@ func TestMigrateToOrderQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A stale v3 auction entry of an order that is gone.
-		stale, err := collections.EncodeKeyWithPrefix(types.AuctionQueueKey, kc, collections.Join(o.BidClosesAt, collections.Join3(w.tenant, uint64(999), key.K3())))
+		stale, err := collections.EncodeKeyWithPrefix(types.AuctionQueueKey, kc, collections.Join(o.BidClosesAt, collections.Join3(uint64(999), w.tenant, key.K3())))
 		if err != nil {
 			t.Fatal(err)
 		}
 		st.Set(stale, []byte{})
 		// Parked items of the two old queues.
 		for i, q := range []string{"auctions", "expiries"} {
-			pk, err := collections.EncodeKeyWithPrefix(nil, kc, collections.Join(int64(i+1), collections.Join3(w.tenant, uint64(998), key.K3())))
+			pk, err := collections.EncodeKeyWithPrefix(nil, kc, collections.Join(int64(i+1), collections.Join3(uint64(998), w.tenant, key.K3())))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -434,12 +434,12 @@ func TestStaleOrderQueueEntryIsDropped(t *testing.T) {
 		o = w.order(ctx, kept)
 		stale := ctx.BlockHeight() + 1 // due at this block's end, before the auctions
 		for _, d := range []uint64{kept, lost} {
-			key := collections.Join3(w.tenant, d, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder())
+			key := collections.Join3(d, w.tenant, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder())
 			if err := k.OrderQueue.Set(ctx, collections.Join(stale, key)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		key := collections.Join3(w.tenant, lost, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder())
+		key := collections.Join3(lost, w.tenant, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder())
 		if err := k.OrderQueue.Remove(ctx, collections.Join(o.BidClosesAt, key)); err != nil {
 			t.Fatal(err)
 		}

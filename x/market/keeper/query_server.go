@@ -35,14 +35,14 @@ func (q queryServer) Deployment(ctx context.Context, req *types.QueryDeploymentR
 		return nil, err
 	}
 	res := &types.QueryDeploymentResponse{Deployment: d}
-	if err := q.Orders.Walk(ctx, collections.NewSuperPrefixedTripleRange[sdk.AccAddress, uint64, uint64](key.K1(), key.K2()),
+	if err := q.Orders.Walk(ctx, ordersOf(key),
 		func(_ OrderKey, o types.Order) (bool, error) {
 			res.Orders = append(res.Orders, o)
 			return false, nil
 		}); err != nil {
 		return nil, err
 	}
-	if err := q.Leases.Walk(ctx, collections.NewSuperPrefixedQuadRange[sdk.AccAddress, uint64, uint64, sdk.AccAddress](key.K1(), key.K2()),
+	if err := q.Leases.Walk(ctx, leasesOf(key),
 		func(_ BidKey, l types.Lease) (bool, error) {
 			res.Leases = append(res.Leases, l)
 			return false, nil
@@ -119,14 +119,23 @@ func (q queryServer) LeasesByOwner(ctx context.Context, req *types.QueryByOwnerR
 	if err != nil {
 		return nil, err
 	}
-	// A tenant's leases, from the key prefix; not paginated.
-	var leases []types.Lease
-	err = q.Leases.Walk(ctx, collections.NewPrefixedQuadRange[sdk.AccAddress, uint64, uint64, sdk.AccAddress](owner), func(_ BidKey, l types.Lease) (bool, error) {
-		leases = append(leases, l)
+	// A tenant's leases, deployment by deployment (lease keys lead with
+	// the dseq); not paginated.
+	var dkeys []DeploymentKey
+	if err := q.Keeper.Deployments.Stored().Walk(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, uint64](owner), func(key DeploymentKey, _ types.Deployment) (bool, error) {
+		dkeys = append(dkeys, key)
 		return false, nil
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
+	}
+	var leases []types.Lease
+	for _, key := range dkeys {
+		if err := q.Leases.Walk(ctx, leasesOf(key), func(_ BidKey, l types.Lease) (bool, error) {
+			leases = append(leases, l)
+			return false, nil
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return &types.QueryLeasesResponse{Leases: leases}, nil
 }
