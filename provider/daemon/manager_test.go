@@ -108,9 +108,13 @@ func TestLeaseBeforeManifestThenJobCompletes(t *testing.T) {
 	m.send(inManifest{group: g})
 	w.started(1)
 	eventually(t, "job watched", func() bool { _, _, checks := w.rt.counts(); return checks == 1 })
-	if v := m.view(); v.State != markettypes.LEASE_STATE_ACTIVE || v.Phase != PhaseRunning || !v.HasManifest {
-		t.Fatalf("after the start: %+v", v)
-	}
+	// The start is sent before the manager hears back that it landed (and
+	// the job is asked whether it has ended as it starts): wait for the
+	// lease to read as running rather than catch the moment in between.
+	eventually(t, "running", func() bool {
+		v := m.view()
+		return v.State == markettypes.LEASE_STATE_ACTIVE && v.Phase == PhaseRunning && v.HasManifest
+	})
 	w.rt.mu.Lock()
 	gpus := w.rt.deployed[0].GPUs
 	w.rt.mu.Unlock()
