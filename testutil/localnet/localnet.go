@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -619,17 +620,67 @@ func terminate(pid int, grace time.Duration) error {
 	if err != nil {
 		return nil
 	}
+	// A node run by cosmovisor is cosmovisor's child: cosmovisor passes the
+	// signal on but may exit before its gpunetd has closed its databases.
+	// The node is stopped once both are gone.
+	procs := append([]int{pid}, descendants(pid)...)
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		return nil // already gone
 	}
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if !alive(pid) {
+		if !slices.ContainsFunc(procs, alive) {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return p.Signal(syscall.SIGKILL)
+	var errs []error
+	for _, pid := range procs {
+		if alive(pid) {
+			errs = append(errs, syscall.Kill(pid, syscall.SIGKILL))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// descendants lists the processes below pid (its children, theirs, ...),
+// from /proc.
+func descendants(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(s[i+1:]) // state, ppid, ...
+		if len(fields) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(fields[1]); err == nil {
+			children[ppid] = append(children[ppid], child)
+		}
+	}
+	var out []int
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
+		for _, c := range children[queue[0]] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
 }
 
 // isZombie reports whether pid has exited but not been reaped (a child of a
