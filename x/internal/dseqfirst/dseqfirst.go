@@ -17,6 +17,7 @@ import (
 
 	"cosmossdk.io/collections"
 	"cosmossdk.io/core/store"
+	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
 
 	"github.com/gpunet/gpunet/x/internal/sweep"
 	sweeptypes "github.com/gpunet/gpunet/x/internal/sweep/types"
@@ -99,8 +100,7 @@ func Collections(ctx context.Context, svc store.KVStoreService, module string, c
 // unchanged, and returns how many it moved.
 func Prefix(ctx context.Context, svc store.KVStoreService, prefix []byte, lead Lead) (int, error) {
 	st := svc.OpenKVStore(ctx)
-	end := prefixEnd(prefix)
-	it, err := st.Iterator(prefix, end)
+	it, err := st.Iterator(prefix, storetypes.PrefixEndBytes(prefix))
 	if err != nil {
 		return 0, err
 	}
@@ -137,46 +137,38 @@ func Prefix(ctx context.Context, svc store.KVStoreService, prefix []byte, lead L
 	return moved, nil
 }
 
-// prefixEnd is the first key after every key that starts with prefix.
-func prefixEnd(prefix []byte) []byte {
-	end := append([]byte(nil), prefix...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
-}
-
 // Parked moves the keys of parked queue entries: leads names each queue
 // whose entries hold an owner and dseq, and how many bytes (its height or
 // time) come before them. Both the item's key and the key it is filed under
 // change.
 func Parked(ctx context.Context, parked sweep.Parked, leads map[string]int) (int, error) {
+	var keys []sweep.ParkedKey
 	var items []sweeptypes.ParkedItem
 	if err := parked.Walk(ctx, nil, func(key sweep.ParkedKey, v sweeptypes.ParkedItem) (bool, error) {
 		if _, ok := leads[key.K1()]; ok {
-			items = append(items, v)
+			keys, items = append(keys, key), append(items, v)
 		}
 		return false, nil
 	}); err != nil {
 		return 0, err
 	}
 	moved := 0
-	for _, it := range items {
-		nk, ok, err := Swap(it.Key, leads[it.Queue])
+	for i, it := range items {
+		// The entry is filed under its queue and key; the item repeats
+		// both. Both move by the key it is filed under.
+		queue := keys[i].K1()
+		nk, ok, err := Swap(keys[i].K2(), leads[queue])
 		if err != nil {
-			return moved, fmt.Errorf("parked %s entry: %w", it.Queue, err)
+			return moved, fmt.Errorf("parked %s entry: %w", queue, err)
 		}
 		if !ok {
 			continue
 		}
-		if err := parked.Remove(ctx, collections.Join(it.Queue, it.Key)); err != nil {
+		if err := parked.Remove(ctx, keys[i]); err != nil {
 			return moved, err
 		}
 		it.Key = nk
-		if err := parked.Set(ctx, collections.Join(it.Queue, it.Key), it); err != nil {
+		if err := parked.Set(ctx, collections.Join(queue, nk), it); err != nil {
 			return moved, err
 		}
 		moved++
