@@ -28,6 +28,9 @@ func (gs GenesisState) Validate(ac address.Codec) error {
 			return fmt.Errorf("accounts[%d]: duplicate %s", i, a.Id.Name())
 		}
 		accounts[a.Id.Name()] = true
+		if a.Id.Dseq == 0 || a.Id.Dseq > MaxDseq {
+			return fmt.Errorf("accounts[%d] (%s): dseq must be in [1, %d]", i, a.Id.Name(), uint64(MaxDseq))
+		}
 		if a.Denom == "" || a.Balance.IsNil() || a.Balance.IsNegative() || a.Deposited.IsNil() || a.Transferred.IsNil() {
 			return fmt.Errorf("accounts[%d] (%s): denom and amounts must be set and not negative", i, a.Id.Name())
 		}

@@ -32,6 +32,14 @@ const (
 	TopUpAccountClosed = "account_closed"
 )
 
+// MaxDseq is the largest dseq the stores accept. Account and payment keys
+// (and x/market's order, bid and lease keys) lead with the big-endian dseq,
+// whose top byte is 0 below 2^56; a key from before issue 21 leads with an
+// address length instead, never 0, which is how the dseq-first migration
+// tells the two layouts apart. A dseq is height × 10,000 + n, so no chain
+// reaches it (7.2 × 10^12 blocks); genesis refuses one above it.
+const MaxDseq = 1<<56 - 1
+
 // Close reasons escrow itself reports.
 const ReasonInsufficientFunds = "insufficient_funds"
 

@@ -186,7 +186,7 @@ func (k *Keeper) blockSeq(ctx context.Context, counter []byte, what string) (uin
 	if sdkCtx.IsCheckTx() || sdkCtx.IsReCheckTx() || sdkCtx.ExecMode() == sdk.ExecModeSimulate {
 		h++
 	}
-	if h <= 0 || uint64(h) > (1<<64-1)/types.BlockSeqBase-1 {
+	if h <= 0 || uint64(h) > (escrowtypes.MaxDseq-(types.BlockSeqBase-1))/types.BlockSeqBase {
 		return 0, fmt.Errorf("%s: block height %d out of range", what, h)
 	}
 	// The SDK context's transient store is charged at the transient gas

@@ -120,24 +120,27 @@ func (q queryServer) LeasesByOwner(ctx context.Context, req *types.QueryByOwnerR
 		return nil, err
 	}
 	// A tenant's leases, deployment by deployment (lease keys lead with
-	// the dseq); not paginated.
-	var dkeys []DeploymentKey
-	if err := q.Keeper.Deployments.Stored().Walk(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, uint64](owner), func(key DeploymentKey, _ types.Deployment) (bool, error) {
-		dkeys = append(dkeys, key)
-		return false, nil
-	}); err != nil {
+	// the dseq): the page counts the tenant's deployments, each with all
+	// its leases (a deployment has a bounded number of groups), so a
+	// tenant with many deployments is read a page at a time.
+	perDeployment, page, err := query.CollectionPaginate(ctx, q.Keeper.Deployments.Stored(), req.GetPagination(),
+		func(key DeploymentKey, _ types.Deployment) ([]types.Lease, error) {
+			var leases []types.Lease
+			err := q.Leases.Walk(ctx, leasesOf(key), func(_ BidKey, l types.Lease) (bool, error) {
+				leases = append(leases, l)
+				return false, nil
+			})
+			return leases, err
+		},
+		query.WithCollectionPaginationPairPrefix[sdk.AccAddress, uint64](owner))
+	if err != nil {
 		return nil, err
 	}
 	var leases []types.Lease
-	for _, key := range dkeys {
-		if err := q.Leases.Walk(ctx, leasesOf(key), func(_ BidKey, l types.Lease) (bool, error) {
-			leases = append(leases, l)
-			return false, nil
-		}); err != nil {
-			return nil, err
-		}
+	for _, ls := range perDeployment {
+		leases = append(leases, ls...)
 	}
-	return &types.QueryLeasesResponse{Leases: leases}, nil
+	return &types.QueryLeasesResponse{Leases: leases, Pagination: page}, nil
 }
 
 func (q queryServer) LeasesByProvider(ctx context.Context, req *types.QueryByProviderRequest) (*types.QueryLeasesResponse, error) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/query"
 
 	"github.com/gpunet/gpunet/x/market/types"
 )
@@ -69,5 +70,66 @@ func TestQueries(t *testing.T) {
 	}
 	if _, err := q.Deployments(ctx, &types.QueryByOwnerRequest{Owner: "nope"}); !errors.Is(err, types.ErrInvalidAddress) {
 		t.Errorf("bad owner: %v", err)
+	}
+}
+
+// TestLeasesByOwnerPagesByDeployment: a tenant's leases come a page of
+// deployments at a time; following next_key reads every lease once, and a
+// tenant with many deployments cannot make one query read them all.
+func TestLeasesByOwnerPagesByDeployment(t *testing.T) {
+	w := newWorld(t)
+	const n = 5
+	var dseqs []uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		for range n {
+			dseqs = append(dseqs, w.deploy(ctx, 5_000_000, group()))
+		}
+	})
+	w.c.Do(time.Second, func(ctx sdk.Context) {
+		for i, d := range dseqs {
+			if err := w.bid(ctx, d, i%2, 1_000); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	w.c.NextBlock(time.Second) // the windows close
+
+	q, ctx := marketQuery(w.c.App.MarketKeeper), w.c.Query()
+	all, err := q.LeasesByOwner(ctx, &types.QueryByOwnerRequest{Owner: w.tenant.String()})
+	if err != nil || len(all.Leases) != n {
+		t.Fatalf("all leases: %d (%v), want %d", len(all.Leases), err, n)
+	}
+	seen := map[uint64]int{}
+	var next []byte
+	pages := 0
+	for {
+		res, err := q.LeasesByOwner(ctx, &types.QueryByOwnerRequest{Owner: w.tenant.String(), Pagination: &query.PageRequest{Key: next, Limit: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if len(res.Leases) > 2 {
+			t.Fatalf("page %d holds %d leases, want at most 2 (one per deployment)", pages, len(res.Leases))
+		}
+		for _, l := range res.Leases {
+			seen[l.Id.Order.Dseq]++
+			if l.Id.Order.Owner != w.tenant.String() {
+				t.Errorf("page %d: a lease of %s", pages, l.Id.Order.Owner)
+			}
+		}
+		if next = res.Pagination.GetNextKey(); len(next) == 0 {
+			break
+		}
+	}
+	if pages != 3 || len(seen) != n {
+		t.Fatalf("%d pages covered %d deployments, want 3 pages covering %d", pages, len(seen), n)
+	}
+	for d, k := range seen {
+		if k != 1 {
+			t.Errorf("deployment %d's lease came %d times", d, k)
+		}
+	}
+	if _, err := q.LeasesByOwner(ctx, &types.QueryByOwnerRequest{Owner: "not-an-address"}); err == nil {
+		t.Error("a malformed owner was accepted")
 	}
 }

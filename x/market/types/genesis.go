@@ -5,6 +5,8 @@ import (
 	"github.com/gpunet/gpunet/x/internal/sweep"
 
 	"cosmossdk.io/core/address"
+
+	escrowtypes "github.com/gpunet/gpunet/x/escrow/types"
 )
 
 // Validate checks a genesis state on its own: params, that every order
@@ -33,6 +35,9 @@ func (gs GenesisState) Validate(ac address.Codec) error {
 		}
 		if d.Dseq == 0 || d.Dseq >= gs.NextDseq {
 			return fmt.Errorf("deployments[%d] (%s): dseq must be in [1, next_dseq %d)", i, name, gs.NextDseq)
+		}
+		if d.Dseq > escrowtypes.MaxDseq {
+			return fmt.Errorf("deployments[%d] (%s): dseq above %d, the largest the store keys hold", i, name, uint64(escrowtypes.MaxDseq))
 		}
 		if d.State != DEPLOYMENT_STATE_ACTIVE {
 			return fmt.Errorf("deployments[%d] (%s): state %s; only active deployments are kept", i, name, d.State)

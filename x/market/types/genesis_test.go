@@ -55,6 +55,7 @@ func TestGenesisValidate(t *testing.T) {
 	}{
 		"next_dseq zero":            {func(g *types.GenesisState) { g.NextDseq = 0 }, "next_dseq"},
 		"dseq beyond next_dseq":     {func(g *types.GenesisState) { g.NextDseq = 3 }, "dseq must be in"},
+		"dseq past the key layout":  {func(g *types.GenesisState) { setDseq(g, 1<<56); g.NextDseq = 1<<56 + 1 }, "largest the store keys hold"},
 		"bad owner":                 {func(g *types.GenesisState) { g.Deployments[0].Owner = "cosmos1xyz" }, "deployments[0]: owner"},
 		"duplicate deployment":      {func(g *types.GenesisState) { g.Deployments = append(g.Deployments, g.Deployments[0]) }, "duplicate"},
 		"closed deployment":         {func(g *types.GenesisState) { g.Deployments[0].State = types.DEPLOYMENT_STATE_UNSPECIFIED }, "only active"},
@@ -91,5 +92,28 @@ func TestGenesisValidate(t *testing.T) {
 				t.Errorf("Validate = %v, want an error mentioning %q", err, c.want)
 			}
 		})
+	}
+}
+
+// setDseq moves the valid genesis's deployment, with its orders, bids and
+// leases, to dseq.
+func setDseq(g *types.GenesisState, dseq uint64) {
+	for i := range g.Deployments {
+		g.Deployments[i].Dseq = dseq
+	}
+	for i := range g.Orders {
+		g.Orders[i].Id.Dseq = dseq
+	}
+	for i := range g.Bids {
+		g.Bids[i].Id.Order.Dseq = dseq
+	}
+	for i := range g.Leases {
+		g.Leases[i].Id.Order.Dseq = dseq
+	}
+	for i := range g.DisputableCloses {
+		g.DisputableCloses[i].Lease.Order.Dseq = dseq
+	}
+	for i := range g.DownLeases {
+		g.DownLeases[i].Lease.Order.Dseq = dseq
 	}
 }
