@@ -31,6 +31,7 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 				{RpcMethod: "BidsByProvider", Use: "provider-bids [provider]", Short: "List a provider's bids",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "provider"}}},
 				{RpcMethod: "LeasesByOwner", Use: "leases [owner]", Short: "List a tenant's leases",
+					Long:           "List a tenant's leases, a page of its deployments at a time: --limit, --offset and --count-total count deployments, each listed with all its leases, so a page can hold fewer leases than its limit (none, when its deployments are still in their auctions) and still have a next key.",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "owner"}}},
 				{RpcMethod: "LeasesByProvider", Use: "provider-leases [provider]", Short: "List a provider's leases",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "provider"}}},

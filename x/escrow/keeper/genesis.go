@@ -3,7 +3,6 @@ package keeper
 import (
 	"context"
 	"fmt"
-	"github.com/gpunet/gpunet/x/internal/sweep"
 	"time"
 
 	"cosmossdk.io/collections"
@@ -13,6 +12,8 @@ import (
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/gpunet/gpunet/x/escrow/types"
+	"github.com/gpunet/gpunet/x/internal/dseqfirst"
+	"github.com/gpunet/gpunet/x/internal/sweep"
 )
 
 // InitGenesis loads a validated genesis state and rebuilds the indexes.
@@ -21,6 +22,11 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 		return err
 	}
 	if err := sweep.Import(ctx, k.Parked, gs.Parked); err != nil {
+		return err
+	}
+	// Parked entries are the one part of a genesis that holds store keys
+	// as bytes: one exported before v2 holds them owner first.
+	if _, err := dseqfirst.Parked(ctx, k.Parked, parkedLeads()); err != nil {
 		return err
 	}
 	if err := k.Params.Set(ctx, gs.Params); err != nil {

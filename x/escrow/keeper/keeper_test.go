@@ -13,6 +13,7 @@ import (
 
 	"github.com/gpunet/gpunet/x/escrow/keeper"
 	"github.com/gpunet/gpunet/x/escrow/types"
+	sweeptypes "github.com/gpunet/gpunet/x/internal/sweep/types"
 )
 
 var rate3600 = sdkmath.LegacyNewDec(3600) // one ugpn a second
@@ -340,5 +341,55 @@ func TestDepletionSweepSkipsWhatItCannotProcess(t *testing.T) {
 	}
 	if n != 0 {
 		t.Fatalf("%d entries left in the depletion queue, want 0", n)
+	}
+}
+
+// TestGenesisFromBeforeDseqFirstParksDseqFirst: a genesis exported before
+// x/escrow 2 holds parked depletion keys owner first (the owner, with its
+// length, then the dseq); importing it files them dseq first, and leaves
+// today's alone.
+func TestGenesisFromBeforeDseqFirstParksDseqFirst(t *testing.T) {
+	f := newFixture(t)
+	gs, err := f.k.ExportGenesis(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := f.k.DepletionQueue.KeyCodec()
+	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	entry := func(dseq uint64) []byte {
+		key, err := collections.EncodeKeyWithPrefix(nil, kc, collections.Join(at, collections.Join(dseq, f.addrs[0])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	today, old := entry(20_000_001), entry(20_000_002)
+	n := len(old) - 8 - len(f.addrs[0])
+	ownerFirst := append(append(append(append([]byte(nil), old[:n]...), byte(len(f.addrs[0]))), f.addrs[0]...), old[n:n+8]...)
+	gs.Parked = append(gs.Parked,
+		sweeptypes.ParkedItem{Queue: "depletions", Key: ownerFirst, Item: "account from before", Error: "test", Height: 2},
+		sweeptypes.ParkedItem{Queue: "depletions", Key: today, Item: "account of today", Error: "test", Height: 3})
+	g := newFixture(t)
+	if err := g.k.InitGenesis(g.ctx, *gs); err != nil {
+		t.Fatal(err)
+	}
+	again, err := g.k.ExportGenesis(g.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Parked) != 2 {
+		t.Fatalf("parked after import: %+v, want two", again.Parked)
+	}
+	for _, it := range again.Parked {
+		want := today
+		if it.Height == 2 {
+			want = old
+		}
+		if string(it.Key) != string(want) {
+			t.Errorf("parked %q: key %x, want %x", it.Item, it.Key, want)
+		}
+		if _, k, err := kc.Decode(it.Key); err != nil || k.K2().K1() > types.MaxDseq {
+			t.Errorf("parked %q: key %x decodes to %v (%v)", it.Item, it.Key, k, err)
+		}
 	}
 }

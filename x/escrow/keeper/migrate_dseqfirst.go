@@ -26,6 +26,13 @@ func (k *Keeper) MigrateToDseqFirst(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	_, err := dseqfirst.Parked(ctx, k.Parked, map[string]int{"depletions": timeSize, "topups": timeSize})
+	_, err := dseqfirst.Parked(ctx, k.Parked, parkedLeads())
 	return err
+}
+
+// parkedLeads names the parked queues whose entries hold an account key,
+// with the time that comes before it.
+func parkedLeads() map[string]int {
+	timeSize := sdk.TimeKey.Size(time.Time{})
+	return map[string]int{"depletions": timeSize, "topups": timeSize}
 }

@@ -234,3 +234,56 @@ func TestMigrateToDseqFirst(t *testing.T) {
 		t.Errorf("the tenant's leases after the migration: dseqs %v, want its four", got)
 	}
 }
+
+// TestGenesisFromBeforeDseqFirstParksDseqFirst: parked entries are the
+// one part of a genesis that holds store keys as bytes. A genesis exported
+// before x/market 5 holds them owner first; importing it files them dseq
+// first, as the migration would have, and leaves today's alone.
+func TestGenesisFromBeforeDseqFirstParksDseqFirst(t *testing.T) {
+	w := newWorld(t)
+	var dseq uint64
+	w.c.Do(time.Second, func(ctx sdk.Context) { dseq = w.deploy(ctx, 5_000_000, group()) })
+	k := w.c.App.MarketKeeper
+	gs, err := k.ExportGenesis(w.c.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := k.OrderQueue.KeyCodec()
+	entry := func(h int64, d uint64) []byte {
+		key, err := collections.EncodeKeyWithPrefix(nil, kc, collections.Join(h, collections.Join3(d, w.tenant, types.OrderID{Gseq: 1, Oseq: 1}.GroupOrder())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	old, today := entry(7, dseq), entry(9, dseq+1)
+	gs.Parked = append(gs.Parked,
+		sweeptypes.ParkedItem{Queue: "expiries", Key: toOwnerFirst(old, 8, false), Item: "order from before", Error: "test", Height: 2},
+		sweeptypes.ParkedItem{Queue: "orders", Key: today, Item: "order of today", Error: "test", Height: 3})
+
+	fresh := newWorld(t)
+	cache, _ := fresh.c.Query().CacheContext()
+	fk := fresh.c.App.MarketKeeper
+	if err := fk.InitGenesis(cache, *gs); err != nil {
+		t.Fatal(err)
+	}
+	again, err := fk.ExportGenesis(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Parked) != 2 {
+		t.Fatalf("parked after import: %+v, want two", again.Parked)
+	}
+	for _, it := range again.Parked {
+		want := today
+		if it.Height == 2 {
+			want = old
+		}
+		if it.Queue != "orders" || string(it.Key) != string(want) {
+			t.Errorf("parked %q at height %d: queue %q key %x, want orders %x", it.Item, it.Height, it.Queue, it.Key, want)
+		}
+		if _, _, err := kc.Decode(it.Key); err != nil {
+			t.Errorf("parked %q: key %x does not decode: %v", it.Item, it.Key, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
+	"github.com/gpunet/gpunet/x/internal/dseqfirst"
 	"github.com/gpunet/gpunet/x/internal/sweep"
 	sweeptypes "github.com/gpunet/gpunet/x/internal/sweep/types"
 	"github.com/gpunet/gpunet/x/market/types"
@@ -31,6 +32,11 @@ func (k *Keeper) InitGenesis(ctx context.Context, gs types.GenesisState) error {
 		parked = append(parked, it)
 	}
 	if err := sweep.Import(ctx, k.Parked, parked); err != nil {
+		return err
+	}
+	// Parked entries are the one part of a genesis that holds store keys
+	// as bytes: one exported before v5 holds them owner first.
+	if _, err := dseqfirst.Parked(ctx, k.Parked, parkedLeads()); err != nil {
 		return err
 	}
 	if err := k.Params.Set(ctx, gs.Params); err != nil {

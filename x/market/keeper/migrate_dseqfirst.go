@@ -30,10 +30,16 @@ func (k *Keeper) MigrateToDseqFirst(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	_, err := dseqfirst.Parked(ctx, k.Parked, parkedLeads())
+	return err
+}
+
+// parkedLeads names the parked queues whose entries hold an order or lease
+// key, with the height that comes before it.
+func parkedLeads() map[string]int {
 	leads := map[string]int{OrdersQueue: 8, "start_deadlines": 8, "dispute_windows": 8}
 	for _, q := range retiredOrderQueues {
 		leads[q] = 8
 	}
-	_, err := dseqfirst.Parked(ctx, k.Parked, leads)
-	return err
+	return leads
 }
