@@ -36,6 +36,8 @@ var ownerFirst = []struct {
 	{escrowtypes.StoreKey, escrowtypes.PaymentsKey, none, false},
 	{escrowtypes.StoreKey, escrowtypes.PaymentsByProviderKey, address, false},
 	{escrowtypes.StoreKey, escrowtypes.DepletionQueueKey, fixed(timeSize), true},
+	{escrowtypes.StoreKey, escrowtypes.AutoTopUpsKey, none, true},
+	{escrowtypes.StoreKey, escrowtypes.TopUpQueueKey, fixed(timeSize), true},
 }
 
 const timeSize = len("2006-01-02T15:04:05.000000000")
@@ -73,7 +75,7 @@ func dump(st storetypes.KVStore) map[string]string {
 
 // TestMigrateToDseqFirst turns a live market's keys back into the owner-
 // first layout (leases running, pending, attested down, an open order with
-// a bid, parked entries of both modules), runs the registered migrations
+// a bid, an automatic refill, parked entries of both modules), runs the registered migrations
 // from x/market 4 and x/escrow 1, and requires the stores to come out byte
 // for byte as the chain wrote them; a second run changes nothing.
 func TestMigrateToDseqFirst(t *testing.T) {
@@ -86,7 +88,7 @@ func TestMigrateToDseqFirst(t *testing.T) {
 		}
 	})
 	running := w.startWon(0)
-	w.startWon(0) // paying: a depletion entry
+	paying := w.startWon(0) // paying: a depletion entry, and a refill below
 	missing := w.win(1)
 	w.blocks(2)
 	w.c.Do(time.Second, func(ctx sdk.Context) {
@@ -123,6 +125,11 @@ func TestMigrateToDseqFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := ek.Parked.Set(ctx, collections.Join("depletions", eraw), sweeptypes.ParkedItem{Queue: "depletions", Key: eraw, Item: "account", Error: "test", Height: 3}); err != nil {
+			t.Fatal(err)
+		}
+
+		// An automatic refill: its record and its queue entry.
+		if err := ek.SetAutoTopUp(ctx, escrowtypes.AccountID{Owner: w.tenant.String(), Dseq: paying}, w.tenant, sdk.NewInt64Coin(denom, 1_000), sdk.NewInt64Coin(denom, 5_000)); err != nil {
 			t.Fatal(err)
 		}
 
