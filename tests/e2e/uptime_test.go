@@ -120,9 +120,10 @@ func TestUptimeSilentProviderIsClosedAndPaidToItsLastAttestation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
+	t.Logf("deployment %d running by height %d", res.DSeq, chain.height())
 	freeze := func() {
 		if err := prov.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
+			t.Fatalf("freeze the daemon: %v (has it exited? its log follows)", err)
 		}
 	}
 	thaw := func() { _ = prov.cmd.Process.Signal(syscall.SIGCONT) }
@@ -132,9 +133,11 @@ func TestUptimeSilentProviderIsClosedAndPaidToItsLastAttestation(t *testing.T) {
 	// Frozen for half the grace: thawed, it attests again and nothing
 	// happens to the lease or the bond.
 	freeze()
+	t.Logf("daemon frozen at height %d for 6 blocks", chain.height())
 	waitBlocks(t, nw, 6)
 	thaw()
 	hThaw := chain.height()
+	t.Logf("daemon thawed at height %d", hThaw)
 	waitBlocks(t, nw, 14) // past where the grace would have ended
 	if leases, ok := deploymentLeases(t, nw, tenantAddr, res.DSeq); !ok || len(leases) != 1 || leases[0].State != "LEASE_STATE_ACTIVE" {
 		t.Fatalf("after a freeze shorter than the grace the lease is %+v (deployment there: %v), want it running", leases, ok)
@@ -149,6 +152,7 @@ func TestUptimeSilentProviderIsClosedAndPaidToItsLastAttestation(t *testing.T) {
 	// operator, overdue, withdraws by hand meanwhile: nothing past the last
 	// attestation may come out (the exact total below would show it).
 	freeze()
+	t.Logf("daemon frozen at height %d past the grace", chain.height())
 	waitBlocks(t, nw, 6)
 	txAs(t, nw, "provider", "tx", "market", "withdraw-lease", "--lease", leaseFlag(tenantAddr, res.DSeq, 1, 1, prov.addr))
 	awaitDeploymentGone(t, nw, tenantAddr, res.DSeq, 60*time.Second)
