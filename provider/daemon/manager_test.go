@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	goruntime "runtime"
+	rtmetrics "runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -565,6 +566,59 @@ func TestIdleLeasesHoldNoGoroutine(t *testing.T) {
 	eventually(t, "the leases' goroutines gone", func() bool { return goruntime.NumGoroutine() <= before+5 })
 	w.finish(ms[0], "tenant")
 	w.finish(ms[1], "tenant")
+}
+
+// TestReconcileOfIdleLeasesStartsNoGoroutines: a reconcile tells every
+// live lease what the chain and the engine hold; leases that need nothing
+// from it are told on the reconcile's own goroutine, not woken on one each
+// (with 1,000 leases that was as many stacks at once, every reconcile).
+func TestReconcileOfIdleLeasesStartsNoGoroutines(t *testing.T) {
+	w := newWorld(t)
+	spec, _, raw := testDeployment(t, false, 0)
+	const n = 300
+	var ms []*leaseManager
+	for i := range n {
+		l := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+		l.Id.Order.Dseq = uint64(100 + i)
+		_ = w.d.store.saveManifest(deploymentKey(testOwner, l.Id.Order.Dseq), raw)
+		m := w.manage(l, spec)
+		m.send(inChain{lease: l, containers: true, counted: true, running: 1})
+		ms = append(ms, m)
+		w.chain.mu.Lock()
+		w.chain.leases = append(w.chain.leases, l)
+		w.chain.mu.Unlock()
+		w.rt.mu.Lock()
+		w.rt.running[l.Id.Order.Name()] = l.Id
+		w.rt.mu.Unlock()
+	}
+	for _, m := range ms {
+		w.phase(m, PhaseRunning)
+	}
+	created := func() uint64 {
+		s := []rtmetrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+		rtmetrics.Read(s)
+		if s[0].Value.Kind() != rtmetrics.KindUint64 {
+			t.Fatalf("this Go runtime has no %s", s[0].Name)
+		}
+		return s[0].Value.Uint64()
+	}
+	for round := range 2 {
+		before := created()
+		if err := w.d.reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := created() - before; got > 20 {
+			t.Errorf("reconcile %d of %d idle leases started %d goroutines", round+1, n, got)
+		}
+	}
+	for _, m := range ms {
+		if v := m.view(); v.Phase != PhaseRunning || v.State != markettypes.LEASE_STATE_ACTIVE {
+			t.Fatalf("lease %s after the reconciles: %+v, want it running", m.key, v)
+		}
+	}
+	if deployed, _, _ := w.rt.counts(); deployed != 0 {
+		t.Errorf("the reconciles deployed %d leases that were running", deployed)
+	}
 }
 
 // A manager made as the daemon stops (its context already ended) stops

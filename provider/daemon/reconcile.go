@@ -102,8 +102,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	}
 	// Every live lease has a manager, told what the chain and the engine
 	// hold now (from the one listing above: an idle lease costs no engine
-	// call): it adopts containers, deploys, starts, retries a close, or
-	// looks at a job none of whose containers runs any more.
+	// call, and no goroutine: tell): it adopts containers, deploys, starts,
+	// retries a close, or looks at a job none of whose containers runs any
+	// more.
 	for key, l := range live {
 		h, hasContainers := held[key]
 		m, err := d.leaseManager(ctx, l)
@@ -111,7 +112,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			d.log.Warn("cannot manage lease", "lease", key, "err", err)
 			continue
 		}
-		m.send(inChain{lease: l, containers: hasContainers, running: h.Running, counted: h.Counted})
+		m.tell(inChain{lease: l, containers: hasContainers, running: h.Running, counted: h.Counted})
 	}
 	// Reservations held for neither a live lease nor an open or in-flight
 	// bid are freed.
