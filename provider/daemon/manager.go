@@ -47,13 +47,19 @@ type leaseManager struct {
 	unwake func() bool
 
 	// Owned by whichever goroutine handles the inputs (one at a time).
-	stopped    bool
-	state      markettypes.LeaseState
-	phase      Phase
-	group      *sdl.ManifestGroup // the lease's group of the manifest, parsed once
-	job        bool               // every service is restart: never
-	containers bool               // the engine holds containers of this lease
-	busy       bool               // an operation is in flight; its result is due
+	stopped bool
+	state   markettypes.LeaseState
+	phase   Phase
+	group   *sdl.ManifestGroup // the lease's group of the manifest, parsed once
+	// groupHash, groupServices and groupReplicas are the group's version
+	// hash, service names and container count, worked out once in
+	// setGroup: every handled input publishes them.
+	groupHash     string
+	groupServices []string
+	groupReplicas int
+	job           bool // every service is restart: never
+	containers    bool // the engine holds containers of this lease
+	busy          bool // an operation is in flight; its result is due
 	// A running job is followed by its exits, not by a goroutine: watching
 	// says its exits are followed, checking that the engine is being asked
 	// whether it has ended, recheck that an exit came while it was.
@@ -283,11 +289,8 @@ func (m *leaseManager) publish() {
 	m.mu.Lock()
 	m.snap = leaseView{State: m.state, Phase: m.phase, HasManifest: m.group != nil, CreatedAt: m.createdAt, StartDeadline: m.startDeadline, UpdateError: m.updateErr, UpdateFor: m.updateFor, Busy: m.busy}
 	if m.group != nil {
-		m.snap.Manifest = m.group.Hash()
-		for _, s := range m.group.Services {
-			m.snap.Services = append(m.snap.Services, s.Name)
-			m.snap.Replicas += int(s.Count)
-		}
+		// Shared by every view of this version: nobody changes them.
+		m.snap.Manifest, m.snap.Services, m.snap.Replicas = m.groupHash, m.groupServices, m.groupReplicas
 	}
 	m.mu.Unlock()
 }
@@ -295,6 +298,11 @@ func (m *leaseManager) publish() {
 func (m *leaseManager) setGroup(g sdl.ManifestGroup) {
 	m.group = &g
 	m.job = runtime.IsJob(g)
+	m.groupHash, m.groupServices, m.groupReplicas = g.Hash(), nil, 0
+	for _, s := range g.Services {
+		m.groupServices = append(m.groupServices, s.Name)
+		m.groupReplicas += int(s.Count)
+	}
 }
 
 // attach makes the manager live until its lease is torn down or ctx ends (a
@@ -428,7 +436,7 @@ func (m *leaseManager) step(in input) (string, bool) {
 		switch {
 		case m.group == nil:
 			m.setGroup(in.group)
-		case in.group.Hash() == m.group.Hash():
+		case in.group.Hash() == m.groupHash:
 			m.update = nil // the version it runs: nothing to do
 		case m.job || runtime.IsJob(in.group):
 			m.updateErr, m.updateFor = "a job is not updated in place: close it and deploy the new version", in.group.Hash()
@@ -730,7 +738,7 @@ func (m *leaseManager) exited(ev runtime.ContainerEvent) {
 	if m.job || m.group == nil || m.busy || m.phase != PhaseRunning || m.env.crashRestarts <= 0 || ev.ExitCode == 0 {
 		return
 	}
-	if ev.Manifest != "" && ev.Manifest != m.group.Hash() {
+	if ev.Manifest != "" && ev.Manifest != m.groupHash {
 		return
 	}
 	key := fmt.Sprintf("%s-%d", ev.Service, ev.Replica)

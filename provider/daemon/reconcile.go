@@ -45,9 +45,9 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		return fmt.Errorf("containers: %w", err)
 	}
 
-	live := map[string]markettypes.Lease{}
-	for _, l := range leases {
-		live[orderKey(l.Id.Order)] = l
+	live := make(map[string]*markettypes.Lease, len(leases))
+	for i := range leases {
+		live[orderKey(leases[i].Id.Order)] = &leases[i]
 	}
 	openBids := map[string]bool{}
 	for _, b := range bids {
@@ -107,12 +107,12 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	// more.
 	for key, l := range live {
 		h, hasContainers := held[key]
-		m, err := d.leaseManager(ctx, l)
+		m, err := d.leaseManager(ctx, *l)
 		if err != nil {
 			d.log.Warn("cannot manage lease", "lease", key, "err", err)
 			continue
 		}
-		m.tell(inChain{lease: l, containers: hasContainers, running: h.Running, counted: h.Counted})
+		m.tell(inChain{lease: *l, containers: hasContainers, running: h.Running, counted: h.Counted})
 	}
 	// Reservations held for neither a live lease nor an open or in-flight
 	// bid are freed.
