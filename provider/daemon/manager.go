@@ -370,20 +370,16 @@ func (m *leaseManager) tell(in input) {
 		return
 	}
 	ins := m.mbox.take()
-	if len(ins) != 1 {
-		go func() {
-			m.handle(ins)
-			m.drain()
-		}()
-		return
+	if len(ins) == 1 {
+		m.handle(ins)
+		if ins = m.mbox.take(); ins == nil {
+			return
+		}
 	}
-	m.handle(ins)
-	if more := m.mbox.take(); more != nil {
-		go func() {
-			m.handle(more)
-			m.drain()
-		}()
-	}
+	go func() {
+		m.handle(ins)
+		m.drain()
+	}()
 }
 
 // end marks the manager stopped, and lets go of ctx (an ended manager must

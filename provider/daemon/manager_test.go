@@ -553,12 +553,7 @@ func TestIdleLeasesHoldNoGoroutine(t *testing.T) {
 		if i%2 == 0 {
 			spec, raw = jobSpec, jobRaw
 		}
-		l := testLease(1, markettypes.LEASE_STATE_ACTIVE)
-		l.Id.Order.Dseq = uint64(100 + i)
-		_ = w.d.store.saveManifest(deploymentKey(testOwner, l.Id.Order.Dseq), raw)
-		m := w.manage(l, spec)
-		m.send(inChain{lease: l, containers: true, counted: true, running: 1})
-		ms = append(ms, m)
+		ms = append(ms, w.adoptRunning(uint64(100+i), spec, raw))
 	}
 	for _, m := range ms {
 		w.phase(m, PhaseRunning)
@@ -578,17 +573,13 @@ func TestReconcileOfIdleLeasesStartsNoGoroutines(t *testing.T) {
 	const n = 300
 	var ms []*leaseManager
 	for i := range n {
-		l := testLease(1, markettypes.LEASE_STATE_ACTIVE)
-		l.Id.Order.Dseq = uint64(100 + i)
-		_ = w.d.store.saveManifest(deploymentKey(testOwner, l.Id.Order.Dseq), raw)
-		m := w.manage(l, spec)
-		m.send(inChain{lease: l, containers: true, counted: true, running: 1})
+		m := w.adoptRunning(uint64(100+i), spec, raw)
 		ms = append(ms, m)
 		w.chain.mu.Lock()
-		w.chain.leases = append(w.chain.leases, l)
+		w.chain.leases = append(w.chain.leases, testLeaseOf(m.ref.Order.Dseq))
 		w.chain.mu.Unlock()
 		w.rt.mu.Lock()
-		w.rt.running[l.Id.Order.Name()] = l.Id
+		w.rt.running[m.ref.Order.Name()] = m.ref
 		w.rt.mu.Unlock()
 	}
 	for _, m := range ms {
@@ -619,6 +610,25 @@ func TestReconcileOfIdleLeasesStartsNoGoroutines(t *testing.T) {
 	if deployed, _, _ := w.rt.counts(); deployed != 0 {
 		t.Errorf("the reconciles deployed %d leases that were running", deployed)
 	}
+}
+
+// adoptRunning manages the active lease of deployment dseq, whose
+// manifest (raw) the daemon stored and whose container runs, and tells it
+// so, as a restarted daemon's reconcile does.
+func (w *world) adoptRunning(dseq uint64, spec markettypes.GroupSpec, raw []byte) *leaseManager {
+	w.t.Helper()
+	l := testLeaseOf(dseq)
+	_ = w.d.store.saveManifest(deploymentKey(testOwner, dseq), raw)
+	m := w.manage(l, spec)
+	m.send(inChain{lease: l, containers: true, counted: true, running: 1})
+	return m
+}
+
+// testLeaseOf is the active lease of deployment dseq.
+func testLeaseOf(dseq uint64) markettypes.Lease {
+	l := testLease(1, markettypes.LEASE_STATE_ACTIVE)
+	l.Id.Order.Dseq = dseq
+	return l
 }
 
 // A manager made as the daemon stops (its context already ended) stops
